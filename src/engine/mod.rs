@@ -1,0 +1,108 @@
+//! The run's life, on any cluster: the seam both cluster implementations fill in, and what a
+//! run produces.
+//!
+//! Data flows one way: spec → inject plan → [`Cluster`] → observations → timeline → score.
+//! Nothing here knows whether the cluster is real or simulated.
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{LimitRange, PodTemplateSpec};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::{Deserialize, Serialize};
+
+use crate::observe::{Observation, Time, Timeline};
+use crate::spec::{InjectionRecord, LeakExperimentSpec, Phase};
+
+/// What the cluster knows about the target before the leak: the defences the hygiene facet and
+/// `audit` judge, and the figures the scorer needs (desired replicas, node sizes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defences {
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    /// Desired replicas of the workload when the run started.
+    pub replicas: u32,
+    /// The workload's pod template (containers, resources, probes, priority class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplateSpec>,
+    /// PDBs whose selector matches the target's pods.
+    #[serde(default)]
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// LimitRanges of the namespace.
+    #[serde(default)]
+    pub limit_ranges: Vec<LimitRange>,
+    /// HPAs that scale the target.
+    #[serde(default)]
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    /// Allocatable memory of each schedulable node, in bytes.
+    #[serde(default)]
+    pub node_allocatable: Vec<u64>,
+}
+
+/// The leaker to put in place for one run: built purely from the spec by `inject`, carried out
+/// by a [`Cluster`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectionPlan {
+    pub run_id: String,
+    pub namespace: String,
+    pub spec: LeakExperimentSpec,
+    /// The absolute time the leak ends; the leaker stops by itself then.
+    pub deadline: Time,
+}
+
+/// The seam between the engine and a cluster, real or simulated. The cluster is also the clock:
+/// a real cluster's `now` is the wall clock, the simulator's is virtual, so the engine never
+/// reads time itself.
+#[allow(async_fn_in_trait)] // used generically, never as dyn; Send bounds are not needed
+pub trait Cluster {
+    /// What reports call this cluster ("context staging-eu", "simulated: black-friday").
+    fn describe(&self) -> String;
+    /// Whether this is the simulator; every output says so when it is.
+    fn simulated(&self) -> bool;
+    /// The cluster's current time.
+    fn now(&self) -> Time;
+    /// Checks the target can be leaked into, and snapshots its defences.
+    async fn preflight(&mut self, plan: &InjectionPlan) -> crate::Result<Defences>;
+    /// Puts the leaker in place; returns what was changed, so anyone can revert it.
+    async fn inject(&mut self, plan: &InjectionPlan) -> crate::Result<InjectionRecord>;
+    /// Takes out exactly what `inject` added. Idempotent.
+    async fn revert(&mut self, record: &InjectionRecord) -> crate::Result<()>;
+    /// Observations from now until `until` at the latest. A real cluster returns as soon as
+    /// something was observed (so that abort rules act at once); the simulator advances its
+    /// virtual clock to the next thing that happens, or to `until`.
+    async fn observe(&mut self, until: Time) -> crate::Result<Vec<Observation>>;
+}
+
+/// The machine-readable record of one run: what was run, where, what happened. The score is
+/// computed from it (deterministically) and stored beside it in reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub run_id: String,
+    pub experiment: String,
+    pub namespace: String,
+    pub spec: LeakExperimentSpec,
+    /// The cluster it ran on, as [`Cluster::describe`] put it.
+    pub cluster: String,
+    pub simulated: bool,
+    pub phase: Phase,
+    /// Why the run ended the way it did (DurationElapsed, AbortRule, Signal, RevertFailed...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub started: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted: Option<Time>,
+    /// When all target pods were ready and the budget healthy again after the revert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<Time>,
+    pub finished: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injection: Option<InjectionRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defences: Option<Defences>,
+    pub timeline: Timeline,
+}

@@ -1,0 +1,160 @@
+//! Observations: what the cluster did, as typed, timestamped facts, and the run's timeline.
+//!
+//! Both cluster implementations (kube watches and the simulator) produce [`Observation`]s; the
+//! engine, the scorer and the reports only ever read these. Timestamps come from the objects
+//! themselves (a container's `finishedAt`, a condition's `lastTransitionTime`), never from when
+//! a watch happened to deliver them.
+
+mod timeline;
+
+pub use timeline::Timeline;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Phase;
+
+/// A point in time. Kubernetes' own timestamp type (k8s-openapi's `Time` wraps it).
+pub type Time = jiff::Timestamp;
+
+/// One fact about the cluster at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub at: Time,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Observation {
+    pub fn new(at: Time, event: Event) -> Self {
+        Observation { at, event }
+    }
+}
+
+/// A pod as the timeline sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PodRef {
+    pub name: String,
+    /// The node it ran on, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Whether it belongs to the experiment's target workload. Others are bystanders.
+    pub target: bool,
+}
+
+/// Why a pod was disrupted, from its `DisruptionTarget` condition's reason (or the kubelet's
+/// `Evicted` reason/Event when the condition is missing).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DisruptionCause {
+    /// Node-pressure eviction by the kubelet: does not respect PodDisruptionBudgets.
+    TerminationByKubelet,
+    /// The Eviction API: respects PodDisruptionBudgets.
+    EvictionByEvictionAPI,
+    /// NoExecute taint, e.g. after a node went NotReady.
+    DeletionByTaintManager,
+    PreemptionByScheduler,
+    /// Deleted by a person or a controller (e.g. a rollout).
+    Deleted,
+    Other(String),
+}
+
+/// A node condition oomsday follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NodeConditionKind {
+    MemoryPressure,
+    Ready,
+}
+
+/// Alert states from Prometheus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AlertState {
+    Pending,
+    Firing,
+    Resolved,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Event {
+    /// The run moved to a new phase (oomsday's own milestones: Injecting, Leaking, Reverting...).
+    RunPhase { phase: Phase, detail: String },
+    /// A leaker container is running in this pod.
+    LeakerStarted { pod: PodRef },
+    /// Bytes the leaker (or, simulated, the leaking container) held.
+    LeakerBytes { pod: String, bytes: u64 },
+    /// A container was OOM-killed by the kernel at its cgroup limit or by the node's OOM killer.
+    OomKilled {
+        pod: PodRef,
+        container: String,
+        leaker: bool,
+        restart_count: u32,
+    },
+    /// A container is waiting in CrashLoopBackOff.
+    CrashLoopBackOff { pod: PodRef, container: String },
+    /// A pod was evicted or otherwise disrupted.
+    PodEvicted {
+        pod: PodRef,
+        cause: DisruptionCause,
+        message: String,
+    },
+    /// A node condition changed.
+    NodeCondition {
+        node: String,
+        condition: NodeConditionKind,
+        status: bool,
+        reason: String,
+    },
+    /// A node-level event: EvictionThresholdMet, SystemOOM, NodeNotReady, KubeletOOMKilled...
+    NodeEvent {
+        node: String,
+        reason: String,
+        message: String,
+    },
+    /// The scheduler could not place a pod.
+    FailedScheduling {
+        pod: String,
+        insufficient_memory: bool,
+        message: String,
+    },
+    /// A PodDisruptionBudget's status.
+    Budget {
+        name: String,
+        current_healthy: u32,
+        desired_healthy: u32,
+        disruptions_allowed: u32,
+        expected_pods: u32,
+    },
+    /// The target workload's replicas.
+    Workload { desired: u32, ready: u32 },
+    /// A probe's result.
+    Probe {
+        name: String,
+        ok: bool,
+        detail: String,
+    },
+    /// An alert changed state.
+    Alert { name: String, state: AlertState },
+    /// An abort rule fired, or a signal or annotation asked to stop.
+    Abort { reason: String, detail: String },
+    /// Watching the cluster failed; the run cannot be trusted.
+    ObservationFailed { detail: String },
+}
+
+impl Event {
+    /// For state-like events, the series they belong to: a new value in the same series replaces
+    /// the old, and an unchanged value (a re-list after a watch reconnect) is not a new fact.
+    pub fn series(&self) -> Option<String> {
+        match self {
+            Event::NodeCondition {
+                node, condition, ..
+            } => Some(format!("node/{node}/{condition:?}")),
+            Event::Budget { name, .. } => Some(format!("pdb/{name}")),
+            Event::Workload { .. } => Some("workload".into()),
+            Event::LeakerBytes { pod, .. } => Some(format!("leaker/{pod}")),
+            Event::CrashLoopBackOff { pod, container } => {
+                Some(format!("crashloop/{}/{container}", pod.name))
+            }
+            _ => None,
+        }
+    }
+}

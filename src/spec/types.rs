@@ -1,0 +1,747 @@
+//! The experiment and run API (`oomsday.dev/v1alpha1`): what teams write in YAML and what the
+//! controller records. Every field's `///` doc becomes its CRD description, so `kubectl explain
+//! leakexperiment.spec.leak` teaches the field.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use oomsday_core::{CountOrPercent, Duration, LeakCurve, Pattern, Percent, Quantity, Rate};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const GROUP: &str = "oomsday.dev";
+pub const VERSION: &str = "v1alpha1";
+pub const API_VERSION: &str = "oomsday.dev/v1alpha1";
+
+/// The default leaker image; `spec.injection.image` overrides it (air-gapped registries).
+pub const DEFAULT_LEAKER_IMAGE: &str =
+    concat!("ghcr.io/oomsday/oomsday-leaker:", env!("CARGO_PKG_VERSION"));
+
+/// A rehearsal of a memory leak: which workload leaks, how, for how long, what must hold, and
+/// (optionally) when to run it again.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "oomsday.dev",
+    version = "v1alpha1",
+    kind = "LeakExperiment",
+    namespaced,
+    status = "LeakExperimentStatus",
+    shortname = "lx",
+    category = "oomsday",
+    derive = "PartialEq",
+    doc = "A rehearsal of a memory leak in a workload, optionally on a schedule.",
+    printcolumn(name = "Target", type_ = "string", json_path = ".spec.target.name"),
+    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule.cron"),
+    printcolumn(name = "Last Run", type_ = "string", json_path = ".status.lastRun"),
+    printcolumn(name = "Score", type_ = "integer", json_path = ".status.lastScore"),
+    printcolumn(name = "Grade", type_ = "string", json_path = ".status.lastGrade"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeakExperimentSpec {
+    /// The workload that gets the leak. Its namespace is the experiment's namespace.
+    pub target: Target,
+    /// Allow a target in kube-system, kube-public or kube-node-lease. Off by default: leaking
+    /// into the control plane's own namespaces is almost never what a game day wants.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_system_namespaces: bool,
+    /// How the leaker gets into the target's pods.
+    #[serde(default)]
+    pub injection: Injection,
+    /// The shape and size of the leak.
+    pub leak: Leak,
+    /// How long the leak runs before oomsday reverts it (humantime: 30m, 1h 30m). The leaker also
+    /// stops by itself at this deadline, so a dead controller never leaves a leak running.
+    pub duration: Duration,
+    /// How long to watch the workload recover after the revert before scoring.
+    #[serde(default = "default_recovery")]
+    pub recovery: Duration,
+    /// Healthy pods the workload must keep when it has no PodDisruptionBudget (a count or a
+    /// percentage of desired replicas). The PDB's desiredHealthy wins when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_available: Option<CountOrPercent>,
+    /// Run the experiment on a schedule (controller only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// Checks run during the experiment; their success counts toward availability.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
+    /// The Prometheus that alerts and PromQL probes are read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSource>,
+    /// Alerts that should fire during the experiment, and how soon.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_alerts: Vec<ExpectedAlert>,
+    /// Stop the leak early, and revert, when any of these is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<AbortRules>,
+    /// What the team expects to hold; each clause passes or fails on its own, apart from the score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hypothesis: Option<Hypothesis>,
+    /// How the score is weighted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<Scoring>,
+    /// Settings used only by `oomsday simulate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Simulation>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn default_recovery() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// The workload that gets the leak.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    /// Deployment or StatefulSet.
+    pub kind: TargetKind,
+    /// The workload's name, in the experiment's namespace.
+    pub name: String,
+}
+
+/// Kinds of workload oomsday can inject into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum TargetKind {
+    Deployment,
+    StatefulSet,
+}
+
+impl TargetKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Deployment => "Deployment",
+            TargetKind::StatefulSet => "StatefulSet",
+        }
+    }
+}
+
+/// How the leaker gets into the target's pods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Injection {
+    /// sidecar: add a leaker container to the pod template (pods roll); ephemeral: attach an
+    /// ephemeral container to running pods, no restart. Ephemeral containers can have no memory
+    /// limit and cannot be removed: their memory is charged to the pod and only the leaker's own
+    /// deadline ends the leak.
+    #[serde(default)]
+    pub mode: InjectionMode,
+    /// ephemeral mode: how many running pods get a leaker, a count (3) or a share (50%). Pods are
+    /// chosen reproducibly from the run id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<CountOrPercent>,
+    /// The leaker image. Defaults to the oomsday release's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl Injection {
+    pub fn image(&self) -> &str {
+        self.image.as_deref().unwrap_or(DEFAULT_LEAKER_IMAGE)
+    }
+}
+
+/// sidecar or ephemeral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum InjectionMode {
+    #[default]
+    Sidecar,
+    Ephemeral,
+}
+
+/// Leak patterns, each with its own parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PatternKind {
+    /// Grows by `rate`.
+    Linear,
+    /// Doubles every `doubling`.
+    Exponential,
+    /// Grows by `step` every `every`.
+    Step,
+    /// Grows by `rate`, drops back to `start` every `gcEvery`.
+    Sawtooth,
+}
+
+/// The shape and size of the leak. Which parameters apply depends on `pattern`: linear takes
+/// `rate`; exponential `doubling`; step `step` and `every`; sawtooth `rate` and `gcEvery`.
+///
+/// On the wire the parameters sit beside `pattern` (a CRD schema must be structural); in Rust
+/// they are checked into [`oomsday_core::Pattern`], an enum carrying exactly its own parameters,
+/// by [`Leak::curve`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Leak {
+    /// linear | exponential | step | sawtooth.
+    pub pattern: PatternKind,
+    /// linear, sawtooth: growth per unit of time (40Mi/min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// exponential: how long the leak takes to double (5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doubling: Option<Duration>,
+    /// step: how much each step adds (256Mi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Quantity>,
+    /// step: time between steps (2m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Duration>,
+    /// sawtooth: how often the leak is given back, down to `start` (10m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_every: Option<Duration>,
+    /// Allocated at once when the leaker starts.
+    #[serde(default)]
+    pub start: Quantity,
+    /// The leak holds here once reached. Required unless `unbounded: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Quantity>,
+    /// Grow without a ceiling until the duration ends or something kills it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unbounded: bool,
+    /// The leaking container's memory limit: a quantity, or `none` to reproduce a pod with no
+    /// limit (the Black Friday story).
+    #[serde(default)]
+    pub limit: MemoryLimit,
+    /// The leaking container's memory request. None by default, as in the story.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Quantity>,
+}
+
+impl Leak {
+    /// The typed curve, or the first missing parameter's name. Validation reports every problem
+    /// with its position; this is for code that runs after validation passed.
+    pub fn curve(&self) -> Result<LeakCurve, &'static str> {
+        let pattern = match self.pattern {
+            PatternKind::Linear => Pattern::Linear {
+                rate: self.rate.ok_or("rate")?,
+            },
+            PatternKind::Exponential => Pattern::Exponential {
+                doubling: self.doubling.ok_or("doubling")?,
+            },
+            PatternKind::Step => Pattern::Step {
+                step: self.step.ok_or("step")?,
+                every: self.every.ok_or("every")?,
+            },
+            PatternKind::Sawtooth => Pattern::Sawtooth {
+                rate: self.rate.ok_or("rate")?,
+                gc_every: self.gc_every.ok_or("gcEvery")?,
+            },
+        };
+        Ok(LeakCurve {
+            pattern,
+            start: self.start,
+            max: if self.unbounded { None } else { self.max },
+        })
+    }
+}
+
+/// A container memory limit, or none at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryLimit {
+    #[default]
+    None,
+    Bytes(Quantity),
+}
+
+impl MemoryLimit {
+    pub fn bytes(self) -> Option<u64> {
+        match self {
+            MemoryLimit::None => None,
+            MemoryLimit::Bytes(q) => Some(q.bytes()),
+        }
+    }
+}
+
+impl Serialize for MemoryLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MemoryLimit::None => s.serialize_str("none"),
+            MemoryLimit::Bytes(q) => q.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::String(s) if s == "none" => Ok(MemoryLimit::None),
+            serde_json::Value::Null => Ok(MemoryLimit::None),
+            _ => Quantity::deserialize(v)
+                .map(MemoryLimit::Bytes)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl JsonSchema for MemoryLimit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MemoryLimit".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A memory quantity (512Mi) or `none`."
+        })
+    }
+}
+
+/// When to run the experiment again (controller only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Schedule {
+    /// Cron with seconds: `sec min hour day-of-month month day-of-week` ("0 0 3 * * Tue").
+    pub cron: String,
+    /// IANA time zone the cron is read in (Europe/Berlin). Daylight-saving changes are handled.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Date ranges (inclusive, in the time zone) when no run starts: "2026-11-26/2026-11-30",
+    /// or a single day "2026-12-24".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blackout: Vec<String>,
+    /// Forbid: skip a run while the previous one is active. Replace: abort it first. Allow: run
+    /// side by side (never two leaks on one workload).
+    #[serde(default)]
+    pub concurrency_policy: ConcurrencyPolicy,
+    /// How many finished LeakRuns to keep.
+    #[serde(default = "default_history_limit")]
+    pub history_limit: u32,
+    /// A run missed while the controller was down still starts if it is at most this late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_deadline: Option<Duration>,
+    /// Stop scheduling without deleting the experiment.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub suspend: bool,
+}
+
+fn default_time_zone() -> String {
+    "UTC".into()
+}
+
+fn default_history_limit() -> u32 {
+    10
+}
+
+/// What to do when a scheduled run comes due while another is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+pub enum ConcurrencyPolicy {
+    #[default]
+    Forbid,
+    Replace,
+    Allow,
+}
+
+/// A check run during the experiment. Exactly one of `http` or `query`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probe {
+    /// Shown in reports.
+    pub name: String,
+    /// An HTTP GET that must answer 2xx within the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpProbe>,
+    /// A PromQL expression whose value must stay within bounds (needs spec.prometheus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryProbe>,
+    /// How often the probe runs.
+    #[serde(default = "default_probe_interval")]
+    pub interval: Duration,
+    /// How long one attempt may take.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_probe_interval() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// An HTTP GET probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpProbe {
+    /// http:// or https:// URL.
+    pub url: String,
+}
+
+/// A PromQL probe: succeeds while the first sample's value is within `min`..`max`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryProbe {
+    /// PromQL, evaluated as an instant query.
+    pub expr: String,
+    /// Lowest healthy value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Highest healthy value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// Where alerts and PromQL probes are read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// Base URL of the Prometheus HTTP API (http://prometheus.monitoring.svc:9090).
+    pub url: String,
+}
+
+/// An alert that should fire during the experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectedAlert {
+    /// The alertname.
+    pub name: String,
+    /// It should be firing at most this long after the leak starts.
+    pub within: Duration,
+    /// Labels the alert must carry (e.g. namespace: shop).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Revert early when any of these is reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AbortRules {
+    /// Abort when the target's ready pods fall below this share of desired replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_below: Option<Percent>,
+    /// Abort when this many nodes are NotReady.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes_not_ready: Option<u32>,
+    /// Abort when this many nodes report MemoryPressure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes_under_pressure: Option<u32>,
+    /// Abort when this many pods that are not the target were evicted or OOM-killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bystander_evictions: Option<u32>,
+}
+
+/// What the team expects to hold. Each clause is judged on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hypothesis {
+    /// The workload never spent time below its budget (the PDB's desiredHealthy, else minAvailable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdb_holds: Option<bool>,
+    /// At most this many bystander pods evicted or OOM-killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bystander_evictions: Option<u32>,
+    /// All pods ready and the budget healthy within this long after the revert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_within: Option<Duration>,
+    /// At most this many nodes NotReady at any time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes_not_ready: Option<u32>,
+    /// The leak stays in its own container: no node reaches MemoryPressure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_node_pressure: Option<bool>,
+    /// Every expected alert fires within its `within`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_fire: Option<bool>,
+}
+
+/// How the score is weighted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scoring {
+    /// Relative weight of each facet; any that are left out keep their default.
+    #[serde(default)]
+    pub weights: Weights,
+    /// Recovery time that earns full recovery marks (defaults to hypothesis.recoveredWithin, else 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_target: Option<Duration>,
+}
+
+/// Relative weights of the score's facets (defaults 35/25/20/10/10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Weights {
+    #[serde(default = "w_availability")]
+    pub availability: f64,
+    #[serde(default = "w_containment")]
+    pub containment: f64,
+    #[serde(default = "w_recovery")]
+    pub recovery: f64,
+    #[serde(default = "w_detection")]
+    pub detection: f64,
+    #[serde(default = "w_hygiene")]
+    pub hygiene: f64,
+}
+
+fn w_availability() -> f64 {
+    35.0
+}
+fn w_containment() -> f64 {
+    25.0
+}
+fn w_recovery() -> f64 {
+    20.0
+}
+fn w_detection() -> f64 {
+    10.0
+}
+fn w_hygiene() -> f64 {
+    10.0
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            availability: w_availability(),
+            containment: w_containment(),
+            recovery: w_recovery(),
+            detection: w_detection(),
+            hygiene: w_hygiene(),
+        }
+    }
+}
+
+/// Settings for `oomsday simulate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Simulation {
+    /// The cluster model to simulate against, relative to the experiment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Seed for the simulator's choices; same seed, same timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// What the controller last saw of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LeakExperimentStatus {
+    /// Name of the most recent LeakRun.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<String>,
+    /// When the most recent run started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_time: Option<String>,
+    /// Score of the most recent finished run, 0-100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_score: Option<u32>,
+    /// Grade of the most recent finished run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_grade: Option<String>,
+    /// Verdict of the most recent finished run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verdict: Option<Verdict>,
+    /// Next scheduled run (RFC 3339), if scheduled and not suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_time: Option<String>,
+    /// The LeakRun in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_run: Option<String>,
+    /// Scheduled runs that were skipped or missed, most recent first (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRun>,
+    /// The generation last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// A scheduled run that did not start, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedRun {
+    /// When it was due (RFC 3339).
+    pub due: String,
+    /// Why it did not start (Blackout, ConcurrencyForbid, MissedDeadline, Suspended).
+    pub reason: String,
+}
+
+/// One execution of a LeakExperiment.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "oomsday.dev",
+    version = "v1alpha1",
+    kind = "LeakRun",
+    namespaced,
+    status = "LeakRunStatus",
+    shortname = "lr",
+    category = "oomsday",
+    derive = "PartialEq",
+    doc = "One execution of a LeakExperiment: phase, what was injected, what happened, and the score.",
+    printcolumn(name = "Experiment", type_ = "string", json_path = ".spec.experiment"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Score", type_ = "integer", json_path = ".status.score"),
+    printcolumn(name = "Grade", type_ = "string", json_path = ".status.grade"),
+    printcolumn(name = "Verdict", type_ = "string", json_path = ".status.verdict"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeakRunSpec {
+    /// The LeakExperiment this run belongs to.
+    pub experiment: String,
+    /// The experiment's spec as it was when the run started.
+    pub experiment_spec: LeakExperimentSpec,
+    /// What started the run.
+    pub trigger: Trigger,
+    /// When the schedule wanted it to start (RFC 3339), for scheduled runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_time: Option<String>,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    Cli,
+}
+
+/// A run's phase: Pending → Injecting → Leaking → Reverting → Recovering → Scoring → Completed,
+/// or Aborted / Failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, Default)]
+pub enum Phase {
+    #[default]
+    Pending,
+    Injecting,
+    Leaking,
+    Reverting,
+    Recovering,
+    Scoring,
+    Completed,
+    Aborted,
+    Failed,
+}
+
+impl Phase {
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Phase::Completed | Phase::Aborted | Phase::Failed)
+    }
+    /// Whether an injection may be in place in this phase (a revert is owed).
+    pub const fn may_be_injected(self) -> bool {
+        matches!(self, Phase::Injecting | Phase::Leaking | Phase::Reverting)
+    }
+}
+
+/// Pass/fail for CI, apart from the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Verdict {
+    /// Every hypothesis clause held.
+    Passed,
+    /// At least one clause failed.
+    Failed,
+    /// The leaker never ran or the cluster could not be observed: nothing was proven either way.
+    Inconclusive,
+}
+
+/// What the controller recorded about one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LeakRunStatus {
+    #[serde(default)]
+    pub phase: Phase,
+    /// RFC 3339 times of the run's milestones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<String>,
+    /// The absolute time the leak ends, whatever happens to the controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// What was injected, so that it can be reverted by anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injection: Option<InjectionRecord>,
+    /// Counts of what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<RunSummary>,
+    /// Resilience score, 0-100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u32>,
+    /// A-F.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Why the run ended the way it did (machine-readable: DurationElapsed, AbortRule, Signal,
+    /// AbortAnnotation, RevertFailed, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A sentence for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The most significant moments of the run, oldest first (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineLine>,
+}
+
+/// What oomsday changed in the cluster for a run: enough to take exactly that out again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InjectionRecord {
+    pub mode: InjectionMode,
+    pub namespace: String,
+    pub kind: TargetKind,
+    pub name: String,
+    /// Name of the injected container.
+    pub container: String,
+    pub image: String,
+    /// The run id the workload and pods are marked with.
+    pub run_id: String,
+    /// RFC 3339 deadline the leaker stops at by itself.
+    pub deadline: String,
+    /// ephemeral mode: the pods that got a leaker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
+}
+
+/// Counts of what a run did to the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub oom_kills: u32,
+    pub leaker_oom_kills: u32,
+    pub evictions: u32,
+    pub bystander_evictions: u32,
+    pub bystander_oom_kills: u32,
+    pub nodes_under_pressure: u32,
+    pub nodes_not_ready: u32,
+    pub failed_scheduling: u32,
+    /// Seconds the workload spent below its budget.
+    pub budget_breached_seconds: f64,
+    /// Fewest ready target pods seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ready: Option<u32>,
+    /// Seconds from revert to all pods ready and the budget healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_seconds: Option<f64>,
+    /// Largest leak seen in one pod, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_leak_bytes: Option<u64>,
+}
+
+/// One line of a run's story.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineLine {
+    /// RFC 3339.
+    pub time: String,
+    pub message: String,
+}
