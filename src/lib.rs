@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod cli;
 pub mod engine;
 pub mod observe;
 pub mod spec;
