@@ -5,6 +5,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod curve;
+pub mod leaker_config;
 pub mod units;
 
 pub use curve::{LeakCurve, Pattern};

@@ -185,7 +185,7 @@ impl fmt::Display for Quantity {
         let pick = |units: &[(u64, &'static str)]| {
             units
                 .iter()
-                .find(|(u, _)| b % u == 0)
+                .find(|(u, _)| b.is_multiple_of(*u))
                 .map(|(u, s)| format!("{}{}", b / u, s))
         };
         let binary = pick(&[

@@ -1,0 +1,1346 @@
+//! The leaker's configuration contract: what the injector puts in the leaker container's
+//! arguments or environment, and what the leaker reads back.
+//!
+//! Both sides use this one module — the injector builds the container with
+//! [`LeakerConfig::to_args`] or [`LeakerConfig::to_env`], the leaker parses with
+//! [`LeakerConfig::from_sources`] — so they cannot disagree on names, notation or defaults.
+//! Pure: no process environment or clock is read here; both are passed in.
+//!
+//! Precedence: a flag wins over its environment variable. Three settings are groups whose members
+//! only make sense together, and a flag for any of them replaces the whole group from the
+//! environment: the bound (`--max` | `--unbounded`), the deadline (`--deadline` | `--duration`),
+//! and the pattern when `--pattern` itself is given (then its parameters come from flags only;
+//! without `--pattern`, single parameters such as `--rate` override the environment one by one).
+//! Empty environment variables count as unset, as Kubernetes writes `value: ""` for "nothing".
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+
+use crate::curve::{LeakCurve, Pattern};
+use crate::units::{Duration, Quantity, Rate, UnitError};
+
+/// `--pattern`: `linear`, `exponential`, `step` or `sawtooth`.
+pub const FLAG_PATTERN: &str = "--pattern";
+/// `--rate`: growth of `linear` and `sawtooth`, e.g. `40Mi/min`.
+pub const FLAG_RATE: &str = "--rate";
+/// `--doubling`: doubling time of `exponential`, e.g. `5m`.
+pub const FLAG_DOUBLING: &str = "--doubling";
+/// `--step`: size of each jump of `step`, e.g. `256Mi`.
+pub const FLAG_STEP: &str = "--step";
+/// `--every`: interval between the jumps of `step`, e.g. `2m`.
+pub const FLAG_EVERY: &str = "--every";
+/// `--gc-every`: how often `sawtooth` drops back to its start, e.g. `10m`.
+pub const FLAG_GC_EVERY: &str = "--gc-every";
+/// `--start`: what the leak holds at once (default 0).
+pub const FLAG_START: &str = "--start";
+/// `--max`: where the leak stops growing and holds.
+pub const FLAG_MAX: &str = "--max";
+/// `--unbounded`: grow without a maximum (until the kernel or the kubelet intervenes).
+pub const FLAG_UNBOUNDED: &str = "--unbounded";
+/// `--deadline`: absolute end of the leak, RFC 3339.
+pub const FLAG_DEADLINE: &str = "--deadline";
+/// `--duration`: end of the leak relative to the leaker's start.
+pub const FLAG_DURATION: &str = "--duration";
+/// `--chunk`: allocation granularity (default 1Mi).
+pub const FLAG_CHUNK: &str = "--chunk";
+/// `--report-interval`: how often a JSON line is printed (default 1s).
+pub const FLAG_REPORT_INTERVAL: &str = "--report-interval";
+/// `--listen`: address of the `/metrics` and `/healthz` endpoint, or `off`.
+pub const FLAG_LISTEN: &str = "--listen";
+/// `--exit-at-deadline`: exit 0 at the deadline instead of idling.
+pub const FLAG_EXIT_AT_DEADLINE: &str = "--exit-at-deadline";
+
+/// Environment variable for [`FLAG_PATTERN`].
+pub const ENV_PATTERN: &str = "OOMSDAY_LEAK_PATTERN";
+/// Environment variable for [`FLAG_RATE`].
+pub const ENV_RATE: &str = "OOMSDAY_LEAK_RATE";
+/// Environment variable for [`FLAG_DOUBLING`].
+pub const ENV_DOUBLING: &str = "OOMSDAY_LEAK_DOUBLING";
+/// Environment variable for [`FLAG_STEP`].
+pub const ENV_STEP: &str = "OOMSDAY_LEAK_STEP";
+/// Environment variable for [`FLAG_EVERY`].
+pub const ENV_EVERY: &str = "OOMSDAY_LEAK_EVERY";
+/// Environment variable for [`FLAG_GC_EVERY`].
+pub const ENV_GC_EVERY: &str = "OOMSDAY_LEAK_GC_EVERY";
+/// Environment variable for [`FLAG_START`].
+pub const ENV_START: &str = "OOMSDAY_LEAK_START";
+/// Environment variable for [`FLAG_MAX`].
+pub const ENV_MAX: &str = "OOMSDAY_LEAK_MAX";
+/// Environment variable for [`FLAG_UNBOUNDED`] (`true` or `false`).
+pub const ENV_UNBOUNDED: &str = "OOMSDAY_LEAK_UNBOUNDED";
+/// Environment variable for [`FLAG_DEADLINE`].
+pub const ENV_DEADLINE: &str = "OOMSDAY_LEAK_DEADLINE";
+/// Environment variable for [`FLAG_DURATION`].
+pub const ENV_DURATION: &str = "OOMSDAY_LEAK_DURATION";
+/// Environment variable for [`FLAG_CHUNK`].
+pub const ENV_CHUNK: &str = "OOMSDAY_LEAK_CHUNK";
+/// Environment variable for [`FLAG_REPORT_INTERVAL`].
+pub const ENV_REPORT_INTERVAL: &str = "OOMSDAY_LEAK_REPORT_INTERVAL";
+/// Environment variable for [`FLAG_LISTEN`].
+pub const ENV_LISTEN: &str = "OOMSDAY_LEAK_LISTEN";
+/// Environment variable for [`FLAG_EXIT_AT_DEADLINE`] (`true` or `false`).
+pub const ENV_EXIT_AT_DEADLINE: &str = "OOMSDAY_LEAK_EXIT_AT_DEADLINE";
+
+/// Default allocation granularity: small enough for a smooth curve, large enough to be cheap.
+pub const DEFAULT_CHUNK: Quantity = Quantity::mib(1);
+/// Default interval between two JSON report lines.
+pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default port of the metrics endpoint (in the range Prometheus exporters use).
+pub const DEFAULT_PORT: u16 = 9464;
+/// Smallest chunk: one page on every Linux architecture oomsday targets.
+pub const MIN_CHUNK: u64 = 4096;
+/// Shortest report interval: anything faster floods the container log.
+pub const MIN_REPORT_INTERVAL: StdDuration = StdDuration::from_millis(10);
+
+/// When the leak ends. The leaker frees everything then, whatever the controller does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// A wall-clock time (RFC 3339): survives container restarts, so a restarted leaker past its
+    /// deadline does not leak again. What the injector should use.
+    Absolute(SystemTime),
+    /// A duration from the leaker's own start: simple for hand-run rehearsals.
+    After(Duration),
+}
+
+impl Deadline {
+    /// The wall-clock time of the deadline for a leaker that started at `started`.
+    pub fn at(&self, started: SystemTime) -> SystemTime {
+        match *self {
+            Deadline::Absolute(t) => t,
+            Deadline::After(d) => started.checked_add(d.std()).unwrap_or(started),
+        }
+    }
+
+    /// How long after `started` the leak expires; zero when the deadline is already past.
+    pub fn expires_after(&self, started: SystemTime) -> StdDuration {
+        match *self {
+            Deadline::Absolute(t) => t.duration_since(started).unwrap_or(StdDuration::ZERO),
+            Deadline::After(d) => d.std(),
+        }
+    }
+}
+
+/// Everything the leaker needs to know. Build it with [`LeakerConfig::from_sources`], or directly
+/// (the injector does) and hand it over with [`LeakerConfig::to_args`] / [`LeakerConfig::to_env`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeakerConfig {
+    /// What to hold when.
+    pub curve: LeakCurve,
+    /// When to free everything. Required: the leaker must never outlive the experiment.
+    pub deadline: Deadline,
+    /// Allocation granularity; the curve is followed in steps of this size.
+    pub chunk: Quantity,
+    /// How often a JSON line is printed on stdout.
+    pub report_interval: Duration,
+    /// Where `/metrics` and `/healthz` are served; `None` disables the endpoint.
+    pub listen: Option<SocketAddr>,
+    /// Exit 0 at the deadline instead of idling (only safe with `restartPolicy: Never`).
+    pub exit_at_deadline: bool,
+}
+
+/// Why a configuration was refused. Every message names the flag or environment variable, the
+/// value, and the expected form, because it is printed as-is to whoever wrote the experiment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `--help` or `-h`: not a failure, the caller prints [`usage`].
+    #[error("help requested")]
+    HelpRequested,
+    /// A flag this leaker does not know.
+    #[error("unknown flag `{flag}`; expected one of {known} (see --help)")]
+    UnknownFlag { flag: String, known: String },
+    /// An argument that is not a flag.
+    #[error("unexpected argument `{arg}`; every setting is a flag such as --max 1Gi (see --help)")]
+    UnexpectedArgument { arg: String },
+    /// A flag that needs a value was last, or followed by another flag.
+    #[error("{flag} needs a value; expected {expected}")]
+    MissingValue {
+        flag: &'static str,
+        expected: &'static str,
+    },
+    /// The same flag twice: which one was meant is a guess we do not make.
+    #[error("{flag} is given twice (`{first}` and `{second}`); give it once")]
+    Repeated {
+        flag: &'static str,
+        first: String,
+        second: String,
+    },
+    /// A quantity, rate or duration that does not parse.
+    #[error("{name}: {error}")]
+    Unit {
+        name: &'static str,
+        error: UnitError,
+    },
+    /// A value that parses but is not acceptable.
+    #[error("{name}: invalid value `{value}`: {why}; expected {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        why: String,
+        expected: &'static str,
+    },
+    /// A required setting is absent.
+    #[error("missing {what}: {why}; expected {expected}")]
+    Missing {
+        what: String,
+        why: String,
+        expected: &'static str,
+    },
+    /// A parameter given for a pattern that does not use it.
+    #[error("{name} `{value}` is not a parameter of pattern {pattern}; {pattern} takes {takes}")]
+    NotAParameter {
+        name: &'static str,
+        value: String,
+        pattern: &'static str,
+        takes: String,
+    },
+    /// Two settings that exclude each other.
+    #[error(
+        "{first} `{first_value}` and {second} `{second_value}` are alternatives; give one of them"
+    )]
+    Conflict {
+        first: &'static str,
+        first_value: String,
+        second: &'static str,
+        second_value: String,
+    },
+}
+
+/// Every setting, in one table: flag, environment variable, whether it is a switch, the expected
+/// form (for errors and help) and a description (for help). Indexed by [`Key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Pattern,
+    Rate,
+    Doubling,
+    Step,
+    Every,
+    GcEvery,
+    Start,
+    Max,
+    Unbounded,
+    Deadline,
+    Duration,
+    Chunk,
+    ReportInterval,
+    Listen,
+    ExitAtDeadline,
+}
+
+struct Setting {
+    flag: &'static str,
+    env: &'static str,
+    switch: bool,
+    expected: &'static str,
+    help: &'static str,
+}
+
+const QUANTITY_FORM: &str = "a Kubernetes quantity such as 64Mi, 1.5Gi or 500M";
+const RATE_FORM: &str = "QUANTITY/UNIT such as 40Mi/min, 16Mi/s or 1Gi/h";
+const DURATION_FORM: &str = "a duration such as 90s, 10m or 1h 30m";
+const SWITCH_FORM: &str = "true or false";
+const PATTERN_FORM: &str = "one of linear, exponential, step, sawtooth";
+const DEADLINE_FORM: &str = "an RFC 3339 time such as 2026-05-01T03:30:00Z";
+const LISTEN_FORM: &str = "ADDRESS:PORT such as 0.0.0.0:9464 or [::]:9464, or off";
+
+const SETTINGS: [Setting; 15] = [
+    Setting {
+        flag: FLAG_PATTERN,
+        env: ENV_PATTERN,
+        switch: false,
+        expected: PATTERN_FORM,
+        help: "shape of the growth (required)",
+    },
+    Setting {
+        flag: FLAG_RATE,
+        env: ENV_RATE,
+        switch: false,
+        expected: RATE_FORM,
+        help: "growth of linear and sawtooth",
+    },
+    Setting {
+        flag: FLAG_DOUBLING,
+        env: ENV_DOUBLING,
+        switch: false,
+        expected: DURATION_FORM,
+        help: "doubling time of exponential",
+    },
+    Setting {
+        flag: FLAG_STEP,
+        env: ENV_STEP,
+        switch: false,
+        expected: QUANTITY_FORM,
+        help: "size of each jump of step",
+    },
+    Setting {
+        flag: FLAG_EVERY,
+        env: ENV_EVERY,
+        switch: false,
+        expected: DURATION_FORM,
+        help: "interval between the jumps of step",
+    },
+    Setting {
+        flag: FLAG_GC_EVERY,
+        env: ENV_GC_EVERY,
+        switch: false,
+        expected: DURATION_FORM,
+        help: "how often sawtooth drops back to --start",
+    },
+    Setting {
+        flag: FLAG_START,
+        env: ENV_START,
+        switch: false,
+        expected: QUANTITY_FORM,
+        help: "held at once (default 0; exponential needs more)",
+    },
+    Setting {
+        flag: FLAG_MAX,
+        env: ENV_MAX,
+        switch: false,
+        expected: QUANTITY_FORM,
+        help: "stop growing here and hold (required unless --unbounded)",
+    },
+    Setting {
+        flag: FLAG_UNBOUNDED,
+        env: ENV_UNBOUNDED,
+        switch: true,
+        expected: SWITCH_FORM,
+        help: "grow until the kernel or the kubelet stops it",
+    },
+    Setting {
+        flag: FLAG_DEADLINE,
+        env: ENV_DEADLINE,
+        switch: false,
+        expected: DEADLINE_FORM,
+        help: "free everything at this time (this or --duration is required)",
+    },
+    Setting {
+        flag: FLAG_DURATION,
+        env: ENV_DURATION,
+        switch: false,
+        expected: DURATION_FORM,
+        help: "free everything this long after start",
+    },
+    Setting {
+        flag: FLAG_CHUNK,
+        env: ENV_CHUNK,
+        switch: false,
+        expected: "a quantity of at least 4Ki such as 1Mi",
+        help: "allocation granularity (default 1Mi)",
+    },
+    Setting {
+        flag: FLAG_REPORT_INTERVAL,
+        env: ENV_REPORT_INTERVAL,
+        switch: false,
+        expected: "a duration of at least 10ms such as 1s",
+        help: "interval between JSON lines on stdout (default 1s)",
+    },
+    Setting {
+        flag: FLAG_LISTEN,
+        env: ENV_LISTEN,
+        switch: false,
+        expected: LISTEN_FORM,
+        help: "serve /metrics and /healthz here (default 0.0.0.0:9464)",
+    },
+    Setting {
+        flag: FLAG_EXIT_AT_DEADLINE,
+        env: ENV_EXIT_AT_DEADLINE,
+        switch: true,
+        expected: SWITCH_FORM,
+        help: "exit 0 at the deadline instead of idling",
+    },
+];
+
+const PATTERN_GROUP: [Key; 6] = [
+    Key::Pattern,
+    Key::Rate,
+    Key::Doubling,
+    Key::Step,
+    Key::Every,
+    Key::GcEvery,
+];
+const BOUND_GROUP: [Key; 2] = [Key::Max, Key::Unbounded];
+const DEADLINE_GROUP: [Key; 2] = [Key::Deadline, Key::Duration];
+
+fn setting(key: Key) -> &'static Setting {
+    &SETTINGS[key as usize]
+}
+
+/// Where a value came from, so errors name what the person actually wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Flag,
+    Env,
+}
+
+#[derive(Debug, Clone)]
+struct Given {
+    key: Key,
+    origin: Origin,
+    value: String,
+}
+
+impl Given {
+    fn name(&self) -> &'static str {
+        name_of(self.key, self.origin)
+    }
+
+    fn unit<T: FromStr<Err = UnitError>>(&self) -> Result<T, ConfigError> {
+        self.value.parse().map_err(|error| ConfigError::Unit {
+            name: self.name(),
+            error,
+        })
+    }
+
+    fn invalid(&self, why: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            name: self.name(),
+            value: self.value.clone(),
+            why: why.into(),
+            expected: setting(self.key).expected,
+        }
+    }
+
+    fn switch(&self) -> Result<bool, ConfigError> {
+        match self.value.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(self.invalid("not a boolean")),
+        }
+    }
+}
+
+fn name_of(key: Key, origin: Origin) -> &'static str {
+    match origin {
+        Origin::Flag => setting(key).flag,
+        Origin::Env => setting(key).env,
+    }
+}
+
+/// "--rate (or OOMSDAY_LEAK_RATE)": how a missing setting is named.
+fn both_names(key: Key) -> String {
+    format!("{} (or {})", setting(key).flag, setting(key).env)
+}
+
+/// The settings after flags and environment are merged; `None` = not given anywhere.
+struct Merged([Option<Given>; 15]);
+
+impl Merged {
+    fn get(&self, key: Key) -> Option<&Given> {
+        self.0[key as usize].as_ref()
+    }
+}
+
+fn collect_flags(args: &[String]) -> Result<[Option<String>; 15], ConfigError> {
+    let mut flags: [Option<String>; 15] = Default::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--help" || arg == "-h" {
+            return Err(ConfigError::HelpRequested);
+        }
+        let Some(body) = arg.strip_prefix("--") else {
+            return Err(ConfigError::UnexpectedArgument { arg: arg.clone() });
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        let Some(index) = SETTINGS.iter().position(|s| &s.flag[2..] == name) else {
+            let known = SETTINGS
+                .iter()
+                .map(|s| s.flag)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ConfigError::UnknownFlag {
+                flag: format!("--{name}"),
+                known,
+            });
+        };
+        let s = &SETTINGS[index];
+        let value = match (inline, s.switch) {
+            (Some(v), _) => v.to_string(),
+            (None, true) => "true".to_string(),
+            (None, false) => match args.get(i) {
+                // A flag right after a flag is a forgotten value, not a value that starts with --.
+                Some(v) if !v.starts_with("--") => {
+                    i += 1;
+                    v.clone()
+                }
+                _ => {
+                    return Err(ConfigError::MissingValue {
+                        flag: s.flag,
+                        expected: s.expected,
+                    });
+                }
+            },
+        };
+        if let Some(first) = &flags[index] {
+            return Err(ConfigError::Repeated {
+                flag: s.flag,
+                first: first.clone(),
+                second: value,
+            });
+        }
+        flags[index] = Some(value);
+    }
+    Ok(flags)
+}
+
+fn merge(flags: [Option<String>; 15], env: &dyn Fn(&str) -> Option<String>) -> Merged {
+    const KEYS: [Key; 15] = [
+        Key::Pattern,
+        Key::Rate,
+        Key::Doubling,
+        Key::Step,
+        Key::Every,
+        Key::GcEvery,
+        Key::Start,
+        Key::Max,
+        Key::Unbounded,
+        Key::Deadline,
+        Key::Duration,
+        Key::Chunk,
+        Key::ReportInterval,
+        Key::Listen,
+        Key::ExitAtDeadline,
+    ];
+    let flag_given = |k: Key| flags[k as usize].is_some();
+    // A group whose head (or any member) is on the command line takes nothing from the
+    // environment: mixing `--duration` with an inherited deadline would be a guess.
+    let env_blocked = |k: Key| {
+        (PATTERN_GROUP.contains(&k) && flag_given(Key::Pattern))
+            || (BOUND_GROUP.contains(&k) && BOUND_GROUP.iter().any(|&g| flag_given(g)))
+            || (DEADLINE_GROUP.contains(&k) && DEADLINE_GROUP.iter().any(|&g| flag_given(g)))
+    };
+    let mut merged: [Option<Given>; 15] = Default::default();
+    for key in KEYS {
+        let from_flag = flags[key as usize].clone().map(|value| Given {
+            key,
+            origin: Origin::Flag,
+            value,
+        });
+        let from_env = || {
+            if env_blocked(key) {
+                return None;
+            }
+            env(setting(key).env)
+                .filter(|v| !v.trim().is_empty())
+                .map(|value| Given {
+                    key,
+                    origin: Origin::Env,
+                    value,
+                })
+        };
+        merged[key as usize] = from_flag.or_else(from_env);
+    }
+    Merged(merged)
+}
+
+/// The parameters each pattern takes, in the order help and errors list them.
+fn parameters(pattern: &str) -> &'static [Key] {
+    match pattern {
+        "linear" => &[Key::Rate],
+        "exponential" => &[Key::Doubling],
+        "step" => &[Key::Step, Key::Every],
+        _ => &[Key::Rate, Key::GcEvery],
+    }
+}
+
+impl LeakerConfig {
+    /// Reads the configuration from command-line `args` (without the program name) and the
+    /// environment lookup `env`; flags win over environment variables (see the module docs for
+    /// the groups). `--help` yields [`ConfigError::HelpRequested`].
+    pub fn from_sources(
+        args: &[String],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let m = merge(collect_flags(args)?, env);
+
+        let pattern_given = m.get(Key::Pattern).ok_or_else(|| ConfigError::Missing {
+            what: both_names(Key::Pattern),
+            why: "the leak needs a shape".into(),
+            expected: PATTERN_FORM,
+        })?;
+        let pattern_name: &'static str = match pattern_given.value.trim() {
+            "linear" => "linear",
+            "exponential" => "exponential",
+            "step" => "step",
+            "sawtooth" => "sawtooth",
+            _ => return Err(pattern_given.invalid("unknown pattern")),
+        };
+        let takes = parameters(pattern_name);
+        for key in &PATTERN_GROUP[1..] {
+            if let Some(g) = m.get(*key).filter(|_| !takes.contains(key)) {
+                let takes = takes
+                    .iter()
+                    .map(|&k| name_of(k, g.origin))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                return Err(ConfigError::NotAParameter {
+                    name: g.name(),
+                    value: g.value.clone(),
+                    pattern: pattern_name,
+                    takes,
+                });
+            }
+        }
+        let required = |key: Key| {
+            m.get(key).ok_or_else(|| ConfigError::Missing {
+                what: both_names(key),
+                why: format!("pattern {pattern_name} needs it"),
+                expected: setting(key).expected,
+            })
+        };
+        let positive_rate = |g: &Given| -> Result<Rate, ConfigError> {
+            let r: Rate = g.unit()?;
+            if r.amount.bytes() == 0 {
+                Err(g.invalid("the leak would never grow"))
+            } else {
+                Ok(r)
+            }
+        };
+        let positive_duration = |g: &Given| -> Result<Duration, ConfigError> {
+            let d: Duration = g.unit()?;
+            if d.is_zero() {
+                Err(g.invalid("it is zero"))
+            } else {
+                Ok(d)
+            }
+        };
+        let pattern = match pattern_name {
+            "linear" => Pattern::Linear {
+                rate: positive_rate(required(Key::Rate)?)?,
+            },
+            "exponential" => Pattern::Exponential {
+                doubling: positive_duration(required(Key::Doubling)?)?,
+            },
+            "step" => {
+                let g = required(Key::Step)?;
+                let step: Quantity = g.unit()?;
+                if step.bytes() == 0 {
+                    return Err(g.invalid("the leak would never grow"));
+                }
+                Pattern::Step {
+                    step,
+                    every: positive_duration(required(Key::Every)?)?,
+                }
+            }
+            _ => Pattern::Sawtooth {
+                rate: positive_rate(required(Key::Rate)?)?,
+                gc_every: positive_duration(required(Key::GcEvery)?)?,
+            },
+        };
+
+        let start: Quantity = m
+            .get(Key::Start)
+            .map(Given::unit)
+            .transpose()?
+            .unwrap_or(Quantity::ZERO);
+        if matches!(pattern, Pattern::Exponential { .. }) && start.bytes() == 0 {
+            let why = "pattern exponential doubles what it holds, and twice nothing is nothing";
+            return Err(match m.get(Key::Start) {
+                Some(g) => g.invalid(why),
+                None => ConfigError::Missing {
+                    what: both_names(Key::Start),
+                    why: why.into(),
+                    expected: "a quantity above zero such as 64Mi",
+                },
+            });
+        }
+
+        let unbounded = m
+            .get(Key::Unbounded)
+            .map(Given::switch)
+            .transpose()?
+            .unwrap_or(false);
+        let max = match (m.get(Key::Max), unbounded) {
+            (Some(max), true) => {
+                let (u, uv) = m
+                    .get(Key::Unbounded)
+                    .map(|g| (g.name(), g.value.clone()))
+                    .unwrap_or_default();
+                return Err(ConfigError::Conflict {
+                    first: max.name(),
+                    first_value: max.value.clone(),
+                    second: u,
+                    second_value: uv,
+                });
+            }
+            (Some(g), false) => {
+                let max: Quantity = g.unit()?;
+                if max.bytes() == 0 {
+                    return Err(g.invalid("the leak would hold nothing"));
+                }
+                if max < start {
+                    return Err(g.invalid(format!("it is below the start ({start})")));
+                }
+                Some(max)
+            }
+            (None, true) => None,
+            (None, false) => {
+                return Err(ConfigError::Missing {
+                    what: both_names(Key::Max),
+                    why: format!(
+                        "an unbounded leak must be asked for with {} true",
+                        both_names(Key::Unbounded)
+                    ),
+                    expected: QUANTITY_FORM,
+                });
+            }
+        };
+
+        let deadline = match (m.get(Key::Deadline), m.get(Key::Duration)) {
+            (Some(a), Some(b)) => {
+                return Err(ConfigError::Conflict {
+                    first: a.name(),
+                    first_value: a.value.clone(),
+                    second: b.name(),
+                    second_value: b.value.clone(),
+                });
+            }
+            (Some(g), None) => Deadline::Absolute(
+                humantime::parse_rfc3339_weak(g.value.trim())
+                    .map_err(|e| g.invalid(e.to_string()))?,
+            ),
+            (None, Some(g)) => Deadline::After(positive_duration(g)?),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    what: format!(
+                        "{} or {}",
+                        both_names(Key::Deadline),
+                        both_names(Key::Duration)
+                    ),
+                    why: "the leaker must never outlive the experiment".into(),
+                    expected: "an RFC 3339 time such as 2026-05-01T03:30:00Z or a duration such as 30m",
+                });
+            }
+        };
+
+        let chunk = match m.get(Key::Chunk) {
+            Some(g) => {
+                let c: Quantity = g.unit()?;
+                if c.bytes() < MIN_CHUNK {
+                    return Err(g.invalid("it is smaller than a page"));
+                }
+                c
+            }
+            None => DEFAULT_CHUNK,
+        };
+        let report_interval = match m.get(Key::ReportInterval) {
+            Some(g) => {
+                let d: Duration = g.unit()?;
+                if d.std() < MIN_REPORT_INTERVAL {
+                    return Err(g.invalid("it is shorter than 10ms"));
+                }
+                d
+            }
+            None => DEFAULT_REPORT_INTERVAL,
+        };
+        let listen = match m.get(Key::Listen) {
+            Some(g) if g.value.trim() == "off" => None,
+            Some(g) => Some(
+                g.value
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| g.invalid("not a socket address"))?,
+            ),
+            None => Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))),
+        };
+        let exit_at_deadline = m
+            .get(Key::ExitAtDeadline)
+            .map(Given::switch)
+            .transpose()?
+            .unwrap_or(false);
+
+        Ok(LeakerConfig {
+            curve: LeakCurve {
+                pattern,
+                start,
+                max,
+            },
+            deadline,
+            chunk,
+            report_interval,
+            listen,
+            exit_at_deadline,
+        })
+    }
+
+    /// Every setting as `(key, value)` pairs, with `key` a flag or an environment variable name.
+    /// Defaults are written out too, so a leaker image with other defaults behaves the same.
+    fn pairs(&self, origin: Origin) -> Vec<(&'static str, String)> {
+        let n = |k| name_of(k, origin);
+        let mut out = vec![(n(Key::Pattern), self.curve.pattern.name().to_string())];
+        match self.curve.pattern {
+            Pattern::Linear { rate } => out.push((n(Key::Rate), rate.to_string())),
+            Pattern::Exponential { doubling } => out.push((n(Key::Doubling), doubling.to_string())),
+            Pattern::Step { step, every } => {
+                out.push((n(Key::Step), step.to_string()));
+                out.push((n(Key::Every), every.to_string()));
+            }
+            Pattern::Sawtooth { rate, gc_every } => {
+                out.push((n(Key::Rate), rate.to_string()));
+                out.push((n(Key::GcEvery), gc_every.to_string()));
+            }
+        }
+        out.push((n(Key::Start), self.curve.start.to_string()));
+        match self.curve.max {
+            Some(max) => out.push((n(Key::Max), max.to_string())),
+            None => out.push((n(Key::Unbounded), "true".into())),
+        }
+        match self.deadline {
+            Deadline::Absolute(t) => out.push((n(Key::Deadline), format_deadline(t))),
+            Deadline::After(d) => out.push((n(Key::Duration), d.to_string())),
+        }
+        out.push((n(Key::Chunk), self.chunk.to_string()));
+        out.push((n(Key::ReportInterval), self.report_interval.to_string()));
+        out.push((
+            n(Key::Listen),
+            self.listen
+                .map_or_else(|| "off".to_string(), |a| a.to_string()),
+        ));
+        out.push((n(Key::ExitAtDeadline), self.exit_at_deadline.to_string()));
+        out
+    }
+
+    /// The configuration as environment variables for the leaker container.
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        self.pairs(Origin::Env)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
+    /// The configuration as command-line arguments for the leaker container (no program name).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (flag, value) in self.pairs(Origin::Flag) {
+            // Switches are written as `--flag=value` so `false` round-trips too.
+            if flag == FLAG_UNBOUNDED || flag == FLAG_EXIT_AT_DEADLINE {
+                args.push(format!("{flag}={value}"));
+            } else {
+                args.push(flag.to_string());
+                args.push(value);
+            }
+        }
+        args
+    }
+}
+
+/// RFC 3339 in UTC with nanoseconds when there are any. humantime formats only the years 1970 to
+/// 9999; times outside are clamped, which keeps their meaning (already past / practically never).
+fn format_deadline(t: SystemTime) -> String {
+    // 9999-12-31T23:59:59Z
+    let last = UNIX_EPOCH + StdDuration::from_secs(253_402_300_799);
+    let t = t.clamp(UNIX_EPOCH, last);
+    humantime::format_rfc3339(t).to_string()
+}
+
+impl fmt::Display for LeakerConfig {
+    /// One line for the leaker's start-up log: `linear at 40Mi/min from 0 to 6Gi, until ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} from {}", self.curve.pattern, self.curve.start)?;
+        match self.curve.max {
+            Some(max) => write!(f, " to {max}")?,
+            None => write!(f, ", unbounded")?,
+        }
+        match self.deadline {
+            Deadline::Absolute(t) => write!(f, ", until {}", format_deadline(t))?,
+            Deadline::After(d) => write!(f, ", for {d}")?,
+        }
+        write!(f, ", in chunks of {}", self.chunk)
+    }
+}
+
+/// The `--help` text, generated from the same table the parser uses.
+pub fn usage() -> String {
+    let mut s = String::from(
+        "oomsday-leaker: a configurable, self-expiring memory leak\n\n\
+         Usage: oomsday-leaker --pattern PATTERN [PARAMETERS] (--max Q | --unbounded) (--deadline T | --duration D) [OPTIONS]\n\n\
+         Every flag can also be set by its environment variable; a flag wins over its variable.\n\n",
+    );
+    for st in &SETTINGS {
+        let flag = if st.switch {
+            st.flag.to_string()
+        } else {
+            format!("{} VALUE", st.flag)
+        };
+        s.push_str(&format!("  {flag:<26} {:<30} {}\n", st.env, st.help));
+        s.push_str(&format!("  {:<26} {:<30} VALUE: {}\n", "", "", st.expected));
+    }
+    s.push_str(
+        "\nPatterns and their parameters: linear (--rate), exponential (--doubling), \
+         step (--step, --every), sawtooth (--rate, --gc-every).\n\
+         Exit status: 0 on SIGTERM/SIGINT or at the deadline with --exit-at-deadline, 2 on invalid configuration.\n",
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::RateUnit;
+    use std::collections::HashMap;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse(s: &str) -> Result<LeakerConfig, ConfigError> {
+        LeakerConfig::from_sources(&args(s), &no_env)
+    }
+
+    fn parse_env(a: &str, env: &[(&str, &str)]) -> Result<LeakerConfig, ConfigError> {
+        let map: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        LeakerConfig::from_sources(&args(a), &move |k| map.get(k).cloned())
+    }
+
+    fn err(s: &str) -> String {
+        parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_linear_config_with_defaults() {
+        let c = parse("--pattern linear --rate 40Mi/min --max 6Gi --duration 30m").unwrap();
+        assert_eq!(
+            c.curve,
+            LeakCurve {
+                pattern: Pattern::Linear {
+                    rate: Rate::new(Quantity::mib(40), RateUnit::Minute)
+                },
+                start: Quantity::ZERO,
+                max: Some(Quantity::gib(6)),
+            }
+        );
+        assert_eq!(c.deadline, Deadline::After(Duration::from_secs(1800)));
+        assert_eq!(c.chunk, Quantity::mib(1));
+        assert_eq!(c.report_interval, Duration::from_secs(1));
+        assert_eq!(c.listen, Some("0.0.0.0:9464".parse().unwrap()));
+        assert!(!c.exit_at_deadline);
+    }
+
+    #[test]
+    fn every_pattern_with_its_parameters() {
+        let e = parse("--pattern exponential --doubling 5m --start 64Mi --unbounded --duration 1h")
+            .unwrap();
+        assert_eq!(
+            e.curve.pattern,
+            Pattern::Exponential {
+                doubling: Duration::from_secs(300)
+            }
+        );
+        assert_eq!(e.curve.max, None);
+        let s = parse("--pattern step --step 256Mi --every 2m --max 1Gi --duration 1h").unwrap();
+        assert_eq!(
+            s.curve.pattern,
+            Pattern::Step {
+                step: Quantity::mib(256),
+                every: Duration::from_secs(120)
+            }
+        );
+        let w = parse("--pattern=sawtooth --rate=10Mi/s --gc-every=1m --start=32Mi --unbounded --duration=10m").unwrap();
+        assert_eq!(
+            w.curve.pattern,
+            Pattern::Sawtooth {
+                rate: Rate::new(Quantity::mib(10), RateUnit::Second),
+                gc_every: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(w.curve.start, Quantity::mib(32));
+    }
+
+    #[test]
+    fn absolute_deadline_and_options() {
+        let c = parse(
+            "--pattern linear --rate 1Mi/s --max 1Gi --deadline 2026-05-01T03:30:00Z --chunk 256Ki \
+             --report-interval 100ms --listen 127.0.0.1:0 --exit-at-deadline",
+        )
+        .unwrap();
+        let t = UNIX_EPOCH + StdDuration::from_secs(1_777_606_200);
+        assert_eq!(c.deadline, Deadline::Absolute(t));
+        assert_eq!(c.chunk, Quantity::from_bytes(256 * 1024));
+        assert_eq!(c.report_interval.std(), StdDuration::from_millis(100));
+        assert_eq!(c.listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert!(c.exit_at_deadline);
+        assert_eq!(
+            parse("--pattern linear --rate 1Mi/s --max 1Gi --duration 1m --listen off")
+                .unwrap()
+                .listen,
+            None
+        );
+    }
+
+    #[test]
+    fn deadline_resolution_is_pure() {
+        let start = UNIX_EPOCH + StdDuration::from_secs(1000);
+        let after = Deadline::After(Duration::from_secs(60));
+        assert_eq!(after.at(start), start + StdDuration::from_secs(60));
+        assert_eq!(after.expires_after(start), StdDuration::from_secs(60));
+        let abs = Deadline::Absolute(start + StdDuration::from_secs(5));
+        assert_eq!(abs.expires_after(start), StdDuration::from_secs(5));
+        // A restarted leaker past its absolute deadline expires at once.
+        assert_eq!(
+            abs.expires_after(start + StdDuration::from_secs(10)),
+            StdDuration::ZERO
+        );
+    }
+
+    #[test]
+    fn environment_is_read_and_flags_win() {
+        let env = [
+            (ENV_PATTERN, "linear"),
+            (ENV_RATE, "1Mi/s"),
+            (ENV_MAX, "1Gi"),
+            (ENV_DURATION, "10m"),
+            (ENV_LISTEN, "off"),
+            (ENV_CHUNK, ""),
+        ];
+        let c = parse_env("", &env).unwrap();
+        assert_eq!(
+            c.curve.pattern,
+            Pattern::Linear {
+                rate: Rate::new(Quantity::mib(1), RateUnit::Second)
+            }
+        );
+        assert_eq!(c.listen, None);
+        assert_eq!(c.chunk, DEFAULT_CHUNK, "an empty variable counts as unset");
+
+        let c = parse_env("--rate 2Mi/s --max 2Gi", &env).unwrap();
+        assert_eq!(
+            c.curve.pattern,
+            Pattern::Linear {
+                rate: Rate::new(Quantity::mib(2), RateUnit::Second)
+            }
+        );
+        assert_eq!(c.curve.max, Some(Quantity::gib(2)));
+
+        // --pattern on the command line takes the whole pattern from flags: the env's rate is
+        // not an error for exponential, it is simply not consulted.
+        let c = parse_env("--pattern exponential --doubling 1m --start 1Mi", &env).unwrap();
+        assert_eq!(
+            c.curve.pattern,
+            Pattern::Exponential {
+                doubling: Duration::from_secs(60)
+            }
+        );
+
+        // Groups: --unbounded replaces the env's max; --deadline replaces the env's duration.
+        let c = parse_env("--unbounded --deadline 2030-01-01T00:00:00Z", &env).unwrap();
+        assert_eq!(c.curve.max, None);
+        assert!(matches!(c.deadline, Deadline::Absolute(_)));
+    }
+
+    #[test]
+    fn deadline_is_required() {
+        let e = err("--pattern linear --rate 1Mi/s --max 1Gi");
+        assert!(
+            e.contains("--deadline")
+                && e.contains("--duration")
+                && e.contains("OOMSDAY_LEAK_DEADLINE"),
+            "{e}"
+        );
+        assert!(e.contains("never outlive"), "{e}");
+        let e = err(
+            "--pattern linear --rate 1Mi/s --max 1Gi --duration 1m --deadline 2030-01-01T00:00:00Z",
+        );
+        assert!(e.contains("alternatives") && e.contains("`1m`"), "{e}");
+        let e = err("--pattern linear --rate 1Mi/s --max 1Gi --duration 0s");
+        assert!(
+            e.contains("--duration") && e.contains("`0s`") && e.contains("zero"),
+            "{e}"
+        );
+        let e = err("--pattern linear --rate 1Mi/s --max 1Gi --deadline tomorrow");
+        assert!(
+            e.contains("--deadline") && e.contains("`tomorrow`") && e.contains("RFC 3339"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn max_is_required_unless_unbounded() {
+        let e = err("--pattern linear --rate 1Mi/s --duration 1m");
+        assert!(
+            e.contains("missing --max") && e.contains("--unbounded"),
+            "{e}"
+        );
+        let e = err("--pattern linear --rate 1Mi/s --duration 1m --max 1Gi --unbounded");
+        assert!(e.contains("alternatives") && e.contains("`1Gi`"), "{e}");
+        let e = err("--pattern linear --rate 1Mi/s --duration 1m --start 2Gi --max 1Gi");
+        assert!(
+            e.contains("--max") && e.contains("`1Gi`") && e.contains("below the start (2Gi)"),
+            "{e}"
+        );
+        assert!(
+            parse("--pattern linear --rate 1Mi/s --duration 1m --unbounded=false --max 1Gi")
+                .is_ok()
+        );
+        let e = parse_env(
+            "--pattern linear --rate 1Mi/s --duration 1m",
+            &[(ENV_UNBOUNDED, "yes please")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("OOMSDAY_LEAK_UNBOUNDED")
+                && e.contains("`yes please`")
+                && e.contains("true or false"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn pattern_parameters_are_checked() {
+        let e = err("--pattern linear --rate 1Mi/s --doubling 1m --max 1Gi --duration 1m");
+        assert_eq!(
+            e,
+            "--doubling `1m` is not a parameter of pattern linear; linear takes --rate"
+        );
+        let e = err("--pattern step --step 1Mi --max 1Gi --duration 1m");
+        assert!(
+            e.contains("missing --every (or OOMSDAY_LEAK_EVERY)")
+                && e.contains("pattern step needs it"),
+            "{e}"
+        );
+        let e = parse_env(
+            "",
+            &[
+                (ENV_PATTERN, "sawtooth"),
+                (ENV_RATE, "1Mi/s"),
+                (ENV_STEP, "1Mi"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("OOMSDAY_LEAK_STEP `1Mi` is not a parameter of pattern sawtooth"),
+            "{e}"
+        );
+        assert!(
+            e.contains("OOMSDAY_LEAK_RATE and OOMSDAY_LEAK_GC_EVERY"),
+            "{e}"
+        );
+        let e = err("--pattern quadratic --max 1Gi --duration 1m");
+        assert!(
+            e.contains("--pattern")
+                && e.contains("`quadratic`")
+                && e.contains("linear, exponential"),
+            "{e}"
+        );
+        let e = err("--rate 1Mi/s --max 1Gi --duration 1m");
+        assert!(e.contains("missing --pattern"), "{e}");
+        let e = err("--pattern exponential --doubling 1m --max 1Gi --duration 1m");
+        assert!(
+            e.contains("missing --start") && e.contains("twice nothing"),
+            "{e}"
+        );
+        let e = err("--pattern linear --rate 0/s --max 1Gi --duration 1m");
+        assert!(e.contains("`0/s`") && e.contains("never grow"), "{e}");
+    }
+
+    #[test]
+    fn unit_errors_name_the_flag_the_value_and_the_form() {
+        let e = err("--pattern linear --rate 40Mi --max 1Gi --duration 1m");
+        assert!(
+            e.starts_with("--rate: invalid rate `40Mi`") && e.contains("expected QUANTITY/UNIT"),
+            "{e}"
+        );
+        let e = parse_env(
+            "--pattern linear --rate 1Mi/s --duration 1m",
+            &[(ENV_MAX, "1GB")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("OOMSDAY_LEAK_MAX: invalid quantity `1GB`")
+                && e.contains("expected a Kubernetes quantity"),
+            "{e}"
+        );
+        let e = err("--pattern linear --rate 1Mi/s --max 1Gi --duration 1m --chunk 1k");
+        assert!(
+            e.contains("--chunk") && e.contains("`1k`") && e.contains("at least 4Ki"),
+            "{e}"
+        );
+        let e = err("--pattern linear --rate 1Mi/s --max 1Gi --duration 1m --report-interval 1ms");
+        assert!(
+            e.contains("--report-interval") && e.contains("`1ms`") && e.contains("10ms"),
+            "{e}"
+        );
+        let e = err("--pattern linear --rate 1Mi/s --max 1Gi --duration 1m --listen localhost");
+        assert!(
+            e.contains("--listen") && e.contains("`localhost`") && e.contains("0.0.0.0:9464"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn command_line_mistakes() {
+        assert_eq!(
+            parse("--pattern linear --help"),
+            Err(ConfigError::HelpRequested)
+        );
+        let e = err("--pattern linear --leak-rate 1Mi/s");
+        assert!(
+            e.contains("unknown flag `--leak-rate`") && e.contains("--rate"),
+            "{e}"
+        );
+        let e = err("linear");
+        assert!(e.contains("unexpected argument `linear`"), "{e}");
+        let e = err("--pattern linear --rate --max 1Gi");
+        assert!(
+            e.starts_with("--rate needs a value; expected QUANTITY/UNIT"),
+            "{e}"
+        );
+        let e = err("--pattern linear --rate");
+        assert!(e.starts_with("--rate needs a value"), "{e}");
+        let e = err("--max 1Gi --max 2Gi");
+        assert!(e.contains("--max is given twice (`1Gi` and `2Gi`)"), "{e}");
+    }
+
+    #[test]
+    fn usage_lists_every_flag_and_variable() {
+        let u = usage();
+        for s in &SETTINGS {
+            assert!(u.contains(s.flag) && u.contains(s.env), "{}", s.flag);
+        }
+    }
+
+    #[test]
+    fn far_deadlines_are_clamped_when_written() {
+        assert_eq!(
+            format_deadline(UNIX_EPOCH - StdDuration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            format_deadline(UNIX_EPOCH + StdDuration::from_secs(1 << 40)),
+            "9999-12-31T23:59:59Z"
+        );
+    }
+
+    fn round_trips(c: &LeakerConfig) {
+        let back = LeakerConfig::from_sources(&c.to_args(), &no_env).unwrap();
+        assert_eq!(&back, c, "args {:?}", c.to_args());
+        let env: HashMap<String, String> = c.to_env().into_iter().collect();
+        let back = LeakerConfig::from_sources(&[], &move |k| env.get(k).cloned()).unwrap();
+        assert_eq!(&back, c);
+    }
+
+    #[test]
+    fn to_args_is_what_the_injector_writes() {
+        let c = parse(
+            "--pattern step --step 256Mi --every 2m --max 1Gi --deadline 2026-05-01T03:30:00Z",
+        )
+        .unwrap();
+        assert_eq!(
+            c.to_args().join(" "),
+            "--pattern step --step 256Mi --every 2m --start 0 --max 1Gi --deadline 2026-05-01T03:30:00Z \
+             --chunk 1Mi --report-interval 1s --listen 0.0.0.0:9464 --exit-at-deadline=false"
+        );
+        assert!(
+            c.to_env()
+                .contains(&(ENV_DEADLINE.to_string(), "2026-05-01T03:30:00Z".to_string()))
+        );
+        round_trips(&c);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn quantity(min: u64) -> impl Strategy<Value = Quantity> {
+            prop_oneof![
+                (min.max(1)..1 << 40).prop_map(Quantity::from_bytes),
+                (1u64..4096).prop_map(Quantity::mib)
+            ]
+            .prop_filter("at least min", move |q| q.bytes() >= min)
+        }
+        fn duration() -> impl Strategy<Value = Duration> {
+            (1u64..10_000_000_000_000).prop_map(|ns| Duration(StdDuration::from_nanos(ns)))
+        }
+        fn rate() -> impl Strategy<Value = Rate> {
+            (
+                quantity(1),
+                prop_oneof![
+                    Just(RateUnit::Second),
+                    Just(RateUnit::Minute),
+                    Just(RateUnit::Hour)
+                ],
+            )
+                .prop_map(|(q, u)| Rate::new(q, u))
+        }
+        fn pattern() -> impl Strategy<Value = Pattern> {
+            prop_oneof![
+                rate().prop_map(|rate| Pattern::Linear { rate }),
+                duration().prop_map(|doubling| Pattern::Exponential { doubling }),
+                (quantity(1), duration()).prop_map(|(step, every)| Pattern::Step { step, every }),
+                (rate(), duration())
+                    .prop_map(|(rate, gc_every)| Pattern::Sawtooth { rate, gc_every }),
+            ]
+        }
+        fn config() -> impl Strategy<Value = LeakerConfig> {
+            (
+                pattern(),
+                quantity(1),
+                proptest::option::of(0u64..1 << 40),
+                prop_oneof![
+                    (0u64..253_402_300_799, 0u32..1_000_000_000)
+                        .prop_map(|(s, n)| Deadline::Absolute(UNIX_EPOCH + StdDuration::new(s, n))),
+                    duration().prop_map(Deadline::After),
+                ],
+                quantity(MIN_CHUNK),
+                duration().prop_map(|d| Duration(d.std() + MIN_REPORT_INTERVAL)),
+                proptest::option::of(
+                    (any::<std::net::IpAddr>(), any::<u16>())
+                        .prop_map(|(ip, port)| SocketAddr::new(ip, port)),
+                ),
+                any::<bool>(),
+            )
+                .prop_map(
+                    |(
+                        pattern,
+                        start,
+                        extra,
+                        deadline,
+                        chunk,
+                        report_interval,
+                        listen,
+                        exit_at_deadline,
+                    )| {
+                        LeakerConfig {
+                            curve: LeakCurve {
+                                pattern,
+                                start,
+                                max: extra.map(|e| Quantity::from_bytes(start.bytes() + e)),
+                            },
+                            deadline,
+                            chunk,
+                            report_interval,
+                            listen,
+                            exit_at_deadline,
+                        }
+                    },
+                )
+        }
+
+        proptest! {
+            #[test]
+            fn args_and_env_round_trip(c in config()) {
+                round_trips(&c);
+            }
+
+            #[test]
+            fn parser_never_panics(a in proptest::collection::vec("(--[a-z-]{1,16}(=[ -~]{0,12})?|[ -~]{0,12})", 0..8)) {
+                let _ = LeakerConfig::from_sources(&a, &no_env);
+            }
+        }
+    }
+}
