@@ -1,7 +1,15 @@
-//! The experiment spec: types, loading from YAML with positions, validation.
+//! The experiment spec: types, loading from YAML with positions, validation, and the schemas
+//! generated from the types (CRDs, the editor JSON Schema).
 
 mod load;
+pub mod schema;
 mod types;
+pub mod validate;
+pub mod yaml;
 
-pub use load::{Diagnostic, Severity, SourcedExperiment, load_experiments};
+pub use load::{
+    Checked, Diagnostic, Severity, SourcedExperiment, check_files, check_source, collect_files,
+    did_you_mean, load_experiments,
+};
 pub use types::*;
+pub use validate::{parse_blackout, parse_cron};

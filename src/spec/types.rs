@@ -19,6 +19,8 @@ pub const DEFAULT_LEAKER_IMAGE: &str =
 
 /// A rehearsal of a memory leak: which workload leaks, how, for how long, what must hold, and
 /// (optionally) when to run it again.
+// kube's printcolumn(...) repeats `type_ = "string"`, which clippy takes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "oomsday.dev",
@@ -111,7 +113,9 @@ pub struct Target {
 /// Kinds of workload oomsday can inject into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum TargetKind {
+    /// apps/v1 Deployment.
     Deployment,
+    /// apps/v1 StatefulSet.
     StatefulSet,
 }
 
@@ -153,8 +157,10 @@ impl Injection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum InjectionMode {
+    /// A leaker container in the pod template; the pods roll.
     #[default]
     Sidecar,
+    /// An ephemeral container in running pods; no restart, no resources, cannot be removed.
     Ephemeral,
 }
 
@@ -337,9 +343,12 @@ fn default_history_limit() -> u32 {
 /// What to do when a scheduled run comes due while another is active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 pub enum ConcurrencyPolicy {
+    /// Skip the new run while the previous one is active.
     #[default]
     Forbid,
+    /// Abort (and revert) the active run, then start the new one.
     Replace,
+    /// Run side by side (never two leaks on one workload).
     Allow,
 }
 
@@ -472,14 +481,23 @@ pub struct Scoring {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Weights {
+    /// Time-weighted share of the run with healthy pods at or above the budget, and probe
+    /// success (default 35).
     #[serde(default = "w_availability")]
     pub availability: f64,
+    /// Whether the leak stayed in its own container or spilled onto the node and its
+    /// neighbours (default 25).
     #[serde(default = "w_containment")]
     pub containment: f64,
+    /// Time from the revert to all pods ready and the budget healthy (default 20).
     #[serde(default = "w_recovery")]
     pub recovery: f64,
+    /// Whether the expected alerts fired, and how long before the first OOM kill or eviction
+    /// (default 10).
     #[serde(default = "w_detection")]
     pub detection: f64,
+    /// The target's defences: memory limits and requests, LimitRange, PDB, bounded HPA,
+    /// readiness probe (default 10).
     #[serde(default = "w_hygiene")]
     pub hygiene: f64,
 }
@@ -568,6 +586,8 @@ pub struct SkippedRun {
 }
 
 /// One execution of a LeakExperiment.
+// kube's printcolumn(...) repeats `type_ = "string"`, which clippy takes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "oomsday.dev",
@@ -606,8 +626,11 @@ pub struct LeakRunSpec {
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Trigger {
+    /// The experiment's schedule came due.
     Schedule,
+    /// Someone asked for a run (the oomsday.dev/run-now annotation or a LeakRun created by hand).
     Manual,
+    /// `oomsday run` from a terminal or a pipeline.
     Cli,
 }
 
@@ -654,13 +677,16 @@ pub enum Verdict {
 pub struct LeakRunStatus {
     #[serde(default)]
     pub phase: Phase,
-    /// RFC 3339 times of the run's milestones.
+    /// When the run started (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
+    /// When the leaker was in place (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected_time: Option<String>,
+    /// When the injection was taken out again (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverted_time: Option<String>,
+    /// When the run finished (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<String>,
     /// The absolute time the leak ends, whatever happens to the controller.
@@ -697,11 +723,14 @@ pub struct LeakRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct InjectionRecord {
     pub mode: InjectionMode,
+    /// The target's namespace.
     pub namespace: String,
     pub kind: TargetKind,
+    /// The target workload's name.
     pub name: String,
     /// Name of the injected container.
     pub container: String,
+    /// The leaker image that was injected.
     pub image: String,
     /// The run id the workload and pods are marked with.
     pub run_id: String,
@@ -716,13 +745,21 @@ pub struct InjectionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
+    /// Containers OOM-killed, the leaker's included.
     pub oom_kills: u32,
+    /// Times the leaker itself was OOM-killed at its limit (the leak stayed contained).
     pub leaker_oom_kills: u32,
+    /// Pods evicted by the kubelet under node memory pressure.
     pub evictions: u32,
+    /// Pods that are not the target evicted: the blast radius.
     pub bystander_evictions: u32,
+    /// Containers of pods that are not the target OOM-killed.
     pub bystander_oom_kills: u32,
+    /// Nodes that reported MemoryPressure.
     pub nodes_under_pressure: u32,
+    /// Nodes that went NotReady.
     pub nodes_not_ready: u32,
+    /// FailedScheduling events for the target's pods.
     pub failed_scheduling: u32,
     /// Seconds the workload spent below its budget.
     pub budget_breached_seconds: f64,
@@ -743,5 +780,6 @@ pub struct RunSummary {
 pub struct TimelineLine {
     /// RFC 3339.
     pub time: String,
+    /// What happened, for humans.
     pub message: String,
 }

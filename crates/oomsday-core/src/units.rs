@@ -454,6 +454,9 @@ macro_rules! string_serde {
                 s.collect_str(self)
             }
         }
+        string_serde!(@de $t, $expecting);
+    };
+    (@de $t:ty, $expecting:expr) => {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct V;
@@ -487,10 +490,18 @@ string_serde!(
 );
 string_serde!(Rate, "a rate such as 40Mi/min");
 string_serde!(Duration, "a duration such as 90s, 10m or 1h 30m");
-string_serde!(
-    CountOrPercent,
-    "a whole number such as 3 or a percentage such as 50%"
-);
+string_serde!(@de CountOrPercent, "a whole number such as 3 or a percentage such as 50%");
+
+/// A count serializes as a number (`pods: 3`), a percentage as a string (`pods: "50%"`), as
+/// Kubernetes' own int-or-string fields do.
+impl Serialize for CountOrPercent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CountOrPercent::Count(n) => s.serialize_u32(*n),
+            CountOrPercent::Percent(p) => s.collect_str(p),
+        }
+    }
+}
 string_serde!(Percent, "a percentage such as 50%");
 
 #[cfg(feature = "schemars")]
@@ -669,6 +680,12 @@ mod tests {
             serde_json::to_string(&Quantity::mib(64)).unwrap(),
             "\"64Mi\""
         );
+        assert_eq!(
+            serde_json::to_string(&CountOrPercent::Count(3)).unwrap(),
+            "3"
+        );
+        let half: CountOrPercent = "50%".parse().unwrap();
+        assert_eq!(serde_json::to_string(&half).unwrap(), "\"50%\"");
     }
 
     proptest::proptest! {
