@@ -1,9 +1,176 @@
-//! `oomsday cleanup`. Not implemented yet: its owner replaces this file.
+//! `oomsday cleanup [-n NS | -A] [--dry-run]`: finds every leftover injection by its marks and
+//! reverts it.
+//!
+//! Workloads marked with `oomsday.dev/run-id` (a sidecar injection that oomsday could not revert,
+//! e.g. after `kill -9`) are reverted by applying again under the `oomsday` field manager without
+//! the leaker, which removes exactly what oomsday added. Ephemeral leakers cannot be removed by
+//! anyone: they are listed with the deadline at which they free their memory and exit.
+//!
+//! Exit 0 when nothing is left, 1 when something remains (a dry run that found leftovers, a
+//! revert that failed, an ephemeral leaker still running), 2 on usage errors.
 
-/// Not implemented yet.
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cli::exit;
+use crate::cluster::kube::{ConnectOptions, KubeCluster, Leftover};
+
+/// Find every leftover injection (by its marks) and revert it.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Namespace to clean (default: the context's namespace).
+    #[arg(short, long, conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Clean every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// List what would be reverted, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+}
 
-pub async fn exec(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`oomsday cleanup` is not implemented yet")
+/// One line about a leftover, for humans.
+pub fn describe(l: &Leftover) -> String {
+    match l {
+        Leftover::Workload {
+            namespace,
+            kind,
+            name,
+            run_id,
+            deadline,
+        } => format!(
+            "{} {namespace}/{name}: leaker of run {run_id}{}",
+            kind.as_str(),
+            deadline
+                .as_deref()
+                .map(|d| format!(" (deadline {d})"))
+                .unwrap_or_default()
+        ),
+        Leftover::Ephemeral {
+            namespace,
+            pod,
+            container,
+            deadline,
+        } => format!(
+            "Pod {namespace}/{pod}: ephemeral leaker {container} cannot be removed; it frees its \
+             memory and exits at its deadline{}",
+            deadline
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// The exit code: clean only when nothing is left behind.
+pub fn exit_code(leftovers: &[Leftover], dry_run: bool, failed: usize) -> u8 {
+    let ephemeral = leftovers
+        .iter()
+        .any(|l| matches!(l, Leftover::Ephemeral { .. }));
+    let workloads = leftovers
+        .iter()
+        .any(|l| matches!(l, Leftover::Workload { .. }));
+    if failed > 0 || ephemeral || (dry_run && workloads) {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+pub async fn exec(args: Args) -> anyhow::Result<u8> {
+    let cluster = KubeCluster::connect(ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+    })
+    .await
+    .context("connecting to the cluster")?;
+    let namespace = (!args.all_namespaces).then(|| cluster.default_namespace().to_string());
+    let leftovers = cluster
+        .find_leftovers(namespace.as_deref())
+        .await
+        .context("listing marked workloads and pods")?;
+    let scope = namespace
+        .as_deref()
+        .map_or("all namespaces".to_string(), |n| format!("namespace {n}"));
+    if leftovers.is_empty() {
+        println!("clean: no oomsday injection left in {scope}");
+        return Ok(exit::OK);
+    }
+    let mut failed = 0;
+    for l in &leftovers {
+        let line = describe(l);
+        match l {
+            Leftover::Workload {
+                namespace,
+                kind,
+                name,
+                ..
+            } => {
+                if args.dry_run {
+                    println!("would revert {line}");
+                    continue;
+                }
+                match cluster.revert_workload(*kind, namespace, name).await {
+                    Ok(()) => println!("reverted {line}"),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("could not revert {line}: {e}");
+                    }
+                }
+            }
+            Leftover::Ephemeral { .. } => println!("{line}"),
+        }
+    }
+    Ok(exit_code(&leftovers, args.dry_run, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::TargetKind;
+
+    fn workload() -> Leftover {
+        Leftover::Workload {
+            namespace: "shop".into(),
+            kind: TargetKind::Deployment,
+            name: "checkout".into(),
+            run_id: "checkout-leak-7f3a".into(),
+            deadline: Some("2026-11-24T15:00:00Z".into()),
+        }
+    }
+
+    fn ephemeral() -> Leftover {
+        Leftover::Ephemeral {
+            namespace: "shop".into(),
+            pod: "checkout-5d9f-x".into(),
+            container: "oomsday-leaker-1a2b3c4d".into(),
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn lines_name_what_is_left() {
+        assert_eq!(
+            describe(&workload()),
+            "Deployment shop/checkout: leaker of run checkout-leak-7f3a (deadline 2026-11-24T15:00:00Z)"
+        );
+        assert!(describe(&ephemeral()).contains("cannot be removed"));
+    }
+
+    #[test]
+    fn clean_only_when_nothing_remains() {
+        assert_eq!(exit_code(&[], false, 0), exit::OK);
+        assert_eq!(exit_code(&[workload()], false, 0), exit::OK);
+        assert_eq!(exit_code(&[workload()], true, 0), exit::FAILED);
+        assert_eq!(exit_code(&[workload()], false, 1), exit::FAILED);
+        assert_eq!(exit_code(&[ephemeral()], false, 0), exit::FAILED);
+    }
 }

@@ -1,9 +1,775 @@
-//! `oomsday run`. Not implemented yet: its owner replaces this file.
+//! `oomsday run FILE|DIR`: runs experiments against the cluster of the current kubeconfig
+//! context, one after another, with a live progress view, report files and an exit code a
+//! pipeline can act on.
+//!
+//! The pieces `simulate` and the controller share are public here: [`ProgressView`] (the live
+//! view or log lines), [`conclude`] (score, reports, outcome) and [`signal_stop`] (SIGINT and
+//! SIGTERM to a stop request).
 
-/// Not implemented yet.
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration as StdDuration;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use oomsday_core::human_bytes;
+
+use super::exit;
+use crate::engine::{
+    self, Cluster, EndReason, ExperimentRef, InjectionPlan, Outcome, Progress, RunOptions,
+    RunRecord, StopHandle,
+};
+use crate::observe::{Event, NodeConditionKind, Observation, Time};
+use crate::probe::Prober;
+use crate::report::{self, Format, Report};
+use crate::spec::{self, InjectionMode, SourcedExperiment};
+
+/// Run experiments against the cluster of the current kubeconfig context.
+//
+// The details go in `after_long_help`: the subcommand's one-line doc in `cli/mod.rs` replaces
+// this struct's doc comment as the help text.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_long_help = RUN_HELP)]
+pub struct Args {
+    /// An experiment file, or a directory of them (every *.yaml / *.yml, run in order).
+    pub path: PathBuf,
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    // Not `env = "KUBECONFIG"`: that may list several files, which kube merges itself.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace of the targets, overriding each experiment's metadata.namespace.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Resolve the target, print the exact patch and send it with the API's server-side dry
+    /// run: admission and validation errors show up without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Exit 1 when a run scores below this (0-100), even if its hypothesis held.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub min_score: Option<u32>,
+    /// Directory for the report files.
+    #[arg(long, default_value = "oomsday-reports")]
+    pub out: PathBuf,
+    /// Report formats to write (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "json,md,junit,html")]
+    pub format: Vec<Format>,
+    /// Plain log lines even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
 
-pub async fn exec(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`oomsday run` is not implemented yet")
+const RUN_HELP: &str = "\
+Each experiment is checked (the target exists, you may patch it and watch what must be
+watched, no other run is active on it), injected, watched, reverted — always, also on errors,
+abort rules and Ctrl-C — and scored. Reports are written to --out.
+
+Ctrl-C or SIGTERM reverts at once and ends the run without watching recovery; the remaining
+experiments of a suite are skipped. If a revert fails, run `oomsday cleanup`.
+
+Ephemeral mode (spec.injection.mode: ephemeral) attaches the leaker to running pods without a
+restart. Ephemeral containers can have no memory limit and cannot be removed: the leaker's own
+deadline is what ends that leak, and the pods keep the stopped container until they are
+replaced.
+
+Exit codes: 0 passed, 1 hypothesis failed or score under --min-score (or a revert failed),
+2 invalid input, 3 aborted, 4 inconclusive.";
+
+/// Runs the command; returns the exit code.
+pub async fn exec(args: Args) -> anyhow::Result<u8> {
+    let Some(experiments) = load(&args.path) else {
+        return Ok(exit::USAGE);
+    };
+    if experiments.is_empty() {
+        eprintln!("no experiments found in {}", args.path.display());
+        return Ok(exit::USAGE);
+    }
+    // Probe URLs are checked before anything is touched: a typo is invalid input.
+    let mut probers = Vec::new();
+    for sourced in &experiments {
+        match Prober::new(&sourced.experiment.spec) {
+            Ok(p) => probers.push(p),
+            Err(e) => {
+                eprintln!(
+                    "{}: {}: {e}",
+                    sourced.file.display(),
+                    experiment_name(sourced).unwrap_or_default()
+                );
+                return Ok(exit::USAGE);
+            }
+        }
+    }
+    let connect = crate::cluster::ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+    };
+    let mut cluster = crate::cluster::KubeCluster::connect(connect)
+        .await
+        .context("connecting to the cluster")?;
+    let default_ns = cluster.default_namespace().to_string();
+
+    let (handle, mut stop) = engine::stop_channel();
+    let signals = tokio::spawn(signal_stop(handle.clone()));
+    let mut reports = Vec::new();
+    let mut worst = Outcome::Passed;
+    let tty = !args.no_progress && std::io::stderr().is_terminal();
+    for (sourced, mut prober) in experiments.iter().zip(probers) {
+        if handle.is_stopped() {
+            eprintln!(
+                "skipping {}: stopped",
+                experiment_name(sourced).unwrap_or_default()
+            );
+            continue;
+        }
+        let exp = experiment_ref(sourced, args.namespace.as_deref(), &default_ns)?;
+        cluster.set_experiment(&exp.name);
+        let started = cluster.now();
+        let run_id = engine::run_id(&exp.name, started, wall_salt());
+        if args.dry_run {
+            let plan = InjectionPlan {
+                run_id,
+                namespace: exp.namespace.clone(),
+                spec: exp.spec.clone(),
+                deadline: started
+                    .saturating_add(exp.spec.duration.std())
+                    .unwrap_or(Time::MAX),
+            };
+            let patch = cluster
+                .dry_run(&plan)
+                .await
+                .with_context(|| format!("dry run of {}", exp.name))?;
+            println!(
+                "# {} ({}): accepted by the API server's dry run",
+                exp.name, exp.namespace
+            );
+            print!("{patch}");
+            continue;
+        }
+        let opts = RunOptions {
+            refresh: Some(StdDuration::from_secs(1)),
+            ..RunOptions::new(run_id)
+        };
+        let mut view = ProgressView::new(&exp, tty);
+        let result = engine::run_with_probes(
+            &mut cluster,
+            &mut prober,
+            &exp,
+            &opts,
+            &mut stop,
+            &mut |p| view.update(p),
+        )
+        .await;
+        view.finish();
+        for e in prober.errors() {
+            eprintln!("warning: alert check failed at {e}");
+        }
+        let (report, outcome) = conclude(result, &args.out, &args.format, args.min_score)?;
+        worst = worst.worst(outcome);
+        reports.extend(report);
+        if outcome == Outcome::RevertFailed {
+            // Do not put more leaks into a cluster that still holds one.
+            eprintln!("stopping the suite: a leaker may still be in place");
+            break;
+        }
+    }
+    signals.abort();
+    if args.dry_run {
+        return Ok(exit::OK);
+    }
+    if reports.len() > 1 {
+        println!("{}", report::suite_summary(&reports));
+    }
+    Ok(worst.exit_code())
+}
+
+/// Loads and prints diagnostics; None when the input is invalid.
+fn load(path: &Path) -> Option<Vec<SourcedExperiment>> {
+    match spec::load_experiments(path) {
+        Ok((experiments, warnings)) => {
+            for w in &warnings {
+                eprintln!("{w}");
+            }
+            Some(experiments)
+        }
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprintln!("{d}");
+            }
+            None
+        }
+    }
+}
+
+fn experiment_name(sourced: &SourcedExperiment) -> Option<String> {
+    sourced.experiment.metadata.name.clone().or_else(|| {
+        sourced
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+    })
+}
+
+/// The experiment's name and namespace: `-n` wins, then metadata.namespace, then the
+/// kubeconfig context's namespace.
+pub fn experiment_ref(
+    sourced: &SourcedExperiment,
+    namespace: Option<&str>,
+    default_namespace: &str,
+) -> anyhow::Result<ExperimentRef> {
+    let name = experiment_name(sourced)
+        .with_context(|| format!("{}: the experiment has no name", sourced.file.display()))?;
+    let namespace = namespace
+        .map(str::to_string)
+        .or_else(|| sourced.experiment.metadata.namespace.clone())
+        .unwrap_or_else(|| default_namespace.to_string());
+    Ok(ExperimentRef {
+        name,
+        namespace,
+        spec: sourced.experiment.spec.clone(),
+    })
+}
+
+/// Something that varies between invocations, for run ids: the wall clock at the CLI's edge and
+/// the process id.
+fn wall_salt() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Turns SIGINT / SIGTERM into a stop request. The first reverts the run; later ones only say
+/// that the revert is under way (the leak must not be left in place by an impatient Ctrl-C).
+pub async fn signal_stop(handle: StopHandle) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        #[cfg(unix)]
+        let name = tokio::select! {
+            r = tokio::signal::ctrl_c() => { if r.is_err() { return; } "SIGINT" }
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => "SIGTERM",
+        };
+        #[cfg(not(unix))]
+        let name = {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            "SIGINT"
+        };
+        if handle.stop(EndReason::Signal, name) {
+            eprintln!("\n{name}: stopping — reverting the leak first");
+        } else {
+            eprintln!("\n{name}: reverting, please wait (the leak must not be left in place)");
+        }
+    }
+}
+
+/// Scores a finished run, writes its reports into `out`, prints a summary, and returns the
+/// report and the run's outcome. A failed revert still gets its reports (the record travels in
+/// the error) and prints what to do.
+pub fn conclude(
+    result: crate::Result<RunRecord>,
+    out: &Path,
+    formats: &[Format],
+    min_score: Option<u32>,
+) -> anyhow::Result<(Option<Report>, Outcome)> {
+    let (record, revert_error) = match result {
+        Ok(record) => (record, None),
+        Err(crate::Error::RevertFailed {
+            message,
+            namespace,
+            record,
+        }) => (
+            *record,
+            Some(format!(
+                "{message}; the leaker may still be in place: run `oomsday cleanup -n {namespace}`"
+            )),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let report = Report::new(record);
+    // The run happened whatever the disk says: a write failure must not hide its outcome.
+    let paths = report::write(out, &report, formats).unwrap_or_else(|e| {
+        eprintln!("error: writing reports to {}: {e}", out.display());
+        Vec::new()
+    });
+    let outcome = if revert_error.is_some() {
+        Outcome::RevertFailed
+    } else {
+        Outcome::of(
+            report.record.phase,
+            report.score.verdict,
+            report.score.total,
+            min_score,
+        )
+    };
+    println!("{}", summary_line(&report, outcome));
+    for c in report.score.failed_clauses() {
+        println!("  failed: {} — {}", c.clause, c.detail);
+    }
+    if outcome == Outcome::BelowMinScore {
+        println!(
+            "  score {} is under --min-score {}",
+            report.score.total,
+            min_score.unwrap_or_default()
+        );
+    }
+    for p in &paths {
+        println!("  report: {}", p.display());
+    }
+    if let Some(e) = revert_error {
+        eprintln!("error: {e}");
+    }
+    Ok((Some(report), outcome))
+}
+
+fn summary_line(report: &Report, outcome: Outcome) -> String {
+    let r = &report.record;
+    format!(
+        "{}{}: {} — score {} ({}), verdict {:?}, phase {:?}{}",
+        r.experiment,
+        if r.simulated { " (simulated)" } else { "" },
+        outcome,
+        report.score.total,
+        report.score.grade,
+        report.score.verdict,
+        r.phase,
+        r.message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    )
+}
+
+/// The live view of a run: a spinner line on a terminal (phase, elapsed / remaining, leaked
+/// bytes, OOM kills, evictions, ready vs budget) with milestones and notable observations
+/// printed above it; plain log lines otherwise.
+pub struct ProgressView {
+    bar: Option<ProgressBar>,
+    experiment: String,
+    /// Cluster time of the last status log line (non-TTY), to log one per minute at most.
+    last_status: Option<Time>,
+}
+
+impl ProgressView {
+    /// A view for one run; `tty` picks the spinner over log lines.
+    pub fn new(exp: &ExperimentRef, tty: bool) -> Self {
+        let bar = tty.then(|| {
+            let bar = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(StdDuration::from_millis(120));
+            bar
+        });
+        if exp.spec.injection.mode == InjectionMode::Ephemeral {
+            let note = "ephemeral mode: the leaker cannot be removed and has no memory limit; \
+                        its own deadline ends the leak";
+            match &bar {
+                Some(b) => b.println(note),
+                None => tracing::warn!(experiment = %exp.name, "{note}"),
+            }
+        }
+        ProgressView {
+            bar,
+            experiment: exp.name.clone(),
+            last_status: None,
+        }
+    }
+
+    /// Takes one progress report from the engine.
+    pub fn update(&mut self, p: &Progress<'_>) {
+        let mut lines: Vec<String> = Vec::new();
+        if let Some(note) = p.note {
+            lines.push(format!("{:?}: {note}", p.phase));
+        }
+        lines.extend(p.new.iter().filter_map(notable));
+        let status = status_line(p);
+        match &self.bar {
+            Some(bar) => {
+                for l in lines {
+                    bar.println(format!("{} {l}", clock(p.now)));
+                }
+                bar.set_message(status);
+            }
+            None => {
+                for l in lines {
+                    tracing::info!(experiment = %self.experiment, run = p.run_id, "{l}");
+                }
+                let due = self
+                    .last_status
+                    .is_none_or(|last| p.now.duration_since(last).as_secs() >= 60);
+                if due {
+                    self.last_status = Some(p.now);
+                    tracing::info!(experiment = %self.experiment, run = p.run_id, "{status}");
+                }
+            }
+        }
+    }
+
+    /// Clears the spinner.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn clock(t: Time) -> String {
+    t.strftime("%H:%M:%S").to_string()
+}
+
+fn secs(d: StdDuration) -> String {
+    humantime::format_duration(StdDuration::from_secs(d.as_secs())).to_string()
+}
+
+/// The one-line status: `[Leaking] 12m 3s, 17m 57s left · leaked 480.00 MiB · 2 OOM kills ·
+/// 1 eviction · ready 3/4 (budget 3)`.
+pub fn status_line(p: &Progress<'_>) -> String {
+    let t = p.tally;
+    let mut s = format!("[{:?}] {}", p.phase, secs(p.elapsed()));
+    if let Some(left) = p.remaining() {
+        s.push_str(&format!(", {} left", secs(left)));
+    }
+    s.push_str(&format!(
+        " · leaked {} · {} OOM kills · {} evictions",
+        human_bytes(t.leaked_bytes()),
+        t.oom_kills(),
+        t.evictions()
+    ));
+    if t.bystander_pods() > 0 {
+        s.push_str(&format!(" ({} bystanders)", t.bystander_pods()));
+    }
+    if let Some((desired, ready)) = t.workload() {
+        s.push_str(&format!(" · ready {ready}/{desired}"));
+    }
+    if let Some((_, desired_healthy)) = t.tightest_budget() {
+        s.push_str(&format!(" (budget {desired_healthy})"));
+    }
+    if t.nodes_under_pressure() > 0 || t.nodes_not_ready() > 0 {
+        s.push_str(&format!(
+            " · nodes: {} pressure, {} NotReady",
+            t.nodes_under_pressure(),
+            t.nodes_not_ready()
+        ));
+    }
+    s
+}
+
+/// A log line for an observation worth one, or None.
+pub fn notable(o: &Observation) -> Option<String> {
+    let who = |p: &crate::observe::PodRef| {
+        format!(
+            "{}{}{}",
+            if p.target { "" } else { "bystander " },
+            p.name,
+            p.node
+                .as_deref()
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default()
+        )
+    };
+    Some(match &o.event {
+        Event::LeakerStarted { pod } => format!("leaker running in {}", who(pod)),
+        Event::OomKilled {
+            pod,
+            container,
+            leaker,
+            ..
+        } => format!(
+            "OOMKilled: {}container {container} in {}",
+            if *leaker { "leaker " } else { "" },
+            who(pod)
+        ),
+        Event::PodEvicted {
+            pod,
+            cause,
+            message,
+        } => format!("evicted ({cause:?}): {} {message}", who(pod)),
+        Event::NodeCondition {
+            node,
+            condition,
+            status,
+            ..
+        } => match (condition, status) {
+            (NodeConditionKind::MemoryPressure, true) => format!("node {node}: MemoryPressure"),
+            (NodeConditionKind::MemoryPressure, false) => {
+                format!("node {node}: MemoryPressure cleared")
+            }
+            (NodeConditionKind::Ready, false) => format!("node {node}: NotReady"),
+            (NodeConditionKind::Ready, true) => format!("node {node}: Ready"),
+        },
+        Event::NodeEvent {
+            node,
+            reason,
+            message,
+        } => format!("node {node}: {reason} {message}"),
+        Event::FailedScheduling { pod, message, .. } => {
+            format!("FailedScheduling {pod}: {message}")
+        }
+        Event::Alert { name, state } => format!("alert {name}: {state:?}"),
+        Event::Probe {
+            name,
+            ok: false,
+            detail,
+        } => format!("probe {name} failed: {detail}"),
+        Event::ObservationFailed { detail } => format!("observation failed: {detail}"),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::ScriptedCluster;
+    use crate::engine::{StopSignal, Tally};
+    use crate::observe::{DisruptionCause, PodRef};
+    use crate::spec::{LeakExperiment, LeakExperimentSpec, Phase};
+    use serde_json::json;
+
+    fn t(s: i64) -> Time {
+        Time::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    fn spec() -> LeakExperimentSpec {
+        serde_json::from_value(json!({
+            "target": {"kind": "Deployment", "name": "checkout"},
+            "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "2Gi"},
+            "duration": "30m",
+            "recovery": "10m",
+            "hypothesis": {"maxBystanderEvictions": 0},
+        }))
+        .unwrap()
+    }
+
+    fn sourced(name: Option<&str>, namespace: Option<&str>) -> SourcedExperiment {
+        let mut experiment = LeakExperiment::new(name.unwrap_or(""), spec());
+        experiment.metadata.name = name.map(str::to_string);
+        experiment.metadata.namespace = namespace.map(str::to_string);
+        SourcedExperiment {
+            file: PathBuf::from("experiments/black-friday.yaml"),
+            line: 1,
+            experiment,
+        }
+    }
+
+    #[test]
+    fn namespace_precedence_and_names() {
+        let s = sourced(Some("bf"), Some("shop"));
+        assert_eq!(
+            experiment_ref(&s, Some("staging"), "default")
+                .unwrap()
+                .namespace,
+            "staging"
+        );
+        assert_eq!(
+            experiment_ref(&s, None, "default").unwrap().namespace,
+            "shop"
+        );
+        let s = sourced(None, None);
+        let e = experiment_ref(&s, None, "team-ns").unwrap();
+        assert_eq!(e.namespace, "team-ns");
+        assert_eq!(e.name, "black-friday");
+    }
+
+    fn pod(name: &str, target: bool) -> PodRef {
+        PodRef {
+            name: name.into(),
+            node: Some("n1".into()),
+            target,
+        }
+    }
+
+    #[test]
+    fn status_line_shows_the_figures() {
+        let mut tally = Tally::new(t(0));
+        for o in [
+            Observation::new(
+                t(1),
+                Event::Workload {
+                    desired: 4,
+                    ready: 3,
+                },
+            ),
+            Observation::new(
+                t(2),
+                Event::LeakerBytes {
+                    pod: "checkout-1".into(),
+                    bytes: 480 << 20,
+                },
+            ),
+            Observation::new(
+                t(3),
+                Event::PodEvicted {
+                    pod: pod("cart-1", false),
+                    cause: DisruptionCause::TerminationByKubelet,
+                    message: String::new(),
+                },
+            ),
+            Observation::new(
+                t(4),
+                Event::Budget {
+                    name: "checkout".into(),
+                    current_healthy: 3,
+                    desired_healthy: 3,
+                    disruptions_allowed: 0,
+                    expected_pods: 4,
+                },
+            ),
+        ] {
+            tally.record(&o);
+        }
+        let p = Progress {
+            experiment: "bf",
+            run_id: "bf-1",
+            phase: Phase::Leaking,
+            started: t(0),
+            now: t(723),
+            until: Some(t(1800)),
+            tally: &tally,
+            new: &[],
+            note: None,
+        };
+        assert_eq!(
+            status_line(&p),
+            "[Leaking] 12m 3s, 17m 57s left · leaked 480.00 MiB · 0 OOM kills · 1 evictions \
+             (1 bystanders) · ready 3/4 (budget 3)"
+        );
+    }
+
+    #[test]
+    fn notable_observations() {
+        let oom = Observation::new(
+            t(1),
+            Event::OomKilled {
+                pod: pod("checkout-1", true),
+                container: "oomsday-leaker".into(),
+                leaker: true,
+                restart_count: 1,
+            },
+        );
+        assert_eq!(
+            notable(&oom).unwrap(),
+            "OOMKilled: leaker container oomsday-leaker in checkout-1 on n1"
+        );
+        let ready = Observation::new(
+            t(1),
+            Event::Workload {
+                desired: 4,
+                ready: 3,
+            },
+        );
+        assert_eq!(notable(&ready), None);
+        let nr = Observation::new(
+            t(1),
+            Event::NodeCondition {
+                node: "n2".into(),
+                condition: NodeConditionKind::Ready,
+                status: false,
+                reason: "NodeStatusUnknown".into(),
+            },
+        );
+        assert_eq!(notable(&nr).unwrap(), "node n2: NotReady");
+    }
+
+    #[tokio::test]
+    async fn conclude_writes_reports_and_maps_the_outcome() {
+        let exp = experiment_ref(&sourced(Some("bf"), Some("shop")), None, "default").unwrap();
+        let evicted = Observation::new(
+            t(100),
+            Event::PodEvicted {
+                pod: pod("cart-1", false),
+                cause: DisruptionCause::TerminationByKubelet,
+                message: String::new(),
+            },
+        );
+        let mut cluster = ScriptedCluster::new(
+            t(0),
+            vec![
+                Observation::new(
+                    t(0),
+                    Event::Workload {
+                        desired: 4,
+                        ready: 4,
+                    },
+                ),
+                Observation::new(
+                    t(5),
+                    Event::LeakerStarted {
+                        pod: pod("checkout-1", true),
+                    },
+                ),
+                evicted,
+            ],
+        );
+        let opts = RunOptions::new("bf-1");
+        let result = engine::run(
+            &mut cluster,
+            &exp,
+            &opts,
+            &mut StopSignal::never(),
+            &mut |_| {},
+        )
+        .await;
+        let dir = std::env::temp_dir().join(format!("oomsday-run-test-{}", std::process::id()));
+        let (report, outcome) = conclude(result, &dir, &[Format::Json], None).unwrap();
+        let report = report.unwrap();
+        // A bystander was evicted and the hypothesis allows none.
+        assert_eq!(report.score.verdict, crate::spec::Verdict::Failed);
+        assert_eq!(outcome, Outcome::HypothesisFailed);
+        assert_eq!(outcome.exit_code(), exit::FAILED);
+        let written =
+            std::fs::read_to_string(dir.join(format!("{}.json", report.file_stem()))).unwrap();
+        let back = Report::from_json(&written).unwrap();
+        assert_eq!(back.record.run_id, "bf-1");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn args(path: PathBuf) -> Args {
+        Args {
+            path,
+            kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")),
+            context: None,
+            namespace: None,
+            dry_run: false,
+            min_score: None,
+            out: std::env::temp_dir(),
+            format: vec![Format::Json],
+            no_progress: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_input_exits_2_before_touching_a_cluster() {
+        let code = exec(args(PathBuf::from("/nonexistent/experiment.yaml")))
+            .await
+            .unwrap();
+        assert_eq!(code, exit::USAGE);
+
+        // A probe URL that cannot be used is invalid input too, found before connecting (the
+        // kubeconfig above does not exist, so reaching it would be an error instead).
+        let dir = std::env::temp_dir().join(format!("oomsday-run-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad-probe.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: oomsday.dev/v1alpha1
+kind: LeakExperiment
+metadata: {name: bad-probe, namespace: shop}
+spec:
+  target: {kind: Deployment, name: checkout}
+  leak: {pattern: linear, rate: 40Mi/min, max: 2Gi}
+  duration: 30m
+  probes: [{name: health, http: {url: 'ftp://checkout/healthz'}}]
+",
+        )
+        .unwrap();
+        let res = exec(args(file)).await;
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(res.unwrap(), exit::USAGE);
+    }
 }

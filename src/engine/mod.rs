@@ -3,6 +3,14 @@
 //!
 //! Data flows one way: spec → inject plan → [`Cluster`] → observations → timeline → score.
 //! Nothing here knows whether the cluster is real or simulated.
+//!
+//! - [`decide`] is the state machine as one pure function: the next [`Step`] from the spec, the
+//!   [`RunState`] (milestones and a [`Tally`] of the timeline) and the time. Abort rules, the
+//!   duration, stop requests and recovery detection all live there.
+//! - [`run`] / [`run_with_probes`] drive any [`Cluster`] through those steps, always revert (with
+//!   retries; [`crate::Error::RevertFailed`] when that fails, carrying the record), and return
+//!   the [`RunRecord`]. Time comes only from [`Cluster::now`].
+//! - [`Outcome`] maps a scored run to the exit code every front end uses.
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{LimitRange, PodTemplateSpec};
@@ -11,6 +19,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::observe::{Observation, Time, Timeline};
 use crate::spec::{InjectionRecord, LeakExperimentSpec, Phase};
+
+mod decide;
+mod outcome;
+mod probes;
+mod run;
+mod state;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use decide::{Step, abort_rule, decide};
+pub use outcome::Outcome;
+pub use probes::{NoProbes, Probes};
+pub use run::{
+    ExperimentRef, Progress, RunOptions, StopHandle, StopSignal, run, run_id, run_with_probes,
+    stop_channel,
+};
+pub use state::{EndReason, Ending, RunState, Stop, Tally};
+
+/// The name of the sidecar leaker container (ephemeral leakers add a run suffix).
+pub use crate::inject::LEAKER_CONTAINER;
+
+/// `t + d`, saturating at the end of representable time.
+pub(crate) fn add(t: Time, d: std::time::Duration) -> Time {
+    t.saturating_add(d).unwrap_or(Time::MAX)
+}
 
 /// What the cluster knows about the target before the leak: the defences the hygiene facet and
 /// `audit` judge, and the figures the scorer needs (desired replicas, node sizes).
@@ -50,6 +83,20 @@ pub struct InjectionPlan {
     pub deadline: Time,
 }
 
+impl InjectionPlan {
+    /// What this plan puts in place, before the cluster has said which pods it chose: enough to
+    /// revert a sidecar injection that failed or was interrupted half-way (revert is
+    /// idempotent, so reverting what was never applied is harmless).
+    pub fn record(&self) -> InjectionRecord {
+        let mut record = crate::inject::sidecar_record(self);
+        if self.spec.injection.mode == crate::spec::InjectionMode::Ephemeral {
+            record.mode = crate::spec::InjectionMode::Ephemeral;
+            record.container = crate::inject::ephemeral_container_name(&self.run_id);
+        }
+        record
+    }
+}
+
 /// The seam between the engine and a cluster, real or simulated. The cluster is also the clock:
 /// a real cluster's `now` is the wall clock, the simulator's is virtual, so the engine never
 /// reads time itself.
@@ -67,7 +114,8 @@ pub trait Cluster {
     async fn inject(&mut self, plan: &InjectionPlan) -> crate::Result<InjectionRecord>;
     /// Takes out exactly what `inject` added. Idempotent.
     async fn revert(&mut self, record: &InjectionRecord) -> crate::Result<()>;
-    /// Observations from now until `until` at the latest. A real cluster returns as soon as
+    /// Observations from now until `until` at the latest. Must be cancel-safe: the engine drops
+    /// the future when a stop request arrives, and calls again later (buffer, do not lose). A real cluster returns as soon as
     /// something was observed (so that abort rules act at once); the simulator advances its
     /// virtual clock to the next thing that happens, or to `until`.
     async fn observe(&mut self, until: Time) -> crate::Result<Vec<Observation>>;

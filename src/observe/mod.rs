@@ -5,6 +5,7 @@
 //! themselves (a container's `finishedAt`, a condition's `lastTransitionTime`), never from when
 //! a watch happened to deliver them.
 
+pub mod classify;
 mod timeline;
 
 pub use timeline::Timeline;
@@ -17,7 +18,7 @@ use crate::spec::Phase;
 pub type Time = jiff::Timestamp;
 
 /// One fact about the cluster at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Observation {
     pub at: Time,
     #[serde(flatten)]
@@ -73,7 +74,7 @@ pub enum AlertState {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Event {
     /// The run moved to a new phase (oomsday's own milestones: Injecting, Leaking, Reverting...).

@@ -1,4 +1,5 @@
 use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,8 @@ use super::{Event, Observation, Time};
 #[serde(from = "Vec<Observation>", into = "Vec<Observation>")]
 pub struct Timeline {
     entries: Vec<Observation>,
-    seen: HashSet<String>,
+    /// Hashes of the discrete facts seen: a cheap first test, confirmed exactly on a hit.
+    hashes: HashSet<u64>,
     last_in_series: HashMap<String, Event>,
 }
 
@@ -30,10 +32,17 @@ impl Timeline {
             }
             self.last_in_series.insert(series, obs.event.clone());
         } else {
-            // serde_json of a plain data enum cannot fail; a failure would only lose dedup.
-            let key = serde_json::to_string(&obs).unwrap_or_default();
-            if !self.seen.insert(key) {
-                return false;
+            // A re-delivered fact carries the object's own timestamp, so a duplicate can only sit
+            // among the entries with the same time. The hash set answers "new" for almost every
+            // fact; a hit is confirmed exactly against that range (a collision is not a dup).
+            let mut h = DefaultHasher::new();
+            obs.hash(&mut h);
+            if !self.hashes.insert(h.finish()) {
+                let lo = self.entries.partition_point(|e| e.at < obs.at);
+                let hi = self.entries.partition_point(|e| e.at <= obs.at);
+                if self.entries[lo..hi].contains(&obs) {
+                    return false;
+                }
             }
         }
         // Usually appended in order; a late arrival with an older timestamp is placed by time,

@@ -1,0 +1,259 @@
+//! The API operations on the target workload, the same for Deployments and StatefulSets.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::call::{CallPolicy, status_code};
+use super::rollout::{self, Rollout};
+use crate::inject::{FIELD_MANAGER, revert_patch};
+use crate::spec::TargetKind;
+use crate::{Error, Result};
+
+/// What oomsday reads of the target workload.
+#[derive(Debug, Clone, Default)]
+pub struct WorkloadView {
+    pub annotations: BTreeMap<String, String>,
+    pub replicas: u32,
+    pub selector: LabelSelector,
+    pub template: Option<PodTemplateSpec>,
+}
+
+/// The two kinds of workload, uniformly.
+pub trait Workload:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    fn view(&self) -> WorkloadView;
+    fn rollout(&self) -> Rollout;
+}
+
+impl Workload for Deployment {
+    fn view(&self) -> WorkloadView {
+        let spec = self.spec.clone().unwrap_or_default();
+        WorkloadView {
+            annotations: self.annotations().clone(),
+            replicas: spec.replicas.map_or(1, |r| u32::try_from(r).unwrap_or(0)),
+            selector: spec.selector,
+            template: Some(spec.template),
+        }
+    }
+    fn rollout(&self) -> Rollout {
+        rollout::deployment(self)
+    }
+}
+
+impl Workload for StatefulSet {
+    fn view(&self) -> WorkloadView {
+        let spec = self.spec.clone().unwrap_or_default();
+        WorkloadView {
+            annotations: self.annotations().clone(),
+            replicas: spec.replicas.map_or(1, |r| u32::try_from(r).unwrap_or(0)),
+            selector: spec.selector,
+            template: Some(spec.template),
+        }
+    }
+    fn rollout(&self) -> Rollout {
+        rollout::statefulset(self)
+    }
+}
+
+/// The names in a server-side-apply conflict message (`conflict with "kubectl-edit" using
+/// apps/v1: ...`, or `conflicts with "helm" ...` for several fields).
+pub fn conflict_managers(message: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for marker in ["conflict with \"", "conflicts with \""] {
+        let mut rest = message;
+        while let Some(i) = rest.find(marker) {
+            rest = &rest[i + marker.len()..];
+            if let Some(end) = rest.find('"') {
+                let name = rest[..end].to_string();
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+                rest = &rest[end..];
+            }
+        }
+    }
+    out
+}
+
+/// Maps the API's answers about the target to errors that name it.
+pub fn target_error(e: Error, kind: TargetKind, namespace: &str, name: &str, verb: &str) -> Error {
+    let Error::Kube(k) = e else { return e };
+    match (status_code(&k), &k) {
+        (Some(404), _) => Error::NotFound {
+            kind: kind.as_str().into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        },
+        (Some(409), kube::Error::Api(s)) => {
+            let managers = conflict_managers(&s.message);
+            Error::Conflict {
+                what: format!("{verb} {} {namespace}/{name}", kind.as_str()),
+                managers: if managers.is_empty() {
+                    "another field manager".into()
+                } else {
+                    managers.join(", ")
+                },
+                message: s.message.clone(),
+            }
+        }
+        (Some(403), kube::Error::Api(s)) => Error::Forbidden(format!(
+            "{verb} {} {namespace}/{name}: {}",
+            kind.as_str(),
+            s.message
+        )),
+        _ => Error::Kube(k),
+    }
+}
+
+/// Reads the target; a missing one is a clear error naming kind, namespace and name.
+pub async fn get<K: Workload>(
+    client: &Client,
+    policy: &CallPolicy,
+    kind: TargetKind,
+    namespace: &str,
+    name: &str,
+) -> Result<K> {
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let what = format!("get {} {namespace}/{name}", kind.as_str());
+    policy
+        .call(&what, || api.get(name))
+        .await
+        .map_err(|e| target_error(e, kind, namespace, name, "get"))
+}
+
+/// Server-side apply under oomsday's field manager, never forced; `dry_run` asks the API to
+/// admit and validate without persisting (`dryRun=All`).
+pub async fn apply<K: Workload>(
+    client: &Client,
+    policy: &CallPolicy,
+    kind: TargetKind,
+    namespace: &str,
+    name: &str,
+    patch: &Value,
+    dry_run: bool,
+) -> Result<K> {
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let mut pp = PatchParams::apply(FIELD_MANAGER);
+    pp.dry_run = dry_run;
+    let what = format!("apply {} {namespace}/{name}", kind.as_str());
+    let patch = Patch::Apply(patch);
+    policy
+        .call(&what, || api.patch(name, &pp, &patch))
+        .await
+        .map_err(|e| target_error(e, kind, namespace, name, "apply to"))
+}
+
+/// Takes oomsday's fields out of the workload; a workload that is gone has nothing to revert.
+pub async fn revert<K: Workload>(
+    client: &Client,
+    policy: &CallPolicy,
+    kind: TargetKind,
+    namespace: &str,
+    name: &str,
+) -> Result<()> {
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let what = format!("get {} {namespace}/{name}", kind.as_str());
+    // Applying to a missing name would try to create it; look first.
+    if policy.call(&what, || api.get_opt(name)).await?.is_none() {
+        tracing::info!(kind = kind.as_str(), %namespace, %name, "workload is gone; nothing to revert");
+        return Ok(());
+    }
+    let patch = revert_patch(kind, namespace, name);
+    match apply::<K>(client, policy, kind, namespace, name, &patch, false).await {
+        Err(Error::NotFound { .. }) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// Waits for the rollout the injection started, logging progress, at most `limit`.
+pub async fn wait_rollout<K: Workload>(
+    client: &Client,
+    kind: TargetKind,
+    namespace: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<()> {
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let mut last = String::new();
+    let wait = async {
+        let stream = watcher::watch_object(api, name);
+        futures::pin_mut!(stream);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(Some(obj)) => match obj.rollout() {
+                    Rollout::Done => return Ok(()),
+                    Rollout::Progressing(msg) => {
+                        if msg != last {
+                            tracing::info!(kind = kind.as_str(), %namespace, %name, "rollout: {msg}");
+                            last = msg;
+                        }
+                    }
+                },
+                Ok(None) => {
+                    return Err(Error::NotFound {
+                        kind: kind.as_str().into(),
+                        namespace: namespace.into(),
+                        name: name.into(),
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "watching the rollout failed; retrying"),
+            }
+        }
+        Err(Error::Invalid("the rollout watch ended".into()))
+    };
+    match tokio::time::timeout(limit, wait).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout {
+            what: format!(
+                "rollout of {} {namespace}/{name} with the leaker (last: {last})",
+                kind.as_str()
+            ),
+            after: limit,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_messages_name_the_managers() {
+        assert_eq!(
+            conflict_managers(
+                "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: \
+                 .spec.template.spec.containers[name=\"oomsday-leaker\"].image"
+            ),
+            vec!["kubectl-edit"]
+        );
+        assert_eq!(
+            conflict_managers(
+                "Apply failed with 2 conflicts: conflicts with \"helm\" using apps/v1:\n- .a\n\
+                 conflicts with \"argocd-controller\" using apps/v1:\n- .b"
+            ),
+            vec!["helm", "argocd-controller"]
+        );
+        assert!(conflict_managers("nothing").is_empty());
+    }
+}

@@ -1,0 +1,474 @@
+//! What the engine knows about a run in progress: its milestones ([`RunState`]) and a running
+//! tally of the timeline ([`Tally`]) that the abort rules, recovery detection and the progress
+//! view read. Pure: observations in, state out; no clock, no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, Time};
+use crate::spec::{InjectionRecord, Phase};
+
+use super::Defences;
+
+/// Why the leak ended, or why the run never got to leak. Stored in [`super::RunRecord::reason`]
+/// as [`EndReason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EndReason {
+    /// The experiment's duration elapsed: the normal ending.
+    DurationElapsed,
+    /// One of `spec.abort` fired.
+    AbortRule,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `oomsday.dev/abort` was set on the run (controller).
+    AbortAnnotation,
+    /// The target could not be leaked into (missing, forbidden, system namespace, busy).
+    PreflightFailed,
+    /// Putting the leaker in place failed.
+    InjectFailed,
+    /// The cluster could not be watched; nothing it says can be trusted.
+    ObservationFailed,
+    /// Taking the leaker out failed, even after retries: `oomsday cleanup` is needed.
+    RevertFailed,
+}
+
+impl EndReason {
+    /// The machine-readable reason written into records and LeakRun status.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndReason::DurationElapsed => "DurationElapsed",
+            EndReason::AbortRule => "AbortRule",
+            EndReason::Signal => "Signal",
+            EndReason::AbortAnnotation => "AbortAnnotation",
+            EndReason::PreflightFailed => "PreflightFailed",
+            EndReason::InjectFailed => "InjectFailed",
+            EndReason::ObservationFailed => "ObservationFailed",
+            EndReason::RevertFailed => "RevertFailed",
+        }
+    }
+
+    /// Whether recovery is still worth watching after a revert for this reason. After a stop
+    /// request the person or controller wants the run over; after an injection or watch failure
+    /// there is nothing trustworthy to measure.
+    pub const fn watch_recovery(self) -> bool {
+        matches!(self, EndReason::DurationElapsed | EndReason::AbortRule)
+    }
+
+    /// The phase a run that ended for this reason finishes in.
+    pub const fn final_phase(self) -> Phase {
+        match self {
+            EndReason::DurationElapsed => Phase::Completed,
+            EndReason::AbortRule | EndReason::Signal | EndReason::AbortAnnotation => Phase::Aborted,
+            EndReason::PreflightFailed
+            | EndReason::InjectFailed
+            | EndReason::ObservationFailed
+            | EndReason::RevertFailed => Phase::Failed,
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request from outside to stop the run: a signal, or the abort annotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    /// [`EndReason::Signal`] or [`EndReason::AbortAnnotation`].
+    pub reason: EndReason,
+    /// For humans: "SIGINT", "annotation oomsday.dev/abort=...".
+    pub detail: String,
+}
+
+/// Why and how the run ended, with a sentence for humans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub reason: EndReason,
+    pub message: String,
+}
+
+/// The latest value of a state series, with the object time it was true from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sample<T> {
+    at: Time,
+    value: T,
+}
+
+/// A running tally of the timeline: current node, workload and budget state (latest by object
+/// time) and counts since the run started. Fed one new observation at a time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Counted facts (evictions, OOM kills, bystanders) older than this are ignored: a pod that
+    /// was evicted last week still carries `reason: Evicted` in a fresh list.
+    since: Option<Time>,
+    leaker_started: bool,
+    leaker_bytes: BTreeMap<String, u64>,
+    peak_leak_bytes: u64,
+    oom_kills: u32,
+    leaker_oom_kills: u32,
+    evictions: u32,
+    bystanders: BTreeSet<String>,
+    node_ready: BTreeMap<String, Sample<bool>>,
+    node_pressure: BTreeMap<String, Sample<bool>>,
+    workload: Option<Sample<(u32, u32)>>,
+    budgets: BTreeMap<String, Sample<(u32, u32)>>,
+    observation_failed: Option<String>,
+}
+
+impl Tally {
+    /// A tally that counts events at or after `since` (the run's start).
+    pub fn new(since: Time) -> Self {
+        Tally {
+            since: Some(since),
+            ..Tally::default()
+        }
+    }
+
+    /// Takes one (new, deduplicated) observation into account.
+    pub fn record(&mut self, obs: &Observation) {
+        let counts = self.since.is_none_or(|s| obs.at >= s);
+        match &obs.event {
+            Event::LeakerStarted { .. } => self.leaker_started = true,
+            Event::LeakerBytes { pod, bytes } => {
+                self.leaker_started = true;
+                self.leaker_bytes.insert(pod.clone(), *bytes);
+                self.peak_leak_bytes = self.peak_leak_bytes.max(*bytes);
+            }
+            Event::OomKilled { pod, leaker, .. } if counts => {
+                self.oom_kills += 1;
+                if *leaker {
+                    self.leaker_oom_kills += 1;
+                    // The leaker's memory went with it; its next incarnation reports again.
+                    self.leaker_bytes.remove(&pod.name);
+                }
+                if !pod.target {
+                    self.bystanders.insert(pod.name.clone());
+                }
+            }
+            // A rollout or a person deleting a pod is not blast radius.
+            Event::PodEvicted { pod, cause, .. }
+                if counts && *cause != DisruptionCause::Deleted =>
+            {
+                self.evictions += 1;
+                if !pod.target {
+                    self.bystanders.insert(pod.name.clone());
+                }
+                self.leaker_bytes.remove(&pod.name);
+            }
+            Event::NodeCondition {
+                node,
+                condition,
+                status,
+                ..
+            } => {
+                let (map, bad) = match condition {
+                    NodeConditionKind::Ready => (&mut self.node_ready, !*status),
+                    NodeConditionKind::MemoryPressure => (&mut self.node_pressure, *status),
+                };
+                update(map, node, obs.at, bad);
+            }
+            Event::Workload { desired, ready } if self.workload.is_none_or(|s| obs.at >= s.at) => {
+                self.workload = Some(Sample {
+                    at: obs.at,
+                    value: (*desired, *ready),
+                });
+            }
+            Event::Budget {
+                name,
+                current_healthy,
+                desired_healthy,
+                ..
+            } => update(
+                &mut self.budgets,
+                name,
+                obs.at,
+                (*current_healthy, *desired_healthy),
+            ),
+            Event::ObservationFailed { detail } if self.observation_failed.is_none() => {
+                self.observation_failed = Some(detail.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a leaker was ever seen running (a `LeakerStarted` or `LeakerBytes`).
+    pub fn leaker_started(&self) -> bool {
+        self.leaker_started
+    }
+    /// Bytes the leakers hold right now, summed over pods.
+    pub fn leaked_bytes(&self) -> u64 {
+        self.leaker_bytes.values().sum()
+    }
+    /// The most one leaker was seen holding.
+    pub fn peak_leak_bytes(&self) -> u64 {
+        self.peak_leak_bytes
+    }
+    pub fn oom_kills(&self) -> u32 {
+        self.oom_kills
+    }
+    pub fn leaker_oom_kills(&self) -> u32 {
+        self.leaker_oom_kills
+    }
+    /// Evictions and other disruptions, excluding plain deletions (rollouts).
+    pub fn evictions(&self) -> u32 {
+        self.evictions
+    }
+    /// Pods that are not the target and were evicted or OOM-killed, each counted once.
+    pub fn bystander_pods(&self) -> u32 {
+        u32::try_from(self.bystanders.len()).unwrap_or(u32::MAX)
+    }
+    /// Nodes whose latest Ready condition is not True.
+    pub fn nodes_not_ready(&self) -> u32 {
+        count_true(&self.node_ready)
+    }
+    /// Nodes whose latest MemoryPressure condition is True.
+    pub fn nodes_under_pressure(&self) -> u32 {
+        count_true(&self.node_pressure)
+    }
+    /// The target's latest `(desired, ready)` replicas, when seen.
+    pub fn workload(&self) -> Option<(u32, u32)> {
+        self.workload.map(|s| s.value)
+    }
+    /// The most demanding budget's latest `(current_healthy, desired_healthy)`: the one with
+    /// the least headroom.
+    pub fn tightest_budget(&self) -> Option<(u32, u32)> {
+        self.budgets
+            .values()
+            .map(|s| s.value)
+            .min_by_key(|(cur, des)| i64::from(*cur) - i64::from(*des))
+    }
+    /// The first watch failure reported, if any.
+    pub fn observation_failed(&self) -> Option<&str> {
+        self.observation_failed.as_deref()
+    }
+
+    /// All target pods ready and every budget healthy, by the latest samples. Unknown (no
+    /// workload sample yet) is not healthy.
+    pub fn healthy(&self) -> bool {
+        let workload_ok = self.workload.is_some_and(|s| s.value.1 >= s.value.0);
+        workload_ok && self.budgets.values().all(|s| s.value.0 >= s.value.1)
+    }
+
+    /// When the current healthy state became true: the newest sample it rests on.
+    fn healthy_since(&self) -> Option<Time> {
+        if !self.healthy() {
+            return None;
+        }
+        let w = self.workload.map(|s| s.at);
+        self.budgets.values().map(|s| s.at).chain(w).max()
+    }
+}
+
+fn update<T>(map: &mut BTreeMap<String, Sample<T>>, key: &str, at: Time, value: T) {
+    // A late arrival older than what we hold does not overwrite the newer state.
+    match map.get_mut(key) {
+        Some(s) if s.at > at => {}
+        Some(s) => *s = Sample { at, value },
+        None => {
+            map.insert(key.to_string(), Sample { at, value });
+        }
+    }
+}
+
+fn count_true(map: &BTreeMap<String, Sample<bool>>) -> u32 {
+    u32::try_from(map.values().filter(|s| s.value).count()).unwrap_or(u32::MAX)
+}
+
+/// Everything the engine knows about one run: its milestones and the tally of what it saw.
+/// [`super::decide`] reads it; the driver updates it as steps complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunState {
+    pub phase: Phase,
+    pub started: Time,
+    /// The target's defences, once preflight succeeded.
+    pub defences: Option<Defences>,
+    /// When the leaker was in place (inject returned).
+    pub injected: Option<Time>,
+    /// When the leak ends: the leaker's own absolute deadline.
+    pub deadline: Option<Time>,
+    /// What was (or, after a failed or interrupted injection, may have been) put in place.
+    pub injection: Option<InjectionRecord>,
+    /// Why the leak ended (or never began), once known.
+    pub ending: Option<Ending>,
+    pub reverted: Option<Time>,
+    /// When all target pods were ready and every budget healthy after the revert.
+    pub recovered: Option<Time>,
+    /// A stop requested from outside (signal, annotation), the first one wins.
+    pub stop: Option<Stop>,
+    /// A failed step (preflight, inject, observe) with its error, before the driver reverts.
+    pub failure: Option<Ending>,
+    pub tally: Tally,
+}
+
+impl RunState {
+    /// A run that has just started, at `started`.
+    pub fn new(started: Time) -> Self {
+        RunState {
+            phase: Phase::Pending,
+            started,
+            defences: None,
+            injected: None,
+            deadline: None,
+            injection: None,
+            ending: None,
+            reverted: None,
+            recovered: None,
+            stop: None,
+            failure: None,
+            tally: Tally::new(started),
+        }
+    }
+
+    /// Takes a new observation into account; detects recovery after the revert.
+    pub fn record(&mut self, obs: &Observation) {
+        self.tally.record(obs);
+        self.check_recovered();
+    }
+
+    /// Records a stop request; the first one wins.
+    pub fn request_stop(&mut self, stop: Stop) {
+        if self.stop.is_none() {
+            self.stop = Some(stop);
+        }
+    }
+
+    /// Records a failed step; the first failure wins (a later one is usually a consequence).
+    pub fn fail(&mut self, reason: EndReason, message: impl Into<String>) {
+        if self.failure.is_none() {
+            self.failure = Some(Ending {
+                reason,
+                message: message.into(),
+            });
+        }
+    }
+
+    /// The revert completed at `at`: recovery is measured from here.
+    pub fn mark_reverted(&mut self, at: Time) {
+        self.reverted = Some(at);
+        self.phase = Phase::Recovering;
+        self.check_recovered();
+    }
+
+    fn check_recovered(&mut self) {
+        if let (Some(reverted), None) = (self.reverted, self.recovered)
+            && let Some(since) = self.tally.healthy_since()
+        {
+            // Healthy already at the revert counts as recovered at once.
+            self.recovered = Some(since.max(reverted));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::PodRef;
+
+    fn t(s: i64) -> Time {
+        Time::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    fn pod(name: &str, target: bool) -> PodRef {
+        PodRef {
+            name: name.into(),
+            node: Some("n1".into()),
+            target,
+        }
+    }
+
+    #[test]
+    fn bystanders_counted_once_per_pod_and_only_since_start() {
+        let mut tally = Tally::new(t(100));
+        let oom = |at, name: &str, restart| {
+            Observation::new(
+                t(at),
+                Event::OomKilled {
+                    pod: pod(name, false),
+                    container: "app".into(),
+                    leaker: false,
+                    restart_count: restart,
+                },
+            )
+        };
+        tally.record(&oom(50, "old", 1));
+        tally.record(&oom(110, "b", 1));
+        tally.record(&oom(120, "b", 2));
+        tally.record(&Observation::new(
+            t(130),
+            Event::PodEvicted {
+                pod: pod("c", false),
+                cause: DisruptionCause::TerminationByKubelet,
+                message: String::new(),
+            },
+        ));
+        tally.record(&Observation::new(
+            t(130),
+            Event::PodEvicted {
+                pod: pod("d", false),
+                cause: DisruptionCause::Deleted,
+                message: String::new(),
+            },
+        ));
+        assert_eq!(tally.bystander_pods(), 2);
+        assert_eq!(tally.oom_kills(), 2);
+        assert_eq!(tally.evictions(), 1);
+    }
+
+    #[test]
+    fn latest_state_wins_by_object_time() {
+        let mut tally = Tally::new(t(0));
+        let ready = |at, node: &str, status| {
+            Observation::new(
+                t(at),
+                Event::NodeCondition {
+                    node: node.into(),
+                    condition: NodeConditionKind::Ready,
+                    status,
+                    reason: String::new(),
+                },
+            )
+        };
+        tally.record(&ready(10, "n1", false));
+        tally.record(&ready(5, "n1", true)); // late and older: ignored
+        tally.record(&ready(10, "n2", false));
+        assert_eq!(tally.nodes_not_ready(), 2);
+        tally.record(&ready(20, "n2", true));
+        assert_eq!(tally.nodes_not_ready(), 1);
+    }
+
+    #[test]
+    fn leaked_bytes_sum_latest_per_pod() {
+        let mut tally = Tally::new(t(0));
+        let bytes = |at, p: &str, b| {
+            Observation::new(
+                t(at),
+                Event::LeakerBytes {
+                    pod: p.into(),
+                    bytes: b,
+                },
+            )
+        };
+        assert!(!tally.leaker_started());
+        tally.record(&bytes(1, "a", 100));
+        tally.record(&bytes(2, "b", 50));
+        tally.record(&bytes(3, "a", 300));
+        assert!(tally.leaker_started());
+        assert_eq!(tally.leaked_bytes(), 350);
+        assert_eq!(tally.peak_leak_bytes(), 300);
+        tally.record(&Observation::new(
+            t(4),
+            Event::OomKilled {
+                pod: pod("a", true),
+                container: "oomsday-leaker".into(),
+                leaker: true,
+                restart_count: 1,
+            },
+        ));
+        assert_eq!(tally.leaked_bytes(), 50);
+        assert_eq!(tally.leaker_oom_kills(), 1);
+        assert_eq!(tally.bystander_pods(), 0);
+    }
+}

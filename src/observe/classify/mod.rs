@@ -1,0 +1,282 @@
+//! Kubernetes objects → [`Observation`]s: a small, pure index fed by watches (linkerd-style).
+//!
+//! Watchers call [`Classifier::apply`] / [`Classifier::delete`] with each object they deliver;
+//! the index keeps only the little it needs per object (no specs, no managedFields) and returns
+//! the observations that are new against what it last saw of that object. Re-lists after a
+//! watch reconnect therefore produce nothing new, and [`Classifier::relist_done`] forgets
+//! objects that vanished while the watch was down.
+//!
+//! Timestamps come from the objects (a container's `finishedAt`, a condition's
+//! `lastTransitionTime`, an Event's last occurrence). Status-only objects (PodDisruptionBudget,
+//! the workload) carry no time for a status change, so those samples take `now`, the moment the
+//! watch delivered them; state samples (node conditions, budgets, ready counts) never predate
+//! `since`, the start of observation, because before it they only say what the state was then.
+
+mod events;
+mod node;
+mod pod;
+mod status;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
+use k8s_openapi::api::events::v1::Event as EventV1;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::core::Selector;
+
+use super::{Event, Observation, Time};
+use crate::spec::TargetKind;
+
+pub use events::{EventView, relevant_reason};
+
+/// The workload whose pods are the target; every other pod is a bystander.
+#[derive(Debug, Clone)]
+pub struct TargetRef {
+    pub namespace: String,
+    pub kind: TargetKind,
+    pub name: String,
+    /// The workload's pod selector; pods it matches in `namespace` are the target's.
+    pub selector: Selector,
+    /// The pod template's labels: a PodDisruptionBudget guards the target when its selector
+    /// matches them.
+    pub template_labels: BTreeMap<String, String>,
+}
+
+/// One object as a watch delivers it.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Pod(Pod),
+    Node(Node),
+    Event(CoreEvent),
+    EventV1(EventV1),
+    Budget(PodDisruptionBudget),
+    Deployment(Deployment),
+    StatefulSet(StatefulSet),
+}
+
+/// The kinds of object the index keeps, for re-list bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Pod,
+    Node,
+    Event,
+    Budget,
+    Workload,
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Pod(_) => Kind::Pod,
+            Object::Node(_) => Kind::Node,
+            Object::Event(_) | Object::EventV1(_) => Kind::Event,
+            Object::Budget(_) => Kind::Budget,
+            Object::Deployment(_) | Object::StatefulSet(_) => Kind::Workload,
+        }
+    }
+
+    /// Drops what the classifier never reads, so a watch buffer stays small.
+    pub fn strip(&mut self) {
+        use kube::ResourceExt;
+        match self {
+            Object::Pod(p) => {
+                p.managed_fields_mut().clear();
+                p.annotations_mut().clear();
+                // The classifier reads nodeName only from the spec.
+                if let Some(spec) = p.spec.as_mut() {
+                    let node = spec.node_name.take();
+                    *spec = Default::default();
+                    spec.node_name = node;
+                }
+            }
+            Object::Node(n) => {
+                n.managed_fields_mut().clear();
+                n.annotations_mut().clear();
+                n.labels_mut().clear();
+                if let Some(s) = n.status.as_mut() {
+                    s.images = None;
+                    s.volumes_attached = None;
+                    s.volumes_in_use = None;
+                    s.node_info = None;
+                    s.addresses = None;
+                    s.daemon_endpoints = None;
+                }
+            }
+            Object::Event(e) => e.managed_fields_mut().clear(),
+            Object::EventV1(e) => e.managed_fields_mut().clear(),
+            Object::Budget(b) => b.managed_fields_mut().clear(),
+            Object::Deployment(d) => d.managed_fields_mut().clear(),
+            Object::StatefulSet(s) => s.managed_fields_mut().clear(),
+        }
+    }
+}
+
+/// The pure index: last-seen state per object, and what has already been reported.
+#[derive(Debug)]
+pub struct Classifier {
+    target: TargetRef,
+    since: Time,
+    pods: HashMap<Box<str>, pod::PodState>,
+    /// Nodes a target pod has run on during the run: bystanders there are blast radius.
+    target_nodes: HashSet<Box<str>>,
+    /// Pods (by uid) whose eviction was reported, from their status or their Event: once each.
+    evicted: HashSet<Box<str>>,
+    nodes: HashMap<Box<str>, node::NodeState>,
+    /// Relevant Events by uid → the last occurrence reported.
+    events: HashMap<Box<str>, Seen<Time>>,
+    budgets: HashMap<Box<str>, Seen<Event>>,
+    workload: Option<Event>,
+    /// Per kind, the generation of the current (re-)list; entries not stamped with it at
+    /// `relist_done` vanished while the watch was away.
+    generation: HashMap<Kind, u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Seen<T> {
+    value: T,
+    generation: u32,
+}
+
+impl Classifier {
+    /// An empty index for `target`; facts that happened before `since` are history, not the run's.
+    pub fn new(target: TargetRef, since: Time) -> Self {
+        Classifier {
+            target,
+            since,
+            pods: HashMap::new(),
+            target_nodes: HashSet::new(),
+            evicted: HashSet::new(),
+            nodes: HashMap::new(),
+            events: HashMap::new(),
+            budgets: HashMap::new(),
+            workload: None,
+            generation: HashMap::new(),
+        }
+    }
+
+    pub fn target(&self) -> &TargetRef {
+        &self.target
+    }
+
+    /// Number of pods and nodes held (for the benchmark and for logs).
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.pods.len(), self.nodes.len())
+    }
+
+    fn gen_of(&self, kind: Kind) -> u32 {
+        self.generation.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// An object was added or changed (or re-listed): the observations it adds.
+    pub fn apply(&mut self, obj: &Object, now: Time) -> Vec<Observation> {
+        let mut out = Vec::new();
+        match obj {
+            Object::Pod(p) => self.apply_pod(p, &mut out),
+            Object::Node(n) => self.apply_node(n, &mut out),
+            Object::Event(e) => {
+                if let Some(v) = EventView::from_core(e) {
+                    self.apply_event(v, &mut out);
+                }
+            }
+            Object::EventV1(e) => {
+                if let Some(v) = EventView::from_v1(e) {
+                    self.apply_event(v, &mut out);
+                }
+            }
+            Object::Budget(b) => self.apply_budget(b, now, &mut out),
+            Object::Deployment(d) => self.apply_deployment(d, now, &mut out),
+            Object::StatefulSet(s) => self.apply_statefulset(s, now, &mut out),
+        }
+        out
+    }
+
+    /// An object was deleted: forgets it. Deletions themselves are not facts here: a target
+    /// pod's disappearance shows in the workload's ready count, its cause in its condition.
+    pub fn delete(&mut self, obj: &Object) {
+        use kube::ResourceExt;
+        match obj {
+            Object::Pod(p) => {
+                self.pods.remove(pod::key(p).as_str());
+            }
+            Object::Node(n) => {
+                self.nodes.remove(n.name_any().as_str());
+            }
+            Object::Event(e) => {
+                self.events.remove(e.uid().unwrap_or_default().as_str());
+            }
+            Object::EventV1(e) => {
+                self.events.remove(e.uid().unwrap_or_default().as_str());
+            }
+            Object::Budget(b) => {
+                self.budgets.remove(b.name_any().as_str());
+            }
+            Object::Deployment(_) | Object::StatefulSet(_) => self.workload = None,
+        }
+    }
+
+    /// A watch (re-)started listing `kind`: objects applied from now on are stamped with a new
+    /// generation.
+    pub fn relist_started(&mut self, kind: Kind) {
+        let g = self.generation.entry(kind).or_insert(0);
+        *g = g.wrapping_add(1);
+    }
+
+    /// The (re-)list of `kind` is complete: whatever it did not contain was deleted meanwhile.
+    pub fn relist_done(&mut self, kind: Kind) {
+        let g = self.gen_of(kind);
+        match kind {
+            Kind::Pod => self.pods.retain(|_, p| p.generation == g),
+            Kind::Node => self.nodes.retain(|_, n| n.generation == g),
+            Kind::Event => self.events.retain(|_, e| e.generation == g),
+            Kind::Budget => self.budgets.retain(|_, b| b.generation == g),
+            Kind::Workload => {}
+        }
+    }
+
+    /// Event-like facts before `since` are history; state samples are moved up to `since`.
+    fn push_fact(&self, out: &mut Vec<Observation>, obs: Observation) {
+        if obs.at >= self.since {
+            out.push(obs);
+        }
+    }
+
+    fn push_state(&self, out: &mut Vec<Observation>, at: Time, event: Event) {
+        out.push(Observation::new(at.max(self.since), event));
+    }
+}
+
+/// Reads a k8s-openapi `Time` (which wraps jiff).
+fn time(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<Time> {
+    t.map(|t| t.0)
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Real objects recorded from a v1.32 cluster under a leak (see tests/fixtures/README.md).
+    use serde::de::DeserializeOwned;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/kubernetes-v1.32/",
+                $name
+            ))
+        };
+    }
+    pub(crate) use fixture;
+
+    /// The `items` of a `kubectl get -o json` list, or the single object.
+    pub(crate) fn items<T: DeserializeOwned>(json: &str) -> Vec<T> {
+        let v: serde_json::Value = serde_json::from_str(json).expect("fixture is JSON");
+        match v.get("items") {
+            Some(items) => serde_json::from_value(items.clone()).expect("fixture items"),
+            None => vec![serde_json::from_value(v).expect("fixture object")],
+        }
+    }
+
+    pub(crate) fn ts(s: &str) -> crate::observe::Time {
+        s.parse().expect("timestamp")
+    }
+}

@@ -1,0 +1,619 @@
+//! Pods: OOM kills (the leaker's or the app's), CrashLoopBackOff, evictions and other
+//! disruptions, the leaker starting; target or bystander.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition};
+use kube::ResourceExt;
+use kube::core::SelectorExt;
+
+use super::{Classifier, time};
+use crate::inject::is_leaker;
+use crate::observe::{DisruptionCause, Event, Observation, PodRef, Time};
+
+/// What the index keeps per pod: where it runs, whether it is the target's, and the facts its
+/// last status implied (to report only what is new).
+#[derive(Debug, Clone)]
+pub(super) struct PodState {
+    node: Option<Box<str>>,
+    target: bool,
+    /// The pod's name, when it is the target's and a leaker runs in it (its bytes are read).
+    leaker: Option<Box<str>>,
+    facts: Vec<Observation>,
+    pub(super) generation: u32,
+}
+
+/// A pod's identity: its uid (a StatefulSet's replacement pod reuses the name, not the uid).
+pub(super) fn key(p: &Pod) -> String {
+    p.uid()
+        .unwrap_or_else(|| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()))
+}
+
+pub(super) fn cause(reason: &str) -> DisruptionCause {
+    match reason {
+        "TerminationByKubelet" => DisruptionCause::TerminationByKubelet,
+        "EvictionByEvictionAPI" => DisruptionCause::EvictionByEvictionAPI,
+        "DeletionByTaintManager" => DisruptionCause::DeletionByTaintManager,
+        "PreemptionByScheduler" => DisruptionCause::PreemptionByScheduler,
+        other => DisruptionCause::Other(other.to_string()),
+    }
+}
+
+fn condition<'a>(p: &'a Pod, type_: &str) -> Option<&'a PodCondition> {
+    p.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+/// Two facts about one pod are the same when they describe the same moment: an OOM kill seen
+/// first as the current state and then as `lastState` after the restart differs only in the
+/// restart count.
+fn same_fact(a: &Observation, b: &Observation) -> bool {
+    match (&a.event, &b.event) {
+        (Event::OomKilled { container: ca, .. }, Event::OomKilled { container: cb, .. }) => {
+            a.at == b.at && ca == cb
+        }
+        _ => a == b,
+    }
+}
+
+impl Classifier {
+    fn pod_ref(&self, p: &Pod, node: Option<&str>, target: bool) -> PodRef {
+        let ns = p.namespace().unwrap_or_default();
+        let name = if ns == self.target.namespace {
+            p.name_any()
+        } else {
+            format!("{ns}/{}", p.name_any())
+        };
+        PodRef {
+            name,
+            node: node.map(str::to_string),
+            target,
+        }
+    }
+
+    /// Names of the target's pods (in the target's namespace) where a leaker is running.
+    pub fn leaker_pods(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .pods
+            .values()
+            .filter_map(|s| s.leaker.as_deref().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub(super) fn is_target(&self, p: &Pod) -> bool {
+        p.namespace().as_deref() == Some(self.target.namespace.as_str())
+            && !self.target.selector.selects_all()
+            && self.target.selector.matches(p.labels())
+    }
+
+    /// Every fact the pod's current status implies, whatever was seen before.
+    fn pod_facts(&self, p: &Pod, pod: &PodRef, now: Time) -> Vec<Observation> {
+        let mut facts = Vec::new();
+        let Some(status) = p.status.as_ref() else {
+            return facts;
+        };
+        let all = status
+            .container_statuses
+            .iter()
+            .chain(status.init_container_statuses.iter())
+            .chain(status.ephemeral_container_statuses.iter())
+            .flatten();
+        for cs in all {
+            container_facts(cs, pod, now, &mut facts);
+        }
+        // Evicted by the kubelet: `reason: Evicted` with its message, unless the kubelet's race
+        // recorded the pod as Succeeded without it; the DisruptionTarget condition is there in
+        // both cases and names the cause of any other disruption too.
+        let disruption = condition(p, "DisruptionTarget").filter(|c| c.status == "True");
+        let evicted = status.reason.as_deref() == Some("Evicted");
+        if evicted || disruption.is_some() {
+            let cause = match disruption.and_then(|c| c.reason.as_deref()) {
+                Some(r) => cause(r),
+                None => DisruptionCause::TerminationByKubelet,
+            };
+            let message = status
+                .message
+                .clone()
+                .filter(|_| evicted)
+                .or_else(|| disruption.and_then(|c| c.message.clone()))
+                .unwrap_or_default();
+            let at = disruption
+                .and_then(|c| time(c.last_transition_time.as_ref()))
+                .or_else(|| {
+                    condition(p, "Ready").and_then(|c| time(c.last_transition_time.as_ref()))
+                })
+                .unwrap_or(now);
+            facts.push(Observation::new(
+                at,
+                Event::PodEvicted {
+                    pod: pod.clone(),
+                    cause,
+                    message: message.trim_end().to_string(),
+                },
+            ));
+        }
+        facts
+    }
+
+    pub(super) fn apply_pod(&mut self, p: &Pod, out: &mut Vec<Observation>) {
+        let key = key(p);
+        let node = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        let target = self.is_target(p);
+        let pod = self.pod_ref(p, node, target);
+        // CrashLoopBackOff's waiting state has no time of its own; `since` stands in (it is a
+        // state sample, so the timeline keeps it only when it changes).
+        let facts = self.pod_facts(p, &pod, self.since);
+        let generation = self.gen_of(super::Kind::Pod);
+
+        let new_target_node = match node {
+            Some(n) if target && !self.target_nodes.contains(n) => {
+                self.target_nodes.insert(n.into());
+                Some(n.to_string())
+            }
+            _ => None,
+        };
+
+        let old = self.pods.get(key.as_str());
+        let fresh: Vec<Observation> = facts
+            .iter()
+            .filter(|f| !old.is_some_and(|o| o.facts.iter().any(|g| same_fact(f, g))))
+            .cloned()
+            .collect();
+        let report = target || node.is_some_and(|n| self.target_nodes.contains(n));
+        if report {
+            for f in fresh {
+                self.report_pod_fact(&key, f, out);
+            }
+        }
+        let leaker = (target && running_leaker(p)).then(|| p.name_any().into());
+        self.pods.insert(
+            key.into(),
+            PodState {
+                node: node.map(Into::into),
+                target,
+                leaker,
+                facts,
+                generation,
+            },
+        );
+
+        // A node that just got its first target pod: bystanders already there that were
+        // evicted or OOM-killed during the run are now blast radius.
+        if let Some(n) = new_target_node {
+            let earlier: Vec<(String, Observation)> = self
+                .pods
+                .iter()
+                .filter(|(_, s)| !s.target && s.node.as_deref() == Some(n.as_str()))
+                .flat_map(|(k, s)| s.facts.iter().map(move |f| (k.to_string(), f.clone())))
+                .collect();
+            for (k, f) in earlier {
+                self.report_pod_fact(&k, f, out);
+            }
+        }
+    }
+
+    fn report_pod_fact(&mut self, key: &str, f: Observation, out: &mut Vec<Observation>) {
+        match &f.event {
+            Event::PodEvicted { .. } => {
+                if self.evicted.insert(key.into()) {
+                    self.push_fact(out, f);
+                }
+            }
+            Event::CrashLoopBackOff { .. } => self.push_state(out, f.at, f.event),
+            _ => self.push_fact(out, f),
+        }
+    }
+
+    /// An Evicted Event about a pod: reported once per pod, whichever of the Event and the
+    /// pod's status comes first.
+    pub(super) fn pod_evicted_by_event(
+        &mut self,
+        v: &super::EventView,
+        name: &str,
+        out: &mut Vec<Observation>,
+    ) {
+        let (namespace, at, host, message) = (
+            v.namespace.as_deref(),
+            v.at,
+            v.host.as_deref(),
+            v.message.as_str(),
+        );
+        let uid = v.object_uid.as_deref();
+        let Some(uid) = uid else { return };
+        let (node, target) = match self.pods.get(uid) {
+            Some(s) => (s.node.as_deref().map(str::to_string), s.target),
+            // A pod never seen (deleted before the watch listed it): its name says whether a
+            // Deployment's or StatefulSet's controller made it for the target.
+            None => (
+                host.map(str::to_string),
+                namespace == Some(self.target.namespace.as_str())
+                    && name
+                        .strip_prefix(self.target.name.as_str())
+                        .is_some_and(|rest| rest.starts_with('-')),
+            ),
+        };
+        let counts = target
+            || node
+                .as_deref()
+                .is_some_and(|n| self.target_nodes.contains(n));
+        if !counts {
+            return;
+        }
+        let obs = Observation::new(
+            at,
+            Event::PodEvicted {
+                pod: PodRef {
+                    name: name.to_string(),
+                    node,
+                    target,
+                },
+                cause: DisruptionCause::TerminationByKubelet,
+                message: message.trim_end().to_string(),
+            },
+        );
+        if obs.at >= self.since && self.evicted.insert(uid.into()) {
+            out.push(obs);
+        }
+    }
+}
+
+/// Whether a leaker container (sidecar or ephemeral) is running in the pod.
+fn running_leaker(p: &Pod) -> bool {
+    let Some(st) = p.status.as_ref() else {
+        return false;
+    };
+    st.container_statuses
+        .iter()
+        .chain(st.ephemeral_container_statuses.iter())
+        .flatten()
+        .any(|cs| is_leaker(&cs.name) && cs.state.as_ref().is_some_and(|s| s.running.is_some()))
+}
+
+fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<Observation>) {
+    let leaker = is_leaker(&cs.name);
+    let restart_count = u32::try_from(cs.restart_count).unwrap_or(0);
+    let current = cs.state.as_ref();
+    let last = cs.last_state.as_ref();
+    let oom = |t: &k8s_openapi::api::core::v1::ContainerStateTerminated| {
+        (t.reason.as_deref() == Some("OOMKilled"))
+            .then(|| time(t.finished_at.as_ref()))
+            .flatten()
+    };
+    for terminated in [
+        current.and_then(|s| s.terminated.as_ref()),
+        last.and_then(|s| s.terminated.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(at) = oom(terminated) {
+            out.push(Observation::new(
+                at,
+                Event::OomKilled {
+                    pod: pod.clone(),
+                    container: cs.name.clone(),
+                    leaker,
+                    restart_count,
+                },
+            ));
+        }
+        if leaker && let Some(at) = time(terminated.started_at.as_ref()) {
+            out.push(Observation::new(
+                at,
+                Event::LeakerStarted { pod: pod.clone() },
+            ));
+        }
+    }
+    if let Some(w) = current.and_then(|s| s.waiting.as_ref())
+        && w.reason.as_deref() == Some("CrashLoopBackOff")
+    {
+        let at = last
+            .and_then(|s| s.terminated.as_ref())
+            .and_then(|t| time(t.finished_at.as_ref()))
+            .unwrap_or(now);
+        out.push(Observation::new(
+            at,
+            Event::CrashLoopBackOff {
+                pod: pod.clone(),
+                container: cs.name.clone(),
+            },
+        ));
+    }
+    if leaker
+        && let Some(at) = current
+            .and_then(|s| s.running.as_ref())
+            .and_then(|r| time(r.started_at.as_ref()))
+    {
+        out.push(Observation::new(
+            at,
+            Event::LeakerStarted { pod: pod.clone() },
+        ));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::super::fixtures::{fixture, items, ts};
+    use super::super::{Classifier, Object, TargetRef};
+    use super::*;
+    use crate::spec::TargetKind;
+    use pretty_assertions::assert_eq;
+
+    pub(crate) fn classifier(app: &str) -> Classifier {
+        let target = TargetRef {
+            namespace: "default".into(),
+            kind: TargetKind::Deployment,
+            name: app.into(),
+            selector: [("app".to_string(), app.to_string())].into_iter().collect(),
+            template_labels: [("app".to_string(), app.to_string())].into(),
+        };
+        Classifier::new(target, ts("2026-11-24T13:30:00Z"))
+    }
+
+    fn pods(json: &str) -> Vec<Pod> {
+        items(json)
+    }
+
+    #[test]
+    fn oom_killed_container_with_finished_at_and_restarts() {
+        let mut c = classifier("oom-demo");
+        let p = pods(fixture!("pods-oomkilled.json")).remove(0);
+        let got = c.apply(&Object::Pod(p.clone()), ts("2026-11-24T13:40:00Z"));
+        let pod = PodRef {
+            name: "oom-demo-7bcb47dff6-xqlj4".into(),
+            node: Some("node-1".into()),
+            target: true,
+        };
+        assert_eq!(
+            got,
+            vec![Observation::new(
+                ts("2026-11-24T13:31:55Z"),
+                Event::OomKilled {
+                    pod,
+                    container: "leak".into(),
+                    leaker: false,
+                    restart_count: 2,
+                }
+            )]
+        );
+        // The same object again (a re-list) says nothing new.
+        assert!(
+            c.apply(&Object::Pod(p), ts("2026-11-24T13:41:00Z"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn oom_seen_as_current_state_then_as_last_state_is_one_fact() {
+        let mut c = classifier("oom-demo");
+        let mut p = pods(fixture!("pods-oomkilled.json")).remove(0);
+        let original = p.clone();
+        // Just before the restart: the kill is the current state, the leaker renamed.
+        let st = p.status.as_mut().unwrap();
+        let cs = &mut st.container_statuses.as_mut().unwrap()[1];
+        cs.name = "oomsday-leaker".into();
+        let last = cs.last_state.take().unwrap();
+        cs.state = Some(last);
+        cs.restart_count = 1;
+        let first = c.apply(&Object::Pod(p), ts("2026-11-24T13:31:56Z"));
+        assert!(
+            matches!(&first[..], [o, s] if matches!(&o.event, Event::OomKilled { leaker: true, restart_count: 1, .. })
+                && matches!(s.event, Event::LeakerStarted { .. })),
+            "{first:?}"
+        );
+        assert!(c.leaker_pods().is_empty(), "the leaker is not running yet");
+        let mut after = original;
+        after
+            .status
+            .as_mut()
+            .unwrap()
+            .container_statuses
+            .as_mut()
+            .unwrap()[1]
+            .name = "oomsday-leaker".into();
+        let second = c.apply(&Object::Pod(after), ts("2026-11-24T13:32:11Z"));
+        assert_eq!(c.leaker_pods(), vec!["oom-demo-7bcb47dff6-xqlj4"]);
+        // Only the restarted leaker's start is new.
+        assert_eq!(second.len(), 1, "{second:?}");
+        assert_eq!(second[0].at, ts("2026-11-24T13:32:10Z"));
+        assert!(matches!(second[0].event, Event::LeakerStarted { .. }));
+    }
+
+    #[test]
+    fn kubelet_eviction_with_its_message_and_cause() {
+        let mut c = classifier("evict-demo");
+        let all = pods(fixture!("pods-evicted.json"));
+        let mut got = Vec::new();
+        for p in &all {
+            got.extend(c.apply(&Object::Pod(p.clone()), ts("2026-11-24T13:34:00Z")));
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        let Event::PodEvicted {
+            pod,
+            cause,
+            message,
+        } = &got[0].event
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(pod.name, "evict-demo-75c65956f8-b7kp5");
+        assert!(pod.target);
+        assert_eq!(*cause, DisruptionCause::TerminationByKubelet);
+        assert_eq!(
+            message,
+            "The node was low on resource: memory. Threshold quantity: 21966Mi, available: \
+             21993788Ki. Container leak was using 1996072Ki, request is 32Mi, has larger \
+             consumption of memory."
+        );
+        assert_eq!(got[0].at, ts("2026-11-24T13:33:16Z"));
+    }
+
+    #[test]
+    fn succeeded_race_is_still_an_eviction_from_the_condition() {
+        // The kubelet race the fixture README describes: Succeeded, no `reason: Evicted`.
+        let mut c = classifier("evict-demo");
+        let mut p = pods(fixture!("pods-evicted.json")).remove(0);
+        let st = p.status.as_mut().unwrap();
+        st.phase = Some("Succeeded".into());
+        st.reason = None;
+        st.message = None;
+        let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:34:00Z"));
+        assert!(
+            matches!(&got[..], [o] if matches!(&o.event, Event::PodEvicted { cause: DisruptionCause::TerminationByKubelet, message, .. } if message.starts_with("The node was low on resource: memory")))
+        );
+    }
+
+    #[test]
+    fn container_status_unknown_exit_137_is_not_an_oom_kill() {
+        // Evicted pods' containers may read ContainerStatusUnknown with exit 137 (see the
+        // fixtures' README): that is the eviction, not the kernel's OOM killer.
+        let mut c = classifier("evict-demo");
+        let mut p = pods(fixture!("pods-evicted.json")).remove(0);
+        let cs = &mut p
+            .status
+            .as_mut()
+            .unwrap()
+            .container_statuses
+            .as_mut()
+            .unwrap()[1];
+        cs.state = Some(k8s_openapi::api::core::v1::ContainerState {
+            terminated: Some(k8s_openapi::api::core::v1::ContainerStateTerminated {
+                exit_code: 137,
+                reason: Some("ContainerStatusUnknown".into()),
+                message: Some(
+                    "The container could not be located when the pod was terminated".into(),
+                ),
+                finished_at: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ts(
+                    "2026-11-24T13:33:16Z",
+                ))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:34:00Z"));
+        assert!(
+            matches!(&got[..], [o] if matches!(o.event, Event::PodEvicted { .. })),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn other_disruption_causes_come_from_the_condition() {
+        for (reason, want) in [
+            (
+                "EvictionByEvictionAPI",
+                DisruptionCause::EvictionByEvictionAPI,
+            ),
+            (
+                "DeletionByTaintManager",
+                DisruptionCause::DeletionByTaintManager,
+            ),
+            (
+                "PreemptionByScheduler",
+                DisruptionCause::PreemptionByScheduler,
+            ),
+            (
+                "DeletionByPodGC",
+                DisruptionCause::Other("DeletionByPodGC".into()),
+            ),
+        ] {
+            let mut c = classifier("evict-demo");
+            let mut p = pods(fixture!("pods-evicted.json")).remove(2);
+            let st = p.status.as_mut().unwrap();
+            st.conditions.as_mut().unwrap().push(PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                reason: Some(reason.into()),
+                message: Some("drained".into()),
+                last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    ts("2026-11-24T13:35:00Z"),
+                )),
+                ..PodCondition::default()
+            });
+            let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:36:00Z"));
+            assert!(
+                matches!(&got[..], [o] if o.at == ts("2026-11-24T13:35:00Z") && matches!(&o.event, Event::PodEvicted { cause, message, .. } if *cause == want && message == "drained")),
+                "{reason}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bystanders_count_only_on_nodes_the_target_runs_on() {
+        // evict-demo's pods, seen from an experiment whose target is oom-demo on the same node.
+        let mut c = classifier("oom-demo");
+        let evicted = pods(fixture!("pods-evicted.json"));
+        let now = ts("2026-11-24T13:40:00Z");
+        // Before any target pod is known on node-1, a bystander's eviction is not blast radius.
+        assert!(c.apply(&Object::Pod(evicted[0].clone()), now).is_empty());
+        // The target appears on node-1: the earlier bystander eviction is reported then.
+        let target = pods(fixture!("pods-oomkilled.json")).remove(0);
+        let got = c.apply(&Object::Pod(target), now);
+        let bystander: Vec<_> = got
+            .iter()
+            .filter_map(|o| match &o.event {
+                Event::PodEvicted { pod, .. } => Some(pod.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            bystander,
+            vec![PodRef {
+                name: "evict-demo-75c65956f8-b7kp5".into(),
+                node: Some("node-1".into()),
+                target: false
+            }]
+        );
+        // A bystander evicted afterwards on the same node is reported at once.
+        let got = c.apply(&Object::Pod(evicted[1].clone()), now);
+        assert!(
+            matches!(&got[..], [o] if matches!(&o.event, Event::PodEvicted { pod, .. } if !pod.target))
+        );
+        // A pod on another node is not blast radius.
+        let mut elsewhere = evicted[1].clone();
+        elsewhere.metadata.uid = Some("other".into());
+        elsewhere.spec.as_mut().unwrap().node_name = Some("node-2".into());
+        assert!(c.apply(&Object::Pod(elsewhere), now).is_empty());
+    }
+
+    #[test]
+    fn facts_before_the_run_are_history() {
+        let mut c = classifier("oom-demo");
+        c.since = ts("2026-11-24T13:32:00Z");
+        let p = pods(fixture!("pods-oomkilled.json")).remove(0);
+        assert!(
+            c.apply(&Object::Pod(p), ts("2026-11-24T13:40:00Z"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn crash_loop_back_off_is_reported() {
+        let mut c = classifier("oom-demo");
+        let mut p = pods(fixture!("pods-oomkilled.json")).remove(0);
+        let cs = &mut p
+            .status
+            .as_mut()
+            .unwrap()
+            .container_statuses
+            .as_mut()
+            .unwrap()[1];
+        cs.state = Some(k8s_openapi::api::core::v1::ContainerState {
+            waiting: Some(k8s_openapi::api::core::v1::ContainerStateWaiting {
+                reason: Some("CrashLoopBackOff".into()),
+                message: Some("back-off 10s restarting failed container".into()),
+            }),
+            ..Default::default()
+        });
+        let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:40:00Z"));
+        assert!(
+            got.iter().any(|o| o.at == ts("2026-11-24T13:31:55Z")
+                && matches!(&o.event, Event::CrashLoopBackOff { container, .. } if container == "leak")),
+            "{got:?}"
+        );
+    }
+}

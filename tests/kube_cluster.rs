@@ -1,0 +1,770 @@
+//! The real-cluster side of oomsday (`KubeCluster`) against a mock API server, and against a live
+//! cluster.
+//!
+//! Mock tests (run by `cargo test`): a `tower_test::mock::pair()` behind `kube::Client` plays the
+//! API server. Each test routes requests by method and path, answers with objects shaped as a
+//! real API server returns them, records every request, and asserts on the ones that matter:
+//! path, parsed query pairs (never whole URIs), content type and body.
+//!
+//! Live tests are `#[ignore = "uses k8s current-context"]`. Run them against a throwaway cluster
+//! (kind, minikube, k3d) with:
+//!
+//! ```sh
+//! kubectl create namespace oomsday-live-test
+//! cargo test --test kube_cluster -- --ignored
+//! ```
+//!
+//! They create a Deployment `oomsday-live` in namespace `oomsday-live-test`, inject the leaker,
+//! check the container and marks are there, revert, check they are gone and that a label another
+//! field manager added during the run survived, and delete the Deployment.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, Response};
+use kube::client::Body;
+use oomsday::Error;
+use oomsday::cluster::KubeCluster;
+use oomsday::cluster::kube::CallPolicy;
+use oomsday::engine::{Cluster, InjectionPlan};
+use oomsday::inject::{revert_patch, sidecar_patch};
+use oomsday::observe::{Event, Time, Timeline};
+use oomsday::spec::{LeakExperimentSpec, TargetKind};
+use serde_json::{Value, json};
+
+/// One request as the mock API server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    query: HashMap<String, String>,
+    content_type: String,
+    body: Value,
+}
+
+impl Seen {
+    fn q(&self, k: &str) -> Option<&str> {
+        self.query.get(k).map(String::as_str)
+    }
+    fn is_watch(&self) -> bool {
+        self.q("watch") == Some("true") || self.q("watch") == Some("1")
+    }
+}
+
+/// What the mock answers: a JSON object with a status code, or a watch stream of events.
+enum Answer {
+    Json(u16, Value),
+    Stream(Vec<Value>),
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+type Router = Arc<dyn Fn(&Seen) -> Answer + Send + Sync>;
+
+/// Starts the mock API server; returns the cluster wired to it and the request log.
+fn mock(router: Router) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let log2 = log.clone();
+    tokio::spawn(async move {
+        while let Some((req, send)) = handle.next_request().await {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect_bytes().await.unwrap_or_default();
+            let seen = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                query: parse_query(parts.uri.query()),
+                content_type: parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            log2.lock().unwrap().push(seen.clone());
+            let (status, bytes) = match router(&seen) {
+                Answer::Json(code, v) => (code, serde_json::to_vec(&v).unwrap()),
+                Answer::Stream(events) => {
+                    let mut b = Vec::new();
+                    for e in events {
+                        b.extend(serde_json::to_vec(&e).unwrap());
+                        b.push(b'\n');
+                    }
+                    (200, b)
+                }
+            };
+            let resp = Response::builder()
+                .status(status)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Body::from(bytes))
+                .unwrap();
+            send.send_response(resp);
+        }
+    });
+    let client = kube::Client::new(svc, "default");
+    let cluster = KubeCluster::new(client, "mock").with_policy(CallPolicy {
+        timeout: Duration::from_secs(2),
+        attempts: 4,
+        backoff: Duration::from_millis(5),
+    });
+    (cluster, log)
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Answer {
+    Answer::Json(
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": message, "reason": reason, "code": code}),
+    )
+}
+
+fn list(kind: &str, api_version: &str, items: Vec<Value>) -> Answer {
+    Answer::Json(
+        200,
+        json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "100"}, "items": items}),
+    )
+}
+
+fn deployment(marks: bool) -> Value {
+    let mut d = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop", "generation": 2, "resourceVersion": "100",
+                     "uid": "d-1", "labels": {"app": "checkout"}, "annotations": {}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "checkout"}},
+                 "template": {"metadata": {"labels": {"app": "checkout"}},
+                              "spec": {"containers": [{"name": "app", "image": "checkout:1"}]}}},
+        "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+                   "readyReplicas": 2, "availableReplicas": 2}
+    });
+    if marks {
+        d["metadata"]["annotations"] = json!({"oomsday.dev/run-id": "other-run",
+                                              "oomsday.dev/deadline": "2999-01-01T00:00:00Z"});
+    }
+    d
+}
+
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/checkout";
+const SSAR: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+
+/// A cluster where everything is allowed, the target exists, lists are empty and watches end
+/// at once; `extra` answers first when it has something to say.
+fn healthy(extra: impl Fn(&Seen) -> Option<Answer> + Send + Sync + 'static) -> Router {
+    Arc::new(move |s: &Seen| {
+        if let Some(a) = extra(s) {
+            return a;
+        }
+        match (s.method.as_str(), s.path.as_str()) {
+            ("POST", SSAR) => {
+                let mut review = s.body.clone();
+                review["status"] = json!({"allowed": true});
+                Answer::Json(201, review)
+            }
+            ("GET", DEPLOYMENT) => Answer::Json(200, deployment(false)),
+            ("PATCH", DEPLOYMENT) => Answer::Json(200, deployment(false)),
+            ("GET", "/apis/apps/v1/namespaces/shop/deployments") if s.is_watch() => {
+                Answer::Stream(vec![])
+            }
+            ("GET", "/apis/apps/v1/namespaces/shop/deployments") => {
+                list("DeploymentList", "apps/v1", vec![deployment(false)])
+            }
+            ("GET", _) if s.is_watch() => Answer::Stream(vec![]),
+            ("GET", p)
+                if p.ends_with("/pods") || p.ends_with("/nodes") || p.ends_with("/events") =>
+            {
+                list("List", "v1", vec![])
+            }
+            ("GET", _) => list("List", "v1", vec![]),
+            _ => status(404, "NotFound", "not found"),
+        }
+    })
+}
+
+fn plan(mode: &str) -> InjectionPlan {
+    let spec: LeakExperimentSpec = serde_saphyr::from_str(&format!(
+        "
+target: {{kind: Deployment, name: checkout}}
+injection: {{mode: {mode}, pods: 1}}
+leak: {{pattern: linear, rate: 40Mi/min, start: 64Mi, max: 2Gi}}
+duration: 30m
+"
+    ))
+    .unwrap();
+    InjectionPlan {
+        run_id: "checkout-leak-7f3a".into(),
+        namespace: "shop".into(),
+        spec,
+        deadline: "2999-01-01T00:00:00Z".parse().unwrap(),
+    }
+}
+
+fn patches(log: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "PATCH")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn inject_applies_exactly_the_sidecar_patch_and_revert_takes_it_out() {
+    let (mut cluster, log) = mock(healthy(|_| None));
+    cluster.set_experiment("black-friday");
+    let p = plan("sidecar");
+    let defences = cluster.preflight(&p).await.unwrap();
+    assert_eq!((defences.replicas, defences.name.as_str()), (2, "checkout"));
+    let record = cluster.inject(&p).await.unwrap();
+    assert_eq!(record.container, "oomsday-leaker");
+
+    let applied = patches(&log);
+    assert_eq!(applied.len(), 1, "{applied:#?}");
+    let a = &applied[0];
+    assert_eq!(a.path, DEPLOYMENT);
+    assert_eq!(a.q("fieldManager"), Some("oomsday"));
+    assert_eq!(a.q("force"), None, "oomsday never forces ownership");
+    assert_eq!(a.q("dryRun"), None);
+    assert_eq!(a.content_type, "application/apply-patch+yaml");
+    assert_eq!(a.body, sidecar_patch(&p, "black-friday").unwrap());
+
+    cluster.revert(&record).await.unwrap();
+    let applied = patches(&log);
+    assert_eq!(applied.len(), 2);
+    let r = &applied[1];
+    assert_eq!(r.path, DEPLOYMENT);
+    assert_eq!(r.q("fieldManager"), Some("oomsday"));
+    assert_eq!(r.q("force"), None);
+    assert_eq!(
+        r.body,
+        revert_patch(TargetKind::Deployment, "shop", "checkout")
+    );
+    // Idempotent: reverting again sends the same harmless apply.
+    cluster.revert(&record).await.unwrap();
+    assert_eq!(patches(&log)[2].body, r.body);
+}
+
+#[tokio::test]
+async fn revert_of_a_deleted_workload_is_a_no_op() {
+    let (mut cluster, log) = mock(healthy(|s| {
+        (s.method == "GET" && s.path == DEPLOYMENT).then(|| status(404, "NotFound", "gone"))
+    }));
+    let record = plan("sidecar").record();
+    cluster.revert(&record).await.unwrap();
+    assert!(patches(&log).is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_sends_the_patch_with_server_side_dry_run() {
+    let (mut cluster, log) = mock(healthy(|_| None));
+    let p = plan("sidecar");
+    let yaml = cluster.dry_run(&p).await.unwrap();
+    let applied = patches(&log);
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].q("dryRun"), Some("All"));
+    assert_eq!(applied[0].q("fieldManager"), Some("oomsday"));
+    assert!(yaml.contains("name: oomsday-leaker"), "{yaml}");
+    assert!(
+        yaml.contains("oomsday.dev/run-id: checkout-leak-7f3a"),
+        "{yaml}"
+    );
+    // What is shown is what was sent.
+    let shown: Value = serde_saphyr::from_str(
+        yaml.split("\n")
+            .skip(2)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .as_str(),
+    )
+    .unwrap();
+    assert_eq!(shown, applied[0].body);
+}
+
+#[tokio::test]
+async fn ephemeral_injection_attaches_to_the_chosen_running_pods() {
+    let pods = json!([
+        {"metadata": {"name": "checkout-a", "namespace": "shop", "labels": {"app": "checkout"}}, "status": {"phase": "Running"}},
+        {"metadata": {"name": "checkout-b", "namespace": "shop", "labels": {"app": "checkout"}}, "status": {"phase": "Running"}},
+        {"metadata": {"name": "checkout-c", "namespace": "shop", "labels": {"app": "checkout"}}, "status": {"phase": "Pending"}}
+    ]);
+    let (mut cluster, log) = mock(healthy(move |s| {
+        if s.method == "GET" && s.path == "/api/v1/namespaces/shop/pods" && !s.is_watch() {
+            assert_eq!(s.q("labelSelector"), Some("app=checkout"));
+            return Some(list("PodList", "v1", pods.as_array().unwrap().clone()));
+        }
+        if s.method == "PATCH" && s.path.ends_with("/ephemeralcontainers") {
+            return Some(Answer::Json(
+                200,
+                json!({"metadata": {"name": "x", "namespace": "shop"}}),
+            ));
+        }
+        None
+    }));
+    let p = plan("ephemeral");
+    cluster.preflight(&p).await.unwrap();
+    let record = cluster.inject(&p).await.unwrap();
+    assert_eq!(record.pods.len(), 1);
+    assert!(record.pods[0] == "checkout-a" || record.pods[0] == "checkout-b");
+    let applied = patches(&log);
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        applied[0].path,
+        format!(
+            "/api/v1/namespaces/shop/pods/{}/ephemeralcontainers",
+            record.pods[0]
+        )
+    );
+    assert_eq!(
+        applied[0].content_type,
+        "application/strategic-merge-patch+json"
+    );
+    let c = &applied[0].body["spec"]["ephemeralContainers"][0];
+    assert_eq!(c["name"], record.container);
+    assert!(c.get("resources").is_none());
+    // Revert cannot remove it and does not try.
+    cluster.revert(&record).await.unwrap();
+    assert_eq!(patches(&log).len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_target_is_a_clear_error() {
+    let (mut cluster, _) = mock(healthy(|s| {
+        (s.path == DEPLOYMENT)
+            .then(|| status(404, "NotFound", "deployments.apps \"checkout\" not found"))
+    }));
+    let e = cluster.preflight(&plan("sidecar")).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    assert_eq!(e.to_string(), "Deployment shop/checkout not found");
+}
+
+#[tokio::test]
+async fn missing_permissions_are_all_named() {
+    let (mut cluster, _) = mock(healthy(|s| {
+        if s.method == "POST" && s.path == SSAR {
+            let ra = &s.body["spec"]["resourceAttributes"];
+            let denied = (ra["verb"] == "patch" && ra["resource"] == "deployments")
+                || (ra["verb"] == "watch" && ra["resource"] == "nodes");
+            let mut review = s.body.clone();
+            review["status"] = json!({"allowed": !denied});
+            return Some(Answer::Json(201, review));
+        }
+        None
+    }));
+    let e = cluster
+        .preflight(&plan("sidecar"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("patch deployments.apps in namespace shop"),
+        "{e}"
+    );
+    assert!(e.contains("watch nodes (cluster-wide)"), "{e}");
+    assert!(!e.contains("list pods"), "{e}");
+}
+
+#[tokio::test]
+async fn a_system_namespace_and_an_active_run_are_refused() {
+    let (mut cluster, log) = mock(healthy(|_| None));
+    let mut p = plan("sidecar");
+    p.namespace = "kube-system".into();
+    let e = cluster.preflight(&p).await.unwrap_err().to_string();
+    assert!(
+        e.contains("kube-system") && e.contains("allowSystemNamespaces"),
+        "{e}"
+    );
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "refused before any API call"
+    );
+
+    let (mut cluster, _) = mock(healthy(|s| {
+        (s.method == "GET" && s.path == DEPLOYMENT).then(|| Answer::Json(200, deployment(true)))
+    }));
+    let e = cluster.preflight(&plan("sidecar")).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Busy(ref m) if m.contains("other-run")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_apply_conflict_names_the_other_field_manager() {
+    let (mut cluster, _) = mock(healthy(|s| {
+        (s.method == "PATCH").then(|| {
+            status(
+                409,
+                "Conflict",
+                "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: \
+                 .spec.template.spec.containers[name=\"oomsday-leaker\"].image",
+            )
+        })
+    }));
+    let p = plan("sidecar");
+    cluster.preflight(&p).await.unwrap();
+    let e = cluster.inject(&p).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Conflict { ref managers, .. } if managers == "kubectl-edit"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("kubectl-edit"), "{e}");
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried() {
+    let gets = Arc::new(Mutex::new(0u32));
+    let g = gets.clone();
+    let (mut cluster, _) = mock(healthy(move |s| {
+        if s.method == "GET" && s.path == DEPLOYMENT {
+            let mut n = g.lock().unwrap();
+            *n += 1;
+            return match *n {
+                1 => Some(status(429, "TooManyRequests", "slow down")),
+                2 => Some(status(503, "ServiceUnavailable", "etcd is busy")),
+                _ => None,
+            };
+        }
+        None
+    }));
+    cluster.preflight(&plan("sidecar")).await.unwrap();
+    assert_eq!(*gets.lock().unwrap(), 3);
+}
+
+fn oom_pod(rv: &str, finished: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "checkout-a", "namespace": "shop", "uid": "p-1", "resourceVersion": rv,
+                     "labels": {"app": "checkout"},
+                     "managedFields": [{"manager": "kubelet", "operation": "Update"}]},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "app"}, {"name": "oomsday-leaker"}]},
+        "status": {"phase": "Running", "containerStatuses": [
+            {"name": "oomsday-leaker", "image": "leaker", "imageID": "", "ready": true, "restartCount": 1,
+             "state": {"running": {"startedAt": "2999-01-01T00:00:10Z"}},
+             "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                                           "startedAt": "2999-01-01T00:00:01Z", "finishedAt": finished}}}
+        ]}
+    })
+}
+
+#[tokio::test]
+async fn a_watch_that_drops_and_relists_duplicates_nothing() {
+    // The pod watch: list → one OOM kill; the watch stream repeats it and drops; the next watch
+    // is told its resourceVersion is too old (an ERROR event with 410), so the watcher re-lists the same pod plus a
+    // second kill.
+    let watches = Arc::new(Mutex::new(0u32));
+    let lists = Arc::new(Mutex::new(0u32));
+    let (w, l) = (watches.clone(), lists.clone());
+    let (mut cluster, _) = mock(healthy(move |s| {
+        if s.path != "/api/v1/pods" {
+            return None;
+        }
+        if s.is_watch() {
+            let mut n = w.lock().unwrap();
+            *n += 1;
+            return Some(match *n {
+                1 => Answer::Stream(vec![
+                    json!({"type": "MODIFIED", "object": oom_pod("101", "2999-01-01T00:00:05Z")}),
+                ]),
+                // As a real API server does: the watch opens, then an ERROR event says 410.
+                2 => Answer::Stream(vec![json!({"type": "ERROR", "object": {
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": "too old resource version: 101 (102)", "reason": "Expired", "code": 410}})]),
+                _ => Answer::Stream(vec![]),
+            });
+        }
+        let mut n = l.lock().unwrap();
+        *n += 1;
+        let pod = if *n == 1 {
+            oom_pod("100", "2999-01-01T00:00:05Z")
+        } else {
+            oom_pod("102", "2999-01-01T00:00:30Z")
+        };
+        Some(list("PodList", "v1", vec![pod]))
+    }));
+    let mut p = plan("sidecar");
+    p.deadline = "3000-01-01T00:00:00Z".parse().unwrap();
+    cluster.preflight(&p).await.unwrap();
+    let mut timeline = Timeline::new();
+    let mut all = Vec::new();
+    let end = Time::now() + jiff::SignedDuration::from_secs(8);
+    let kills = |all: &Vec<oomsday::observe::Observation>| {
+        all.iter()
+            .filter(|o| matches!(o.event, Event::OomKilled { .. }))
+            .count()
+    };
+    while Time::now() < end && (*lists.lock().unwrap() < 2 || kills(&all) < 2) {
+        let until = Time::now() + jiff::SignedDuration::from_millis(500);
+        let obs = cluster.observe(until).await.unwrap();
+        all.extend(obs.clone());
+        timeline.extend(obs);
+    }
+    assert!(*lists.lock().unwrap() >= 2, "the watcher re-listed");
+    let ooms: Vec<_> = all
+        .iter()
+        .filter(|o| matches!(o.event, Event::OomKilled { .. }))
+        .map(|o| o.at.to_string())
+        .collect();
+    // Each kill once, from the classifier itself (not just the timeline's dedup).
+    assert_eq!(
+        ooms,
+        vec!["2999-01-01T00:00:05Z", "2999-01-01T00:00:30Z"],
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|o| matches!(o.event, Event::LeakerStarted { .. }))
+    );
+}
+
+mod live {
+    //! Against the current kubeconfig context. See the top of this file.
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+    use kube::{Api, ResourceExt};
+    use oomsday::cluster::ConnectOptions;
+
+    const NS: &str = "oomsday-live-test";
+
+    #[tokio::test]
+    #[ignore = "uses k8s current-context"]
+    async fn inject_and_revert_a_throwaway_deployment() {
+        let mut cluster = KubeCluster::connect(ConnectOptions::default())
+            .await
+            .unwrap();
+        let api: Api<Deployment> = Api::namespaced(cluster.client().clone(), NS);
+        let d: Deployment = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "oomsday-live", "namespace": NS},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "oomsday-live"}},
+                     "template": {"metadata": {"labels": {"app": "oomsday-live"}},
+                                  "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}}
+        }))
+        .unwrap();
+        let _ = api.delete("oomsday-live", &DeleteParams::default()).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        api.create(&PostParams::default(), &d).await.unwrap();
+
+        let mut p = plan("sidecar");
+        p.namespace = NS.into();
+        p.spec.target.name = "oomsday-live".into();
+        p.deadline = Time::now() + jiff::SignedDuration::from_secs(600);
+        cluster.set_experiment("live-test");
+        cluster.preflight(&p).await.unwrap();
+        let record = cluster.inject(&p).await.unwrap();
+        let got = api.get("oomsday-live").await.unwrap();
+        let containers = &got
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers;
+        assert!(containers.iter().any(|c| c.name == "oomsday-leaker"));
+        assert_eq!(got.labels().get("oomsday.dev/run-id"), Some(&p.run_id));
+
+        // Someone else changes the workload during the run.
+        let other = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                           "metadata": {"name": "oomsday-live", "labels": {"team": "checkout"}}});
+        api.patch(
+            "oomsday-live",
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(&other),
+        )
+        .await
+        .unwrap();
+
+        cluster.revert(&record).await.unwrap();
+        let got = api.get("oomsday-live").await.unwrap();
+        let containers = &got
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers;
+        assert!(!containers.iter().any(|c| c.name == "oomsday-leaker"));
+        assert!(containers.iter().any(|c| c.name == "app"));
+        assert_eq!(got.labels().get("oomsday.dev/run-id"), None);
+        assert_eq!(
+            got.labels().get("team").map(String::as_str),
+            Some("checkout")
+        );
+        api.delete("oomsday-live", &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn cleanup_finds_marked_workloads_and_running_ephemeral_leakers() {
+    use oomsday::cluster::kube::Leftover;
+    let (cluster, log) = mock(healthy(|s| match (s.method.as_str(), s.path.as_str()) {
+        ("GET", "/apis/apps/v1/namespaces/shop/deployments") => {
+            assert_eq!(s.q("labelSelector"), Some("oomsday.dev/run-id"));
+            let mut d = deployment(true);
+            d["metadata"]["labels"]["oomsday.dev/run-id"] = json!("other-run");
+            Some(list("DeploymentList", "apps/v1", vec![d]))
+        }
+        ("GET", "/api/v1/namespaces/shop/pods") => Some(list(
+            "PodList",
+            "v1",
+            vec![json!({
+                "metadata": {"name": "checkout-a", "namespace": "shop"},
+                "spec": {"containers": [{"name": "app"}], "ephemeralContainers": [
+                    {"name": "oomsday-leaker-1a2b3c4d", "env": [{"name": "OOMSDAY_LEAK_DEADLINE", "value": "2999-01-01T00:00:00Z"}]},
+                    {"name": "debugger"}]},
+                "status": {"ephemeralContainerStatuses": [
+                    {"name": "oomsday-leaker-1a2b3c4d", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                     "state": {"running": {"startedAt": "2026-11-24T14:00:00Z"}}},
+                    {"name": "debugger", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                     "state": {"running": {"startedAt": "2026-11-24T14:00:00Z"}}}]}
+            })],
+        )),
+        _ => None,
+    }));
+    let found = cluster.find_leftovers(Some("shop")).await.unwrap();
+    assert_eq!(
+        found,
+        vec![
+            Leftover::Workload {
+                namespace: "shop".into(),
+                kind: TargetKind::Deployment,
+                name: "checkout".into(),
+                run_id: "other-run".into(),
+                deadline: Some("2999-01-01T00:00:00Z".into()),
+            },
+            Leftover::Ephemeral {
+                namespace: "shop".into(),
+                pod: "checkout-a".into(),
+                container: "oomsday-leaker-1a2b3c4d".into(),
+                deadline: Some("2999-01-01T00:00:00Z".into()),
+            },
+        ]
+    );
+    // Reverting the workload is one apply under oomsday's field manager.
+    cluster
+        .revert_workload(TargetKind::Deployment, "shop", "checkout")
+        .await
+        .unwrap();
+    let p = patches(&log);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].q("fieldManager"), Some("oomsday"));
+}
+
+#[tokio::test]
+async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
+    // The proxy answers Prometheus text, not JSON: this mock routes it by hand.
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let router = healthy(|s| {
+        (s.path == "/api/v1/pods" && !s.is_watch()).then(|| {
+            let mut p = oom_pod("100", "2999-01-01T00:00:05Z");
+            p["status"]["containerStatuses"][0]["lastState"] = json!({});
+            list("PodList", "v1", vec![p])
+        })
+    });
+    tokio::spawn(async move {
+        while let Some((req, send)) = handle.next_request().await {
+            let path = req.uri().path().to_string();
+            let query = parse_query(req.uri().query());
+            if path == "/api/v1/namespaces/shop/pods/checkout-a:9464/proxy/metrics" {
+                send.send_response(
+                    Response::builder()
+                        .status(200)
+                        .body(Body::from(
+                            b"# TYPE oomsday_leaker_allocated_bytes gauge\noomsday_leaker_allocated_bytes 268435456\n".to_vec(),
+                        ))
+                        .unwrap(),
+                );
+                continue;
+            }
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect_bytes().await.unwrap_or_default();
+            let seen = Seen {
+                method: parts.method.to_string(),
+                path,
+                query,
+                content_type: String::new(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            let (code, out) = match router(&seen) {
+                Answer::Json(c, v) => (c, serde_json::to_vec(&v).unwrap()),
+                Answer::Stream(ev) => (
+                    200,
+                    ev.iter()
+                        .flat_map(|e| {
+                            let mut b = serde_json::to_vec(e).unwrap();
+                            b.push(b'\n');
+                            b
+                        })
+                        .collect(),
+                ),
+            };
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .body(Body::from(out))
+                    .unwrap(),
+            );
+        }
+    });
+    let mut cluster = KubeCluster::new(kube::Client::new(svc, "default"), "mock")
+        .with_scrape_interval(Some(Duration::from_millis(100)));
+    cluster.preflight(&plan("sidecar")).await.unwrap();
+    let end = Time::now() + jiff::SignedDuration::from_secs(5);
+    let mut bytes = None;
+    while bytes.is_none() && Time::now() < end {
+        let until = Time::now() + jiff::SignedDuration::from_millis(300);
+        for o in cluster.observe(until).await.unwrap() {
+            if let Event::LeakerBytes { pod, bytes: b } = o.event {
+                bytes = Some((pod, b));
+            }
+        }
+    }
+    assert_eq!(bytes, Some(("checkout-a".to_string(), 268_435_456)));
+}
