@@ -1,0 +1,206 @@
+//! The static resilience audit: the defences the Black Friday story lacked, checked on live
+//! objects or on manifests. Pure: it reads k8s-openapi objects and returns findings, each with
+//! its severity, the object, what is wrong, and the fix as a YAML snippet.
+//!
+//! The same checks judge the hygiene facet of a run's score, on the target's [`Defences`].
+
+mod checks;
+mod live;
+mod manifests;
+mod output;
+
+pub use checks::{CRITICAL_MARK, audit, audit_defences};
+pub use live::inventory;
+pub use manifests::{load_manifests, parse_manifests};
+pub use output::{to_json, to_sarif, to_table};
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{LimitRange, Node};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::{Deserialize, Serialize};
+
+#[cfg(doc)]
+use crate::engine::Defences;
+
+/// How bad a finding is. Ordered: `Low < Medium < High < Critical`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The checks, each with a stable id (SARIF rule ids, `-o json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    MemoryLimitMissing,
+    MemoryRequestMissing,
+    NamespaceWithoutLimitRange,
+    WorkloadWithoutPdb,
+    PdbBlocksDrain,
+    PdbAllowsZeroHealthy,
+    HpaExceedsCapacity,
+    HpaWithoutMemoryRequest,
+    ReadinessProbeMissing,
+    CriticalWorkloadQos,
+    CriticalWorkloadPriority,
+}
+
+impl Rule {
+    /// Every rule, for SARIF's rule table.
+    pub const ALL: [Rule; 11] = [
+        Rule::MemoryLimitMissing,
+        Rule::MemoryRequestMissing,
+        Rule::NamespaceWithoutLimitRange,
+        Rule::WorkloadWithoutPdb,
+        Rule::PdbBlocksDrain,
+        Rule::PdbAllowsZeroHealthy,
+        Rule::HpaExceedsCapacity,
+        Rule::HpaWithoutMemoryRequest,
+        Rule::ReadinessProbeMissing,
+        Rule::CriticalWorkloadQos,
+        Rule::CriticalWorkloadPriority,
+    ];
+
+    /// The stable id ("memory-limit-missing").
+    pub const fn id(self) -> &'static str {
+        match self {
+            Rule::MemoryLimitMissing => "memory-limit-missing",
+            Rule::MemoryRequestMissing => "memory-request-missing",
+            Rule::NamespaceWithoutLimitRange => "namespace-without-limitrange",
+            Rule::WorkloadWithoutPdb => "workload-without-pdb",
+            Rule::PdbBlocksDrain => "pdb-blocks-drain",
+            Rule::PdbAllowsZeroHealthy => "pdb-allows-zero-healthy",
+            Rule::HpaExceedsCapacity => "hpa-exceeds-capacity",
+            Rule::HpaWithoutMemoryRequest => "hpa-without-memory-request",
+            Rule::ReadinessProbeMissing => "readiness-probe-missing",
+            Rule::CriticalWorkloadQos => "critical-workload-qos",
+            Rule::CriticalWorkloadPriority => "critical-workload-priority",
+        }
+    }
+
+    /// What the rule checks, in one sentence (SARIF shortDescription).
+    pub const fn summary(self) -> &'static str {
+        match self {
+            Rule::MemoryLimitMissing => {
+                "A container without a memory limit can take a whole node's memory"
+            }
+            Rule::MemoryRequestMissing => {
+                "A container without a memory request is scheduled as if it used none"
+            }
+            Rule::NamespaceWithoutLimitRange => {
+                "A namespace without a LimitRange gives containers no default memory limit"
+            }
+            Rule::WorkloadWithoutPdb => {
+                "A workload without a PodDisruptionBudget can lose every pod to one drain"
+            }
+            Rule::PdbBlocksDrain => {
+                "A PodDisruptionBudget that never allows a disruption blocks every node drain"
+            }
+            Rule::PdbAllowsZeroHealthy => {
+                "A PodDisruptionBudget that allows zero healthy pods protects nothing"
+            }
+            Rule::HpaExceedsCapacity => {
+                "An HPA whose maxReplicas times the pod's memory request exceeds the nodes"
+            }
+            Rule::HpaWithoutMemoryRequest => {
+                "An HPA scales pods whose memory the scheduler cannot account for"
+            }
+            Rule::ReadinessProbeMissing => {
+                "A container without a readiness probe receives traffic while it is failing"
+            }
+            Rule::CriticalWorkloadQos => {
+                "A critical workload outside Guaranteed QoS is evicted and OOM-killed first"
+            }
+            Rule::CriticalWorkloadPriority => {
+                "A critical workload without a priorityClassName is evicted before others"
+            }
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// The object ("Deployment shop/checkout", "container checkout/app").
+    pub object: String,
+    /// What is wrong, with the figures.
+    pub message: String,
+    /// The fix, as a YAML snippet to merge into the object.
+    pub fix: String,
+    /// The file the object came from, for `--manifests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// Everything the audit reads: the objects of one namespace (live) or of a manifest tree.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub deployments: Vec<Sourced<Deployment>>,
+    pub statefulsets: Vec<Sourced<StatefulSet>>,
+    pub pdbs: Vec<Sourced<PodDisruptionBudget>>,
+    pub limit_ranges: Vec<LimitRange>,
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    /// Nodes, for the HPA capacity check; empty for manifests (the check is then skipped).
+    pub nodes: Vec<Node>,
+    /// Namespaces the audit covers, even those with no workloads in them.
+    pub namespaces: BTreeSet<String>,
+    /// Namespace to assume for manifests that do not say (kubectl's default).
+    pub default_namespace: String,
+}
+
+/// An object and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Sourced<T> {
+    pub object: T,
+    pub file: Option<String>,
+}
+
+impl<T> Sourced<T> {
+    pub fn live(object: T) -> Self {
+        Sourced { object, file: None }
+    }
+}
+
+/// Findings at or above `severity`.
+pub fn at_or_above(findings: &[Finding], severity: Severity) -> usize {
+    findings.iter().filter(|f| f.severity >= severity).count()
+}

@@ -1,0 +1,503 @@
+//! What a run's timeline says, reduced once to the facts the facets, the hypothesis, the summary
+//! and the reports all read: who was killed or evicted where, which nodes suffered, how long the
+//! workload spent below its budget, when it recovered, which alerts fired.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Defences, RunRecord};
+use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind, Time};
+use crate::spec::RunSummary;
+
+/// Where the availability budget (the number of healthy pods that must stay) came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BudgetSource {
+    /// The PodDisruptionBudget's observed `status.desiredHealthy`.
+    PdbStatus,
+    /// The PodDisruptionBudget's spec (minAvailable / maxUnavailable) from the defences snapshot,
+    /// when its status was never observed.
+    PdbSpec,
+    /// The experiment's `spec.minAvailable`.
+    MinAvailable,
+    /// Nothing stated a budget: every desired replica is expected to stay ready. This is the
+    /// strict reading, chosen because a team that never said what it can lose has not said it
+    /// can lose anything.
+    AllReplicas,
+}
+
+impl BudgetSource {
+    pub const fn describe(self) -> &'static str {
+        match self {
+            BudgetSource::PdbStatus => "the PDB's desiredHealthy",
+            BudgetSource::PdbSpec => "the PDB's spec",
+            BudgetSource::MinAvailable => "the experiment's minAvailable",
+            BudgetSource::AllReplicas => "all desired replicas (no PDB, no minAvailable)",
+        }
+    }
+}
+
+/// Something that happened to one pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Incident {
+    pub at: Time,
+    pub pod: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Container name (OOM kills) or cause (evictions).
+    pub what: String,
+}
+
+/// Time the workload spent at or above its budget during the leak-and-recovery window.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetStats {
+    /// Seconds of the window in which both healthy pods and the budget were known.
+    pub known_seconds: f64,
+    /// Of those, seconds with healthy pods ≥ budget.
+    pub ok_seconds: f64,
+    /// Of those, seconds below the budget.
+    pub below_seconds: f64,
+    /// Fewest healthy pods seen in the window.
+    pub min_healthy: Option<u32>,
+    /// The budget at the end of the window.
+    pub budget: Option<u32>,
+}
+
+/// Results of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProbeStats {
+    pub ok: u32,
+    pub total: u32,
+}
+
+/// The facts of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    /// The leak's start: when the injection was in place, else when the run started.
+    pub window_start: Time,
+    /// The run's end.
+    pub window_end: Time,
+    /// The leaker was seen running (started, holding bytes, or OOM-killed).
+    pub leaker_ran: bool,
+    /// Details of every `ObservationFailed`.
+    pub observation_failed: Vec<String>,
+    pub leaker_oom_kills: Vec<Incident>,
+    /// The target's own (non-leaker) containers OOM-killed: the leak hurt its neighbour in the pod.
+    pub target_oom_kills: Vec<Incident>,
+    pub bystander_oom_kills: Vec<Incident>,
+    /// Target pods evicted or otherwise disrupted (not counting deletions by rollouts).
+    pub target_evictions: Vec<Incident>,
+    pub bystander_evictions: Vec<Incident>,
+    /// Nodes that reported MemoryPressure, with the first time.
+    pub pressure_nodes: BTreeMap<String, Time>,
+    /// Nodes that went NotReady, with the first time.
+    pub not_ready_nodes: BTreeMap<String, Time>,
+    /// Most nodes NotReady at one time.
+    pub max_concurrent_not_ready: u32,
+    /// SystemOOM node events (the node's own OOM killer, outside any pod's limit).
+    pub system_ooms: Vec<Incident>,
+    pub failed_scheduling: u32,
+    /// The first OOM kill or eviction of any pod: damage, for detection lead time.
+    pub first_damage: Option<Incident>,
+    pub budget_source: BudgetSource,
+    /// `None` when healthy pods were never observed.
+    pub budget: Option<BudgetStats>,
+    pub probes: BTreeMap<String, ProbeStats>,
+    /// First time each alert was seen firing (from the run's start on).
+    pub alerts_firing: BTreeMap<String, Time>,
+    /// When all pods were ready and the budget healthy after the revert: the record's own
+    /// `recovered`, else derived from the timeline.
+    pub recovered_at: Option<Time>,
+    /// Largest leak seen per leaking pod.
+    pub leak_peak_by_pod: BTreeMap<String, u64>,
+    /// Nodes that hosted a leaking pod.
+    pub leak_nodes: BTreeSet<String>,
+}
+
+/// The workload's state as the sweep sees it.
+#[derive(Debug, Default, Clone)]
+struct State {
+    ready: Option<u32>,
+    desired: Option<u32>,
+    /// PDB name → (currentHealthy, desiredHealthy).
+    pdbs: BTreeMap<String, (u32, u32)>,
+}
+
+impl State {
+    fn apply(&mut self, e: &Event) {
+        match e {
+            Event::Workload { desired, ready } => {
+                self.ready = Some(*ready);
+                self.desired = Some(*desired);
+            }
+            Event::Budget {
+                name,
+                current_healthy,
+                desired_healthy,
+                ..
+            } => {
+                self.pdbs
+                    .insert(name.clone(), (*current_healthy, *desired_healthy));
+            }
+            _ => {}
+        }
+    }
+    /// Healthy target pods: the workload's ready count, else the PDBs' currentHealthy.
+    fn healthy(&self) -> Option<u32> {
+        self.ready
+            .or_else(|| self.pdbs.values().map(|(c, _)| *c).min())
+    }
+}
+
+/// How the budget is computed when no PDB status has been observed.
+struct StaticBudget {
+    source: BudgetSource,
+    rule: Box<dyn Fn(u32) -> u32>,
+}
+
+fn static_budget(record: &RunRecord) -> StaticBudget {
+    if let Some(pdb) = record.defences.as_ref().and_then(|d| d.pdbs.first()) {
+        let spec = pdb.spec.clone().unwrap_or_default();
+        if let Some(min) = spec.min_available {
+            return StaticBudget {
+                source: BudgetSource::PdbSpec,
+                rule: Box::new(move |desired| scaled(&min, desired)),
+            };
+        }
+        if let Some(max) = spec.max_unavailable {
+            return StaticBudget {
+                source: BudgetSource::PdbSpec,
+                rule: Box::new(move |desired| desired.saturating_sub(scaled(&max, desired))),
+            };
+        }
+    }
+    if let Some(min) = record.spec.min_available {
+        return StaticBudget {
+            source: BudgetSource::MinAvailable,
+            rule: Box::new(move |desired| min.of(desired)),
+        };
+    }
+    StaticBudget {
+        source: BudgetSource::AllReplicas,
+        rule: Box::new(|desired| desired),
+    }
+}
+
+/// An IntOrString scaled against `total`, rounding percentages up as the disruption
+/// controller does. An unparseable string counts as 0 (the audit reports it).
+pub(crate) fn scaled(v: &IntOrString, total: u32) -> u32 {
+    match v {
+        IntOrString::Int(n) => u32::try_from(*n).unwrap_or(0),
+        IntOrString::String(s) => match s.trim().strip_suffix('%').map(str::trim) {
+            Some(p) => p
+                .parse::<u64>()
+                .map(|p| (u64::from(total) * p).div_ceil(100).min(u64::from(total)) as u32)
+                .unwrap_or(0),
+            None => s.trim().parse::<u32>().unwrap_or(0),
+        },
+    }
+}
+
+fn secs(from: Time, to: Time) -> f64 {
+    to.duration_since(from).as_secs_f64().max(0.0)
+}
+
+impl Analysis {
+    /// Reduces a run record to its facts.
+    pub fn of(record: &RunRecord) -> Analysis {
+        let window_start = record.injected.unwrap_or(record.started);
+        let window_end = record.finished.max(window_start);
+        let entries = record.timeline.entries();
+        let sb = static_budget(record);
+        let defaults_desired = record.defences.as_ref().map(|d: &Defences| d.replicas);
+
+        let mut a = Analysis {
+            window_start,
+            window_end,
+            leaker_ran: false,
+            observation_failed: Vec::new(),
+            leaker_oom_kills: Vec::new(),
+            target_oom_kills: Vec::new(),
+            bystander_oom_kills: Vec::new(),
+            target_evictions: Vec::new(),
+            bystander_evictions: Vec::new(),
+            pressure_nodes: BTreeMap::new(),
+            not_ready_nodes: BTreeMap::new(),
+            max_concurrent_not_ready: 0,
+            system_ooms: Vec::new(),
+            failed_scheduling: 0,
+            first_damage: None,
+            budget_source: sb.source,
+            budget: None,
+            probes: BTreeMap::new(),
+            alerts_firing: BTreeMap::new(),
+            recovered_at: None,
+            leak_peak_by_pod: BTreeMap::new(),
+            leak_nodes: BTreeSet::new(),
+        };
+
+        // The budget in force for a state: the PDBs' observed desiredHealthy (the strictest, when
+        // several PDBs match), else the static rule over the desired replicas.
+        let mut saw_pdb_status = false;
+        let budget_of = |s: &State| -> Option<u32> {
+            if let Some(b) = s.pdbs.values().map(|(_, d)| *d).max() {
+                return Some(b);
+            }
+            s.desired.or(defaults_desired).map(|d| (sb.rule)(d))
+        };
+        let all_healthy = |s: &State| -> bool {
+            match (s.healthy(), budget_of(s)) {
+                (Some(h), Some(b)) => {
+                    h >= b && s.desired.or(defaults_desired).is_none_or(|d| h >= d)
+                }
+                _ => false,
+            }
+        };
+
+        let mut state = State::default();
+        let mut stats = BudgetStats::default();
+        let mut any_healthy_known = false;
+        let mut cursor = window_start;
+        let mut not_ready_now: BTreeSet<String> = BTreeSet::new();
+        let mut healthy_since: Option<Time> = None;
+
+        let accumulate = |from: Time, to: Time, s: &State, stats: &mut BudgetStats| {
+            if let (Some(h), Some(b)) = (s.healthy(), budget_of(s)) {
+                let d = secs(from, to);
+                stats.known_seconds += d;
+                if h >= b {
+                    stats.ok_seconds += d;
+                } else {
+                    stats.below_seconds += d;
+                }
+                stats.min_healthy = Some(stats.min_healthy.map_or(h, |m| m.min(h)));
+                stats.budget = Some(b);
+                true
+            } else {
+                false
+            }
+        };
+
+        for obs in entries {
+            // The sweep over the window: state before an observation holds until it.
+            if obs.at > window_start && obs.at <= window_end && cursor < obs.at {
+                any_healthy_known |= accumulate(cursor, obs.at, &state, &mut stats);
+                cursor = obs.at;
+            }
+            state.apply(&obs.event);
+            if matches!(obs.event, Event::Budget { .. }) {
+                saw_pdb_status = true;
+            }
+            if (window_start..=window_end).contains(&obs.at) {
+                // A state reached inside the window counts toward the minimum even if it lasted
+                // no time at all (a zero-length run, or a dip replaced at the same instant).
+                if let Some(h) = state.healthy() {
+                    stats.min_healthy = Some(stats.min_healthy.map_or(h, |m| m.min(h)));
+                    any_healthy_known = true;
+                }
+            }
+            if all_healthy(&state) {
+                healthy_since.get_or_insert(obs.at);
+            } else if state.healthy().is_some() {
+                healthy_since = None;
+            }
+            a.note(obs.at, &obs.event, record.started, &mut not_ready_now);
+        }
+        if cursor < window_end {
+            any_healthy_known |= accumulate(cursor, window_end, &state, &mut stats);
+        }
+        if stats.budget.is_none() {
+            stats.budget = budget_of(&state);
+        }
+        if any_healthy_known {
+            a.budget = Some(stats);
+        }
+        if saw_pdb_status {
+            a.budget_source = BudgetSource::PdbStatus;
+        }
+
+        a.recovered_at = record.recovered.or_else(|| {
+            let reverted = record.reverted?;
+            let since = healthy_since?;
+            Some(since.max(reverted))
+        });
+        a
+    }
+
+    fn note(
+        &mut self,
+        at: Time,
+        event: &Event,
+        run_start: Time,
+        not_ready_now: &mut BTreeSet<String>,
+    ) {
+        let incident = |pod: &crate::observe::PodRef, what: String| Incident {
+            at,
+            pod: pod.name.clone(),
+            node: pod.node.clone(),
+            what,
+        };
+        match event {
+            Event::LeakerStarted { pod } => {
+                self.leaker_ran = true;
+                if let Some(n) = &pod.node {
+                    self.leak_nodes.insert(n.clone());
+                }
+            }
+            Event::LeakerBytes { pod, bytes } => {
+                self.leaker_ran = true;
+                let peak = self.leak_peak_by_pod.entry(pod.clone()).or_insert(0);
+                *peak = (*peak).max(*bytes);
+            }
+            Event::OomKilled {
+                pod,
+                container,
+                leaker,
+                ..
+            } => {
+                let i = incident(pod, container.clone());
+                self.damage(&i, format!("OOM kill of {}/{}", pod.name, container));
+                if *leaker {
+                    self.leaker_ran = true;
+                    if let Some(n) = &pod.node {
+                        self.leak_nodes.insert(n.clone());
+                    }
+                    self.leaker_oom_kills.push(i);
+                } else if pod.target {
+                    self.target_oom_kills.push(i);
+                } else {
+                    self.bystander_oom_kills.push(i);
+                }
+            }
+            Event::PodEvicted { pod, cause, .. } => {
+                // A rollout's deletions are not damage.
+                if *cause == DisruptionCause::Deleted {
+                    return;
+                }
+                let i = incident(pod, cause_name(cause));
+                self.damage(&i, format!("eviction of {}", pod.name));
+                if pod.target {
+                    self.target_evictions.push(i);
+                } else {
+                    self.bystander_evictions.push(i);
+                }
+            }
+            Event::NodeCondition {
+                node,
+                condition,
+                status,
+                ..
+            } => match condition {
+                NodeConditionKind::MemoryPressure if *status => {
+                    self.pressure_nodes.entry(node.clone()).or_insert(at);
+                }
+                NodeConditionKind::Ready if !*status => {
+                    self.not_ready_nodes.entry(node.clone()).or_insert(at);
+                    not_ready_now.insert(node.clone());
+                    self.max_concurrent_not_ready = self
+                        .max_concurrent_not_ready
+                        .max(not_ready_now.len() as u32);
+                }
+                NodeConditionKind::Ready => {
+                    not_ready_now.remove(node);
+                }
+                NodeConditionKind::MemoryPressure => {}
+            },
+            Event::NodeEvent { node, reason, .. } if reason == "SystemOOM" => {
+                self.system_ooms.push(Incident {
+                    at,
+                    pod: String::new(),
+                    node: Some(node.clone()),
+                    what: reason.clone(),
+                });
+            }
+            Event::FailedScheduling { .. } => self.failed_scheduling += 1,
+            Event::Probe { name, ok, .. } => {
+                let p = self.probes.entry(name.clone()).or_default();
+                p.total += 1;
+                if *ok {
+                    p.ok += 1;
+                }
+            }
+            Event::Alert { name, state } if *state == AlertState::Firing && at >= run_start => {
+                self.alerts_firing.entry(name.clone()).or_insert(at);
+            }
+            Event::ObservationFailed { detail } => self.observation_failed.push(detail.clone()),
+            _ => {}
+        }
+    }
+
+    fn damage(&mut self, i: &Incident, what: String) {
+        if self.first_damage.is_none() {
+            self.first_damage = Some(Incident { what, ..i.clone() });
+        }
+    }
+
+    /// Bystander pods evicted or OOM-killed (distinct pods).
+    pub fn bystander_casualties(&self) -> usize {
+        self.bystander_evictions
+            .iter()
+            .chain(&self.bystander_oom_kills)
+            .map(|i| i.pod.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    /// Nodes that suffered in any way: pressure, NotReady, SystemOOM, or an eviction or OOM kill
+    /// of a bystander on them.
+    pub fn affected_nodes(&self) -> BTreeSet<String> {
+        let mut s: BTreeSet<String> = self.pressure_nodes.keys().cloned().collect();
+        s.extend(self.not_ready_nodes.keys().cloned());
+        s.extend(self.system_ooms.iter().filter_map(|i| i.node.clone()));
+        s.extend(
+            self.bystander_evictions
+                .iter()
+                .chain(&self.bystander_oom_kills)
+                .filter_map(|i| i.node.clone()),
+        );
+        s
+    }
+
+    /// Seconds from the revert to recovery.
+    pub fn recovery_seconds(&self, record: &RunRecord) -> Option<f64> {
+        Some(secs(record.reverted?, self.recovered_at?))
+    }
+
+    /// The largest leak seen in one pod.
+    pub fn peak_leak(&self) -> Option<u64> {
+        self.leak_peak_by_pod.values().copied().max()
+    }
+
+    /// The counts a LeakRun's status records.
+    pub fn summary(&self, record: &RunRecord) -> RunSummary {
+        let oom_kills = self.leaker_oom_kills.len()
+            + self.target_oom_kills.len()
+            + self.bystander_oom_kills.len();
+        RunSummary {
+            oom_kills: oom_kills as u32,
+            leaker_oom_kills: self.leaker_oom_kills.len() as u32,
+            evictions: (self.target_evictions.len() + self.bystander_evictions.len()) as u32,
+            bystander_evictions: self.bystander_evictions.len() as u32,
+            bystander_oom_kills: self.bystander_oom_kills.len() as u32,
+            nodes_under_pressure: self.pressure_nodes.len() as u32,
+            nodes_not_ready: self.not_ready_nodes.len() as u32,
+            failed_scheduling: self.failed_scheduling,
+            budget_breached_seconds: self.budget.map_or(0.0, |b| b.below_seconds),
+            min_ready: self.budget.and_then(|b| b.min_healthy),
+            recovery_seconds: self.recovery_seconds(record),
+            peak_leak_bytes: self.peak_leak(),
+        }
+    }
+}
+
+fn cause_name(c: &DisruptionCause) -> String {
+    match c {
+        DisruptionCause::Other(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}

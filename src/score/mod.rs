@@ -1,0 +1,274 @@
+//! The resilience score of one run: five facets, a total, a grade, the hypothesis clause by
+//! clause, and the verdict a pipeline gates on.
+//!
+//! Pure and deterministic: [`score`] reads only the [`RunRecord`] (the spec, the milestones, the
+//! defences snapshot and the timeline), never the clock, so the same record always gets the same
+//! score — on a real cluster and on the simulator alike.
+//!
+//! A facet that could not be measured (no expected alerts, no defences snapshot, no ready-pod
+//! observations...) is reported as such and its weight is shared out among the measured ones; it
+//! never earns full marks by default.
+//!
+//! How each facet earns its points (0–100):
+//! - **availability**: over the window from the injection to the end of the run, the share of
+//!   time with healthy pods (the workload's ready replicas, else the PDBs' currentHealthy) at or
+//!   above the budget. The budget is the PDB's observed `desiredHealthy`, else the PDB's spec from
+//!   the defences snapshot, else `spec.minAvailable` of the desired replicas, else every desired
+//!   replica (a team that never said what it can lose has not said it can lose anything). With
+//!   probes, 60% budget share + 40% probe success (averaged per probe). Time before the first
+//!   observation is not counted either way; a run of no length is not measured.
+//! - **containment**: 100 minus, per kind of spill (each capped): 8 per bystander pod evicted or
+//!   OOM-killed (≤ 48), 25 per node NotReady (≤ 50), 12 per node under MemoryPressure (≤ 36), 8
+//!   per SystemOOM (≤ 24), 6 per OOM kill of the target's own containers (≤ 18), 4 per target pod
+//!   evicted (≤ 16). The leaker OOM-killed at its own limit costs nothing: that is containment.
+//! - **recovery**: full marks up to the target (`scoring.recoveryTarget`, else
+//!   `hypothesis.recoveredWithin`, else 5 minutes), then linearly down to 0 at three times the
+//!   target; never recovered is 0; never reverted is not measured.
+//! - **detection**: per expected alert, by when it first fired: before the first OOM kill or
+//!   eviction and within its `within` 100, before but late 70, after the damage but within 35,
+//!   after and late 20, never 0; averaged. No `expectAlerts` is not measured.
+//! - **hygiene**: 100 minus, per audit finding on the target: critical 30, high 15, medium 7,
+//!   low 2.
+
+mod analysis;
+mod facets;
+mod hypothesis;
+
+pub use analysis::{Analysis, BudgetSource, BudgetStats, Incident, ProbeStats};
+pub(crate) use facets::{human_secs, offset};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::RunRecord;
+use crate::spec::{RunSummary, Verdict, Weights};
+
+/// The facets of the score, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Facet {
+    /// Time-weighted share of the run with healthy pods at or above the budget, and probes.
+    Availability,
+    /// Whether the leak stayed in its own container or spilled onto the node and its neighbours.
+    Containment,
+    /// Time from the revert to all pods ready and the budget healthy, against the target.
+    Recovery,
+    /// Whether the expected alerts fired, and before the damage or after.
+    Detection,
+    /// The target's defences: limits, requests, LimitRange, PDB, bounded HPA, readiness probe.
+    Hygiene,
+}
+
+impl Facet {
+    /// Every facet, in report order.
+    pub const ALL: [Facet; 5] = [
+        Facet::Availability,
+        Facet::Containment,
+        Facet::Recovery,
+        Facet::Detection,
+        Facet::Hygiene,
+    ];
+
+    /// The facet's name as written in specs and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Facet::Availability => "availability",
+            Facet::Containment => "containment",
+            Facet::Recovery => "recovery",
+            Facet::Detection => "detection",
+            Facet::Hygiene => "hygiene",
+        }
+    }
+
+    fn weight(self, w: &Weights) -> f64 {
+        let v = match self {
+            Facet::Availability => w.availability,
+            Facet::Containment => w.containment,
+            Facet::Recovery => w.recovery,
+            Facet::Detection => w.detection,
+            Facet::Hygiene => w.hygiene,
+        };
+        // A negative or NaN weight would turn the total upside down; validation rejects them,
+        // this only keeps the arithmetic sane if one slips through.
+        if v.is_finite() && v > 0.0 { v } else { 0.0 }
+    }
+}
+
+impl std::fmt::Display for Facet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One facet's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FacetScore {
+    pub facet: Facet,
+    /// The weight from the spec (or the default), before sharing out unmeasured facets.
+    pub weight: f64,
+    /// The weight this facet actually carries in the total (0 when not measured).
+    pub effective_weight: f64,
+    /// 0–100, or `None` when the facet could not be measured.
+    pub points: Option<f64>,
+    pub measured: bool,
+    /// One sentence: how the points came about, or why the facet was not measured.
+    pub explanation: String,
+    /// The observations behind the points ("12:03:10 node n2 MemoryPressure").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+/// One hypothesis clause, judged on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClauseResult {
+    /// The clause as written in the spec ("maxBystanderEvictions: 0").
+    pub clause: String,
+    pub passed: bool,
+    /// What was observed against it.
+    pub detail: String,
+}
+
+/// A run's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Score {
+    /// 0–100.
+    pub total: u32,
+    /// A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.
+    pub grade: String,
+    pub facets: Vec<FacetScore>,
+    pub hypothesis: Vec<ClauseResult>,
+    pub verdict: Verdict,
+    /// Why the verdict is what it is, in one sentence.
+    pub verdict_reason: String,
+    /// Scored from a simulated cluster: a model, not a measurement.
+    pub simulated: bool,
+}
+
+impl Score {
+    /// The facet's result.
+    pub fn facet(&self, facet: Facet) -> Option<&FacetScore> {
+        self.facets.iter().find(|f| f.facet == facet)
+    }
+    /// Clauses that failed.
+    pub fn failed_clauses(&self) -> impl Iterator<Item = &ClauseResult> {
+        self.hypothesis.iter().filter(|c| !c.passed)
+    }
+}
+
+/// The grade of a total: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.
+pub fn grade(total: u32) -> &'static str {
+    match total {
+        90.. => "A",
+        80..=89 => "B",
+        70..=79 => "C",
+        60..=69 => "D",
+        _ => "F",
+    }
+}
+
+/// Scores a run. Pure: the same record always gets the same score.
+pub fn score(record: &RunRecord) -> Score {
+    let analysis = Analysis::of(record);
+    score_with(record, &analysis)
+}
+
+/// Scores a run from an analysis already made of it (reports use the analysis too).
+pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
+    let weights = record
+        .spec
+        .scoring
+        .as_ref()
+        .map(|s| s.weights.clone())
+        .unwrap_or_default();
+    let mut facets: Vec<FacetScore> = Facet::ALL
+        .iter()
+        .map(|&f| {
+            let m = match f {
+                Facet::Availability => facets::availability(record, a),
+                Facet::Containment => facets::containment(record, a),
+                Facet::Recovery => facets::recovery(record, a),
+                Facet::Detection => facets::detection(record, a),
+                Facet::Hygiene => facets::hygiene(record),
+            };
+            FacetScore {
+                facet: f,
+                weight: f.weight(&weights),
+                effective_weight: 0.0,
+                measured: m.points.is_some(),
+                points: m.points.map(|p| p.clamp(0.0, 100.0)),
+                explanation: m.explanation,
+                evidence: m.evidence,
+            }
+        })
+        .collect();
+
+    // Share out the weight of unmeasured facets in proportion to the measured ones' weights.
+    let measured_weight: f64 = facets.iter().filter(|f| f.measured).map(|f| f.weight).sum();
+    let total_weight: f64 = facets.iter().map(|f| f.weight).sum();
+    let mut total = 0.0;
+    if measured_weight > 0.0 {
+        for f in facets.iter_mut().filter(|f| f.measured) {
+            f.effective_weight = f.weight / measured_weight * total_weight;
+            total += f.points.unwrap_or(0.0) * f.weight / measured_weight;
+        }
+    }
+    let total = total.round().clamp(0.0, 100.0) as u32;
+
+    let hypothesis = hypothesis::judge(record, a);
+    let (verdict, verdict_reason) = verdict(a, &hypothesis);
+    Score {
+        total,
+        grade: grade(total).to_string(),
+        facets,
+        hypothesis,
+        verdict,
+        verdict_reason,
+        simulated: record.simulated,
+    }
+}
+
+fn verdict(a: &Analysis, clauses: &[ClauseResult]) -> (Verdict, String) {
+    if let Some(detail) = a.observation_failed.first() {
+        return (
+            Verdict::Inconclusive,
+            format!("the cluster could not be observed: {detail}"),
+        );
+    }
+    if !a.leaker_ran {
+        return (
+            Verdict::Inconclusive,
+            "the leaker never ran: nothing was proven either way".into(),
+        );
+    }
+    let failed: Vec<&str> = clauses
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.clause.as_str())
+        .collect();
+    if failed.is_empty() {
+        let why = if clauses.is_empty() {
+            "the leaker ran and the experiment states no hypothesis".to_string()
+        } else {
+            format!("all {} hypothesis clauses held", clauses.len())
+        };
+        (Verdict::Passed, why)
+    } else {
+        (
+            Verdict::Failed,
+            format!("hypothesis failed: {}", failed.join(", ")),
+        )
+    }
+}
+
+/// The counts a LeakRun's status records, from the same analysis the score uses.
+pub fn summarize(record: &RunRecord) -> RunSummary {
+    Analysis::of(record).summary(record)
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests;

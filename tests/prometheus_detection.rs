@@ -1,0 +1,367 @@
+//! Detection against a real Prometheus: start Debian's `prometheus` on loopback, let it scrape a
+//! real leaker's `/metrics` every second with a test alert on the leaker's bytes, and check that
+//! oomsday's alert check sees the alert fire — dated by Prometheus' own `activeAt` — and that the
+//! detection facet credits it. Also checks the shipped rules with `promtool`.
+//!
+//! Without the `prometheus` binary these tests say so and pass, unless
+//! `OOMSDAY_REQUIRE_PROMETHEUS=1` (CI), where a missing binary is a failure.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use oomsday::engine::RunRecord;
+use oomsday::observe::{AlertState, Event, Observation, PodRef, Time, Timeline};
+use oomsday::probe::{Prober, Prometheus};
+use oomsday::score::{self, Facet};
+use oomsday::spec::{LeakExperimentSpec, Phase, Verdict};
+
+/// Every wait for Prometheus or the leaker is bounded by this.
+const WAIT: Duration = Duration::from_secs(60);
+/// Building the leaker (usually a no-op: `cargo test --workspace` has built it already).
+const BUILD_WAIT: Duration = Duration::from_secs(900);
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A scratch directory removed when the test ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let p = std::env::temp_dir().join(format!("oomsday-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The binary, or `None` (test skipped) when it is missing and not required.
+fn required(name: &str) -> Option<PathBuf> {
+    match find_binary(name) {
+        Some(p) => Some(p),
+        None if std::env::var("OOMSDAY_REQUIRE_PROMETHEUS").as_deref() == Ok("1") => {
+            panic!("{name} not found and OOMSDAY_REQUIRE_PROMETHEUS=1 (apt-get install prometheus)")
+        }
+        None => {
+            eprintln!(
+                "SKIPPED: {name} not found (apt-get install prometheus); set OOMSDAY_REQUIRE_PROMETHEUS=1 to fail instead"
+            );
+            None
+        }
+    }
+}
+
+/// A loopback port nobody is listening on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Builds the leaker and returns its path, in the same target directory as this test.
+fn leaker_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<this test> → target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable under target/<profile>/deps")
+        .to_path_buf();
+    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+    let mut build = Guard(
+        Command::new(env!("CARGO"))
+            .args(["build", "-p", "oomsday-leaker", "--manifest-path"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .spawn()
+            .expect("running cargo build -p oomsday-leaker"),
+    );
+    // Bounded too: a build stuck on a lock must fail the test, not hang it.
+    let deadline = std::time::Instant::now() + BUILD_WAIT;
+    let status = loop {
+        if let Some(status) = build.0.try_wait().expect("waiting for cargo build") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "building the leaker took longer than {BUILD_WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "building the leaker failed");
+    // `cargo build` without --release builds into target/debug whatever profile this test has.
+    let bin = target_dir.join("debug").join("oomsday-leaker");
+    assert!(bin.is_file(), "{} missing after the build", bin.display());
+    bin
+}
+
+async fn wait_http_ok(url: &str) {
+    let url = oomsday::probe::http::Url::parse(url).expect("url");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(r) = oomsday::probe::http::get(&url, Duration::from_secs(2)).await
+            && r.is_success()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} not ready within {WAIT:?}",
+            url.target
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn spec(prom_url: &str) -> LeakExperimentSpec {
+    serde_json::from_value(serde_json::json!({
+        "target": {"kind": "Deployment", "name": "leaker-local"},
+        "leak": {"pattern": "linear", "rate": "8Mi/s", "start": "8Mi", "max": "128Mi", "limit": "256Mi"},
+        "duration": "60s",
+        "recovery": "10s",
+        "prometheus": {"url": prom_url},
+        "probes": [{"name": "leaker-bytes", "query": {"expr": "max(oomsday_leaker_allocated_bytes)", "min": 0}, "interval": "1s"}],
+        "expectAlerts": [{"name": "LeakerBytesHigh", "within": "30s", "labels": {"job": "leaker"}}],
+        "hypothesis": {"alertsFire": true}
+    }))
+    .expect("valid spec")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
+    let Some(prometheus) = required("prometheus") else {
+        return;
+    };
+    let leaker = leaker_binary();
+    let dir = TempDir::new("prometheus");
+    let leaker_port = free_port();
+    let prom_port = free_port();
+
+    // The leak starts now: 8 MiB at once, 8 MiB/s, past 32 MiB after about 3 s.
+    let leak_start = Time::now();
+    let _leaker = Guard(
+        Command::new(&leaker)
+            .args([
+                "--pattern",
+                "linear",
+                "--rate",
+                "8Mi/s",
+                "--start",
+                "8Mi",
+                "--max",
+                "128Mi",
+                "--duration",
+                "60s",
+            ])
+            .args([
+                "--report-interval",
+                "10s",
+                "--listen",
+                &format!("127.0.0.1:{leaker_port}"),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting the leaker"),
+    );
+    wait_http_ok(&format!("http://127.0.0.1:{leaker_port}/healthz")).await;
+
+    std::fs::write(
+        dir.0.join("rules.yml"),
+        "groups:\n  - name: oomsday-test\n    interval: 1s\n    rules:\n      - alert: LeakerBytesHigh\n        expr: oomsday_leaker_allocated_bytes > 32*1024*1024\n        for: 0s\n        labels:\n          severity: test\n",
+    )
+    .expect("rules file");
+    std::fs::write(
+        dir.0.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: leaker\n    static_configs:\n      - targets: ['127.0.0.1:{leaker_port}']\n",
+            dir.0.join("rules.yml").display()
+        ),
+    )
+    .expect("config file");
+    let _prom = Guard(
+        Command::new(&prometheus)
+            .arg(format!(
+                "--config.file={}",
+                dir.0.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus"),
+    );
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+    wait_http_ok(&format!("{prom_url}/-/ready")).await;
+
+    // Poll as the engine would: probes and alert checks when due, every observation into the
+    // timeline, until the expected alert fires.
+    let spec = spec(&prom_url);
+    let mut prober = Prober::new(&spec).expect("prober");
+    let mut timeline = Timeline::new();
+    let pod = PodRef {
+        name: "leaker-local".into(),
+        node: Some("localhost".into()),
+        target: true,
+    };
+    timeline.push(Observation::new(leak_start, Event::LeakerStarted { pod }));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let fired_at = loop {
+        let now = Time::now();
+        timeline.extend(prober.poll(now).await);
+        let fired = timeline.iter().find_map(|o| match &o.event {
+            Event::Alert {
+                name,
+                state: AlertState::Firing,
+            } if name == "LeakerBytesHigh" => Some((o.at, now)),
+            _ => None,
+        });
+        if let Some(f) = fired {
+            break f;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "LeakerBytesHigh did not fire within {WAIT:?}; errors: {:?}; timeline: {:#?}",
+            prober.errors(),
+            timeline.entries()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (fired, seen) = fired_at;
+    let lead = fired.duration_since(leak_start).as_secs_f64();
+    eprintln!(
+        "LeakerBytesHigh firing {lead:.1}s after the leak started (activeAt-derived), seen {:.1}s after",
+        seen.duration_since(leak_start).as_secs_f64()
+    );
+    // 32 MiB is reached about 3 s in; scrape and evaluation every 1 s add a little.
+    assert!((1.0..30.0).contains(&lead), "fired {lead}s after the start");
+    assert!(fired <= seen, "dated by Prometheus, not after we saw it");
+
+    // The PromQL probe read the leaker's bytes through Prometheus.
+    let probe_ok = timeline
+        .iter()
+        .any(|o| matches!(&o.event, Event::Probe { name, ok: true, .. } if name == "leaker-bytes"));
+    assert!(probe_ok, "{:#?}", timeline.entries());
+    let p = Prometheus::new(&prom_url, Duration::from_secs(5)).expect("client");
+    let samples = p
+        .query("oomsday_leaker_allocated_bytes")
+        .await
+        .expect("query");
+    assert!(
+        samples
+            .first()
+            .is_some_and(|s| s.value > 32.0 * 1024.0 * 1024.0),
+        "{samples:?}"
+    );
+
+    // Score it: the alert fired and no damage happened, so detection gets full marks; the same
+    // alert after an OOM kill (a synthetic one, placed before it) gets far less.
+    let end = Time::now();
+    let record = |timeline: Timeline| RunRecord {
+        run_id: "prom-1".into(),
+        experiment: "prometheus-detection".into(),
+        namespace: "local".into(),
+        spec: spec.clone(),
+        cluster: "loopback".into(),
+        simulated: false,
+        phase: Phase::Completed,
+        reason: None,
+        message: None,
+        started: leak_start,
+        injected: Some(leak_start),
+        reverted: Some(end),
+        recovered: Some(end),
+        finished: end,
+        injection: None,
+        defences: None,
+        timeline,
+    };
+    let s = score::score(&record(timeline.clone()));
+    let detection = s.facet(Facet::Detection).expect("detection facet");
+    assert_eq!(detection.points, Some(100.0), "{detection:#?}");
+    assert!(
+        detection
+            .evidence
+            .iter()
+            .any(|e| e.contains("LeakerBytesHigh firing")),
+        "{detection:#?}"
+    );
+    assert_eq!(s.verdict, Verdict::Passed, "{:#?}", s.hypothesis);
+
+    let mut damaged = timeline.clone();
+    damaged.push(Observation::new(
+        fired
+            .checked_sub(jiff::SignedDuration::from_millis(500))
+            .expect("time"),
+        Event::OomKilled {
+            pod: PodRef {
+                name: "leaker-local".into(),
+                node: Some("localhost".into()),
+                target: true,
+            },
+            container: "oomsday-leaker".into(),
+            leaker: true,
+            restart_count: 1,
+        },
+    ));
+    let s = score::score(&record(damaged));
+    assert_eq!(s.facet(Facet::Detection).and_then(|f| f.points), Some(35.0));
+}
+
+/// `promtool check rules` on the shipped rule file, and `promtool test rules` on its unit tests
+/// (the leak-rate alert fires 20 minutes before the OOM kill; near-the-limit only at the end).
+#[test]
+fn shipped_rules_pass_promtool() {
+    let Some(promtool) = required("promtool") else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    for args in [
+        ["check", "rules", "oomsday-rules.yml"],
+        ["test", "rules", "oomsday-rules.test.yml"],
+    ] {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("running promtool");
+        assert!(
+            out.status.success(),
+            "promtool {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
