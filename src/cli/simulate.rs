@@ -1,9 +1,262 @@
-//! `oomsday simulate`. Not implemented yet: its owner replaces this file.
+//! `oomsday simulate FILE|DIR`: runs experiments against the built-in cluster simulator — the
+//! same engine, scorer and reports as `oomsday run`, on a model instead of a cluster, in virtual
+//! time. Every line it prints says SIMULATED.
 
-/// Not implemented yet.
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::exit;
+use super::run::{conclude, experiment_ref};
+use crate::engine::{self, Cluster, Outcome, RunOptions, StopSignal};
+use crate::report::{self, Format};
+use crate::sim::{ClusterModel, SimCluster, manifests, narrate};
+use crate::spec::{self, SourcedExperiment};
+
+/// Run experiments against the built-in cluster simulator: no cluster needed.
+///
+/// Each experiment runs against the cluster model named by --cluster or by its own
+/// spec.simulation.cluster (relative to the experiment file). The simulator models what the
+/// Kubernetes documentation specifies — allocatable and eviction thresholds, the kubelet's
+/// eviction order, container OOM kills and CrashLoopBackOff, the kernel OOM killer by QoS, a
+/// kubelet starved without kube-reserved, NotReady nodes and taint-based eviction, the
+/// scheduler's requests-based placement, ReplicaSets, PDB status — in virtual time: an hour
+/// takes well under a second. It is a model: every output says SIMULATED.
+///
+/// Same model, experiment and seed: same timeline, same score.
+///
+/// Try: oomsday simulate experiments/black-friday
+///
+/// Exit codes: as `oomsday run` — 0 passed, 1 hypothesis failed or score under --min-score,
+/// 2 invalid input, 3 aborted, 4 inconclusive.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// An experiment file, or a directory of them (every *.yaml / *.yml below it, in order).
+    pub path: PathBuf,
+    /// The cluster for every experiment, instead of each experiment's spec.simulation.cluster:
+    /// a cluster model file (`kind: ClusterModel`), or plain Kubernetes manifests (a file or a
+    /// directory of Deployments, StatefulSets, PDBs, LimitRanges, HPAs, PriorityClasses) with
+    /// --nodes. Annotate pod templates with `sim.oomsday.dev/working-set: 1Gi` to say how much
+    /// memory the containers really use (default: their request).
+    #[arg(long)]
+    pub cluster: Option<PathBuf>,
+    /// Node groups for --cluster manifests, COUNTxCAPACITY[:KUBE_RESERVED] (120x32Gi, 3x64Gi:1Gi);
+    /// with a cluster model, replaces its node groups. Repeatable.
+    #[arg(long)]
+    pub nodes: Vec<String>,
+    /// Seed for the simulator's choices, instead of spec.simulation.seed (default 1).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Exit 1 when a run scores below this (0-100), even if its hypothesis held.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub min_score: Option<u32>,
+    /// Directory for the report files.
+    #[arg(long, default_value = "oomsday-reports")]
+    pub out: PathBuf,
+    /// Report formats to write (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "json,md,junit,html")]
+    pub format: Vec<Format>,
+    /// Print every line of the timeline, without folding bursts of similar events.
+    #[arg(long)]
+    pub full_timeline: bool,
+    /// Print at most this many timeline lines per run (the reports have all of it).
+    #[arg(long, default_value_t = 60)]
+    pub max_lines: usize,
+}
 
-pub async fn exec(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`oomsday simulate` is not implemented yet")
+/// Runs the command; returns the exit code.
+pub async fn exec(args: Args) -> anyhow::Result<u8> {
+    let experiments = match spec::load_experiments(&args.path) {
+        Ok((experiments, warnings)) => {
+            for w in &warnings {
+                eprintln!("{w}");
+            }
+            experiments
+        }
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprintln!("{d}");
+            }
+            return Ok(exit::USAGE);
+        }
+    };
+    if experiments.is_empty() {
+        eprintln!("no experiments found in {}", args.path.display());
+        return Ok(exit::USAGE);
+    }
+    let mut reports = Vec::new();
+    let mut worst = Outcome::Passed;
+    for sourced in &experiments {
+        let model_path = match model_path(sourced, args.cluster.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(exit::USAGE);
+            }
+        };
+        let model = match load_model(&model_path, &args.nodes) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::USAGE);
+            }
+        };
+        let seed = args
+            .seed
+            .or(sourced
+                .experiment
+                .spec
+                .simulation
+                .as_ref()
+                .and_then(|s| s.seed))
+            .unwrap_or(1);
+        let exp = experiment_ref(sourced, None, "default")?;
+        let mut cluster = SimCluster::new(&model, seed)
+            .with_context(|| format!("building the simulated cluster {}", model_path.display()))?;
+        println!(
+            "SIMULATED — {} on {} (model {}, seed {seed})",
+            exp.name,
+            cluster.describe(),
+            model_path.display()
+        );
+        let run_id = engine::run_id(&exp.name, cluster.now(), seed);
+        let opts = RunOptions::new(run_id);
+        let wall = std::time::Instant::now();
+        let result = engine::run(
+            &mut cluster,
+            &exp,
+            &opts,
+            &mut StopSignal::never(),
+            &mut |_| {},
+        )
+        .await;
+        let took = wall.elapsed();
+        if let Ok(record) = &result {
+            let lines = if args.full_timeline {
+                report::story(&report::Report::new(record.clone()))
+                    .into_iter()
+                    .map(|(at, l)| format!("{} {l}", narrate::clock(record.started, at)))
+                    .collect()
+            } else {
+                narrate::narrate(
+                    record.started,
+                    record.timeline.entries(),
+                    &exp.spec.target.name,
+                )
+            };
+            print_lines(&lines, args.max_lines);
+            println!(
+                "SIMULATED — {} of virtual time in {:.2?}",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    record
+                        .finished
+                        .duration_since(record.started)
+                        .as_secs()
+                        .max(0) as u64
+                )),
+                took
+            );
+        }
+        let (report, outcome) = conclude(result, &args.out, &args.format, args.min_score)?;
+        if let Some(r) = &report {
+            for f in &r.score.facets {
+                let points = f
+                    .points
+                    .map_or("not measured".to_string(), |p| format!("{p:.0}/100"));
+                println!(
+                    "  {:<12} {points:>12}  {}",
+                    format!("{:?}", f.facet).to_lowercase(),
+                    f.explanation
+                );
+            }
+        }
+        println!();
+        worst = worst.worst(outcome);
+        reports.extend(report);
+    }
+    if reports.len() > 1 {
+        println!("SIMULATED — summary");
+        println!("{}", report::suite_summary(&reports));
+    }
+    Ok(worst.exit_code())
+}
+
+/// The model for an experiment: `--cluster`, else its spec.simulation.cluster relative to the
+/// experiment's file.
+fn model_path(sourced: &SourcedExperiment, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    let named = sourced
+        .experiment
+        .spec
+        .simulation
+        .as_ref()
+        .and_then(|s| s.cluster.as_deref());
+    match named {
+        Some(rel) => {
+            let base = sourced.file.parent().unwrap_or_else(|| Path::new("."));
+            Ok(base.join(rel))
+        }
+        None => anyhow::bail!(
+            "{}: no cluster model: pass --cluster MODEL.yaml or set spec.simulation.cluster",
+            sourced.file.display()
+        ),
+    }
+}
+
+/// A cluster model file, or manifests with `--nodes`; `--nodes` replaces a model's node groups.
+fn load_model(path: &Path, nodes: &[String]) -> crate::Result<ClusterModel> {
+    let groups = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| manifests::parse_node_group(s, i))
+        .collect::<crate::Result<Vec<_>>>()?;
+    if path.is_file() && is_cluster_model(path) {
+        let mut m = ClusterModel::load(path)?;
+        if !groups.is_empty() {
+            m.spec.node_groups = groups;
+            m.check()?;
+        }
+        return Ok(m);
+    }
+    if groups.is_empty() {
+        return Err(crate::Error::Invalid(format!(
+            "{}: not a ClusterModel; to simulate plain manifests, say which nodes they run on \
+             with --nodes COUNTxCAPACITY (e.g. --nodes 120x32Gi)",
+            path.display()
+        )));
+    }
+    manifests::from_manifests(path, groups, Default::default())
+}
+
+/// Whether the file's first document says `kind: ClusterModel`.
+fn is_cluster_model(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| {
+        t.lines()
+            .map(str::trim)
+            .any(|l| l == format!("kind: {}", crate::sim::model::MODEL_KIND))
+    })
+}
+
+fn print_lines(lines: &[String], max: usize) {
+    if lines.len() <= max || max < 10 {
+        for l in lines {
+            println!("  {l}");
+        }
+        return;
+    }
+    let head = max * 2 / 3;
+    let tail = max - head;
+    for l in &lines[..head] {
+        println!("  {l}");
+    }
+    println!(
+        "  … {} more lines (the reports have the whole timeline; --max-lines to see more)",
+        lines.len() - head - tail
+    );
+    for l in &lines[lines.len() - tail..] {
+        println!("  {l}");
+    }
 }

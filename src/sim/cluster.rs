@@ -1,0 +1,384 @@
+//! [`SimCluster`]: the simulated cluster behind the engine's [`Cluster`] seam.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    Container, HTTPGetAction, LimitRange, LimitRangeItem, LimitRangeSpec, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements,
+};
+use k8s_openapi::api::policy::v1::{
+    PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use oomsday_core::{CountOrPercent, Quantity};
+
+use super::model::{ClusterModel, MemorySpec};
+use super::rng::hash_str;
+use super::world::{Leak, TargetInfo, World};
+use crate::engine::{Cluster, Defences, InjectionPlan, LEAKER_CONTAINER};
+use crate::observe::{Observation, Time};
+use crate::spec::{InjectionMode, InjectionRecord};
+use crate::{Error, Result};
+
+/// A simulated Kubernetes cluster with a virtual clock. Same model and seed, same timeline.
+#[derive(Debug, Clone)]
+pub struct SimCluster {
+    name: String,
+    world: World,
+}
+
+impl SimCluster {
+    /// Builds the cluster from its model, in its steady state, with the clock at the model's
+    /// start.
+    pub fn new(model: &ClusterModel, seed: u64) -> Result<Self> {
+        let name = if model.metadata.name.is_empty() {
+            "cluster".to_string()
+        } else {
+            model.metadata.name.clone()
+        };
+        Ok(SimCluster {
+            name,
+            world: World::new(model, seed)?,
+        })
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.world.nodes.len()
+    }
+
+    /// Number of pods that exist now.
+    pub fn pod_count(&self) -> usize {
+        self.world.live_pods()
+    }
+
+    /// Pods that are Pending (not scheduled), in the whole cluster.
+    pub fn pending_pods(&self) -> usize {
+        self.world
+            .pods
+            .iter()
+            .filter(|p| p.phase == super::world::PodPhase::Pending)
+            .count()
+    }
+
+    /// The ready pods of a workload now, if it exists.
+    pub fn ready_pods(&self, namespace: &str, name: &str) -> Option<u32> {
+        let wl = self.world.find_workload(namespace, name)?;
+        let t = self.world.t;
+        Some(
+            self.world.wls[wl]
+                .pods
+                .iter()
+                .filter(|&&p| self.world.pod_ready(p, t))
+                .count() as u32,
+        )
+    }
+
+    fn leak_of(&self, plan: &InjectionPlan) -> Result<Leak> {
+        let curve = plan.spec.leak.curve().map_err(|field| {
+            Error::Invalid(format!("spec.leak.{field} is required for this pattern"))
+        })?;
+        Ok(Leak {
+            curve,
+            deadline: self.world.second_of(plan.deadline),
+        })
+    }
+
+    fn target(&self, namespace: &str, name: &str) -> Result<usize> {
+        self.world.find_workload(namespace, name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "the simulated cluster {:?} has no workload {namespace}/{name}",
+                self.name
+            ))
+        })
+    }
+
+    /// The defences of a workload as the Kubernetes objects a real cluster would return.
+    fn defences(&self, wl: usize) -> Defences {
+        let w = &self.world.wls[wl];
+        let labels = w.labels.clone();
+        let containers = w
+            .template
+            .iter()
+            .map(|c| Container {
+                name: c.name.clone(),
+                image: Some(format!("simulated/{}", c.name)),
+                resources: resources(c.mem),
+                readiness_probe: (w.readiness_probe && !c.leaker).then(|| Probe {
+                    http_get: Some(HTTPGetAction {
+                        path: Some("/healthz".into()),
+                        port: IntOrString::Int(8080),
+                        ..Default::default()
+                    }),
+                    initial_delay_seconds: Some(w.ready_after as i32),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let template = PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: Some(labels.clone()),
+                ..Default::default()
+            }),
+            spec: Some(PodSpec {
+                containers,
+                priority: Some(w.priority),
+                priority_class_name: w.priority_class_name.clone(),
+                ..Default::default()
+            }),
+        };
+        let t = self.world.t;
+        let pdbs = self
+            .pdb_indexes(wl)
+            .into_iter()
+            .map(|b| {
+                let pdb = &self.world.pdbs[b];
+                let (current, desired, allowed, expected) = self.world.budget_status(b, t);
+                PodDisruptionBudget {
+                    metadata: ObjectMeta {
+                        name: Some(pdb.name.clone()),
+                        namespace: Some(pdb.namespace.clone()),
+                        ..Default::default()
+                    },
+                    spec: Some(PodDisruptionBudgetSpec {
+                        min_available: pdb.min_available.map(int_or_string),
+                        max_unavailable: pdb.max_unavailable.map(int_or_string),
+                        selector: Some(LabelSelector {
+                            match_labels: Some(pdb.selector.clone()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    status: Some(PodDisruptionBudgetStatus {
+                        current_healthy: current as i32,
+                        desired_healthy: desired as i32,
+                        disruptions_allowed: allowed as i32,
+                        expected_pods: expected as i32,
+                        ..Default::default()
+                    }),
+                }
+            })
+            .collect();
+        let limit_ranges = self
+            .world
+            .limit_ranges
+            .iter()
+            .filter(|l| l.namespace == w.namespace)
+            .map(|l| {
+                let mem = |q: Option<Quantity>| {
+                    q.map(|q| BTreeMap::from([("memory".to_string(), KQuantity(q.to_string()))]))
+                };
+                LimitRange {
+                    metadata: ObjectMeta {
+                        name: Some(l.name.clone()),
+                        namespace: Some(l.namespace.clone()),
+                        ..Default::default()
+                    },
+                    spec: Some(LimitRangeSpec {
+                        limits: vec![LimitRangeItem {
+                            type_: "Container".into(),
+                            default: mem(l.default),
+                            default_request: mem(l.default_request),
+                            max: mem(l.max),
+                            ..Default::default()
+                        }],
+                    }),
+                }
+            })
+            .collect();
+        let hpas = self
+            .world
+            .hpas
+            .iter()
+            .filter(|h| h.namespace == w.namespace && h.target == w.name)
+            .map(|h| HorizontalPodAutoscaler {
+                metadata: ObjectMeta {
+                    name: Some(h.name.clone()),
+                    namespace: Some(h.namespace.clone()),
+                    ..Default::default()
+                },
+                spec: Some(HorizontalPodAutoscalerSpec {
+                    scale_target_ref: CrossVersionObjectReference {
+                        api_version: Some("apps/v1".into()),
+                        kind: "Deployment".into(),
+                        name: h.target.clone(),
+                    },
+                    min_replicas: Some(h.min_replicas as i32),
+                    max_replicas: h.max_replicas as i32,
+                    metrics: Some(vec![MetricSpec {
+                        type_: "Resource".into(),
+                        resource: Some(ResourceMetricSource {
+                            name: "memory".into(),
+                            target: MetricTarget {
+                                type_: "Utilization".into(),
+                                average_utilization: Some(i32::from(h.memory_utilization.get())),
+                                ..Default::default()
+                            },
+                        }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                status: None,
+            })
+            .collect();
+        Defences {
+            namespace: w.namespace.clone(),
+            kind: "Deployment".into(),
+            name: w.name.clone(),
+            replicas: w.replicas,
+            template: Some(template),
+            pdbs,
+            limit_ranges,
+            hpas,
+            node_allocatable: self
+                .world
+                .nodes
+                .iter()
+                .filter(|n| !n.not_ready)
+                .map(|n| n.allocatable)
+                .collect(),
+        }
+    }
+
+    fn pdb_indexes(&self, wl: usize) -> Vec<usize> {
+        let w = &self.world.wls[wl];
+        (0..self.world.pdbs.len())
+            .filter(|&b| {
+                let p = &self.world.pdbs[b];
+                p.namespace == w.namespace
+                    && !p.selector.is_empty()
+                    && p.selector.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+            })
+            .collect()
+    }
+
+    fn set_target(&mut self, wl: usize) {
+        let pdbs = self.pdb_indexes(wl);
+        self.world.target = Some(TargetInfo { wl, pdbs });
+    }
+}
+
+fn resources(m: MemorySpec) -> Option<ResourceRequirements> {
+    let list = |v: Option<u64>| {
+        v.map(|b| {
+            BTreeMap::from([(
+                "memory".to_string(),
+                KQuantity(Quantity::from_bytes(b).to_string()),
+            )])
+        })
+    };
+    if m.request.is_none() && m.limit.is_none() {
+        return None;
+    }
+    Some(ResourceRequirements {
+        requests: list(m.request),
+        limits: list(m.limit),
+        ..Default::default()
+    })
+}
+
+fn int_or_string(v: CountOrPercent) -> IntOrString {
+    match v {
+        CountOrPercent::Count(n) => IntOrString::Int(n as i32),
+        CountOrPercent::Percent(p) => IntOrString::String(p.to_string()),
+    }
+}
+
+impl Cluster for SimCluster {
+    fn describe(&self) -> String {
+        format!(
+            "simulated: {} ({} nodes, {} pods)",
+            self.name,
+            self.node_count(),
+            self.pod_count()
+        )
+    }
+
+    fn simulated(&self) -> bool {
+        true
+    }
+
+    fn now(&self) -> Time {
+        self.world.now()
+    }
+
+    async fn preflight(&mut self, plan: &InjectionPlan) -> Result<Defences> {
+        let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
+        self.set_target(wl);
+        Ok(self.defences(wl))
+    }
+
+    async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {
+        let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
+        self.set_target(wl);
+        let leak = self.leak_of(plan)?;
+        let mut record = plan.record();
+        match plan.spec.injection.mode {
+            InjectionMode::Sidecar => {
+                let mut template = self.world.wls[wl].template.clone();
+                template.retain(|c| !c.leaker);
+                let mem = MemorySpec {
+                    request: plan.spec.leak.request.map(|q| q.bytes()),
+                    limit: plan.spec.leak.limit.bytes(),
+                };
+                template.push(World::leaker_template(LEAKER_CONTAINER, mem, leak));
+                self.world.set_template(wl, template);
+            }
+            InjectionMode::Ephemeral => {
+                let mut pods = self.world.running_pods(wl);
+                if pods.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "no running pods of {}/{} to attach to",
+                        plan.namespace, plan.spec.target.name
+                    )));
+                }
+                // Chosen reproducibly from the run id, as on a real cluster.
+                pods.sort_by_key(|&p| {
+                    hash_str(&format!("{}/{}", plan.run_id, self.world.pods[p].name))
+                });
+                let n = plan
+                    .spec
+                    .injection
+                    .pods
+                    .map_or(1, |c| c.of(pods.len() as u32))
+                    .max(1) as usize;
+                for &p in pods.iter().take(n) {
+                    self.world
+                        .attach_ephemeral(p, LEAKER_CONTAINER, leak.clone());
+                    record.pods.push(self.world.pods[p].name.clone());
+                }
+            }
+        }
+        Ok(record)
+    }
+
+    async fn revert(&mut self, record: &InjectionRecord) -> Result<()> {
+        let wl = self.target(&record.namespace, &record.name)?;
+        match record.mode {
+            InjectionMode::Sidecar => {
+                let template = &self.world.wls[wl].template;
+                if template.iter().any(|c| c.leaker) {
+                    let kept = template.iter().filter(|c| !c.leaker).cloned().collect();
+                    self.world.set_template(wl, kept);
+                }
+            }
+            // Ephemeral containers cannot be removed; the leaker's own deadline ends the leak.
+            InjectionMode::Ephemeral => {}
+        }
+        Ok(())
+    }
+
+    async fn observe(&mut self, until: Time) -> Result<Vec<Observation>> {
+        let until = self.world.second_of(until);
+        self.world.advance(until);
+        Ok(std::mem::take(&mut self.world.out))
+    }
+}

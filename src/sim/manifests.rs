@@ -1,0 +1,381 @@
+//! A cluster model from a team's own Kubernetes manifests: Deployments and StatefulSets,
+//! PodDisruptionBudgets, LimitRanges, HorizontalPodAutoscalers and PriorityClasses, plus node
+//! groups given on the command line (`--nodes 120x32Gi`). Other kinds are skipped.
+//!
+//! Manifests do not say how much memory a container really uses. The annotation
+//! `sim.oomsday.dev/working-set` on the pod template (all containers) or
+//! `sim.oomsday.dev/working-set.<container>` says it; without one, the container's memory
+//! request is taken, else its limit, else 256Mi.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{LimitRange, PodTemplateSpec};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use oomsday_core::{CountOrPercent, Percent, Quantity};
+
+use super::model::{
+    ClusterModel, ClusterSpec, ContainerModel, HpaModel, KubeletSettings, LimitRangeModel,
+    MODEL_API_VERSION, MODEL_KIND, ModelMeta, NodeGroup, PdbModel, ResourceList, Resources,
+    WorkloadModel,
+};
+use crate::{Error, Result};
+
+/// Annotation with a container's working set, for the simulator.
+pub const WORKING_SET_ANNOTATION: &str = "sim.oomsday.dev/working-set";
+
+/// Parses `COUNTxCAPACITY` (`120x32Gi`), optionally `:KUBE_RESERVED` (`120x32Gi:1Gi`).
+pub fn parse_node_group(s: &str, index: usize) -> Result<NodeGroup> {
+    let bad = || {
+        Error::Invalid(format!(
+            "--nodes {s:?}: expected COUNTxCAPACITY[:KUBE_RESERVED], e.g. 120x32Gi or 120x32Gi:1Gi"
+        ))
+    };
+    let (sizes, reserved) = match s.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let (count, capacity) = sizes.split_once('x').ok_or_else(bad)?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    let capacity: Quantity = capacity.trim().parse().map_err(|_| bad())?;
+    let kube_reserved = match reserved {
+        Some(r) => r.trim().parse().map_err(|_| bad())?,
+        None => Quantity::ZERO,
+    };
+    Ok(NodeGroup {
+        name: format!("group-{}", index + 1),
+        count,
+        capacity,
+        system_reserved: Quantity::ZERO,
+        kube_reserved,
+    })
+}
+
+fn quantity(
+    q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+) -> Result<Option<Quantity>> {
+    q.map(|q| {
+        q.0.parse::<Quantity>()
+            .map_err(|e| Error::Invalid(e.to_string()))
+    })
+    .transpose()
+}
+
+fn count_or_percent(v: &IntOrString) -> Result<CountOrPercent> {
+    match v {
+        IntOrString::Int(n) => Ok(CountOrPercent::Count((*n).max(0) as u32)),
+        IntOrString::String(s) => s
+            .parse()
+            .map_err(|e: oomsday_core::UnitError| Error::Invalid(e.to_string())),
+    }
+}
+
+fn default_quarter() -> CountOrPercent {
+    CountOrPercent::Percent(Percent::new(25).expect("25% is a valid percentage"))
+}
+
+/// A workload from a pod template and its controller's figures.
+fn workload(
+    name: String,
+    namespace: String,
+    replicas: u32,
+    template: &PodTemplateSpec,
+    strategy: Option<(CountOrPercent, CountOrPercent)>,
+    priorities: &BTreeMap<String, i32>,
+) -> Result<WorkloadModel> {
+    let spec = template.spec.as_ref().ok_or_else(|| {
+        Error::Invalid(format!("{namespace}/{name}: the pod template has no spec"))
+    })?;
+    let meta = template.metadata.clone().unwrap_or_default();
+    let annotations = meta.annotations.unwrap_or_default();
+    let mut containers = Vec::new();
+    for c in &spec.containers {
+        let res = c.resources.clone().unwrap_or_default();
+        let request = quantity(res.requests.as_ref().and_then(|r| r.get("memory")))?;
+        let limit = quantity(res.limits.as_ref().and_then(|r| r.get("memory")))?;
+        let annotated = annotations
+            .get(&format!("{WORKING_SET_ANNOTATION}.{}", c.name))
+            .or_else(|| annotations.get(WORKING_SET_ANNOTATION));
+        let working_set = match annotated {
+            Some(s) => s.parse().map_err(|e: oomsday_core::UnitError| {
+                Error::Invalid(format!("{namespace}/{name}: {e}"))
+            })?,
+            None => request.or(limit).unwrap_or(Quantity::mib(256)),
+        };
+        containers.push(ContainerModel {
+            name: c.name.clone(),
+            resources: Resources {
+                requests: request.map(|m| ResourceList {
+                    memory: Some(m),
+                    cpu: None,
+                }),
+                limits: limit.map(|m| ResourceList {
+                    memory: Some(m),
+                    cpu: None,
+                }),
+            },
+            working_set,
+            jitter: None,
+        });
+    }
+    let priority = spec
+        .priority
+        .or_else(|| {
+            spec.priority_class_name
+                .as_ref()
+                .and_then(|p| priorities.get(p).copied())
+        })
+        .unwrap_or(0);
+    let (max_surge, max_unavailable) = strategy.unwrap_or((default_quarter(), default_quarter()));
+    Ok(WorkloadModel {
+        name,
+        namespace,
+        replicas,
+        copies: None,
+        priority,
+        priority_class_name: spec.priority_class_name.clone(),
+        labels: meta.labels.unwrap_or_default(),
+        readiness_probe: spec.containers.iter().any(|c| c.readiness_probe.is_some()),
+        containers,
+        ready_after: oomsday_core::Duration::from_secs(10),
+        warmup: oomsday_core::Duration::from_secs(20),
+        max_surge,
+        max_unavailable,
+    })
+}
+
+/// A cluster model from the manifests in `path` (a file or a directory) on `nodes`.
+pub fn from_manifests(
+    path: &Path,
+    nodes: Vec<NodeGroup>,
+    kubelet: KubeletSettings,
+) -> Result<ClusterModel> {
+    let files = crate::spec::collect_files(path).map_err(|d| Error::Invalid(d.to_string()))?;
+    let mut docs = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|source| Error::Io {
+            context: format!("reading {}", f.display()),
+            source,
+        })?;
+        let values: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", f.display())))?;
+        docs.extend(values.into_iter().filter(|v| !v.is_null()));
+    }
+    let kind = |v: &serde_json::Value| {
+        v.get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut priorities = BTreeMap::new();
+    for d in docs.iter().filter(|d| kind(d) == "PriorityClass") {
+        let pc: PriorityClass = serde_json::from_value(d.clone())?;
+        if let Some(n) = pc.metadata.name {
+            priorities.insert(n, pc.value);
+        }
+    }
+    let mut spec = ClusterSpec {
+        kubelet,
+        node_groups: nodes,
+        ..ClusterSpec::default()
+    };
+    let ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.namespace.clone().unwrap_or_else(|| "default".into())
+    };
+    for d in &docs {
+        match kind(d).as_str() {
+            "Deployment" => {
+                let dep: Deployment = serde_json::from_value(d.clone())?;
+                let s = dep.spec.unwrap_or_default();
+                let strategy = s
+                    .strategy
+                    .and_then(|st| st.rolling_update)
+                    .map(|ru| -> Result<_> {
+                        Ok((
+                            ru.max_surge
+                                .as_ref()
+                                .map(count_or_percent)
+                                .transpose()?
+                                .unwrap_or_else(default_quarter),
+                            ru.max_unavailable
+                                .as_ref()
+                                .map(count_or_percent)
+                                .transpose()?
+                                .unwrap_or_else(default_quarter),
+                        ))
+                    })
+                    .transpose()?;
+                spec.workloads.push(workload(
+                    dep.metadata.name.clone().unwrap_or_default(),
+                    ns(&dep.metadata),
+                    s.replicas.unwrap_or(1).max(0) as u32,
+                    &s.template,
+                    strategy,
+                    &priorities,
+                )?);
+            }
+            "StatefulSet" => {
+                let sts: StatefulSet = serde_json::from_value(d.clone())?;
+                let s = sts.spec.unwrap_or_default();
+                spec.workloads.push(workload(
+                    sts.metadata.name.clone().unwrap_or_default(),
+                    ns(&sts.metadata),
+                    s.replicas.unwrap_or(1).max(0) as u32,
+                    &s.template,
+                    None,
+                    &priorities,
+                )?);
+            }
+            "PodDisruptionBudget" => {
+                let pdb: PodDisruptionBudget = serde_json::from_value(d.clone())?;
+                let s = pdb.spec.unwrap_or_default();
+                spec.pdbs.push(PdbModel {
+                    name: pdb.metadata.name.clone().unwrap_or_default(),
+                    namespace: ns(&pdb.metadata),
+                    selector: s.selector.and_then(|l| l.match_labels).unwrap_or_default(),
+                    min_available: s.min_available.as_ref().map(count_or_percent).transpose()?,
+                    max_unavailable: s
+                        .max_unavailable
+                        .as_ref()
+                        .map(count_or_percent)
+                        .transpose()?,
+                });
+            }
+            "LimitRange" => {
+                let lr: LimitRange = serde_json::from_value(d.clone())?;
+                for item in lr.spec.map(|s| s.limits).unwrap_or_default() {
+                    if item.type_ != "Container" {
+                        continue;
+                    }
+                    let mem = |m: &Option<BTreeMap<String, _>>| {
+                        quantity(m.as_ref().and_then(|m| m.get("memory")))
+                    };
+                    spec.limit_ranges.push(LimitRangeModel {
+                        name: lr.metadata.name.clone().unwrap_or_default(),
+                        namespace: ns(&lr.metadata),
+                        default: mem(&item.default)?,
+                        default_request: mem(&item.default_request)?,
+                        max: mem(&item.max)?,
+                    });
+                }
+            }
+            "HorizontalPodAutoscaler" => {
+                let hpa: HorizontalPodAutoscaler = serde_json::from_value(d.clone())?;
+                let s = hpa.spec.unwrap_or_default();
+                let memory = s.metrics.unwrap_or_default().into_iter().find_map(|m| {
+                    let r = m.resource?;
+                    (r.name == "memory").then_some(r.target.average_utilization?)
+                });
+                // Only memory-based HPAs matter to a leak; the others are skipped.
+                if let Some(util) = memory {
+                    spec.hpas.push(HpaModel {
+                        name: hpa.metadata.name.clone().unwrap_or_default(),
+                        namespace: ns(&hpa.metadata),
+                        target: s.scale_target_ref.name,
+                        min_replicas: s.min_replicas.unwrap_or(1).max(1) as u32,
+                        max_replicas: s.max_replicas.max(1) as u32,
+                        memory_utilization: Percent::new(util.clamp(0, 100) as u8)
+                            .unwrap_or(Percent::new(100).expect("100% is valid")),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let model = ClusterModel {
+        api_version: MODEL_API_VERSION.into(),
+        kind: MODEL_KIND.into(),
+        metadata: ModelMeta {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "manifests".into()),
+            description: None,
+        },
+        spec,
+    };
+    if model.spec.workloads.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no Deployment or StatefulSet found",
+            path.display()
+        )));
+    }
+    model.check()?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_groups_parse() {
+        let g = parse_node_group("120x32Gi", 0).unwrap();
+        assert_eq!((g.count, g.capacity), (120, Quantity::gib(32)));
+        let r = parse_node_group("3x16Gi:1Gi", 1).unwrap();
+        assert_eq!(r.kube_reserved, Quantity::gib(1));
+        assert!(parse_node_group("32Gi", 0).is_err());
+    }
+
+    #[test]
+    fn manifests_become_a_model() {
+        let dir =
+            std::env::temp_dir().join(format!("oomsday-sim-manifests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("app.yaml"),
+            r#"
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: checkout, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: checkout}}
+  template:
+    metadata:
+      labels: {app: checkout}
+      annotations: {sim.oomsday.dev/working-set: 900Mi}
+    spec:
+      priorityClassName: high
+      containers:
+        - name: checkout
+          image: shop/checkout
+          resources: {requests: {memory: 512Mi}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: checkout, namespace: shop}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: checkout}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: checkout, namespace: shop}
+spec: {ports: [{port: 80}]}
+"#,
+        )
+        .unwrap();
+        let nodes = vec![parse_node_group("3x16Gi", 0).unwrap()];
+        let m = from_manifests(&dir, nodes, KubeletSettings::default()).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let w = &m.spec.workloads[0];
+        assert_eq!(
+            (w.name.as_str(), w.replicas, w.priority),
+            ("checkout", 3, 1000)
+        );
+        assert_eq!(w.containers[0].working_set, Quantity::mib(900));
+        assert_eq!(w.containers[0].resources.memory_request(), Some(512 << 20));
+        assert_eq!(m.spec.pdbs[0].min_available, Some(CountOrPercent::Count(2)));
+        assert!(super::super::SimCluster::new(&m, 1).is_ok());
+    }
+}

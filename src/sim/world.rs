@@ -1,0 +1,1011 @@
+//! The simulated cluster's state and its clock: nodes, pods, the controllers that act on them,
+//! advanced in virtual seconds.
+//!
+//! One step is one second. Only what can change is visited each step: containers whose memory
+//! is still growing (warming up or leaking), nodes whose memory changed, nodes under watch by
+//! their kubelet, pods waiting for the scheduler. When nothing can change, the clock jumps to
+//! the next timer, so a quiet cluster costs nothing per simulated hour.
+//!
+//! Every decision is deterministic: indexes and ordered collections only, the simulator's own
+//! seeded RNG, no wall clock.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::time::Duration as StdDuration;
+
+use oomsday_core::{CountOrPercent, LeakCurve, human_bytes};
+
+use super::kubelet::{EvictionCandidate, eviction_order, next_backoff, oom_badness};
+use super::model::{
+    ClusterModel, KubeletSettings, LimitRangeModel, MemorySpec, PdbModel, QosClass, admit,
+    oom_score_adj, qos_class,
+};
+use super::rng::{Rng, hash_str};
+use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time};
+
+mod control;
+mod node;
+
+pub(crate) type NodeId = usize;
+pub(crate) type PodId = usize;
+pub(crate) type WlId = usize;
+
+/// Internal seconds start here so that "long before the simulation" is representable without
+/// signed arithmetic: pods that exist at the start have been running since 0.
+pub(crate) const T0: u64 = 1_000_000;
+
+/// The leaker process's own footprint before it allocates anything (model figure).
+const LEAKER_BASE: u64 = 4 << 20;
+
+/// The scheduler's default memory request for scoring pods that request none
+/// (`DefaultMemoryRequest`, 200 MiB, kube-scheduler's pkg/scheduler/util/pod_resources.go). It
+/// counts for spreading only: a pod with no request still fits on any node.
+const NONZERO_DEFAULT_REQUEST: u64 = 200 << 20;
+
+/// How long an unschedulable pod waits before the scheduler tries it again
+/// (`podMaxBackoffSeconds`, 10 s).
+const SCHEDULING_RETRY: u64 = 10;
+
+/// Model settings in whole seconds and bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub eviction_hard: u64,
+    pub eviction_soft: Option<u64>,
+    pub soft_grace: u64,
+    pub housekeeping: u64,
+    pub transition: u64,
+    pub grace: u64,
+    pub toleration: u64,
+    pub kubelet_mem: u64,
+    pub system_mem: u64,
+    pub kubelet_restart: u64,
+    pub max_pods: u32,
+    pub container_start: u64,
+}
+
+impl Settings {
+    fn from(k: &KubeletSettings) -> Self {
+        let s = |d: oomsday_core::Duration| d.std().as_secs();
+        Settings {
+            eviction_hard: k.eviction_hard.bytes(),
+            eviction_soft: k.eviction_soft.map(|q| q.bytes()),
+            soft_grace: s(k.eviction_soft_grace_period),
+            housekeeping: s(k.housekeeping_interval).max(1),
+            transition: s(k.eviction_pressure_transition_period),
+            grace: s(k.node_monitor_grace_period),
+            toleration: s(k.not_ready_toleration),
+            kubelet_mem: k.kubelet_memory.bytes(),
+            system_mem: k.system_memory.bytes(),
+            kubelet_restart: s(k.kubelet_restart_delay).max(1),
+            max_pods: k.max_pods,
+            container_start: s(k.container_start),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub name: String,
+    pub capacity: u64,
+    pub allocatable: u64,
+    /// The pods' cgroup limit (capacity − reserved when node allocatable is enforced).
+    pub pods_limit: u64,
+    pub requested: u64,
+    pub nonzero_requested: u64,
+    pub pods: Vec<PodId>,
+    pub pod_usage: u64,
+    pub kubelet_alive: bool,
+    pub kubelet_down_since: u64,
+    /// Bumped whenever the kubelet dies or comes back; stale timers carry an old value.
+    pub incarnation: u32,
+    /// The control plane's view: Ready=Unknown after the grace period.
+    pub not_ready: bool,
+    pub pressure: bool,
+    pub last_below: u64,
+    pub soft_since: Option<u64>,
+    pub phase: u64,
+    pub watched: bool,
+    pub dirty: bool,
+}
+
+impl Node {
+    fn total(&self, s: &Settings) -> u64 {
+        s.system_mem + if self.kubelet_alive { s.kubelet_mem } else { 0 } + self.pod_usage
+    }
+    fn available(&self, s: &Settings) -> u64 {
+        self.capacity.saturating_sub(self.total(s))
+    }
+    /// Whether pods can squeeze the kubelet out: nothing reserved between the pods' cgroup limit
+    /// and what the OS and the kubelet need.
+    fn kubelet_unprotected(&self, s: &Settings) -> bool {
+        self.pods_limit + s.system_mem + s.kubelet_mem > self.capacity
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum CState {
+    /// Created or restarting; starts at `until` (if its kubelet is alive).
+    Waiting {
+        until: u64,
+    },
+    Running {
+        since: u64,
+    },
+    /// Exited for good (ephemeral containers are never restarted).
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Leak {
+    pub curve: LeakCurve,
+    pub deadline: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Ctr {
+    pub name: String,
+    pub mem: MemorySpec,
+    pub working_set: u64,
+    pub warmup: u64,
+    pub leak: Option<Leak>,
+    pub leaker: bool,
+    pub ephemeral: bool,
+    pub state: CState,
+    pub usage: u64,
+    pub restarts: u32,
+    pub backoff: u64,
+    pub oom_adj: i64,
+    pub epoch: u32,
+}
+
+impl Ctr {
+    fn usage_at(&self, t: u64) -> u64 {
+        let CState::Running { since } = self.state else {
+            return 0;
+        };
+        let el = t.saturating_sub(since);
+        let base = if el >= self.warmup {
+            self.working_set
+        } else {
+            (u128::from(self.working_set) * u128::from(el) / u128::from(self.warmup.max(1))) as u64
+        };
+        base.saturating_add(self.leak_bytes(t))
+    }
+
+    /// What the leak holds at `t`: the leaker's curve from its own start, nothing after its
+    /// deadline (the leaker frees its memory by itself then).
+    pub fn leak_bytes(&self, t: u64) -> u64 {
+        match (&self.leak, self.state) {
+            (Some(l), CState::Running { since }) if t < l.deadline => l
+                .curve
+                .bytes_at(StdDuration::from_secs(t.saturating_sub(since))),
+            _ => 0,
+        }
+    }
+
+    fn is_dynamic(&self, t: u64) -> bool {
+        match self.state {
+            CState::Running { since } => {
+                t.saturating_sub(since) < self.warmup
+                    || self.leak.as_ref().is_some_and(|l| t <= l.deadline)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PodPhase {
+    Pending,
+    Bound,
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Pod {
+    pub name: String,
+    pub wl: WlId,
+    pub revision: u32,
+    pub node: Option<NodeId>,
+    pub phase: PodPhase,
+    pub ctrs: Vec<Ctr>,
+    pub request: u64,
+    pub nonzero_request: u64,
+    pub qos: QosClass,
+    pub priority: i32,
+    pub ready_after: u64,
+    pub seq: u64,
+    pub next_try: u64,
+    pub unschedulable_reported: bool,
+    pub leaker_reported: bool,
+    pub in_dynamic: bool,
+    pub last_leak_sample: u64,
+    /// Deleted by the control plane while its kubelet was away: still running on its node.
+    pub deleting: bool,
+}
+
+impl Pod {
+    fn usage(&self) -> u64 {
+        self.ctrs.iter().map(|c| c.usage).sum()
+    }
+}
+
+/// A container of a workload's pod template.
+#[derive(Debug, Clone)]
+pub(crate) struct TplCtr {
+    pub name: String,
+    pub mem: MemorySpec,
+    pub working_set: u64,
+    pub jitter: f64,
+    pub leak: Option<Leak>,
+    pub leaker: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub replicas: u32,
+    pub priority: i32,
+    pub priority_class_name: Option<String>,
+    pub template: Vec<TplCtr>,
+    pub revision: u32,
+    pub pods: Vec<PodId>,
+    pub node_counts: Vec<u16>,
+    pub max_surge: CountOrPercent,
+    pub max_unavailable: CountOrPercent,
+    pub ready_after: u64,
+    pub warmup: u64,
+    pub readiness_probe: bool,
+    pub dirty: bool,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    CtrStart { pod: PodId, ctr: usize, epoch: u32 },
+    KubeletRestart { node: NodeId, inc: u32 },
+    NodeGrace { node: NodeId, inc: u32 },
+    TaintEvict { node: NodeId, inc: u32 },
+}
+
+/// Where the run's target is.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetInfo {
+    pub wl: WlId,
+    pub pdbs: Vec<usize>,
+}
+
+/// The simulated cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct World {
+    pub s: Settings,
+    pub t: u64,
+    pub start: Time,
+    pub rng: Rng,
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    pub wls: Vec<Workload>,
+    pub pdbs: Vec<PdbModel>,
+    pub limit_ranges: Vec<LimitRangeModel>,
+    pub hpas: Vec<super::model::HpaModel>,
+    timers: BinaryHeap<Reverse<(u64, u64, Timer)>>,
+    timer_seq: u64,
+    pending: BTreeSet<(i64, u64, PodId)>,
+    dynamic: Vec<PodId>,
+    watched: BTreeSet<NodeId>,
+    dirty_nodes: Vec<NodeId>,
+    next_start: usize,
+    pod_seq: u64,
+    names: BTreeSet<String>,
+    pub target: Option<TargetInfo>,
+    pub out: Vec<Observation>,
+    last_workload: Option<(u32, u32)>,
+    last_budget: Vec<Option<(u32, u32, u32, u32)>>,
+    /// Emit nothing while the initial pods are placed.
+    quiet: bool,
+    hpa_state: Vec<(u64, u32)>,
+}
+
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn token(mut x: u64, len: usize) -> String {
+    let mut s = String::with_capacity(len);
+    for _ in 0..len {
+        s.push(NAME_ALPHABET[(x % NAME_ALPHABET.len() as u64) as usize] as char);
+        x /= NAME_ALPHABET.len() as u64;
+    }
+    s
+}
+
+impl World {
+    /// Builds the cluster in its steady state: every pod scheduled and running since long ago.
+    pub fn new(model: &ClusterModel, seed: u64) -> crate::Result<Self> {
+        let s = Settings::from(&model.spec.kubelet);
+        let mut rng = Rng::new(seed);
+        let mut nodes = Vec::new();
+        for (gi, g) in model.spec.node_groups.iter().enumerate() {
+            let reserved = g.system_reserved.bytes() + g.kube_reserved.bytes();
+            // Node allocatable = capacity − kube-reserved − system-reserved − hard eviction.
+            // https://kubernetes.io/docs/tasks/administer-cluster/reserve-compute-resources/#node-allocatable
+            let allocatable = g
+                .capacity
+                .bytes()
+                .saturating_sub(reserved + s.eviction_hard);
+            let pods_limit = if model.spec.kubelet.enforce_node_allocatable {
+                g.capacity.bytes().saturating_sub(reserved)
+            } else {
+                g.capacity.bytes()
+            };
+            // AWS-style names, shuffled within each /24 by the seed so that runs with different
+            // seeds do not all start on "the first node".
+            let mut octets: Vec<u32> = (10..=250).collect();
+            for i in (1..octets.len()).rev() {
+                octets.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            for i in 0..g.count {
+                let subnet = gi as u32 * 16 + i / 241 + 1;
+                let host = octets[(i % 241) as usize];
+                nodes.push(Node {
+                    name: format!("ip-10-0-{subnet}-{host}"),
+                    capacity: g.capacity.bytes(),
+                    allocatable,
+                    pods_limit,
+                    requested: 0,
+                    nonzero_requested: 0,
+                    pods: Vec::new(),
+                    pod_usage: 0,
+                    kubelet_alive: true,
+                    kubelet_down_since: 0,
+                    incarnation: 0,
+                    not_ready: false,
+                    pressure: false,
+                    last_below: 0,
+                    soft_since: None,
+                    phase: rng.below(s.housekeeping),
+                    watched: false,
+                    dirty: false,
+                });
+            }
+        }
+        let n_nodes = nodes.len();
+        let mut wls = Vec::new();
+        for w in model.workloads() {
+            let template = w
+                .containers
+                .iter()
+                .map(|c| TplCtr {
+                    name: c.name.clone(),
+                    mem: MemorySpec {
+                        request: c.resources.memory_request(),
+                        limit: c.resources.memory_limit(),
+                    },
+                    working_set: c.working_set.bytes(),
+                    jitter: c.jitter.map_or(0.0, |p| p.fraction()),
+                    leak: None,
+                    leaker: false,
+                })
+                .collect();
+            wls.push(Workload {
+                hash: String::new(),
+                name: w.name.clone(),
+                namespace: w.namespace.clone(),
+                labels: w.labels.clone(),
+                replicas: w.replicas,
+                priority: w.priority,
+                priority_class_name: w.priority_class_name.clone(),
+                template,
+                revision: 0,
+                pods: Vec::new(),
+                node_counts: vec![0; n_nodes],
+                max_surge: w.max_surge,
+                max_unavailable: w.max_unavailable,
+                ready_after: w.ready_after.std().as_secs(),
+                warmup: w.warmup.std().as_secs(),
+                readiness_probe: w.readiness_probe,
+                dirty: true,
+            });
+        }
+        let start = match model.spec.start {
+            Some(t) => t,
+            // Black Friday 2026, 06:00 UTC: any fixed instant will do, the wall clock never.
+            None => Time::from_second(1_795_759_200).map_err(|e| {
+                crate::Error::Invalid(format!("simulator start time out of range: {e}"))
+            })?,
+        };
+        let hpa_state = vec![(0, 0); model.spec.hpas.len()];
+        let mut w = World {
+            s,
+            t: 0,
+            start,
+            rng,
+            nodes,
+            pods: Vec::new(),
+            wls,
+            pdbs: model.spec.pdbs.clone(),
+            limit_ranges: model.spec.limit_ranges.clone(),
+            hpas: model.spec.hpas.clone(),
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            pending: BTreeSet::new(),
+            dynamic: Vec::new(),
+            watched: BTreeSet::new(),
+            dirty_nodes: Vec::new(),
+            next_start: 0,
+            pod_seq: 0,
+            names: BTreeSet::new(),
+            target: None,
+            out: Vec::new(),
+            last_workload: None,
+            last_budget: Vec::new(),
+            quiet: true,
+            hpa_state,
+        };
+        for i in 0..w.wls.len() {
+            w.wls[i].hash = w.template_hash(i);
+        }
+        // Steady state: place everything at time 0 with containers long since running, then
+        // start the clock at T0.
+        w.reconcile_workloads();
+        // A real cluster's pods arrived over months in no particular order: place the initial
+        // pods in a seeded random order, not workload by workload.
+        let mut initial: Vec<PodId> = w.pending.iter().map(|&(_, _, p)| p).collect();
+        for i in (1..initial.len()).rev() {
+            initial.swap(i, w.rng.below(i as u64 + 1) as usize);
+        }
+        let (n, to_find) = (w.nodes.len(), w.nodes_to_find());
+        for p in initial {
+            w.schedule_pod(p, n, to_find);
+        }
+        w.drain_timers(0);
+        for p in 0..w.pods.len() {
+            if w.pods[p].phase != PodPhase::Bound {
+                continue;
+            }
+            for c in 0..w.pods[p].ctrs.len() {
+                w.start_container(p, c, 0);
+            }
+        }
+        w.timers.clear();
+        w.t = T0;
+        w.update_dynamic();
+        w.check_nodes();
+        // Pods that did not fit at the start show up as FailedScheduling in the first step.
+        for &(_, _, p) in &w.pending {
+            w.pods[p].next_try = T0;
+        }
+        w.quiet = false;
+        Ok(w)
+    }
+
+    fn template_hash(&self, wl: WlId) -> String {
+        let w = &self.wls[wl];
+        token(
+            hash_str(&format!("{}/{}/{}", w.namespace, w.name, w.revision)),
+            10,
+        )
+    }
+
+    /// The virtual time of internal second `t`.
+    pub fn time_of(&self, t: u64) -> Time {
+        let secs = t.saturating_sub(T0).min(i64::MAX as u64 / 2) as i64;
+        self.start
+            .checked_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap_or(self.start)
+    }
+
+    /// The internal second of a virtual time (rounded up, never before now).
+    pub fn second_of(&self, at: Time) -> u64 {
+        let d = at.duration_since(self.start);
+        let secs = d.as_secs() + i64::from(d.subsec_nanos() > 0);
+        T0.saturating_add_signed(secs.max(0))
+    }
+
+    pub fn now(&self) -> Time {
+        self.time_of(self.t)
+    }
+
+    fn emit(&mut self, t: u64, event: Event) {
+        if !self.quiet {
+            let at = self.time_of(t);
+            self.out.push(Observation::new(at, event));
+        }
+    }
+
+    fn timer(&mut self, at: u64, timer: Timer) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, timer)));
+    }
+
+    pub fn pod_ref(&self, p: PodId) -> PodRef {
+        let pod = &self.pods[p];
+        PodRef {
+            name: pod.name.clone(),
+            node: pod.node.map(|n| self.nodes[n].name.clone()),
+            target: self.target.as_ref().is_some_and(|t| t.wl == pod.wl),
+        }
+    }
+
+    // ----- the clock -------------------------------------------------------------------------
+
+    /// Runs until something was observed or `until` (an internal second) is reached.
+    pub fn advance(&mut self, until: u64) {
+        while self.out.is_empty() && self.t < until {
+            if self.quiescent() {
+                let next = self
+                    .timers
+                    .peek()
+                    .map_or(until, |Reverse((at, _, _))| *at)
+                    .min(until);
+                if next > self.t + 1 {
+                    self.t = next - 1;
+                }
+            }
+            self.step();
+        }
+    }
+
+    fn quiescent(&self) -> bool {
+        self.dynamic.is_empty()
+            && self.watched.is_empty()
+            && self.pending.is_empty()
+            && self.wls.iter().all(|w| !w.dirty)
+            && self.hpas.is_empty()
+    }
+
+    fn step(&mut self) {
+        self.t += 1;
+        let t = self.t;
+        self.drain_timers(t);
+        self.update_dynamic();
+        self.check_nodes();
+        self.housekeeping();
+        if !self.hpas.is_empty() && t.is_multiple_of(15) {
+            self.autoscale();
+        }
+        self.reconcile_workloads();
+        self.schedule();
+        self.report_status();
+    }
+
+    fn drain_timers(&mut self, t: u64) {
+        while let Some(Reverse((at, _, timer))) = self.timers.peek().copied() {
+            if at > t {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::CtrStart { pod, ctr, epoch } => {
+                    let p = &self.pods[pod];
+                    let ok = p.phase == PodPhase::Bound
+                        && p.ctrs[ctr].epoch == epoch
+                        && matches!(p.ctrs[ctr].state, CState::Waiting { .. })
+                        && p.node.is_some_and(|n| self.nodes[n].kubelet_alive);
+                    if ok {
+                        self.start_container(pod, ctr, at);
+                    }
+                }
+                Timer::KubeletRestart { node, inc } => {
+                    if self.nodes[node].incarnation == inc {
+                        self.try_kubelet_restart(node, at);
+                    }
+                }
+                Timer::NodeGrace { node, inc } => {
+                    if self.nodes[node].incarnation == inc && !self.nodes[node].kubelet_alive {
+                        self.node_not_ready(node, at);
+                    }
+                }
+                Timer::TaintEvict { node, inc } => {
+                    if self.nodes[node].incarnation == inc && self.nodes[node].not_ready {
+                        self.taint_evict(node, at);
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- containers ------------------------------------------------------------------------
+
+    fn start_container(&mut self, p: PodId, c: usize, t: u64) {
+        let ctr = &mut self.pods[p].ctrs[c];
+        ctr.state = CState::Running { since: t };
+        ctr.epoch += 1;
+        if !self.pods[p].in_dynamic {
+            self.pods[p].in_dynamic = true;
+            self.dynamic.push(p);
+        }
+        let is_leaker = self.pods[p].ctrs[c].leaker;
+        if is_leaker && !self.pods[p].leaker_reported {
+            self.pods[p].leaker_reported = true;
+            let pod = self.pod_ref(p);
+            self.emit(t, Event::LeakerStarted { pod });
+        }
+    }
+
+    fn set_usage(&mut self, p: PodId, c: usize, usage: u64) {
+        let old = self.pods[p].ctrs[c].usage;
+        if old == usage {
+            return;
+        }
+        self.pods[p].ctrs[c].usage = usage;
+        if let Some(n) = self.pods[p].node {
+            let node = &mut self.nodes[n];
+            node.pod_usage = node.pod_usage + usage - old;
+            if !node.dirty {
+                node.dirty = true;
+                self.dirty_nodes.push(n);
+            }
+        }
+    }
+
+    /// Recomputes the memory of containers that are still changing; kills those at their limit.
+    fn update_dynamic(&mut self) {
+        let t = self.t;
+        let list = std::mem::take(&mut self.dynamic);
+        let mut keep = Vec::with_capacity(list.len());
+        for p in list {
+            if self.pods[p].phase == PodPhase::Gone {
+                self.pods[p].in_dynamic = false;
+                continue;
+            }
+            let mut still = false;
+            for c in 0..self.pods[p].ctrs.len() {
+                let ctr = &self.pods[p].ctrs[c];
+                if !matches!(ctr.state, CState::Running { .. }) {
+                    continue;
+                }
+                let u = ctr.usage_at(t);
+                // The cgroup limit: a container that reaches it is OOM-killed by the kernel.
+                // https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#memory-limits
+                if let Some(limit) = ctr.mem.limit
+                    && u >= limit
+                {
+                    self.set_usage(p, c, limit);
+                    self.oom_kill(p, c, t, false);
+                    continue;
+                }
+                self.set_usage(p, c, u);
+                still |= self.pods[p].ctrs[c].is_dynamic(t);
+            }
+            if still {
+                keep.push(p);
+            } else {
+                self.pods[p].in_dynamic = false;
+                self.sample_leak(p, t);
+            }
+        }
+        // Containers started during this pass were pushed onto the (now empty) list.
+        keep.append(&mut self.dynamic);
+        self.dynamic = keep;
+    }
+
+    /// The kernel killed container `c` of pod `p`: at its own limit, or as the node's (or the
+    /// pods' cgroup's) OOM victim when `system`.
+    fn oom_kill(&mut self, p: PodId, c: usize, t: u64, system: bool) {
+        self.set_usage(p, c, 0);
+        let (name, leaker, restarts, ephemeral) = {
+            let ctr = &mut self.pods[p].ctrs[c];
+            let ran = match ctr.state {
+                CState::Running { since } => t.saturating_sub(since),
+                _ => 0,
+            };
+            ctr.epoch += 1;
+            if ctr.ephemeral {
+                // Ephemeral containers are never restarted.
+                // https://kubernetes.io/docs/concepts/workloads/pods/ephemeral-containers/
+                ctr.state = CState::Done;
+            } else {
+                ctr.restarts += 1;
+                ctr.backoff = next_backoff(ctr.backoff, ran);
+                ctr.state = CState::Waiting {
+                    until: t + ctr.backoff,
+                };
+            }
+            (ctr.name.clone(), ctr.leaker, ctr.restarts, ctr.ephemeral)
+        };
+        let pod = self.pod_ref(p);
+        if system && let Some(n) = self.pods[p].node {
+            let node = self.nodes[n].name.clone();
+            self.emit(
+                t,
+                Event::NodeEvent {
+                    node,
+                    reason: "SystemOOM".into(),
+                    message: format!(
+                        "System OOM encountered, victim process: {name} (pod {})",
+                        pod.name
+                    ),
+                },
+            );
+        }
+        self.emit(
+            t,
+            Event::OomKilled {
+                pod: pod.clone(),
+                container: name.clone(),
+                leaker,
+                restart_count: restarts,
+            },
+        );
+        if !ephemeral {
+            self.emit(
+                t,
+                Event::CrashLoopBackOff {
+                    pod,
+                    container: name,
+                },
+            );
+            if let CState::Waiting { until } = self.pods[p].ctrs[c].state {
+                let epoch = self.pods[p].ctrs[c].epoch;
+                self.timer(
+                    until,
+                    Timer::CtrStart {
+                        pod: p,
+                        ctr: c,
+                        epoch,
+                    },
+                );
+            }
+        }
+    }
+
+    // ----- what the run watches --------------------------------------------------------------
+
+    fn report_status(&mut self) {
+        let t = self.t;
+        let Some(target) = self.target.clone() else {
+            return;
+        };
+        let wl = target.wl;
+        let ready = self.wls[wl]
+            .pods
+            .iter()
+            .filter(|&&p| self.pod_ready(p, t))
+            .count() as u32;
+        let desired = self.wls[wl].replicas;
+        if self.last_workload != Some((desired, ready)) {
+            self.last_workload = Some((desired, ready));
+            self.emit(t, Event::Workload { desired, ready });
+        }
+        if self.last_budget.len() != target.pdbs.len() {
+            self.last_budget = vec![None; target.pdbs.len()];
+        }
+        for (i, &b) in target.pdbs.iter().enumerate() {
+            let st = self.budget_status(b, t);
+            if self.last_budget[i] != Some(st) {
+                self.last_budget[i] = Some(st);
+                let (current_healthy, desired_healthy, disruptions_allowed, expected_pods) = st;
+                let name = self.pdbs[b].name.clone();
+                self.emit(
+                    t,
+                    Event::Budget {
+                        name,
+                        current_healthy,
+                        desired_healthy,
+                        disruptions_allowed,
+                        expected_pods,
+                    },
+                );
+            }
+        }
+        // The leaker's bytes, every 30 virtual seconds per pod: enough for the curve in a report
+        // without flooding the timeline.
+        if t.is_multiple_of(30) {
+            let pods = self.wls[wl].pods.clone();
+            for p in pods {
+                self.sample_leak(p, t);
+            }
+        }
+    }
+
+    /// Reports what the leaker of a target pod holds, when it changed since the last sample.
+    fn sample_leak(&mut self, p: PodId, t: u64) {
+        let is_target = self
+            .target
+            .as_ref()
+            .is_some_and(|x| x.wl == self.pods[p].wl);
+        if !is_target || !self.pods[p].ctrs.iter().any(|c| c.leaker) {
+            return;
+        }
+        let bytes: u64 = self.pods[p].ctrs.iter().map(|c| c.leak_bytes(t)).sum();
+        if bytes != self.pods[p].last_leak_sample {
+            self.pods[p].last_leak_sample = bytes;
+            let pod = self.pods[p].name.clone();
+            self.emit(t, Event::LeakerBytes { pod, bytes });
+        }
+    }
+
+    /// A PDB's status as the disruption controller computes it: expected pods from the
+    /// controllers' scale, desiredHealthy from minAvailable or maxUnavailable (percentages round
+    /// up), disruptionsAllowed = currentHealthy − desiredHealthy.
+    /// <https://kubernetes.io/docs/tasks/run-application/configure-pdb/>
+    pub fn budget_status(&self, b: usize, t: u64) -> (u32, u32, u32, u32) {
+        let pdb = &self.pdbs[b];
+        let matching: Vec<WlId> = (0..self.wls.len())
+            .filter(|&w| {
+                self.wls[w].namespace == pdb.namespace
+                    && pdb
+                        .selector
+                        .iter()
+                        .all(|(k, v)| self.wls[w].labels.get(k) == Some(v))
+            })
+            .collect();
+        let expected: u32 = matching.iter().map(|&w| self.wls[w].replicas).sum();
+        let healthy = matching
+            .iter()
+            .flat_map(|&w| self.wls[w].pods.iter())
+            .filter(|&&p| self.pod_ready(p, t))
+            .count() as u32;
+        let desired = match (pdb.min_available, pdb.max_unavailable) {
+            (Some(m), _) => match m {
+                CountOrPercent::Count(c) => c,
+                CountOrPercent::Percent(_) => m.of(expected),
+            },
+            (None, Some(u)) => expected.saturating_sub(u.of(expected)),
+            (None, None) => 0,
+        };
+        (healthy, desired, healthy.saturating_sub(desired), expected)
+    }
+
+    // ----- injection -------------------------------------------------------------------------
+
+    pub fn find_workload(&self, namespace: &str, name: &str) -> Option<WlId> {
+        self.wls
+            .iter()
+            .position(|w| w.namespace == namespace && w.name == name)
+    }
+
+    /// Rolls the workload to a new template (pods are replaced within maxSurge/maxUnavailable).
+    pub fn set_template(&mut self, wl: WlId, template: Vec<TplCtr>) {
+        self.wls[wl].template = template;
+        self.wls[wl].revision += 1;
+        self.wls[wl].hash = self.template_hash(wl);
+        self.wls[wl].dirty = true;
+    }
+
+    /// Attaches an ephemeral leaker to a running pod: no resources, charged to the pod, never
+    /// restarted. <https://kubernetes.io/docs/concepts/workloads/pods/ephemeral-containers/>
+    pub fn attach_ephemeral(&mut self, p: PodId, name: &str, leak: Leak) {
+        let t = self.t;
+        let ctr = Ctr {
+            name: name.to_string(),
+            mem: MemorySpec::default(),
+            working_set: LEAKER_BASE,
+            warmup: 0,
+            leak: Some(leak),
+            leaker: true,
+            ephemeral: true,
+            state: CState::Waiting { until: t },
+            usage: 0,
+            restarts: 0,
+            backoff: 0,
+            oom_adj: 0,
+            epoch: 0,
+        };
+        let adj = match self.pods[p].node {
+            Some(n) => oom_score_adj(self.pods[p].qos, None, self.nodes[n].capacity),
+            None => 1000,
+        };
+        self.pods[p].ctrs.push(Ctr {
+            oom_adj: adj,
+            ..ctr
+        });
+        let c = self.pods[p].ctrs.len() - 1;
+        self.start_container(p, c, t);
+    }
+
+    /// The leaker container a sidecar injection adds to the template.
+    pub fn leaker_template(name: &str, mem: MemorySpec, leak: Leak) -> TplCtr {
+        TplCtr {
+            name: name.to_string(),
+            mem,
+            working_set: LEAKER_BASE,
+            jitter: 0.0,
+            leak: Some(leak),
+            leaker: true,
+        }
+    }
+
+    /// Pods of a workload that are running, in a stable order.
+    pub fn running_pods(&self, wl: WlId) -> Vec<PodId> {
+        self.wls[wl]
+            .pods
+            .iter()
+            .copied()
+            .filter(|&p| self.pods[p].phase == PodPhase::Bound)
+            .collect()
+    }
+
+    /// Total pods that are not gone (for descriptions).
+    pub fn live_pods(&self) -> usize {
+        self.wls.iter().map(|w| w.pods.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::model::ClusterModel;
+
+    fn tiny(extra: &str) -> ClusterModel {
+        ClusterModel::from_yaml(&format!(
+            r#"
+apiVersion: oomsday.dev/v1alpha1
+kind: ClusterModel
+metadata: {{name: tiny}}
+spec:
+  nodeGroups: [{{name: general, count: 3, capacity: 8Gi}}]
+  workloads:
+    - name: web
+      namespace: shop
+      replicas: 3
+      containers: [{{name: app, workingSet: 1Gi, resources: {{requests: {{memory: 1Gi}}}}}}]
+{extra}
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn steady_state_places_every_pod_spread_and_running() {
+        let w = World::new(&tiny(""), 1).unwrap();
+        assert_eq!(w.live_pods(), 3);
+        let nodes: BTreeSet<_> = w.pods.iter().filter_map(|p| p.node).collect();
+        assert_eq!(nodes.len(), 3, "spread over the three nodes");
+        assert!((0..3).all(|p| w.pod_ready(p, T0)));
+        assert!(w.nodes.iter().all(|n| n.pod_usage == 1 << 30));
+    }
+
+    #[test]
+    fn container_over_its_limit_is_oom_killed_and_backs_off() {
+        let mut w = World::new(&tiny(""), 1).unwrap();
+        let wl = 0;
+        w.target = Some(TargetInfo { wl, pdbs: vec![] });
+        let curve = LeakCurve {
+            pattern: oomsday_core::Pattern::Linear {
+                rate: "100Mi/s".parse().unwrap(),
+            },
+            start: oomsday_core::Quantity::mib(100),
+            max: None,
+        };
+        let mut tpl = w.wls[wl].template.clone();
+        tpl.push(World::leaker_template(
+            "oomsday-leaker",
+            MemorySpec {
+                request: Some(256 << 20),
+                limit: Some(512 << 20),
+            },
+            Leak {
+                curve,
+                deadline: T0 + 3600,
+            },
+        ));
+        w.set_template(wl, tpl);
+        w.advance(T0 + 600);
+        let mut all = std::mem::take(&mut w.out);
+        while w.t < T0 + 600 {
+            w.advance(T0 + 600);
+            all.append(&mut w.out);
+        }
+        let kills: Vec<_> = all
+            .iter()
+            .filter_map(|o| match &o.event {
+                Event::OomKilled {
+                    leaker,
+                    restart_count,
+                    ..
+                } => Some((*leaker, *restart_count)),
+                _ => None,
+            })
+            .collect();
+        assert!(!kills.is_empty());
+        assert!(kills.iter().all(|(l, _)| *l), "only the leaker dies");
+        assert!(kills.iter().any(|(_, r)| *r >= 3), "it keeps restarting");
+        assert!(
+            !all.iter()
+                .any(|o| matches!(o.event, Event::PodEvicted { .. })),
+            "contained: no evictions"
+        );
+    }
+}

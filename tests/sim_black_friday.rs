@@ -1,0 +1,217 @@
+//! The Black Friday story on the simulator: the cascade without the fixes, containment with them,
+//! and the score ordering. Runs the real experiment files through the real loader, engine driver
+//! and scorer.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use oomsday::engine::{ExperimentRef, RunRecord};
+use oomsday::observe::{DisruptionCause, Event, NodeConditionKind};
+use oomsday::sim::{ClusterModel, run_experiment};
+use oomsday::spec::load_experiments;
+
+async fn simulate(file: &str, seed: Option<u64>) -> RunRecord {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let (exps, _) = load_experiments(&path).expect("the experiment is valid");
+    let sourced = &exps[0];
+    let spec = sourced.experiment.spec.clone();
+    let sim = spec.simulation.clone().expect("names its cluster model");
+    let model_path = path
+        .parent()
+        .unwrap()
+        .join(sim.cluster.expect("names its cluster model"));
+    let model = ClusterModel::load(&model_path).expect("the model is valid");
+    let exp = ExperimentRef {
+        name: sourced.experiment.metadata.name.clone().unwrap(),
+        namespace: sourced.experiment.metadata.namespace.clone().unwrap(),
+        spec,
+    };
+    run_experiment(&model, &exp, seed.or(sim.seed).unwrap_or(1))
+        .await
+        .expect("the run completes")
+}
+
+fn events(r: &RunRecord) -> impl Iterator<Item = &Event> {
+    r.timeline.iter().map(|o| &o.event)
+}
+
+fn min_ready(r: &RunRecord) -> u32 {
+    events(r)
+        .filter_map(|e| match e {
+            Event::Workload { ready, .. } => Some(*ready),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(u32::MAX)
+}
+
+#[tokio::test]
+async fn the_story_cascades_and_the_fixes_contain_it() {
+    let story = simulate("experiments/black-friday/checkout-leak.yaml", None).await;
+    let fixed = simulate("experiments/black-friday/fixed/checkout-leak.yaml", None).await;
+    assert!(story.simulated && fixed.simulated);
+
+    // The cascade: pressure, kubelet evictions, a kubelet OOM-killed, nodes NotReady...
+    let has = |r: &RunRecord, f: &dyn Fn(&Event) -> bool| events(r).any(f);
+    assert!(has(&story, &|e| matches!(
+        e,
+        Event::NodeCondition {
+            condition: NodeConditionKind::MemoryPressure,
+            status: true,
+            ..
+        }
+    )));
+    assert!(has(&story, &|e| matches!(
+        e,
+        Event::PodEvicted {
+            cause: DisruptionCause::TerminationByKubelet,
+            ..
+        }
+    )));
+    assert!(has(
+        &story,
+        &|e| matches!(e, Event::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
+    ));
+    assert!(has(&story, &|e| matches!(
+        e,
+        Event::NodeCondition {
+            condition: NodeConditionKind::Ready,
+            status: false,
+            ..
+        }
+    )));
+    assert!(has(&story, &|e| matches!(
+        e,
+        Event::PodEvicted {
+            cause: DisruptionCause::DeletionByTaintManager,
+            ..
+        }
+    )));
+    assert!(has(
+        &story,
+        &|e| matches!(e, Event::NodeEvent { reason, .. } if reason == "SystemOOM")
+    ));
+
+    // ...checkout pods rescheduled onto nodes that were under pressure at the time...
+    let mut pressured = BTreeSet::new();
+    let mut landed_on_pressure = 0;
+    for e in events(&story) {
+        match e {
+            Event::NodeCondition {
+                node,
+                condition: NodeConditionKind::MemoryPressure,
+                status,
+                ..
+            } => {
+                if *status {
+                    pressured.insert(node.clone());
+                } else {
+                    pressured.remove(node);
+                }
+            }
+            Event::LeakerStarted { pod }
+                if pod.node.as_ref().is_some_and(|n| pressured.contains(n)) =>
+            {
+                landed_on_pressure += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        landed_on_pressure > 0,
+        "no checkout pod landed on a node under pressure"
+    );
+
+    // ...and checkout availability collapsing.
+    assert!(
+        min_ready(&story) <= 5,
+        "checkout never fell below 5 ready: {}",
+        min_ready(&story)
+    );
+
+    // With the fixes: the leak ends in OOM kills of the leaker itself, no node goes NotReady,
+    // no kubelet dies, the budget holds.
+    let leaker_kills = events(&fixed)
+        .filter(|e| matches!(e, Event::OomKilled { leaker: true, .. }))
+        .count();
+    assert!(
+        leaker_kills >= 20,
+        "the leaker should hit its limit: {leaker_kills}"
+    );
+    assert!(!has(
+        &fixed,
+        &|e| matches!(e, Event::OomKilled { pod, leaker: false, .. } if pod.target)
+    ));
+    assert!(!has(&fixed, &|e| matches!(
+        e,
+        Event::NodeCondition {
+            condition: NodeConditionKind::Ready,
+            status: false,
+            ..
+        }
+    )));
+    assert!(!has(
+        &fixed,
+        &|e| matches!(e, Event::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
+    ));
+    // Contained means nothing else was hurt: no bystander evicted or OOM-killed, no node under
+    // memory pressure.
+    let harmed: Vec<_> = events(&fixed)
+        .filter(|e| match e {
+            Event::OomKilled { pod, .. } | Event::PodEvicted { pod, .. } => !pod.target,
+            _ => false,
+        })
+        .collect();
+    assert!(harmed.is_empty(), "bystanders hurt: {harmed:?}");
+    assert!(!has(&fixed, &|e| matches!(
+        e,
+        Event::NodeCondition {
+            condition: NodeConditionKind::MemoryPressure,
+            status: true,
+            ..
+        }
+    )));
+    let budgets: Vec<_> = events(&fixed)
+        .filter_map(|e| match e {
+            Event::Budget {
+                current_healthy,
+                desired_healthy,
+                ..
+            } => Some((*current_healthy, *desired_healthy)),
+            _ => None,
+        })
+        .collect();
+    assert!(!budgets.is_empty());
+    assert!(
+        budgets.iter().all(|(c, d)| c >= d),
+        "the PDB was breached: {budgets:?}"
+    );
+
+    // The score: low for the story, far higher with the fixes.
+    let s = oomsday::score::score(&story);
+    let f = oomsday::score::score(&fixed);
+    assert!(s.total < 50, "story scored {}", s.total);
+    assert!(
+        f.total >= s.total + 25,
+        "fixed {} vs story {}",
+        f.total,
+        s.total
+    );
+    assert_eq!(s.verdict, oomsday::spec::Verdict::Failed);
+    assert_eq!(
+        f.verdict,
+        oomsday::spec::Verdict::Passed,
+        "{:?}",
+        f.hypothesis
+    );
+}
+
+#[tokio::test]
+async fn same_seed_same_timeline_other_seed_other_timeline() {
+    let a = simulate("experiments/black-friday/fixed/checkout-leak.yaml", Some(7)).await;
+    let b = simulate("experiments/black-friday/fixed/checkout-leak.yaml", Some(7)).await;
+    let c = simulate("experiments/black-friday/fixed/checkout-leak.yaml", Some(8)).await;
+    assert_eq!(a.timeline, b.timeline);
+    assert_eq!(a.run_id, b.run_id);
+    assert_ne!(a.timeline, c.timeline);
+}
