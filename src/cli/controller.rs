@@ -1,9 +1,180 @@
-//! `oomsday controller`. Not implemented yet: its owner replaces this file.
+//! `oomsday controller` (the in-cluster controller) and the commands that talk to it through
+//! the API: `oomsday trigger NAME`, `oomsday abort RUN`, `oomsday history EXPERIMENT`.
 
-/// Not implemented yet.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, Config};
+
+use crate::cluster::kube::{ConnectOptions, KubeCluster};
+use crate::controller::decide::{ABORT_ANNOTATION, RUN_NOW_ANNOTATION, TargetPolicy};
+use crate::controller::executor::EngineExecutor;
+use crate::controller::history::{history_rows, render_history};
+use crate::controller::manager::{Options, run};
+use crate::engine::ExperimentRef;
+use crate::spec::{LeakExperiment, LeakRun};
+
+use super::exit;
+
+/// Run the in-cluster controller: schedules, LeakRun records, crash safety, metrics.
+///
+/// Watches LeakExperiments, runs their schedules, records each execution as a LeakRun, and
+/// reverts every run in flight on shutdown. Meant for the Deployment in deploy/controller.yaml
+/// (`kubectl apply -k deploy/`).
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// This replica's identity (Lease holder, Event instance): the pod's name.
+    #[arg(long, env = "POD_NAME", default_value = "oomsday-controller")]
+    pub identity: String,
+    /// Namespace of the leader-election Lease: the controller's own.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "oomsday-system")]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "oomsday-controller")]
+    pub lease_name: String,
+    /// Watch only this namespace (default: all).
+    #[arg(long, env = "OOMSDAY_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Allow targets in namespaces without the `oomsday.dev/allow=true` label.
+    #[arg(long, env = "OOMSDAY_ALLOW_UNLABELLED_NAMESPACES")]
+    pub allow_unlabelled_namespaces: bool,
+    /// The controller's consent to kube-system, kube-public, kube-node-lease (the experiment
+    /// must also set spec.allowSystemNamespaces).
+    #[arg(long, env = "OOMSDAY_ALLOW_SYSTEM_NAMESPACES")]
+    pub allow_system_namespaces: bool,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "OOMSDAY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Time in-flight runs get to revert on SIGTERM; keep it under the pod's
+    /// terminationGracePeriodSeconds.
+    #[arg(long, default_value = "50s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+}
 
-pub async fn exec(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`oomsday controller` is not implemented yet")
+pub async fn exec(args: Args) -> anyhow::Result<u8> {
+    let config = Config::infer()
+        .await
+        .context("no cluster configured (in-cluster or kubeconfig)")?;
+    let client = Client::try_from(config.clone()).context("building the Kubernetes client")?;
+    // Each run gets its own client, built on the run's own thread and runtime.
+    let executor = EngineExecutor::new(move |exp: Option<&ExperimentRef>| {
+        let client = Client::try_from(config.clone())?;
+        let mut cluster = KubeCluster::new(client, "in-cluster (oomsday controller)");
+        if let Some(e) = exp {
+            cluster.set_experiment(&e.name);
+        }
+        Ok(cluster)
+    });
+    let opts = Options {
+        identity: args.identity,
+        lease_namespace: args.lease_namespace,
+        lease_name: args.lease_name,
+        watch_namespace: args.watch_namespace,
+        policy: TargetPolicy {
+            require_allow_label: !args.allow_unlabelled_namespaces,
+            allow_system_namespaces: args.allow_system_namespaces,
+        },
+        listen: args.listen,
+        shutdown_grace: args.shutdown_grace,
+    };
+    run(client, Arc::new(executor), opts).await?;
+    Ok(exit::OK)
+}
+
+/// Which cluster and namespace the client commands talk to.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The namespace (default: the context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+async fn connect(t: &Target) -> anyhow::Result<(Client, String)> {
+    let cluster = KubeCluster::connect(ConnectOptions {
+        kubeconfig: None,
+        context: t.context.clone(),
+        namespace: t.namespace.clone(),
+    })
+    .await?;
+    Ok((
+        cluster.client().clone(),
+        cluster.default_namespace().to_string(),
+    ))
+}
+
+/// Start a run of a LeakExperiment now (the controller picks it up; sets oomsday.dev/run-now).
+#[derive(Debug, clap::Args)]
+pub struct TriggerArgs {
+    /// The LeakExperiment's name.
+    pub name: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+pub async fn exec_trigger(args: TriggerArgs) -> anyhow::Result<u8> {
+    let (client, ns) = connect(&args.target).await?;
+    let api: Api<LeakExperiment> = Api::namespaced(client, &ns);
+    let stamp = jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({"metadata": {"annotations": {RUN_NOW_ANNOTATION: stamp}}});
+    api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("triggering LeakExperiment {ns}/{}", args.name))?;
+    println!(
+        "triggered {ns}/{}: the controller starts a run unless one already leaks into the workload \
+         (see `kubectl get leakruns -n {ns}`)",
+        args.name
+    );
+    Ok(exit::OK)
+}
+
+/// Stop a LeakRun now: the controller reverts it (sets oomsday.dev/abort).
+#[derive(Debug, clap::Args)]
+pub struct AbortArgs {
+    /// The LeakRun's name.
+    pub run: String,
+    /// Why, shown on the run.
+    #[arg(long, default_value = "oomsday abort")]
+    pub reason: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+pub async fn exec_abort(args: AbortArgs) -> anyhow::Result<u8> {
+    let (client, ns) = connect(&args.target).await?;
+    let api: Api<LeakRun> = Api::namespaced(client, &ns);
+    let patch = serde_json::json!({"metadata": {"annotations": {ABORT_ANNOTATION: args.reason}}});
+    api.patch(&args.run, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("aborting LeakRun {ns}/{}", args.run))?;
+    println!(
+        "asked the controller to abort {ns}/{}; it reverts, then records why",
+        args.run
+    );
+    Ok(exit::OK)
+}
+
+/// Print the scores of an experiment's past runs (its LeakRuns), oldest first.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The LeakExperiment's name.
+    pub experiment: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+pub async fn exec_history(args: HistoryArgs) -> anyhow::Result<u8> {
+    let (client, ns) = connect(&args.target).await?;
+    let api: Api<LeakRun> = Api::namespaced(client, &ns);
+    let runs = api
+        .list(&ListParams::default())
+        .await
+        .with_context(|| format!("listing LeakRuns in {ns}"))?;
+    let rows = history_rows(&runs.items, &args.experiment);
+    print!("{}", render_history(&args.experiment, &rows));
+    Ok(exit::OK)
 }

@@ -1,0 +1,497 @@
+//! Pure decisions about runs and targets: what a LeakRun needs now (start, stop, revert,
+//! complete, nothing), whether a namespace may be targeted, and which finished runs the history
+//! limit deletes. The reconcilers only carry these out.
+
+use std::collections::BTreeMap;
+
+use crate::observe::Time;
+use crate::spec::{InjectionRecord, LeakRun, Phase};
+
+use super::schedule::{ActiveRun, TargetRef, parse_time};
+
+/// Annotation on a LeakExperiment: start a run now (any value). Removed when acted on.
+pub const RUN_NOW_ANNOTATION: &str = "oomsday.dev/run-now";
+/// Annotation on a LeakRun: stop it (revert) now. The value is shown as the detail.
+pub const ABORT_ANNOTATION: &str = "oomsday.dev/abort";
+/// `status.reason` of a run whose revert failed: the leaker may still be in place.
+pub const REVERT_FAILED: &str = "RevertFailed";
+/// `status.reason` of a run whose engine died (its thread or cluster): a revert is owed.
+pub const ENGINE_FAILED: &str = "EngineFailed";
+/// Namespace label that allows experiments to target it.
+pub const ALLOW_LABEL: &str = "oomsday.dev/allow";
+/// Label on LeakRuns naming their experiment (when it fits in a label value).
+pub const EXPERIMENT_LABEL: &str = "oomsday.dev/experiment";
+/// The LeakRun finalizer: the run's injection is reverted before the object goes away.
+pub const RUN_FINALIZER: &str = "oomsday.dev/revert";
+/// The LeakExperiment finalizer: its active runs are aborted before it goes away.
+pub const EXPERIMENT_FINALIZER: &str = "oomsday.dev/abort-runs";
+/// Namespaces never targeted unless both the experiment and the controller allow it (the
+/// same list the kube cluster's preflight refuses).
+pub use crate::cluster::kube::SYSTEM_NAMESPACES;
+
+/// Where the controller may leak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetPolicy {
+    /// Require the `oomsday.dev/allow=true` label on the target namespace.
+    pub require_allow_label: bool,
+    /// The controller's own consent to system namespaces (the experiment must consent too).
+    pub allow_system_namespaces: bool,
+}
+
+impl Default for TargetPolicy {
+    fn default() -> Self {
+        TargetPolicy {
+            require_allow_label: true,
+            allow_system_namespaces: false,
+        }
+    }
+}
+
+/// Whether `namespace` (with its labels) may be targeted by an experiment that does or does
+/// not allow system namespaces; `Err` says why not.
+pub fn decide_target_allowed(
+    policy: &TargetPolicy,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    experiment_allows_system: bool,
+) -> Result<(), String> {
+    if SYSTEM_NAMESPACES.contains(&namespace)
+        && !(experiment_allows_system && policy.allow_system_namespaces)
+    {
+        return Err(format!(
+            "namespace {namespace} is a system namespace: both spec.allowSystemNamespaces and \
+             the controller's --allow-system-namespaces are needed"
+        ));
+    }
+    if policy.require_allow_label && labels.get(ALLOW_LABEL).map(String::as_str) != Some("true") {
+        return Err(format!(
+            "namespace {namespace} is not labelled {ALLOW_LABEL}=true"
+        ));
+    }
+    Ok(())
+}
+
+/// What a LeakRun needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunAction {
+    /// Nothing (finished, not the leader, or running here with nothing to change).
+    Nothing,
+    /// Start the engine on it (a Pending run nobody is executing).
+    Start,
+    /// It runs here: ask the engine to stop (it reverts), then wait.
+    Stop { reason: StopCause, detail: String },
+    /// Nobody executes it but an injection may be in place: revert it, then mark it finished.
+    RevertAndFinish {
+        record: InjectionRecord,
+        phase: Phase,
+        reason: String,
+        message: String,
+    },
+    /// Nobody executes it and nothing is in place: mark it finished.
+    Finish {
+        phase: Phase,
+        reason: String,
+        message: String,
+    },
+    /// Being deleted and nothing is in place (or it was reverted): let the finalizer go.
+    Release,
+}
+
+/// Why a running run is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    Annotation,
+    Deleted,
+}
+
+/// What a run needs, given whether this replica executes it and leads.
+///
+/// After a controller restart (or a leader change), a run nobody executes is *resumed* only if
+/// it never injected (Pending: it simply starts). A run that may have a leak in place is
+/// reverted and finished: its abort rules were not watched while no controller ran it, so its
+/// observations cannot be trusted and the leak must not go on unwatched. `reason` is
+/// `DeadlineExceeded` when its deadline has passed, `ControllerRestarted` otherwise.
+pub fn decide_run(run: &LeakRun, executing_here: bool, leader: bool, now: Time) -> RunAction {
+    let status = run.status.clone().unwrap_or_default();
+    let deleting = run.metadata.deletion_timestamp.is_some();
+    let abort = run
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ABORT_ANNOTATION));
+    if executing_here {
+        return if deleting {
+            RunAction::Stop {
+                reason: StopCause::Deleted,
+                detail: "the LeakRun is being deleted".into(),
+            }
+        } else if let Some(v) = abort {
+            RunAction::Stop {
+                reason: StopCause::Annotation,
+                detail: format!("annotation {ABORT_ANNOTATION}={v}"),
+            }
+        } else {
+            RunAction::Nothing
+        };
+    }
+    if !leader {
+        // A deleted run's revert is also leader's work: followers never touch workloads.
+        return RunAction::Nothing;
+    }
+    // A run that ended without its revert succeeding (the engine gave up, or died) still owes
+    // one: the leader keeps retrying it, with back-off, until it succeeds.
+    let ended_unreverted = status.phase.is_finished()
+        && status.injection.is_some()
+        && matches!(
+            status.reason.as_deref(),
+            Some(REVERT_FAILED | ENGINE_FAILED)
+        );
+    let owes_revert = (ended_unreverted
+        || (!status.phase.is_finished()
+            && (status.phase.may_be_injected() || status.injection.is_some())))
+        && status.reverted_time.is_none();
+    if owes_revert {
+        let deadline = parse_time(status.deadline.as_deref()).or_else(|| {
+            status
+                .injection
+                .as_ref()
+                .and_then(|i| parse_time(Some(&i.deadline)))
+        });
+        let (reason, message) = if ended_unreverted {
+            (
+                REVERT_FAILED,
+                "the revert failed during the run; a later attempt took the leaker out".to_string(),
+            )
+        } else if deleting {
+            (
+                "Deleted",
+                "the LeakRun was deleted while its leak was in place; reverted".to_string(),
+            )
+        } else if deadline.is_some_and(|d| d <= now) {
+            (
+                "DeadlineExceeded",
+                "the controller was not running this run when its deadline passed; reverted"
+                    .to_string(),
+            )
+        } else {
+            (
+                "ControllerRestarted",
+                "the controller restarted while this run leaked: its abort rules went unwatched, \
+                 so it was reverted instead of resumed"
+                    .to_string(),
+            )
+        };
+        return RunAction::RevertAndFinish {
+            record: injection_record(run, deadline),
+            phase: if ended_unreverted {
+                status.phase
+            } else if reason == "DeadlineExceeded" {
+                Phase::Failed
+            } else {
+                Phase::Aborted
+            },
+            reason: reason.into(),
+            message,
+        };
+    }
+    if deleting {
+        return RunAction::Release;
+    }
+    match status.phase {
+        p if p.is_finished() => RunAction::Nothing,
+        Phase::Pending if abort.is_some() => RunAction::Finish {
+            phase: Phase::Aborted,
+            reason: "AbortAnnotation".into(),
+            message: "aborted before it started".into(),
+        },
+        Phase::Pending => RunAction::Start,
+        // Reverted already (Recovering, Scoring) but nobody finishes it: recovery was not
+        // watched, so there is nothing to score.
+        _ => RunAction::Finish {
+            phase: Phase::Aborted,
+            reason: "ControllerRestarted".into(),
+            message: "the controller restarted after the revert; recovery was not watched".into(),
+        },
+    }
+}
+
+/// The injection to revert for a run: its recorded one, or — when the controller died between
+/// injecting and writing status — the one the engine would have made (same run id, container
+/// and target; revert is idempotent, so reverting what was never applied is harmless).
+pub fn injection_record(run: &LeakRun, deadline: Option<Time>) -> InjectionRecord {
+    if let Some(r) = run.status.as_ref().and_then(|s| s.injection.clone()) {
+        return r;
+    }
+    let spec = &run.spec.experiment_spec;
+    InjectionRecord {
+        mode: spec.injection.mode,
+        namespace: run.metadata.namespace.clone().unwrap_or_default(),
+        kind: spec.target.kind,
+        name: spec.target.name.clone(),
+        container: crate::engine::LEAKER_CONTAINER.to_string(),
+        image: spec.injection.image().to_string(),
+        run_id: run.metadata.name.clone().unwrap_or_default(),
+        deadline: deadline.map(|d| d.to_string()).unwrap_or_default(),
+        pods: Vec::new(),
+    }
+}
+
+/// A run as the scheduler sees it, when it is not finished.
+pub fn active_run(run: &LeakRun) -> Option<ActiveRun> {
+    let phase = run.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    if phase.is_finished() {
+        return None;
+    }
+    Some(ActiveRun {
+        name: run.metadata.name.clone()?,
+        experiment: run.spec.experiment.clone(),
+        target: TargetRef {
+            namespace: run.metadata.namespace.clone()?,
+            kind: run.spec.experiment_spec.target.kind,
+            name: run.spec.experiment_spec.target.name.clone(),
+        },
+    })
+}
+
+/// The finished runs of one experiment beyond its history limit, oldest first: these are
+/// deleted. Runs in progress are never counted or deleted.
+pub fn decide_history(runs: &[LeakRun], experiment: &str, limit: u32) -> Vec<String> {
+    let mut finished: Vec<(&str, String)> = runs
+        .iter()
+        .filter(|r| r.spec.experiment == experiment)
+        .filter(|r| r.status.as_ref().is_some_and(|s| s.phase.is_finished()))
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .filter_map(|r| {
+            let name = r.metadata.name.as_deref()?;
+            // Names end in the start time, so they sort by age even without a creation time.
+            let key = r
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default();
+            Some((name, key))
+        })
+        .collect();
+    finished.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+    let excess = finished.len().saturating_sub(limit as usize);
+    finished
+        .into_iter()
+        .take(excess)
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
+/// The name of a run started at `at`: `<experiment>-<yyyymmdd-hhmmss>` (UTC). It is also the
+/// run id the workload is marked with, a label value, so the experiment part is shortened to
+/// keep the whole at most 63 characters. A scheduled run is named after its fire time, so
+/// creating it twice (a status write lost after the create) conflicts instead of starting two.
+pub fn run_name(experiment: &str, at: Time) -> String {
+    let stamp = at.strftime("%Y%m%d-%H%M%S").to_string();
+    let mut base = experiment.to_string();
+    base.truncate(63 - stamp.len() - 1);
+    let base = base.trim_end_matches(['-', '.']);
+    format!("{base}-{stamp}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{LeakExperimentSpec, LeakRunSpec, LeakRunStatus, Trigger};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time as K8sTime;
+
+    fn ts(s: &str) -> Time {
+        s.parse().expect("time")
+    }
+
+    pub(crate) fn spec() -> LeakExperimentSpec {
+        serde_json::from_value(serde_json::json!({
+            "target": {"kind": "Deployment", "name": "checkout"},
+            "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
+            "duration": "30m"
+        }))
+        .expect("spec")
+    }
+
+    fn run(name: &str, phase: Phase) -> LeakRun {
+        let mut r = LeakRun::new(
+            name,
+            LeakRunSpec {
+                experiment: "lx".into(),
+                experiment_spec: spec(),
+                trigger: Trigger::Schedule,
+                scheduled_time: None,
+            },
+        );
+        r.metadata.namespace = Some("shop".into());
+        r.status = Some(LeakRunStatus {
+            phase,
+            ..Default::default()
+        });
+        r
+    }
+
+    #[test]
+    fn namespace_gate() {
+        let p = TargetPolicy::default();
+        let allowed: BTreeMap<String, String> =
+            [(ALLOW_LABEL.to_string(), "true".to_string())].into();
+        let none = BTreeMap::new();
+        assert!(decide_target_allowed(&p, "shop", &allowed, false).is_ok());
+        assert!(decide_target_allowed(&p, "shop", &none, false).is_err());
+        let no_label = TargetPolicy {
+            require_allow_label: false,
+            ..p.clone()
+        };
+        assert!(decide_target_allowed(&no_label, "shop", &none, false).is_ok());
+        // System namespaces need both consents.
+        assert!(decide_target_allowed(&p, "kube-system", &allowed, true).is_err());
+        let sys = TargetPolicy {
+            allow_system_namespaces: true,
+            ..p.clone()
+        };
+        assert!(decide_target_allowed(&sys, "kube-system", &allowed, false).is_err());
+        assert!(decide_target_allowed(&sys, "kube-system", &allowed, true).is_ok());
+        // ...and still the label.
+        assert!(decide_target_allowed(&sys, "kube-system", &none, true).is_err());
+    }
+
+    #[test]
+    fn run_decisions() {
+        let now = ts("2026-11-24T12:00:00Z");
+        // Running here: nothing, unless aborted or deleted.
+        let mut r = run("lx-1", Phase::Leaking);
+        assert_eq!(decide_run(&r, true, true, now), RunAction::Nothing);
+        r.metadata.annotations = Some([(ABORT_ANNOTATION.into(), "enough".into())].into());
+        assert!(matches!(
+            decide_run(&r, true, true, now),
+            RunAction::Stop {
+                reason: StopCause::Annotation,
+                ..
+            }
+        ));
+        // Not the leader: never touches anything.
+        assert_eq!(decide_run(&r, false, false, now), RunAction::Nothing);
+
+        // Orphaned Pending: started (resumed).
+        let p = run("lx-2", Phase::Pending);
+        assert_eq!(decide_run(&p, false, true, now), RunAction::Start);
+
+        // Orphaned Leaking past its deadline: revert + Failed(DeadlineExceeded).
+        let mut l = run("lx-3", Phase::Leaking);
+        if let Some(s) = l.status.as_mut() {
+            s.deadline = Some("2026-11-24T11:30:00Z".into());
+        }
+        match decide_run(&l, false, true, now) {
+            RunAction::RevertAndFinish {
+                record,
+                phase,
+                reason,
+                ..
+            } => {
+                assert_eq!(phase, Phase::Failed);
+                assert_eq!(reason, "DeadlineExceeded");
+                assert_eq!(record.run_id, "lx-3");
+                assert_eq!(record.name, "checkout");
+                assert_eq!(record.deadline, "2026-11-24T11:30:00Z");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Orphaned Leaking before its deadline: reverted anyway, not resumed unwatched.
+        if let Some(s) = l.status.as_mut() {
+            s.deadline = Some("2026-11-24T12:30:00Z".into());
+        }
+        assert!(matches!(
+            decide_run(&l, false, true, now),
+            RunAction::RevertAndFinish { reason, phase: Phase::Aborted, .. } if reason == "ControllerRestarted"
+        ));
+        // Deleted while leaking and nobody runs it: revert first.
+        l.metadata.deletion_timestamp = Some(K8sTime(now));
+        assert!(matches!(
+            decide_run(&l, false, true, now),
+            RunAction::RevertAndFinish { reason, .. } if reason == "Deleted"
+        ));
+        // Deleted after it finished: release.
+        let mut done = run("lx-4", Phase::Completed);
+        assert_eq!(decide_run(&done, false, true, now), RunAction::Nothing);
+        done.metadata.deletion_timestamp = Some(K8sTime(now));
+        assert_eq!(decide_run(&done, false, true, now), RunAction::Release);
+        // Pending with an abort annotation: finished without starting.
+        let mut pa = run("lx-5", Phase::Pending);
+        pa.metadata.annotations = Some([(ABORT_ANNOTATION.into(), "no".into())].into());
+        assert!(matches!(
+            decide_run(&pa, false, true, now),
+            RunAction::Finish {
+                phase: Phase::Aborted,
+                ..
+            }
+        ));
+        // Ended with a failed revert: retried, and the run keeps its Failed phase.
+        let mut rf = run("lx-7", Phase::Failed);
+        let record = injection_record(&rf, None);
+        if let Some(s) = rf.status.as_mut() {
+            s.reason = Some(REVERT_FAILED.into());
+            s.injection = Some(record);
+        }
+        assert!(matches!(
+            decide_run(&rf, false, true, now),
+            RunAction::RevertAndFinish { phase: Phase::Failed, reason, .. } if reason == REVERT_FAILED
+        ));
+        // ...but not once reverted, and not a run that failed before injecting anything.
+        if let Some(s) = rf.status.as_mut() {
+            s.reverted_time = Some("2026-11-24T11:59:00Z".into());
+        }
+        assert_eq!(decide_run(&rf, false, true, now), RunAction::Nothing);
+        let mut pf = run("lx-8", Phase::Failed);
+        if let Some(s) = pf.status.as_mut() {
+            s.reason = Some("PreflightFailed".into());
+        }
+        assert_eq!(decide_run(&pf, false, true, now), RunAction::Nothing);
+        // Reverted but never finished: finished without another revert.
+        let mut rec = run("lx-6", Phase::Recovering);
+        if let Some(s) = rec.status.as_mut() {
+            s.reverted_time = Some("2026-11-24T11:00:00Z".into());
+        }
+        assert!(matches!(
+            decide_run(&rec, false, true, now),
+            RunAction::Finish { .. }
+        ));
+    }
+
+    #[test]
+    fn history_keeps_the_newest_finished_runs() {
+        let mk = |name: &str, phase: Phase, created: &str| {
+            let mut r = run(name, phase);
+            r.metadata.creation_timestamp = Some(K8sTime(ts(created)));
+            r
+        };
+        let runs = vec![
+            mk("lx-c", Phase::Completed, "2026-11-03T00:00:00Z"),
+            mk("lx-a", Phase::Completed, "2026-11-01T00:00:00Z"),
+            mk("lx-d", Phase::Leaking, "2026-11-04T00:00:00Z"),
+            mk("lx-b", Phase::Failed, "2026-11-02T00:00:00Z"),
+        ];
+        assert_eq!(decide_history(&runs, "lx", 1), ["lx-a", "lx-b"]);
+        assert!(decide_history(&runs, "lx", 3).is_empty());
+        assert!(decide_history(&runs, "other", 0).is_empty());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            run_name("checkout-leak", ts("2026-11-24T03:00:00Z")),
+            "checkout-leak-20261124-030000"
+        );
+        let long = run_name(&"a".repeat(80), ts("2026-11-24T03:00:00Z"));
+        assert_eq!(long.len(), 63);
+        assert!(crate::inject::check_run_id(&long).is_ok());
+        assert_eq!(
+            // Cut right after a dash: the dash goes too.
+            run_name(&format!("{}-x", "b".repeat(46)), ts("2026-11-24T03:00:00Z")),
+            format!("{}-20261124-030000", "b".repeat(46))
+        );
+        let r = run("x", Phase::Leaking);
+        assert!(active_run(&r).is_some());
+        assert!(active_run(&run("y", Phase::Aborted)).is_none());
+    }
+}

@@ -1,0 +1,373 @@
+//! How the controller runs the engine and reverts leftovers: the [`Executor`] seam. The real one
+//! ([`EngineExecutor`]) drives [`crate::engine::run`] against a cluster from a factory (the kube
+//! cluster in production, the simulator in tests); the reconcilers only see this trait, so the
+//! mock-API tests replace it with a recording fake.
+//!
+//! The engine's future is not `Send` (its `Cluster` trait has no Send bounds and its progress
+//! callback is a plain `FnMut`), so each run gets its own thread with a current-thread runtime;
+//! progress crosses back as [`RunUpdate`]s on a channel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::{
+    Cluster, ExperimentRef, Progress, RunOptions, RunRecord, StopHandle, StopSignal,
+};
+use crate::observe::{Event, Observation, Time};
+use crate::spec::{InjectionRecord, Phase};
+
+/// Something notable during a run: a phase change, or an observation worth an Event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunUpdate {
+    /// The run entered `phase` at `at`; `until` is when the phase is due to end (the leak's
+    /// deadline while injecting and leaking).
+    Phase {
+        phase: Phase,
+        at: Time,
+        until: Option<Time>,
+        note: Option<String>,
+    },
+    /// An observation that becomes a Kubernetes Event (OOM kill, eviction, budget breach, abort).
+    Notable(Observation),
+}
+
+/// Runs experiments and reverts injections.
+pub trait Executor: Send + Sync + 'static {
+    /// Runs one experiment to its end, sending updates as it goes.
+    fn execute(
+        &self,
+        exp: ExperimentRef,
+        opts: RunOptions,
+        stop: StopSignal,
+        updates: mpsc::UnboundedSender<RunUpdate>,
+    ) -> BoxFuture<'static, crate::Result<RunRecord>>;
+    /// Takes out an injection nobody is running any more. Idempotent.
+    fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>>;
+}
+
+/// Turns engine progress into updates: a phase change, or a notable observation.
+pub fn updates_from(progress: &Progress<'_>, last_phase: &mut Option<Phase>) -> Vec<RunUpdate> {
+    let mut out = Vec::new();
+    if *last_phase != Some(progress.phase) {
+        *last_phase = Some(progress.phase);
+        out.push(RunUpdate::Phase {
+            phase: progress.phase,
+            at: progress.now,
+            until: progress.until,
+            note: progress.note.map(String::from),
+        });
+    }
+    out.extend(
+        progress
+            .new
+            .iter()
+            .filter(|o| is_notable(&o.event))
+            .cloned()
+            .map(RunUpdate::Notable),
+    );
+    out
+}
+
+fn is_notable(e: &Event) -> bool {
+    match e {
+        Event::OomKilled { .. } | Event::PodEvicted { .. } | Event::Abort { .. } => true,
+        Event::Budget {
+            current_healthy,
+            desired_healthy,
+            ..
+        } => current_healthy < desired_healthy,
+        _ => false,
+    }
+}
+
+/// The engine against clusters made by a factory, each run on its own thread. The factory is
+/// called on that thread, inside its runtime (a kube `Client` must be built there), with the
+/// experiment for a run and `None` for a revert.
+pub struct EngineExecutor<F> {
+    factory: Arc<F>,
+}
+
+impl<F> EngineExecutor<F> {
+    pub fn new(factory: F) -> Self {
+        EngineExecutor {
+            factory: Arc::new(factory),
+        }
+    }
+}
+
+/// Runs a non-Send future to completion on a fresh thread, resolving with its output.
+fn on_own_thread<T, Fut>(
+    name: String,
+    make: impl FnOnce() -> Fut + Send + 'static,
+) -> BoxFuture<'static, crate::Result<T>>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = crate::Result<T>> + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let out = match rt {
+            Ok(rt) => rt.block_on(make()),
+            Err(e) => Err(crate::Error::Io {
+                context: "starting a run's runtime".into(),
+                source: e,
+            }),
+        };
+        // The receiver is gone only when the controller is shutting down.
+        let _ = tx.send(out);
+    });
+    Box::pin(async move {
+        spawned.map_err(|e| crate::Error::Io {
+            context: "starting a run's thread".into(),
+            source: e,
+        })?;
+        rx.await
+            .map_err(|_| crate::Error::Invalid("a run's thread ended without a result".into()))?
+    })
+}
+
+impl<F, C> Executor for EngineExecutor<F>
+where
+    F: Fn(Option<&ExperimentRef>) -> crate::Result<C> + Send + Sync + 'static,
+    C: Cluster + 'static,
+{
+    fn execute(
+        &self,
+        exp: ExperimentRef,
+        opts: RunOptions,
+        mut stop: StopSignal,
+        updates: mpsc::UnboundedSender<RunUpdate>,
+    ) -> BoxFuture<'static, crate::Result<RunRecord>> {
+        let factory = self.factory.clone();
+        on_own_thread(format!("run-{}", opts.run_id), move || async move {
+            let mut cluster = factory(Some(&exp))?;
+            let mut last = None;
+            let mut progress = |p: &Progress<'_>| {
+                for u in updates_from(p, &mut last) {
+                    // A closed channel means nobody writes status any more; the run goes on.
+                    let _ = updates.send(u);
+                }
+            };
+            crate::engine::run(&mut cluster, &exp, &opts, &mut stop, &mut progress).await
+        })
+    }
+
+    fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>> {
+        let factory = self.factory.clone();
+        on_own_thread(format!("revert-{}", record.run_id), move || async move {
+            let mut cluster = factory(None)?;
+            cluster.revert(&record).await
+        })
+    }
+}
+
+/// The runs this replica executes, by `namespace/name`, with the handle that stops each.
+#[derive(Clone, Default)]
+pub struct Registry {
+    inner: Arc<Mutex<HashMap<String, Running>>>,
+}
+
+struct Running {
+    stop: StopHandle,
+    target: super::schedule::TargetRef,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The registry key of a run.
+pub fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+        // A panic while holding the lock leaves a map that is still consistent: keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this replica executes the run.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+
+    /// Whether a run on `target` executes here (never two leaks on one workload).
+    pub fn target_busy(&self, target: &super::schedule::TargetRef) -> Option<String> {
+        self.lock()
+            .iter()
+            .find(|(_, r)| r.target == *target)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Records a run as executing; returns the receiver that turns true when it ends.
+    pub fn insert(
+        &self,
+        key: String,
+        stop: StopHandle,
+        target: super::schedule::TargetRef,
+    ) -> tokio::sync::watch::Sender<bool> {
+        let (tx, done) = tokio::sync::watch::channel(false);
+        self.lock().insert(key, Running { stop, target, done });
+        tx
+    }
+
+    /// Forgets a run (it ended).
+    pub fn remove(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    /// Asks one run to stop; false when it does not execute here.
+    pub fn stop(&self, key: &str, reason: crate::engine::EndReason, detail: &str) -> bool {
+        match self.lock().get(key) {
+            Some(r) => {
+                r.stop.stop(reason, detail);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many runs execute here (the active-injections gauge).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no run executes here.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Stops every run and waits until they have ended (each reverts first) or `grace` passed.
+    /// Returns how many were still running at the end.
+    pub async fn stop_all(&self, detail: &str, grace: std::time::Duration) -> usize {
+        let waits: Vec<tokio::sync::watch::Receiver<bool>> = {
+            let runs = self.lock();
+            for r in runs.values() {
+                r.stop.stop(crate::engine::EndReason::Signal, detail);
+            }
+            runs.values().map(|r| r.done.clone()).collect()
+        };
+        let all = futures::future::join_all(waits.into_iter().map(|mut rx| async move {
+            let _ = rx.wait_for(|d| *d).await;
+        }));
+        let _ = tokio::time::timeout(grace, all).await;
+        self.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EndReason, Tally, stop_channel};
+    use crate::observe::{DisruptionCause, PodRef};
+    use crate::spec::TargetKind;
+
+    fn target(name: &str) -> super::super::schedule::TargetRef {
+        super::super::schedule::TargetRef {
+            namespace: "shop".into(),
+            kind: TargetKind::Deployment,
+            name: name.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_all_waits_for_runs_to_revert_and_reports_stragglers() {
+        let reg = Registry::default();
+        // A run that reverts (ends) 50 ms after its stop request, like the engine does.
+        let (h, mut sig) = stop_channel();
+        let done = reg.insert(key("shop", "a"), h, target("checkout"));
+        let r2 = reg.clone();
+        let seen = tokio::spawn(async move {
+            let stop = sig.requested().await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            r2.remove(&key("shop", "a"));
+            let _ = done.send(true);
+            stop
+        });
+        assert!(reg.contains("shop/a"));
+        assert_eq!(reg.target_busy(&target("checkout")), Some("shop/a".into()));
+        assert_eq!(reg.target_busy(&target("cart")), None);
+        let left = reg
+            .stop_all("SIGTERM", std::time::Duration::from_secs(5))
+            .await;
+        assert_eq!(left, 0);
+        let stop = seen.await.expect("task");
+        assert_eq!(stop.reason, EndReason::Signal);
+        assert_eq!(stop.detail, "SIGTERM");
+
+        // A run that never ends is reported once the grace period is over.
+        let (h, _sig) = stop_channel();
+        let _done = reg.insert(key("shop", "b"), h, target("checkout"));
+        let left = reg
+            .stop_all("SIGTERM", std::time::Duration::from_millis(50))
+            .await;
+        assert_eq!(left, 1);
+    }
+
+    #[test]
+    fn progress_becomes_phase_changes_and_notable_events() {
+        let t0: Time = "2026-11-24T11:00:00Z".parse().expect("time");
+        let tally = Tally::new(t0);
+        let pod = PodRef {
+            name: "checkout-1".into(),
+            node: None,
+            target: false,
+        };
+        let new = vec![
+            Observation::new(
+                t0,
+                Event::PodEvicted {
+                    pod: pod.clone(),
+                    cause: DisruptionCause::TerminationByKubelet,
+                    message: "low on memory".into(),
+                },
+            ),
+            Observation::new(
+                t0,
+                Event::Workload {
+                    desired: 3,
+                    ready: 2,
+                },
+            ),
+            Observation::new(
+                t0,
+                Event::Budget {
+                    name: "checkout".into(),
+                    current_healthy: 1,
+                    desired_healthy: 2,
+                    disruptions_allowed: 0,
+                    expected_pods: 3,
+                },
+            ),
+        ];
+        let progress = |phase| Progress {
+            experiment: "lx",
+            run_id: "lx-1",
+            phase,
+            started: t0,
+            now: t0,
+            until: None,
+            tally: &tally,
+            new: &new,
+            note: None,
+        };
+        let mut last = None;
+        let u = updates_from(&progress(Phase::Leaking), &mut last);
+        assert!(matches!(
+            u[0],
+            RunUpdate::Phase {
+                phase: Phase::Leaking,
+                ..
+            }
+        ));
+        // The eviction and the breached budget; not the workload count.
+        assert_eq!(u.len(), 3, "{u:?}");
+        // The same phase again: no phase update.
+        let u = updates_from(&progress(Phase::Leaking), &mut last);
+        assert!(u.iter().all(|u| matches!(u, RunUpdate::Notable(_))));
+    }
+}

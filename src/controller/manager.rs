@@ -1,0 +1,228 @@
+//! Wires the controller together: leader election, the two kube-runtime Controllers, the HTTP
+//! endpoints, and shutdown. On SIGTERM (or SIGINT) the controllers stop taking work and every
+//! run in flight is stopped — the engine reverts its injection — and its final status written,
+//! within `shutdown_grace` (keep it under the pod's terminationGracePeriodSeconds).
+//!
+//! Scheduling is done by requeueing each experiment at its next fire time through the
+//! kube-runtime Controller rather than with tokio-cron-scheduler: the schedule's state then
+//! lives in the experiment's status (`nextRunTime`), which survives restarts and leader changes
+//! and makes missed runs computable, and there is one event loop instead of two.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use kube::Client;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use tokio::sync::watch;
+
+use crate::spec::{LeakExperiment, LeakRun};
+
+use super::decide::TargetPolicy;
+use super::executor::{Executor, Registry};
+use super::http::{Probes, serve};
+use super::lease::Elector;
+use super::metrics::Metrics;
+use super::reconcile::{Context, error_policy, reconcile_experiment, reconcile_run};
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// This replica's name (the pod name): the Lease holder identity and Event instance.
+    pub identity: String,
+    /// Where the Lease lives (the controller's own namespace).
+    pub lease_namespace: String,
+    pub lease_name: String,
+    /// Where experiments are watched; `None` for all namespaces.
+    pub watch_namespace: Option<String>,
+    pub policy: TargetPolicy,
+    /// Address of /metrics, /healthz, /readyz.
+    pub listen: SocketAddr,
+    /// How long in-flight runs get to revert on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// A stream that yields whenever `leader` turns true: every object is reconciled then, which
+/// is how a new leader finds the runs its predecessor left unfinished.
+fn on_becoming_leader(rx: watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send {
+    futures::stream::unfold((rx, false), |(mut rx, mut was)| async move {
+        loop {
+            rx.changed().await.ok()?;
+            let now = *rx.borrow_and_update();
+            let rising = now && !was;
+            was = now;
+            if rising {
+                return Some(((), (rx, was)));
+            }
+        }
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the controller until SIGTERM; returns after in-flight runs were reverted (or the grace
+/// period ran out — the leakers still stop at their own deadlines, and `oomsday cleanup`
+/// finds anything left).
+pub async fn run(client: Client, executor: Arc<dyn Executor>, opts: Options) -> crate::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| crate::Error::Io {
+            context: format!("listening on {}", opts.listen),
+            source: e,
+        })?;
+    let server = tokio::spawn(serve(
+        listener,
+        Probes {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+    ));
+
+    let (leader_tx, leader_rx) = watch::channel(false);
+    let elector = Elector {
+        api: Api::<Lease>::namespaced(client.clone(), &opts.lease_namespace),
+        name: opts.lease_name.clone(),
+        me: opts.identity.clone(),
+        clock: jiff::Timestamp::now,
+    };
+    let elector = Arc::new(elector);
+    let election = {
+        let elector = elector.clone();
+        tokio::spawn(async move { elector.run(leader_tx).await })
+    };
+
+    let registry = Registry::default();
+    // Losing the Lease: another replica may start injecting, so stop (revert) everything here.
+    let lost = {
+        let registry = registry.clone();
+        let metrics = metrics.clone();
+        let mut rx = leader_rx.clone();
+        let grace = opts.shutdown_grace;
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let leading = *rx.borrow_and_update();
+                metrics.set_leader(leading);
+                if !leading && !registry.is_empty() {
+                    tracing::warn!("lost the leader Lease: reverting the runs in flight");
+                    registry
+                        .stop_all("the controller lost its leader Lease", grace)
+                        .await;
+                }
+            }
+        })
+    };
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        policy: opts.policy.clone(),
+        leader: leader_rx.clone(),
+        registry: registry.clone(),
+        executor,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: super::reconcile::FIELD_MANAGER.into(),
+                instance: Some(opts.identity.clone()),
+            },
+        ),
+        metrics: metrics.clone(),
+        clock: jiff::Timestamp::now,
+    });
+
+    let (exps, runs): (Api<LeakExperiment>, Api<LeakRun>) = match &opts.watch_namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let wc = || watcher::Config::default().any_semantic();
+    let experiments = Controller::new(exps, wc())
+        .owns(runs.clone(), wc())
+        .reconcile_all_on(on_becoming_leader(leader_rx.clone()))
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(reconcile_experiment, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "experiment controller");
+            }
+        });
+    let run_records = Controller::new(runs, wc())
+        .reconcile_all_on(on_becoming_leader(leader_rx.clone()))
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(reconcile_run, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "run controller");
+            }
+        });
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(identity = %opts.identity, "controller started");
+
+    let controllers = futures::future::join(experiments, run_records).fuse();
+    let mut controllers = std::pin::pin!(controllers);
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down: reverting the runs in flight");
+        }
+        _ = &mut controllers => {
+            tracing::warn!("the controllers stopped");
+        }
+    }
+    ready.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let left = registry
+        .stop_all(
+            "the controller is shutting down (SIGTERM)",
+            opts.shutdown_grace,
+        )
+        .await;
+    if left > 0 {
+        tracing::error!(
+            runs = left,
+            "runs still in flight at the end of the grace period: their leakers stop at their \
+             deadlines; `oomsday cleanup` reverts what is left"
+        );
+    }
+    election.abort();
+    if let Err(e) = elector.release().await {
+        tracing::warn!(error = %e, "could not release the leader Lease; it expires by itself");
+    }
+    lost.abort();
+    server.abort();
+    Ok(())
+}

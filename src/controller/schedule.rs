@@ -1,0 +1,884 @@
+//! When a scheduled experiment runs: pure functions of the spec, the experiment's status, the
+//! runs in progress and an injected `now`. The reconciler does the I/O and requeues itself at
+//! the next fire time; nothing here reads a clock.
+//!
+//! # Rules
+//! - Cron has six fields, seconds first (`0 0 3 * * Tue`), read in `timeZone` (IANA).
+//! - **Daylight saving.** A fixed-time run whose local time does not exist (02:30 on a
+//!   spring-forward day in Europe/Berlin) fires **once, at the first valid time after the gap**
+//!   (03:00 local). A fixed-time run whose local time happens twice (fall back) fires **once, at
+//!   the first of the two**. Interval patterns (`0 */15 * * * *`) skip the instants that do not
+//!   exist and, in the repeated hour, fire only for the first pass. This is croner's behaviour,
+//!   pinned by the tests below.
+//! - **Blackout** windows are dates in the time zone, inclusive at both ends: a fire time whose
+//!   local date is inside one does not start a run and is recorded as skipped (`Blackout`).
+//! - **Anchor.** `status.nextRunTime` is the fire time the controller last promised. When `now`
+//!   has reached it, every fire time from it up to `now` is due. This is what makes missed runs
+//!   visible after the controller was down: no in-memory timer state is needed.
+//! - **Starting deadline.** Of the due fire times, only the latest may start, and only if it is
+//!   at most `startingDeadline` late (default [`DEFAULT_STARTING_DEADLINE`]: a controller that was
+//!   down for a day must not start a game day at a random hour). Every other due time is recorded
+//!   as `MissedDeadline`.
+//! - **Suspend.** No next time is computed; a due time reached while suspended is recorded as
+//!   `Suspended`.
+//! - **Concurrency.** `Forbid`: a run of the same experiment is active → skip (`ConcurrencyForbid`).
+//!   `Replace`: abort the active run(s) of the experiment first; the new run starts once they
+//!   are finished (the anchor is held, so the starting deadline still applies). `Allow`: side
+//!   by side — but whatever the policy, never two leaks on one workload: an active run of any
+//!   experiment on the same target makes the run skip (`TargetBusy`).
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use jiff::civil::Date;
+
+use crate::observe::Time;
+use crate::spec::{ConcurrencyPolicy, LeakExperimentStatus, Schedule, SkippedRun, TargetKind};
+
+/// Deadline for a late start when the spec sets none.
+pub const DEFAULT_STARTING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+/// How many skipped runs `status.skipped` keeps.
+pub const SKIPPED_LIMIT: usize = 10;
+/// Bound on fire times enumerated in one decision (a per-second cron after a long outage).
+const MAX_ENUMERATED: usize = 10_000;
+
+/// Why a due run did not start (the `reason` in `status.skipped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    Blackout,
+    ConcurrencyForbid,
+    TargetBusy,
+    MissedDeadline,
+    Suspended,
+}
+
+impl SkipReason {
+    /// The machine-readable reason written to status.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Blackout => "Blackout",
+            SkipReason::ConcurrencyForbid => "ConcurrencyForbid",
+            SkipReason::TargetBusy => "TargetBusy",
+            SkipReason::MissedDeadline => "MissedDeadline",
+            SkipReason::Suspended => "Suspended",
+        }
+    }
+}
+
+/// A schedule that cannot be used as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("schedule.cron {cron:?}: {detail}")]
+    Cron { cron: String, detail: String },
+    #[error("schedule.timeZone {0:?} is not an IANA time zone")]
+    TimeZone(String),
+    #[error("schedule.blackout {0:?}: {1}")]
+    Blackout(String, String),
+    #[error("no fire time of {0:?} can be computed after {1}")]
+    NoNextTime(String, Time),
+}
+
+/// A workload a run leaks into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetRef {
+    pub namespace: String,
+    pub kind: TargetKind,
+    pub name: String,
+}
+
+/// A run that is not finished, as the scheduler needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveRun {
+    /// The LeakRun's name.
+    pub name: String,
+    /// The experiment it belongs to (same namespace as the target).
+    pub experiment: String,
+    pub target: TargetRef,
+}
+
+/// A parsed, checked schedule.
+#[derive(Debug, Clone)]
+pub struct CompiledSchedule {
+    cron: Cron,
+    cron_text: String,
+    tz: Tz,
+    blackout: Vec<(Date, Date)>,
+    suspend: bool,
+    policy: ConcurrencyPolicy,
+    starting_deadline: std::time::Duration,
+}
+
+/// Parses a six-field cron (seconds first), exactly as `oomsday validate` does.
+pub fn parse_cron(text: &str) -> Result<Cron, ScheduleError> {
+    crate::spec::parse_cron(text).map_err(|detail| ScheduleError::Cron {
+        cron: text.to_string(),
+        detail,
+    })
+}
+
+/// Parses one blackout entry (`YYYY-MM-DD` or `YYYY-MM-DD/YYYY-MM-DD`, inclusive), exactly as
+/// `oomsday validate` does.
+pub fn parse_blackout(text: &str) -> Result<(Date, Date), ScheduleError> {
+    crate::spec::parse_blackout(text)
+        .map_err(|detail| ScheduleError::Blackout(text.to_string(), detail))
+}
+
+fn to_chrono(t: Time) -> DateTime<Utc> {
+    let nanos = t.as_nanosecond();
+    let secs = nanos.div_euclid(1_000_000_000) as i64;
+    let sub = nanos.rem_euclid(1_000_000_000) as u32;
+    // jiff's range is inside chrono's, so this cannot fail; fall back to the epoch to stay total.
+    DateTime::from_timestamp(secs, sub).unwrap_or_default()
+}
+
+fn from_chrono<T: TimeZone>(t: &DateTime<T>) -> Time {
+    let secs = t.timestamp();
+    let nanos = t.timestamp_subsec_nanos() as i32;
+    Time::new(secs, nanos).unwrap_or(Time::UNIX_EPOCH)
+}
+
+/// Parses an RFC 3339 time from status; `None` when absent or unreadable (then recomputed).
+pub fn parse_time(s: Option<&str>) -> Option<Time> {
+    s.and_then(|s| s.parse::<Time>().ok())
+}
+
+impl CompiledSchedule {
+    /// Checks and compiles a spec's schedule.
+    pub fn compile(s: &Schedule) -> Result<Self, ScheduleError> {
+        let cron = parse_cron(&s.cron)?;
+        let tz = Tz::from_str(s.time_zone.trim())
+            .map_err(|_| ScheduleError::TimeZone(s.time_zone.clone()))?;
+        let blackout = s
+            .blackout
+            .iter()
+            .map(|b| parse_blackout(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CompiledSchedule {
+            cron,
+            cron_text: s.cron.clone(),
+            tz,
+            blackout,
+            suspend: s.suspend,
+            policy: s.concurrency_policy,
+            starting_deadline: s
+                .starting_deadline
+                .map(|d| d.std())
+                .unwrap_or(DEFAULT_STARTING_DEADLINE),
+        })
+    }
+
+    /// The first fire time strictly after `t`.
+    pub fn next_after(&self, t: Time) -> Result<Time, ScheduleError> {
+        let no_next = || ScheduleError::NoNextTime(self.cron_text.clone(), t);
+        // Cron has whole seconds; a sub-second part would be carried into the result.
+        let whole = Time::from_second(t.as_second()).map_err(|_| no_next())?;
+        let mut from = to_chrono(whole).with_timezone(&self.tz);
+        // croner searches in local wall-clock time: started inside a repeated (fall-back) hour it
+        // can return the *first* pass of a local time, an instant before `t`. Re-anchor on the
+        // second pass of that local time and search on; the naive time grows, so this ends.
+        for _ in 0..4 {
+            let n = self
+                .cron
+                .find_next_occurrence(&from, false)
+                .map_err(|_| no_next())?;
+            let at = from_chrono(&n);
+            if at > t {
+                return Ok(at);
+            }
+            from = self
+                .tz
+                .from_local_datetime(&n.naive_local())
+                .latest()
+                .ok_or_else(no_next)?;
+        }
+        Err(no_next())
+    }
+
+    /// Whether a fire time falls on a blackout date (in the schedule's zone).
+    pub fn in_blackout(&self, t: Time) -> bool {
+        let local = to_chrono(t).with_timezone(&self.tz).date_naive();
+        // chrono's calendar fields always fit jiff's; the fallback is never reached.
+        let Ok(local) = Date::new(local.year() as i16, local.month() as i8, local.day() as i8)
+        else {
+            return false;
+        };
+        self.blackout
+            .iter()
+            .any(|(start, end)| *start <= local && local <= *end)
+    }
+
+    /// Fire times from `anchor` (itself a fire time, included) up to `now` inclusive, oldest
+    /// first, the oldest dropped beyond [`MAX_ENUMERATED`].
+    fn due_times(&self, anchor: Time, now: Time) -> Result<Vec<Time>, ScheduleError> {
+        let mut out = std::collections::VecDeque::new();
+        let mut t = anchor;
+        while t <= now {
+            if out.len() == MAX_ENUMERATED {
+                out.pop_front();
+            }
+            out.push_back(t);
+            t = self.next_after(t)?;
+        }
+        Ok(out.into())
+    }
+}
+
+/// What the scheduler wants done now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleAction {
+    /// Nothing to start.
+    Idle,
+    /// Start a run for this fire time.
+    Start { due: Time },
+    /// Abort these runs of the experiment; the run for `due` starts once they are finished.
+    Replace { due: Time, abort: Vec<String> },
+}
+
+/// The outcome of one scheduling decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleDecision {
+    pub action: ScheduleAction,
+    /// Newly skipped fire times, most recent first.
+    pub skipped: Vec<(Time, SkipReason)>,
+    /// What `status.nextRunTime` becomes; the reconciler requeues for it.
+    pub next_run_time: Option<Time>,
+}
+
+impl ScheduleDecision {
+    fn idle(next: Option<Time>) -> Self {
+        ScheduleDecision {
+            action: ScheduleAction::Idle,
+            skipped: Vec::new(),
+            next_run_time: next,
+        }
+    }
+}
+
+/// Decides what the schedule of experiment `namespace/name` (targeting `target`) wants at
+/// `now`, given its status and every unfinished run the controller knows of.
+pub fn decide_schedule(
+    schedule: Option<&Schedule>,
+    name: &str,
+    target: &TargetRef,
+    status: &LeakExperimentStatus,
+    active: &[ActiveRun],
+    now: Time,
+) -> Result<ScheduleDecision, ScheduleError> {
+    let Some(schedule) = schedule else {
+        return Ok(ScheduleDecision::idle(None));
+    };
+    let s = CompiledSchedule::compile(schedule)?;
+    let anchor = parse_time(status.next_run_time.as_deref());
+
+    if s.suspend {
+        let mut d = ScheduleDecision::idle(None);
+        if let Some(a) = anchor.filter(|a| *a <= now) {
+            d.skipped.push((a, SkipReason::Suspended));
+        }
+        return Ok(d);
+    }
+
+    // Nothing promised yet (a new experiment, just resumed), or the promise is still ahead:
+    // (re)compute it from now, which also follows an edited cron.
+    let anchor = match anchor {
+        Some(a) if a <= now => a,
+        _ => return Ok(ScheduleDecision::idle(Some(s.next_after(now)?))),
+    };
+
+    let due = s.due_times(anchor, now)?;
+    let Some((&latest, older)) = due.split_last() else {
+        return Ok(ScheduleDecision::idle(Some(s.next_after(now)?)));
+    };
+    let mut skipped: Vec<(Time, SkipReason)> = older
+        .iter()
+        .rev()
+        .take(SKIPPED_LIMIT)
+        .map(|t| (*t, SkipReason::MissedDeadline))
+        .collect();
+    let next = s.next_after(now)?;
+    let mut decision = |action, reason: Option<SkipReason>| {
+        if let Some(r) = reason {
+            skipped.insert(0, (latest, r));
+        }
+        let next_run_time = match action {
+            // Hold the anchor so the run starts once the replaced run is finished.
+            ScheduleAction::Replace { .. } => Some(latest),
+            _ => Some(next),
+        };
+        Ok(ScheduleDecision {
+            action,
+            skipped: std::mem::take(&mut skipped),
+            next_run_time,
+        })
+    };
+
+    let late = now.duration_since(latest);
+    let deadline =
+        jiff::SignedDuration::try_from(s.starting_deadline).unwrap_or(jiff::SignedDuration::MAX);
+    if late > deadline {
+        return decision(ScheduleAction::Idle, Some(SkipReason::MissedDeadline));
+    }
+    if s.in_blackout(latest) {
+        return decision(ScheduleAction::Idle, Some(SkipReason::Blackout));
+    }
+    let own: Vec<&ActiveRun> = active
+        .iter()
+        .filter(|r| r.experiment == name && r.target.namespace == target.namespace)
+        .collect();
+    let others_on_target = active
+        .iter()
+        .any(|r| r.target == *target && !own.iter().any(|o| o.name == r.name));
+    if others_on_target {
+        return decision(ScheduleAction::Idle, Some(SkipReason::TargetBusy));
+    }
+    match s.policy {
+        _ if own.is_empty() => decision(ScheduleAction::Start { due: latest }, None),
+        ConcurrencyPolicy::Forbid => {
+            decision(ScheduleAction::Idle, Some(SkipReason::ConcurrencyForbid))
+        }
+        ConcurrencyPolicy::Replace => decision(
+            ScheduleAction::Replace {
+                due: latest,
+                abort: own.iter().map(|r| r.name.clone()).collect(),
+            },
+            None,
+        ),
+        // Allow, but an own run is on this very target (an experiment has one target): that
+        // would be two leaks on one workload.
+        ConcurrencyPolicy::Allow => decision(ScheduleAction::Idle, Some(SkipReason::TargetBusy)),
+    }
+}
+
+/// Whether a manual trigger (`oomsday.dev/run-now`) may start now: `Err(reason)` when a run on
+/// the same workload is active (whatever the experiment).
+pub fn decide_manual(target: &TargetRef, active: &[ActiveRun]) -> Result<(), SkipReason> {
+    if active.iter().any(|r| r.target == *target) {
+        Err(SkipReason::TargetBusy)
+    } else {
+        Ok(())
+    }
+}
+
+/// `status.skipped` after recording `new` (most recent first), bounded to [`SKIPPED_LIMIT`].
+pub fn merge_skipped(old: &[SkippedRun], new: &[(Time, SkipReason)]) -> Vec<SkippedRun> {
+    let mut out: Vec<SkippedRun> = new
+        .iter()
+        .map(|(t, r)| SkippedRun {
+            due: t.to_string(),
+            reason: r.as_str().to_string(),
+        })
+        .collect();
+    for s in old {
+        if !out.iter().any(|o| o.due == s.due) {
+            out.push(s.clone());
+        }
+    }
+    out.truncate(SKIPPED_LIMIT);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oomsday_core::Duration;
+
+    fn ts(s: &str) -> Time {
+        s.parse().expect("test timestamp")
+    }
+
+    fn sched(cron: &str, tz: &str) -> Schedule {
+        Schedule {
+            cron: cron.into(),
+            time_zone: tz.into(),
+            blackout: vec![],
+            concurrency_policy: ConcurrencyPolicy::Forbid,
+            history_limit: 10,
+            starting_deadline: None,
+            suspend: false,
+        }
+    }
+
+    fn target(name: &str) -> TargetRef {
+        TargetRef {
+            namespace: "shop".into(),
+            kind: TargetKind::Deployment,
+            name: name.into(),
+        }
+    }
+
+    fn run(name: &str, exp: &str, tgt: &str) -> ActiveRun {
+        ActiveRun {
+            name: name.into(),
+            experiment: exp.into(),
+            target: target(tgt),
+        }
+    }
+
+    fn status_next(t: &str) -> LeakExperimentStatus {
+        LeakExperimentStatus {
+            next_run_time: Some(t.into()),
+            ..Default::default()
+        }
+    }
+
+    fn nexts(s: &Schedule, from: &str, n: usize) -> Vec<String> {
+        let c = CompiledSchedule::compile(s).expect("compiles");
+        let mut t = ts(from);
+        (0..n)
+            .map(|_| {
+                t = c.next_after(t).expect("next");
+                t.to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn next_fire_in_zone() {
+        // 03:00 Berlin on Tuesdays; 2026-11-24 is a Tuesday (CET, UTC+1).
+        let s = sched("0 0 3 * * Tue", "Europe/Berlin");
+        assert_eq!(
+            nexts(&s, "2026-11-23T00:00:00Z", 2),
+            ["2026-11-24T02:00:00Z", "2026-12-01T02:00:00Z"]
+        );
+        // Exactly at a fire time: strictly after.
+        assert_eq!(
+            nexts(&s, "2026-11-24T02:00:00Z", 1),
+            ["2026-12-01T02:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn the_weekly_game_day_example_schedules() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/experiments/weekly-game-day.yaml"
+        );
+        let text = std::fs::read_to_string(path).expect("example");
+        let exp: crate::spec::LeakExperiment = serde_saphyr::from_str(&text).expect("parses");
+        let s = exp.spec.schedule.expect("scheduled");
+        // Tuesdays 03:00 Berlin: CET in winter (02:00Z), CEST in summer (01:00Z).
+        assert_eq!(
+            nexts(&s, "2026-11-23T00:00:00Z", 2),
+            ["2026-11-24T02:00:00Z", "2026-12-01T02:00:00Z"]
+        );
+        assert_eq!(
+            nexts(&s, "2027-06-01T12:00:00Z", 1),
+            ["2027-06-08T01:00:00Z"]
+        );
+        let c = CompiledSchedule::compile(&s).expect("compiles");
+        assert!(c.in_blackout(ts("2026-12-24T02:00:00Z")));
+        // startingDeadline 15m: 14 minutes late still starts.
+        let d = decide_schedule(
+            Some(&s),
+            "checkout-weekly-game-day",
+            &target("checkout"),
+            &status_next("2026-11-24T02:00:00Z"),
+            &[],
+            ts("2026-11-24T02:14:00Z"),
+        )
+        .expect("decides");
+        assert!(matches!(d.action, ScheduleAction::Start { .. }));
+    }
+
+    #[test]
+    fn seconds_are_required() {
+        assert!(parse_cron("0 3 * * *").is_err());
+        assert!(parse_cron("*/10 * * * * *").is_ok());
+        let bad = Schedule {
+            time_zone: "Mars/Olympus".into(),
+            ..sched("0 0 3 * * *", "UTC")
+        };
+        assert_eq!(
+            CompiledSchedule::compile(&bad).err(),
+            Some(ScheduleError::TimeZone("Mars/Olympus".into()))
+        );
+    }
+
+    #[test]
+    fn spring_forward_gap_fires_once_at_first_valid_time() {
+        // 2026-03-29 Europe/Berlin: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist.
+        let s = sched("0 30 2 * * *", "Europe/Berlin");
+        assert_eq!(
+            nexts(&s, "2026-03-28T12:00:00Z", 3),
+            [
+                "2026-03-29T01:00:00Z", // 03:00 CEST, the first valid time after the gap
+                "2026-03-30T00:30:00Z", // 02:30 CEST
+                "2026-03-31T00:30:00Z",
+            ]
+        );
+        // A daily run before the gap (02:30 the day before is CET).
+        assert_eq!(
+            nexts(&s, "2026-03-27T12:00:00Z", 1),
+            ["2026-03-28T01:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn fall_back_overlap_fires_once_on_first_pass() {
+        // 2026-10-25 Europe/Berlin: 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
+        let s = sched("0 30 2 * * *", "Europe/Berlin");
+        assert_eq!(
+            nexts(&s, "2026-10-24T12:00:00Z", 2),
+            ["2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"]
+        );
+        // Asked from inside the second pass of the repeated hour (02:10 CET = 01:10Z), after
+        // the first-pass run: the next one is tomorrow, not the second 02:30.
+        assert_eq!(
+            nexts(&s, "2026-10-25T01:10:00Z", 1),
+            ["2026-10-26T01:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn interval_pattern_skips_the_gap() {
+        let s = sched("0 */30 * * * *", "Europe/Berlin");
+        assert_eq!(
+            nexts(&s, "2026-03-29T00:15:00Z", 3),
+            [
+                "2026-03-29T00:30:00Z", // 01:30 CET
+                "2026-03-29T01:00:00Z", // 03:00 CEST (02:00 and 02:30 do not exist)
+                "2026-03-29T01:30:00Z",
+            ]
+        );
+    }
+
+    #[test]
+    fn blackout_dates_are_inclusive_and_local() {
+        let s = Schedule {
+            blackout: vec!["2026-11-26/2026-11-30".into(), "2026-12-24".into()],
+            ..sched("0 0 0 * * *", "Europe/Berlin")
+        };
+        let c = CompiledSchedule::compile(&s).expect("compiles");
+        // 2026-11-25T23:30Z is 00:30 on the 26th in Berlin: inside.
+        assert!(c.in_blackout(ts("2026-11-25T23:30:00Z")));
+        assert!(!c.in_blackout(ts("2026-11-25T22:30:00Z")));
+        assert!(c.in_blackout(ts("2026-11-30T22:59:59Z"))); // 23:59:59 on the 30th
+        assert!(!c.in_blackout(ts("2026-11-30T23:00:00Z"))); // 00:00 on Dec 1st
+        assert!(c.in_blackout(ts("2026-12-24T12:00:00Z")));
+        assert!(parse_blackout("2026-12-02/2026-12-01").is_err());
+        assert!(parse_blackout("tomorrow").is_err());
+    }
+
+    /// One row of the decision table.
+    struct Case {
+        what: &'static str,
+        schedule: Schedule,
+        next_run_time: Option<&'static str>,
+        active: Vec<ActiveRun>,
+        now: &'static str,
+        action: ScheduleAction,
+        skipped: Vec<(&'static str, SkipReason)>,
+        next: Option<&'static str>,
+    }
+
+    #[test]
+    fn decision_table() {
+        let hourly = sched("0 0 * * * *", "UTC");
+        let with = |f: fn(&mut Schedule)| {
+            let mut s = hourly.clone();
+            f(&mut s);
+            s
+        };
+        let cases = vec![
+            Case {
+                what: "new experiment: promise the next fire, start nothing",
+                schedule: hourly.clone(),
+                next_run_time: None,
+                active: vec![],
+                now: "2026-11-24T10:20:00Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![],
+                next: Some("2026-11-24T11:00:00Z"),
+            },
+            Case {
+                what: "not yet due",
+                schedule: hourly.clone(),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T10:59:59Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![],
+                next: Some("2026-11-24T11:00:00Z"),
+            },
+            Case {
+                what: "due: start, promise the next",
+                schedule: hourly.clone(),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T11:00:00.2Z",
+                action: ScheduleAction::Start {
+                    due: ts("2026-11-24T11:00:00Z"),
+                },
+                skipped: vec![],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "controller was down: the latest due time within the deadline starts once, older ones are missed",
+                schedule: hourly.clone(),
+                next_run_time: Some("2026-11-24T08:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T11:04:00Z",
+                action: ScheduleAction::Start {
+                    due: ts("2026-11-24T11:00:00Z"),
+                },
+                skipped: vec![
+                    ("2026-11-24T10:00:00Z", SkipReason::MissedDeadline),
+                    ("2026-11-24T09:00:00Z", SkipReason::MissedDeadline),
+                    ("2026-11-24T08:00:00Z", SkipReason::MissedDeadline),
+                ],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "controller was down past the default deadline (5m): recorded as missed",
+                schedule: hourly.clone(),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T11:05:01Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![("2026-11-24T11:00:00Z", SkipReason::MissedDeadline)],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "a longer startingDeadline still allows the late start",
+                schedule: with(|s| s.starting_deadline = Some(Duration::from_secs(1800))),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T11:29:00Z",
+                action: ScheduleAction::Start {
+                    due: ts("2026-11-24T11:00:00Z"),
+                },
+                skipped: vec![],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "blackout day: skipped and recorded",
+                schedule: with(|s| s.blackout = vec!["2026-11-24".into()]),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![("2026-11-24T11:00:00Z", SkipReason::Blackout)],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "suspended: no promise, nothing recorded when nothing was due",
+                schedule: with(|s| s.suspend = true),
+                next_run_time: None,
+                active: vec![],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![],
+                next: None,
+            },
+            Case {
+                what: "suspended after a promise came due: recorded once as Suspended",
+                schedule: with(|s| s.suspend = true),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![("2026-11-24T11:00:00Z", SkipReason::Suspended)],
+                next: None,
+            },
+            Case {
+                what: "Forbid with an own run active: skip",
+                schedule: hourly.clone(),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![run("lx-old", "lx", "checkout")],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![("2026-11-24T11:00:00Z", SkipReason::ConcurrencyForbid)],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "Replace with an own run active: abort it, hold the anchor",
+                schedule: with(|s| s.concurrency_policy = ConcurrencyPolicy::Replace),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![run("lx-old", "lx", "checkout")],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Replace {
+                    due: ts("2026-11-24T11:00:00Z"),
+                    abort: vec!["lx-old".into()],
+                },
+                skipped: vec![],
+                next: Some("2026-11-24T11:00:00Z"),
+            },
+            Case {
+                what: "Replace once the old run is finished: start",
+                schedule: with(|s| s.concurrency_policy = ConcurrencyPolicy::Replace),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T11:01:00Z",
+                action: ScheduleAction::Start {
+                    due: ts("2026-11-24T11:00:00Z"),
+                },
+                skipped: vec![],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "Allow, own run active on the same (only) target: never two leaks on one workload",
+                schedule: with(|s| s.concurrency_policy = ConcurrencyPolicy::Allow),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![run("lx-old", "lx", "checkout")],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![("2026-11-24T11:00:00Z", SkipReason::TargetBusy)],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "Allow, another experiment runs on a different target: start",
+                schedule: with(|s| s.concurrency_policy = ConcurrencyPolicy::Allow),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![run("other-1", "other", "cart")],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Start {
+                    due: ts("2026-11-24T11:00:00Z"),
+                },
+                skipped: vec![],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "another experiment leaks into the same workload: skip whatever the policy",
+                schedule: with(|s| s.concurrency_policy = ConcurrencyPolicy::Replace),
+                next_run_time: Some("2026-11-24T11:00:00Z"),
+                active: vec![run("other-1", "other", "checkout")],
+                now: "2026-11-24T11:00:01Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![("2026-11-24T11:00:00Z", SkipReason::TargetBusy)],
+                next: Some("2026-11-24T12:00:00Z"),
+            },
+            Case {
+                what: "edited cron: a promise further ahead is recomputed",
+                schedule: hourly.clone(),
+                next_run_time: Some("2026-11-25T03:00:00Z"),
+                active: vec![],
+                now: "2026-11-24T10:20:00Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![],
+                next: Some("2026-11-24T11:00:00Z"),
+            },
+            Case {
+                what: "an unreadable promise is recomputed, not trusted",
+                schedule: hourly.clone(),
+                next_run_time: Some("soon"),
+                active: vec![],
+                now: "2026-11-24T10:20:00Z",
+                action: ScheduleAction::Idle,
+                skipped: vec![],
+                next: Some("2026-11-24T11:00:00Z"),
+            },
+        ];
+        for c in cases {
+            let status = LeakExperimentStatus {
+                next_run_time: c.next_run_time.map(String::from),
+                ..Default::default()
+            };
+            let d = decide_schedule(
+                Some(&c.schedule),
+                "lx",
+                &target("checkout"),
+                &status,
+                &c.active,
+                ts(c.now),
+            )
+            .expect(c.what);
+            assert_eq!(d.action, c.action, "{}", c.what);
+            let skipped: Vec<(Time, SkipReason)> =
+                c.skipped.iter().map(|(t, r)| (ts(t), *r)).collect();
+            assert_eq!(d.skipped, skipped, "{}", c.what);
+            assert_eq!(d.next_run_time, c.next.map(ts), "{}", c.what);
+        }
+    }
+
+    #[test]
+    fn no_schedule_no_decision() {
+        let d = decide_schedule(
+            None,
+            "lx",
+            &target("checkout"),
+            &status_next("2026-11-24T11:00:00Z"),
+            &[],
+            ts("2026-11-24T12:00:00Z"),
+        )
+        .expect("decides");
+        assert_eq!(d, ScheduleDecision::idle(None));
+    }
+
+    #[test]
+    fn dst_gap_run_is_due_at_the_snapped_time() {
+        // The promise for the spring-forward day is 03:00 CEST; it is due then, exactly once.
+        let s = sched("0 30 2 * * *", "Europe/Berlin");
+        let status = status_next("2026-03-29T01:00:00Z");
+        let d = decide_schedule(
+            Some(&s),
+            "lx",
+            &target("checkout"),
+            &status,
+            &[],
+            ts("2026-03-29T01:00:02Z"),
+        )
+        .expect("decides");
+        assert_eq!(
+            d.action,
+            ScheduleAction::Start {
+                due: ts("2026-03-29T01:00:00Z")
+            }
+        );
+        assert_eq!(d.next_run_time, Some(ts("2026-03-30T00:30:00Z")));
+    }
+
+    #[test]
+    fn long_outage_with_dense_cron_is_bounded() {
+        let s = sched("* * * * * *", "UTC");
+        let d = decide_schedule(
+            Some(&s),
+            "lx",
+            &target("checkout"),
+            &status_next("2026-11-24T00:00:00Z"),
+            &[],
+            ts("2026-11-24T06:00:00Z"),
+        )
+        .expect("decides");
+        assert_eq!(
+            d.action,
+            ScheduleAction::Start {
+                due: ts("2026-11-24T06:00:00Z")
+            }
+        );
+        assert_eq!(d.skipped.len(), SKIPPED_LIMIT);
+        assert_eq!(d.skipped[0].0, ts("2026-11-24T05:59:59Z"));
+    }
+
+    #[test]
+    fn manual_trigger_refuses_a_busy_workload() {
+        assert_eq!(decide_manual(&target("checkout"), &[]), Ok(()));
+        assert_eq!(
+            decide_manual(&target("checkout"), &[run("o-1", "other", "checkout")]),
+            Err(SkipReason::TargetBusy)
+        );
+        assert_eq!(
+            decide_manual(&target("checkout"), &[run("o-1", "other", "cart")]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn skipped_is_bounded_and_newest_first() {
+        let old: Vec<SkippedRun> = (0..10)
+            .map(|i| SkippedRun {
+                due: format!("2026-11-{:02}T00:00:00Z", 10 - i),
+                reason: "Blackout".into(),
+            })
+            .collect();
+        let merged = merge_skipped(
+            &old,
+            &[(ts("2026-11-20T00:00:00Z"), SkipReason::ConcurrencyForbid)],
+        );
+        assert_eq!(merged.len(), SKIPPED_LIMIT);
+        assert_eq!(merged[0].reason, "ConcurrencyForbid");
+        assert_eq!(merged[1].due, "2026-11-10T00:00:00Z");
+        assert_eq!(merged[9].due, "2026-11-02T00:00:00Z");
+    }
+}
