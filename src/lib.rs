@@ -4,9 +4,17 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod audit;
 pub mod cli;
+pub mod cluster;
+pub mod controller;
 pub mod engine;
+pub mod inject;
 pub mod observe;
+pub mod probe;
+pub mod report;
+pub mod score;
+pub mod sim;
 pub mod spec;
 
 pub use oomsday_core as core;
@@ -26,6 +34,43 @@ pub enum Error {
     },
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The leaker may still be in place: every revert attempt failed. Carries the run's record
+    /// so that reports can still be written.
+    #[error("{message}; the leaker may still be in place: run `oomsday cleanup -n {namespace}`")]
+    RevertFailed {
+        message: String,
+        namespace: String,
+        record: Box<crate::engine::RunRecord>,
+    },
+    /// The target (or another object oomsday needs) does not exist.
+    #[error("{kind} {namespace}/{name} not found")]
+    NotFound {
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+    /// The caller lacks permissions; names every missing verb and resource.
+    #[error("not allowed to {0}")]
+    Forbidden(String),
+    /// Server-side apply refused to take fields another field manager owns (oomsday never
+    /// forces).
+    #[error(
+        "{what}: fields oomsday applies are owned by {managers}; oomsday does not force ownership ({message})"
+    )]
+    Conflict {
+        what: String,
+        managers: String,
+        message: String,
+    },
+    /// A cluster call or wait took longer than allowed.
+    #[error("{what} did not finish within {after:?}")]
+    Timeout {
+        what: String,
+        after: std::time::Duration,
+    },
+    /// Another oomsday run is active on the workload.
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

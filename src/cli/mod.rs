@@ -35,9 +35,7 @@ pub mod exit {
 /// does (OOM kills, kubelet evictions, node MemoryPressure and NotReady, PodDisruptionBudgets,
 /// probes, alerts), reverts, and scores how resilient the cluster was.
 ///
-/// Start with the built-in simulator, no cluster needed:
-///
-///     oomsday simulate experiments/black-friday
+/// Start with the built-in simulator, no cluster needed: `oomsday simulate experiments/black-friday`
 ///
 /// Exit codes: 0 passed, 1 hypothesis failed / invalid / findings, 2 usage or invalid input,
 /// 3 aborted, 4 inconclusive.
@@ -60,24 +58,20 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Each command's help comes from its Args' doc comment (first line: the summary in this
+// list; the rest: its long --help), so there are no doc comments on these variants.
 pub enum Command {
-    /// Run experiments against the built-in cluster simulator: no cluster needed.
     Simulate(simulate::Args),
-    /// Run experiments against the cluster of the current kubeconfig context.
     Run(run::Args),
-    /// Check experiment files: schema and semantics, every error with file, line and field.
     Validate(validate::Args),
-    /// Static resilience audit of a live namespace or of manifests on disk.
     Audit(audit::Args),
-    /// Run the in-cluster controller: schedules, LeakRun records, crash safety, metrics.
     Controller(controller::Args),
-    /// Find every leftover injection (by its marks) and revert it.
+    Trigger(controller::TriggerArgs),
+    Abort(controller::AbortArgs),
+    History(controller::HistoryArgs),
     Cleanup(cleanup::Args),
-    /// Print the CustomResourceDefinitions generated from the Rust types.
     Crd(crd::Args),
-    /// Print the JSON Schema for experiment files (for editors' YAML language server).
     Schema(crd::SchemaArgs),
-    /// Render a stored run report as html, md, json or junit.
     Report(report::Args),
 }
 
@@ -89,6 +83,9 @@ impl Cli {
             Command::Validate(a) => validate::exec(a)?,
             Command::Audit(a) => audit::exec(a).await?,
             Command::Controller(a) => controller::exec(a).await?,
+            Command::Trigger(a) => controller::exec_trigger(a).await?,
+            Command::Abort(a) => controller::exec_abort(a).await?,
+            Command::History(a) => controller::exec_history(a).await?,
             Command::Cleanup(a) => cleanup::exec(a).await?,
             Command::Crd(a) => crd::exec(a)?,
             Command::Schema(a) => crd::exec_schema(a)?,
