@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Container, LimitRange, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, LimitRange, Node, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -513,8 +513,13 @@ fn check_namespace(ns: &str, lrs: &[&LimitRange]) -> Option<Finding> {
 }
 
 fn allocatable_of(inv: &Inventory) -> Option<u64> {
-    let total: u64 = inv
-        .nodes
+    let total: u64 = node_allocatable(&inv.nodes).into_iter().sum();
+    (total > 0).then_some(total)
+}
+
+/// Allocatable memory of every schedulable node, in bytes (cordoned nodes take no new pods).
+pub fn node_allocatable(nodes: &[Node]) -> Vec<u64> {
+    nodes
         .iter()
         .filter(|n| {
             !n.spec
@@ -525,8 +530,7 @@ fn allocatable_of(inv: &Inventory) -> Option<u64> {
         .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()?.get("memory"))
         .filter_map(|q| Quantity::from_str(&q.0).ok())
         .map(Quantity::bytes)
-        .sum();
-    (total > 0).then_some(total)
+        .collect()
 }
 
 fn sort(mut v: Vec<Finding>) -> Vec<Finding> {

@@ -26,19 +26,7 @@ pub fn history_rows(runs: &[LeakRun], experiment: &str) -> Vec<HistoryRow> {
         .iter()
         .filter(|r| r.spec.experiment == experiment)
         .collect();
-    let started = |r: &LeakRun| {
-        r.status
-            .as_ref()
-            .and_then(|s| s.start_time.clone())
-            .or_else(|| r.spec.scheduled_time.clone())
-            .or_else(|| {
-                r.metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| t.0.to_string())
-            })
-            .unwrap_or_default()
-    };
+    let started = |r: &LeakRun| super::status::run_started(r).unwrap_or_default();
     own.sort_by_key(|r| (started(r), r.metadata.name.clone()));
     let mut prev: Option<u32> = None;
     own.into_iter()

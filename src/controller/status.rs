@@ -257,18 +257,7 @@ pub fn experiment_status(
     let fstatus = finished.and_then(|r| r.status.as_ref());
     LeakExperimentStatus {
         last_run: newest.and_then(|r| r.metadata.name.clone()),
-        last_run_time: newest.and_then(|r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.start_time.clone())
-                .or_else(|| r.spec.scheduled_time.clone())
-                .or_else(|| {
-                    r.metadata
-                        .creation_timestamp
-                        .as_ref()
-                        .map(|t| t.0.to_string())
-                })
-        }),
+        last_run_time: newest.and_then(|r| run_started(r)),
         last_score: fstatus.and_then(|s| s.score),
         last_grade: fstatus.and_then(|s| s.grade.clone()),
         last_verdict: fstatus.and_then(|s| s.verdict),
@@ -289,6 +278,21 @@ pub fn status_patch<S: serde::Serialize>(kind: &str, status: &S) -> serde_json::
         "kind": kind,
         "status": status,
     })
+}
+
+/// When a run started: its recorded start, else when the schedule wanted it, else when the
+/// LeakRun was created (RFC 3339).
+pub fn run_started(r: &LeakRun) -> Option<String> {
+    r.status
+        .as_ref()
+        .and_then(|s| s.start_time.clone())
+        .or_else(|| r.spec.scheduled_time.clone())
+        .or_else(|| {
+            r.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+        })
 }
 
 #[cfg(test)]

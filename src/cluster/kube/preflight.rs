@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Node, PodTemplateSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::{Selector, SelectorExt};
 
@@ -173,24 +173,7 @@ pub fn matching_hpas(
         .collect()
 }
 
-/// Allocatable memory of every schedulable node, in bytes.
-pub fn node_allocatable(nodes: &[Node]) -> Vec<u64> {
-    nodes
-        .iter()
-        .filter(|n| {
-            !n.spec
-                .as_ref()
-                .and_then(|s| s.unschedulable)
-                .unwrap_or(false)
-        })
-        .filter_map(|n| {
-            let q = n.status.as_ref()?.allocatable.as_ref()?.get("memory")?;
-            q.0.parse::<oomsday_core::Quantity>()
-                .ok()
-                .map(|q| q.bytes())
-        })
-        .collect()
-}
+pub use crate::audit::node_allocatable;
 
 #[cfg(test)]
 mod tests {
@@ -266,7 +249,7 @@ mod tests {
             serde_json::from_value(serde_json::json!({"metadata": {"labels": {"app": "x"}}}))
                 .unwrap();
         assert!(matching_pdbs(pdbs, Some(&other)).is_empty());
-        let nodes: Vec<Node> = items(fixture!("node-ready.json"));
+        let nodes: Vec<k8s_openapi::api::core::v1::Node> = items(fixture!("node-ready.json"));
         assert_eq!(node_allocatable(&nodes), vec![2_190_472 * 1024]);
     }
 }
