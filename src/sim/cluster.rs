@@ -19,7 +19,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use oomsday_core::{CountOrPercent, Quantity};
 
 use super::model::{ClusterModel, MemorySpec};
-use super::rng::hash_str;
 use super::world::{Leak, TargetInfo, World};
 use crate::engine::{Cluster, Defences, InjectionPlan, LEAKER_CONTAINER};
 use crate::observe::{Observation, Time};
@@ -340,16 +339,15 @@ impl Cluster for SimCluster {
                         plan.namespace, plan.spec.target.name
                     )));
                 }
-                // Chosen reproducibly from the run id, as on a real cluster.
-                pods.sort_by_key(|&p| {
-                    hash_str(&format!("{}/{}", plan.run_id, self.world.pods[p].name))
-                });
-                let n = plan
-                    .spec
-                    .injection
-                    .pods
-                    .map_or(1, |c| c.of(pods.len() as u32))
-                    .max(1) as usize;
+                // The same reproducible choice as on a real cluster: one definition of it.
+                let names: Vec<String> = pods
+                    .iter()
+                    .map(|&p| self.world.pods[p].name.clone())
+                    .collect();
+                let chosen =
+                    crate::inject::choose_pods(&plan.run_id, &names, plan.spec.injection.pods);
+                pods.retain(|&p| chosen.contains(&self.world.pods[p].name));
+                let n = pods.len();
                 for &p in pods.iter().take(n) {
                     self.world
                         .attach_ephemeral(p, LEAKER_CONTAINER, leak.clone());
