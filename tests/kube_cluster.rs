@@ -768,3 +768,118 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
     }
     assert_eq!(bytes, Some(("checkout-a".to_string(), 268_435_456)));
 }
+
+/// The engine driving `KubeCluster` end to end against the mock API server, as `oomsday run`
+/// does: preflight, the sidecar apply, watching, and the revert apply — in that order — and a
+/// record that says so.
+#[tokio::test]
+async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
+    use oomsday::engine::{self, ExperimentRef, RunOptions, StopSignal};
+    use oomsday::spec::Phase;
+
+    let (mut cluster, log) = mock(healthy(|_| None));
+    cluster.set_experiment("checkout-leak");
+    let mut spec = plan("sidecar").spec;
+    spec.duration = "2s".parse().unwrap();
+    spec.recovery = "1s".parse().unwrap();
+    let exp = ExperimentRef {
+        name: "checkout-leak".into(),
+        namespace: "shop".into(),
+        spec,
+    };
+    let mut opts = RunOptions::new("checkout-leak-e2e");
+    opts.refresh = Some(Duration::from_millis(200));
+    let record = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine::run(
+            &mut cluster,
+            &exp,
+            &opts,
+            &mut StopSignal::never(),
+            &mut |_| {},
+        ),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run completes");
+
+    assert_eq!(record.phase, Phase::Completed, "{:?}", record.message);
+    assert_eq!(record.reason.as_deref(), Some("DurationElapsed"));
+    // The leak's deadline is the inject's start plus the duration, so the revert comes at least
+    // 2 s after the run started, and after the injection was in place.
+    let (injected, reverted) = (record.injected.unwrap(), record.reverted.unwrap());
+    assert!(reverted > injected);
+    assert!(reverted.duration_since(record.started).as_secs_f64() >= 2.0);
+
+    let seen = log.lock().unwrap().clone();
+    let first_ssar = seen
+        .iter()
+        .position(|s| s.path == SSAR)
+        .expect("access was checked");
+    let applies: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.method == "PATCH" && s.path == DEPLOYMENT)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(applies.len(), 2, "one inject, one revert: {applies:?}");
+    assert!(first_ssar < applies[0], "preflight comes before the inject");
+    assert!(
+        seen[applies[0]..applies[1]].iter().any(Seen::is_watch),
+        "the cluster is watched while it leaks"
+    );
+    let p = plan("sidecar");
+    assert_eq!(
+        seen[applies[0]].body["metadata"]["annotations"]["oomsday.dev/run-id"],
+        json!("checkout-leak-e2e")
+    );
+    assert_eq!(
+        seen[applies[1]].body,
+        revert_patch(TargetKind::Deployment, &p.namespace, "checkout")
+    );
+}
+
+/// A stop (Ctrl-C, SIGTERM) in the middle of the leak reverts at once and ends Aborted.
+#[tokio::test]
+async fn a_stop_mid_leak_reverts_at_once() {
+    use oomsday::engine::{self, EndReason, ExperimentRef, RunOptions};
+    use oomsday::spec::Phase;
+
+    let (mut cluster, log) = mock(healthy(|_| None));
+    let mut spec = plan("sidecar").spec;
+    spec.duration = "10m".parse().unwrap();
+    let exp = ExperimentRef {
+        name: "checkout-leak".into(),
+        namespace: "shop".into(),
+        spec,
+    };
+    let mut opts = RunOptions::new("checkout-leak-stop");
+    opts.refresh = Some(Duration::from_millis(100));
+    let (handle, mut stop) = engine::stop_channel();
+    let log2 = log.clone();
+    tokio::spawn(async move {
+        // Stop once the leak is in place.
+        for _ in 0..200 {
+            if patches(&log2).len() == 1 {
+                handle.stop(EndReason::Signal, "SIGINT");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let record = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine::run(&mut cluster, &exp, &opts, &mut stop, &mut |_| {}),
+    )
+    .await
+    .expect("a stop ends the run well before its 10m duration")
+    .expect("the run ends with a record");
+    assert_eq!(record.phase, Phase::Aborted);
+    assert_eq!(record.reason.as_deref(), Some("Signal"));
+    let applied = patches(&log);
+    assert_eq!(applied.len(), 2, "inject, then the revert");
+    assert_eq!(
+        applied[1].body,
+        revert_patch(TargetKind::Deployment, "shop", "checkout")
+    );
+}
