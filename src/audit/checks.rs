@@ -7,7 +7,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Container, LimitRange, Node, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use oomsday_core::{Quantity, human_bytes};
 
@@ -115,6 +115,29 @@ fn pdb_matches(
             .as_ref()
             .and_then(|s| s.selector.as_ref())
             .is_some_and(|sel| selector_matches(sel, labels))
+}
+
+/// What the audit reads of a Deployment or a StatefulSet: they differ in type, not in that.
+fn workload<'a>(
+    default_ns: &'a str,
+    kind: &'a str,
+    meta: &'a ObjectMeta,
+    replicas: Option<i32>,
+    template: Option<&'a PodTemplateSpec>,
+    file: Option<&'a str>,
+) -> Workload<'a> {
+    Workload {
+        kind,
+        namespace: ns_of(meta.namespace.as_deref(), default_ns),
+        name: meta.name.as_deref().unwrap_or("?"),
+        replicas: replicas.map_or(1, |r| r.max(0) as u32),
+        template,
+        critical: is_marked(meta.labels.as_ref())
+            || is_marked(meta.annotations.as_ref())
+            || template
+                .is_some_and(|t| is_marked(t.metadata.as_ref().and_then(|m| m.labels.as_ref()))),
+        file,
+    }
 }
 
 fn ns_of<'a>(ns: Option<&'a str>, default: &'a str) -> &'a str {
@@ -554,38 +577,26 @@ pub fn audit(inv: &Inventory) -> Vec<Finding> {
     let allocatable = allocatable_of(inv);
     let mut workloads: Vec<Workload<'_>> = Vec::new();
     for d in &inv.deployments {
-        let o = &d.object;
-        let spec = o.spec.as_ref();
-        workloads.push(Workload {
-            kind: "Deployment",
-            namespace: ns_of(o.metadata.namespace.as_deref(), default_ns),
-            name: o.metadata.name.as_deref().unwrap_or("?"),
-            replicas: spec.and_then(|s| s.replicas).map_or(1, |r| r.max(0) as u32),
-            template: spec.map(|s| &s.template),
-            critical: is_marked(o.metadata.labels.as_ref())
-                || is_marked(o.metadata.annotations.as_ref())
-                || spec.is_some_and(|s| {
-                    is_marked(s.template.metadata.as_ref().and_then(|m| m.labels.as_ref()))
-                }),
-            file: d.file.as_deref(),
-        });
+        let spec = d.object.spec.as_ref();
+        workloads.push(workload(
+            default_ns,
+            "Deployment",
+            &d.object.metadata,
+            spec.and_then(|s| s.replicas),
+            spec.map(|s| &s.template),
+            d.file.as_deref(),
+        ));
     }
     for s in &inv.statefulsets {
-        let o = &s.object;
-        let spec = o.spec.as_ref();
-        workloads.push(Workload {
-            kind: "StatefulSet",
-            namespace: ns_of(o.metadata.namespace.as_deref(), default_ns),
-            name: o.metadata.name.as_deref().unwrap_or("?"),
-            replicas: spec.and_then(|s| s.replicas).map_or(1, |r| r.max(0) as u32),
-            template: spec.map(|s| &s.template),
-            critical: is_marked(o.metadata.labels.as_ref())
-                || is_marked(o.metadata.annotations.as_ref())
-                || spec.is_some_and(|s| {
-                    is_marked(s.template.metadata.as_ref().and_then(|m| m.labels.as_ref()))
-                }),
-            file: s.file.as_deref(),
-        });
+        let spec = s.object.spec.as_ref();
+        workloads.push(workload(
+            default_ns,
+            "StatefulSet",
+            &s.object.metadata,
+            spec.and_then(|s| s.replicas),
+            spec.map(|s| &s.template),
+            s.file.as_deref(),
+        ));
     }
 
     let mut out = Vec::new();
