@@ -566,6 +566,19 @@ async fn verified(h: tokio::task::JoinHandle<()>) {
         .expect("the verifier failed");
 }
 
+/// Reconciles `exp` as the leader while the mock API server plays `scenario`, and proves every
+/// expected call was made.
+async fn reconcile_experiment_against(exp: &LeakExperiment, scenario: Scenario) {
+    let Setup {
+        ctx, handle, log, ..
+    } = setup(true, false);
+    let v = ApiServerVerifier { handle, log }.run(scenario);
+    reconcile_experiment(Arc::new(exp.clone()), ctx)
+        .await
+        .expect("reconcile");
+    verified(v).await;
+}
+
 /// Proves that no (further) call is made.
 async fn no_more_calls(handle: &mut Handle) {
     let r = tokio::time::timeout(StdDuration::from_millis(200), handle.next_request()).await;
@@ -581,27 +594,17 @@ async fn no_more_calls(handle: &mut Handle) {
 
 #[tokio::test]
 async fn new_experiment_gets_the_finalizer() {
-    let Setup {
-        ctx, handle, log, ..
-    } = setup(true, false);
-    let v = ApiServerVerifier { handle, log }.run(Scenario::AddFinalizer(experiment(false, None)));
-    reconcile_experiment(Arc::new(experiment(false, None)), ctx)
-        .await
-        .expect("reconcile");
-    verified(v).await;
+    reconcile_experiment_against(
+        &experiment(false, None),
+        Scenario::AddFinalizer(experiment(false, None)),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn due_schedule_creates_a_leak_run() {
-    let Setup {
-        ctx, handle, log, ..
-    } = setup(true, false);
     let exp = experiment(true, Some("2026-11-24T11:00:00Z"));
-    let v = ApiServerVerifier { handle, log }.run(Scenario::ScheduleDue(exp.clone()));
-    reconcile_experiment(Arc::new(exp), ctx)
-        .await
-        .expect("reconcile");
-    verified(v).await;
+    reconcile_experiment_against(&exp, Scenario::ScheduleDue(exp.clone())).await;
 }
 
 #[tokio::test]
@@ -905,43 +908,22 @@ async fn the_leader_renews_its_lease_conditionally() {
 
 #[tokio::test]
 async fn run_now_annotation_starts_a_manual_run_and_is_removed() {
-    let Setup {
-        ctx, handle, log, ..
-    } = setup(true, false);
     let mut exp = experiment(true, Some("2026-11-24T12:00:00Z"));
     exp.meta_mut().annotations =
         Some([("oomsday.dev/run-now".to_string(), "now".to_string())].into());
-    let v = ApiServerVerifier { handle, log }.run(Scenario::ManualTrigger(exp.clone()));
-    reconcile_experiment(Arc::new(exp), ctx)
-        .await
-        .expect("reconcile");
-    verified(v).await;
+    reconcile_experiment_against(&exp, Scenario::ManualTrigger(exp.clone())).await;
 }
 
 #[tokio::test]
 async fn replace_aborts_the_running_run_before_starting_the_next() {
-    let Setup {
-        ctx, handle, log, ..
-    } = setup(true, false);
     let exp = experiment_with(true, Some("2026-11-24T11:00:00Z"), "Replace");
     let old = leak_run(Phase::Leaking, "2026-11-24T11:30:00Z", false);
-    let v = ApiServerVerifier { handle, log }.run(Scenario::ReplaceRunning(exp.clone(), old));
-    reconcile_experiment(Arc::new(exp), ctx)
-        .await
-        .expect("reconcile");
-    verified(v).await;
+    reconcile_experiment_against(&exp, Scenario::ReplaceRunning(exp.clone(), old)).await;
 }
 
 #[tokio::test]
 async fn forbid_skips_and_records_while_the_previous_run_leaks() {
-    let Setup {
-        ctx, handle, log, ..
-    } = setup(true, false);
     let exp = experiment_with(true, Some("2026-11-24T11:00:00Z"), "Forbid");
     let old = leak_run(Phase::Leaking, "2026-11-24T11:30:00Z", false);
-    let v = ApiServerVerifier { handle, log }.run(Scenario::ForbidRunning(exp.clone(), old));
-    reconcile_experiment(Arc::new(exp), ctx)
-        .await
-        .expect("reconcile");
-    verified(v).await;
+    reconcile_experiment_against(&exp, Scenario::ForbidRunning(exp.clone(), old)).await;
 }
