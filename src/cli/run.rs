@@ -25,9 +25,6 @@ use crate::report::{self, Format, Report};
 use crate::spec::{self, InjectionMode, SourcedExperiment};
 
 /// Run experiments against the cluster of the current kubeconfig context.
-//
-// The details go in `after_long_help`: the subcommand's one-line doc in `cli/mod.rs` replaces
-// this struct's doc comment as the help text.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = RUN_HELP)]
 pub struct Args {
@@ -47,6 +44,17 @@ pub struct Args {
     /// run: admission and validation errors show up without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    /// Plain log lines even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// What `run` and `simulate` do with a finished run: where reports go, in which formats, and the
+/// score under which the exit code says failed.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
     /// Exit 1 when a run scores below this (0-100), even if its hypothesis held.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub min_score: Option<u32>,
@@ -56,9 +64,6 @@ pub struct Args {
     /// Report formats to write (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "json,md,junit,html")]
     pub format: Vec<Format>,
-    /// Plain log lines even on a terminal.
-    #[arg(long)]
-    pub no_progress: bool,
 }
 
 const RUN_HELP: &str = "\
@@ -82,10 +87,6 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let Some(experiments) = load(&args.path) else {
         return Ok(exit::USAGE);
     };
-    if experiments.is_empty() {
-        eprintln!("no experiments found in {}", args.path.display());
-        return Ok(exit::USAGE);
-    }
     // Probe URLs are checked before anything is touched: a typo is invalid input.
     let mut probers = Vec::new();
     for sourced in &experiments {
@@ -166,7 +167,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         for e in prober.errors() {
             eprintln!("warning: alert check failed at {e}");
         }
-        let (report, outcome) = conclude(result, &args.out, &args.format, args.min_score)?;
+        let (report, outcome) = conclude(result, &args.reports)?;
         worst = worst.worst(outcome);
         reports.extend(report);
         if outcome == Outcome::RevertFailed {
@@ -185,9 +186,14 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     Ok(worst.exit_code())
 }
 
-/// Loads and prints diagnostics; None when the input is invalid.
-fn load(path: &Path) -> Option<Vec<SourcedExperiment>> {
+/// Loads the experiments at `path`, printing warnings and diagnostics; None when the input is
+/// invalid or holds no experiment (exit 2). Shared by `run` and `simulate`.
+pub fn load(path: &Path) -> Option<Vec<SourcedExperiment>> {
     match spec::load_experiments(path) {
+        Ok((experiments, _)) if experiments.is_empty() => {
+            eprintln!("no experiments found in {}", path.display());
+            None
+        }
         Ok((experiments, warnings)) => {
             for w in &warnings {
                 eprintln!("{w}");
@@ -273,10 +279,9 @@ pub async fn signal_stop(handle: StopHandle) {
 /// the error) and prints what to do.
 pub fn conclude(
     result: crate::Result<RunRecord>,
-    out: &Path,
-    formats: &[Format],
-    min_score: Option<u32>,
+    reports: &ReportArgs,
 ) -> anyhow::Result<(Option<Report>, Outcome)> {
+    let (out, formats, min_score) = (&reports.out, &reports.format[..], reports.min_score);
     let (record, revert_error) = match result {
         Ok(record) => (record, None),
         Err(crate::Error::RevertFailed {
@@ -716,7 +721,12 @@ mod tests {
         )
         .await;
         let dir = std::env::temp_dir().join(format!("oomsday-run-test-{}", std::process::id()));
-        let (report, outcome) = conclude(result, &dir, &[Format::Json], None).unwrap();
+        let reports = ReportArgs {
+            min_score: None,
+            out: dir.clone(),
+            format: vec![Format::Json],
+        };
+        let (report, outcome) = conclude(result, &reports).unwrap();
         let report = report.unwrap();
         // A bystander was evicted and the hypothesis allows none.
         assert_eq!(report.score.verdict, crate::spec::Verdict::Failed);
@@ -736,9 +746,11 @@ mod tests {
             context: None,
             namespace: None,
             dry_run: false,
-            min_score: None,
-            out: std::env::temp_dir(),
-            format: vec![Format::Json],
+            reports: ReportArgs {
+                min_score: None,
+                out: std::env::temp_dir(),
+                format: vec![Format::Json],
+            },
             no_progress: true,
         }
     }

@@ -9,9 +9,9 @@ use anyhow::Context as _;
 use super::exit;
 use super::run::{conclude, experiment_ref};
 use crate::engine::{self, Cluster, Outcome, RunOptions, StopSignal};
-use crate::report::{self, Format};
+use crate::report;
 use crate::sim::{ClusterModel, SimCluster, manifests, narrate};
-use crate::spec::{self, SourcedExperiment};
+use crate::spec::SourcedExperiment;
 
 /// Run experiments against the built-in cluster simulator: no cluster needed.
 ///
@@ -48,15 +48,8 @@ pub struct Args {
     /// Seed for the simulator's choices, instead of spec.simulation.seed (default 1).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Exit 1 when a run scores below this (0-100), even if its hypothesis held.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub min_score: Option<u32>,
-    /// Directory for the report files.
-    #[arg(long, default_value = "oomsday-reports")]
-    pub out: PathBuf,
-    /// Report formats to write (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "json,md,junit,html")]
-    pub format: Vec<Format>,
+    #[command(flatten)]
+    pub reports: super::run::ReportArgs,
     /// Print every line of the timeline, without folding bursts of similar events.
     #[arg(long)]
     pub full_timeline: bool,
@@ -67,24 +60,9 @@ pub struct Args {
 
 /// Runs the command; returns the exit code.
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
-    let experiments = match spec::load_experiments(&args.path) {
-        Ok((experiments, warnings)) => {
-            for w in &warnings {
-                eprintln!("{w}");
-            }
-            experiments
-        }
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                eprintln!("{d}");
-            }
-            return Ok(exit::USAGE);
-        }
-    };
-    if experiments.is_empty() {
-        eprintln!("no experiments found in {}", args.path.display());
+    let Some(experiments) = super::run::load(&args.path) else {
         return Ok(exit::USAGE);
-    }
+    };
     let mut reports = Vec::new();
     let mut worst = Outcome::Passed;
     for sourced in &experiments {
@@ -158,7 +136,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
                 took
             );
         }
-        let (report, outcome) = conclude(result, &args.out, &args.format, args.min_score)?;
+        let (report, outcome) = conclude(result, &args.reports)?;
         if let Some(r) = &report {
             for f in &r.score.facets {
                 let points = f
