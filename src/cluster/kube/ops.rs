@@ -31,6 +31,24 @@ pub struct WorkloadView {
     pub template: Option<PodTemplateSpec>,
 }
 
+impl WorkloadView {
+    /// Deployments and StatefulSets differ in type, not in these fields.
+    fn new(
+        obj: &impl ResourceExt,
+        replicas: Option<i32>,
+        selector: LabelSelector,
+        template: PodTemplateSpec,
+    ) -> Self {
+        WorkloadView {
+            annotations: obj.annotations().clone(),
+            // The API defaults an unset replicas to 1.
+            replicas: replicas.map_or(1, |r| u32::try_from(r).unwrap_or(0)),
+            selector,
+            template: Some(template),
+        }
+    }
+}
+
 /// The two kinds of workload, uniformly.
 pub trait Workload:
     Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -49,12 +67,7 @@ pub trait Workload:
 impl Workload for Deployment {
     fn view(&self) -> WorkloadView {
         let spec = self.spec.clone().unwrap_or_default();
-        WorkloadView {
-            annotations: self.annotations().clone(),
-            replicas: spec.replicas.map_or(1, |r| u32::try_from(r).unwrap_or(0)),
-            selector: spec.selector,
-            template: Some(spec.template),
-        }
+        WorkloadView::new(self, spec.replicas, spec.selector, spec.template)
     }
     fn rollout(&self) -> Rollout {
         rollout::deployment(self)
@@ -64,12 +77,7 @@ impl Workload for Deployment {
 impl Workload for StatefulSet {
     fn view(&self) -> WorkloadView {
         let spec = self.spec.clone().unwrap_or_default();
-        WorkloadView {
-            annotations: self.annotations().clone(),
-            replicas: spec.replicas.map_or(1, |r| u32::try_from(r).unwrap_or(0)),
-            selector: spec.selector,
-            template: Some(spec.template),
-        }
+        WorkloadView::new(self, spec.replicas, spec.selector, spec.template)
     }
     fn rollout(&self) -> Rollout {
         rollout::statefulset(self)
