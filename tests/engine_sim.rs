@@ -38,6 +38,7 @@ async fn run_sim(exp: &ExperimentRef, model: &ClusterModel, seed: u64) -> engine
     let opts = RunOptions::new(engine::run_id(&exp.name, cluster.now(), seed));
     engine::run(
         &mut cluster,
+        &mut engine::NoProbes,
         exp,
         &opts,
         &mut StopSignal::never(),
@@ -92,9 +93,16 @@ async fn stop_before_start_touches_nothing() {
     let (handle, mut stop) = stop_channel();
     handle.stop(engine::EndReason::Signal, "SIGINT");
     let opts = RunOptions::new("bf-stopped");
-    let record = engine::run(&mut cluster, &exp, &opts, &mut stop, &mut |_| {})
-        .await
-        .expect("nothing to revert");
+    let record = engine::run(
+        &mut cluster,
+        &mut engine::NoProbes,
+        &exp,
+        &opts,
+        &mut stop,
+        &mut |_| {},
+    )
+    .await
+    .expect("nothing to revert");
     assert_eq!(record.phase, Phase::Aborted);
     assert_eq!(record.injection, None);
     assert_eq!(

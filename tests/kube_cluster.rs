@@ -793,6 +793,7 @@ async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
         Duration::from_secs(30),
         engine::run(
             &mut cluster,
+            &mut engine::NoProbes,
             &exp,
             &opts,
             &mut StopSignal::never(),
@@ -869,7 +870,14 @@ async fn a_stop_mid_leak_reverts_at_once() {
     });
     let record = tokio::time::timeout(
         Duration::from_secs(30),
-        engine::run(&mut cluster, &exp, &opts, &mut stop, &mut |_| {}),
+        engine::run(
+            &mut cluster,
+            &mut engine::NoProbes,
+            &exp,
+            &opts,
+            &mut stop,
+            &mut |_| {},
+        ),
     )
     .await
     .expect("a stop ends the run well before its 10m duration")

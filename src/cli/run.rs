@@ -154,7 +154,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             ..RunOptions::new(run_id)
         };
         let mut view = ProgressView::new(&exp, tty);
-        let result = engine::run_with_probes(
+        let result = engine::run(
             &mut cluster,
             &mut prober,
             &exp,
@@ -714,6 +714,7 @@ mod tests {
         let opts = RunOptions::new("bf-1");
         let result = engine::run(
             &mut cluster,
+            &mut engine::NoProbes,
             &exp,
             &opts,
             &mut StopSignal::never(),

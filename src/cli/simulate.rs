@@ -103,6 +103,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         let wall = std::time::Instant::now();
         let result = engine::run(
             &mut cluster,
+            &mut engine::NoProbes,
             &exp,
             &opts,
             &mut StopSignal::never(),

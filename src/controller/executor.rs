@@ -147,6 +147,9 @@ where
         let factory = self.factory.clone();
         on_own_thread(format!("run-{}", opts.run_id), move || async move {
             let mut cluster = factory(Some(&exp))?;
+            // Scheduled game days run their probes and alert checks exactly as `oomsday run`
+            // does; a spec whose probes cannot be built was refused when it was admitted.
+            let mut probes = crate::probe::Prober::new(&exp.spec)?;
             let mut last = None;
             let mut progress = |p: &Progress<'_>| {
                 for u in updates_from(p, &mut last) {
@@ -154,7 +157,15 @@ where
                     let _ = updates.send(u);
                 }
             };
-            crate::engine::run(&mut cluster, &exp, &opts, &mut stop, &mut progress).await
+            crate::engine::run(
+                &mut cluster,
+                &mut probes,
+                &exp,
+                &opts,
+                &mut stop,
+                &mut progress,
+            )
+            .await
         })
     }
 

@@ -7,8 +7,9 @@
 //! - [`decide`] is the state machine as one pure function: the next [`Step`] from the spec, the
 //!   [`RunState`] (milestones and a [`Tally`] of the timeline) and the time. Abort rules, the
 //!   duration, stop requests and recovery detection all live there.
-//! - [`run`] / [`run_with_probes`] drive any [`Cluster`] through those steps, always revert (with
-//!   retries; [`crate::Error::RevertFailed`] when that fails, carrying the record), and return
+//! - [`run`], the one entry point every front end uses (CLI, controller, simulator, replay),
+//!   drives any [`Cluster`] and the run's [`Probes`] through those steps, always reverts (with
+//!   retries; [`crate::Error::RevertFailed`] when that fails, carrying the record), and returns
 //!   the [`RunRecord`]. Time comes only from [`Cluster::now`].
 //! - [`Outcome`] maps a scored run to the exit code every front end uses.
 
@@ -32,7 +33,7 @@ pub use decide::{Step, abort_rule, decide};
 pub use outcome::Outcome;
 pub use probes::{NoProbes, Probes};
 pub use run::{
-    ExperimentRef, Progress, RunOptions, StopHandle, StopSignal, run, run_id, run_with_probes,
+    ExperimentRef, Progress, ProgressFn, RunOptions, StopHandle, StopSignal, run, run_id,
     stop_channel,
 };
 pub use state::{EndReason, Ending, RunState, Stop, Tally};
@@ -97,11 +98,13 @@ impl InjectionPlan {
     }
 }
 
-/// The seam between the engine and a cluster, real or simulated. The cluster is also the clock:
-/// a real cluster's `now` is the wall clock, the simulator's is virtual, so the engine never
-/// reads time itself.
-#[allow(async_fn_in_trait)] // used generically, never as dyn; Send bounds are not needed
-pub trait Cluster {
+/// The seam between the engine and a cluster, real, simulated or replayed. The cluster is also
+/// the clock: a real cluster's `now` is the wall clock, the simulator's and a replay's are
+/// virtual, so the engine never reads time itself.
+///
+/// Every future is `Send`, so that a run is an ordinary task on a multi-threaded runtime (the
+/// controller runs many at once). Implementations write `async fn`.
+pub trait Cluster: Send {
     /// What reports call this cluster ("context staging-eu", "simulated: black-friday").
     fn describe(&self) -> String;
     /// Whether this is the simulator; every output says so when it is.
@@ -109,16 +112,31 @@ pub trait Cluster {
     /// The cluster's current time.
     fn now(&self) -> Time;
     /// Checks the target can be leaked into, and snapshots its defences.
-    async fn preflight(&mut self, plan: &InjectionPlan) -> crate::Result<Defences>;
-    /// Puts the leaker in place; returns what was changed, so anyone can revert it.
-    async fn inject(&mut self, plan: &InjectionPlan) -> crate::Result<InjectionRecord>;
+    fn preflight(
+        &mut self,
+        plan: &InjectionPlan,
+    ) -> impl Future<Output = crate::Result<Defences>> + Send;
+    /// Puts the leaker in place and returns as soon as the change was accepted (the rollout
+    /// that follows is observed, not waited for); returns what was changed, so anyone can
+    /// revert it.
+    fn inject(
+        &mut self,
+        plan: &InjectionPlan,
+    ) -> impl Future<Output = crate::Result<InjectionRecord>> + Send;
     /// Takes out exactly what `inject` added. Idempotent.
-    async fn revert(&mut self, record: &InjectionRecord) -> crate::Result<()>;
+    fn revert(
+        &mut self,
+        record: &InjectionRecord,
+    ) -> impl Future<Output = crate::Result<()>> + Send;
     /// Observations from now until `until` at the latest. Must be cancel-safe: the engine drops
-    /// the future when a stop request arrives, and calls again later (buffer, do not lose). A real cluster returns as soon as
-    /// something was observed (so that abort rules act at once); the simulator advances its
-    /// virtual clock to the next thing that happens, or to `until`.
-    async fn observe(&mut self, until: Time) -> crate::Result<Vec<Observation>>;
+    /// the future when a stop request arrives, and calls again later (buffer, do not lose). A
+    /// real cluster returns as soon as something was observed (so that abort rules act at
+    /// once); the simulator and a replay advance their virtual clock to the next thing that
+    /// happens, or to `until`.
+    fn observe(
+        &mut self,
+        until: Time,
+    ) -> impl Future<Output = crate::Result<Vec<Observation>>> + Send;
 }
 
 /// The machine-readable record of one run: what was run, where, what happened. The score is

@@ -5,13 +5,12 @@
 use crate::observe::{Observation, Time};
 
 /// Something polled on its own schedule during the run, whose results join the timeline.
-#[allow(async_fn_in_trait)] // used generically, never as dyn
-pub trait Probes {
+pub trait Probes: Send {
     /// When the next poll is due; None when there is nothing to poll. A time in the past means
     /// due now.
     fn next_due(&self) -> Option<Time>;
     /// Runs whatever is due at `now` (the cluster's time) and returns what it observed.
-    async fn poll(&mut self, now: Time) -> Vec<Observation>;
+    fn poll(&mut self, now: Time) -> impl Future<Output = Vec<Observation>> + Send;
 }
 
 /// No probes at all.

@@ -10,7 +10,7 @@ use crate::observe::{Event, Observation, Time, Timeline};
 use crate::spec::{InjectionMode, LeakExperimentSpec, Phase};
 
 use super::decide::{Step, decide};
-use super::probes::{NoProbes, Probes};
+use super::probes::Probes;
 use super::state::{EndReason, Ending, RunState, Stop, Tally};
 use super::{Cluster, InjectionPlan, RunRecord, add};
 
@@ -192,32 +192,27 @@ fn span(from: Time, to: Time) -> StdDuration {
     StdDuration::try_from(to.duration_since(from)).unwrap_or_default()
 }
 
+/// What receives progress: a live view, log lines, the controller's status writer.
+pub type ProgressFn<'p> = dyn FnMut(&Progress<'_>) + Send + 'p;
+
 /// Runs one experiment against `cluster`: preflight, inject, observe with abort rules, revert
-/// (always), watch recovery, and return the record. A stop from `stop` reverts at once.
+/// (always), watch recovery, and return the record. `probes` (the spec's HTTP/PromQL probes and
+/// alert checks; [`super::NoProbes`] where there is nothing to reach) are polled whenever they
+/// are due while the leak runs and while the workload recovers, and their observations join the
+/// timeline like the cluster's. A stop from `stop` reverts at once.
+///
+/// The one entry point: the CLI, the controller, the simulator and a replay all run here.
 ///
 /// Errors: only [`crate::Error::RevertFailed`], when the leaker may still be in place after
 /// every revert attempt; it carries the record. Every other failure (preflight, inject,
 /// observe) is recorded in the returned record with phase Failed, after reverting.
-pub async fn run<C: Cluster>(
-    cluster: &mut C,
-    exp: &ExperimentRef,
-    opts: &RunOptions,
-    stop: &mut StopSignal,
-    progress: &mut dyn FnMut(&Progress<'_>),
-) -> crate::Result<RunRecord> {
-    run_with_probes(cluster, &mut NoProbes, exp, opts, stop, progress).await
-}
-
-/// [`run`], polling `probes` (the spec's HTTP/PromQL probes and alert checks) whenever they are
-/// due while the leak runs and while the workload recovers; their observations join the
-/// timeline like the cluster's.
-pub async fn run_with_probes<C: Cluster, P: Probes>(
+pub async fn run<C: Cluster, P: Probes>(
     cluster: &mut C,
     probes: &mut P,
     exp: &ExperimentRef,
     opts: &RunOptions,
     stop: &mut StopSignal,
-    progress: &mut dyn FnMut(&Progress<'_>),
+    progress: &mut ProgressFn<'_>,
 ) -> crate::Result<RunRecord> {
     let mut d = Driver {
         exp,
@@ -435,15 +430,15 @@ async fn revert_with_retries<C: Cluster>(
     }
 }
 
-struct Driver<'a, 'p> {
+struct Driver<'a, 'p, 'q> {
     exp: &'a ExperimentRef,
     opts: &'a RunOptions,
     st: RunState,
     timeline: Timeline,
-    progress: &'p mut dyn FnMut(&Progress<'_>),
+    progress: &'p mut ProgressFn<'q>,
 }
 
-impl Driver<'_, '_> {
+impl Driver<'_, '_, '_> {
     fn target(&self) -> String {
         format!(
             "{} {}/{}",
@@ -537,6 +532,7 @@ impl Driver<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::NoProbes;
     use crate::engine::testing::{Script, ScriptedCluster};
     use crate::observe::{DisruptionCause, PodRef};
     use serde_json::json;
@@ -634,7 +630,7 @@ mod tests {
         stop: &mut StopSignal,
     ) -> (crate::Result<RunRecord>, Vec<Phase>) {
         let mut phases = Vec::new();
-        let res = run(cluster, exp, &opts(), stop, &mut |p| {
+        let res = run(cluster, &mut NoProbes, exp, &opts(), stop, &mut |p| {
             if phases.last() != Some(&p.phase) {
                 phases.push(p.phase);
             }
@@ -707,6 +703,7 @@ mod tests {
         let mut now_seen = Vec::new();
         let b = run(
             &mut ticking,
+            &mut NoProbes,
             &exp(json!(null)),
             &opts,
             &mut StopSignal::never(),
@@ -758,7 +755,7 @@ mod tests {
             next: None,
             polled: Vec::new(),
         };
-        let r = run_with_probes(
+        let r = run(
             &mut c,
             &mut probes,
             &exp(json!(null)),
@@ -822,12 +819,19 @@ mod tests {
         let mut c = ScriptedCluster::new(t(0), story());
         let (handle, mut stop) = stop_channel();
         let mut phases = Vec::new();
-        let r = run(&mut c, &exp(json!(null)), &opts(), &mut stop, &mut |p| {
-            phases.push(p.phase);
-            if p.tally.bystander_pods() >= 1 {
-                handle.stop(EndReason::Signal, "SIGINT");
-            }
-        })
+        let r = run(
+            &mut c,
+            &mut NoProbes,
+            &exp(json!(null)),
+            &opts(),
+            &mut stop,
+            &mut |p| {
+                phases.push(p.phase);
+                if p.tally.bystander_pods() >= 1 {
+                    handle.stop(EndReason::Signal, "SIGINT");
+                }
+            },
+        )
         .await
         .unwrap();
         assert_eq!(r.phase, Phase::Aborted);
@@ -1039,7 +1043,7 @@ mod tests {
                 let (handle, mut stop) = stop_channel();
                 let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
                 let mut calls = 0usize;
-                let res = rt.block_on(run(&mut cluster, &exp, &opts(), &mut stop, &mut |_| {
+                let res = rt.block_on(run(&mut cluster, &mut NoProbes, &exp, &opts(), &mut stop, &mut |_| {
                     calls += 1;
                     if Some(calls) == c.stop_after {
                         handle.stop(EndReason::Signal, "SIGINT");

@@ -39,6 +39,7 @@ pub async fn run_experiment(
     let opts = RunOptions::new(engine::run_id(&exp.name, cluster.now(), seed));
     engine::run(
         &mut cluster,
+        &mut engine::NoProbes,
         exp,
         &opts,
         &mut StopSignal::never(),
