@@ -19,7 +19,8 @@ use crate::engine::{
     self, Cluster, EndReason, ExperimentRef, InjectionPlan, Outcome, Progress, RunOptions,
     RunRecord, StopHandle,
 };
-use crate::observe::{Event, NodeConditionKind, Observation, Time};
+use crate::narrate::{Folder, Narrator};
+use crate::observe::Time;
 use crate::probe::Prober;
 use crate::report::{self, Format, Report};
 use crate::spec::{self, InjectionMode, SourcedExperiment};
@@ -356,6 +357,9 @@ fn summary_line(report: &Report, outcome: Outcome) -> String {
 pub struct ProgressView {
     bar: Option<ProgressBar>,
     experiment: String,
+    /// The one narrator's words for what is new, bursts folded as they happen.
+    narrator: Narrator,
+    folder: Folder,
     /// Cluster time of the last status log line (non-TTY), to log one per minute at most.
     last_status: Option<Time>,
 }
@@ -382,6 +386,8 @@ impl ProgressView {
         ProgressView {
             bar,
             experiment: exp.name.clone(),
+            narrator: Narrator::new(&exp.spec.target.name),
+            folder: Folder::new(),
             last_status: None,
         }
     }
@@ -389,10 +395,14 @@ impl ProgressView {
     /// Takes one progress report from the engine.
     pub fn update(&mut self, p: &Progress<'_>) {
         let mut lines: Vec<String> = Vec::new();
-        if let Some(note) = p.note {
-            lines.push(format!("{:?}: {note}", p.phase));
+        for o in p.new {
+            if let Some(line) = self.narrator.line(o) {
+                lines.extend(self.folder.push(line).into_iter().map(|l| l.text));
+            }
         }
-        lines.extend(p.new.iter().filter_map(notable));
+        if p.phase.is_finished() {
+            lines.extend(self.folder.finish().into_iter().map(|l| l.text));
+        }
         let status = status_line(p);
         match &self.bar {
             Some(bar) => {
@@ -465,74 +475,12 @@ pub fn status_line(p: &Progress<'_>) -> String {
     s
 }
 
-/// A log line for an observation worth one, or None.
-pub fn notable(o: &Observation) -> Option<String> {
-    let who = |p: &crate::observe::PodRef| {
-        format!(
-            "{}{}{}",
-            if p.target { "" } else { "bystander " },
-            p.name,
-            p.node
-                .as_deref()
-                .map(|n| format!(" on {n}"))
-                .unwrap_or_default()
-        )
-    };
-    Some(match &o.event {
-        Event::LeakerStarted { pod } => format!("leaker running in {}", who(pod)),
-        Event::OomKilled {
-            pod,
-            container,
-            leaker,
-            ..
-        } => format!(
-            "OOMKilled: {}container {container} in {}",
-            if *leaker { "leaker " } else { "" },
-            who(pod)
-        ),
-        Event::PodEvicted {
-            pod,
-            cause,
-            message,
-        } => format!("evicted ({cause:?}): {} {message}", who(pod)),
-        Event::NodeCondition {
-            node,
-            condition,
-            status,
-            ..
-        } => match (condition, status) {
-            (NodeConditionKind::MemoryPressure, true) => format!("node {node}: MemoryPressure"),
-            (NodeConditionKind::MemoryPressure, false) => {
-                format!("node {node}: MemoryPressure cleared")
-            }
-            (NodeConditionKind::Ready, false) => format!("node {node}: NotReady"),
-            (NodeConditionKind::Ready, true) => format!("node {node}: Ready"),
-        },
-        Event::NodeEvent {
-            node,
-            reason,
-            message,
-        } => format!("node {node}: {reason} {message}"),
-        Event::FailedScheduling { pod, message, .. } => {
-            format!("FailedScheduling {pod}: {message}")
-        }
-        Event::Alert { name, state } => format!("alert {name}: {state:?}"),
-        Event::Probe {
-            name,
-            ok: false,
-            detail,
-        } => format!("probe {name} failed: {detail}"),
-        Event::ObservationFailed { detail } => format!("observation failed: {detail}"),
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::testing::ScriptedCluster;
     use crate::engine::{StopSignal, Tally};
-    use crate::observe::{DisruptionCause, PodRef};
+    use crate::observe::{DisruptionCause, Event, Observation, PodRef};
     use crate::spec::{LeakExperiment, LeakExperimentSpec, Phase};
     use serde_json::json;
 
@@ -593,13 +541,7 @@ mod tests {
     fn status_line_shows_the_figures() {
         let mut tally = Tally::new(t(0));
         for o in [
-            Observation::new(
-                t(1),
-                Event::Workload {
-                    desired: 4,
-                    ready: 3,
-                },
-            ),
+            Observation::new(t(1), Event::workload(4, 3)),
             Observation::new(
                 t(2),
                 Event::LeakerBytes {
@@ -646,41 +588,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn notable_observations() {
-        let oom = Observation::new(
-            t(1),
-            Event::OomKilled {
-                pod: pod("checkout-1", true),
-                container: "oomsday-leaker".into(),
-                leaker: true,
-                restart_count: 1,
-            },
-        );
-        assert_eq!(
-            notable(&oom).unwrap(),
-            "OOMKilled: leaker container oomsday-leaker in checkout-1 on n1"
-        );
-        let ready = Observation::new(
-            t(1),
-            Event::Workload {
-                desired: 4,
-                ready: 3,
-            },
-        );
-        assert_eq!(notable(&ready), None);
-        let nr = Observation::new(
-            t(1),
-            Event::NodeCondition {
-                node: "n2".into(),
-                condition: NodeConditionKind::Ready,
-                status: false,
-                reason: "NodeStatusUnknown".into(),
-            },
-        );
-        assert_eq!(notable(&nr).unwrap(), "node n2: NotReady");
-    }
-
     #[tokio::test]
     async fn conclude_writes_reports_and_maps_the_outcome() {
         let exp = experiment_ref(&sourced(Some("bf"), Some("shop")), None, "default").unwrap();
@@ -695,13 +602,7 @@ mod tests {
         let mut cluster = ScriptedCluster::new(
             t(0),
             vec![
-                Observation::new(
-                    t(0),
-                    Event::Workload {
-                        desired: 4,
-                        ready: 4,
-                    },
-                ),
+                Observation::new(t(0), Event::workload(4, 4)),
                 Observation::new(
                     t(5),
                     Event::LeakerStarted {

@@ -9,8 +9,9 @@ use anyhow::Context as _;
 use super::exit;
 use super::run::{conclude, experiment_ref};
 use crate::engine::{self, Cluster, Outcome, RunOptions, StopSignal};
+use crate::narrate;
 use crate::report;
-use crate::sim::{ClusterModel, SimCluster, manifests, narrate};
+use crate::sim::{ClusterModel, SimCluster, manifests};
 use crate::spec::SourcedExperiment;
 
 /// Run experiments against the built-in cluster simulator: no cluster needed.
@@ -112,18 +113,15 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         .await;
         let took = wall.elapsed();
         if let Ok(record) = &result {
-            let lines = if args.full_timeline {
-                report::story(&report::Report::new(record.clone()))
-                    .into_iter()
-                    .map(|(at, l)| format!("{} {l}", narrate::clock(record.started, at)))
-                    .collect()
+            let (timeline, target) = (record.timeline.entries(), &exp.spec.target.name);
+            let lines: Vec<String> = if args.full_timeline {
+                narrate::lines(timeline, target)
             } else {
-                narrate::narrate(
-                    record.started,
-                    record.timeline.entries(),
-                    &exp.spec.target.name,
-                )
-            };
+                narrate::story(timeline, target)
+            }
+            .into_iter()
+            .map(|l| format!("{} {}", narrate::clock(record.started, l.at), l.text))
+            .collect();
             print_lines(&lines, args.max_lines);
             println!(
                 "SIMULATED — {} of virtual time in {:.2?}",

@@ -337,13 +337,7 @@ mod tests {
                     message: "low on memory".into(),
                 },
             ),
-            Observation::new(
-                t0,
-                Event::Workload {
-                    desired: 3,
-                    ready: 2,
-                },
-            ),
+            Observation::new(t0, Event::workload(3, 2)),
             Observation::new(
                 t0,
                 Event::Budget {

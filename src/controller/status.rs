@@ -5,7 +5,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{Resource, ResourceExt};
 
 use crate::engine::{InjectionPlan, RunRecord};
-use crate::observe::{Event, Observation, Time};
+use crate::narrate::{self, Narrator};
+use crate::observe::{Observation, Time};
 use crate::spec::{
     LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunSpec, LeakRunStatus, Phase, TimelineLine,
     Trigger,
@@ -125,43 +126,10 @@ fn update_line(u: &RunUpdate) -> String {
     }
 }
 
-/// A sentence for an observation worth a timeline line or an Event; `None` for the rest.
+/// The one narrator's sentence for an observation worth a timeline line or an Event; `None`
+/// for the rest. Judged on its own (a budget sample reads as a breach when it is below).
 pub fn describe(o: &Observation) -> Option<String> {
-    Some(match &o.event {
-        Event::RunPhase { phase, detail } => format!("{phase:?}: {detail}"),
-        Event::OomKilled {
-            pod,
-            container,
-            leaker,
-            ..
-        } => format!(
-            "container {container} of pod {} OOM-killed{}",
-            pod.name,
-            if *leaker { " (the leaker)" } else { "" }
-        ),
-        Event::PodEvicted { pod, message, .. } => format!(
-            "pod {} evicted{}: {message}",
-            pod.name,
-            if pod.target { "" } else { " (bystander)" }
-        ),
-        Event::NodeCondition {
-            node,
-            condition,
-            status,
-            ..
-        } => format!("node {node} {condition:?}={status}"),
-        Event::Budget {
-            name,
-            current_healthy,
-            desired_healthy,
-            ..
-        } if current_healthy < desired_healthy => {
-            format!("budget {name} breached: {current_healthy} healthy < {desired_healthy} desired")
-        }
-        Event::Abort { reason, detail } => format!("abort ({reason}): {detail}"),
-        Event::ObservationFailed { detail } => format!("observation failed: {detail}"),
-        _ => return None,
-    })
+    Narrator::default().line(o).map(|l| l.text)
 }
 
 /// The Event (type is Warning when true, reason) for an update, if it deserves one.
@@ -175,16 +143,9 @@ pub fn event_for(u: &RunUpdate) -> Option<(bool, &'static str, String)> {
             phase: Phase::Recovering,
             ..
         } => Some((false, "Reverted", "the leaker was taken out".into())),
-        RunUpdate::Notable(o) => {
-            let reason = match &o.event {
-                Event::OomKilled { .. } => "OOMKilled",
-                Event::PodEvicted { .. } => "Evicted",
-                Event::Budget { .. } => "BudgetBreached",
-                Event::Abort { .. } => "Aborted",
-                _ => return None,
-            };
-            Some((true, reason, describe(o).unwrap_or_default()))
-        }
+        RunUpdate::Notable(o) => Narrator::default()
+            .line(o)
+            .map(|l| (l.warning, l.reason, l.text)),
         _ => None,
     }
 }
@@ -195,16 +156,14 @@ pub fn final_status(
     score: &crate::score::Score,
     summary: crate::spec::RunSummary,
 ) -> LeakRunStatus {
-    let lines: Vec<TimelineLine> = record
-        .timeline
-        .iter()
-        .filter_map(|o| {
-            describe(o).map(|message| TimelineLine {
-                time: o.at.to_string(),
-                message,
+    let lines: Vec<TimelineLine> =
+        narrate::story(record.timeline.entries(), &record.spec.target.name)
+            .into_iter()
+            .map(|l| TimelineLine {
+                time: l.at.to_string(),
+                message: l.text,
             })
-        })
-        .collect();
+            .collect();
     let timeline = if lines.len() > TIMELINE_HEAD + TIMELINE_TAIL {
         let mut t = lines[..TIMELINE_HEAD].to_vec();
         t.extend_from_slice(&lines[lines.len() - TIMELINE_TAIL..]);

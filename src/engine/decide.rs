@@ -297,7 +297,7 @@ mod tests {
     }
 
     fn workload(at: i64, desired: u32, ready: u32) -> Observation {
-        Observation::new(t(at), Event::Workload { desired, ready })
+        Observation::new(t(at), Event::workload(desired, ready))
     }
 
     fn budget(at: i64, current: u32, desired: u32) -> Observation {

@@ -475,7 +475,11 @@ impl Driver<'_, '_, '_> {
                 detail: detail.to_string(),
             },
         );
-        self.push(obs);
+        let new = if self.push(obs.clone()) {
+            vec![obs]
+        } else {
+            Vec::new()
+        };
         (self.progress)(&Progress {
             experiment: &self.exp.name,
             run_id: &self.opts.run_id,
@@ -484,7 +488,7 @@ impl Driver<'_, '_, '_> {
             now: at,
             until,
             tally: &self.st.tally,
-            new: &[],
+            new: &new,
             note: Some(detail),
         });
     }
@@ -582,7 +586,7 @@ mod tests {
     }
 
     fn workload(at: i64, ready: u32) -> Observation {
-        obs(at, Event::Workload { desired: 4, ready })
+        obs(at, Event::workload(4, ready))
     }
 
     fn bystander(at: i64, name: &str) -> Observation {

@@ -170,7 +170,9 @@ impl Tally {
                 };
                 update(map, node, obs.at, bad);
             }
-            Event::Workload { desired, ready } if self.workload.is_none_or(|s| obs.at >= s.at) => {
+            Event::Workload { desired, ready, .. }
+                if self.workload.is_none_or(|s| obs.at >= s.at) =>
+            {
                 self.workload = Some(Sample {
                     at: obs.at,
                     value: (*desired, *ready),

@@ -59,7 +59,7 @@ pub enum DisruptionCause {
 }
 
 /// A node condition oomsday follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum NodeConditionKind {
     MemoryPressure,
     Ready,
@@ -92,12 +92,17 @@ pub enum Event {
     },
     /// A container is waiting in CrashLoopBackOff.
     CrashLoopBackOff { pod: PodRef, container: String },
-    /// A pod was evicted or otherwise disrupted.
+    /// A pod was evicted or otherwise disrupted while it ran (it has a `DisruptionTarget`
+    /// condition; the time is the condition's).
     PodEvicted {
         pod: PodRef,
         cause: DisruptionCause,
         message: String,
     },
+    /// The kubelet refused a pod at admission ("The node had condition: [MemoryPressure]"):
+    /// phase Failed, reason Evicted, but no `DisruptionTarget` condition: it never ran. Not an
+    /// eviction (nothing running was lost); the rescheduling storm of a node under pressure.
+    AdmissionRejected { pod: PodRef, message: String },
     /// A node condition changed.
     NodeCondition {
         node: String,
@@ -125,8 +130,28 @@ pub enum Event {
         disruptions_allowed: u32,
         expected_pods: u32,
     },
-    /// The target workload's replicas.
-    Workload { desired: u32, ready: u32 },
+    /// The target workload's replicas and rollout, as its controller reports them.
+    Workload {
+        /// `spec.replicas`.
+        desired: u32,
+        /// `status.readyReplicas`.
+        ready: u32,
+        /// Replicas on the current template (`status.updatedReplicas`).
+        #[serde(default)]
+        updated: u32,
+        /// Pods the controller counts, old and new (`status.replicas`).
+        #[serde(default)]
+        current: u32,
+        /// The controller has seen the latest template (`observedGeneration >= generation`).
+        #[serde(default)]
+        observed: bool,
+        /// The template carries the leaker container.
+        #[serde(default)]
+        leaker: bool,
+    },
+    /// How many of the target's pods still carry a live leaker: a sidecar leaker in a pod that
+    /// has not terminated, or an ephemeral leaker that has not exited.
+    LeakerPods { live: u32 },
     /// A probe's result.
     Probe {
         name: String,
@@ -142,6 +167,41 @@ pub enum Event {
 }
 
 impl Event {
+    /// A workload sample in its steady state: every replica on the current template, the
+    /// controller caught up, no leaker in the template.
+    pub fn workload(desired: u32, ready: u32) -> Event {
+        Event::Workload {
+            desired,
+            ready,
+            updated: desired,
+            current: desired,
+            observed: true,
+            leaker: false,
+        }
+    }
+
+    /// Whether a workload sample shows a finished rollout of a template without the leaker,
+    /// every replica ready on it: `kubectl rollout status` done, on the reverted template.
+    pub fn rolled_out_clean(&self) -> bool {
+        match self {
+            Event::Workload {
+                desired,
+                ready,
+                updated,
+                current,
+                observed,
+                leaker,
+            } => {
+                *observed
+                    && !*leaker
+                    && updated == desired
+                    && current == desired
+                    && ready >= desired
+            }
+            _ => false,
+        }
+    }
+
     /// For state-like events, the series they belong to: a new value in the same series replaces
     /// the old, and an unchanged value (a re-list after a watch reconnect) is not a new fact.
     pub fn series(&self) -> Option<String> {
@@ -151,6 +211,7 @@ impl Event {
             } => Some(format!("node/{node}/{condition:?}")),
             Event::Budget { name, .. } => Some(format!("pdb/{name}")),
             Event::Workload { .. } => Some("workload".into()),
+            Event::LeakerPods { .. } => Some("leaker-pods".into()),
             Event::LeakerBytes { pod, .. } => Some(format!("leaker/{pod}")),
             Event::CrashLoopBackOff { pod, container } => {
                 Some(format!("crashloop/{}/{container}", pod.name))

@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn unchanged_state_samples_are_dropped() {
         let mut tl = Timeline::new();
-        let w = |at, ready| Observation::new(t(at), Event::Workload { desired: 3, ready });
+        let w = |at, ready| Observation::new(t(at), Event::workload(3, ready));
         assert!(tl.push(w(0, 3)));
         assert!(!tl.push(w(5, 3)));
         assert!(tl.push(w(6, 2)));
@@ -167,13 +167,7 @@ mod tests {
     fn serde_round_trip() {
         let mut tl = Timeline::new();
         tl.push(oom(1, "a"));
-        tl.push(Observation::new(
-            t(2),
-            Event::Workload {
-                desired: 3,
-                ready: 2,
-            },
-        ));
+        tl.push(Observation::new(t(2), Event::workload(3, 2)));
         let json = serde_json::to_string(&tl).unwrap();
         assert!(json.contains("\"type\":\"oomKilled\""), "{json}");
         let back: Timeline = serde_json::from_str(&json).unwrap();

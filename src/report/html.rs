@@ -234,7 +234,9 @@ fn ready_chart(report: &Report, axis: &Axis, start: Time, a: &Analysis) -> Strin
     let mut pdbs: BTreeMap<&str, u32> = BTreeMap::new();
     for o in r.timeline.iter() {
         match &o.event {
-            Event::Workload { desired, ready: n } => ready.push((o.at, *n, *desired)),
+            Event::Workload {
+                desired, ready: n, ..
+            } => ready.push((o.at, *n, *desired)),
             Event::Budget {
                 name,
                 desired_healthy,

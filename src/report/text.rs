@@ -5,230 +5,34 @@ use oomsday_core::human_bytes;
 
 use super::Report;
 use crate::audit::{self, Rule};
-use crate::observe::{AlertState, Event, NodeConditionKind, Time};
+use crate::narrate;
+use crate::observe::Time;
 use crate::score::{Analysis, Facet};
 use crate::spec::{InjectionMode, MemoryLimit, Verdict};
 
-fn node_of(p: &crate::observe::PodRef) -> String {
-    p.node
-        .as_deref()
-        .map(|n| format!(" on {n}"))
-        .unwrap_or_default()
-}
-
-/// The significant observations of a run, oldest first, as sentences. State samples (leaked
-/// bytes, PDB status) are left out; the charts show them.
+/// The significant observations of a run, oldest first, as sentences (the one narrator's, see
+/// [`crate::narrate`]). State samples (leaked bytes, PDB status) are left out; the charts show
+/// them.
 pub fn story(report: &Report) -> Vec<(Time, String)> {
-    story_with_kinds(report)
-        .into_iter()
-        .map(|(at, _, line)| (at, line))
-        .collect()
+    narrate::lines(
+        report.record.timeline.entries(),
+        &report.record.spec.target.name,
+    )
+    .into_iter()
+    .map(|l| (l.at, l.text))
+    .collect()
 }
 
-/// What kind of line a story line is, for folding bursts of the same kind.
-fn kind(e: &Event) -> String {
-    match e {
-        Event::OomKilled { leaker, pod, .. } => {
-            format!("oom/{leaker}/{}", pod.target)
-        }
-        Event::PodEvicted { pod, .. } => format!("evicted/{}", pod.target),
-        Event::NodeCondition {
-            condition, status, ..
-        } => format!("node/{condition:?}/{status}"),
-        Event::NodeEvent { reason, .. } => format!("nodeevent/{reason}"),
-        Event::Probe { name, .. } => format!("probe/{name}"),
-        Event::Alert { name, .. } => format!("alert/{name}"),
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
-            .unwrap_or_default(),
-    }
-}
-
-/// Lines of one kind shown in a burst before the rest of the burst is folded into one line.
-const BURST_SHOWN: usize = 3;
-/// A gap this long (seconds) between two lines of a kind ends its burst.
-const BURST_GAP: f64 = 60.0;
-
-/// The story with bursts folded: after a few lines of one kind (bystander evictions, failed
-/// scheduling...) within a minute of each other, the rest of the burst becomes one line, "… and
-/// 120 more like it". A cascade of thousands of events stays readable.
+/// The story with bursts of lines of the same kind folded ("… and 120 more like …"): a cascade
+/// of thousands of events stays readable.
 pub fn story_folded(report: &Report) -> Vec<(Time, String)> {
-    struct Burst {
-        shown: usize,
-        last: Time,
-        folded: usize,
-        sample: String,
-    }
-    let start = report.record.injected.unwrap_or(report.record.started);
-    let mut bursts: std::collections::HashMap<String, Burst> = Default::default();
-    let mut out = Vec::new();
-    let flush = |b: &mut Burst, out: &mut Vec<(Time, String)>| {
-        if b.folded > 0 {
-            out.push((
-                b.last,
-                format!(
-                    "… and {} more like \"{}\" until {}",
-                    b.folded,
-                    b.sample,
-                    crate::score::offset(start, b.last)
-                ),
-            ));
-            b.folded = 0;
-        }
-    };
-    for (at, kind, line) in story_with_kinds(report) {
-        let b = bursts.entry(kind).or_insert(Burst {
-            shown: 0,
-            last: at,
-            folded: 0,
-            sample: String::new(),
-        });
-        let in_burst = at.duration_since(b.last).as_secs_f64() <= BURST_GAP;
-        if !in_burst {
-            flush(b, &mut out);
-            b.shown = 0;
-        }
-        b.last = at;
-        if b.shown < BURST_SHOWN {
-            b.shown += 1;
-            out.push((at, line));
-        } else {
-            b.folded += 1;
-            b.sample = line;
-        }
-    }
-    let mut rest: Vec<&mut Burst> = bursts.values_mut().filter(|b| b.folded > 0).collect();
-    rest.sort_by_key(|b| b.last);
-    for b in rest {
-        flush(b, &mut out);
-    }
-    // Folded lines are placed when their burst ends; keep the whole in time order.
-    out.sort_by_key(|(at, _)| *at);
-    out
-}
-
-fn story_with_kinds(report: &Report) -> Vec<(Time, String, String)> {
-    let mut out = Vec::new();
-    let mut last_probe: std::collections::BTreeMap<&str, bool> = Default::default();
-    for o in report.record.timeline.iter() {
-        let line = match &o.event {
-            Event::RunPhase { phase, detail } => Some(if detail.is_empty() {
-                format!("run {phase:?}")
-            } else {
-                format!("run {phase:?}: {detail}")
-            }),
-            Event::LeakerStarted { pod } => {
-                Some(format!("leaker started in {}{}", pod.name, node_of(pod)))
-            }
-            Event::OomKilled {
-                pod,
-                container,
-                leaker,
-                restart_count,
-            } => {
-                let who = if *leaker {
-                    "leaker"
-                } else if pod.target {
-                    "target container"
-                } else {
-                    "BYSTANDER"
-                };
-                Some(format!(
-                    "OOM kill ({who}) {}/{container}{} (restarts {restart_count})",
-                    pod.name,
-                    node_of(pod)
-                ))
-            }
-            Event::CrashLoopBackOff { pod, container } => Some(format!(
-                "CrashLoopBackOff {}/{container}{}",
-                pod.name,
-                node_of(pod)
-            )),
-            Event::PodEvicted {
-                pod,
-                cause,
-                message,
-            } => Some(format!(
-                "{} {}{} evicted ({cause:?}){}",
-                if pod.target {
-                    "target pod"
-                } else {
-                    "BYSTANDER pod"
-                },
-                pod.name,
-                node_of(pod),
-                if message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {message}")
-                }
-            )),
-            Event::NodeCondition {
-                node,
-                condition,
-                status,
-                reason,
-            } => Some(match (condition, status) {
-                (NodeConditionKind::MemoryPressure, true) => {
-                    format!("node {node} under MemoryPressure ({reason})")
-                }
-                (NodeConditionKind::MemoryPressure, false) => {
-                    format!("node {node} MemoryPressure cleared")
-                }
-                (NodeConditionKind::Ready, false) => format!("node {node} NotReady ({reason})"),
-                (NodeConditionKind::Ready, true) => format!("node {node} Ready"),
-            }),
-            Event::NodeEvent {
-                node,
-                reason,
-                message,
-            } => Some(format!("node {node}: {reason} {message}")),
-            Event::FailedScheduling {
-                pod,
-                insufficient_memory,
-                ..
-            } => Some(format!(
-                "pod {pod} could not be scheduled{}",
-                if *insufficient_memory {
-                    ": insufficient memory"
-                } else {
-                    ""
-                }
-            )),
-            Event::Workload { desired, ready } => Some(format!("workload ready {ready}/{desired}")),
-            Event::Probe { name, ok, detail } => {
-                // Only changes of a probe's result are news.
-                let changed = last_probe.insert(name.as_str(), *ok) != Some(*ok);
-                changed.then(|| {
-                    format!(
-                        "probe {name} {}{}",
-                        if *ok { "ok" } else { "FAILING" },
-                        if detail.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {detail}")
-                        }
-                    )
-                })
-            }
-            Event::Alert { name, state } => Some(format!(
-                "alert {name} {}",
-                match state {
-                    AlertState::Pending => "pending",
-                    AlertState::Firing => "FIRING",
-                    AlertState::Resolved => "resolved",
-                }
-            )),
-            Event::Abort { reason, detail } => Some(format!("ABORT {reason}: {detail}")),
-            Event::ObservationFailed { detail } => Some(format!("observation failed: {detail}")),
-            Event::LeakerBytes { .. } | Event::Budget { .. } => None,
-        };
-        if let Some(l) = line {
-            out.push((o.at, kind(&o.event), l));
-        }
-    }
-    out
+    narrate::story(
+        report.record.timeline.entries(),
+        &report.record.spec.target.name,
+    )
+    .into_iter()
+    .map(|l| (l.at, l.text))
+    .collect()
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -131,7 +131,7 @@ struct State {
 impl State {
     fn apply(&mut self, e: &Event) {
         match e {
-            Event::Workload { desired, ready } => {
+            Event::Workload { desired, ready, .. } => {
                 self.ready = Some(*ready);
                 self.desired = Some(*desired);
             }

@@ -66,7 +66,7 @@ pub fn leaker_started(pod_name: &str, node: &str) -> Event {
 }
 
 pub fn workload(desired: u32, ready: u32) -> Event {
-    Event::Workload { desired, ready }
+    Event::workload(desired, ready)
 }
 
 /// Defences from YAML of a pod template, with the given PDB/LimitRange/HPA objects as JSON.

@@ -15,7 +15,6 @@ mod cluster;
 mod kubelet;
 pub mod manifests;
 pub mod model;
-pub mod narrate;
 mod rng;
 mod world;
 

@@ -766,7 +766,7 @@ impl World {
         let desired = self.wls[wl].replicas;
         if self.last_workload != Some((desired, ready)) {
             self.last_workload = Some((desired, ready));
-            self.emit(t, Event::Workload { desired, ready });
+            self.emit(t, Event::workload(desired, ready));
         }
         if self.last_budget.len() != target.pdbs.len() {
             self.last_budget = vec![None; target.pdbs.len()];

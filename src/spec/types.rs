@@ -636,7 +636,20 @@ pub enum Trigger {
 
 /// A run's phase: Pending → Injecting → Leaking → Reverting → Recovering → Scoring → Completed,
 /// or Aborted / Failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    Default,
+)]
 pub enum Phase {
     #[default]
     Pending,

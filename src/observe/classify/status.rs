@@ -19,6 +19,20 @@ struct WorkloadStatus {
     namespace: Option<String>,
     desired: Option<i32>,
     ready: Option<i32>,
+    updated: Option<i32>,
+    current: Option<i32>,
+    generation: Option<i64>,
+    observed_generation: Option<i64>,
+    leaker: bool,
+}
+
+/// Whether a pod template carries the sidecar leaker.
+fn template_has_leaker(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> bool {
+    t.and_then(|t| t.spec.as_ref()).is_some_and(|s| {
+        s.containers
+            .iter()
+            .any(|c| crate::inject::is_leaker(&c.name))
+    })
 }
 
 fn count(n: Option<i32>) -> u32 {
@@ -77,6 +91,11 @@ impl Classifier {
             namespace,
             desired,
             ready,
+            updated,
+            current,
+            generation,
+            observed_generation,
+            leaker,
         } = w;
         if kind != self.target.kind
             || name != self.target.name
@@ -88,6 +107,10 @@ impl Classifier {
         let event = Event::Workload {
             desired: desired.map_or(1, |d| count(Some(d))),
             ready: count(ready),
+            updated: count(updated),
+            current: count(current),
+            observed: observed_generation.unwrap_or(0) >= generation.unwrap_or(0),
+            leaker,
         };
         if self.workload.as_ref() != Some(&event) {
             self.workload = Some(event.clone());
@@ -101,15 +124,19 @@ impl Classifier {
         now: Time,
         out: &mut Vec<Observation>,
     ) {
-        let desired = d.spec.as_ref().and_then(|s| s.replicas);
-        let ready = d.status.as_ref().and_then(|s| s.ready_replicas);
+        let st = d.status.as_ref();
         self.apply_workload(
             WorkloadStatus {
                 kind: TargetKind::Deployment,
                 name: d.name_any(),
                 namespace: d.namespace(),
-                desired,
-                ready,
+                desired: d.spec.as_ref().and_then(|s| s.replicas),
+                ready: st.and_then(|s| s.ready_replicas),
+                updated: st.and_then(|s| s.updated_replicas),
+                current: st.and_then(|s| s.replicas),
+                generation: d.metadata.generation,
+                observed_generation: st.and_then(|s| s.observed_generation),
+                leaker: template_has_leaker(d.spec.as_ref().map(|s| &s.template)),
             },
             now,
             out,
@@ -122,15 +149,19 @@ impl Classifier {
         now: Time,
         out: &mut Vec<Observation>,
     ) {
-        let desired = s.spec.as_ref().and_then(|s| s.replicas);
-        let ready = s.status.as_ref().and_then(|s| s.ready_replicas);
+        let st = s.status.as_ref();
         self.apply_workload(
             WorkloadStatus {
                 kind: TargetKind::StatefulSet,
                 name: s.name_any(),
                 namespace: s.namespace(),
-                desired,
-                ready,
+                desired: s.spec.as_ref().and_then(|s| s.replicas),
+                ready: st.and_then(|s| s.ready_replicas),
+                updated: st.and_then(|s| s.updated_replicas),
+                current: st.map(|s| s.replicas),
+                generation: s.metadata.generation,
+                observed_generation: st.and_then(|s| s.observed_generation),
+                leaker: template_has_leaker(s.spec.as_ref().map(|s| &s.template)),
             },
             now,
             out,
@@ -204,10 +235,11 @@ mod tests {
         let mut c = super::super::pod::tests::classifier("evict-demo");
         let d: Deployment = serde_json::from_value(serde_json::json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "evict-demo", "namespace": "default"},
+            "metadata": {"name": "evict-demo", "namespace": "default", "generation": 2},
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "evict-demo"}},
-                     "template": {"metadata": {"labels": {"app": "evict-demo"}}}},
-            "status": {"replicas": 3, "readyReplicas": 2}
+                     "template": {"metadata": {"labels": {"app": "evict-demo"}},
+                                  "spec": {"containers": [{"name": "app"}, {"name": "oomsday-leaker"}]}}},
+            "status": {"replicas": 4, "readyReplicas": 2, "updatedReplicas": 1, "observedGeneration": 2}
         }))
         .unwrap();
         let now = ts("2026-11-24T13:33:00Z");
@@ -217,7 +249,11 @@ mod tests {
                 now,
                 Event::Workload {
                     desired: 3,
-                    ready: 2
+                    ready: 2,
+                    updated: 1,
+                    current: 4,
+                    observed: true,
+                    leaker: true,
                 }
             )]
         );

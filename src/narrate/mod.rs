@@ -1,0 +1,510 @@
+//! The one narrator: where an observation becomes a sentence.
+//!
+//! Every place a person reads what happened — the CLI's progress, the Markdown and HTML reports,
+//! the simulator's story, the LeakRun's Kubernetes Events and status timeline — takes its words
+//! from here, so one OOM kill reads the same everywhere. Pure: observations in, [`Line`]s out.
+//!
+//! - [`Narrator`] turns observations into lines. Discrete facts (an OOM kill, an eviction) each
+//!   get a line; state series (ready replicas, a budget, a probe) only when they change in a way
+//!   worth telling (a new low, a breach, a probe failing).
+//! - [`Folder`] folds bursts: after [`BURST_SHOWN`] lines of one [`Kind`] within [`BURST_GAP`]
+//!   of each other, the rest of the burst becomes one line, "… and 38 more like …". It works
+//!   live (line by line) and over a whole timeline ([`story`]). Only lines of the same kind fold
+//!   together.
+//!
+//! How the time is shown (wall clock, `T+…`, `MM:SS`) is the front end's choice; the sentence is
+//! the same.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind, Observation, Time};
+use crate::spec::Phase;
+
+/// Lines of one kind shown in a burst before the rest is folded into one line.
+pub const BURST_SHOWN: usize = 3;
+/// A gap this long between two lines of a kind ends its burst.
+pub const BURST_GAP: Duration = Duration::from_secs(60);
+
+/// What a line is about: lines fold only with lines of the same kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Phase(Phase),
+    LeakerStarted,
+    OomKill {
+        leaker: bool,
+        target: bool,
+    },
+    CrashLoop,
+    Eviction {
+        target: bool,
+    },
+    AdmissionRejected {
+        target: bool,
+    },
+    NodeCondition {
+        condition: NodeConditionKind,
+        status: bool,
+    },
+    NodeEvent(String),
+    FailedScheduling,
+    Workload,
+    Budget {
+        breached: bool,
+    },
+    Probe(String),
+    Alert(String),
+    Abort,
+    ObservationFailed,
+}
+
+/// One line of the story.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub at: Time,
+    pub kind: Kind,
+    pub text: String,
+    /// Something went wrong for someone (a Warning Event, a red line).
+    pub warning: bool,
+    /// A short CamelCase reason, as a Kubernetes Event's `reason` ("OOMKilled").
+    pub reason: &'static str,
+    /// How many lines this one stands for beyond itself (a folded burst), 0 for a plain line.
+    pub folded: usize,
+}
+
+impl Line {
+    fn new(at: Time, kind: Kind, reason: &'static str, warning: bool, text: String) -> Line {
+        Line {
+            at,
+            kind,
+            text,
+            warning,
+            reason,
+            folded: 0,
+        }
+    }
+}
+
+fn on_node(node: Option<&str>) -> String {
+    node.map(|n| format!(" on {n}")).unwrap_or_default()
+}
+
+fn who(target: bool) -> &'static str {
+    if target {
+        "target pod"
+    } else {
+        "BYSTANDER pod"
+    }
+}
+
+fn cause_words(cause: &DisruptionCause) -> String {
+    match cause {
+        DisruptionCause::TerminationByKubelet => "by the kubelet (node memory pressure)".into(),
+        DisruptionCause::EvictionByEvictionAPI => "through the Eviction API".into(),
+        DisruptionCause::DeletionByTaintManager => "by the taint manager (node NotReady)".into(),
+        DisruptionCause::PreemptionByScheduler => "by the scheduler (preempted)".into(),
+        DisruptionCause::Deleted => "by deletion".into(),
+        DisruptionCause::Other(r) => format!("({r})"),
+    }
+}
+
+/// The first sentence of a long message ("0/1 nodes are available: … . preemption: …").
+fn first_sentence(message: &str) -> &str {
+    let m = message.trim();
+    match m.find(". ") {
+        Some(i) => &m[..i],
+        None => m.trim_end_matches('.'),
+    }
+}
+
+fn with_detail(text: String, detail: &str) -> String {
+    if detail.trim().is_empty() {
+        text
+    } else {
+        format!("{text}: {}", detail.trim())
+    }
+}
+
+/// Turns observations into lines, remembering what it needs to tell changes of state.
+#[derive(Debug, Clone, Default)]
+pub struct Narrator {
+    /// The target workload as sentences name it ("checkout").
+    target: String,
+    /// Lowest ready count so far, and the last sample.
+    low: Option<u32>,
+    last_ready: Option<(u32, u32)>,
+    breached: BTreeMap<String, bool>,
+    probes: BTreeMap<String, bool>,
+}
+
+impl Narrator {
+    /// A narrator for a run on `target` (the workload's name).
+    pub fn new(target: impl Into<String>) -> Self {
+        Narrator {
+            target: target.into(),
+            ..Narrator::default()
+        }
+    }
+
+    /// The line for one observation, or None when it is not worth one (a state sample that
+    /// changes nothing a person needs to read, leaked bytes the charts show).
+    pub fn line(&mut self, o: &Observation) -> Option<Line> {
+        let at = o.at;
+        Some(match &o.event {
+            Event::RunPhase { phase, detail } => Line::new(
+                at,
+                Kind::Phase(*phase),
+                phase_reason(*phase),
+                matches!(phase, Phase::Aborted | Phase::Failed),
+                with_detail(format!("run {phase:?}"), detail),
+            ),
+            Event::LeakerStarted { pod } => Line::new(
+                at,
+                Kind::LeakerStarted,
+                "LeakerStarted",
+                false,
+                format!(
+                    "leaker started in {}{}",
+                    pod.name,
+                    on_node(pod.node.as_deref())
+                ),
+            ),
+            Event::OomKilled {
+                pod,
+                container,
+                leaker,
+                restart_count,
+            } => {
+                let whose = if *leaker {
+                    "leaker"
+                } else if pod.target {
+                    "target container"
+                } else {
+                    "BYSTANDER"
+                };
+                Line::new(
+                    at,
+                    Kind::OomKill {
+                        leaker: *leaker,
+                        target: pod.target,
+                    },
+                    "OOMKilled",
+                    true,
+                    format!(
+                        "OOM kill ({whose}) {}/{container}{} (restarts {restart_count})",
+                        pod.name,
+                        on_node(pod.node.as_deref())
+                    ),
+                )
+            }
+            Event::CrashLoopBackOff { pod, container } => Line::new(
+                at,
+                Kind::CrashLoop,
+                "CrashLoopBackOff",
+                true,
+                format!(
+                    "CrashLoopBackOff {}/{container}{}",
+                    pod.name,
+                    on_node(pod.node.as_deref())
+                ),
+            ),
+            Event::PodEvicted {
+                pod,
+                cause,
+                message,
+            } => Line::new(
+                at,
+                Kind::Eviction { target: pod.target },
+                "Evicted",
+                true,
+                with_detail(
+                    format!(
+                        "{} {}{} evicted {}",
+                        who(pod.target),
+                        pod.name,
+                        on_node(pod.node.as_deref()),
+                        cause_words(cause)
+                    ),
+                    message,
+                ),
+            ),
+            Event::AdmissionRejected { pod, message } => Line::new(
+                at,
+                Kind::AdmissionRejected { target: pod.target },
+                "AdmissionRejected",
+                true,
+                with_detail(
+                    format!(
+                        "{} {}{} rejected by the kubelet at admission (it never ran)",
+                        who(pod.target),
+                        pod.name,
+                        on_node(pod.node.as_deref())
+                    ),
+                    message,
+                ),
+            ),
+            Event::NodeCondition {
+                node,
+                condition,
+                status,
+                reason,
+            } => {
+                let kind = Kind::NodeCondition {
+                    condition: *condition,
+                    status: *status,
+                };
+                let (r, warning, text) = match (condition, status) {
+                    (NodeConditionKind::MemoryPressure, true) => (
+                        "MemoryPressure",
+                        true,
+                        with_detail(format!("node {node} under MemoryPressure"), reason),
+                    ),
+                    (NodeConditionKind::MemoryPressure, false) => (
+                        "MemoryPressureCleared",
+                        false,
+                        format!("node {node} MemoryPressure cleared"),
+                    ),
+                    (NodeConditionKind::Ready, false) => (
+                        "NodeNotReady",
+                        true,
+                        with_detail(format!("node {node} NotReady"), reason),
+                    ),
+                    (NodeConditionKind::Ready, true) => {
+                        ("NodeReady", false, format!("node {node} Ready"))
+                    }
+                };
+                Line::new(at, kind, r, warning, text)
+            }
+            Event::NodeEvent {
+                node,
+                reason,
+                message,
+            } => {
+                // The kubelet's restart is routine; the condition lines say the rest.
+                if reason == "Starting" {
+                    return None;
+                }
+                let text = match reason.as_str() {
+                    "KubeletOOMKilled" => {
+                        format!("node {node}: kubelet OOM-killed (nothing reserved for it)")
+                    }
+                    _ => with_detail(format!("node {node}: {reason}"), message),
+                };
+                Line::new(at, Kind::NodeEvent(reason.clone()), "NodeEvent", true, text)
+            }
+            Event::FailedScheduling { pod, message, .. } => Line::new(
+                at,
+                Kind::FailedScheduling,
+                "FailedScheduling",
+                true,
+                with_detail(
+                    format!("pod {pod} could not be scheduled"),
+                    first_sentence(message),
+                ),
+            ),
+            Event::Workload { desired, ready, .. } => return self.workload(at, *desired, *ready),
+            Event::Budget {
+                name,
+                current_healthy,
+                desired_healthy,
+                ..
+            } => {
+                let below = current_healthy < desired_healthy;
+                let was = self.breached.insert(name.clone(), below).unwrap_or(false);
+                if below == was {
+                    return None;
+                }
+                Line::new(
+                    at,
+                    Kind::Budget { breached: below },
+                    if below {
+                        "BudgetBreached"
+                    } else {
+                        "BudgetHealthy"
+                    },
+                    below,
+                    format!(
+                        "PDB {name} {}: {current_healthy} healthy, {desired_healthy} desired",
+                        if below { "BREACHED" } else { "healthy again" }
+                    ),
+                )
+            }
+            Event::Probe { name, ok, detail } => {
+                // Only a change of a probe's result is news.
+                if self.probes.insert(name.clone(), *ok) == Some(*ok) {
+                    return None;
+                }
+                Line::new(
+                    at,
+                    Kind::Probe(name.clone()),
+                    if *ok { "ProbeOk" } else { "ProbeFailing" },
+                    !*ok,
+                    with_detail(
+                        format!("probe {name} {}", if *ok { "ok" } else { "FAILING" }),
+                        detail,
+                    ),
+                )
+            }
+            Event::Alert { name, state } => Line::new(
+                at,
+                Kind::Alert(name.clone()),
+                "Alert",
+                *state == AlertState::Firing,
+                format!(
+                    "alert {name} {}",
+                    match state {
+                        AlertState::Pending => "pending",
+                        AlertState::Firing => "FIRING",
+                        AlertState::Resolved => "resolved",
+                    }
+                ),
+            ),
+            Event::Abort { reason, detail } => Line::new(
+                at,
+                Kind::Abort,
+                "Aborted",
+                true,
+                with_detail(format!("ABORT {reason}"), detail),
+            ),
+            Event::ObservationFailed { detail } => Line::new(
+                at,
+                Kind::ObservationFailed,
+                "ObservationFailed",
+                true,
+                with_detail("observation failed".into(), detail),
+            ),
+            Event::LeakerBytes { .. } | Event::LeakerPods { .. } => return None,
+        })
+    }
+
+    /// The target's ready count when it reaches a new low or comes back to full.
+    fn workload(&mut self, at: Time, desired: u32, ready: u32) -> Option<Line> {
+        let first = self.last_ready.is_none();
+        let new_low = self.low.is_none_or(|l| ready < l);
+        let back = self.last_ready.is_some_and(|(_, r)| r < desired) && ready >= desired;
+        let changed = self.last_ready != Some((desired, ready));
+        if new_low || back {
+            self.low = Some(ready);
+        }
+        self.last_ready = Some((desired, ready));
+        ((first || new_low || back) && changed).then(|| {
+            Line::new(
+                at,
+                Kind::Workload,
+                "Replicas",
+                ready < desired,
+                format!("{} ready {ready}/{desired}", self.target),
+            )
+        })
+    }
+}
+
+fn phase_reason(p: Phase) -> &'static str {
+    match p {
+        Phase::Pending => "Pending",
+        Phase::Injecting => "Injecting",
+        Phase::Leaking => "Leaking",
+        Phase::Reverting => "Reverting",
+        Phase::Recovering => "Recovering",
+        Phase::Scoring => "Scoring",
+        Phase::Completed => "Completed",
+        Phase::Aborted => "Aborted",
+        Phase::Failed => "Failed",
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Burst {
+    shown: usize,
+    last: Time,
+    folded: usize,
+    sample: Option<Line>,
+}
+
+/// Folds bursts of lines of the same kind, live or over a whole story.
+#[derive(Debug, Clone, Default)]
+pub struct Folder {
+    bursts: HashMap<Kind, Burst>,
+}
+
+impl Folder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next line (in time order); returns what to show now: the line itself while its
+    /// burst is young, and the fold of an earlier burst of its kind that just ended.
+    pub fn push(&mut self, line: Line) -> Vec<Line> {
+        let mut out = Vec::new();
+        let b = self.bursts.entry(line.kind.clone()).or_insert(Burst {
+            shown: 0,
+            last: line.at,
+            folded: 0,
+            sample: None,
+        });
+        let gap = line.at.duration_since(b.last).unsigned_abs();
+        if gap > BURST_GAP {
+            out.extend(fold(b));
+            b.shown = 0;
+        }
+        b.last = line.at;
+        if b.shown < BURST_SHOWN {
+            b.shown += 1;
+            out.push(line);
+        } else {
+            b.folded += 1;
+            b.sample = Some(line);
+        }
+        out
+    }
+
+    /// The folds of every burst still open, oldest first.
+    pub fn finish(&mut self) -> Vec<Line> {
+        let mut out: Vec<Line> = self.bursts.values_mut().filter_map(fold).collect();
+        out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.kind.cmp(&b.kind)));
+        out
+    }
+}
+
+/// The line standing for the folded rest of a burst, placed at its last line's time.
+fn fold(b: &mut Burst) -> Option<Line> {
+    let n = std::mem::take(&mut b.folded);
+    let sample = b.sample.take()?;
+    (n > 0).then(|| Line {
+        text: format!("… and {n} more like \"{}\"", sample.text),
+        folded: n,
+        ..sample
+    })
+}
+
+/// Every line of a timeline, unfolded, oldest first.
+pub fn lines(timeline: &[Observation], target: &str) -> Vec<Line> {
+    let mut n = Narrator::new(target);
+    timeline.iter().filter_map(|o| n.line(o)).collect()
+}
+
+/// The story of a timeline: its lines with bursts folded, in time order.
+pub fn story(timeline: &[Observation], target: &str) -> Vec<Line> {
+    let mut folder = Folder::new();
+    let mut out: Vec<Line> = lines(timeline, target)
+        .into_iter()
+        .flat_map(|l| folder.push(l))
+        .collect();
+    out.extend(folder.finish());
+    // A fold is placed at the end of its burst; keep the whole in time order (stable).
+    out.sort_by_key(|l| l.at);
+    out
+}
+
+/// `MM:SS` from `start`, `H:MM:SS` past the first hour (the simulator's story clock).
+pub fn clock(start: Time, at: Time) -> String {
+    let s = at.duration_since(start).as_secs().max(0);
+    if s < 3600 {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    } else {
+        format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! The ground truth of a real recorded run, read from its `TRUTH.md` (tests/fixtures/real-runs).
+//!
+//! `TRUTH.md` was written by a script from the recorded objects alone, never from oomsday, so
+//! the tests compare oomsday's numbers against it rather than against figures written to agree
+//! with them. Its tables have a fixed shape; this reads the ones the tests assert on. Times are
+//! as the truth gives them: object timestamps (whole seconds) and `received` (the recorder's
+//! clock, the same machine and clock as oomsday's).
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+/// Where the copied recordings live.
+pub fn runs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-runs")
+}
+
+/// Every recording, by folder name.
+pub const RUNS: [&str; 4] = ["contained", "spill", "ephemeral", "apiserver-freeze"];
+
+/// One table: its rows as header → cell.
+pub type Table = Vec<BTreeMap<String, String>>;
+
+#[derive(Debug, Clone)]
+pub struct Truth {
+    pub name: String,
+    /// `oomsday run` started and exited (run-meta.json).
+    pub run_started: Timestamp,
+    pub run_exited: Timestamp,
+    /// The date of the run, for the `HH:MM:SS.mmm` received times of the tables.
+    date: String,
+    /// "## Key facts": fact → (received, detail).
+    facts: BTreeMap<String, (String, String)>,
+    tables: BTreeMap<String, Table>,
+}
+
+/// A leaker container start, an OOM kill or an eviction, as the truth lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodFact {
+    pub pod: String,
+    pub container: String,
+    /// The object's own time (startedAt, finishedAt, the DisruptionTarget condition's).
+    pub at: Timestamp,
+    pub target: bool,
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("timestamp {s:?}: {e}"))
+}
+
+impl Truth {
+    pub fn load(name: &str) -> Truth {
+        let dir = runs_dir().join(name);
+        let md = std::fs::read_to_string(dir.join("TRUTH.md")).expect("TRUTH.md");
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("run-meta.json")).expect("run-meta.json"),
+        )
+        .expect("run-meta.json is JSON");
+        let run_started = ts(meta["oomsdayRunStarted"].as_str().expect("started"));
+        let run_exited = ts(meta["oomsdayRunExited"].as_str().expect("exited"));
+        let date = run_started.strftime("%Y-%m-%d").to_string();
+        let tables = parse_tables(&md);
+        let facts = tables
+            .get("Key facts")
+            .expect("a Key facts table")
+            .iter()
+            .map(|r| {
+                (
+                    r["fact"].clone(),
+                    (
+                        r["received (UTC)"].clone(),
+                        r["object time / detail"].clone(),
+                    ),
+                )
+            })
+            .collect();
+        Truth {
+            name: name.to_string(),
+            run_started,
+            run_exited,
+            date,
+            facts,
+            tables,
+        }
+    }
+
+    /// A `HH:MM:SS.mmm` received time of the tables as a timestamp.
+    pub fn received(&self, hms: &str) -> Timestamp {
+        ts(&format!("{}T{}Z", self.date, hms.trim()))
+    }
+
+    fn fact(&self, name: &str) -> Option<&(String, String)> {
+        self.facts.get(name)
+    }
+
+    /// When a fact was received, if the truth has it with a time.
+    pub fn fact_received(&self, name: &str) -> Option<Timestamp> {
+        self.fact(name)
+            .filter(|(r, _)| r.contains(':'))
+            .map(|(r, _)| self.received(r))
+    }
+
+    pub fn table(&self, section: &str) -> &[BTreeMap<String, String>] {
+        self.tables.get(section).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every distinct leaker container start.
+    pub fn leaker_starts(&self) -> Vec<PodFact> {
+        self.table("Leaker container starts")
+            .iter()
+            .map(|r| PodFact {
+                pod: r["pod"].clone(),
+                container: r["container"].clone(),
+                at: ts(&r["startedAt"]),
+                target: true,
+            })
+            .collect()
+    }
+
+    /// Every OOM kill (distinct finishedAt with reason OOMKilled).
+    pub fn oom_kills(&self) -> Vec<PodFact> {
+        self.table("OOM kills")
+            .iter()
+            .map(|r| PodFact {
+                pod: r["pod"].clone(),
+                container: r["container"].clone(),
+                at: ts(&r["finishedAt"]),
+                target: r["target?"] == "target",
+            })
+            .collect()
+    }
+
+    fn disruptions(&self, kind: &str) -> Vec<PodFact> {
+        self.table("Evictions")
+            .iter()
+            .filter(|r| r.get("kind").map(String::as_str) == Some(kind))
+            .map(|r| PodFact {
+                // "bf/checkout-…": the namespace is the target's in every recording.
+                pod: r["pod"].rsplit('/').next().unwrap_or_default().to_string(),
+                container: String::new(),
+                at: ts(&r["lastTransitionTime"]),
+                target: r["target?"] == "target",
+            })
+            .collect()
+    }
+
+    /// Kubelet evictions: pods with a DisruptionTarget condition, at its lastTransitionTime.
+    pub fn evictions(&self) -> Vec<PodFact> {
+        self.disruptions("eviction")
+    }
+
+    /// The count of kubelet admission rejections (phase Failed, reason Evicted, no
+    /// DisruptionTarget): the key fact reads "N (target T, bystander B)".
+    pub fn admission_rejections(&self) -> u32 {
+        let (_, detail) = self
+            .fact("kubelet admission rejections (phase Failed, reason Evicted, no DisruptionTarget)")
+            .expect("the admission rejections fact");
+        detail
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a count")
+    }
+
+    /// Node MemoryPressure transitions during the recording: (node, status, lastTransitionTime).
+    pub fn memory_pressure(&self) -> Vec<(String, bool, Timestamp)> {
+        let mut out = Vec::new();
+        for (fact, (_, detail)) in &self.facts {
+            let Some(rest) = fact.strip_prefix("node ") else {
+                continue;
+            };
+            let Some((node, status)) = rest.split_once(" MemoryPressure=") else {
+                continue;
+            };
+            let at = detail
+                .strip_prefix("lastTransitionTime ")
+                .and_then(|d| d.split_whitespace().next())
+                .map(ts)
+                .expect("lastTransitionTime");
+            out.push((node.to_string(), status == "True", at));
+        }
+        out.sort_by_key(|(_, _, at)| *at);
+        out
+    }
+
+    /// Seconds below the PDB's budget while `oomsday run` ran, and the fewest healthy pods.
+    pub fn below_budget(&self) -> (f64, u32) {
+        let (_, detail) = self
+            .fact("time below the PDB budget (currentHealthy < desiredHealthy)")
+            .expect("the below-budget fact");
+        let secs: f64 = detail
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("seconds");
+        let fewest = detail
+            .split("(fewest healthy ")
+            .nth(1)
+            .and_then(|s| s.split(')').next())
+            .and_then(|s| s.parse().ok())
+            .expect("fewest healthy");
+        (secs, fewest)
+    }
+
+    /// The revert as received, when the Deployment's template lost the leaker.
+    pub fn revert(&self) -> Option<Timestamp> {
+        self.fact_received("revert applied")
+    }
+
+    /// The injection as received (the template change, or the first ephemeral leaker).
+    pub fn injection(&self) -> Timestamp {
+        self.fact_received("injection applied")
+            .expect("the injection fact")
+    }
+
+    /// Seconds from the revert to all replicas ready on the reverted template.
+    pub fn recovery(&self) -> Option<f64> {
+        let (_, detail) = self.fact("all replicas ready on the reverted template")?;
+        detail
+            .split("all ready) ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// The most one leaker held (its own metric, 1 s scrapes).
+    pub fn peak_leaked_bytes(&self) -> u64 {
+        let (_, detail) = self
+            .fact("peak leaked bytes (oomsday_leaker_allocated_bytes, 1 s scrapes)")
+            .expect("the peak fact");
+        detail
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("bytes")
+    }
+}
+
+/// Every `## Section` whose body starts with a Markdown table: its rows as header → cell.
+fn parse_tables(md: &str) -> BTreeMap<String, Table> {
+    let mut out = BTreeMap::new();
+    let mut section = String::new();
+    let mut header: Option<Vec<String>> = None;
+    let mut rows: Table = Vec::new();
+    let cells = |line: &str| -> Vec<String> {
+        let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+        inner.split('|').map(|c| c.trim().to_string()).collect()
+    };
+    for line in md.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            if header.take().is_some() {
+                let rows = std::mem::take(&mut rows);
+                out.entry(std::mem::take(&mut section)).or_insert(rows);
+            }
+            section = title.trim().to_string();
+            continue;
+        }
+        if !line.starts_with('|') {
+            // Only a section's first table: later ones (the Evicted events under
+            // "Evictions") are detail.
+            if header.take().is_some() {
+                let rows = std::mem::take(&mut rows);
+                out.entry(section.clone()).or_insert(rows);
+            }
+            continue;
+        }
+        match &header {
+            None => header = Some(cells(line)),
+            Some(_) if line.starts_with("| ---") => {}
+            Some(h) => {
+                let row = cells(line);
+                rows.push(h.iter().cloned().zip(row).collect());
+            }
+        }
+    }
+    if header.is_some() {
+        out.entry(section).or_insert(rows);
+    }
+    out
+}
