@@ -298,6 +298,12 @@ pub fn conclude(
         Err(e) => return Err(e.into()),
     };
     let report = Report::new(record);
+    // A run that never injected has nothing to chart or judge: one small JSON report says why.
+    let formats = if report.score.total.is_none() {
+        &[Format::Json][..]
+    } else {
+        formats
+    };
     // The run happened whatever the disk says: a write failure must not hide its outcome.
     let paths = report::write(out, &report, formats).unwrap_or_else(|e| {
         eprintln!("error: writing reports to {}: {e}", out.display());
@@ -320,7 +326,7 @@ pub fn conclude(
     if outcome == Outcome::BelowMinScore {
         println!(
             "  score {} is under --min-score {}",
-            report.score.total,
+            report.score.headline(),
             min_score.unwrap_or_default()
         );
     }
@@ -336,12 +342,11 @@ pub fn conclude(
 fn summary_line(report: &Report, outcome: Outcome) -> String {
     let r = &report.record;
     format!(
-        "{}{}: {} — score {} ({}), verdict {:?}, phase {:?}{}",
+        "{}{}: {} — score {}, verdict {:?}, phase {:?}{}",
         r.experiment,
         if r.simulated { " (simulated)" } else { "" },
         outcome,
-        report.score.total,
-        report.score.grade,
+        report.score.headline(),
         report.score.verdict,
         r.phase,
         r.message

@@ -406,7 +406,8 @@ fn mode_name(mode: InjectionMode) -> &'static str {
 }
 
 /// Calls `revert` until it succeeds, with doubling backoff. Returns when the successful attempt
-/// started: recovery is measured from the moment the leak was taken out.
+/// was accepted (as `injected` is when the injection was): recovery is measured from the moment
+/// the leak was taken out.
 async fn revert_with_retries<C: Cluster>(
     cluster: &mut C,
     record: &crate::spec::InjectionRecord,
@@ -416,9 +417,8 @@ async fn revert_with_retries<C: Cluster>(
     let attempts = opts.revert_attempts.max(1);
     let mut attempt = 1;
     loop {
-        let at = cluster.now();
         match cluster.revert(record).await {
-            Ok(()) => return Ok(at),
+            Ok(()) => return Ok(cluster.now()),
             Err(e) if attempt >= attempts => return Err(e),
             Err(e) => {
                 tracing::warn!(run = %record.run_id, attempt, error = %e, "revert failed; retrying");
