@@ -45,6 +45,12 @@ pub struct Args {
     /// run: admission and validation errors show up without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Record every watch event as received, the leakers' samples and the run's own phases to
+    /// this file (JSON lines), for `oomsday replay`. With a directory of experiments, each run
+    /// gets its own file: FILE's name with the experiment's inserted (rec.jsonl →
+    /// rec-checkout-leak.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     #[command(flatten)]
     pub reports: ReportArgs,
     /// Plain log lines even on a terminal.
@@ -154,6 +160,16 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             refresh: Some(StdDuration::from_secs(1)),
             ..RunOptions::new(run_id)
         };
+        let recorder = match &args.record {
+            Some(path) => {
+                let path = record_path(path, &exp.name, experiments.len() > 1);
+                let r = crate::record::Recorder::create(&path)
+                    .with_context(|| format!("--record {}", path.display()))?;
+                Some(std::sync::Arc::new(r))
+            }
+            None => None,
+        };
+        cluster.set_recorder(recorder.clone());
         let mut view = ProgressView::new(&exp, tty);
         let result = engine::run(
             &mut cluster,
@@ -161,10 +177,19 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             &exp,
             &opts,
             &mut stop,
-            &mut |p| view.update(p),
+            &mut |p| {
+                view.update(p);
+                if let Some(r) = &recorder {
+                    r.progress(p);
+                }
+            },
         )
         .await;
         view.finish();
+        if let Some(r) = &recorder {
+            r.flush();
+            println!("  recording: {}", r.path().display());
+        }
         for e in prober.errors() {
             eprintln!("warning: alert check failed at {e}");
         }
@@ -237,6 +262,23 @@ pub fn experiment_ref(
         namespace,
         spec: sourced.experiment.spec.clone(),
     })
+}
+
+/// Where a run's recording goes: `--record FILE` itself, or for a suite, FILE with the
+/// experiment's name inserted before the extension.
+fn record_path(flag: &Path, experiment: &str, suite: bool) -> PathBuf {
+    if !suite {
+        return flag.to_path_buf();
+    }
+    let stem = flag
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recording".into());
+    let name = match flag.extension() {
+        Some(ext) => format!("{stem}-{experiment}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{experiment}"),
+    };
+    flag.with_file_name(name)
 }
 
 /// Something that varies between invocations, for run ids: the wall clock at the CLI's edge and
@@ -653,6 +695,7 @@ mod tests {
             context: None,
             namespace: None,
             dry_run: false,
+            record: None,
             reports: ReportArgs {
                 min_score: None,
                 out: std::env::temp_dir(),

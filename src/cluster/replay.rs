@@ -6,10 +6,13 @@
 //! scorer and reports judge it as they would have judged the live run. A team re-scores old
 //! runs after a scoring change, and a recording travels with a bug report.
 //!
-//! The injection and the revert are read from the recording itself: the first change of the
-//! workload's generation whose template gains the leaker container (ephemeral mode: the first
-//! pod whose spec gains an ephemeral leaker), and the next one that loses it. The engine's own
-//! calls move the clock there. Nothing is sent anywhere.
+//! The injection and the revert happen when the recording says: oomsday's own recordings carry
+//! the run's phases (Injecting, Leaking — the change accepted —, Recovering — the revert
+//! accepted), so a replay of one reproduces the live run's timeline; in a recording made beside
+//! a run they are read from the objects: the first change of the workload's generation whose
+//! template gains the leaker container (ephemeral mode: the first pod whose spec gains an
+//! ephemeral leaker), and the next one that loses it. The engine's own calls move the clock
+//! there. Nothing is sent anywhere.
 
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -25,6 +28,9 @@ use crate::record::{
 };
 use crate::spec::{InjectionMode, InjectionRecord, TargetKind};
 use crate::{Error, Result};
+
+/// How far past a deadline the recorded run's engine may have woken to note it.
+const RECORDED_WAKE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A recorded run, replayed.
 #[derive(Debug)]
@@ -44,6 +50,11 @@ pub struct ReplayCluster {
     injected: Option<Time>,
     reverted: Option<Time>,
     ephemeral: Option<(String, Vec<String>)>,
+    /// The recorded run's own milestones: it began injecting, the injection and the revert were
+    /// accepted.
+    recorded_injecting: Option<Time>,
+    recorded_injected: Option<Time>,
+    recorded_reverted: Option<Time>,
 }
 
 impl ReplayCluster {
@@ -56,6 +67,9 @@ impl ReplayCluster {
                 Error::Invalid(format!("{}: the recording is empty", recording.source))
             })?;
         let recorded_defences = recording.defences().cloned();
+        let recorded_injecting = recording.phase_at(crate::spec::Phase::Injecting);
+        let recorded_injected = recording.phase_at(crate::spec::Phase::Leaking);
+        let recorded_reverted = recording.phase_at(crate::spec::Phase::Recovering);
         Ok(ReplayCluster {
             source: recording.source,
             entries: recording.entries,
@@ -69,6 +83,9 @@ impl ReplayCluster {
             injected: None,
             reverted: None,
             ephemeral: None,
+            recorded_injecting,
+            recorded_injected,
+            recorded_reverted,
         })
     }
 
@@ -378,8 +395,12 @@ impl Cluster for ReplayCluster {
         self.namespace = ns.to_string();
         self.ingest = Some(Ingest::new(target, start));
         self.find_injection(plan);
-        // What the watches would list when they start: everything received so far.
-        self.advance_to(start)?;
+        // oomsday's own milestones, where the recording has them, are when it happened.
+        self.injected = self.recorded_injected.or(self.injected);
+        self.reverted = self.recorded_reverted.or(self.reverted);
+        // What the watches would list when they start: everything received so far; the
+        // preflight took until the recorded run began injecting.
+        self.advance_to(self.recorded_injecting.unwrap_or(start).max(start))?;
         Ok(defences)
     }
 
@@ -429,8 +450,19 @@ impl Cluster for ReplayCluster {
                 return Ok(obs);
             }
         }
-        // Nothing more before `until`: time passes to it.
-        self.now = self.now.max(until);
+        // Nothing more before `until`: time passes to it — or, in oomsday's own recording, to
+        // when the recorded run's engine next noted a milestone just after it (it woke a moment
+        // past `until`), so that the replay's milestones fall where the live run's did.
+        let wake = match self.entries.get(self.next) {
+            Some(Entry::Run(r))
+                if r.received >= until
+                    && r.received.duration_since(until).unsigned_abs() <= RECORDED_WAKE =>
+            {
+                r.received
+            }
+            _ => until,
+        };
+        self.now = self.now.max(wake);
         let due = self
             .ingest
             .as_mut()

@@ -223,6 +223,7 @@ pub async fn run<C: Cluster, P: Probes>(
     };
     d.milestone(cluster.now(), Phase::Pending, "run started", None);
     let mut last_poll: Option<Time> = None;
+    let mut finished: Option<Time> = None;
     loop {
         if let Some(s) = stop.current() {
             d.st.request_stop(s);
@@ -361,7 +362,7 @@ pub async fn run<C: Cluster, P: Probes>(
                         } else {
                             "reverted"
                         };
-                        d.milestone(cluster.now(), Phase::Recovering, note, Some(until));
+                        d.milestone(at, Phase::Recovering, note, Some(until));
                     }
                     Err(e) => {
                         let message = format!(
@@ -390,11 +391,13 @@ pub async fn run<C: Cluster, P: Probes>(
                 d.st.ending = Some(ending.clone());
                 d.st.phase = phase;
                 d.milestone(now, phase, &ending.message, None);
+                finished = Some(now);
             }
             Step::Done => break,
         }
     }
-    let at = cluster.now();
+    // The run finished when it entered its final phase.
+    let at = finished.unwrap_or_else(|| cluster.now());
     Ok(d.record(cluster, at))
 }
 

@@ -92,6 +92,27 @@ impl Recorder {
         self.line(&RunLine { received, run });
     }
 
+    /// The run's phase changes in a progress report from the engine.
+    pub fn progress(&self, p: &crate::engine::Progress<'_>) {
+        for o in p.new {
+            if let crate::observe::Event::RunPhase { phase, detail } = &o.event {
+                self.run(
+                    o.at,
+                    RunNote {
+                        run_id: p.run_id.to_string(),
+                        phase: Some(*phase),
+                        detail: detail.clone(),
+                        experiment: None,
+                        defences: None,
+                    },
+                );
+            }
+        }
+        if p.phase.is_finished() {
+            self.flush();
+        }
+    }
+
     /// Writes out what is buffered (at the end of a run; lines are flushed on drop too).
     pub fn flush(&self) {
         let mut guard = self.out.lock().unwrap_or_else(|e| e.into_inner());
