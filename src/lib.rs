@@ -14,6 +14,7 @@ pub mod narrate;
 pub mod observe;
 pub mod probe;
 pub mod report;
+pub mod retry;
 pub mod score;
 pub mod sim;
 pub mod spec;

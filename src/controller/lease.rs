@@ -17,8 +17,10 @@ use crate::observe::Time;
 
 /// How long a Lease stays valid without renewal.
 pub const LEASE_DURATION: StdDuration = StdDuration::from_secs(15);
-/// How often the holder renews, and a candidate retries.
-pub const RENEW_PERIOD: StdDuration = StdDuration::from_secs(5);
+/// How often the holder renews, and a candidate retries (client-go's retry period): a candidate
+/// sees the holder's last renewal within this, so it takes over an abandoned Lease between one
+/// lease duration and one lease duration plus two of these after the holder's last renewal.
+pub const RENEW_PERIOD: StdDuration = StdDuration::from_secs(2);
 
 /// What to do with the Lease this round.
 #[derive(Debug, Clone, PartialEq, Eq)]
