@@ -80,9 +80,12 @@ pub fn experiment_ref(run: &LeakRun) -> Option<ObjectReference> {
 }
 
 /// The run's status after an update from the engine: a phase change moves the phase and its
-/// time; a narrated line joins the timeline.
+/// time; a narrated line joins the timeline. The end (Completed, Aborted, Failed) is not taken
+/// from progress: it is written once, with the score, by the final status — so `Finished`
+/// never turns True before the score is there.
 pub fn apply_update(status: &mut LeakRunStatus, run: &LeakRun, update: &RunUpdate) {
     match update {
+        RunUpdate::Phase { phase, .. } if phase.is_finished() => {}
         RunUpdate::Phase { phase, at, until } => {
             status.phase = *phase;
             match phase {

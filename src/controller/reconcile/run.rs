@@ -344,6 +344,8 @@ async fn on_update(
 ) {
     apply_update(status, run, &u);
     match &u {
+        // The end is written once, with the score (see `finish`).
+        RunUpdate::Phase { phase, .. } if phase.is_finished() => {}
         RunUpdate::Phase { at, .. } => {
             if let Err(e) = write_run_status(api, run, status, *at).await {
                 tracing::warn!(run = %run.name_any(), error = %e, "could not write status");

@@ -85,6 +85,10 @@ fn every_kind() -> Vec<Event> {
             name: "PodMemoryUsageHigh".into(),
             state: AlertState::Firing,
         },
+        Event::AlertCheck {
+            ok: false,
+            detail: "connection refused".into(),
+        },
         Event::Abort {
             reason: "AbortRule".into(),
             detail: "2 bystander evictions".into(),
