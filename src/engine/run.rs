@@ -223,6 +223,7 @@ pub async fn run<C: Cluster, P: Probes>(
     };
     d.milestone(cluster.now(), Phase::Pending, "run started", None);
     let mut last_poll: Option<Time> = None;
+    let mut finished: Option<Time> = None;
     loop {
         if let Some(s) = stop.current() {
             d.st.request_stop(s);
@@ -361,7 +362,7 @@ pub async fn run<C: Cluster, P: Probes>(
                         } else {
                             "reverted"
                         };
-                        d.milestone(cluster.now(), Phase::Recovering, note, Some(until));
+                        d.milestone(at, Phase::Recovering, note, Some(until));
                     }
                     Err(e) => {
                         let message = format!(
@@ -390,11 +391,13 @@ pub async fn run<C: Cluster, P: Probes>(
                 d.st.ending = Some(ending.clone());
                 d.st.phase = phase;
                 d.milestone(now, phase, &ending.message, None);
+                finished = Some(now);
             }
             Step::Done => break,
         }
     }
-    let at = cluster.now();
+    // The run finished when it entered its final phase.
+    let at = finished.unwrap_or_else(|| cluster.now());
     Ok(d.record(cluster, at))
 }
 
@@ -406,8 +409,8 @@ fn mode_name(mode: InjectionMode) -> &'static str {
 }
 
 /// Calls `revert` until it succeeds, on the one retry policy ([`crate::retry::Backoff`]).
-/// Returns when the successful attempt started: recovery is measured from the moment the leak
-/// was taken out.
+/// Returns when the successful attempt was accepted (as `injected` is when the injection was):
+/// recovery is measured from the moment the leak was taken out.
 async fn revert_with_retries<C: Cluster>(
     cluster: &mut C,
     record: &crate::spec::InjectionRecord,
@@ -422,14 +425,14 @@ async fn revert_with_retries<C: Cluster>(
     let cluster = tokio::sync::Mutex::new(cluster);
     let attempt = || async {
         let mut c = cluster.lock().await;
-        let at = c.now();
-        c.revert(record).await.map(|()| at)
+        c.revert(record).await?;
+        Ok(c.now())
     };
     backoff
         .retry(
             attempt,
             |_| true,
-            |e, wait| {
+            |e: &crate::Error, wait| {
                 tracing::warn!(run = %record.run_id, error = %e, "revert failed; retrying in {wait:?}")
             },
         )
