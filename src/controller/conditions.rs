@@ -109,16 +109,24 @@ fn reason_or(status: &LeakRunStatus, fallback: &str) -> String {
 
 /// What a LeakRun's status says, as conditions.
 pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
-    let finished = s.phase.is_finished();
-    let message = s.message.clone().unwrap_or_default();
-    let injected = match s.injected_time {
+    vec![
+        injected(s),
+        reverted(s),
+        recovered(s),
+        finished(s),
+        succeeded(s),
+    ]
+}
+
+fn injected(s: &LeakRunStatus) -> Want {
+    match s.injected_time {
         Some(t) => want(
             INJECTED,
             State::True,
             "LeakerInPlace",
             format!("the leaker was in place at {t}"),
         ),
-        None if finished => want(
+        None if s.phase.is_finished() => want(
             INJECTED,
             State::False,
             &reason_or(s, "NotInjected"),
@@ -131,8 +139,12 @@ pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
             "the leaker is being put in place",
         ),
         None => want(INJECTED, State::False, "NotInjected", "not injected yet"),
-    };
-    let reverted = if let Some(t) = s.reverted_time {
+    }
+}
+
+/// True exactly when nothing of the run is live: the revert finalizer's condition.
+fn reverted(s: &LeakRunStatus) -> Want {
+    if let Some(t) = s.reverted_time {
         want(
             REVERTED,
             State::True,
@@ -140,7 +152,8 @@ pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
             format!("the leaker was taken out at {t}"),
         )
     } else if revert_owed(s) && s.reason == Some(RunReason::RevertFailed) {
-        want(REVERTED, State::False, "RevertFailed", message.clone())
+        let message = s.message.clone().unwrap_or_default();
+        want(REVERTED, State::False, "RevertFailed", message)
     } else if revert_owed(s) {
         want(
             REVERTED,
@@ -148,7 +161,7 @@ pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
             "LeakInPlace",
             "the leaker may be in place",
         )
-    } else if finished {
+    } else if s.phase.is_finished() {
         want(
             REVERTED,
             State::True,
@@ -157,11 +170,12 @@ pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
         )
     } else {
         want(REVERTED, State::Unknown, "NotInjected", "not injected yet")
-    };
-    let recovered = match (
-        s.summary.as_ref().and_then(|m| m.recovery_seconds),
-        finished,
-    ) {
+    }
+}
+
+fn recovered(s: &LeakRunStatus) -> Want {
+    let secs = s.summary.as_ref().and_then(|m| m.recovery_seconds);
+    match (secs, s.phase.is_finished()) {
         (Some(secs), _) => want(
             RECOVERED,
             State::True,
@@ -190,10 +204,14 @@ pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
                 reason_or(s, "unknown")
             ),
         ),
-    };
+    }
+}
+
+fn finished(s: &LeakRunStatus) -> Want {
     let phase = format!("{:?}", s.phase);
-    let done = if finished {
-        want(FINISHED, State::True, &phase, message.clone())
+    if s.phase.is_finished() {
+        let message = s.message.clone().unwrap_or_default();
+        want(FINISHED, State::True, &phase, message)
     } else {
         want(
             FINISHED,
@@ -201,13 +219,16 @@ pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
             &phase,
             format!("the run is {phase}"),
         )
-    };
-    let succeeded = match (finished, s.phase, s.verdict) {
-        (false, ..) => want(
+    }
+}
+
+fn succeeded(s: &LeakRunStatus) -> Want {
+    match (s.phase.is_finished(), s.phase, s.verdict) {
+        (false, p, _) => want(
             SUCCEEDED,
             State::Unknown,
             "Running",
-            format!("the run is {phase}"),
+            format!("the run is {p:?}"),
         ),
         (true, Phase::Completed, Some(Verdict::Passed)) => {
             want(SUCCEEDED, State::True, "HypothesisHeld", score_line(s))
@@ -216,9 +237,11 @@ pub fn run_conditions(s: &LeakRunStatus) -> Vec<Want> {
             want(SUCCEEDED, State::False, "HypothesisFailed", score_line(s))
         }
         (true, Phase::Completed, _) => want(SUCCEEDED, State::False, "Inconclusive", score_line(s)),
-        (true, p, _) => want(SUCCEEDED, State::False, &format!("{p:?}"), message),
-    };
-    vec![injected, reverted, recovered, done, succeeded]
+        (true, p, _) => {
+            let message = s.message.clone().unwrap_or_default();
+            want(SUCCEEDED, State::False, &format!("{p:?}"), message)
+        }
+    }
 }
 
 fn score_line(s: &LeakRunStatus) -> String {

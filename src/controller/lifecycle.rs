@@ -464,6 +464,11 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn finalizers_end_with_their_purpose() {
+        let now = ts("2026-11-24T12:00:00Z");
         // Finished (and reverted) with the finalizer an older version left: released, deleted
         // or not. Without it: nothing at all.
         let mut done = with_finalizer(run("lx-4", Phase::Completed));

@@ -181,11 +181,20 @@ pub async fn run_until(
     }
     ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
+    revert_in_flight(&registry, opts.shutdown_grace).await;
+    election.abort();
+    if let Err(e) = elector.release().await {
+        tracing::warn!(error = %e, "could not release the leader Lease; it expires by itself");
+    }
+    lost.abort();
+    server.abort();
+    Ok(())
+}
+
+/// Stops every run in flight (each reverts) and waits for them, at most `grace`.
+async fn revert_in_flight(registry: &Registry, grace: Duration) {
     let left = registry
-        .stop_all(
-            "the controller is shutting down (SIGTERM)",
-            opts.shutdown_grace,
-        )
+        .stop_all("the controller is shutting down (SIGTERM)", grace)
         .await;
     if left > 0 {
         tracing::error!(
@@ -194,13 +203,6 @@ pub async fn run_until(
              deadlines; `oomsday cleanup` reverts what is left"
         );
     }
-    election.abort();
-    if let Err(e) = elector.release().await {
-        tracing::warn!(error = %e, "could not release the leader Lease; it expires by itself");
-    }
-    lost.abort();
-    server.abort();
-    Ok(())
 }
 
 /// Losing the Lease: another replica may start injecting, so stop (revert) everything here.

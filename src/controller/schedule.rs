@@ -548,15 +548,13 @@ mod tests {
         next: Option<&'static str>,
     }
 
-    #[test]
-    fn decision_table() {
-        let hourly = sched("0 0 * * * *", "UTC");
+    fn timing_cases(hourly: &Schedule) -> Vec<Case> {
         let with = |f: fn(&mut Schedule)| {
             let mut s = hourly.clone();
             f(&mut s);
             s
         };
-        let cases = vec![
+        vec![
             Case {
                 what: "new experiment: promise the next fire, start nothing",
                 schedule: hourly.clone(),
@@ -627,6 +625,16 @@ mod tests {
                 skipped: vec![],
                 next: Some("2026-11-24T12:00:00Z"),
             },
+        ]
+    }
+
+    fn pause_cases(hourly: &Schedule) -> Vec<Case> {
+        let with = |f: fn(&mut Schedule)| {
+            let mut s = hourly.clone();
+            f(&mut s);
+            s
+        };
+        vec![
             Case {
                 what: "blackout day: skipped and recorded",
                 schedule: with(|s| s.blackout = vec!["2026-11-24".into()]),
@@ -657,6 +665,16 @@ mod tests {
                 skipped: vec![("2026-11-24T11:00:00Z", SkipReason::Suspended)],
                 next: None,
             },
+        ]
+    }
+
+    fn concurrency_cases(hourly: &Schedule) -> Vec<Case> {
+        let with = |f: fn(&mut Schedule)| {
+            let mut s = hourly.clone();
+            f(&mut s);
+            s
+        };
+        vec![
             Case {
                 what: "Forbid with an own run active: skip",
                 schedule: hourly.clone(),
@@ -744,7 +762,16 @@ mod tests {
                 skipped: vec![],
                 next: Some("2026-11-24T11:00:00Z"),
             },
-        ];
+        ]
+    }
+
+    #[test]
+    fn decision_table() {
+        let hourly = sched("0 0 * * * *", "UTC");
+        let cases = timing_cases(&hourly)
+            .into_iter()
+            .chain(pause_cases(&hourly))
+            .chain(concurrency_cases(&hourly));
         for c in cases {
             // Read as the API returns it: an unreadable time is no promise.
             let status: LeakExperimentStatus =

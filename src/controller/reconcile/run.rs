@@ -307,11 +307,13 @@ async fn finish(
                 &run.spec.experiment,
                 &format!("{:?}", s.phase),
                 &format!("{:?}", score.verdict),
-                Some(score.total),
+                score.total,
             );
             let note = format!(
-                "{} ({}), {:?}: {}",
-                score.total, score.grade, score.verdict, score.verdict_reason
+                "{}, {:?}: {}",
+                score.headline(),
+                score.verdict,
+                score.verdict_reason
             );
             ctx.event_both(run, false, "Scored", note).await;
             s
