@@ -184,22 +184,18 @@ impl Elector {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let round = tokio::time::timeout(RENEW_PERIOD, self.round(&mut seen)).await;
-            let held = match round {
-                Ok(Ok(true)) => {
+            let round = self.round(&mut seen);
+            let held = match crate::retry::timeout(RENEW_PERIOD, "a Lease round", round).await {
+                Ok(true) => {
                     last_ok = Some(tokio::time::Instant::now());
                     true
                 }
-                Ok(Ok(false)) => {
+                Ok(false) => {
                     last_ok = None;
                     false
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "lease renewal failed");
-                    last_ok.is_some_and(|t| t.elapsed() < LEASE_DURATION - RENEW_PERIOD)
-                }
-                Err(_) => {
-                    tracing::warn!("lease renewal timed out");
                     last_ok.is_some_and(|t| t.elapsed() < LEASE_DURATION - RENEW_PERIOD)
                 }
             };

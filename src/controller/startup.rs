@@ -112,9 +112,9 @@ fn unreachable(what: &str, e: impl std::fmt::Display) -> SetupError {
     }
 }
 
-fn code(e: &kube::Error) -> Option<u16> {
+fn code(e: &crate::Error) -> Option<u16> {
     match e {
-        kube::Error::Api(s) => Some(s.code),
+        crate::Error::Kube(kube::Error::Api(s)) => Some(s.code),
         _ => None,
     }
 }
@@ -135,46 +135,37 @@ pub async fn check(
 async fn check_lease_namespace(client: &Client, namespace: &str) -> Result<(), SetupError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let what = format!("get Namespace {namespace}");
-    match tokio::time::timeout(CHECK_TIMEOUT, api.get(namespace)).await {
-        Err(_) => Err(unreachable(
-            &what,
-            format!("no answer within {CHECK_TIMEOUT:?}"),
-        )),
-        Ok(Ok(ns)) if ns.metadata.deletion_timestamp.is_some() => {
+    match crate::retry::timeout(CHECK_TIMEOUT, &what, api.get(namespace)).await {
+        Ok(ns) if ns.metadata.deletion_timestamp.is_some() => {
             Err(SetupError::LeaseNamespaceMissing {
                 namespace: format!("{} (being deleted)", ns.name_any()),
             })
         }
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) if code(&e) == Some(404) => Err(SetupError::LeaseNamespaceMissing {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some(404) => Err(SetupError::LeaseNamespaceMissing {
             namespace: namespace.into(),
         }),
-        Ok(Err(e)) if matches!(code(&e), Some(401 | 403)) => Err(SetupError::Forbidden {
+        Err(e) if matches!(code(&e), Some(401 | 403)) => Err(SetupError::Forbidden {
             missing: format!("get namespaces (to check --lease-namespace {namespace}): {e}"),
         }),
-        Ok(Err(e)) => Err(unreachable(&what, e)),
+        Err(e) => Err(unreachable(&what, e)),
     }
 }
 
 async fn check_crds(client: &Client) -> Result<(), SetupError> {
     let gv = format!("{GROUP}/{VERSION}");
     let what = format!("discover {gv}");
-    let listed = tokio::time::timeout(CHECK_TIMEOUT, client.list_api_group_resources(&gv)).await;
+    let listed =
+        crate::retry::timeout(CHECK_TIMEOUT, &what, client.list_api_group_resources(&gv)).await;
     let found: Vec<String> = match listed {
-        Err(_) => {
-            return Err(unreachable(
-                &what,
-                format!("no answer within {CHECK_TIMEOUT:?}"),
-            ));
-        }
-        Ok(Ok(list)) => list.resources.into_iter().map(|r| r.name).collect(),
-        Ok(Err(e)) if code(&e) == Some(404) => Vec::new(),
-        Ok(Err(e)) if matches!(code(&e), Some(401 | 403)) => {
+        Ok(list) => list.resources.into_iter().map(|r| r.name).collect(),
+        Err(e) if code(&e) == Some(404) => Vec::new(),
+        Err(e) if matches!(code(&e), Some(401 | 403)) => {
             return Err(SetupError::Forbidden {
                 missing: format!("discover the {gv} API: {e}"),
             });
         }
-        Ok(Err(e)) => return Err(unreachable(&what, e)),
+        Err(e) => return Err(unreachable(&what, e)),
     };
     let missing: Vec<String> = ["leakexperiments", "leakruns"]
         .into_iter()
@@ -197,14 +188,10 @@ async fn check_access(client: &Client, needed: &[Access]) -> Result<(), SetupErr
         attempts: 1,
         backoff: Duration::from_millis(100),
     });
-    let asked = tokio::time::timeout(CHECK_TIMEOUT * 2, cluster.check_access(needed)).await;
-    match asked {
-        Err(_) => Err(unreachable(
-            "SelfSubjectAccessReviews",
-            format!("no answer within {:?}", CHECK_TIMEOUT * 2),
-        )),
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(crate::Error::Forbidden(missing))) => Err(SetupError::Forbidden { missing }),
-        Ok(Err(e)) => Err(unreachable("SelfSubjectAccessReviews", e)),
+    let what = "SelfSubjectAccessReviews";
+    match crate::retry::timeout(CHECK_TIMEOUT * 2, what, cluster.check_access(needed)).await {
+        Ok(()) => Ok(()),
+        Err(crate::Error::Forbidden(missing)) => Err(SetupError::Forbidden { missing }),
+        Err(e) => Err(unreachable(what, e)),
     }
 }
