@@ -252,9 +252,18 @@ fn controllers(
         .reconcile_all_on(on_becoming_leader(leader_rx.clone()))
         .graceful_shutdown_on(stopped(stop_rx.clone()))
         .run(reconcile_experiment, error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "experiment controller");
+        .for_each({
+            let metrics = ctx.metrics.clone();
+            move |r| {
+                match r {
+                    // A deleted experiment (no finalizer: it is simply gone): forget its score.
+                    Err(kube::runtime::controller::Error::ObjectNotFound(gone)) => {
+                        metrics.forget(gone.namespace.as_deref().unwrap_or_default(), &gone.name)
+                    }
+                    Err(e) => tracing::debug!(error = %e, "experiment controller"),
+                    Ok(_) => {}
+                }
+                futures::future::ready(())
             }
         });
     let run_records = Controller::new(runs, wc())

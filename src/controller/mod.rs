@@ -41,8 +41,12 @@
 //! final status written, within `--shutdown-grace` (50 s; the pod's termination grace period is
 //! 60 s); then the Lease is released so the other replica takes over at once.
 //!
-//! # Live-cluster tests
-//! `cargo test --test controller_live -- --ignored --test-threads=1` against the current
+//! # Tests
+//! Unit tests against a mock API server (tower-test) live in `tests/` (the verifier and the
+//! recorder in its `mod.rs`). Whole controllers run against a stateful fake API server over
+//! HTTP in `tests/controller_cluster.rs` (fail fast, namespace deletion, leader failover) and
+//! `tests/controller_game_day.rs` (a scheduled run with a probe and a real Prometheus).
+//! `cargo test --test controller_live -- --ignored --test-threads=1` runs against the current
 //! kubeconfig context (CRDs installed; `OOMSDAY_TEST_NAMESPACE`, default `default`).
 
 pub mod conditions;

@@ -309,12 +309,16 @@ async fn finish(
                 &format!("{:?}", score.verdict),
                 score.total,
             );
-            let note = format!(
+            let mut note = format!(
                 "{}, {:?}: {}",
                 score.headline(),
                 score.verdict,
                 score.verdict_reason
             );
+            // Say what was not measured, and why, where the score is told.
+            for f in s.facets.iter().filter(|f| !f.measured) {
+                note.push_str(&format!("; {}: {}", f.name, f.explanation));
+            }
             ctx.event_both(run, false, "Scored", note).await;
             s
         }
