@@ -14,6 +14,7 @@ mod apiserver;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use apiserver::ApiServer;
@@ -30,11 +31,13 @@ use serde_json::{Value, json};
 /// When the fake leak does damage: this long after the injection.
 const DAMAGE_AFTER: Duration = Duration::from_secs(10);
 
-/// A cluster whose leak starts at the injection and OOM-kills the target [`DAMAGE_AFTER`]
-/// later; time is the wall clock, as on a real cluster.
+/// A cluster whose leak starts at the injection (the workload's leak gauge goes up, so the
+/// alert can only fire after it) and OOM-kills the target [`DAMAGE_AFTER`] later; time is the
+/// wall clock, as on a real cluster.
 struct LeakingCluster {
     injected: Option<Time>,
     told: usize,
+    leaking: Arc<AtomicBool>,
 }
 
 fn pod() -> PodRef {
@@ -66,9 +69,11 @@ impl Cluster for LeakingCluster {
     }
     async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
         self.injected = Some(Time::now());
+        self.leaking.store(true, Ordering::SeqCst);
         Ok(plan.record())
     }
     async fn revert(&mut self, _record: &InjectionRecord) -> oomsday::Result<()> {
+        self.leaking.store(false, Ordering::SeqCst);
         Ok(())
     }
     async fn observe(&mut self, until: Time) -> oomsday::Result<Vec<Observation>> {
@@ -140,14 +145,19 @@ fn free_port() -> u16 {
 }
 
 /// The workload's endpoints: `/healthz` for the HTTP probe, `/metrics` with the leak gauge
-/// Prometheus scrapes (past the alert's threshold from the start).
-async fn workload() -> std::net::SocketAddr {
+/// Prometheus scrapes (past the alert's threshold while `leaking`).
+async fn workload(leaking: Arc<AtomicBool>) -> std::net::SocketAddr {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/metrics",
-            get(|| async {
-                "# HELP test_leak_bytes Bytes leaked.\n# TYPE test_leak_bytes gauge\ntest_leak_bytes 2e9\n"
+            get(move || {
+                let bytes = if leaking.load(Ordering::SeqCst) { "2e9" } else { "1e8" };
+                async move {
+                    format!(
+                        "# HELP test_leak_bytes Bytes leaked.\n# TYPE test_leak_bytes gauge\ntest_leak_bytes {bytes}\n"
+                    )
+                }
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -236,12 +246,14 @@ fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time
 }
 
 /// Runs the controller until the experiment's scheduled run has finished; returns the run.
-async fn scheduled_run(server: &ApiServer) -> Value {
+async fn scheduled_run(server: &ApiServer, leaking: &Arc<AtomicBool>) -> Value {
     let client = server.client();
-    let executor = EngineExecutor::new(|_: Option<&ExperimentRef>| {
+    let leaking = leaking.clone();
+    let executor = EngineExecutor::new(move |_: Option<&ExperimentRef>| {
         Ok(LeakingCluster {
             injected: None,
             told: 0,
+            leaking: leaking.clone(),
         })
     });
     let opts = Options {
@@ -308,11 +320,12 @@ async fn a_scheduled_run_records_its_probe_and_the_alerts_lead_time() {
     };
     let dir = std::env::temp_dir().join(format!("oomsday-game-day-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let target = workload().await;
+    let leaking = Arc::new(AtomicBool::new(false));
+    let target = workload(leaking.clone()).await;
     let (_prom, prom_url) = prometheus(&binary, target, &dir).await;
     let server = cluster().await;
     let due = experiment(&server, &format!("http://{target}/healthz"), &prom_url);
-    let run = scheduled_run(&server).await;
+    let run = scheduled_run(&server, &leaking).await;
     let _ = std::fs::remove_dir_all(&dir);
 
     let s = &run["status"];
@@ -350,11 +363,12 @@ async fn a_scheduled_run_records_its_probe_and_the_alerts_lead_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_prometheus_unreachable_detection_is_not_measured_never_zero() {
-    let target = workload().await;
+    let leaking = Arc::new(AtomicBool::new(false));
+    let target = workload(leaking.clone()).await;
     let gone = format!("http://127.0.0.1:{}", free_port());
     let server = cluster().await;
     experiment(&server, &format!("http://{target}/healthz"), &gone);
-    let run = scheduled_run(&server).await;
+    let run = scheduled_run(&server, &leaking).await;
     let s = &run["status"];
     let detection = facet(s, "detection");
     assert_eq!(detection["measured"], false, "{s}");
