@@ -15,6 +15,7 @@ pub mod observe;
 pub mod probe;
 pub mod record;
 pub mod report;
+pub mod retry;
 pub mod score;
 pub mod sim;
 pub mod spec;

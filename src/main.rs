@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "reading x.yaml: No such file".
             eprintln!("error: {e:#}");
-            ExitCode::from(exit::USAGE)
+            ExitCode::from(exit::for_error(&e))
         }
     }
 }

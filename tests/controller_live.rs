@@ -13,9 +13,9 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, ResourceExt};
-use oomsday::controller::decide::{EXPERIMENT_FINALIZER, TargetPolicy};
 use oomsday::controller::executor::{EngineExecutor, Registry};
 use oomsday::controller::lease::Elector;
+use oomsday::controller::lifecycle::TargetPolicy;
 use oomsday::controller::metrics::Metrics;
 use oomsday::controller::reconcile::{Context, reconcile_experiment};
 use oomsday::engine::ExperimentRef;
@@ -60,7 +60,7 @@ async fn only_one_replica_leads_and_release_hands_over() {
 
 #[tokio::test]
 #[ignore = "uses k8s current-context"]
-async fn a_new_experiment_gets_the_finalizer_and_a_status() {
+async fn a_new_experiment_gets_a_status_and_no_finalizer() {
     let client = Client::try_default().await.expect("a kubeconfig");
     let ns = namespace();
     let api: Api<LeakExperiment> = Api::namespaced(client.clone(), &ns);
@@ -102,29 +102,23 @@ async fn a_new_experiment_gets_the_finalizer_and_a_status() {
     });
     reconcile_experiment(Arc::new(created), ctx.clone())
         .await
-        .expect("adds the finalizer");
-    let with_finalizer = api.get(&name).await.expect("get");
-    assert!(
-        with_finalizer
-            .finalizers()
-            .iter()
-            .any(|f| f == EXPERIMENT_FINALIZER)
-    );
-    reconcile_experiment(Arc::new(with_finalizer), ctx.clone())
-        .await
         .expect("writes status");
-    let status = api.get(&name).await.expect("get").status.expect("a status");
+    let got = api.get(&name).await.expect("get");
+    assert!(got.finalizers().is_empty(), "{:?}", got.finalizers());
+    let status = got.status.expect("a status");
     assert!(status.next_run_time.is_some(), "{status:?}");
     assert!(status.active_run.is_none());
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Scheduled" && c.status == "True"),
+        "{status:?}"
+    );
 
+    // No finalizer: the API deletes it at once, no controller needed.
     api.delete(&name, &DeleteParams::default())
         .await
         .expect("delete");
-    let deleting = api
-        .get(&name)
-        .await
-        .expect("still there: the finalizer holds it");
-    reconcile_experiment(Arc::new(deleting), ctx)
-        .await
-        .expect("cleanup releases the finalizer");
+    assert!(api.get_opt(&name).await.expect("get").is_none());
 }

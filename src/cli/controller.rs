@@ -9,9 +9,9 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, Config};
 
 use crate::cluster::kube::{ConnectOptions, KubeCluster};
-use crate::controller::decide::{ABORT_ANNOTATION, RUN_NOW_ANNOTATION, TargetPolicy};
 use crate::controller::executor::EngineExecutor;
 use crate::controller::history::{history_rows, render_history};
+use crate::controller::lifecycle::{ABORT_ANNOTATION, RUN_NOW_ANNOTATION, TargetPolicy};
 use crate::controller::manager::{Options, run};
 use crate::engine::ExperimentRef;
 use crate::spec::{LeakExperiment, LeakRun};
@@ -57,11 +57,11 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let config = Config::infer()
         .await
         .context("no cluster configured (in-cluster or kubeconfig)")?;
-    let client = Client::try_from(config.clone()).context("building the Kubernetes client")?;
-    // Each run gets its own client, built on the run's own thread and runtime.
+    let client = Client::try_from(config).context("building the Kubernetes client")?;
+    // Runs are tasks on this runtime, sharing the client (and its connection pool).
+    let run_client = client.clone();
     let executor = EngineExecutor::new(move |exp: Option<&ExperimentRef>| {
-        let client = Client::try_from(config.clone())?;
-        let mut cluster = KubeCluster::new(client, "in-cluster (oomsday controller)");
+        let mut cluster = KubeCluster::new(run_client.clone(), "in-cluster (oomsday controller)");
         if let Some(e) = exp {
             cluster.set_experiment(&e.name);
         }

@@ -15,12 +15,12 @@ pub mod run;
 pub mod simulate;
 pub mod validate;
 
-/// Exit codes a pipeline can act on.
+/// Exit codes a pipeline can act on (documented in `--help` and the README).
 pub mod exit {
     /// Passed: every hypothesis clause held (or, for validate/audit, nothing to report).
     pub const OK: u8 = 0;
-    /// A hypothesis clause failed, the score was under --min-score, a file is invalid, or an
-    /// audit finding is at or above --fail-on.
+    /// A hypothesis clause failed, the score was under --min-score, a file is invalid, an
+    /// audit finding is at or above --fail-on, or a revert failed (a leaker may be in place).
     pub const FAILED: u8 = 1;
     /// Usage error or invalid input (bad flags, unreadable or invalid experiment).
     pub const USAGE: u8 = 2;
@@ -28,6 +28,66 @@ pub mod exit {
     pub const ABORTED: u8 = 3;
     /// Inconclusive: the leaker never ran, or the cluster could not be observed.
     pub const INCONCLUSIVE: u8 = 4;
+    /// No cluster could be reached: no kubeconfig, connection refused, TLS, timeouts, the API
+    /// server failing (5xx).
+    pub const CLUSTER: u8 = 5;
+    /// The cluster refused: authentication failed or RBAC lacks a verb (401, 403).
+    pub const FORBIDDEN: u8 = 6;
+    /// Something needed does not exist: the CRDs are not installed, the lease namespace or a
+    /// named object is missing.
+    pub const NOT_FOUND: u8 = 7;
+
+    use crate::controller::startup::SetupError;
+
+    fn for_kube(e: &kube::Error) -> u8 {
+        match e {
+            kube::Error::Api(s) if matches!(s.code, 401 | 403) => FORBIDDEN,
+            kube::Error::Api(s) if s.code == 404 => NOT_FOUND,
+            kube::Error::Api(s) if s.code == 429 || s.code >= 500 => CLUSTER,
+            kube::Error::Api(_) => USAGE,
+            _ => CLUSTER,
+        }
+    }
+
+    /// The exit code for an error that ended a command: the first error in its chain that
+    /// says what kind of failure it is decides; anything else is a usage error.
+    pub fn for_error(e: &anyhow::Error) -> u8 {
+        for cause in e.chain() {
+            if let Some(s) = cause.downcast_ref::<SetupError>() {
+                return match s {
+                    SetupError::Unreachable { .. } => CLUSTER,
+                    SetupError::Forbidden { .. } => FORBIDDEN,
+                    SetupError::LeaseNamespaceMissing { .. } | SetupError::CrdsMissing { .. } => {
+                        NOT_FOUND
+                    }
+                    SetupError::Listen { .. } => USAGE,
+                };
+            }
+            if let Some(l) = cause.downcast_ref::<crate::Error>() {
+                match l {
+                    crate::Error::Kube(k) => return for_kube(k),
+                    crate::Error::Timeout { .. } => return CLUSTER,
+                    crate::Error::Forbidden(_) => return FORBIDDEN,
+                    crate::Error::NotFound { .. } => return NOT_FOUND,
+                    crate::Error::RevertFailed { .. } => return FAILED,
+                    _ => {}
+                }
+            }
+            if let Some(k) = cause.downcast_ref::<kube::Error>() {
+                return for_kube(k);
+            }
+            if cause
+                .downcast_ref::<kube::config::InferConfigError>()
+                .is_some()
+                || cause
+                    .downcast_ref::<kube::config::KubeconfigError>()
+                    .is_some()
+            {
+                return CLUSTER;
+            }
+        }
+        USAGE
+    }
 }
 
 /// Rehearse the memory leak that takes a Kubernetes cluster down, before it happens for real.
@@ -38,8 +98,11 @@ pub mod exit {
 ///
 /// Start with the built-in simulator, no cluster needed: `oomsday simulate experiments/black-friday`
 ///
-/// Exit codes: 0 passed, 1 hypothesis failed / invalid / findings, 2 usage or invalid input,
-/// 3 aborted, 4 inconclusive.
+/// Exit codes: 0 passed; 1 hypothesis failed, below --min-score, invalid file, audit findings
+/// or a failed revert; 2 usage or invalid input; 3 aborted (and reverted); 4 inconclusive;
+/// 5 no cluster reachable (no kubeconfig, connection, timeout, API server error); 6 forbidden
+/// (authentication or RBAC); 7 not found (CRDs not installed, lease namespace or a named object
+/// missing).
 #[derive(Debug, Parser)]
 #[command(name = "oomsday", version, about, long_about, propagate_version = true)]
 pub struct Cli {
@@ -95,5 +158,62 @@ impl Cli {
             Command::Report(a) => report::exec(a)?,
         };
         Ok(ExitCode::from(code))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+    use crate::controller::startup::SetupError;
+
+    fn api(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("x", "X").with_code(code),
+        ))
+    }
+
+    #[test]
+    fn errors_map_to_their_documented_codes() {
+        let setup = |e: SetupError| exit::for_error(&anyhow::Error::new(e));
+        assert_eq!(
+            setup(SetupError::LeaseNamespaceMissing {
+                namespace: "x".into()
+            }),
+            exit::NOT_FOUND
+        );
+        assert_eq!(
+            setup(SetupError::CrdsMissing {
+                missing: "x".into()
+            }),
+            exit::NOT_FOUND
+        );
+        assert_eq!(
+            setup(SetupError::Forbidden {
+                missing: "x".into()
+            }),
+            exit::FORBIDDEN
+        );
+        assert_eq!(
+            setup(SetupError::Unreachable {
+                what: "x".into(),
+                detail: "refused".into()
+            }),
+            exit::CLUSTER
+        );
+        let lib = |e: crate::Error| exit::for_error(&anyhow::Error::new(e).context("doing it"));
+        assert_eq!(lib(crate::Error::Kube(api(403))), exit::FORBIDDEN);
+        assert_eq!(lib(crate::Error::Kube(api(404))), exit::NOT_FOUND);
+        assert_eq!(lib(crate::Error::Kube(api(503))), exit::CLUSTER);
+        assert_eq!(
+            lib(crate::Error::Timeout {
+                what: "get".into(),
+                after: std::time::Duration::from_secs(1)
+            }),
+            exit::CLUSTER
+        );
+        assert_eq!(lib(crate::Error::Invalid("bad".into())), exit::USAGE);
+        let wrapped = anyhow::Error::new(api(401)).context("triggering shop/lx");
+        assert_eq!(exit::for_error(&wrapped), exit::FORBIDDEN);
+        assert_eq!(exit::for_error(&anyhow::anyhow!("bad flag")), exit::USAGE);
     }
 }

@@ -442,8 +442,8 @@ impl ProgressView {
         }
     }
 
-    /// Takes one progress report from the engine.
-    pub fn update(&mut self, p: &Progress<'_>) {
+    /// The lines one progress report adds to the view, in the one narrator's words.
+    pub fn lines(&mut self, p: &Progress<'_>) -> Vec<String> {
         let mut lines: Vec<String> = Vec::new();
         for o in p.new {
             if let Some(line) = self.narrator.line(o) {
@@ -453,6 +453,12 @@ impl ProgressView {
         if p.phase.is_finished() {
             lines.extend(self.folder.finish().into_iter().map(|l| l.text));
         }
+        lines
+    }
+
+    /// Takes one progress report from the engine.
+    pub fn update(&mut self, p: &Progress<'_>) {
+        let lines = self.lines(p);
         let status = status_line(p);
         match &self.bar {
             Some(bar) => {

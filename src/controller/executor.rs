@@ -1,25 +1,27 @@
 //! How the controller runs the engine and reverts leftovers: the [`Executor`] seam. The real one
-//! ([`EngineExecutor`]) drives [`crate::engine::run`] against a cluster from a factory (the kube
-//! cluster in production, the simulator in tests); the reconcilers only see this trait, so the
-//! mock-API tests replace it with a recording fake.
+//! ([`EngineExecutor`]) drives [`crate::engine::run`] — probes and alert checks included, exactly
+//! as `oomsday run` does — against a cluster from a factory (the kube cluster in production, the
+//! simulator or a fake in tests); the reconcilers only see this trait, so the mock-API tests
+//! replace it with a recording fake.
 //!
-//! The engine's future is not `Send` (its `Cluster` trait has no Send bounds and its progress
-//! callback is a plain `FnMut`), so each run gets its own thread with a current-thread runtime;
-//! progress crosses back as [`RunUpdate`]s on a channel.
+//! A run is a task on the controller's runtime (the engine's seam is `Send`). What it tells the
+//! reconciler crosses as [`RunUpdate`]s on a channel: phase changes for the status, and the
+//! narrator's lines (bursts folded) for the status timeline and the LeakRun's Events.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::engine::{
     Cluster, ExperimentRef, Progress, RunOptions, RunRecord, StopHandle, StopSignal,
 };
-use crate::observe::{Event, Observation, Time};
+use crate::narrate::{Folder, Line, Narrator};
+use crate::observe::Time;
 use crate::spec::{InjectionRecord, Phase};
 
-/// Something notable during a run: a phase change, or an observation worth an Event.
+/// Something the reconciler hears about a run in progress.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunUpdate {
     /// The run entered `phase` at `at`; `until` is when the phase is due to end (the leak's
@@ -28,10 +30,9 @@ pub enum RunUpdate {
         phase: Phase,
         at: Time,
         until: Option<Time>,
-        note: Option<String>,
     },
-    /// An observation that becomes a Kubernetes Event (OOM kill, eviction, budget breach, abort).
-    Notable(Observation),
+    /// A line of the run's story, in the narrator's words (the CLI prints the same).
+    Line(Line),
 }
 
 /// Runs experiments and reverts injections.
@@ -48,44 +49,49 @@ pub trait Executor: Send + Sync + 'static {
     fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>>;
 }
 
-/// Turns engine progress into updates: a phase change, or a notable observation.
-pub fn updates_from(progress: &Progress<'_>, last_phase: &mut Option<Phase>) -> Vec<RunUpdate> {
-    let mut out = Vec::new();
-    if *last_phase != Some(progress.phase) {
-        *last_phase = Some(progress.phase);
-        out.push(RunUpdate::Phase {
-            phase: progress.phase,
-            at: progress.now,
-            until: progress.until,
-            note: progress.note.map(String::from),
-        });
-    }
-    out.extend(
-        progress
-            .new
-            .iter()
-            .filter(|o| is_notable(&o.event))
-            .cloned()
-            .map(RunUpdate::Notable),
-    );
-    out
+/// Turns engine progress into updates, with the one narrator and its burst folding: the same
+/// pipeline as the CLI's live view.
+pub struct Narration {
+    last_phase: Option<Phase>,
+    narrator: Narrator,
+    folder: Folder,
 }
 
-fn is_notable(e: &Event) -> bool {
-    match e {
-        Event::OomKilled { .. } | Event::PodEvicted { .. } | Event::Abort { .. } => true,
-        Event::Budget {
-            current_healthy,
-            desired_healthy,
-            ..
-        } => current_healthy < desired_healthy,
-        _ => false,
+impl Narration {
+    /// For a run on the workload `target`.
+    pub fn new(target: &str) -> Self {
+        Narration {
+            last_phase: None,
+            narrator: Narrator::new(target),
+            folder: Folder::new(),
+        }
+    }
+
+    /// The updates one progress report brings.
+    pub fn updates(&mut self, progress: &Progress<'_>) -> Vec<RunUpdate> {
+        let mut out = Vec::new();
+        if self.last_phase != Some(progress.phase) {
+            self.last_phase = Some(progress.phase);
+            out.push(RunUpdate::Phase {
+                phase: progress.phase,
+                at: progress.now,
+                until: progress.until,
+            });
+        }
+        for o in progress.new {
+            if let Some(line) = self.narrator.line(o) {
+                out.extend(self.folder.push(line).into_iter().map(RunUpdate::Line));
+            }
+        }
+        if progress.phase.is_finished() {
+            out.extend(self.folder.finish().into_iter().map(RunUpdate::Line));
+        }
+        out
     }
 }
 
-/// The engine against clusters made by a factory, each run on its own thread. The factory is
-/// called on that thread, inside its runtime (a kube `Client` must be built there), with the
-/// experiment for a run and `None` for a revert.
+/// The engine against clusters made by a factory, each run a task on the caller's runtime. The
+/// factory gets the experiment for a run and `None` for a revert.
 pub struct EngineExecutor<F> {
     factory: Arc<F>,
 }
@@ -96,40 +102,6 @@ impl<F> EngineExecutor<F> {
             factory: Arc::new(factory),
         }
     }
-}
-
-/// Runs a non-Send future to completion on a fresh thread, resolving with its output.
-fn on_own_thread<T, Fut>(
-    name: String,
-    make: impl FnOnce() -> Fut + Send + 'static,
-) -> BoxFuture<'static, crate::Result<T>>
-where
-    T: Send + 'static,
-    Fut: std::future::Future<Output = crate::Result<T>> + 'static,
-{
-    let (tx, rx) = oneshot::channel();
-    let spawned = std::thread::Builder::new().name(name).spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-        let out = match rt {
-            Ok(rt) => rt.block_on(make()),
-            Err(e) => Err(crate::Error::Io {
-                context: "starting a run's runtime".into(),
-                source: e,
-            }),
-        };
-        // The receiver is gone only when the controller is shutting down.
-        let _ = tx.send(out);
-    });
-    Box::pin(async move {
-        spawned.map_err(|e| crate::Error::Io {
-            context: "starting a run's thread".into(),
-            source: e,
-        })?;
-        rx.await
-            .map_err(|_| crate::Error::Invalid("a run's thread ended without a result".into()))?
-    })
 }
 
 impl<F, C> Executor for EngineExecutor<F>
@@ -145,14 +117,14 @@ where
         updates: mpsc::UnboundedSender<RunUpdate>,
     ) -> BoxFuture<'static, crate::Result<RunRecord>> {
         let factory = self.factory.clone();
-        on_own_thread(format!("run-{}", opts.run_id), move || async move {
+        Box::pin(async move {
             let mut cluster = factory(Some(&exp))?;
             // Scheduled game days run their probes and alert checks exactly as `oomsday run`
             // does; a spec whose probes cannot be built was refused when it was admitted.
             let mut probes = crate::probe::Prober::new(&exp.spec)?;
-            let mut last = None;
+            let mut narration = Narration::new(&exp.spec.target.name);
             let mut progress = |p: &Progress<'_>| {
-                for u in updates_from(p, &mut last) {
+                for u in narration.updates(p) {
                     // A closed channel means nobody writes status any more; the run goes on.
                     let _ = updates.send(u);
                 }
@@ -171,7 +143,7 @@ where
 
     fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>> {
         let factory = self.factory.clone();
-        on_own_thread(format!("revert-{}", record.run_id), move || async move {
+        Box::pin(async move {
             let mut cluster = factory(None)?;
             cluster.revert(&record).await
         })
@@ -186,7 +158,7 @@ pub struct Registry {
 
 struct Running {
     stop: StopHandle,
-    target: super::schedule::TargetRef,
+    target: super::schedule::WorkloadKey,
     done: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -207,7 +179,7 @@ impl Registry {
     }
 
     /// Whether a run on `target` executes here (never two leaks on one workload).
-    pub fn target_busy(&self, target: &super::schedule::TargetRef) -> Option<String> {
+    pub fn target_busy(&self, target: &super::schedule::WorkloadKey) -> Option<String> {
         self.lock()
             .iter()
             .find(|(_, r)| r.target == *target)
@@ -219,7 +191,7 @@ impl Registry {
         &self,
         key: String,
         stop: StopHandle,
-        target: super::schedule::TargetRef,
+        target: super::schedule::WorkloadKey,
     ) -> tokio::sync::watch::Sender<bool> {
         let (tx, done) = tokio::sync::watch::channel(false);
         self.lock().insert(key, Running { stop, target, done });
@@ -274,11 +246,11 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::engine::{EndReason, Tally, stop_channel};
-    use crate::observe::{DisruptionCause, PodRef};
+    use crate::observe::{DisruptionCause, Event, Observation, PodRef};
     use crate::spec::TargetKind;
 
-    fn target(name: &str) -> super::super::schedule::TargetRef {
-        super::super::schedule::TargetRef {
+    fn target(name: &str) -> super::super::schedule::WorkloadKey {
+        super::super::schedule::WorkloadKey {
             namespace: "shop".into(),
             kind: TargetKind::Deployment,
             name: name.into(),
@@ -320,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn progress_becomes_phase_changes_and_notable_events() {
+    fn progress_becomes_phase_changes_and_the_narrators_lines() {
         let t0: Time = "2026-11-24T11:00:00Z".parse().expect("time");
         let tally = Tally::new(t0);
         let pod = PodRef {
@@ -360,8 +332,8 @@ mod tests {
             new: &new,
             note: None,
         };
-        let mut last = None;
-        let u = updates_from(&progress(Phase::Leaking), &mut last);
+        let mut n = Narration::new("checkout");
+        let u = n.updates(&progress(Phase::Leaking));
         assert!(matches!(
             u[0],
             RunUpdate::Phase {
@@ -369,10 +341,25 @@ mod tests {
                 ..
             }
         ));
-        // The eviction and the breached budget; not the workload count.
-        assert_eq!(u.len(), 3, "{u:?}");
-        // The same phase again: no phase update.
-        let u = updates_from(&progress(Phase::Leaking), &mut last);
-        assert!(u.iter().all(|u| matches!(u, RunUpdate::Notable(_))));
+        // The eviction, the breached budget and the first workload sample, each in the
+        // narrator's words.
+        let lines: Vec<&str> = u
+            .iter()
+            .filter_map(|u| match u {
+                RunUpdate::Line(l) => Some(l.text.as_str()),
+                RunUpdate::Phase { .. } => None,
+            })
+            .collect();
+        let mut direct = Narrator::new("checkout");
+        let want: Vec<String> = new
+            .iter()
+            .filter_map(|o| direct.line(o))
+            .map(|l| l.text)
+            .collect();
+        assert_eq!(lines, want);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        // The same phase again, and nothing new: no update.
+        let u = n.updates(&progress(Phase::Leaking));
+        assert!(u.iter().all(|u| matches!(u, RunUpdate::Line(_))), "{u:?}");
     }
 }

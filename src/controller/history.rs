@@ -3,21 +3,22 @@
 
 use std::fmt::Write as _;
 
-use crate::spec::LeakRun;
+use crate::observe::Time;
+use crate::spec::{LeakRun, Phase, RunReason, Trigger, Verdict};
 
 /// One run in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRow {
     pub run: String,
-    pub started: String,
-    pub trigger: String,
-    pub phase: String,
+    pub started: Option<Time>,
+    pub trigger: Trigger,
+    pub phase: Phase,
     pub score: Option<u32>,
     pub grade: Option<String>,
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
     /// Score change from the previous scored run.
     pub delta: Option<i64>,
-    pub reason: Option<String>,
+    pub reason: Option<RunReason>,
 }
 
 /// The runs of `experiment`, oldest first.
@@ -26,7 +27,7 @@ pub fn history_rows(runs: &[LeakRun], experiment: &str) -> Vec<HistoryRow> {
         .iter()
         .filter(|r| r.spec.experiment == experiment)
         .collect();
-    let started = |r: &LeakRun| super::status::run_started(r).unwrap_or_default();
+    let started = super::status::run_started;
     own.sort_by_key(|r| (started(r), r.metadata.name.clone()));
     let mut prev: Option<u32> = None;
     own.into_iter()
@@ -42,11 +43,11 @@ pub fn history_rows(runs: &[LeakRun], experiment: &str) -> Vec<HistoryRow> {
             HistoryRow {
                 run: r.metadata.name.clone().unwrap_or_default(),
                 started: started(r),
-                trigger: format!("{:?}", r.spec.trigger),
-                phase: format!("{:?}", s.phase),
+                trigger: r.spec.trigger,
+                phase: s.phase,
                 score: s.score,
                 grade: s.grade,
-                verdict: s.verdict.map(|v| format!("{v:?}")),
+                verdict: s.verdict,
                 delta,
                 reason: s.reason,
             }
@@ -77,13 +78,15 @@ pub fn render_history(experiment: &str, rows: &[HistoryRow]) -> String {
             };
             [
                 r.run.clone(),
-                r.started.clone(),
-                r.trigger.clone(),
-                r.phase.clone(),
+                r.started.map(|t| t.to_string()).unwrap_or_default(),
+                format!("{:?}", r.trigger),
+                format!("{:?}", r.phase),
                 score,
                 r.grade.clone().unwrap_or_else(|| "-".into()),
-                r.verdict.clone().unwrap_or_else(|| "-".into()),
-                r.reason.clone().unwrap_or_default(),
+                r.verdict
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|| "-".into()),
+                r.reason.map(|r| r.to_string()).unwrap_or_default(),
             ]
         })
         .collect();
@@ -114,7 +117,7 @@ pub fn render_history(experiment: &str, rows: &[HistoryRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{LeakRunSpec, LeakRunStatus, Phase, Trigger, Verdict};
+    use crate::spec::{LeakRunSpec, LeakRunStatus};
 
     fn run(name: &str, exp: &str, start: &str, phase: Phase, score: Option<u32>) -> LeakRun {
         let spec = serde_json::from_value(serde_json::json!({
@@ -134,7 +137,7 @@ mod tests {
         );
         r.status = Some(LeakRunStatus {
             phase,
-            start_time: Some(start.into()),
+            start_time: start.parse().ok(),
             score,
             grade: score.map(|s| crate::score::Grade::of(s).to_string()),
             verdict: score.map(|_| Verdict::Passed),

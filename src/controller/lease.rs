@@ -17,8 +17,10 @@ use crate::observe::Time;
 
 /// How long a Lease stays valid without renewal.
 pub const LEASE_DURATION: StdDuration = StdDuration::from_secs(15);
-/// How often the holder renews, and a candidate retries.
-pub const RENEW_PERIOD: StdDuration = StdDuration::from_secs(5);
+/// How often the holder renews, and a candidate retries (client-go's retry period): a candidate
+/// sees the holder's last renewal within this, so it takes over an abandoned Lease between one
+/// lease duration and one lease duration plus two of these after the holder's last renewal.
+pub const RENEW_PERIOD: StdDuration = StdDuration::from_secs(2);
 
 /// What to do with the Lease this round.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,22 +184,18 @@ impl Elector {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let round = tokio::time::timeout(RENEW_PERIOD, self.round(&mut seen)).await;
-            let held = match round {
-                Ok(Ok(true)) => {
+            let round = self.round(&mut seen);
+            let held = match crate::retry::timeout(RENEW_PERIOD, "a Lease round", round).await {
+                Ok(true) => {
                     last_ok = Some(tokio::time::Instant::now());
                     true
                 }
-                Ok(Ok(false)) => {
+                Ok(false) => {
                     last_ok = None;
                     false
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "lease renewal failed");
-                    last_ok.is_some_and(|t| t.elapsed() < LEASE_DURATION - RENEW_PERIOD)
-                }
-                Err(_) => {
-                    tracing::warn!("lease renewal timed out");
                     last_ok.is_some_and(|t| t.elapsed() < LEASE_DURATION - RENEW_PERIOD)
                 }
             };

@@ -25,12 +25,13 @@ use tokio::sync::watch;
 
 use crate::spec::{LeakExperiment, LeakRun};
 
-use super::decide::TargetPolicy;
 use super::executor::{Executor, Registry};
-use super::http::{Probes, serve};
+use super::http::{Endpoints, serve};
 use super::lease::Elector;
+use super::lifecycle::TargetPolicy;
 use super::metrics::Metrics;
 use super::reconcile::{Context, error_policy, reconcile_experiment, reconcile_run};
+use super::startup::{SetupError, check};
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
@@ -90,58 +91,63 @@ async fn shutdown_signal() {
 
 /// Runs the controller until SIGTERM; returns after in-flight runs were reverted (or the grace
 /// period ran out — the leakers still stop at their own deadlines, and `oomsday cleanup`
-/// finds anything left).
-pub async fn run(client: Client, executor: Arc<dyn Executor>, opts: Options) -> crate::Result<()> {
+/// finds anything left). Fails within seconds, naming what to fix, when the configuration
+/// cannot work ([`super::startup`]).
+pub async fn run(
+    client: Client,
+    executor: Arc<dyn Executor>,
+    opts: Options,
+) -> Result<(), SetupError> {
+    run_until(client, executor, opts, shutdown_signal()).await
+}
+
+/// [`run`], stopping (gracefully: runs in flight are reverted) when `shutdown` resolves.
+pub async fn run_until(
+    client: Client,
+    executor: Arc<dyn Executor>,
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), SetupError> {
+    check(
+        &client,
+        &opts.lease_namespace,
+        opts.watch_namespace.as_deref(),
+    )
+    .await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .map_err(|e| crate::Error::Io {
-            context: format!("listening on {}", opts.listen),
-            source: e,
+        .map_err(|source| SetupError::Listen {
+            addr: opts.listen,
+            source,
         })?;
     let server = tokio::spawn(serve(
         listener,
-        Probes {
+        Endpoints {
             metrics: metrics.clone(),
             ready: ready.clone(),
         },
     ));
 
     let (leader_tx, leader_rx) = watch::channel(false);
-    let elector = Elector {
+    let elector = Arc::new(Elector {
         api: Api::<Lease>::namespaced(client.clone(), &opts.lease_namespace),
         name: opts.lease_name.clone(),
         me: opts.identity.clone(),
         clock: jiff::Timestamp::now,
-    };
-    let elector = Arc::new(elector);
+    });
     let election = {
         let elector = elector.clone();
         tokio::spawn(async move { elector.run(leader_tx).await })
     };
-
     let registry = Registry::default();
-    // Losing the Lease: another replica may start injecting, so stop (revert) everything here.
-    let lost = {
-        let registry = registry.clone();
-        let metrics = metrics.clone();
-        let mut rx = leader_rx.clone();
-        let grace = opts.shutdown_grace;
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                let leading = *rx.borrow_and_update();
-                metrics.set_leader(leading);
-                if !leading && !registry.is_empty() {
-                    tracing::warn!("lost the leader Lease: reverting the runs in flight");
-                    registry
-                        .stop_all("the controller lost its leader Lease", grace)
-                        .await;
-                }
-            }
-        })
-    };
-
+    let lost = tokio::spawn(revert_when_lost(
+        leader_rx.clone(),
+        registry.clone(),
+        metrics.clone(),
+        opts.shutdown_grace,
+    ));
     let ctx = Arc::new(Context {
         client: client.clone(),
         policy: opts.policy.clone(),
@@ -158,7 +164,77 @@ pub async fn run(client: Client, executor: Arc<dyn Executor>, opts: Options) -> 
         metrics: metrics.clone(),
         clock: jiff::Timestamp::now,
     });
+    let controllers = controllers(&client, &opts, ctx, leader_rx);
+    let (stop_tx, controllers) = controllers;
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(identity = %opts.identity, "controller started");
 
+    let controllers = controllers.fuse();
+    let mut controllers = std::pin::pin!(controllers);
+    tokio::select! {
+        _ = shutdown => {
+            tracing::info!("shutting down: reverting the runs in flight");
+        }
+        _ = &mut controllers => {
+            tracing::warn!("the controllers stopped");
+        }
+    }
+    ready.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    revert_in_flight(&registry, opts.shutdown_grace).await;
+    election.abort();
+    if let Err(e) = elector.release().await {
+        tracing::warn!(error = %e, "could not release the leader Lease; it expires by itself");
+    }
+    lost.abort();
+    server.abort();
+    Ok(())
+}
+
+/// Stops every run in flight (each reverts) and waits for them, at most `grace`.
+async fn revert_in_flight(registry: &Registry, grace: Duration) {
+    let left = registry
+        .stop_all("the controller is shutting down (SIGTERM)", grace)
+        .await;
+    if left > 0 {
+        tracing::error!(
+            runs = left,
+            "runs still in flight at the end of the grace period: their leakers stop at their \
+             deadlines; `oomsday cleanup` reverts what is left"
+        );
+    }
+}
+
+/// Losing the Lease: another replica may start injecting, so stop (revert) everything here.
+async fn revert_when_lost(
+    mut rx: watch::Receiver<bool>,
+    registry: Registry,
+    metrics: Arc<Metrics>,
+    grace: Duration,
+) {
+    while rx.changed().await.is_ok() {
+        let leading = *rx.borrow_and_update();
+        metrics.set_leader(leading);
+        if !leading && !registry.is_empty() {
+            tracing::warn!("lost the leader Lease: reverting the runs in flight");
+            registry
+                .stop_all("the controller lost its leader Lease", grace)
+                .await;
+        }
+    }
+}
+
+/// The two kube-runtime Controllers, reconciling everything again whenever this replica
+/// becomes the leader; and the sender that shuts them down gracefully.
+fn controllers(
+    client: &Client,
+    opts: &Options,
+    ctx: Arc<Context>,
+    leader_rx: watch::Receiver<bool>,
+) -> (
+    watch::Sender<bool>,
+    impl std::future::Future<Output = ()> + Send + use<>,
+) {
     let (exps, runs): (Api<LeakExperiment>, Api<LeakRun>) = match &opts.watch_namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -176,9 +252,18 @@ pub async fn run(client: Client, executor: Arc<dyn Executor>, opts: Options) -> 
         .reconcile_all_on(on_becoming_leader(leader_rx.clone()))
         .graceful_shutdown_on(stopped(stop_rx.clone()))
         .run(reconcile_experiment, error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "experiment controller");
+        .for_each({
+            let metrics = ctx.metrics.clone();
+            move |r| {
+                match r {
+                    // A deleted experiment (no finalizer: it is simply gone): forget its score.
+                    Err(kube::runtime::controller::Error::ObjectNotFound(gone)) => {
+                        metrics.forget(gone.namespace.as_deref().unwrap_or_default(), &gone.name)
+                    }
+                    Err(e) => tracing::debug!(error = %e, "experiment controller"),
+                    Ok(_) => {}
+                }
+                futures::future::ready(())
             }
         });
     let run_records = Controller::new(runs, wc())
@@ -190,39 +275,8 @@ pub async fn run(client: Client, executor: Arc<dyn Executor>, opts: Options) -> 
                 tracing::debug!(error = %e, "run controller");
             }
         });
-    ready.store(true, Ordering::Relaxed);
-    tracing::info!(identity = %opts.identity, "controller started");
-
-    let controllers = futures::future::join(experiments, run_records).fuse();
-    let mut controllers = std::pin::pin!(controllers);
-    tokio::select! {
-        _ = shutdown_signal() => {
-            tracing::info!("shutting down: reverting the runs in flight");
-        }
-        _ = &mut controllers => {
-            tracing::warn!("the controllers stopped");
-        }
-    }
-    ready.store(false, Ordering::Relaxed);
-    let _ = stop_tx.send(true);
-    let left = registry
-        .stop_all(
-            "the controller is shutting down (SIGTERM)",
-            opts.shutdown_grace,
-        )
-        .await;
-    if left > 0 {
-        tracing::error!(
-            runs = left,
-            "runs still in flight at the end of the grace period: their leakers stop at their \
-             deadlines; `oomsday cleanup` reverts what is left"
-        );
-    }
-    election.abort();
-    if let Err(e) = elector.release().await {
-        tracing::warn!(error = %e, "could not release the leader Lease; it expires by itself");
-    }
-    lost.abort();
-    server.abort();
-    Ok(())
+    (
+        stop_tx,
+        futures::future::join(experiments, run_records).map(|_| ()),
+    )
 }

@@ -45,27 +45,7 @@ pub const SKIPPED_LIMIT: usize = 10;
 const MAX_ENUMERATED: usize = 10_000;
 
 /// Why a due run did not start (the `reason` in `status.skipped`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    Blackout,
-    ConcurrencyForbid,
-    TargetBusy,
-    MissedDeadline,
-    Suspended,
-}
-
-impl SkipReason {
-    /// The machine-readable reason written to status.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::Blackout => "Blackout",
-            SkipReason::ConcurrencyForbid => "ConcurrencyForbid",
-            SkipReason::TargetBusy => "TargetBusy",
-            SkipReason::MissedDeadline => "MissedDeadline",
-            SkipReason::Suspended => "Suspended",
-        }
-    }
-}
+pub use crate::spec::SkipReason;
 
 /// A schedule that cannot be used as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +62,7 @@ pub enum ScheduleError {
 
 /// A workload a run leaks into.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TargetRef {
+pub struct WorkloadKey {
     pub namespace: String,
     pub kind: TargetKind,
     pub name: String,
@@ -95,7 +75,7 @@ pub struct ActiveRun {
     pub name: String,
     /// The experiment it belongs to (same namespace as the target).
     pub experiment: String,
-    pub target: TargetRef,
+    pub target: WorkloadKey,
 }
 
 /// A parsed, checked schedule.
@@ -137,11 +117,6 @@ fn from_chrono<T: TimeZone>(t: &DateTime<T>) -> Time {
     let secs = t.timestamp();
     let nanos = t.timestamp_subsec_nanos() as i32;
     Time::new(secs, nanos).unwrap_or(Time::UNIX_EPOCH)
-}
-
-/// Parses an RFC 3339 time from status; `None` when absent or unreadable (then recomputed).
-pub fn parse_time(s: Option<&str>) -> Option<Time> {
-    s.and_then(|s| s.parse::<Time>().ok())
 }
 
 impl CompiledSchedule {
@@ -261,7 +236,7 @@ impl ScheduleDecision {
 pub fn decide_schedule(
     schedule: Option<&Schedule>,
     name: &str,
-    target: &TargetRef,
+    target: &WorkloadKey,
     status: &LeakExperimentStatus,
     active: &[ActiveRun],
     now: Time,
@@ -270,7 +245,7 @@ pub fn decide_schedule(
         return Ok(ScheduleDecision::idle(None));
     };
     let s = CompiledSchedule::compile(schedule)?;
-    let anchor = parse_time(status.next_run_time.as_deref());
+    let anchor = status.next_run_time;
 
     if s.suspend {
         let mut d = ScheduleDecision::idle(None);
@@ -353,7 +328,7 @@ pub fn decide_schedule(
 
 /// Whether a manual trigger (`oomsday.dev/run-now`) may start now: `Err(reason)` when a run on
 /// the same workload is active (whatever the experiment).
-pub fn decide_manual(target: &TargetRef, active: &[ActiveRun]) -> Result<(), SkipReason> {
+pub fn decide_manual(target: &WorkloadKey, active: &[ActiveRun]) -> Result<(), SkipReason> {
     if active.iter().any(|r| r.target == *target) {
         Err(SkipReason::TargetBusy)
     } else {
@@ -366,8 +341,8 @@ pub fn merge_skipped(old: &[SkippedRun], new: &[(Time, SkipReason)]) -> Vec<Skip
     let mut out: Vec<SkippedRun> = new
         .iter()
         .map(|(t, r)| SkippedRun {
-            due: t.to_string(),
-            reason: r.as_str().to_string(),
+            due: *t,
+            reason: *r,
         })
         .collect();
     for s in old {
@@ -400,8 +375,8 @@ mod tests {
         }
     }
 
-    fn target(name: &str) -> TargetRef {
-        TargetRef {
+    fn target(name: &str) -> WorkloadKey {
+        WorkloadKey {
             namespace: "shop".into(),
             kind: TargetKind::Deployment,
             name: name.into(),
@@ -418,7 +393,7 @@ mod tests {
 
     fn status_next(t: &str) -> LeakExperimentStatus {
         LeakExperimentStatus {
-            next_run_time: Some(t.into()),
+            next_run_time: Some(ts(t)),
             ..Default::default()
         }
     }
@@ -573,15 +548,13 @@ mod tests {
         next: Option<&'static str>,
     }
 
-    #[test]
-    fn decision_table() {
-        let hourly = sched("0 0 * * * *", "UTC");
+    fn timing_cases(hourly: &Schedule) -> Vec<Case> {
         let with = |f: fn(&mut Schedule)| {
             let mut s = hourly.clone();
             f(&mut s);
             s
         };
-        let cases = vec![
+        vec![
             Case {
                 what: "new experiment: promise the next fire, start nothing",
                 schedule: hourly.clone(),
@@ -652,6 +625,16 @@ mod tests {
                 skipped: vec![],
                 next: Some("2026-11-24T12:00:00Z"),
             },
+        ]
+    }
+
+    fn pause_cases(hourly: &Schedule) -> Vec<Case> {
+        let with = |f: fn(&mut Schedule)| {
+            let mut s = hourly.clone();
+            f(&mut s);
+            s
+        };
+        vec![
             Case {
                 what: "blackout day: skipped and recorded",
                 schedule: with(|s| s.blackout = vec!["2026-11-24".into()]),
@@ -682,6 +665,16 @@ mod tests {
                 skipped: vec![("2026-11-24T11:00:00Z", SkipReason::Suspended)],
                 next: None,
             },
+        ]
+    }
+
+    fn concurrency_cases(hourly: &Schedule) -> Vec<Case> {
+        let with = |f: fn(&mut Schedule)| {
+            let mut s = hourly.clone();
+            f(&mut s);
+            s
+        };
+        vec![
             Case {
                 what: "Forbid with an own run active: skip",
                 schedule: hourly.clone(),
@@ -769,12 +762,21 @@ mod tests {
                 skipped: vec![],
                 next: Some("2026-11-24T11:00:00Z"),
             },
-        ];
+        ]
+    }
+
+    #[test]
+    fn decision_table() {
+        let hourly = sched("0 0 * * * *", "UTC");
+        let cases = timing_cases(&hourly)
+            .into_iter()
+            .chain(pause_cases(&hourly))
+            .chain(concurrency_cases(&hourly));
         for c in cases {
-            let status = LeakExperimentStatus {
-                next_run_time: c.next_run_time.map(String::from),
-                ..Default::default()
-            };
+            // Read as the API returns it: an unreadable time is no promise.
+            let status: LeakExperimentStatus =
+                serde_json::from_value(serde_json::json!({"nextRunTime": c.next_run_time}))
+                    .expect("status");
             let d = decide_schedule(
                 Some(&c.schedule),
                 "lx",
@@ -868,8 +870,8 @@ mod tests {
     fn skipped_is_bounded_and_newest_first() {
         let old: Vec<SkippedRun> = (0..10)
             .map(|i| SkippedRun {
-                due: format!("2026-11-{:02}T00:00:00Z", 10 - i),
-                reason: "Blackout".into(),
+                due: ts(&format!("2026-11-{:02}T00:00:00Z", 10 - i)),
+                reason: SkipReason::Blackout,
             })
             .collect();
         let merged = merge_skipped(
@@ -877,8 +879,8 @@ mod tests {
             &[(ts("2026-11-20T00:00:00Z"), SkipReason::ConcurrencyForbid)],
         );
         assert_eq!(merged.len(), SKIPPED_LIMIT);
-        assert_eq!(merged[0].reason, "ConcurrencyForbid");
-        assert_eq!(merged[1].due, "2026-11-10T00:00:00Z");
-        assert_eq!(merged[9].due, "2026-11-02T00:00:00Z");
+        assert_eq!(merged[0].reason, SkipReason::ConcurrencyForbid);
+        assert_eq!(merged[1].due, ts("2026-11-10T00:00:00Z"));
+        assert_eq!(merged[9].due, ts("2026-11-02T00:00:00Z"));
     }
 }

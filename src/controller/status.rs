@@ -1,19 +1,22 @@
 //! Pure builders of what the controller writes: LeakRun objects, their status at each phase
-//! and at the end, and the experiment's status derived from its runs.
+//! and at the end (with what was measured and what was not), and the experiment's status
+//! derived from its runs. Words come from the one narrator ([`crate::narrate`]).
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{Resource, ResourceExt};
 
 use crate::engine::{InjectionPlan, RunRecord};
-use crate::narrate::{self, Narrator};
-use crate::observe::{Observation, Time};
+use crate::narrate::{self, Line};
+use crate::observe::Time;
+use crate::score::{Analysis, Score};
 use crate::spec::{
-    LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunSpec, LeakRunStatus, Phase, TimelineLine,
-    Trigger,
+    AlertStatus, FacetStatus, LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunSpec,
+    LeakRunStatus, Phase, ProbeStatus, RunReason, RunSummary, TimelineLine, Trigger,
 };
 
-use super::decide::{EXPERIMENT_LABEL, RUN_FINALIZER, run_name};
+use super::conditions;
 use super::executor::RunUpdate;
+use super::lifecycle::{EXPERIMENT_LABEL, run_name};
 use super::schedule::{SkipReason, merge_skipped};
 
 /// Lines kept in `status.timeline`: the first ones and the last ones of a long run.
@@ -21,7 +24,8 @@ pub const TIMELINE_HEAD: usize = 40;
 pub const TIMELINE_TAIL: usize = 10;
 
 /// A new LeakRun for `exp`, started at `at` (a scheduled run: its fire time): owned by the
-/// experiment, carrying a copy of its spec and, from birth, the revert finalizer.
+/// experiment and carrying a copy of its spec. It has no finalizer: nothing of it is in the
+/// cluster until the controller protects it right before the engine may inject.
 pub fn new_run(
     exp: &LeakExperiment,
     trigger: Trigger,
@@ -47,12 +51,11 @@ pub fn new_run(
             experiment: name.clone(),
             experiment_spec: exp.spec.clone(),
             trigger,
-            scheduled_time: scheduled.map(|t| t.to_string()),
+            scheduled_time: scheduled,
         },
     );
     run.metadata.namespace = Some(namespace);
     run.metadata.owner_references = Some(vec![owner]);
-    run.metadata.finalizers = Some(vec![RUN_FINALIZER.into()]);
     // Label values are limited to 63 characters; spec.experiment always names it.
     if name.len() <= 63 {
         run.metadata.labels = Some([(EXPERIMENT_LABEL.to_string(), name)].into());
@@ -76,91 +79,60 @@ pub fn experiment_ref(run: &LeakRun) -> Option<ObjectReference> {
     })
 }
 
-/// The run's status after an update from the engine.
+/// The run's status after an update from the engine: a phase change moves the phase and its
+/// time; a narrated line joins the timeline. The end (Completed, Aborted, Failed) is not taken
+/// from progress: it is written once, with the score, by the final status — so `Finished`
+/// never turns True before the score is there.
 pub fn apply_update(status: &mut LeakRunStatus, run: &LeakRun, update: &RunUpdate) {
-    let RunUpdate::Phase {
-        phase, at, until, ..
-    } = update
-    else {
-        return;
-    };
-    status.phase = *phase;
-    match phase {
-        Phase::Injecting => {
-            if let Some(deadline) = until {
-                status.deadline = Some(deadline.to_string());
-                // What the engine is about to put in place: written before it exists, so that
-                // a controller dying mid-inject leaves enough behind to revert it.
-                let plan = InjectionPlan {
-                    run_id: run.name_any(),
-                    namespace: run.namespace().unwrap_or_default(),
-                    spec: run.spec.experiment_spec.clone(),
-                    deadline: *deadline,
-                };
-                status.injection = Some(plan.record());
+    match update {
+        RunUpdate::Phase { phase, .. } if phase.is_finished() => {}
+        RunUpdate::Phase { phase, at, until } => {
+            status.phase = *phase;
+            match phase {
+                Phase::Injecting => {
+                    if let Some(deadline) = until {
+                        status.deadline = Some(*deadline);
+                        // What the engine is about to put in place: written before it exists,
+                        // so that a controller dying mid-inject leaves enough to revert it.
+                        let plan = InjectionPlan {
+                            run_id: run.name_any(),
+                            namespace: run.namespace().unwrap_or_default(),
+                            spec: run.spec.experiment_spec.clone(),
+                            deadline: *deadline,
+                        };
+                        status.injection = Some(plan.record());
+                    }
+                }
+                Phase::Leaking => status.injected_time = Some(*at),
+                Phase::Recovering => status.reverted_time = Some(*at),
+                _ => {}
             }
         }
-        Phase::Leaking => status.injected_time = Some(at.to_string()),
-        Phase::Recovering => status.reverted_time = Some(at.to_string()),
-        _ => {}
-    }
-    push_line(status, *at, &update_line(update));
-}
-
-fn push_line(status: &mut LeakRunStatus, at: Time, message: &str) {
-    if status.timeline.len() < TIMELINE_HEAD {
-        status.timeline.push(TimelineLine {
-            time: at.to_string(),
-            message: message.into(),
-        });
+        RunUpdate::Line(line) => {
+            if status.timeline.len() < TIMELINE_HEAD {
+                status.timeline.push(TimelineLine {
+                    time: line.at,
+                    message: line.text.clone(),
+                });
+            }
+        }
     }
 }
 
-fn update_line(u: &RunUpdate) -> String {
-    match u {
-        RunUpdate::Phase { phase, note, .. } => match note {
-            Some(n) => format!("{phase:?}: {n}"),
-            None => format!("{phase:?}"),
-        },
-        RunUpdate::Notable(o) => describe(o).unwrap_or_default(),
-    }
+/// The Event for a narrated line: Warning when the line is one, the narrator's reason and its
+/// very words.
+pub fn event_for(line: &Line) -> (bool, &'static str, String) {
+    (line.warning, line.reason, line.text.clone())
 }
 
-/// The one narrator's sentence for an observation worth a timeline line or an Event; `None`
-/// for the rest. Judged on its own (a budget sample reads as a breach when it is below).
-pub fn describe(o: &Observation) -> Option<String> {
-    Narrator::default().line(o).map(|l| l.text)
-}
-
-/// The Event (type is Warning when true, reason) for an update, if it deserves one.
-pub fn event_for(u: &RunUpdate) -> Option<(bool, &'static str, String)> {
-    match u {
-        RunUpdate::Phase {
-            phase: Phase::Leaking,
-            ..
-        } => Some((false, "Injected", "the leaker is in place".into())),
-        RunUpdate::Phase {
-            phase: Phase::Recovering,
-            ..
-        } => Some((false, "Reverted", "the leaker was taken out".into())),
-        RunUpdate::Notable(o) => Narrator::default()
-            .line(o)
-            .map(|l| (l.warning, l.reason, l.text)),
-        _ => None,
-    }
-}
-
-/// The run's final status from the engine's record and its score.
-pub fn final_status(
-    record: &RunRecord,
-    score: &crate::score::Score,
-    summary: crate::spec::RunSummary,
-) -> LeakRunStatus {
+/// The run's final status from the engine's record and its score: what happened, the score
+/// facet by facet (what was measured and what was not), the probes and the expected alerts.
+pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> LeakRunStatus {
     let lines: Vec<TimelineLine> =
         narrate::story(record.timeline.entries(), &record.spec.target.name)
             .into_iter()
             .map(|l| TimelineLine {
-                time: l.at.to_string(),
+                time: l.at,
                 message: l.text,
             })
             .collect();
@@ -171,34 +143,105 @@ pub fn final_status(
     } else {
         lines
     };
+    let analysis = Analysis::of(record);
     LeakRunStatus {
         phase: record.phase,
-        start_time: Some(record.started.to_string()),
-        injected_time: record.injected.map(|t| t.to_string()),
-        reverted_time: record.reverted.map(|t| t.to_string()),
-        completion_time: Some(record.finished.to_string()),
-        deadline: record.injection.as_ref().map(|i| i.deadline.clone()),
+        start_time: Some(record.started),
+        injected_time: record.injected,
+        reverted_time: record.reverted,
+        completion_time: Some(record.finished),
+        deadline: record
+            .injection
+            .as_ref()
+            .and_then(|i| i.deadline.parse().ok()),
         injection: record.injection.clone(),
         summary: Some(summary),
         score: score.total,
         grade: score.grade.map(|g| g.to_string()),
         verdict: Some(score.verdict),
-        reason: record.reason.clone(),
+        reason: record.reason.as_deref().map(RunReason::parse),
         message: record.message.clone(),
         timeline,
+        facets: facets(score),
+        probes: analysis
+            .probes
+            .iter()
+            .map(|(name, p)| ProbeStatus {
+                name: name.clone(),
+                ok: p.ok,
+                total: p.total,
+            })
+            .collect(),
+        alerts: alerts(record, &analysis),
+        conditions: Vec::new(),
     }
 }
 
-/// The status of experiment `name` from its runs (every LeakRun of the namespace may be passed),
-/// the schedule's decision and the runs just skipped.
+/// Each facet's points, or why it was not measured.
+pub fn facets(score: &Score) -> Vec<FacetStatus> {
+    score
+        .facets
+        .iter()
+        .map(|f| FacetStatus {
+            name: f.facet.name().into(),
+            points: f.points.filter(|_| f.measured).map(|p| p.round() as u32),
+            measured: f.measured,
+            explanation: f.explanation.clone(),
+        })
+        .collect()
+}
+
+/// Each expected alert: when it fired, and its lead time on the first damage.
+pub fn alerts(record: &RunRecord, a: &Analysis) -> Vec<AlertStatus> {
+    let secs = |from: Time, to: Time| to.duration_since(from).as_millis() as f64 / 1000.0;
+    record
+        .spec
+        .expect_alerts
+        .iter()
+        .map(|e| {
+            let fired = a.alerts_firing.get(&e.name).copied();
+            AlertStatus {
+                name: e.name.clone(),
+                fired_time: fired,
+                fired_after_seconds: fired.map(|at| secs(a.window_start, at)),
+                lead_seconds: fired
+                    .zip(a.first_damage.as_ref())
+                    .map(|(at, d)| secs(at, d.at)),
+            }
+        })
+        .collect()
+}
+
+/// A run's status with its conditions brought up to date (`now` dates the changed ones).
+pub fn with_conditions(mut s: LeakRunStatus, run: &LeakRun, now: Time) -> LeakRunStatus {
+    s.conditions = conditions::merge(
+        &s.conditions,
+        conditions::run_conditions(&s),
+        run.metadata.generation,
+        now,
+    );
+    s
+}
+
+/// What the schedule decision said about an experiment, for its status.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleOutcome {
+    pub next_run_time: Option<Time>,
+    pub skipped: Vec<(Time, SkipReason)>,
+    /// Why the schedule cannot be used, when it cannot.
+    pub error: Option<String>,
+}
+
+/// The status of `exp` from its runs (every LeakRun of the namespace may be passed) and the
+/// schedule's decision, with its conditions (`now` dates the changed ones).
 pub fn experiment_status(
-    old: &LeakExperimentStatus,
-    name: &str,
+    exp: &LeakExperiment,
     runs: &[LeakRun],
-    next_run_time: Option<Time>,
-    skipped: &[(Time, SkipReason)],
-    generation: Option<i64>,
+    schedule: &ScheduleOutcome,
+    now: Time,
 ) -> LeakExperimentStatus {
+    let name = exp.name_any();
+    let old = exp.status.clone().unwrap_or_default();
     let mut own: Vec<&LeakRun> = runs.iter().filter(|r| r.spec.experiment == name).collect();
     // Newest first: by creation time, then by name (which ends in the start time).
     own.sort_by(|a, b| {
@@ -214,20 +257,30 @@ pub fn experiment_status(
     let newest = own.first();
     let finished = own.iter().find(|r| phase(r).is_finished());
     let fstatus = finished.and_then(|r| r.status.as_ref());
-    LeakExperimentStatus {
+    let mut s = LeakExperimentStatus {
         last_run: newest.and_then(|r| r.metadata.name.clone()),
         last_run_time: newest.and_then(|r| run_started(r)),
         last_score: fstatus.and_then(|s| s.score),
         last_grade: fstatus.and_then(|s| s.grade.clone()),
         last_verdict: fstatus.and_then(|s| s.verdict),
-        next_run_time: next_run_time.map(|t| t.to_string()),
+        next_run_time: schedule.next_run_time,
         active_run: own
             .iter()
             .find(|r| !phase(r).is_finished())
             .and_then(|r| r.metadata.name.clone()),
-        skipped: merge_skipped(&old.skipped, skipped),
-        observed_generation: generation,
-    }
+        skipped: merge_skipped(&old.skipped, &schedule.skipped),
+        observed_generation: exp.metadata.generation,
+        conditions: Vec::new(),
+    };
+    let sched = exp.spec.schedule.as_ref();
+    let wanted = conditions::experiment_conditions(
+        &s,
+        sched.is_some(),
+        sched.is_some_and(|s| s.suspend),
+        schedule.error.as_deref(),
+    );
+    s.conditions = conditions::merge(&old.conditions, wanted, exp.metadata.generation, now);
+    s
 }
 
 /// A server-side-apply body for a status: only `status`, with the type's identity.
@@ -240,24 +293,19 @@ pub fn status_patch<S: serde::Serialize>(kind: &str, status: &S) -> serde_json::
 }
 
 /// When a run started: its recorded start, else when the schedule wanted it, else when the
-/// LeakRun was created (RFC 3339).
-pub fn run_started(r: &LeakRun) -> Option<String> {
+/// LeakRun was created.
+pub fn run_started(r: &LeakRun) -> Option<Time> {
     r.status
         .as_ref()
-        .and_then(|s| s.start_time.clone())
-        .or_else(|| r.spec.scheduled_time.clone())
-        .or_else(|| {
-            r.metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0.to_string())
-        })
+        .and_then(|s| s.start_time)
+        .or(r.spec.scheduled_time)
+        .or_else(|| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{LeakRunStatus, Verdict};
+    use crate::spec::Verdict;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time as K8sTime;
 
     fn ts(s: &str) -> Time {
@@ -268,17 +316,19 @@ mod tests {
         let spec = serde_json::from_value(serde_json::json!({
             "target": {"kind": "Deployment", "name": "checkout"},
             "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
-            "duration": "30m"
+            "duration": "30m",
+            "schedule": {"cron": "0 0 3 * * *", "timeZone": "UTC"}
         }))
         .expect("spec");
         let mut e = LeakExperiment::new("checkout-leak", spec);
         e.metadata.namespace = Some("shop".into());
         e.metadata.uid = Some("uid-1".into());
+        e.metadata.generation = Some(2);
         e
     }
 
     #[test]
-    fn new_run_is_owned_finalized_and_named_after_its_time() {
+    fn new_run_is_owned_unprotected_and_named_after_its_time() {
         let e = exp();
         let r = new_run(
             &e,
@@ -291,17 +341,14 @@ mod tests {
             r.metadata.name.as_deref(),
             Some("checkout-leak-20261124-030000")
         );
-        assert_eq!(r.metadata.finalizers, Some(vec![RUN_FINALIZER.to_string()]));
+        assert_eq!(r.metadata.finalizers, None, "nothing of it is live yet");
         let owner = &r.owner_references()[0];
         assert_eq!(
             (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
             ("LeakExperiment", "uid-1", Some(true))
         );
         assert_eq!(r.spec.experiment_spec, e.spec);
-        assert_eq!(
-            r.spec.scheduled_time.as_deref(),
-            Some("2026-11-24T03:00:00Z")
-        );
+        assert_eq!(r.spec.scheduled_time, Some(ts("2026-11-24T03:00:00Z")));
         let eref = experiment_ref(&r).expect("ref");
         assert_eq!(eref.name.as_deref(), Some("checkout-leak"));
         let mut no_uid = exp();
@@ -321,11 +368,10 @@ mod tests {
                 phase: Phase::Injecting,
                 at: ts("2026-11-24T03:00:01Z"),
                 until: Some(ts("2026-11-24T03:30:01Z")),
-                note: Some("injecting".into()),
             },
         );
         assert_eq!(s.phase, Phase::Injecting);
-        assert_eq!(s.deadline.as_deref(), Some("2026-11-24T03:30:01Z"));
+        assert_eq!(s.deadline, Some(ts("2026-11-24T03:30:01Z")));
         let inj = s.injection.clone().expect("record");
         assert_eq!(
             (inj.name.as_str(), inj.run_id.as_str()),
@@ -338,11 +384,16 @@ mod tests {
                 phase: Phase::Leaking,
                 at: ts("2026-11-24T03:00:20Z"),
                 until: None,
-                note: None,
             },
         );
-        assert_eq!(s.injected_time.as_deref(), Some("2026-11-24T03:00:20Z"));
-        assert_eq!(s.timeline.len(), 2);
+        assert_eq!(s.injected_time, Some(ts("2026-11-24T03:00:20Z")));
+        let s = with_conditions(s, &r, ts("2026-11-24T03:00:20Z"));
+        let injected = conditions::find(&s.conditions, conditions::INJECTED).expect("Injected");
+        assert_eq!(injected.status, "True");
+        // On the wire, times are RFC 3339.
+        let wire = serde_json::to_value(&s).expect("json");
+        assert_eq!(wire["injectedTime"], "2026-11-24T03:00:20Z");
+        assert_eq!(wire["deadline"], "2026-11-24T03:30:01Z");
     }
 
     #[test]
@@ -353,7 +404,7 @@ mod tests {
             r.metadata.creation_timestamp = Some(K8sTime(ts(at)));
             r.status = Some(LeakRunStatus {
                 phase,
-                start_time: Some(at.into()),
+                start_time: Some(ts(at)),
                 score,
                 grade: score.map(|_| "B".into()),
                 verdict: score.map(|_| Verdict::Passed),
@@ -366,24 +417,48 @@ mod tests {
             mk("2026-11-22T03:00:00Z", Phase::Completed, Some(81)),
             mk("2026-11-24T03:00:00Z", Phase::Leaking, None),
         ];
+        let now = ts("2026-11-24T03:00:05Z");
         let s = experiment_status(
-            &LeakExperimentStatus::default(),
-            "checkout-leak",
+            &e,
             &runs,
-            Some(ts("2026-12-01T03:00:00Z")),
-            &[(ts("2026-11-23T03:00:00Z"), SkipReason::Blackout)],
-            Some(2),
+            &ScheduleOutcome {
+                next_run_time: Some(ts("2026-12-01T03:00:00Z")),
+                skipped: vec![(ts("2026-11-23T03:00:00Z"), SkipReason::Blackout)],
+                error: None,
+            },
+            now,
         );
         assert_eq!(s.last_run.as_deref(), Some("checkout-leak-20261124-030000"));
-        assert_eq!(s.last_run_time.as_deref(), Some("2026-11-24T03:00:00Z"));
+        assert_eq!(s.last_run_time, Some(ts("2026-11-24T03:00:00Z")));
         assert_eq!(
             s.active_run.as_deref(),
             Some("checkout-leak-20261124-030000")
         );
         assert_eq!(s.last_score, Some(81));
         assert_eq!(s.last_verdict, Some(Verdict::Passed));
-        assert_eq!(s.next_run_time.as_deref(), Some("2026-12-01T03:00:00Z"));
-        assert_eq!(s.skipped[0].reason, "Blackout");
+        assert_eq!(s.next_run_time, Some(ts("2026-12-01T03:00:00Z")));
+        assert_eq!(s.skipped[0].reason, SkipReason::Blackout);
         assert_eq!(s.observed_generation, Some(2));
+        let scheduled = conditions::find(&s.conditions, conditions::SCHEDULED).expect("Scheduled");
+        assert_eq!(scheduled.status, "True");
+        assert!(scheduled.message.contains("2026-12-01T03:00:00Z"));
+        assert_eq!(scheduled.observed_generation, Some(2));
+        let ready = conditions::find(&s.conditions, conditions::READY).expect("Ready");
+        assert_eq!(ready.status, "True");
+
+        let broken = experiment_status(
+            &e,
+            &runs,
+            &ScheduleOutcome {
+                error: Some("schedule.timeZone \"Mars/Olympus\" is not an IANA time zone".into()),
+                ..Default::default()
+            },
+            now,
+        );
+        let ready = conditions::find(&broken.conditions, conditions::READY).expect("Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidSchedule")
+        );
     }
 }

@@ -408,29 +408,35 @@ fn mode_name(mode: InjectionMode) -> &'static str {
     }
 }
 
-/// Calls `revert` until it succeeds, with doubling backoff. Returns when the successful attempt
-/// was accepted (as `injected` is when the injection was): recovery is measured from the moment
-/// the leak was taken out.
+/// Calls `revert` until it succeeds, on the one retry policy ([`crate::retry::Backoff`]).
+/// Returns when the successful attempt was accepted (as `injected` is when the injection was):
+/// recovery is measured from the moment the leak was taken out.
 async fn revert_with_retries<C: Cluster>(
     cluster: &mut C,
     record: &crate::spec::InjectionRecord,
     opts: &RunOptions,
 ) -> crate::Result<Time> {
-    let mut wait = opts.revert_backoff;
-    let attempts = opts.revert_attempts.max(1);
-    let mut attempt = 1;
-    loop {
-        match cluster.revert(record).await {
-            Ok(()) => return Ok(cluster.now()),
-            Err(e) if attempt >= attempts => return Err(e),
-            Err(e) => {
-                tracing::warn!(run = %record.run_id, attempt, error = %e, "revert failed; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(opts.revert_backoff_max);
-                attempt += 1;
-            }
-        }
-    }
+    let backoff = crate::retry::Backoff::new(
+        opts.revert_backoff,
+        opts.revert_backoff_max,
+        opts.revert_attempts,
+    );
+    // The cluster is borrowed mutably by each attempt in turn, never twice at once.
+    let cluster = tokio::sync::Mutex::new(cluster);
+    let attempt = || async {
+        let mut c = cluster.lock().await;
+        c.revert(record).await?;
+        Ok(c.now())
+    };
+    backoff
+        .retry(
+            attempt,
+            |_| true,
+            |e: &crate::Error, wait| {
+                tracing::warn!(run = %record.run_id, error = %e, "revert failed; retrying in {wait:?}")
+            },
+        )
+        .await
 }
 
 struct Driver<'a, 'p, 'q> {

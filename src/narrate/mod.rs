@@ -55,6 +55,7 @@ pub enum Kind {
     },
     Probe(String),
     Alert(String),
+    AlertCheck,
     Abort,
     ObservationFailed,
 }
@@ -136,6 +137,8 @@ pub struct Narrator {
     last_ready: Option<(u32, u32)>,
     breached: BTreeMap<String, bool>,
     probes: BTreeMap<String, bool>,
+    /// Whether the last alert check could ask Prometheus.
+    alert_check: Option<bool>,
 }
 
 impl Narrator {
@@ -385,6 +388,19 @@ impl Narrator {
                     }
                 ),
             ),
+            Event::AlertCheck { ok, detail } => {
+                // A failing check is news; a working one only after failures.
+                let was = self.alert_check.replace(*ok);
+                if *ok && was != Some(false) || was == Some(*ok) {
+                    return None;
+                }
+                let text = if *ok {
+                    "alert checks answered again".to_string()
+                } else {
+                    with_detail("alert checks FAILING".into(), detail)
+                };
+                Line::new(at, Kind::AlertCheck, "AlertCheck", !*ok, text)
+            }
             Event::Abort { reason, detail } => Line::new(
                 at,
                 Kind::Abort,

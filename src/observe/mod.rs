@@ -190,6 +190,9 @@ pub enum Event {
         /// Budgets guarding the target that were below their minimum.
         budgets_breached: u32,
     },
+    /// Whether Prometheus could be asked for the alerts (a state series: only changes are
+    /// kept). Without one successful check, detection is not measured.
+    AlertCheck { ok: bool, detail: String },
     /// An abort rule fired, or a signal or annotation asked to stop.
     Abort { reason: String, detail: String },
     /// Watching the cluster failed; the run cannot be trusted.
@@ -242,6 +245,7 @@ impl Event {
             Event::Budget { name, .. } => Some(format!("pdb/{name}")),
             Event::Workload { .. } => Some("workload".into()),
             Event::LeakerPods { .. } => Some("leaker-pods".into()),
+            Event::AlertCheck { .. } => Some("alert-check".into()),
             Event::LeakerBytes { pod, .. } => Some(format!("leaker/{pod}")),
             Event::CrashLoopBackOff { pod, container } => {
                 Some(format!("crashloop/{}/{container}", pod.name))

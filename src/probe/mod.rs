@@ -184,10 +184,26 @@ impl Prober {
                 }
             }
             match prom.alerts().await {
-                Ok(alerts) => out.extend(watch.update(&alerts, self.rule_for.as_ref(), now)),
+                Ok(alerts) => {
+                    out.push(Observation::new(
+                        now,
+                        Event::AlertCheck {
+                            ok: true,
+                            detail: String::new(),
+                        },
+                    ));
+                    out.extend(watch.update(&alerts, self.rule_for.as_ref(), now));
+                }
                 Err(e) => {
                     tracing::warn!("checking alerts: {e}");
                     self.errors.push(format!("{now}: {e}"));
+                    out.push(Observation::new(
+                        now,
+                        Event::AlertCheck {
+                            ok: false,
+                            detail: e.to_string(),
+                        },
+                    ));
                 }
             }
         }

@@ -399,6 +399,21 @@ pub(super) fn detection(record: &RunRecord, a: &Analysis) -> Measured {
             "not measured: expectAlerts is set but there is no prometheus to ask",
         );
     }
+    // Prometheus configured but never answered: silence is not "the alert never fired".
+    let checks = || {
+        record.timeline.iter().filter_map(|o| match &o.event {
+            crate::observe::Event::AlertCheck { ok, detail } => Some((*ok, detail)),
+            _ => None,
+        })
+    };
+    if !saw_alerts
+        && !checks().any(|(ok, _)| ok)
+        && let Some((_, why)) = checks().last()
+    {
+        return Measured::not_measured(format!(
+            "not measured: Prometheus could not be asked for the alerts ({why})"
+        ));
+    }
     let s = a.window_start;
     let mut total = 0.0;
     let mut evidence = Vec::new();

@@ -257,7 +257,16 @@ mod tests {
             .collect();
         assert_eq!(
             cols,
-            ["Target", "Schedule", "Last Run", "Score", "Grade", "Age"]
+            [
+                "Target",
+                "Schedule",
+                "Ready",
+                "Next Run",
+                "Last Run",
+                "Last Score",
+                "Grade",
+                "Age"
+            ]
         );
         let yaml = crd_yaml(&x).expect("yaml");
         assert!(yaml.contains("The shape and size of the leak."), "{yaml}");
@@ -270,7 +279,15 @@ mod tests {
             .collect();
         assert_eq!(
             cols,
-            ["Experiment", "Phase", "Score", "Grade", "Verdict", "Age"]
+            [
+                "Experiment",
+                "Phase",
+                "Score",
+                "Grade",
+                "Verdict",
+                "Succeeded",
+                "Age"
+            ]
         );
     }
 

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use oomsday_core::{CountOrPercent, Duration, LeakCurve, Pattern, Percent, Quantity, Rate};
 use schemars::JsonSchema;
@@ -34,8 +36,18 @@ pub const DEFAULT_LEAKER_IMAGE: &str =
     doc = "A rehearsal of a memory leak in a workload, optionally on a schedule.",
     printcolumn(name = "Target", type_ = "string", json_path = ".spec.target.name"),
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule.cron"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Next Run", type_ = "string", json_path = ".status.nextRunTime"),
     printcolumn(name = "Last Run", type_ = "string", json_path = ".status.lastRun"),
-    printcolumn(name = "Score", type_ = "integer", json_path = ".status.lastScore"),
+    printcolumn(
+        name = "Last Score",
+        type_ = "integer",
+        json_path = ".status.lastScore"
+    ),
     printcolumn(name = "Grade", type_ = "string", json_path = ".status.lastGrade"),
     printcolumn(
         name = "Age",
@@ -550,8 +562,13 @@ pub struct LeakExperimentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<String>,
     /// When the most recent run started (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_run_time: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub last_run_time: Option<Timestamp>,
     /// Score of the most recent finished run, 0-100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_score: Option<u32>,
@@ -562,8 +579,13 @@ pub struct LeakExperimentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verdict: Option<Verdict>,
     /// Next scheduled run (RFC 3339), if scheduled and not suspended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_run_time: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub next_run_time: Option<Timestamp>,
     /// The LeakRun in progress, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_run: Option<String>,
@@ -573,6 +595,11 @@ pub struct LeakExperimentStatus {
     /// The generation last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// `Ready` (the spec and its schedule can be used) and `Scheduled` (a next run is
+    /// planned), in the metav1 Condition shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
 }
 
 /// A scheduled run that did not start, and why.
@@ -580,9 +607,38 @@ pub struct LeakExperimentStatus {
 #[serde(rename_all = "camelCase")]
 pub struct SkippedRun {
     /// When it was due (RFC 3339).
-    pub due: String,
-    /// Why it did not start (Blackout, ConcurrencyForbid, MissedDeadline, Suspended).
-    pub reason: String,
+    #[schemars(with = "String")]
+    pub due: Timestamp,
+    /// Why it did not start.
+    pub reason: SkipReason,
+}
+
+/// Why a due scheduled run did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SkipReason {
+    /// The fire time fell on a blackout date.
+    Blackout,
+    /// concurrencyPolicy Forbid and a run of the experiment was still active.
+    ConcurrencyForbid,
+    /// Another run leaked into the same workload.
+    TargetBusy,
+    /// The controller was not running when it was due, beyond startingDeadline.
+    MissedDeadline,
+    /// The schedule was suspended.
+    Suspended,
+}
+
+impl SkipReason {
+    /// The machine-readable reason, as written to status and Events.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Blackout => "Blackout",
+            SkipReason::ConcurrencyForbid => "ConcurrencyForbid",
+            SkipReason::TargetBusy => "TargetBusy",
+            SkipReason::MissedDeadline => "MissedDeadline",
+            SkipReason::Suspended => "Suspended",
+        }
+    }
 }
 
 /// One execution of a LeakExperiment.
@@ -605,6 +661,11 @@ pub struct SkippedRun {
     printcolumn(name = "Grade", type_ = "string", json_path = ".status.grade"),
     printcolumn(name = "Verdict", type_ = "string", json_path = ".status.verdict"),
     printcolumn(
+        name = "Succeeded",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Succeeded\")].status"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -619,8 +680,13 @@ pub struct LeakRunSpec {
     /// What started the run.
     pub trigger: Trigger,
     /// When the schedule wanted it to start (RFC 3339), for scheduled runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_time: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub scheduled_time: Option<Timestamp>,
 }
 
 /// What started a run.
@@ -691,20 +757,45 @@ pub struct LeakRunStatus {
     #[serde(default)]
     pub phase: Phase,
     /// When the run started (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub start_time: Option<Timestamp>,
     /// When the leaker was in place (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub injected_time: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub injected_time: Option<Timestamp>,
     /// When the injection was taken out again (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reverted_time: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub reverted_time: Option<Timestamp>,
     /// When the run finished (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<String>,
-    /// The absolute time the leak ends, whatever happens to the controller.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub completion_time: Option<Timestamp>,
+    /// The absolute time the leak ends, whatever happens to the controller (RFC 3339).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub deadline: Option<Timestamp>,
     /// What was injected, so that it can be reverted by anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injection: Option<InjectionRecord>,
@@ -719,16 +810,180 @@ pub struct LeakRunStatus {
     pub grade: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
-    /// Why the run ended the way it did (machine-readable: DurationElapsed, AbortRule, Signal,
-    /// AbortAnnotation, RevertFailed, ...).
+    /// Why the run ended the way it did (machine-readable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<RunReason>,
     /// A sentence for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The most significant moments of the run, oldest first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineLine>,
+    /// Each score facet: its points, or why it was not measured (never a zero for what could
+    /// not be measured: no Prometheus configured, Prometheus unreachable...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facets: Vec<FacetStatus>,
+    /// The results of the experiment's probes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeStatus>,
+    /// The expected alerts: when each fired, and its lead time on the first damage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertStatus>,
+    /// `Injected`, `Reverted`, `Recovered`, `Finished` and `Succeeded`, in the metav1 Condition
+    /// shape: `kubectl wait --for=condition=Finished leakrun/NAME` waits for the end of a run,
+    /// `--for=condition=Succeeded` for a run that completed with its hypothesis held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// An optional RFC 3339 time from status; one that cannot be read is treated as absent (and
+/// recomputed) rather than making the whole object unreadable to the controller.
+fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.and_then(|s| s.parse().ok()))
+}
+
+/// One score facet of a run, as recorded in its status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FacetStatus {
+    /// availability, containment, recovery, detection or hygiene.
+    pub name: String,
+    /// 0-100; absent when the facet was not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<u32>,
+    /// Whether the facet could be measured (its weight is shared out when not).
+    pub measured: bool,
+    /// How the points came about, or why the facet was not measured.
+    pub explanation: String,
+}
+
+/// How a probe fared during a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeStatus {
+    /// The probe's name in the spec.
+    pub name: String,
+    /// Checks that succeeded.
+    pub ok: u32,
+    /// Checks made.
+    pub total: u32,
+}
+
+/// An expected alert during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertStatus {
+    /// The alert's name in spec.expectAlerts.
+    pub name: String,
+    /// When it first fired (RFC 3339, dated by Prometheus); absent when it never fired.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_time"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub fired_time: Option<Timestamp>,
+    /// Seconds from the start of the leak to the alert firing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fired_after_seconds: Option<f64>,
+    /// Seconds the alert fired before the first damage (OOM kill, eviction); negative when it
+    /// fired after it; absent when it never fired or no damage followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_seconds: Option<f64>,
+}
+
+/// Why a run ended the way it did: the engine's reasons (`engine::EndReason`, same strings) and
+/// the controller's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum RunReason {
+    /// The experiment's duration elapsed: the normal ending.
+    DurationElapsed,
+    /// One of `spec.abort` fired.
+    AbortRule,
+    /// SIGINT or SIGTERM (of the CLI or the controller).
+    Signal,
+    /// `oomsday.dev/abort` was set on the run.
+    AbortAnnotation,
+    /// The target could not be leaked into.
+    PreflightFailed,
+    /// Putting the leaker in place failed.
+    InjectFailed,
+    /// The cluster could not be watched.
+    ObservationFailed,
+    /// Taking the leaker out failed: `oomsday cleanup` is needed.
+    RevertFailed,
+    /// The engine could not run at all (its cluster could not be built).
+    EngineFailed,
+    /// The LeakRun was deleted while its leak was in place.
+    Deleted,
+    /// Nobody ran it when its deadline passed.
+    DeadlineExceeded,
+    /// The controller restarted (or the leader changed) while it leaked.
+    ControllerRestarted,
+    /// The namespace may not be leaked into (label, system namespace).
+    TargetNotAllowed,
+    /// Another run leaks into the workload.
+    TargetBusy,
+    /// A reason this version does not know (written by a newer controller).
+    #[serde(other)]
+    Unknown,
+}
+
+impl RunReason {
+    pub const ALL: [RunReason; 15] = [
+        RunReason::DurationElapsed,
+        RunReason::AbortRule,
+        RunReason::Signal,
+        RunReason::AbortAnnotation,
+        RunReason::PreflightFailed,
+        RunReason::InjectFailed,
+        RunReason::ObservationFailed,
+        RunReason::RevertFailed,
+        RunReason::EngineFailed,
+        RunReason::Deleted,
+        RunReason::DeadlineExceeded,
+        RunReason::ControllerRestarted,
+        RunReason::TargetNotAllowed,
+        RunReason::TargetBusy,
+        RunReason::Unknown,
+    ];
+
+    /// The machine-readable reason, as written to status and Events.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunReason::DurationElapsed => "DurationElapsed",
+            RunReason::AbortRule => "AbortRule",
+            RunReason::Signal => "Signal",
+            RunReason::AbortAnnotation => "AbortAnnotation",
+            RunReason::PreflightFailed => "PreflightFailed",
+            RunReason::InjectFailed => "InjectFailed",
+            RunReason::ObservationFailed => "ObservationFailed",
+            RunReason::RevertFailed => "RevertFailed",
+            RunReason::EngineFailed => "EngineFailed",
+            RunReason::Deleted => "Deleted",
+            RunReason::DeadlineExceeded => "DeadlineExceeded",
+            RunReason::ControllerRestarted => "ControllerRestarted",
+            RunReason::TargetNotAllowed => "TargetNotAllowed",
+            RunReason::TargetBusy => "TargetBusy",
+            RunReason::Unknown => "Unknown",
+        }
+    }
+
+    /// The reason a string names ([`RunReason::Unknown`] for any other).
+    pub fn parse(s: &str) -> RunReason {
+        RunReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .unwrap_or(RunReason::Unknown)
+    }
+}
+
+impl std::fmt::Display for RunReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What oomsday changed in the cluster for a run: enough to take exactly that out again.
@@ -796,7 +1051,8 @@ pub struct RunSummary {
 #[serde(rename_all = "camelCase")]
 pub struct TimelineLine {
     /// RFC 3339.
-    pub time: String,
+    #[schemars(with = "String")]
+    pub time: Timestamp,
     /// What happened, for humans.
     pub message: String,
 }

@@ -45,42 +45,53 @@ pub fn status_code(e: &kube::Error) -> Option<u16> {
     }
 }
 
+/// Why one attempt failed.
+enum Attempt {
+    Kube(kube::Error),
+    TimedOut,
+}
+
 impl CallPolicy {
-    /// Runs `f` until it succeeds, fails for good, or the attempts are spent. `what` names the
-    /// call in logs and errors ("patch Deployment shop/checkout").
+    /// Runs `f` until it succeeds, fails for good, or the attempts are spent, on the one retry
+    /// policy ([`crate::retry::Backoff`]). `what` names the call in logs and errors ("patch
+    /// Deployment shop/checkout").
     pub async fn call<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let attempts = self.attempts.max(1);
-        let mut delay = self.backoff;
-        for attempt in 1..=attempts {
-            let last = attempt == attempts;
-            match tokio::time::timeout(self.timeout, f()).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) if retryable(&e) && !last => {
-                    tracing::warn!(%what, attempt, error = %e, "API call failed; retrying in {delay:?}");
-                }
-                Ok(Err(e)) => return Err(Error::Kube(e)),
-                Err(_) if !last => {
-                    tracing::warn!(%what, attempt, "API call timed out; retrying in {delay:?}");
-                }
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        what: what.to_string(),
-                        after: self.timeout,
-                    });
+        let backoff = crate::retry::Backoff::new(self.backoff, self.backoff * 8, self.attempts);
+        let limit = self.timeout;
+        let once = || {
+            let fut = f();
+            async move {
+                match tokio::time::timeout(limit, fut).await {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e)) => Err(Attempt::Kube(e)),
+                    Err(_) => Err(Attempt::TimedOut),
                 }
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.backoff * 8);
-        }
-        // The loop returns on its last attempt.
-        Err(Error::Timeout {
-            what: what.to_string(),
-            after: self.timeout,
-        })
+        };
+        let retry_on = |a: &Attempt| match a {
+            Attempt::Kube(e) => retryable(e),
+            Attempt::TimedOut => true,
+        };
+        let on_retry = |a: &Attempt, delay: Duration| match a {
+            Attempt::Kube(e) => {
+                tracing::warn!(%what, error = %e, "API call failed; retrying in {delay:?}")
+            }
+            Attempt::TimedOut => tracing::warn!(%what, "API call timed out; retrying in {delay:?}"),
+        };
+        backoff
+            .retry(once, retry_on, on_retry)
+            .await
+            .map_err(|a| match a {
+                Attempt::Kube(e) => Error::Kube(e),
+                Attempt::TimedOut => Error::Timeout {
+                    what: what.to_string(),
+                    after: limit,
+                },
+            })
     }
 }
 

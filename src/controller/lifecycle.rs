@@ -1,33 +1,59 @@
-//! Pure decisions about runs and targets: what a LeakRun needs now (start, stop, revert,
-//! complete, nothing), whether a namespace may be targeted, and which finished runs the history
-//! limit deletes. The reconcilers only carry these out.
+//! Pure decisions about runs and targets: what a LeakRun needs now (protect it with the revert
+//! finalizer, start, stop, revert, finish, release the finalizer, nothing), whether a namespace
+//! may be targeted, and which finished runs the history limit deletes. The reconcilers only
+//! carry these out.
+//!
+//! # The revert finalizer
+//! `oomsday.dev/revert` is on a LeakRun exactly while an injection of it may be live: it is
+//! added just before the engine may inject (a Pending run is not protected: nothing of it is in
+//! the cluster) and removed as soon as the run is finished and its revert confirmed, or nothing
+//! was ever injected. A finished run therefore carries no finalizer, and deleting its namespace
+//! (or uninstalling oomsday) never waits for a controller. Runs written by older versions, which
+//! carried the finalizer for life, lose it on their next reconcile ([`RunAction::Release`]).
+//!
+//! kube's `finalizer()` helper is not used for LeakRuns on purpose: it keeps the finalizer for
+//! the object's whole life, which is what trapped namespaces (issue 11).
 
 use std::collections::BTreeMap;
 
+use crate::engine::EndReason;
 use crate::observe::Time;
-use crate::spec::{InjectionRecord, LeakRun, Phase};
+use crate::spec::{InjectionRecord, LeakRun, LeakRunStatus, Phase, RunReason};
 
-use super::schedule::{ActiveRun, TargetRef, parse_time};
+use super::schedule::{ActiveRun, WorkloadKey};
 
 /// Annotation on a LeakExperiment: start a run now (any value). Removed when acted on.
 pub const RUN_NOW_ANNOTATION: &str = "oomsday.dev/run-now";
 /// Annotation on a LeakRun: stop it (revert) now. The value is shown as the detail.
 pub const ABORT_ANNOTATION: &str = "oomsday.dev/abort";
-/// `status.reason` of a run whose revert failed: the leaker may still be in place.
-pub const REVERT_FAILED: &str = "RevertFailed";
-/// `status.reason` of a run whose engine died (its thread or cluster): a revert is owed.
-pub const ENGINE_FAILED: &str = "EngineFailed";
 /// Namespace label that allows experiments to target it.
 pub const ALLOW_LABEL: &str = "oomsday.dev/allow";
 /// Label on LeakRuns naming their experiment (when it fits in a label value).
 pub const EXPERIMENT_LABEL: &str = "oomsday.dev/experiment";
-/// The LeakRun finalizer: the run's injection is reverted before the object goes away.
+/// The LeakRun finalizer: on a run only while its injection may be live.
 pub const RUN_FINALIZER: &str = "oomsday.dev/revert";
-/// The LeakExperiment finalizer: its active runs are aborted before it goes away.
-pub const EXPERIMENT_FINALIZER: &str = "oomsday.dev/abort-runs";
+/// The finalizer older versions put on every LeakExperiment. No longer used: owner references
+/// (the runs are garbage-collected) and the runs' own finalizers cover a deletion. Removed from
+/// the experiments that still carry it.
+pub const LEGACY_EXPERIMENT_FINALIZER: &str = "oomsday.dev/abort-runs";
 /// Namespaces never targeted unless both the experiment and the controller allow it (the
 /// same list the kube cluster's preflight refuses).
 pub use crate::cluster::kube::SYSTEM_NAMESPACES;
+
+impl From<EndReason> for RunReason {
+    fn from(r: EndReason) -> RunReason {
+        match r {
+            EndReason::DurationElapsed => RunReason::DurationElapsed,
+            EndReason::AbortRule => RunReason::AbortRule,
+            EndReason::Signal => RunReason::Signal,
+            EndReason::AbortAnnotation => RunReason::AbortAnnotation,
+            EndReason::PreflightFailed => RunReason::PreflightFailed,
+            EndReason::InjectFailed => RunReason::InjectFailed,
+            EndReason::ObservationFailed => RunReason::ObservationFailed,
+            EndReason::RevertFailed => RunReason::RevertFailed,
+        }
+    }
+}
 
 /// Where the controller may leak.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,32 +102,52 @@ pub fn decide_target_allowed(
 pub enum RunAction {
     /// Nothing (finished, not the leader, or running here with nothing to change).
     Nothing,
-    /// Start the engine on it (a Pending run nobody is executing).
+    /// A Pending run about to start: put the revert finalizer on first.
+    Protect,
+    /// Start the engine on it (a Pending run nobody is executing, protected).
     Start,
     /// It runs here: ask the engine to stop (it reverts), then wait.
-    Stop { reason: StopCause, detail: String },
-    /// Nobody executes it but an injection may be in place: revert it, then mark it finished.
+    Stop { reason: EndReason, detail: String },
+    /// Nobody executes it but an injection may be in place: revert it, then mark it finished
+    /// and release the finalizer.
     RevertAndFinish {
         record: InjectionRecord,
         phase: Phase,
-        reason: String,
+        reason: RunReason,
         message: String,
     },
     /// Nobody executes it and nothing is in place: mark it finished.
     Finish {
         phase: Phase,
-        reason: String,
+        reason: RunReason,
         message: String,
     },
-    /// Being deleted and nothing is in place (or it was reverted): let the finalizer go.
+    /// Nothing of it is or may be live any more, and it carries the finalizer: remove it.
     Release,
 }
 
-/// Why a running run is asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopCause {
-    Annotation,
-    Deleted,
+/// Whether a run's status says an injection of it may still be live (a revert is owed).
+pub fn revert_owed(status: &LeakRunStatus) -> bool {
+    if status.reverted_time.is_some() {
+        return false;
+    }
+    if status.phase.is_finished() {
+        // Ended without its revert succeeding (the engine gave up, or died).
+        status.injection.is_some()
+            && matches!(
+                status.reason,
+                Some(RunReason::RevertFailed | RunReason::EngineFailed)
+            )
+    } else {
+        status.phase.may_be_injected() || status.injection.is_some()
+    }
+}
+
+fn has_finalizer(run: &LeakRun) -> bool {
+    run.metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f == RUN_FINALIZER))
 }
 
 /// What a run needs, given whether this replica executes it and leads.
@@ -122,12 +168,12 @@ pub fn decide_run(run: &LeakRun, executing_here: bool, leader: bool, now: Time) 
     if executing_here {
         return if deleting {
             RunAction::Stop {
-                reason: StopCause::Deleted,
+                reason: EndReason::Signal,
                 detail: "the LeakRun is being deleted".into(),
             }
         } else if let Some(v) = abort {
             RunAction::Stop {
-                reason: StopCause::Annotation,
+                reason: EndReason::AbortAnnotation,
                 detail: format!("annotation {ABORT_ANNOTATION}={v}"),
             }
         } else {
@@ -138,80 +184,71 @@ pub fn decide_run(run: &LeakRun, executing_here: bool, leader: bool, now: Time) 
         // A deleted run's revert is also leader's work: followers never touch workloads.
         return RunAction::Nothing;
     }
-    // A run that ended without its revert succeeding (the engine gave up, or died) still owes
-    // one: the leader keeps retrying it, with back-off, until it succeeds.
-    let ended_unreverted = status.phase.is_finished()
-        && status.injection.is_some()
-        && matches!(
-            status.reason.as_deref(),
-            Some(REVERT_FAILED | ENGINE_FAILED)
-        );
-    let owes_revert = (ended_unreverted
-        || (!status.phase.is_finished()
-            && (status.phase.may_be_injected() || status.injection.is_some())))
-        && status.reverted_time.is_none();
-    if owes_revert {
-        let deadline = parse_time(status.deadline.as_deref()).or_else(|| {
-            status
-                .injection
-                .as_ref()
-                .and_then(|i| parse_time(Some(&i.deadline)))
-        });
-        let (reason, message) = if ended_unreverted {
-            (
-                REVERT_FAILED,
-                "the revert failed during the run; a later attempt took the leaker out".to_string(),
-            )
-        } else if deleting {
-            (
-                "Deleted",
-                "the LeakRun was deleted while its leak was in place; reverted".to_string(),
-            )
-        } else if deadline.is_some_and(|d| d <= now) {
-            (
-                "DeadlineExceeded",
-                "the controller was not running this run when its deadline passed; reverted"
-                    .to_string(),
-            )
-        } else {
-            (
-                "ControllerRestarted",
-                "the controller restarted while this run leaked: its abort rules went unwatched, \
-                 so it was reverted instead of resumed"
-                    .to_string(),
-            )
-        };
-        return RunAction::RevertAndFinish {
-            record: injection_record(run, deadline),
-            phase: if ended_unreverted {
-                status.phase
-            } else if reason == "DeadlineExceeded" {
-                Phase::Failed
-            } else {
-                Phase::Aborted
-            },
-            reason: reason.into(),
-            message,
-        };
+    if revert_owed(&status) {
+        return revert_orphan(run, &status, deleting, now);
     }
-    if deleting {
+    if has_finalizer(run) && (deleting || status.phase.is_finished()) {
         return RunAction::Release;
     }
     match status.phase {
+        _ if deleting => RunAction::Nothing,
         p if p.is_finished() => RunAction::Nothing,
         Phase::Pending if abort.is_some() => RunAction::Finish {
             phase: Phase::Aborted,
-            reason: "AbortAnnotation".into(),
+            reason: RunReason::AbortAnnotation,
             message: "aborted before it started".into(),
         },
+        Phase::Pending if !has_finalizer(run) => RunAction::Protect,
         Phase::Pending => RunAction::Start,
         // Reverted already (Recovering, Scoring) but nobody finishes it: recovery was not
         // watched, so there is nothing to score.
         _ => RunAction::Finish {
             phase: Phase::Aborted,
-            reason: "ControllerRestarted".into(),
+            reason: RunReason::ControllerRestarted,
             message: "the controller restarted after the revert; recovery was not watched".into(),
         },
+    }
+}
+
+/// The revert of a run whose injection may be live and that nobody executes.
+fn revert_orphan(run: &LeakRun, status: &LeakRunStatus, deleting: bool, now: Time) -> RunAction {
+    let deadline = status.deadline.or_else(|| {
+        status
+            .injection
+            .as_ref()
+            .and_then(|i| i.deadline.parse::<Time>().ok())
+    });
+    let (phase, reason, message) = if status.phase.is_finished() {
+        (
+            status.phase,
+            RunReason::RevertFailed,
+            "the revert failed during the run; a later attempt took the leaker out",
+        )
+    } else if deleting {
+        (
+            Phase::Aborted,
+            RunReason::Deleted,
+            "the LeakRun was deleted while its leak was in place; reverted",
+        )
+    } else if deadline.is_some_and(|d| d <= now) {
+        (
+            Phase::Failed,
+            RunReason::DeadlineExceeded,
+            "the controller was not running this run when its deadline passed; reverted",
+        )
+    } else {
+        (
+            Phase::Aborted,
+            RunReason::ControllerRestarted,
+            "the controller restarted while this run leaked: its abort rules went unwatched, so \
+             it was reverted instead of resumed",
+        )
+    };
+    RunAction::RevertAndFinish {
+        record: injection_record(run, deadline),
+        phase,
+        reason,
+        message: message.into(),
     }
 }
 
@@ -245,7 +282,7 @@ pub fn active_run(run: &LeakRun) -> Option<ActiveRun> {
     Some(ActiveRun {
         name: run.metadata.name.clone()?,
         experiment: run.spec.experiment.clone(),
-        target: TargetRef {
+        target: WorkloadKey {
             namespace: run.metadata.namespace.clone()?,
             kind: run.spec.experiment_spec.target.kind,
             name: run.spec.experiment_spec.target.name.clone(),
@@ -297,7 +334,7 @@ pub fn run_name(experiment: &str, at: Time) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{LeakExperimentSpec, LeakRunSpec, LeakRunStatus, Trigger};
+    use crate::spec::{LeakExperimentSpec, LeakRunSpec, Trigger};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time as K8sTime;
 
     fn ts(s: &str) -> Time {
@@ -356,31 +393,40 @@ mod tests {
         assert!(decide_target_allowed(&sys, "kube-system", &none, true).is_err());
     }
 
+    fn with_finalizer(mut r: LeakRun) -> LeakRun {
+        r.metadata.finalizers = Some(vec![RUN_FINALIZER.into()]);
+        r
+    }
+
     #[test]
     fn run_decisions() {
         let now = ts("2026-11-24T12:00:00Z");
         // Running here: nothing, unless aborted or deleted.
-        let mut r = run("lx-1", Phase::Leaking);
+        let mut r = with_finalizer(run("lx-1", Phase::Leaking));
         assert_eq!(decide_run(&r, true, true, now), RunAction::Nothing);
         r.metadata.annotations = Some([(ABORT_ANNOTATION.into(), "enough".into())].into());
         assert!(matches!(
             decide_run(&r, true, true, now),
             RunAction::Stop {
-                reason: StopCause::Annotation,
+                reason: EndReason::AbortAnnotation,
                 ..
             }
         ));
         // Not the leader: never touches anything.
         assert_eq!(decide_run(&r, false, false, now), RunAction::Nothing);
 
-        // Orphaned Pending: started (resumed).
+        // Pending: protected by the finalizer first, then started (also when orphaned).
         let p = run("lx-2", Phase::Pending);
-        assert_eq!(decide_run(&p, false, true, now), RunAction::Start);
+        assert_eq!(decide_run(&p, false, true, now), RunAction::Protect);
+        assert_eq!(
+            decide_run(&with_finalizer(p), false, true, now),
+            RunAction::Start
+        );
 
         // Orphaned Leaking past its deadline: revert + Failed(DeadlineExceeded).
-        let mut l = run("lx-3", Phase::Leaking);
+        let mut l = with_finalizer(run("lx-3", Phase::Leaking));
         if let Some(s) = l.status.as_mut() {
-            s.deadline = Some("2026-11-24T11:30:00Z".into());
+            s.deadline = Some(ts("2026-11-24T11:30:00Z"));
         }
         match decide_run(&l, false, true, now) {
             RunAction::RevertAndFinish {
@@ -390,7 +436,7 @@ mod tests {
                 ..
             } => {
                 assert_eq!(phase, Phase::Failed);
-                assert_eq!(reason, "DeadlineExceeded");
+                assert_eq!(reason, RunReason::DeadlineExceeded);
                 assert_eq!(record.run_id, "lx-3");
                 assert_eq!(record.name, "checkout");
                 assert_eq!(record.deadline, "2026-11-24T11:30:00Z");
@@ -399,23 +445,38 @@ mod tests {
         }
         // Orphaned Leaking before its deadline: reverted anyway, not resumed unwatched.
         if let Some(s) = l.status.as_mut() {
-            s.deadline = Some("2026-11-24T12:30:00Z".into());
+            s.deadline = Some(ts("2026-11-24T12:30:00Z"));
         }
         assert!(matches!(
             decide_run(&l, false, true, now),
-            RunAction::RevertAndFinish { reason, phase: Phase::Aborted, .. } if reason == "ControllerRestarted"
+            RunAction::RevertAndFinish {
+                reason: RunReason::ControllerRestarted,
+                phase: Phase::Aborted,
+                ..
+            }
         ));
         // Deleted while leaking and nobody runs it: revert first.
         l.metadata.deletion_timestamp = Some(K8sTime(now));
         assert!(matches!(
             decide_run(&l, false, true, now),
-            RunAction::RevertAndFinish { reason, .. } if reason == "Deleted"
+            RunAction::RevertAndFinish {
+                reason: RunReason::Deleted,
+                ..
+            }
         ));
-        // Deleted after it finished: release.
-        let mut done = run("lx-4", Phase::Completed);
-        assert_eq!(decide_run(&done, false, true, now), RunAction::Nothing);
+    }
+
+    #[test]
+    fn finalizers_end_with_their_purpose() {
+        let now = ts("2026-11-24T12:00:00Z");
+        // Finished (and reverted) with the finalizer an older version left: released, deleted
+        // or not. Without it: nothing at all.
+        let mut done = with_finalizer(run("lx-4", Phase::Completed));
+        assert_eq!(decide_run(&done, false, true, now), RunAction::Release);
         done.metadata.deletion_timestamp = Some(K8sTime(now));
         assert_eq!(decide_run(&done, false, true, now), RunAction::Release);
+        let bare = run("lx-4b", Phase::Completed);
+        assert_eq!(decide_run(&bare, false, true, now), RunAction::Nothing);
         // Pending with an abort annotation: finished without starting.
         let mut pa = run("lx-5", Phase::Pending);
         pa.metadata.annotations = Some([(ABORT_ANNOTATION.into(), "no".into())].into());
@@ -423,39 +484,74 @@ mod tests {
             decide_run(&pa, false, true, now),
             RunAction::Finish {
                 phase: Phase::Aborted,
+                reason: RunReason::AbortAnnotation,
                 ..
             }
         ));
-        // Ended with a failed revert: retried, and the run keeps its Failed phase.
-        let mut rf = run("lx-7", Phase::Failed);
+        // Ended with a failed revert: retried, the run keeps its Failed phase and its finalizer.
+        let mut rf = with_finalizer(run("lx-7", Phase::Failed));
         let record = injection_record(&rf, None);
         if let Some(s) = rf.status.as_mut() {
-            s.reason = Some(REVERT_FAILED.into());
+            s.reason = Some(RunReason::RevertFailed);
             s.injection = Some(record);
         }
+        assert!(revert_owed(rf.status.as_ref().expect("status")));
         assert!(matches!(
             decide_run(&rf, false, true, now),
-            RunAction::RevertAndFinish { phase: Phase::Failed, reason, .. } if reason == REVERT_FAILED
+            RunAction::RevertAndFinish {
+                phase: Phase::Failed,
+                reason: RunReason::RevertFailed,
+                ..
+            }
         ));
-        // ...but not once reverted, and not a run that failed before injecting anything.
+        // ...but once reverted the finalizer goes; a run that failed before injecting
+        // anything owes nothing.
         if let Some(s) = rf.status.as_mut() {
-            s.reverted_time = Some("2026-11-24T11:59:00Z".into());
+            s.reverted_time = Some(ts("2026-11-24T11:59:00Z"));
         }
-        assert_eq!(decide_run(&rf, false, true, now), RunAction::Nothing);
+        assert_eq!(decide_run(&rf, false, true, now), RunAction::Release);
         let mut pf = run("lx-8", Phase::Failed);
         if let Some(s) = pf.status.as_mut() {
-            s.reason = Some("PreflightFailed".into());
+            s.reason = Some(RunReason::PreflightFailed);
         }
         assert_eq!(decide_run(&pf, false, true, now), RunAction::Nothing);
         // Reverted but never finished: finished without another revert.
-        let mut rec = run("lx-6", Phase::Recovering);
+        let mut rec = with_finalizer(run("lx-6", Phase::Recovering));
         if let Some(s) = rec.status.as_mut() {
-            s.reverted_time = Some("2026-11-24T11:00:00Z".into());
+            s.reverted_time = Some(ts("2026-11-24T11:00:00Z"));
         }
         assert!(matches!(
             decide_run(&rec, false, true, now),
-            RunAction::Finish { .. }
+            RunAction::Finish {
+                reason: RunReason::ControllerRestarted,
+                ..
+            }
         ));
+    }
+
+    #[test]
+    fn run_reasons_serialize_to_the_engine_strings() {
+        for r in [
+            EndReason::DurationElapsed,
+            EndReason::AbortRule,
+            EndReason::Signal,
+            EndReason::AbortAnnotation,
+            EndReason::PreflightFailed,
+            EndReason::InjectFailed,
+            EndReason::ObservationFailed,
+            EndReason::RevertFailed,
+        ] {
+            let typed = RunReason::from(r);
+            assert_eq!(typed.as_str(), r.as_str());
+            assert_eq!(
+                serde_json::to_value(typed).expect("json"),
+                serde_json::json!(r.as_str())
+            );
+            assert_eq!(RunReason::parse(r.as_str()), typed);
+        }
+        // A reason from a newer controller does not make the object unreadable.
+        let r: RunReason = serde_json::from_value(serde_json::json!("SomethingNew")).expect("ok");
+        assert_eq!(r, RunReason::Unknown);
     }
 
     #[test]

@@ -176,3 +176,25 @@ fn controller_pod_is_restricted_probed_and_bounded() {
             && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name")
     );
 }
+
+#[test]
+fn rbac_grants_everything_the_startup_check_asks_for() {
+    use crate::controller::startup::{controller_access, run_access};
+    let d = docs("rbac.yaml");
+    let cluster_role = &kind(&d, "ClusterRole", "oomsday-controller")["rules"];
+    let lease_role = &kind(&d, "Role", "oomsday-controller-leader-election")["rules"];
+    let mut needed = controller_access("oomsday-system", None);
+    needed.extend(run_access(None));
+    for a in needed {
+        let resource = match a.subresource {
+            Some(s) => format!("{}/{s}", a.resource),
+            None => a.resource.to_string(),
+        };
+        let rules = if a.resource == "leases" {
+            lease_role
+        } else {
+            cluster_role
+        };
+        assert!(grants(rules, a.verb, a.group, &resource), "missing: {a}");
+    }
+}

@@ -1,0 +1,193 @@
+//! A whole run on the leader, with the engine for real against the simulator: protected by the
+//! finalizer before it may inject and only then, a status write at each phase, Events in the
+//! narrator's words, the final status with the score and what was measured, the finalizer
+//! released once the revert is confirmed, and `kubectl wait` satisfied by what was written.
+
+use super::wait::kubectl_wait_met;
+use super::*;
+use crate::controller::executor::EngineExecutor;
+use crate::controller::reconcile::reconcile_run;
+use crate::sim::{ClusterModel, SimCluster};
+
+fn black_friday() -> (ClusterModel, LeakExperiment) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let model = ClusterModel::load(std::path::Path::new(&format!(
+        "{root}/experiments/black-friday/cluster.yaml"
+    )))
+    .unwrap_or_else(|e| panic!("model: {e}"));
+    let text = std::fs::read_to_string(format!(
+        "{root}/experiments/black-friday/checkout-leak.yaml"
+    ))
+    .unwrap_or_else(|e| panic!("experiment: {e}"));
+    let mut exp: LeakExperiment =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("experiment: {e}"));
+    exp.meta_mut().uid = Some("uid-bf".into());
+    (model, exp)
+}
+
+/// The object the API would hold after `calls`, starting from `run`.
+fn object_after(run: &Value, calls: &[Call]) -> Value {
+    let mut obj = run.clone();
+    for c in calls {
+        if c.method == "PATCH" && c.path.ends_with("/status") {
+            obj["status"] = c.body["status"].clone();
+        }
+        obj["metadata"]["finalizers"] = c.finalizers.clone();
+    }
+    obj
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_protected_only_while_it_may_leak_and_ends_waitable() {
+    let (model, exp) = black_friday();
+    let mut run = new_run(&exp, Trigger::Manual, now(), None).unwrap_or_else(|e| panic!("{e}"));
+    run.meta_mut().generation = Some(1);
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let recorder = Recorder::start(handle, &run, json!({"oomsday.dev/allow": "true"}));
+    let (_leader_tx, leader_rx) = watch::channel(true);
+    let executor =
+        EngineExecutor::new(move |_exp: Option<&ExperimentRef>| SimCluster::new(&model, 7));
+    let ctx = Arc::new(context(
+        Client::new(svc, "default"),
+        leader_rx,
+        Arc::new(executor),
+    ));
+
+    // First reconcile: the finalizer goes on, nothing starts.
+    reconcile_run(Arc::new(run.clone()), ctx.clone())
+        .await
+        .expect("reconcile");
+    assert!(ctx.registry.is_empty());
+    let protected: LeakRun =
+        serde_json::from_value(object_after(&to_value(&run), &recorder.calls())).expect("run");
+    assert_eq!(
+        protected.meta().finalizers,
+        Some(vec![RUN_FINALIZER.to_string()])
+    );
+    // Second (the watch saw the change): the run starts, as a task on this runtime.
+    reconcile_run(Arc::new(protected), ctx.clone())
+        .await
+        .expect("reconcile");
+    assert_eq!(ctx.registry.len(), 1, "the run executes here");
+    // The simulator's clock is virtual: the hour-long run takes moments.
+    tokio::time::timeout(StdDuration::from_secs(60), async {
+        while !ctx.registry.is_empty() {
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the run ends");
+
+    let calls = recorder.calls();
+    let statuses: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.ends_with("/status"))
+        .collect();
+    let phases: Vec<&str> = statuses
+        .iter()
+        .filter_map(|c| c.body["status"]["phase"].as_str())
+        .collect();
+    assert_eq!(phases.first(), Some(&"Pending"), "{phases:?}");
+    for p in ["Injecting", "Leaking", "Reverting", "Recovering"] {
+        assert!(phases.contains(&p), "{p} missing from {phases:?}");
+    }
+    // While an injection may be live, the finalizer is on.
+    for c in &statuses {
+        let phase = c.body["status"]["phase"].as_str().unwrap_or_default();
+        if matches!(phase, "Injecting" | "Leaking" | "Reverting") {
+            assert_eq!(c.finalizers, json!([RUN_FINALIZER]), "{phase}");
+            assert_eq!(
+                condition(&c.body["status"], "Reverted")["status"],
+                "False",
+                "{phase}"
+            );
+        }
+    }
+    let last = &statuses.last().expect("a final status").body["status"];
+    assert!(
+        matches!(last["phase"].as_str(), Some("Completed" | "Aborted")),
+        "{last}"
+    );
+    assert!(last["score"].as_u64().is_some_and(|s| s <= 100), "{last}");
+    assert!(last["revertedTime"].is_string(), "reverted: {last}");
+    assert_eq!(last["injection"]["name"], "checkout");
+    let facets = last["facets"].as_array().expect("facets");
+    assert_eq!(facets.len(), 5, "{last}");
+    let detection = facets
+        .iter()
+        .find(|f| f["name"] == "detection")
+        .expect("detection");
+    assert_eq!(
+        detection["measured"], false,
+        "no Prometheus in the story: {detection}"
+    );
+    assert!(
+        detection.get("points").is_none(),
+        "never a zero: {detection}"
+    );
+    // ...and once the revert is confirmed, it goes: the last call removes it.
+    let finalizer_calls: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.body.is_array())
+        .collect();
+    assert_eq!(finalizer_calls.len(), 2, "added once, removed once");
+    let removal = finalizer_calls[1];
+    assert_eq!(removal.finalizers, json!([]));
+    let removal_at = calls
+        .iter()
+        .position(|c| std::ptr::eq(c, removal))
+        .expect("position");
+    assert!(
+        calls[..removal_at]
+            .iter()
+            .any(|c| c.path.ends_with("/status") && c.body["status"]["phase"] == last["phase"]),
+        "removed after the final status"
+    );
+
+    // What `kubectl wait` sees: not finished while running, finished and decided at the end.
+    let end = object_after(&to_value(&run), &calls);
+    let leaking_at = calls
+        .iter()
+        .position(|c| c.body["status"]["phase"] == "Leaking")
+        .expect("Leaking");
+    let mid = object_after(&to_value(&run), &calls[..=leaking_at]);
+    assert!(!kubectl_wait_met(&mid, "Finished", "True"));
+    assert!(!kubectl_wait_met(&mid, "Succeeded", "True"));
+    assert!(kubectl_wait_met(&mid, "Injected", "True"));
+    assert!(kubectl_wait_met(&end, "Finished", "True"));
+    let succeeded = last["verdict"] == "Passed" && last["phase"] == "Completed";
+    assert_eq!(
+        kubectl_wait_met(&end, "Succeeded", "True"),
+        succeeded,
+        "{last}"
+    );
+    assert_eq!(
+        kubectl_wait_met(&end, "Succeeded", "False"),
+        !succeeded,
+        "{last}"
+    );
+    assert!(kubectl_wait_met(&end, "Reverted", "True"));
+    assert_eq!(end["metadata"]["finalizers"], json!([]));
+
+    // Events: the story's cascade, in the narrator's words (the Scored line is the controller's).
+    let reasons: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/events"))
+        .filter_map(|c| c.body["reason"].as_str())
+        .collect();
+    for r in ["Injecting", "Leaking", "Recovering", "Scored"] {
+        assert!(reasons.contains(&r), "{r} missing from {reasons:?}");
+    }
+    assert!(
+        reasons
+            .iter()
+            .any(|r| matches!(*r, "OOMKilled" | "Evicted")),
+        "{reasons:?}"
+    );
+    let metrics = ctx.metrics.render();
+    assert!(
+        metrics
+            .contains("oomsday_runs_total{namespace=\"shop\",experiment=\"checkout-black-friday\""),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,468 @@
+//! The controller as a whole — the `oomsday controller` binary, or managers with their watches,
+//! Lease and reconcilers — against a stateful fake API server over HTTP
+//! (`support/apiserver.rs`):
+//!
+//! - configuration errors fail fast, non-zero, naming the flag or manifest that fixes them;
+//! - a namespace holding finished LeakRuns and their LeakExperiment is deleted with no
+//!   controller running (and one holding a live run is not: the finalizer does hold);
+//! - leader failover: the leader killed mid-run, the other replica takes the Lease and reverts
+//!   and finishes the orphaned run exactly once. The takeover time is printed.
+
+// Each test file uses what it needs of the fake.
+#[allow(dead_code)]
+#[path = "support/apiserver.rs"]
+mod apiserver;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apiserver::ApiServer;
+use oomsday::controller::executor::EngineExecutor;
+use oomsday::controller::lease::{LEASE_DURATION, RENEW_PERIOD};
+use oomsday::controller::lifecycle::{RUN_FINALIZER, TargetPolicy};
+use oomsday::controller::manager::{Options, run_until};
+use oomsday::engine::{Cluster, Defences, ExperimentRef, InjectionPlan};
+use oomsday::observe::{Observation, Time};
+use oomsday::spec::InjectionRecord;
+use serde_json::{Value, json};
+
+/// Every injection and revert any replica made: `inject A`, `revert B`.
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn entries(log: &Log) -> Vec<String> {
+    log.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
+/// A cluster that only records: the leak "runs" for real time, nothing is observed.
+struct FakeCluster {
+    who: String,
+    log: Log,
+}
+
+impl Cluster for FakeCluster {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn simulated(&self) -> bool {
+        false
+    }
+    fn now(&self) -> Time {
+        Time::now()
+    }
+    async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
+        Ok(Defences {
+            namespace: plan.namespace.clone(),
+            kind: "Deployment".into(),
+            name: plan.spec.target.name.clone(),
+            replicas: 2,
+            ..Defences::default()
+        })
+    }
+    async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("inject {} {}", self.who, plan.run_id));
+        Ok(plan.record())
+    }
+    async fn revert(&mut self, record: &InjectionRecord) -> oomsday::Result<()> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("revert {} {}", self.who, record.run_id));
+        Ok(())
+    }
+    async fn observe(&mut self, until: Time) -> oomsday::Result<Vec<Observation>> {
+        let left = until.duration_since(Time::now());
+        let wait = Duration::try_from(left).unwrap_or_default();
+        tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
+        Ok(Vec::new())
+    }
+}
+
+/// One controller replica on its own runtime; killing it drops everything at once, like
+/// SIGKILL: no revert, no final status, no Lease release.
+struct Replica {
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Replica {
+    fn start(server: &ApiServer, who: &str, log: &Log) -> Replica {
+        let url = format!("http://{}", server.addr);
+        let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+        let (who, log) = (who.to_string(), log.clone());
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let config = kube::Config::new(url.parse().expect("url"));
+                let client = kube::Client::try_from(config).expect("client");
+                let me = who.clone();
+                let executor = EngineExecutor::new(move |_: Option<&ExperimentRef>| {
+                    Ok(FakeCluster {
+                        who: me.clone(),
+                        log: log.clone(),
+                    })
+                });
+                let opts = Options {
+                    identity: who,
+                    lease_namespace: "oomsday-system".into(),
+                    lease_name: "oomsday-controller".into(),
+                    watch_namespace: None,
+                    policy: TargetPolicy {
+                        require_allow_label: false,
+                        allow_system_namespaces: false,
+                    },
+                    listen: "127.0.0.1:0".parse().expect("addr"),
+                    shutdown_grace: Duration::from_secs(5),
+                };
+                tokio::select! {
+                    r = run_until(client, Arc::new(executor), opts, std::future::pending()) => {
+                        if let Err(e) = r {
+                            eprintln!("replica stopped: {e}");
+                        }
+                    }
+                    _ = killed => {}
+                }
+            });
+            rt.shutdown_background();
+        });
+        Replica {
+            kill: Some(kill),
+            thread: Some(thread),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn namespace(server: &ApiServer, name: &str) {
+    server.create(
+        "namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+    );
+}
+
+fn experiment(server: &ApiServer, ns: &str, duration: &str) -> Value {
+    server.create(
+        "leakexperiments",
+        json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
+               "metadata": {"name": "checkout-leak", "namespace": ns},
+               "spec": {"target": {"kind": "Deployment", "name": "checkout"},
+                        "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
+                        "duration": duration, "recovery": "1s"}}),
+    )
+}
+
+fn run_now(server: &ApiServer, ns: &str) {
+    server.merge(
+        "leakexperiments",
+        ns,
+        "checkout-leak",
+        &json!({"metadata": {"annotations": {"oomsday.dev/run-now": "test"}}}),
+    );
+}
+
+/// Waits (real time, bounded) until `f` gives something.
+async fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn the_run(server: &ApiServer, ns: &str) -> Option<Value> {
+    server.list("leakruns", ns).into_iter().next()
+}
+
+fn holder(server: &ApiServer) -> Option<String> {
+    server
+        .get("leases", "oomsday-system", "oomsday-controller")
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
+}
+
+// ----------------------------------------------------------------- fail fast
+
+/// Runs `oomsday controller` against `kubeconfig`; returns (exit code, stderr, how long).
+fn controller_binary(kubeconfig: &str, args: &[&str]) -> (Option<i32>, String, Duration) {
+    let dir = std::env::temp_dir().join(format!(
+        "oomsday-ctl-{}-{}",
+        std::process::id(),
+        Time::now().as_nanosecond()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, kubeconfig).expect("kubeconfig");
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oomsday"))
+        .arg("controller")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("KUBECONFIG", &path)
+        .env_remove("POD_NAMESPACE")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("oomsday controller");
+    // Bounded: a controller that does not exit is killed and reported.
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        code,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_lease_namespace_fails_fast_naming_the_flag() {
+    let server = ApiServer::start().await;
+    let kubeconfig = server.kubeconfig();
+    let (code, stderr, took) = tokio::task::spawn_blocking(move || {
+        controller_binary(&kubeconfig, &["--lease-namespace", "oomsday-system"])
+    })
+    .await
+    .expect("binary");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    assert_eq!(code, Some(7), "{stderr}");
+    assert!(stderr.contains("--lease-namespace"), "{stderr}");
+    assert!(stderr.contains("oomsday-system"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_crds_fail_fast_naming_the_manifest() {
+    let server = ApiServer::start().await.without_crds();
+    namespace(&server, "oomsday-system");
+    let kubeconfig = server.kubeconfig();
+    let (code, stderr, took) =
+        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
+            .await
+            .expect("binary");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    assert_eq!(code, Some(7), "{stderr}");
+    assert!(stderr.contains("kubectl apply -f deploy/crds/"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
+    let server = ApiServer::start()
+        .await
+        .deny("patch leakruns/status")
+        .deny("update leases");
+    namespace(&server, "oomsday-system");
+    let kubeconfig = server.kubeconfig();
+    let (code, stderr, took) =
+        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
+            .await
+            .expect("binary");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    assert_eq!(code, Some(6), "{stderr}");
+    assert!(
+        stderr.contains("patch leakruns/status.oomsday.dev"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("update leases.coordination.k8s.io in namespace oomsday-system"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("deploy/rbac.yaml"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cluster_is_not_a_usage_error() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+         contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\ncurrent-context: gone\n\
+         users:\n- name: gone\n  user:\n    token: x\n"
+    );
+    let (code, stderr, took) =
+        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
+            .await
+            .expect("binary");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("could not be reached"), "{stderr}");
+}
+
+// ------------------------------------------------------- namespace deletion
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
+    let server = ApiServer::start().await;
+    namespace(&server, "oomsday-system");
+    namespace(&server, "shop");
+    experiment(&server, "shop", "2s");
+    let log = Log::default();
+    let mut replica = Replica::start(&server, "replica-a", &log);
+    until("a leader", Duration::from_secs(10), || holder(&server)).await;
+    run_now(&server, "shop");
+    let done = until("the run to finish", Duration::from_secs(30), || {
+        the_run(&server, "shop").filter(|r| {
+            r["status"]["phase"] == "Completed" && r["metadata"]["finalizers"] == json!([])
+        })
+    })
+    .await;
+    assert!(done["status"]["revertedTime"].is_string(), "{done}");
+    let exp = server
+        .get("leakexperiments", "shop", "checkout-leak")
+        .expect("experiment");
+    assert!(
+        exp["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{exp}"
+    );
+    replica.kill();
+
+    // A control: a namespace whose run may still leak stays until that run is reverted.
+    namespace(&server, "live");
+    let owner = experiment(&server, "live", "30m");
+    server.create(
+        "leakruns",
+        json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakRun",
+               "metadata": {"name": "checkout-leak-20261124-100000", "namespace": "live",
+                            "finalizers": [RUN_FINALIZER],
+                            "ownerReferences": [{"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
+                                                  "name": "checkout-leak", "uid": owner["metadata"]["uid"],
+                                                  "controller": true, "blockOwnerDeletion": true}]},
+               "spec": {"experiment": "checkout-leak", "experimentSpec": owner["spec"], "trigger": "Manual"},
+               "status": {"phase": "Leaking"}}),
+    );
+
+    server.delete("namespaces", "", "shop");
+    server.delete("namespaces", "", "live");
+    assert!(
+        server.get("namespaces", "", "shop").is_none(),
+        "shop is gone"
+    );
+    assert!(server.list("leakruns", "shop").is_empty());
+    assert!(server.list("leakexperiments", "shop").is_empty());
+    let live = server.get("namespaces", "", "live").expect("live stays");
+    assert_eq!(live["status"]["phase"], "Terminating");
+    assert_eq!(
+        server.list("leakruns", "live").len(),
+        1,
+        "held by its finalizer"
+    );
+}
+
+// ------------------------------------------------------------ leader failover
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_replica_takes_over_and_reverts_the_orphan_exactly_once() {
+    let server = ApiServer::start().await;
+    namespace(&server, "oomsday-system");
+    namespace(&server, "shop");
+    experiment(&server, "shop", "10m");
+    let log = Log::default();
+    let mut replicas = vec![
+        ("replica-a", Replica::start(&server, "replica-a", &log)),
+        ("replica-b", Replica::start(&server, "replica-b", &log)),
+    ];
+    let leader = until("a leader", Duration::from_secs(10), || holder(&server)).await;
+    run_now(&server, "shop");
+    let leaking = until("the run to leak", Duration::from_secs(20), || {
+        the_run(&server, "shop").filter(|r| r["status"]["phase"] == "Leaking")
+    })
+    .await;
+    assert_eq!(
+        leaking["metadata"]["finalizers"],
+        json!([RUN_FINALIZER]),
+        "protected while live"
+    );
+    let run_id = leaking["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(entries(&log), [format!("inject {leader} {run_id}")]);
+
+    // SIGKILL the leader mid-run.
+    let idx = replicas
+        .iter()
+        .position(|(n, _)| *n == leader)
+        .expect("leader replica");
+    let (_, mut dead) = replicas.remove(idx);
+    let (survivor, _) = replicas[0];
+    dead.kill();
+    let killed = Instant::now();
+    until("the takeover", LEASE_DURATION + RENEW_PERIOD * 3, || {
+        (holder(&server).as_deref() == Some(survivor)).then_some(())
+    })
+    .await;
+    let takeover = killed.elapsed();
+    eprintln!(
+        "TAKEOVER: {survivor} took the Lease {:.1}s after {leader} was killed (lease duration {:?}, retry period {:?})",
+        takeover.as_secs_f64(),
+        LEASE_DURATION,
+        RENEW_PERIOD
+    );
+    assert!(
+        takeover <= LEASE_DURATION + RENEW_PERIOD * 2,
+        "takeover took {takeover:?}"
+    );
+
+    let finished = until(
+        "the orphan reverted and finished",
+        Duration::from_secs(20),
+        || {
+            the_run(&server, "shop").filter(|r| {
+                r["status"]["phase"] == "Aborted" && r["metadata"]["finalizers"] == json!([])
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        finished["status"]["reason"], "ControllerRestarted",
+        "{finished}"
+    );
+    assert!(finished["status"]["revertedTime"].is_string());
+    // Exactly once: give a second revert every chance to happen, then count.
+    tokio::time::sleep(RENEW_PERIOD * 2).await;
+    assert_eq!(
+        entries(&log),
+        [
+            format!("inject {leader} {run_id}"),
+            format!("revert {survivor} {run_id}")
+        ]
+    );
+}

@@ -1,0 +1,381 @@
+//! A scheduled game day, end to end: the controller (manager, watches, Lease, reconcilers)
+//! against the fake API server, an experiment whose schedule comes due, an HTTP probe against
+//! a real endpoint and an expected alert from a real Prometheus (Debian's `prometheus`) that
+//! scrapes a leak gauge. The LeakRun's status must record the probe's results and the alert's
+//! lead time; with Prometheus unreachable, detection must say "not measured", never score 0.
+//!
+//! Without the `prometheus` binary the Prometheus test says so and passes, unless
+//! `OOMSDAY_REQUIRE_PROMETHEUS=1` (CI).
+
+#[allow(dead_code)]
+#[path = "support/apiserver.rs"]
+mod apiserver;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use apiserver::ApiServer;
+use axum::Router;
+use axum::routing::get;
+use oomsday::controller::executor::EngineExecutor;
+use oomsday::controller::lifecycle::TargetPolicy;
+use oomsday::controller::manager::{Options, run_until};
+use oomsday::engine::{Cluster, Defences, ExperimentRef, InjectionPlan};
+use oomsday::observe::{Event, Observation, PodRef, Time};
+use oomsday::spec::InjectionRecord;
+use serde_json::{Value, json};
+
+/// When the fake leak does damage: this long after the injection.
+const DAMAGE_AFTER: Duration = Duration::from_secs(10);
+
+/// A cluster whose leak starts at the injection (the workload's leak gauge goes up, so the
+/// alert can only fire after it) and OOM-kills the target [`DAMAGE_AFTER`] later; time is the
+/// wall clock, as on a real cluster.
+struct LeakingCluster {
+    injected: Option<Time>,
+    told: usize,
+    leaking: Arc<AtomicBool>,
+}
+
+fn pod() -> PodRef {
+    PodRef {
+        name: "checkout-1".into(),
+        node: Some("node-1".into()),
+        target: true,
+    }
+}
+
+impl Cluster for LeakingCluster {
+    fn describe(&self) -> String {
+        "fake (game day test)".into()
+    }
+    fn simulated(&self) -> bool {
+        false
+    }
+    fn now(&self) -> Time {
+        Time::now()
+    }
+    async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
+        Ok(Defences {
+            namespace: plan.namespace.clone(),
+            kind: "Deployment".into(),
+            name: plan.spec.target.name.clone(),
+            replicas: 2,
+            ..Defences::default()
+        })
+    }
+    async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
+        self.injected = Some(Time::now());
+        self.leaking.store(true, Ordering::SeqCst);
+        Ok(plan.record())
+    }
+    async fn revert(&mut self, _record: &InjectionRecord) -> oomsday::Result<()> {
+        self.leaking.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn observe(&mut self, until: Time) -> oomsday::Result<Vec<Observation>> {
+        let Some(injected) = self.injected else {
+            return Ok(Vec::new());
+        };
+        let damage = injected
+            .checked_add(jiff::SignedDuration::try_from(DAMAGE_AFTER).unwrap_or_default())
+            .unwrap_or(injected);
+        let facts = [
+            Observation::new(injected, Event::LeakerStarted { pod: pod() }),
+            Observation::new(injected, Event::workload(2, 2)),
+            Observation::new(
+                damage,
+                Event::OomKilled {
+                    pod: pod(),
+                    container: "app".into(),
+                    leaker: false,
+                    restart_count: 1,
+                },
+            ),
+        ];
+        let due: Vec<Observation> = facts
+            .iter()
+            .skip(self.told)
+            .take_while(|o| o.at <= Time::now())
+            .cloned()
+            .collect();
+        self.told += due.len();
+        if due.is_empty() {
+            let left = Duration::try_from(until.duration_since(Time::now())).unwrap_or_default();
+            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
+        }
+        Ok(due)
+    }
+}
+
+/// A child process killed (and reaped) when the test ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn prometheus_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join("prometheus"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("OOMSDAY_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
+            "prometheus not found and OOMSDAY_REQUIRE_PROMETHEUS=1 (apt-get install prometheus)"
+        );
+        eprintln!("SKIPPED: prometheus not found (apt-get install prometheus)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The workload's endpoints: `/healthz` for the HTTP probe, `/metrics` with the leak gauge
+/// Prometheus scrapes (past the alert's threshold while `leaking`).
+async fn workload(leaking: Arc<AtomicBool>) -> std::net::SocketAddr {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let bytes = if leaking.load(Ordering::SeqCst) { "2e9" } else { "1e8" };
+                async move {
+                    format!(
+                        "# HELP test_leak_bytes Bytes leaked.\n# TYPE test_leak_bytes gauge\ntest_leak_bytes {bytes}\n"
+                    )
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// Prometheus scraping `target` every second, with an alert on the leak gauge.
+async fn prometheus(
+    binary: &PathBuf,
+    target: std::net::SocketAddr,
+    dir: &std::path::Path,
+) -> (Guard, String) {
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: game-day\n    interval: 1s\n    rules:\n      - alert: LeakHigh\n        expr: test_leak_bytes > 1e9\n        for: 0s\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: checkout\n    static_configs:\n      - targets: ['{target}']\n",
+            dir.join("rules.yml").display()
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let child = Command::new(binary)
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting prometheus");
+    let url = format!("http://127.0.0.1:{port}");
+    let ready = oomsday::probe::http::Url::parse(&format!("{url}/-/ready")).expect("url");
+    let start = Instant::now();
+    while !oomsday::probe::http::get(&ready, Duration::from_secs(1))
+        .await
+        .is_ok_and(|r| r.is_success())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "prometheus not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (Guard(child), url)
+}
+
+/// The experiment, scheduled a few seconds from now (a daily cron at that second, in UTC).
+fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time {
+    let due = Time::now()
+        .checked_add(jiff::SignedDuration::from_secs(4))
+        .expect("time");
+    let cron = due
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%S %M %H * * *")
+        .to_string();
+    server.create(
+        "leakexperiments",
+        json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
+               "metadata": {"name": "checkout-game-day", "namespace": "shop"},
+               "spec": {"target": {"kind": "Deployment", "name": "checkout"},
+                        "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
+                        "duration": "14s", "recovery": "2s",
+                        "schedule": {"cron": cron, "timeZone": "UTC"},
+                        "probes": [{"name": "health", "http": {"url": probe_url}, "interval": "1s"}],
+                        "prometheus": {"url": prometheus_url},
+                        "expectAlerts": [{"name": "LeakHigh", "within": "30s"}]}}),
+    );
+    due
+}
+
+/// Runs the controller until the experiment's scheduled run has finished; returns the run.
+async fn scheduled_run(server: &ApiServer, leaking: &Arc<AtomicBool>) -> Value {
+    let client = server.client();
+    let leaking = leaking.clone();
+    let executor = EngineExecutor::new(move |_: Option<&ExperimentRef>| {
+        Ok(LeakingCluster {
+            injected: None,
+            told: 0,
+            leaking: leaking.clone(),
+        })
+    });
+    let opts = Options {
+        identity: "replica-a".into(),
+        lease_namespace: "oomsday-system".into(),
+        lease_name: "oomsday-controller".into(),
+        watch_namespace: None,
+        policy: TargetPolicy {
+            require_allow_label: false,
+            allow_system_namespaces: false,
+        },
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let manager = tokio::spawn(run_until(client, Arc::new(executor), opts, async move {
+        let _ = stopped.await;
+    }));
+    let start = Instant::now();
+    let run = loop {
+        let finished = server.list("leakruns", "shop").into_iter().find(|r| {
+            r["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Finished" && c["status"] == "True")
+            })
+        });
+        if let Some(r) = finished {
+            break r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no finished run: {:?}",
+            server.list("leakruns", "shop")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), manager).await;
+    run
+}
+
+async fn cluster() -> ApiServer {
+    let server = ApiServer::start().await;
+    for ns in ["oomsday-system", "shop"] {
+        server.create(
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        );
+    }
+    server
+}
+
+fn facet<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["facets"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_records_its_probe_and_the_alerts_lead_time() {
+    let Some(binary) = prometheus_binary() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("oomsday-game-day-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let leaking = Arc::new(AtomicBool::new(false));
+    let target = workload(leaking.clone()).await;
+    let (_prom, prom_url) = prometheus(&binary, target, &dir).await;
+    let server = cluster().await;
+    let due = experiment(&server, &format!("http://{target}/healthz"), &prom_url);
+    let run = scheduled_run(&server, &leaking).await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let s = &run["status"];
+    assert_eq!(run["spec"]["trigger"], "Schedule", "{run}");
+    // The cron names the due time's whole second.
+    let due = Time::from_second(due.as_second()).expect("time");
+    assert_eq!(run["spec"]["scheduledTime"], due.to_string(), "{run}");
+    let probe = &s["probes"][0];
+    assert_eq!(probe["name"], "health", "{s}");
+    let (ok, total) = (
+        probe["ok"].as_u64().unwrap_or(0),
+        probe["total"].as_u64().unwrap_or(0),
+    );
+    assert!(total >= 5 && ok == total, "{probe}");
+    let alert = &s["alerts"][0];
+    assert_eq!(alert["name"], "LeakHigh", "{s}");
+    assert!(alert["firedTime"].is_string(), "{alert}");
+    let lead = alert["leadSeconds"].as_f64().expect("a lead time");
+    assert!(
+        lead > 0.0 && lead < DAMAGE_AFTER.as_secs_f64(),
+        "fired before the OOM kill: {alert}"
+    );
+    let detection = facet(s, "detection");
+    assert_eq!(detection["measured"], true, "{detection}");
+    assert_eq!(detection["points"], 100, "{detection}");
+    let timeline: Vec<&str> = s["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["message"].as_str())
+        .collect();
+    assert!(timeline.contains(&"alert LeakHigh FIRING"), "{timeline:?}");
+    eprintln!("LeakHigh fired {lead:.1}s before the first damage: {alert}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_prometheus_unreachable_detection_is_not_measured_never_zero() {
+    let leaking = Arc::new(AtomicBool::new(false));
+    let target = workload(leaking.clone()).await;
+    let gone = format!("http://127.0.0.1:{}", free_port());
+    let server = cluster().await;
+    experiment(&server, &format!("http://{target}/healthz"), &gone);
+    let run = scheduled_run(&server, &leaking).await;
+    let s = &run["status"];
+    let detection = facet(s, "detection");
+    assert_eq!(detection["measured"], false, "{s}");
+    assert!(detection.get("points").is_none(), "{detection}");
+    let why = detection["explanation"].as_str().unwrap_or_default();
+    assert!(why.contains("Prometheus could not be asked"), "{why}");
+    // What could be measured was: the probe ran.
+    assert!(s["probes"][0]["total"].as_u64().unwrap_or(0) >= 5, "{s}");
+    assert!(s["alerts"][0].get("firedTime").is_none(), "{s}");
+}
