@@ -496,9 +496,11 @@ async fn a_watch_that_drops_and_relists_duplicates_nothing() {
     let lists = Arc::new(Mutex::new(0u32));
     let (w, l) = (watches.clone(), lists.clone());
     let (mut cluster, _) = mock(healthy(move |s| {
-        if s.path != "/api/v1/pods" {
+        // The target's pods are watched in its namespace, by its selector.
+        if s.path != "/api/v1/namespaces/shop/pods" {
             return None;
         }
+        assert_eq!(s.q("labelSelector"), Some("app=checkout"));
         if s.is_watch() {
             let mut n = w.lock().unwrap();
             *n += 1;
@@ -702,7 +704,7 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
     // The proxy answers Prometheus text, not JSON: this mock routes it by hand.
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let router = healthy(|s| {
-        (s.path == "/api/v1/pods" && !s.is_watch()).then(|| {
+        (s.path == "/api/v1/namespaces/shop/pods" && !s.is_watch()).then(|| {
             let mut p = oom_pod("100", "2999-01-01T00:00:05Z");
             p["status"]["containerStatuses"][0]["lastState"] = json!({});
             list("PodList", "v1", vec![p])
@@ -905,31 +907,27 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
     // as the API server writes them (and as the recording keeps them).
     let t0 = Time::from_second(Time::now().as_second()).unwrap();
     let at = |ms: i64| (t0 + jiff::SignedDuration::from_millis(ms)).to_string();
-    let pods = vec![
-        {
-            let mut p = oom_pod("100", &at(1_000));
-            p["status"]["containerStatuses"][0]["state"] =
-                json!({"running": {"startedAt": at(2_000)}});
-            p["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] =
-                json!(at(0));
-            p
-        },
-        json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "cart-1", "namespace": "shop", "uid": "p-2", "resourceVersion": "100",
-                         "labels": {"app": "cart"}},
-            "spec": {"nodeName": "node-1", "containers": [{"name": "app"}]},
-            "status": {"phase": "Failed", "reason": "Evicted",
-                       "message": "The node was low on resource: memory. ",
-                       "conditions": [{"type": "DisruptionTarget", "status": "True",
-                                       "reason": "TerminationByKubelet",
-                                       "lastTransitionTime": at(1_000)}],
-                       "containerStatuses": [{"name": "app", "image": "cart", "imageID": "",
-                           "ready": false, "restartCount": 0,
-                           "state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                                    "startedAt": at(-60_000), "finishedAt": at(1_000)}}}]}
-        }),
-    ];
+    let target_pods = vec![{
+        let mut p = oom_pod("100", &at(1_000));
+        p["status"]["containerStatuses"][0]["state"] = json!({"running": {"startedAt": at(2_000)}});
+        p["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] = json!(at(0));
+        p
+    }];
+    let node_pods = vec![json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "cart-1", "namespace": "shop", "uid": "p-2", "resourceVersion": "100",
+                     "labels": {"app": "cart"}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "app"}]},
+        "status": {"phase": "Failed", "reason": "Evicted",
+                   "message": "The node was low on resource: memory. ",
+                   "conditions": [{"type": "DisruptionTarget", "status": "True",
+                                   "reason": "TerminationByKubelet",
+                                   "lastTransitionTime": at(1_000)}],
+                   "containerStatuses": [{"name": "app", "image": "cart", "imageID": "",
+                       "ready": false, "restartCount": 0,
+                       "state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                                                "startedAt": at(-60_000), "finishedAt": at(1_000)}}}]}
+    })];
     let pdb = json!({
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
         "metadata": {"name": "checkout", "namespace": "shop", "uid": "pdb-1", "resourceVersion": "100"},
@@ -937,9 +935,17 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
         "status": {"currentHealthy": 1, "desiredHealthy": 2, "disruptionsAllowed": 0,
                    "expectedPods": 2, "observedGeneration": 1}
     });
-    let (mut cluster, _) = mock(healthy(move |s| {
+    let (mut cluster, log) = mock(healthy(move |s| {
         match (s.method.as_str(), s.path.as_str()) {
-            ("GET", "/api/v1/pods") if !s.is_watch() => Some(list("PodList", "v1", pods.clone())),
+            // The target's own pods, in its namespace; the other pods of its node.
+            ("GET", "/api/v1/namespaces/shop/pods") if !s.is_watch() => {
+                Some(list("PodList", "v1", target_pods.clone()))
+            }
+            ("GET", "/api/v1/pods")
+                if !s.is_watch() && s.q("fieldSelector") == Some("spec.nodeName=node-1") =>
+            {
+                Some(list("PodList", "v1", node_pods.clone()))
+            }
             ("GET", "/apis/policy/v1/namespaces/shop/poddisruptionbudgets") if !s.is_watch() => {
                 Some(list(
                     "PodDisruptionBudgetList",
@@ -1020,6 +1026,23 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
     .await
     .unwrap();
     pretty_assertions::assert_eq!(replayed.timeline.entries(), live.timeline.entries());
+    // The watches were sized to the experiment: no cluster-wide pod list, one list each.
+    let seen = log.lock().unwrap().clone();
+    let lists = |path: &str| {
+        seen.iter()
+            .filter(|s| s.method == "GET" && s.path == path && !s.is_watch())
+            .map(|s| s.query.get("fieldSelector").cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lists("/api/v1/pods"), ["spec.nodeName=node-1"]);
+    assert_eq!(lists("/api/v1/namespaces/shop/pods"), [""]);
+    assert_eq!(lists("/api/v1/nodes"), [""]);
+    assert_eq!(lists("/api/v1/events"), ["involvedObject.kind=Node"]);
+    assert_eq!(lists("/api/v1/namespaces/shop/events"), [""]);
+    assert_eq!(
+        lists("/apis/policy/v1/namespaces/shop/poddisruptionbudgets"),
+        [""]
+    );
     assert_eq!(
         (replayed.injected, replayed.reverted, replayed.recovered),
         (live.injected, live.reverted, live.recovered)
