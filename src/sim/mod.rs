@@ -16,6 +16,7 @@ mod kubelet;
 pub mod manifests;
 pub mod model;
 mod rng;
+mod rollout;
 mod world;
 
 pub use cluster::SimCluster;

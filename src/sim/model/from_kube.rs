@@ -177,7 +177,9 @@ fn threshold(field: &str, v: &str, capacity: u64) -> Result<Quantity> {
                 .trim()
                 .parse()
                 .map_err(|_| Error::Invalid(format!("{field}: invalid percentage {v:?}")))?;
-            Ok(Quantity::from_bytes((capacity as f64 * p / 100.0).ceil() as u64))
+            Ok(Quantity::from_bytes(
+                (capacity as f64 * p / 100.0).ceil() as u64
+            ))
         }
         None => quantity(field, v),
     }
@@ -185,7 +187,11 @@ fn threshold(field: &str, v: &str, capacity: u64) -> Result<Quantity> {
 
 /// A Go duration (`10s`, `1m0s`, `2h45m`, `100ms`), as the kubelet's configz writes them.
 pub fn parse_go_duration(s: &str) -> Result<StdDuration> {
-    let bad = || Error::Invalid(format!("invalid duration {s:?}: expected a Go duration such as 10s or 5m0s"));
+    let bad = || {
+        Error::Invalid(format!(
+            "invalid duration {s:?}: expected a Go duration such as 10s or 5m0s"
+        ))
+    };
     let t = s.trim();
     if t == "0" {
         return Ok(StdDuration::ZERO);
@@ -268,9 +274,7 @@ pub fn node_from_kube(
         eviction_hard: match config.eviction_hard.get("memory.available") {
             Some(v) => threshold("evictionHard.memory.available", v, capacity.bytes())?,
             None => {
-                notes.push(
-                    "evictionHard has no memory.available: no hard memory threshold".into(),
-                );
+                notes.push("evictionHard has no memory.available: no hard memory threshold".into());
                 Quantity::ZERO
             }
         },
@@ -382,10 +386,7 @@ pub fn node_from_kube(
 /// Whether `pod` is a pod of the Deployment or StatefulSet `workload`: `NAME-HASH-SUFFIX` or
 /// `NAME-ORDINAL`.
 fn owned_by(pod: &str, workload: &str) -> bool {
-    let Some(rest) = pod
-        .strip_prefix(workload)
-        .and_then(|r| r.strip_prefix('-'))
-    else {
+    let Some(rest) = pod.strip_prefix(workload).and_then(|r| r.strip_prefix('-')) else {
         return false;
     };
     let parts: Vec<&str> = rest.split('-').collect();

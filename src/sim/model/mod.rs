@@ -395,7 +395,14 @@ impl ClusterModel {
         if self.spec.kubelet.housekeeping_interval.std().as_secs() == 0 {
             return bad("spec.kubelet.housekeepingInterval must be at least 1s".into());
         }
-        if self.spec.kubelet.node_status_update_frequency.std().as_secs() == 0 {
+        if self
+            .spec
+            .kubelet
+            .node_status_update_frequency
+            .std()
+            .as_secs()
+            == 0
+        {
             return bad("spec.kubelet.nodeStatusUpdateFrequency must be at least 1s".into());
         }
         let mut names = std::collections::BTreeSet::new();

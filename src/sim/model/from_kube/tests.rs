@@ -2,7 +2,8 @@ use super::*;
 
 const NODE: &str = include_str!("../../../../tests/fixtures/real-bed/node.json");
 const CONFIGZ: &str = include_str!("../../../../tests/fixtures/real-bed/kubelet-configz.json");
-const SUMMARY: &str = include_str!("../../../../tests/fixtures/real-bed/kubelet-stats-summary.json");
+const SUMMARY: &str =
+    include_str!("../../../../tests/fixtures/real-bed/kubelet-stats-summary.json");
 
 const MI: u64 = 1 << 20;
 const GI: u64 = 1 << 30;
@@ -33,7 +34,10 @@ fn the_real_node_is_derived_from_its_api_objects() {
     assert_eq!(k.eviction_soft, None);
     assert!(k.kernel_memcg_notification);
     assert!(k.enforce_node_allocatable);
-    assert_eq!(k.eviction_pressure_transition_period, Duration::from_secs(10));
+    assert_eq!(
+        k.eviction_pressure_transition_period,
+        Duration::from_secs(10)
+    );
     assert_eq!(k.node_status_update_frequency, Duration::from_secs(10));
     assert_eq!(k.housekeeping_interval, Duration::from_secs(10));
     assert_eq!(k.max_pods, 110);
@@ -61,7 +65,10 @@ fn defaults_apply_where_the_configuration_is_silent() {
     let k = &d.kubelet;
     let def = KubeletSettings::default();
     assert!(!k.kernel_memcg_notification, "the kubelet's default is off");
-    assert!(k.enforce_node_allocatable, "[pods] is the kubelet's default");
+    assert!(
+        k.enforce_node_allocatable,
+        "[pods] is the kubelet's default"
+    );
     assert_eq!(
         k.eviction_pressure_transition_period,
         def.eviction_pressure_transition_period
