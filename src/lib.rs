@@ -13,6 +13,7 @@ pub mod inject;
 pub mod narrate;
 pub mod observe;
 pub mod probe;
+pub mod record;
 pub mod report;
 pub mod score;
 pub mod sim;

@@ -891,3 +891,138 @@ async fn a_stop_mid_leak_reverts_at_once() {
         revert_patch(TargetKind::Deployment, "shop", "checkout")
     );
 }
+
+/// `oomsday run --record` against the mock API server, then `oomsday replay` of what it wrote:
+/// the same timeline, to the nanosecond, and the same score.
+#[tokio::test]
+async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
+    use oomsday::cluster::ReplayCluster;
+    use oomsday::engine::{self, ExperimentRef, RunOptions, StopSignal};
+    use oomsday::record::Recorder;
+    use oomsday::report::Report;
+
+    // Object times a moment into the run, so that they are the run's facts; in whole seconds,
+    // as the API server writes them (and as the recording keeps them).
+    let t0 = Time::from_second(Time::now().as_second()).unwrap();
+    let at = |ms: i64| (t0 + jiff::SignedDuration::from_millis(ms)).to_string();
+    let pods = vec![
+        {
+            let mut p = oom_pod("100", &at(1_000));
+            p["status"]["containerStatuses"][0]["state"] =
+                json!({"running": {"startedAt": at(2_000)}});
+            p["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] =
+                json!(at(0));
+            p
+        },
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "cart-1", "namespace": "shop", "uid": "p-2", "resourceVersion": "100",
+                         "labels": {"app": "cart"}},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "app"}]},
+            "status": {"phase": "Failed", "reason": "Evicted",
+                       "message": "The node was low on resource: memory. ",
+                       "conditions": [{"type": "DisruptionTarget", "status": "True",
+                                       "reason": "TerminationByKubelet",
+                                       "lastTransitionTime": at(1_000)}],
+                       "containerStatuses": [{"name": "app", "image": "cart", "imageID": "",
+                           "ready": false, "restartCount": 0,
+                           "state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                                                    "startedAt": at(-60_000), "finishedAt": at(1_000)}}}]}
+        }),
+    ];
+    let pdb = json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "checkout", "namespace": "shop", "uid": "pdb-1", "resourceVersion": "100"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "checkout"}}},
+        "status": {"currentHealthy": 1, "desiredHealthy": 2, "disruptionsAllowed": 0,
+                   "expectedPods": 2, "observedGeneration": 1}
+    });
+    let (mut cluster, _) = mock(healthy(move |s| {
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", "/api/v1/pods") if !s.is_watch() => Some(list("PodList", "v1", pods.clone())),
+            ("GET", "/apis/policy/v1/namespaces/shop/poddisruptionbudgets") if !s.is_watch() => {
+                Some(list(
+                    "PodDisruptionBudgetList",
+                    "policy/v1",
+                    vec![pdb.clone()],
+                ))
+            }
+            _ => None,
+        }
+    }));
+    let dir = std::env::temp_dir().join(format!("oomsday-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.jsonl");
+    let recorder = Arc::new(Recorder::create(&path).unwrap());
+    cluster.set_experiment("checkout-leak");
+    cluster.set_recorder(Some(recorder.clone()));
+    let mut spec = plan("sidecar").spec;
+    spec.duration = "2s".parse().unwrap();
+    spec.recovery = "1s".parse().unwrap();
+    let exp = ExperimentRef {
+        name: "checkout-leak".into(),
+        namespace: "shop".into(),
+        spec,
+    };
+    let mut opts = RunOptions::new("checkout-leak-rec");
+    opts.refresh = Some(Duration::from_millis(200));
+    let live = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine::run(
+            &mut cluster,
+            &mut engine::NoProbes,
+            &exp,
+            &opts,
+            &mut StopSignal::never(),
+            &mut |p| recorder.progress(p),
+        ),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run completes");
+    drop(cluster);
+    recorder.flush();
+
+    // What the live run saw is worth comparing: a leaker start, its OOM kill, a bystander's
+    // eviction and the budget below its minimum.
+    let kinds: Vec<&str> = live
+        .timeline
+        .iter()
+        .map(|o| match o.event {
+            Event::LeakerStarted { .. } => "start",
+            Event::OomKilled { .. } => "oom",
+            Event::PodEvicted { .. } => "evicted",
+            Event::Budget { .. } => "budget",
+            _ => "",
+        })
+        .filter(|k| !k.is_empty())
+        .collect();
+    for k in ["start", "oom", "evicted", "budget"] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+
+    let recording = oomsday::record::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let mut replay = ReplayCluster::new(recording).unwrap();
+    let recorded = replay
+        .experiment()
+        .cloned()
+        .expect("the recording names its experiment");
+    assert_eq!(recorded.spec, exp.spec);
+    let replayed = engine::run(
+        &mut replay,
+        &mut engine::NoProbes,
+        &exp,
+        &opts,
+        &mut StopSignal::never(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    pretty_assertions::assert_eq!(replayed.timeline.entries(), live.timeline.entries());
+    assert_eq!(
+        (replayed.injected, replayed.reverted, replayed.recovered),
+        (live.injected, live.reverted, live.recovered)
+    );
+    assert_eq!(Report::new(replayed).score, Report::new(live).score);
+}

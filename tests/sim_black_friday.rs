@@ -195,13 +195,9 @@ async fn the_story_cascades_and_the_fixes_contain_it() {
     // The score: low for the story, far higher with the fixes.
     let s = oomsday::score::score(&story);
     let f = oomsday::score::score(&fixed);
-    assert!(s.total < 50, "story scored {}", s.total);
-    assert!(
-        f.total >= s.total + 25,
-        "fixed {} vs story {}",
-        f.total,
-        s.total
-    );
+    let (st, ft) = (s.total.expect("scored"), f.total.expect("scored"));
+    assert!(st < 50, "story scored {st}");
+    assert!(ft >= st + 25, "fixed {ft} vs story {st}");
     assert_eq!(s.verdict, oomsday::spec::Verdict::Failed);
     assert_eq!(
         f.verdict,

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cleanup;
 pub mod controller;
 pub mod crd;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod simulate;
@@ -63,6 +64,7 @@ pub struct Cli {
 pub enum Command {
     Simulate(simulate::Args),
     Run(run::Args),
+    Replay(replay::Args),
     Validate(validate::Args),
     Audit(audit::Args),
     Controller(controller::Args),
@@ -80,6 +82,7 @@ impl Cli {
         let code = match self.command {
             Command::Simulate(a) => simulate::exec(a).await?,
             Command::Run(a) => run::exec(a).await?,
+            Command::Replay(a) => replay::exec(a).await?,
             Command::Validate(a) => validate::exec(a)?,
             Command::Audit(a) => audit::exec(a).await?,
             Command::Controller(a) => controller::exec(a).await?,

@@ -45,6 +45,12 @@ pub struct Args {
     /// run: admission and validation errors show up without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Record every watch event as received, the leakers' samples and the run's own phases to
+    /// this file (JSON lines), for `oomsday replay`. With a directory of experiments, each run
+    /// gets its own file: FILE's name with the experiment's inserted (rec.jsonl →
+    /// rec-checkout-leak.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     #[command(flatten)]
     pub reports: ReportArgs,
     /// Plain log lines even on a terminal.
@@ -154,6 +160,16 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             refresh: Some(StdDuration::from_secs(1)),
             ..RunOptions::new(run_id)
         };
+        let recorder = match &args.record {
+            Some(path) => {
+                let path = record_path(path, &exp.name, experiments.len() > 1);
+                let r = crate::record::Recorder::create(&path)
+                    .with_context(|| format!("--record {}", path.display()))?;
+                Some(std::sync::Arc::new(r))
+            }
+            None => None,
+        };
+        cluster.set_recorder(recorder.clone());
         let mut view = ProgressView::new(&exp, tty);
         let result = engine::run(
             &mut cluster,
@@ -161,10 +177,19 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             &exp,
             &opts,
             &mut stop,
-            &mut |p| view.update(p),
+            &mut |p| {
+                view.update(p);
+                if let Some(r) = &recorder {
+                    r.progress(p);
+                }
+            },
         )
         .await;
         view.finish();
+        if let Some(r) = &recorder {
+            r.flush();
+            println!("  recording: {}", r.path().display());
+        }
         for e in prober.errors() {
             eprintln!("warning: alert check failed at {e}");
         }
@@ -239,6 +264,23 @@ pub fn experiment_ref(
     })
 }
 
+/// Where a run's recording goes: `--record FILE` itself, or for a suite, FILE with the
+/// experiment's name inserted before the extension.
+fn record_path(flag: &Path, experiment: &str, suite: bool) -> PathBuf {
+    if !suite {
+        return flag.to_path_buf();
+    }
+    let stem = flag
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recording".into());
+    let name = match flag.extension() {
+        Some(ext) => format!("{stem}-{experiment}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{experiment}"),
+    };
+    flag.with_file_name(name)
+}
+
 /// Something that varies between invocations, for run ids: the wall clock at the CLI's edge and
 /// the process id.
 fn wall_salt() -> u64 {
@@ -298,6 +340,12 @@ pub fn conclude(
         Err(e) => return Err(e.into()),
     };
     let report = Report::new(record);
+    // A run that never injected has nothing to chart or judge: one small JSON report says why.
+    let formats = if report.score.total.is_none() {
+        &[Format::Json][..]
+    } else {
+        formats
+    };
     // The run happened whatever the disk says: a write failure must not hide its outcome.
     let paths = report::write(out, &report, formats).unwrap_or_else(|e| {
         eprintln!("error: writing reports to {}: {e}", out.display());
@@ -320,7 +368,7 @@ pub fn conclude(
     if outcome == Outcome::BelowMinScore {
         println!(
             "  score {} is under --min-score {}",
-            report.score.total,
+            report.score.headline(),
             min_score.unwrap_or_default()
         );
     }
@@ -336,12 +384,11 @@ pub fn conclude(
 fn summary_line(report: &Report, outcome: Outcome) -> String {
     let r = &report.record;
     format!(
-        "{}{}: {} — score {} ({}), verdict {:?}, phase {:?}{}",
+        "{}{}: {} — score {}, verdict {:?}, phase {:?}{}",
         r.experiment,
         if r.simulated { " (simulated)" } else { "" },
         outcome,
-        report.score.total,
-        report.score.grade,
+        report.score.headline(),
         report.score.verdict,
         r.phase,
         r.message
@@ -648,6 +695,7 @@ mod tests {
             context: None,
             namespace: None,
             dry_run: false,
+            record: None,
             reports: ReportArgs {
                 min_score: None,
                 out: std::env::temp_dir(),

@@ -217,7 +217,8 @@ fn is_cluster_model(path: &Path) -> bool {
     })
 }
 
-fn print_lines(lines: &[String], max: usize) {
+/// Prints a story, its middle elided past `max` lines.
+pub(crate) fn print_lines(lines: &[String], max: usize) {
     if lines.len() <= max || max < 10 {
         for l in lines {
             println!("  {l}");

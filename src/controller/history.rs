@@ -136,7 +136,7 @@ mod tests {
             phase,
             start_time: Some(start.into()),
             score,
-            grade: score.map(|s| crate::score::grade(s).to_string()),
+            grade: score.map(|s| crate::score::Grade::of(s).to_string()),
             verdict: score.map(|_| Verdict::Passed),
             ..Default::default()
         });

@@ -589,15 +589,17 @@ async fn drive(
                 &run.spec.experiment,
                 &format!("{:?}", s.phase),
                 &format!("{:?}", score.verdict),
-                Some(score.total),
+                score.total,
             );
             ctx.event_both(
                 &run,
                 false,
                 "Scored",
                 format!(
-                    "{} ({}), {:?}: {}",
-                    score.total, score.grade, score.verdict, score.verdict_reason
+                    "{}, {:?}: {}",
+                    score.headline(),
+                    score.verdict,
+                    score.verdict_reason
                 ),
             )
             .await;

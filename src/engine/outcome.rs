@@ -27,12 +27,19 @@ impl Outcome {
     /// The outcome of a finished run. An aborted run is reported as aborted whatever its verdict
     /// (the pipeline must notice); a run that Failed (preflight, inject, observation) can never
     /// pass; the score threshold applies only to runs that otherwise pass.
-    pub fn of(phase: Phase, verdict: Verdict, total: u32, min_score: Option<u32>) -> Outcome {
+    pub fn of(
+        phase: Phase,
+        verdict: Verdict,
+        total: Option<u32>,
+        min_score: Option<u32>,
+    ) -> Outcome {
         match (phase, verdict) {
             (Phase::Aborted, _) => Outcome::Aborted,
             (_, Verdict::Failed) => Outcome::HypothesisFailed,
             (_, Verdict::Inconclusive) | (Phase::Failed, Verdict::Passed) => Outcome::Inconclusive,
-            (_, Verdict::Passed) if min_score.is_some_and(|m| total < m) => Outcome::BelowMinScore,
+            (_, Verdict::Passed) if min_score.zip(total).is_some_and(|(m, t)| t < m) => {
+                Outcome::BelowMinScore
+            }
             (_, Verdict::Passed) => Outcome::Passed,
         }
     }
@@ -137,7 +144,7 @@ mod tests {
             (Phase::Aborted, Verdict::Passed, 90, None, Aborted, 3),
         ];
         for (phase, verdict, total, min, want, code) in cases {
-            let got = Outcome::of(phase, verdict, total, min);
+            let got = Outcome::of(phase, verdict, Some(total), min);
             assert_eq!(got, want, "{phase:?} {verdict:?} {total} {min:?}");
             assert_eq!(got.exit_code(), code);
         }

@@ -223,6 +223,7 @@ pub async fn run<C: Cluster, P: Probes>(
     };
     d.milestone(cluster.now(), Phase::Pending, "run started", None);
     let mut last_poll: Option<Time> = None;
+    let mut finished: Option<Time> = None;
     loop {
         if let Some(s) = stop.current() {
             d.st.request_stop(s);
@@ -361,7 +362,7 @@ pub async fn run<C: Cluster, P: Probes>(
                         } else {
                             "reverted"
                         };
-                        d.milestone(cluster.now(), Phase::Recovering, note, Some(until));
+                        d.milestone(at, Phase::Recovering, note, Some(until));
                     }
                     Err(e) => {
                         let message = format!(
@@ -390,11 +391,13 @@ pub async fn run<C: Cluster, P: Probes>(
                 d.st.ending = Some(ending.clone());
                 d.st.phase = phase;
                 d.milestone(now, phase, &ending.message, None);
+                finished = Some(now);
             }
             Step::Done => break,
         }
     }
-    let at = cluster.now();
+    // The run finished when it entered its final phase.
+    let at = finished.unwrap_or_else(|| cluster.now());
     Ok(d.record(cluster, at))
 }
 
@@ -406,7 +409,8 @@ fn mode_name(mode: InjectionMode) -> &'static str {
 }
 
 /// Calls `revert` until it succeeds, with doubling backoff. Returns when the successful attempt
-/// started: recovery is measured from the moment the leak was taken out.
+/// was accepted (as `injected` is when the injection was): recovery is measured from the moment
+/// the leak was taken out.
 async fn revert_with_retries<C: Cluster>(
     cluster: &mut C,
     record: &crate::spec::InjectionRecord,
@@ -416,9 +420,8 @@ async fn revert_with_retries<C: Cluster>(
     let attempts = opts.revert_attempts.max(1);
     let mut attempt = 1;
     loop {
-        let at = cluster.now();
         match cluster.revert(record).await {
-            Ok(()) => return Ok(at),
+            Ok(()) => return Ok(cluster.now()),
             Err(e) if attempt >= attempts => return Err(e),
             Err(e) => {
                 tracing::warn!(run = %record.run_id, attempt, error = %e, "revert failed; retrying");

@@ -113,7 +113,12 @@ pub struct Tally {
     bystanders: BTreeSet<String>,
     node_ready: BTreeMap<String, Sample<bool>>,
     node_pressure: BTreeMap<String, Sample<bool>>,
+    /// `(desired, ready)`, and whether the reverted template is fully rolled out.
     workload: Option<Sample<(u32, u32)>>,
+    workload_clean: bool,
+    /// Target pods carrying a live leaker.
+    leaker_pods: Option<Sample<u32>>,
+    admission_rejections: u32,
     budgets: BTreeMap<String, Sample<(u32, u32)>>,
     observation_failed: Option<String>,
 }
@@ -177,7 +182,16 @@ impl Tally {
                     at: obs.at,
                     value: (*desired, *ready),
                 });
+                self.workload_clean = obs.event.rolled_out_clean();
             }
+            Event::LeakerPods { live } if self.leaker_pods.is_none_or(|s| obs.at >= s.at) => {
+                self.leaker_pods = Some(Sample {
+                    at: obs.at,
+                    value: *live,
+                });
+            }
+            // Refused at admission: never ran, so not an eviction and not blast radius.
+            Event::AdmissionRejected { .. } if counts => self.admission_rejections += 1,
             Event::Budget {
                 name,
                 current_healthy,
@@ -218,6 +232,10 @@ impl Tally {
     pub fn evictions(&self) -> u32 {
         self.evictions
     }
+    /// Pods the kubelet refused at admission (they never ran).
+    pub fn admission_rejections(&self) -> u32 {
+        self.admission_rejections
+    }
     /// Pods that are not the target and were evicted or OOM-killed, each counted once.
     pub fn bystander_pods(&self) -> u32 {
         u32::try_from(self.bystanders.len()).unwrap_or(u32::MAX)
@@ -247,11 +265,15 @@ impl Tally {
         self.observation_failed.as_deref()
     }
 
-    /// All target pods ready and every budget healthy, by the latest samples. Unknown (no
-    /// workload sample yet) is not healthy.
+    /// Recovered, by the latest samples: the workload's template without the leaker is fully
+    /// rolled out (its controller caught up, every replica updated and ready), no target pod
+    /// carries a live leaker any more, and every budget is healthy. Unknown (no workload
+    /// sample yet) is not healthy.
     pub fn healthy(&self) -> bool {
-        let workload_ok = self.workload.is_some_and(|s| s.value.1 >= s.value.0);
-        workload_ok && self.budgets.values().all(|s| s.value.0 >= s.value.1)
+        let workload_ok =
+            self.workload_clean && self.workload.is_some_and(|s| s.value.1 >= s.value.0);
+        let leakers_gone = self.leaker_pods.is_none_or(|s| s.value == 0);
+        workload_ok && leakers_gone && self.budgets.values().all(|s| s.value.0 >= s.value.1)
     }
 
     /// When the current healthy state became true: the newest sample it rests on.
@@ -260,7 +282,8 @@ impl Tally {
             return None;
         }
         let w = self.workload.map(|s| s.at);
-        self.budgets.values().map(|s| s.at).chain(w).max()
+        let l = self.leaker_pods.map(|s| s.at);
+        self.budgets.values().map(|s| s.at).chain(w).chain(l).max()
     }
 }
 

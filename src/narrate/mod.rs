@@ -433,8 +433,12 @@ impl Folder {
     }
 
     /// Takes the next line (in time order); returns what to show now: the line itself while its
-    /// burst is young, and the fold of an earlier burst of its kind that just ended.
+    /// burst is young, and the fold of an earlier burst of its kind that just ended. The target's
+    /// ready count and budget breaches are never folded: each line says a different number.
     pub fn push(&mut self, line: Line) -> Vec<Line> {
+        if matches!(line.kind, Kind::Workload | Kind::Budget { .. }) {
+            return vec![line];
+        }
         let mut out = Vec::new();
         let b = self.bursts.entry(line.kind.clone()).or_insert(Burst {
             shown: 0,
@@ -466,15 +470,20 @@ impl Folder {
     }
 }
 
-/// The line standing for the folded rest of a burst, placed at its last line's time.
+/// The line standing for the folded rest of a burst, placed at its last line's time; a rest of
+/// one line is that line.
 fn fold(b: &mut Burst) -> Option<Line> {
     let n = std::mem::take(&mut b.folded);
     let sample = b.sample.take()?;
-    (n > 0).then(|| Line {
-        text: format!("… and {n} more like \"{}\"", sample.text),
-        folded: n,
-        ..sample
-    })
+    match n {
+        0 => None,
+        1 => Some(sample),
+        _ => Some(Line {
+            text: format!("… and {n} more like \"{}\"", sample.text),
+            folded: n,
+            ..sample
+        }),
+    }
 }
 
 /// Every line of a timeline, unfolded, oldest first.

@@ -6,8 +6,10 @@
 //! a watch happened to deliver them.
 
 pub mod classify;
+pub mod ingest;
 mod timeline;
 
+pub use ingest::{Delivery, Ingest};
 pub use timeline::Timeline;
 
 use serde::{Deserialize, Serialize};

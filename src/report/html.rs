@@ -436,9 +436,9 @@ pub(super) fn render(report: &Report) -> String {
     );
     let _ = write!(
         h,
-        "<div class=\"grade\" title=\"score {}/100\">{}</div><h1>{}</h1><p><small>{} <code>{}/{}</code> on {} · run <code>{}</code> · {} → {}</small></p>",
-        s.total,
-        escape(&s.grade),
+        "<div class=\"grade\" title=\"score {}\">{}</div><h1>{}</h1><p><small>{} <code>{}/{}</code> on {} · run <code>{}</code> · {} → {}</small></p>",
+        escape(&s.headline()),
+        s.grade.map_or("–", |g| g.as_str()),
         escape(&r.experiment),
         r.spec.target.kind.as_str(),
         escape(&r.namespace),
@@ -453,11 +453,12 @@ pub(super) fn render(report: &Report) -> String {
     }
     let _ = write!(
         h,
-        "<p><span class=\"verdict {:?}\">{:?}</span> {} · score <b>{}/100</b> · phase {:?}{}</p>",
+        "<p><span class=\"verdict {:?}\">{:?}</span> {} · score <b>{}</b> · phase {:?}{}</p>",
         s.verdict,
         s.verdict,
         escape(&s.verdict_reason),
-        s.total,
+        s.total
+            .map_or("not scored".to_string(), |t| format!("{t}/100")),
         r.phase,
         r.reason
             .as_deref()
@@ -510,8 +511,8 @@ pub(super) fn render(report: &Report) -> String {
     let _ = write!(
         h,
         "<tr><th>total</th><th></th><th>{}</th><th></th><th>grade {}</th></tr></table>",
-        s.total,
-        escape(&s.grade)
+        s.total.map_or("–".to_string(), |t| t.to_string()),
+        s.grade.map_or("–", |g| g.as_str())
     );
 
     if !s.hypothesis.is_empty() {
@@ -523,8 +524,14 @@ pub(super) fn render(report: &Report) -> String {
                 h,
                 "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td></tr>",
                 escape(&c.clause),
-                if c.passed { "pass" } else { "fail" },
-                if c.passed { "held" } else { "failed" },
+                if c.passed {
+                    "pass"
+                } else if c.judged {
+                    "fail"
+                } else {
+                    "skip"
+                },
+                c.outcome(),
                 escape(&c.detail)
             );
         }

@@ -76,8 +76,11 @@ pub(super) fn render(report: &Report) -> String {
     let tests = s.hypothesis.len().max(1);
 
     let mut props = vec![
-        ("score", s.total.to_string()),
-        ("grade", s.grade.clone()),
+        (
+            "score",
+            s.total.map_or("not scored".into(), |t| t.to_string()),
+        ),
+        ("grade", s.grade.map_or("-".into(), |g| g.to_string())),
         ("verdict", format!("{:?}", s.verdict)),
         ("simulated", r.simulated.to_string()),
         ("cluster", r.cluster.clone()),
@@ -110,9 +113,8 @@ pub(super) fn render(report: &Report) -> String {
         escape(&suite_name),
         escape(&r.started.to_string()),
         escape(&format!(
-            "score {}/100 ({}), verdict {:?}: {}{}",
-            s.total,
-            s.grade,
+            "score {}, verdict {:?}: {}{}",
+            s.headline(),
             s.verdict,
             s.verdict_reason,
             if r.simulated { " [SIMULATED]" } else { "" }

@@ -16,8 +16,12 @@ pub(super) fn render(report: &Report) -> String {
     let s = &report.score;
     let mut md = String::new();
     md.push_str(&format!(
-        "# oomsday: {} — {} ({}/100)\n\n",
-        r.experiment, s.grade, s.total
+        "# oomsday: {} — {}\n\n",
+        r.experiment,
+        match (s.grade, s.total) {
+            (Some(g), Some(t)) => format!("{g} ({t}/100)"),
+            _ => "not scored".to_string(),
+        }
     ));
     if r.simulated {
         md.push_str(
@@ -74,7 +78,8 @@ pub(super) fn render(report: &Report) -> String {
     }
     md.push_str(&format!(
         "| **total** | **{}** | | grade **{}** |\n\n",
-        s.total, s.grade
+        s.total.map_or("–".to_string(), |t| t.to_string()),
+        s.grade.map_or("–", |g| g.as_str())
     ));
 
     if !s.hypothesis.is_empty() {
@@ -83,7 +88,11 @@ pub(super) fn render(report: &Report) -> String {
             md.push_str(&format!(
                 "| `{}` | {} | {} |\n",
                 cell(&c.clause),
-                if c.passed { "✅ held" } else { "❌ failed" },
+                match (c.judged, c.passed) {
+                    (false, _) => "➖ not judged",
+                    (true, true) => "✅ held",
+                    (true, false) => "❌ failed",
+                },
                 cell(&c.detail)
             ));
         }

@@ -34,8 +34,8 @@ pub fn suite_summary(reports: &[Report]) -> String {
             r.record.experiment.replace('|', "\\|"),
             if r.record.simulated { " (sim)" } else { "" },
             r.score.verdict,
-            r.score.total,
-            r.score.grade,
+            r.score.total.map_or("–".to_string(), |t| t.to_string()),
+            r.score.grade.map_or("–", |g| g.as_str()),
             if failed.is_empty() {
                 "—".to_string()
             } else {
@@ -44,24 +44,25 @@ pub fn suite_summary(reports: &[Report]) -> String {
         ));
     }
     let count = |v| reports.iter().filter(|r| r.score.verdict == v).count();
-    let mean = reports
+    // Runs that never injected have no score and do not drag the mean down.
+    let scored: Vec<(&Report, u32)> = reports
         .iter()
-        .map(|r| f64::from(r.score.total))
-        .sum::<f64>()
-        / reports.len() as f64;
-    let worst = reports
-        .iter()
-        .min_by_key(|r| r.score.total)
-        .map(|r| format!("{} ({})", r.record.experiment, r.score.total))
-        .unwrap_or_default();
+        .filter_map(|r| r.score.total.map(|t| (r, t)))
+        .collect();
+    let scores = match scored.iter().min_by_key(|(_, t)| *t) {
+        Some((worst, low)) => format!(
+            " Mean score {:.0}, lowest {} ({low}).",
+            scored.iter().map(|(_, t)| f64::from(*t)).sum::<f64>() / scored.len() as f64,
+            worst.record.experiment
+        ),
+        None => " No run was scored.".to_string(),
+    };
     md.push_str(&format!(
-        "\n**{} runs: {} passed, {} failed, {} inconclusive.** Mean score {:.0}, lowest {}.\n",
+        "\n**{} runs: {} passed, {} failed, {} inconclusive.**{scores}\n",
         reports.len(),
         count(Verdict::Passed),
         count(Verdict::Failed),
         count(Verdict::Inconclusive),
-        mean,
-        worst
     ));
     md
 }

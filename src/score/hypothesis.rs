@@ -9,8 +9,36 @@ fn clause(clause: String, passed: bool, detail: String) -> ClauseResult {
     ClauseResult {
         clause,
         passed,
+        judged: true,
         detail,
     }
+}
+
+/// The clauses the spec states, as written, in the order they are judged.
+pub(super) fn clauses(spec: &crate::spec::LeakExperimentSpec) -> Vec<String> {
+    let Some(h) = spec.hypothesis.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if h.pdb_holds == Some(true) {
+        out.push("pdbHolds: true".to_string());
+    }
+    if let Some(max) = h.max_bystander_evictions {
+        out.push(format!("maxBystanderEvictions: {max}"));
+    }
+    if let Some(within) = h.recovered_within {
+        out.push(format!("recoveredWithin: {within}"));
+    }
+    if let Some(max) = h.max_nodes_not_ready {
+        out.push(format!("maxNodesNotReady: {max}"));
+    }
+    if h.no_node_pressure == Some(true) {
+        out.push("noNodePressure: true".to_string());
+    }
+    if h.alerts_fire == Some(true) {
+        out.push("alertsFire: true".to_string());
+    }
+    out
 }
 
 /// Judges every clause the spec states. A clause that cannot be judged (nothing observed to

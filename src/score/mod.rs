@@ -125,18 +125,85 @@ pub struct ClauseResult {
     /// The clause as written in the spec ("maxBystanderEvictions: 0").
     pub clause: String,
     pub passed: bool,
+    /// False when the run never got to test the clause (nothing was injected): neither held
+    /// nor failed.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub judged: bool,
     /// What was observed against it.
     pub detail: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl ClauseResult {
+    /// Judged and not held.
+    pub fn failed(&self) -> bool {
+        self.judged && !self.passed
+    }
+
+    /// "held", "FAILED" or "not judged", for reports.
+    pub fn outcome(&self) -> &'static str {
+        match (self.judged, self.passed) {
+            (false, _) => "not judged",
+            (true, true) => "held",
+            (true, false) => "FAILED",
+        }
+    }
+}
+
+/// A letter for a total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Grade {
+    A,
+    B,
+    C,
+    D,
+    F,
+}
+
+impl Grade {
+    /// A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.
+    pub const fn of(total: u32) -> Grade {
+        match total {
+            90.. => Grade::A,
+            80..=89 => Grade::B,
+            70..=79 => Grade::C,
+            60..=69 => Grade::D,
+            _ => Grade::F,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Grade::A => "A",
+            Grade::B => "B",
+            Grade::C => "C",
+            Grade::D => "D",
+            Grade::F => "F",
+        }
+    }
+}
+
+impl std::fmt::Display for Grade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A run's score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Score {
-    /// 0–100.
-    pub total: u32,
-    /// A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.
-    pub grade: String,
+    /// 0–100; `None` when the run never injected anything (there is nothing to score).
+    pub total: Option<u32>,
+    /// The total's letter.
+    pub grade: Option<Grade>,
     pub facets: Vec<FacetScore>,
     pub hypothesis: Vec<ClauseResult>,
     pub verdict: Verdict,
@@ -151,20 +218,17 @@ impl Score {
     pub fn facet(&self, facet: Facet) -> Option<&FacetScore> {
         self.facets.iter().find(|f| f.facet == facet)
     }
-    /// Clauses that failed.
+    /// Clauses that failed (judged and not held).
     pub fn failed_clauses(&self) -> impl Iterator<Item = &ClauseResult> {
-        self.hypothesis.iter().filter(|c| !c.passed)
+        self.hypothesis.iter().filter(|c| c.failed())
     }
-}
 
-/// The grade of a total: A ≥ 90, B ≥ 80, C ≥ 70, D ≥ 60, else F.
-pub fn grade(total: u32) -> &'static str {
-    match total {
-        90.. => "A",
-        80..=89 => "B",
-        70..=79 => "C",
-        60..=69 => "D",
-        _ => "F",
+    /// "72 (C)", or "not scored".
+    pub fn headline(&self) -> String {
+        match (self.total, self.grade) {
+            (Some(t), Some(g)) => format!("{t} ({g})"),
+            _ => "not scored".into(),
+        }
     }
 }
 
@@ -174,8 +238,13 @@ pub fn score(record: &RunRecord) -> Score {
     score_with(record, &analysis)
 }
 
-/// Scores a run from an analysis already made of it (reports use the analysis too).
+/// Scores a run from an analysis already made of it (reports use the analysis too). A run that
+/// never injected anything has no score: its facets are not measured, its clauses not judged,
+/// and the verdict says why.
 pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
+    if record.injected.is_none() {
+        return not_run(record);
+    }
     let weights = record
         .spec
         .scoring
@@ -219,12 +288,54 @@ pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
     let hypothesis = hypothesis::judge(record, a);
     let (verdict, verdict_reason) = verdict(a, &hypothesis);
     Score {
-        total,
-        grade: grade(total).to_string(),
+        total: Some(total),
+        grade: Some(Grade::of(total)),
         facets,
         hypothesis,
         verdict,
         verdict_reason,
+        simulated: record.simulated,
+    }
+}
+
+/// The score of a run that never injected anything.
+fn not_run(record: &RunRecord) -> Score {
+    let why = record
+        .message
+        .clone()
+        .unwrap_or_else(|| "the run ended before anything was injected".into());
+    let weights = record
+        .spec
+        .scoring
+        .as_ref()
+        .map(|s| s.weights.clone())
+        .unwrap_or_default();
+    Score {
+        total: None,
+        grade: None,
+        facets: Facet::ALL
+            .iter()
+            .map(|&f| FacetScore {
+                facet: f,
+                weight: f.weight(&weights),
+                effective_weight: 0.0,
+                points: None,
+                measured: false,
+                explanation: "not measured: nothing was injected".into(),
+                evidence: Vec::new(),
+            })
+            .collect(),
+        hypothesis: hypothesis::clauses(&record.spec)
+            .into_iter()
+            .map(|clause| ClauseResult {
+                clause,
+                passed: false,
+                judged: false,
+                detail: "not judged: nothing was injected".into(),
+            })
+            .collect(),
+        verdict: Verdict::Inconclusive,
+        verdict_reason: format!("nothing was injected, nothing to score: {why}"),
         simulated: record.simulated,
     }
 }
@@ -244,7 +355,7 @@ fn verdict(a: &Analysis, clauses: &[ClauseResult]) -> (Verdict, String) {
     }
     let failed: Vec<&str> = clauses
         .iter()
-        .filter(|c| !c.passed)
+        .filter(|c| c.failed())
         .map(|c| c.clause.as_str())
         .collect();
     if failed.is_empty() {

@@ -158,7 +158,9 @@ impl Truth {
     /// DisruptionTarget): the key fact reads "N (target T, bystander B)".
     pub fn admission_rejections(&self) -> u32 {
         let (_, detail) = self
-            .fact("kubelet admission rejections (phase Failed, reason Evicted, no DisruptionTarget)")
+            .fact(
+                "kubelet admission rejections (phase Failed, reason Evicted, no DisruptionTarget)",
+            )
             .expect("the admission rejections fact");
         detail
             .split_whitespace()

@@ -7,16 +7,17 @@
 mod call;
 mod ops;
 mod preflight;
-mod rollout;
 mod watch;
 
 pub use call::CallPolicy;
 pub use ops::conflict_managers;
-pub use preflight::{Access, Marked, SYSTEM_NAMESPACES, required_access};
-pub use rollout::Rollout;
+pub use preflight::{
+    Access, Marked, SYSTEM_NAMESPACES, matching_pdbs, node_allocatable, required_access,
+};
 pub use watch::Observer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -36,6 +37,7 @@ use crate::engine::{Cluster, Defences, InjectionPlan};
 use crate::inject::{self, DEADLINE, FIELD_MANAGER, RUN_ID};
 use crate::observe::classify::TargetRef;
 use crate::observe::{Observation, Time};
+use crate::record::{RecordedExperiment, Recorder, RunNote};
 use crate::spec::{InjectionMode, InjectionRecord, TargetKind};
 use crate::{Error, Result};
 
@@ -57,11 +59,11 @@ pub struct KubeCluster {
     default_namespace: String,
     experiment: String,
     policy: CallPolicy,
-    rollout_timeout: Duration,
     scrape: Option<Duration>,
     target: Option<TargetRef>,
     since: Option<Time>,
     observer: Option<Observer>,
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -72,7 +74,6 @@ impl std::fmt::Debug for KubeCluster {
             .field("default_namespace", &self.default_namespace)
             .field("experiment", &self.experiment)
             .field("policy", &self.policy)
-            .field("rollout_timeout", &self.rollout_timeout)
             .field("target", &self.target)
             .finish_non_exhaustive()
     }
@@ -151,11 +152,11 @@ impl KubeCluster {
             default_namespace: "default".into(),
             experiment: String::new(),
             policy: CallPolicy::default(),
-            rollout_timeout: Duration::from_secs(300),
             scrape: Some(watch::DEFAULT_SCRAPE),
             target: None,
             since: None,
             observer: None,
+            recorder: None,
         }
     }
 
@@ -179,17 +180,17 @@ impl KubeCluster {
         self
     }
 
-    /// How long to wait for the injection's rollout.
-    pub fn with_rollout_timeout(mut self, limit: Duration) -> Self {
-        self.rollout_timeout = limit;
-        self
-    }
-
     /// How often the leakers' own bytes are read through the API server's pod proxy (needs
     /// `get pods/proxy`; without it the bytes are simply missing); `None` never reads them.
     pub fn with_scrape_interval(mut self, every: Option<Duration>) -> Self {
         self.scrape = every;
         self
+    }
+
+    /// Records the runs: every watch event as received, the leakers' metrics and the
+    /// experiment and defences of each run (`oomsday run --record`).
+    pub fn set_recorder(&mut self, recorder: Option<Arc<Recorder>>) {
+        self.recorder = recorder;
     }
 
     /// Asks the API which of `needed` the caller may do; an error names every refusal.
@@ -469,6 +470,7 @@ impl Cluster for KubeCluster {
         // target from its own start.
         self.observer = None;
         self.target = None;
+        let started = self.now();
         self.since = None;
         let t = &plan.spec.target;
         let ns = plan.namespace.as_str();
@@ -532,8 +534,8 @@ impl Cluster for KubeCluster {
             selector,
             template_labels,
         });
-        self.since = Some(self.now());
-        Ok(Defences {
+        self.since = Some(started);
+        let defences = Defences {
             namespace: ns.to_string(),
             kind: t.kind.as_str().to_string(),
             name: t.name.clone(),
@@ -543,7 +545,24 @@ impl Cluster for KubeCluster {
             limit_ranges: limit_ranges.items,
             hpas: preflight::matching_hpas(hpas.items, t.kind, &t.name),
             node_allocatable: preflight::node_allocatable(&nodes.items),
-        })
+        };
+        if let Some(r) = &self.recorder {
+            r.run(
+                self.now(),
+                RunNote {
+                    run_id: plan.run_id.clone(),
+                    phase: None,
+                    detail: String::new(),
+                    experiment: Some(RecordedExperiment {
+                        name: self.experiment.clone(),
+                        namespace: plan.namespace.clone(),
+                        spec: plan.spec.clone(),
+                    }),
+                    defences: Some(Box::new(defences.clone())),
+                },
+            );
+        }
+        Ok(defences)
     }
 
     async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {
@@ -553,18 +572,11 @@ impl Cluster for KubeCluster {
         let ns = plan.namespace.as_str();
         match plan.spec.injection.mode {
             InjectionMode::Sidecar => {
+                // Injected is when the API accepted the template change: the rollout that
+                // follows (and its dip in availability) is observed, not waited for.
                 let patch = inject::sidecar_patch(plan, &self.experiment)?;
                 self.apply(t.kind, ns, &t.name, &patch, false).await?;
-                tracing::info!(kind = t.kind.as_str(), %ns, name = %t.name, "leaker applied; waiting for the rollout");
-                let (c, limit) = (&self.client, self.rollout_timeout);
-                match t.kind {
-                    TargetKind::Deployment => {
-                        ops::wait_rollout::<Deployment>(c, t.kind, ns, &t.name, limit).await?
-                    }
-                    TargetKind::StatefulSet => {
-                        ops::wait_rollout::<StatefulSet>(c, t.kind, ns, &t.name, limit).await?
-                    }
-                }
+                tracing::info!(kind = t.kind.as_str(), %ns, name = %t.name, "leaker applied; the rollout is observed");
                 Ok(inject::sidecar_record(plan))
             }
             InjectionMode::Ephemeral => {
@@ -618,7 +630,8 @@ impl KubeCluster {
             Error::Invalid("preflight must run before injecting or observing".into())
         })?;
         let since = self.since.unwrap_or_else(Time::now);
-        let mut observer = Observer::start(self.client.clone(), target, since);
+        let mut observer =
+            Observer::start(self.client.clone(), target, since, self.recorder.clone());
         observer.set_scrape_interval(self.scrape);
         self.observer = Some(observer);
         Ok(())

@@ -2,22 +2,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::call::{CallPolicy, status_code};
-use super::rollout::{self, Rollout};
 use crate::inject::{FIELD_MANAGER, revert_patch};
 use crate::spec::TargetKind;
 use crate::{Error, Result};
@@ -61,7 +57,6 @@ pub trait Workload:
     + 'static
 {
     fn view(&self) -> WorkloadView;
-    fn rollout(&self) -> Rollout;
 }
 
 impl Workload for Deployment {
@@ -69,18 +64,12 @@ impl Workload for Deployment {
         let spec = self.spec.clone().unwrap_or_default();
         WorkloadView::new(self, spec.replicas, spec.selector, spec.template)
     }
-    fn rollout(&self) -> Rollout {
-        rollout::deployment(self)
-    }
 }
 
 impl Workload for StatefulSet {
     fn view(&self) -> WorkloadView {
         let spec = self.spec.clone().unwrap_or_default();
         WorkloadView::new(self, spec.replicas, spec.selector, spec.template)
-    }
-    fn rollout(&self) -> Rollout {
-        rollout::statefulset(self)
     }
 }
 
@@ -191,54 +180,6 @@ pub async fn revert<K: Workload>(
     match apply::<K>(client, policy, kind, namespace, name, &patch, false).await {
         Err(Error::NotFound { .. }) => Ok(()),
         other => other.map(|_| ()),
-    }
-}
-
-/// Waits for the rollout the injection started, logging progress, at most `limit`.
-pub async fn wait_rollout<K: Workload>(
-    client: &Client,
-    kind: TargetKind,
-    namespace: &str,
-    name: &str,
-    limit: Duration,
-) -> Result<()> {
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let mut last = String::new();
-    let wait = async {
-        let stream = watcher::watch_object(api, name);
-        futures::pin_mut!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(Some(obj)) => match obj.rollout() {
-                    Rollout::Done => return Ok(()),
-                    Rollout::Progressing(msg) => {
-                        if msg != last {
-                            tracing::info!(kind = kind.as_str(), %namespace, %name, "rollout: {msg}");
-                            last = msg;
-                        }
-                    }
-                },
-                Ok(None) => {
-                    return Err(Error::NotFound {
-                        kind: kind.as_str().into(),
-                        namespace: namespace.into(),
-                        name: name.into(),
-                    });
-                }
-                Err(e) => tracing::warn!(error = %e, "watching the rollout failed; retrying"),
-            }
-        }
-        Err(Error::Invalid("the rollout watch ended".into()))
-    };
-    match tokio::time::timeout(limit, wait).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::Timeout {
-            what: format!(
-                "rollout of {} {namespace}/{name} with the leaker (last: {last})",
-                kind.as_str()
-            ),
-            after: limit,
-        }),
     }
 }
 

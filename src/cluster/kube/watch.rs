@@ -1,10 +1,14 @@
 //! The observer: one watch per kind (pods, nodes and Events cluster-wide; budgets and the
-//! workload in the target's namespace), merged into one channel, fed through the pure
-//! [`Classifier`]. Watches resume by themselves (`default_backoff`); objects are stripped of what
-//! the classifier never reads before they cross the channel.
+//! workload in the target's namespace), merged into one channel and fed through the pure
+//! [`Ingest`]. Each watch stamps what it delivers with the moment it arrived, so a burst that
+//! waits in the channel keeps its real times (the rollout's dip in availability is measured
+//! as it happened). Watches resume by themselves (`default_backoff`); objects are stripped of
+//! what the classifier never reads before they cross the channel, and written as received to
+//! a [`Recorder`] when the run is recorded.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,41 +17,26 @@ use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::observe::classify::{Classifier, Kind, Object, TargetRef, relevant_reason};
-use crate::observe::{Event, Observation, Time};
+use crate::observe::classify::{Kind, Object, TargetRef, relevant_reason};
+use crate::observe::{Delivery, Event, Ingest, Observation, Time};
+use crate::record::{Recorder, WatchType, leaker_bytes};
 use crate::spec::TargetKind;
 
-/// Consecutive errors after which a watch is reported as failing (the run is then not to be
-/// trusted); the watch keeps retrying regardless.
-const FAILURES_BEFORE_REPORT: u32 = 5;
 /// Messages handled per batch, so a huge re-list does not hold the engine back.
 const BATCH: usize = 4096;
-/// How often the leakers' own bytes are read, by default.
-pub const DEFAULT_SCRAPE: Duration = Duration::from_secs(15);
-
-#[derive(Debug)]
-enum Body {
-    /// What a leaker said it holds, read from its `/metrics` at `at`.
-    Bytes {
-        pod: String,
-        bytes: u64,
-        at: Time,
-    },
-    Started(Kind),
-    Apply(Box<Object>),
-    Delete(Box<Object>),
-    Done(Kind),
-    Failed(String),
-}
+/// How often the leakers' own bytes are read, by default: the leaker's own report interval.
+pub const DEFAULT_SCRAPE: Duration = oomsday_core::leaker_config::DEFAULT_REPORT_INTERVAL.std();
 
 #[derive(Debug)]
 struct Msg {
     stream: &'static str,
-    body: Body,
+    received: Time,
+    delivery: Delivery,
 }
 
 /// The running watches and the index they feed.
@@ -55,11 +44,11 @@ struct Msg {
 pub struct Observer {
     rx: mpsc::Receiver<Msg>,
     tasks: Vec<JoinHandle<()>>,
-    classifier: Classifier,
+    ingest: Ingest,
     pending: VecDeque<Observation>,
-    failures: HashMap<&'static str, u32>,
     closed: bool,
     scrape: Option<Scrape>,
+    recorder: Option<Arc<Recorder>>,
 }
 
 /// Reading the leakers' own bytes through the API server's pod proxy (needs `get pods/proxy`;
@@ -86,16 +75,6 @@ impl std::fmt::Debug for Scrape {
 /// At most this many leakers are read per round, so a large target does not flood the API.
 const SCRAPE_PODS: usize = 50;
 
-/// What the leaker holds, from its Prometheus text (`oomsday_leaker_allocated_bytes`).
-pub fn leaker_bytes(metrics: &str) -> Option<u64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("oomsday_leaker_allocated_bytes "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| v as u64)
-}
-
 impl Drop for Observer {
     fn drop(&mut self) {
         for t in &self.tasks {
@@ -104,132 +83,195 @@ impl Drop for Observer {
     }
 }
 
-fn spawn_watch<K>(
+/// One watch: what it delivers, stamped with its arrival, recorded as received, stripped and
+/// sent to the observer.
+struct Watch<K> {
     tx: mpsc::Sender<Msg>,
     stream: &'static str,
     kind: Kind,
     api: Api<K>,
     config: watcher::Config,
     wrap: fn(K) -> Option<Object>,
-) -> JoinHandle<()>
+    recorder: Option<Arc<Recorder>>,
+}
+
+impl<K> Watch<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + 'static,
 {
-    tokio::spawn(async move {
-        let events = watcher(api, config)
-            .modify(|o: &mut K| o.managed_fields_mut().clear())
-            .default_backoff();
-        futures::pin_mut!(events);
-        while let Some(ev) = events.next().await {
-            let object = |o: K| {
-                wrap(o).map(|mut obj| {
-                    obj.strip();
-                    Box::new(obj)
-                })
-            };
-            let body = match ev {
-                Ok(watcher::Event::Init) => Body::Started(kind),
-                Ok(watcher::Event::InitDone) => Body::Done(kind),
-                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => match object(o) {
-                    Some(obj) => Body::Apply(obj),
-                    None => continue,
-                },
-                Ok(watcher::Event::Delete(o)) => match object(o) {
-                    Some(obj) => Body::Delete(obj),
-                    None => continue,
-                },
-                Err(e) => Body::Failed(e.to_string()),
-            };
-            if tx.send(Msg { stream, body }).await.is_err() {
-                break; // the observer is gone
+    fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let Watch {
+                tx,
+                stream,
+                kind,
+                api,
+                config,
+                wrap,
+                recorder,
+            } = self;
+            let events = watcher(api, config)
+                .modify(|o: &mut K| o.managed_fields_mut().clear())
+                .default_backoff();
+            futures::pin_mut!(events);
+            while let Some(ev) = events.next().await {
+                // The I/O edge: the moment it arrived is the time of what it says.
+                let received = Time::now();
+                let record = |kind: WatchType, o: &K| {
+                    if let (Some(r), Ok(v)) = (&recorder, serde_json::to_value(o)) {
+                        r.watch(received, stream, kind, v);
+                    }
+                };
+                let object = |o: K| {
+                    wrap(o).map(|mut obj| {
+                        obj.strip();
+                        Box::new(obj)
+                    })
+                };
+                let delivery = match ev {
+                    Ok(watcher::Event::Init) => Delivery::ListStarted(kind),
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(r) = &recorder {
+                            r.initial_list_end(received, stream);
+                        }
+                        Delivery::ListDone(kind)
+                    }
+                    Ok(watcher::Event::InitApply(o)) => {
+                        record(WatchType::Added, &o);
+                        match object(o) {
+                            Some(obj) => Delivery::Apply(obj),
+                            None => continue,
+                        }
+                    }
+                    Ok(watcher::Event::Apply(o)) => {
+                        record(WatchType::Modified, &o);
+                        match object(o) {
+                            Some(obj) => Delivery::Apply(obj),
+                            None => continue,
+                        }
+                    }
+                    Ok(watcher::Event::Delete(o)) => {
+                        record(WatchType::Deleted, &o);
+                        match object(o) {
+                            Some(obj) => Delivery::Delete(obj),
+                            None => continue,
+                        }
+                    }
+                    Err(e) => Delivery::Failed(e.to_string()),
+                };
+                let msg = Msg {
+                    stream,
+                    received,
+                    delivery,
+                };
+                if tx.send(msg).await.is_err() {
+                    break; // the observer is gone
+                }
             }
-        }
-    })
+        })
+    }
 }
 
 impl Observer {
-    /// Starts the watches for `target`; facts before `since` are history.
-    pub fn start(client: Client, target: TargetRef, since: Time) -> Self {
+    /// Starts the watches for `target`; facts before `since` are history. With a recorder,
+    /// everything the watches and the scraper receive is written to it as received.
+    pub fn start(
+        client: Client,
+        target: TargetRef,
+        since: Time,
+        recorder: Option<Arc<Recorder>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let weak = tx.downgrade();
-        let scrape_client = client.clone();
         let ns = target.namespace.clone();
         let by_name = watcher::Config::default().fields(&format!("metadata.name={}", target.name));
+        let all = watcher::Config::default;
+        let rec = || recorder.clone();
         let mut tasks = vec![
-            spawn_watch(
-                tx.clone(),
-                "pods",
-                Kind::Pod,
-                Api::<Pod>::all(client.clone()),
-                watcher::Config::default(),
-                |p| Some(Object::Pod(p)),
-            ),
-            spawn_watch(
-                tx.clone(),
-                "nodes",
-                Kind::Node,
-                Api::<Node>::all(client.clone()),
-                watcher::Config::default(),
-                |n| Some(Object::Node(n)),
-            ),
-            spawn_watch(
-                tx.clone(),
-                "events",
-                Kind::Event,
-                Api::<CoreEvent>::all(client.clone()),
-                watcher::Config::default(),
-                |e| {
+            Watch {
+                tx: tx.clone(),
+                stream: "pods",
+                kind: Kind::Pod,
+                api: Api::<Pod>::all(client.clone()),
+                config: all(),
+                wrap: |p| Some(Object::Pod(p)),
+                recorder: rec(),
+            }
+            .spawn(),
+            Watch {
+                tx: tx.clone(),
+                stream: "nodes",
+                kind: Kind::Node,
+                api: Api::<Node>::all(client.clone()),
+                config: all(),
+                wrap: |n| Some(Object::Node(n)),
+                recorder: rec(),
+            }
+            .spawn(),
+            Watch {
+                tx: tx.clone(),
+                stream: "events",
+                kind: Kind::Event,
+                api: Api::<CoreEvent>::all(client.clone()),
+                config: all(),
+                wrap: |e| {
                     e.reason
                         .as_deref()
                         .is_some_and(relevant_reason)
                         .then_some(Object::Event(e))
                 },
-            ),
-            spawn_watch(
-                tx.clone(),
-                "poddisruptionbudgets",
-                Kind::Budget,
-                Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns),
-                watcher::Config::default(),
-                |b| Some(Object::Budget(b)),
-            ),
+                recorder: rec(),
+            }
+            .spawn(),
+            Watch {
+                tx: tx.clone(),
+                stream: "poddisruptionbudgets",
+                kind: Kind::Budget,
+                api: Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns),
+                config: all(),
+                wrap: |b| Some(Object::Budget(b)),
+                recorder: rec(),
+            }
+            .spawn(),
         ];
         tasks.push(match target.kind {
-            TargetKind::Deployment => spawn_watch(
+            TargetKind::Deployment => Watch {
                 tx,
-                "workload",
-                Kind::Workload,
-                Api::<Deployment>::namespaced(client, &ns),
-                by_name,
-                |d| Some(Object::Deployment(d)),
-            ),
-            TargetKind::StatefulSet => spawn_watch(
+                stream: "deployments",
+                kind: Kind::Workload,
+                api: Api::<Deployment>::namespaced(client.clone(), &ns),
+                config: by_name,
+                wrap: |d| Some(Object::Deployment(d)),
+                recorder: rec(),
+            }
+            .spawn(),
+            TargetKind::StatefulSet => Watch {
                 tx,
-                "workload",
-                Kind::Workload,
-                Api::<StatefulSet>::namespaced(client, &ns),
-                by_name,
-                |s| Some(Object::StatefulSet(s)),
-            ),
+                stream: "statefulsets",
+                kind: Kind::Workload,
+                api: Api::<StatefulSet>::namespaced(client.clone(), &ns),
+                config: by_name,
+                wrap: |s| Some(Object::StatefulSet(s)),
+                recorder: rec(),
+            }
+            .spawn(),
         });
         let namespace = target.namespace.clone();
-        let mut observer = Observer {
+        Observer {
             rx,
             tasks,
-            classifier: Classifier::new(target, since),
+            ingest: Ingest::new(target, since),
             pending: VecDeque::new(),
-            failures: HashMap::new(),
             closed: false,
-            scrape: None,
-        };
-        observer.scrape = Some(Scrape {
-            client: scrape_client,
-            namespace,
-            every: DEFAULT_SCRAPE,
-            next: tokio::time::Instant::now(),
-            tx: weak,
-        });
-        observer
+            scrape: Some(Scrape {
+                client,
+                namespace,
+                every: DEFAULT_SCRAPE,
+                next: tokio::time::Instant::now(),
+                tx: weak,
+            }),
+            recorder,
+        }
     }
 
     /// How often the leakers' bytes are read; `None` turns it off.
@@ -242,7 +284,7 @@ impl Observer {
     }
 
     /// Starts a round of reading the leakers' `/metrics` when one is due.
-    fn maybe_scrape(&mut self, now: Time) {
+    fn maybe_scrape(&mut self) {
         let Some(s) = self.scrape.as_mut() else {
             return;
         };
@@ -252,9 +294,14 @@ impl Observer {
         }
         s.next = instant + s.every;
         let Some(tx) = s.tx.upgrade() else { return };
-        for pod in self.classifier.leaker_pods().into_iter().take(SCRAPE_PODS) {
+        let pods = self.ingest.classifier().leaker_pods();
+        for pod in pods.into_iter().take(SCRAPE_PODS) {
             let (client, tx, ns) = (s.client.clone(), tx.clone(), s.namespace.clone());
-            let timeout = s.every.min(Duration::from_secs(5));
+            let recorder = self.recorder.clone();
+            let timeout = s
+                .every
+                .max(Duration::from_secs(1))
+                .min(Duration::from_secs(5));
             self.tasks.retain(|t| !t.is_finished());
             self.tasks.push(tokio::spawn(async move {
                 let path = format!("/api/v1/namespaces/{ns}/pods");
@@ -266,18 +313,17 @@ impl Observer {
                 };
                 match tokio::time::timeout(timeout, client.request_text(req)).await {
                     Ok(Ok(text)) => {
+                        let received = Time::now();
+                        if let Some(r) = &recorder {
+                            r.leaker(received, &ns, &pod, &text);
+                        }
                         if let Some(bytes) = leaker_bytes(&text) {
-                            let body = Body::Bytes {
-                                pod,
-                                bytes,
-                                at: now,
+                            let msg = Msg {
+                                stream: "leaker-metrics",
+                                received,
+                                delivery: Delivery::LeakerBytes { pod, bytes },
                             };
-                            let _ = tx
-                                .send(Msg {
-                                    stream: "leaker-metrics",
-                                    body,
-                                })
-                                .await;
+                            let _ = tx.send(msg).await;
                         }
                     }
                     // Unreachable leakers are normal (no RBAC for the proxy, a restarting pod).
@@ -288,45 +334,23 @@ impl Observer {
         }
     }
 
-    fn handle(&mut self, msg: Msg, now: Time) {
-        if !matches!(msg.body, Body::Failed(_)) {
-            self.failures.remove(msg.stream);
-        }
-        match msg.body {
-            Body::Bytes { pod, bytes, at } => self
-                .pending
-                .push_back(Observation::new(at, Event::LeakerBytes { pod, bytes })),
-            Body::Started(kind) => self.classifier.relist_started(kind),
-            Body::Done(kind) => self.classifier.relist_done(kind),
-            Body::Apply(obj) => self.pending.extend(self.classifier.apply(&obj, now)),
-            Body::Delete(obj) => self.classifier.delete(&obj),
-            Body::Failed(error) => {
-                let n = self.failures.entry(msg.stream).or_insert(0);
-                *n += 1;
-                tracing::warn!(stream = msg.stream, attempt = *n, %error, "watch failed; retrying");
-                if *n == FAILURES_BEFORE_REPORT {
-                    self.pending.push_back(Observation::new(
-                        now,
-                        Event::ObservationFailed {
-                            detail: format!("watching {} failed: {error}", msg.stream),
-                        },
-                    ));
-                }
-            }
-        }
+    fn handle(&mut self, msg: Msg) {
+        let obs = self.ingest.take(msg.stream, msg.received, msg.delivery);
+        self.pending.extend(obs);
     }
 
     /// Observations as soon as there are some, or none when `until` passes. Cancel-safe: a
     /// message is handled synchronously once received, and its observations wait in `pending`.
     pub async fn next_batch(&mut self, until: Time, now: impl Fn() -> Time) -> Vec<Observation> {
         loop {
+            self.pending.extend(self.ingest.tick(now()));
             if !self.pending.is_empty() {
                 return self.pending.drain(..).collect();
             }
             if now() >= until {
                 return Vec::new();
             }
-            self.maybe_scrape(now());
+            self.maybe_scrape();
             let wait = now().duration_until(until).unsigned_abs();
             // Wake up for the next scrape round too.
             let slice = self.scrape.as_ref().map_or(wait, |s| wait.min(s.every));
@@ -348,10 +372,10 @@ impl Observer {
                     )];
                 }
             };
-            self.handle(msg, now());
+            self.handle(msg);
             for _ in 0..BATCH {
                 match self.rx.try_recv() {
-                    Ok(msg) => self.handle(msg, now()),
+                    Ok(msg) => self.handle(msg),
                     Err(_) => break,
                 }
             }
@@ -359,24 +383,7 @@ impl Observer {
     }
 
     /// The index, for logs and tests.
-    pub fn classifier(&self) -> &Classifier {
-        &self.classifier
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leaker_bytes_from_its_metrics() {
-        let text = "# HELP oomsday_leaker_target_bytes What the curve asks for now.\n\
-                    # TYPE oomsday_leaker_target_bytes gauge\n\
-                    oomsday_leaker_target_bytes 3145728\n\
-                    oomsday_leaker_allocated_bytes 2097152\n\
-                    oomsday_leaker_rss_bytes 2500000\n";
-        assert_eq!(leaker_bytes(text), Some(2_097_152));
-        assert_eq!(leaker_bytes("oomsday_leaker_allocated_bytes NaN\n"), None);
-        assert_eq!(leaker_bytes("404 not found"), None);
+    pub fn classifier(&self) -> &crate::observe::classify::Classifier {
+        self.ingest.classifier()
     }
 }

@@ -118,7 +118,7 @@ impl EventView {
 }
 
 impl Classifier {
-    pub(super) fn apply_event(&mut self, v: EventView, out: &mut Vec<Observation>) {
+    pub(super) fn apply_event(&mut self, v: EventView, now: Time, out: &mut Vec<Observation>) {
         let generation = self.gen_of(super::Kind::Event);
         // A repeated Event (count 2, 3...) is a new occurrence at its new last time.
         let seen = self.events.get(v.uid.as_str()).map(|s| s.value);
@@ -129,7 +129,7 @@ impl Classifier {
                 generation,
             },
         );
-        if seen == Some(v.at) || v.at < self.since {
+        if seen == Some(v.at) || v.at < self.since_second() {
             return;
         }
         match (v.reason.as_str(), v.kind.as_str()) {
@@ -138,7 +138,7 @@ impl Classifier {
                     Some(ns) if ns != self.target.namespace => format!("{ns}/{}", v.name),
                     _ => v.name.clone(),
                 };
-                self.pod_evicted_by_event(&v, &name, out);
+                self.pod_evicted_by_event(v, name, now, out);
             }
             ("FailedScheduling", "Pod") => out.push(Observation::new(
                 v.at,
@@ -240,6 +240,8 @@ mod tests {
             .map(Object::Pod)
             .collect();
         run(&mut c, &running);
+        // The pods' list is complete: a pod not in it is gone and will send no status.
+        c.relist_done(Kind::Pod, ts("2026-11-24T13:40:00Z"));
         let got = run(&mut c, &core_events());
         let evictions: Vec<_> = got
             .iter()
@@ -286,7 +288,7 @@ mod tests {
         let first = run(&mut c, &evs);
         c.relist_started(Kind::Event);
         assert!(run(&mut c, &evs).is_empty());
-        c.relist_done(Kind::Event);
+        c.relist_done(Kind::Event, ts("2026-11-24T13:40:00Z"));
         assert!(!first.is_empty());
         // EvictionThresholdMet happens a third time.
         let mut again = items::<CoreEvent>(fixture!("events-core-all.json"))

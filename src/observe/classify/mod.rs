@@ -83,11 +83,36 @@ impl Object {
             Object::Pod(p) => {
                 p.managed_fields_mut().clear();
                 p.annotations_mut().clear();
-                // The classifier reads nodeName only from the spec.
+                // The classifier reads nodeName and the containers' names (does the pod carry a
+                // leaker?) from the spec.
                 if let Some(spec) = p.spec.as_mut() {
-                    let node = spec.node_name.take();
-                    *spec = Default::default();
-                    spec.node_name = node;
+                    let names = |cs: &mut Vec<k8s_openapi::api::core::v1::Container>| {
+                        for c in cs.iter_mut() {
+                            *c = k8s_openapi::api::core::v1::Container {
+                                name: std::mem::take(&mut c.name),
+                                ..Default::default()
+                            };
+                        }
+                    };
+                    names(&mut spec.containers);
+                    let ephemeral: Option<Vec<String>> = spec
+                        .ephemeral_containers
+                        .as_ref()
+                        .map(|e| e.iter().map(|c| c.name.clone()).collect());
+                    *spec = k8s_openapi::api::core::v1::PodSpec {
+                        node_name: spec.node_name.take(),
+                        containers: std::mem::take(&mut spec.containers),
+                        ephemeral_containers: ephemeral.map(|names| {
+                            names
+                                .into_iter()
+                                .map(|name| k8s_openapi::api::core::v1::EphemeralContainer {
+                                    name,
+                                    ..Default::default()
+                                })
+                                .collect()
+                        }),
+                        ..Default::default()
+                    };
                 }
             }
             Object::Node(n) => {
@@ -120,8 +145,14 @@ pub struct Classifier {
     pods: HashMap<Box<str>, pod::PodState>,
     /// Nodes a target pod has run on during the run: bystanders there are blast radius.
     target_nodes: HashSet<Box<str>>,
-    /// Pods (by uid) whose eviction was reported, from their status or their Event: once each.
+    /// Pods (by uid) whose eviction or admission rejection was reported: once each.
     evicted: HashSet<Box<str>>,
+    /// Evicted Events waiting for their pod's status to say what they were (an eviction at its
+    /// DisruptionTarget condition's time, or an admission rejection), by pod uid.
+    pending_evictions: BTreeMap<Box<str>, PendingEviction>,
+    /// The last count of target pods carrying a live leaker that was reported (none before the
+    /// first leaker: nothing to say until one appears).
+    leaker_pods: u32,
     nodes: HashMap<Box<str>, node::NodeState>,
     /// Relevant Events by uid → the last occurrence reported.
     events: HashMap<Box<str>, Seen<Time>>,
@@ -130,7 +161,24 @@ pub struct Classifier {
     /// Per kind, the generation of the current (re-)list; entries not stamped with it at
     /// `relist_done` vanished while the watch was away.
     generation: HashMap<Kind, u32>,
+    /// Kinds whose first list completed: an object not known then is gone, not yet to come.
+    listed: HashSet<Kind>,
 }
+
+/// An Evicted Event whose pod's status has not told yet what it was.
+#[derive(Debug, Clone)]
+struct PendingEviction {
+    view: EventView,
+    /// The pod as sentences name it (namespace-qualified outside the target's namespace).
+    name: String,
+    /// When the Event was delivered: after [`EVICTION_EVENT_GRACE`] it is reported on its own.
+    received: Time,
+}
+
+/// How long an Evicted Event waits for its pod's status (which carries the eviction's own time
+/// and tells an eviction from an admission rejection) before it is reported from the Event
+/// alone. The kubelet writes both within a second in the recordings.
+const EVICTION_EVENT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 struct Seen<T> {
@@ -147,11 +195,14 @@ impl Classifier {
             pods: HashMap::new(),
             target_nodes: HashSet::new(),
             evicted: HashSet::new(),
+            pending_evictions: BTreeMap::new(),
+            leaker_pods: 0,
             nodes: HashMap::new(),
             events: HashMap::new(),
             budgets: HashMap::new(),
             workload: None,
             generation: HashMap::new(),
+            listed: HashSet::new(),
         }
     }
 
@@ -164,24 +215,34 @@ impl Classifier {
         (self.pods.len(), self.nodes.len())
     }
 
+    /// Whether the first list of `kind` completed.
+    fn relisted(&self, kind: Kind) -> bool {
+        self.listed.contains(&kind)
+    }
+
     fn gen_of(&self, kind: Kind) -> u32 {
         self.generation.get(&kind).copied().unwrap_or(0)
     }
 
     /// An object was added or changed (or re-listed): the observations it adds.
+    /// `now` is when the watch delivered the object: the time of state samples that carry no
+    /// time of their own (a budget's status, a workload's replicas).
     pub fn apply(&mut self, obj: &Object, now: Time) -> Vec<Observation> {
         let mut out = Vec::new();
         match obj {
-            Object::Pod(p) => self.apply_pod(p, &mut out),
+            Object::Pod(p) => {
+                self.apply_pod(p, now, &mut out);
+                self.report_leaker_pods(now, &mut out);
+            }
             Object::Node(n) => self.apply_node(n, &mut out),
             Object::Event(e) => {
                 if let Some(v) = EventView::from_core(e) {
-                    self.apply_event(v, &mut out);
+                    self.apply_event(v, now, &mut out);
                 }
             }
             Object::EventV1(e) => {
                 if let Some(v) = EventView::from_v1(e) {
-                    self.apply_event(v, &mut out);
+                    self.apply_event(v, now, &mut out);
                 }
             }
             Object::Budget(b) => self.apply_budget(b, now, &mut out),
@@ -191,13 +252,33 @@ impl Classifier {
         out
     }
 
-    /// An object was deleted: forgets it. Deletions themselves are not facts here: a target
-    /// pod's disappearance shows in the workload's ready count, its cause in its condition.
-    pub fn delete(&mut self, obj: &Object) {
+    /// Time passed (`now`, by the watches' delivery): Evicted Events whose pod never told what
+    /// they were are reported from the Event alone.
+    pub fn tick(&mut self, now: Time, out: &mut Vec<Observation>) {
+        let due: Vec<Box<str>> = self
+            .pending_evictions
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.received).unsigned_abs() >= EVICTION_EVENT_GRACE)
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in due {
+            self.report_pending_eviction(&uid, out);
+        }
+    }
+
+    /// An object was deleted at `now`: forgets it. Deletions themselves are not facts here: a
+    /// target pod's disappearance shows in the workload's ready count, its cause in its
+    /// condition; what it changes (the pods carrying a leaker, an Evicted Event that now cannot
+    /// be matched to a status) is returned.
+    pub fn delete(&mut self, obj: &Object, now: Time) -> Vec<Observation> {
         use kube::ResourceExt;
+        let mut out = Vec::new();
         match obj {
             Object::Pod(p) => {
-                self.pods.remove(pod::key(p).as_str());
+                let key = pod::key(p);
+                self.pods.remove(key.as_str());
+                self.report_pending_eviction(&key, &mut out);
+                self.report_leaker_pods(now, &mut out);
             }
             Object::Node(n) => {
                 self.nodes.remove(n.name_any().as_str());
@@ -213,6 +294,7 @@ impl Classifier {
             }
             Object::Deployment(_) | Object::StatefulSet(_) => self.workload = None,
         }
+        out
     }
 
     /// A watch (re-)started listing `kind`: objects applied from now on are stamped with a new
@@ -222,21 +304,36 @@ impl Classifier {
         *g = g.wrapping_add(1);
     }
 
-    /// The (re-)list of `kind` is complete: whatever it did not contain was deleted meanwhile.
-    pub fn relist_done(&mut self, kind: Kind) {
+    /// The (re-)list of `kind` is complete at `now`: whatever it did not contain was deleted
+    /// meanwhile.
+    pub fn relist_done(&mut self, kind: Kind, now: Time) -> Vec<Observation> {
         let g = self.gen_of(kind);
+        self.listed.insert(kind);
+        let mut out = Vec::new();
         match kind {
-            Kind::Pod => self.pods.retain(|_, p| p.generation == g),
+            Kind::Pod => {
+                self.pods.retain(|_, p| p.generation == g);
+                self.report_leaker_pods(now, &mut out);
+            }
             Kind::Node => self.nodes.retain(|_, n| n.generation == g),
             Kind::Event => self.events.retain(|_, e| e.generation == g),
             Kind::Budget => self.budgets.retain(|_, b| b.generation == g),
             Kind::Workload => {}
         }
+        out
+    }
+
+    /// The start of observation as object timestamps can tell it. Kubernetes writes
+    /// `startedAt`, `finishedAt`, `lastTransitionTime` and `lastTimestamp` in whole seconds,
+    /// truncated: a container that started 0.3 s after the run began reads as the run's own
+    /// second, so facts of that second count as the run's.
+    fn since_second(&self) -> Time {
+        Time::from_second(self.since.as_second()).unwrap_or(self.since)
     }
 
     /// Event-like facts before `since` are history; state samples are moved up to `since`.
     fn push_fact(&self, out: &mut Vec<Observation>, obs: Observation) {
-        if obs.at >= self.since {
+        if obs.at >= self.since_second() {
             out.push(obs);
         }
     }

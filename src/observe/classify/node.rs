@@ -145,10 +145,10 @@ mod tests {
         let n: Node = items(fixture!("node-ready.json")).remove(0);
         c.relist_started(Kind::Node);
         c.apply(&Object::Node(n.clone()), now);
-        c.relist_done(Kind::Node);
+        c.relist_done(Kind::Node, ts("2026-11-24T13:40:00Z"));
         assert_eq!(c.sizes().1, 1);
         c.relist_started(Kind::Node);
-        c.relist_done(Kind::Node);
+        c.relist_done(Kind::Node, ts("2026-11-24T13:40:00Z"));
         assert_eq!(c.sizes().1, 0);
         // Seen again after being forgotten: its state is reported again (the timeline drops
         // the unchanged samples).

@@ -17,6 +17,8 @@ pub(super) struct PodState {
     target: bool,
     /// The pod's name, when it is the target's and a leaker runs in it (its bytes are read).
     leaker: Option<Box<str>>,
+    /// A target pod that carries a live leaker: one that runs or will run (again).
+    live_leaker: bool,
     facts: Vec<Observation>,
     pub(super) generation: u32,
 }
@@ -54,8 +56,66 @@ fn same_fact(a: &Observation, b: &Observation) -> bool {
         (Event::OomKilled { container: ca, .. }, Event::OomKilled { container: cb, .. }) => {
             a.at == b.at && ca == cb
         }
+        // A rejection's time is when it was first seen: the same rejection seen again later is
+        // not a new one.
+        (Event::AdmissionRejected { .. }, Event::AdmissionRejected { .. }) => true,
         _ => a == b,
     }
+}
+
+/// Whether any container of the pod ever started: a pod the kubelet refused at admission has
+/// none.
+fn ever_ran(p: &Pod) -> bool {
+    let Some(st) = p.status.as_ref() else {
+        return false;
+    };
+    st.container_statuses
+        .iter()
+        .chain(st.init_container_statuses.iter())
+        .flatten()
+        .any(|cs| {
+            let started = |s: Option<&k8s_openapi::api::core::v1::ContainerState>| {
+                s.is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+            };
+            started(cs.state.as_ref()) || started(cs.last_state.as_ref())
+        })
+}
+
+/// Whether a pod carries a leaker that runs or will run again: a sidecar leaker in a pod that
+/// has not terminated (its containers restart), or an ephemeral leaker that has not exited
+/// (ephemeral containers never restart).
+fn carries_live_leaker(p: &Pod) -> bool {
+    let st = p.status.as_ref();
+    let phase = st.and_then(|s| s.phase.as_deref());
+    if matches!(phase, Some("Succeeded" | "Failed")) {
+        return false;
+    }
+    let statuses = |list: Option<&Vec<ContainerStatus>>| -> Vec<ContainerStatus> {
+        list.cloned().unwrap_or_default()
+    };
+    let regular = statuses(st.and_then(|s| s.container_statuses.as_ref()));
+    let terminated =
+        |cs: &ContainerStatus| cs.state.as_ref().is_some_and(|s| s.terminated.is_some());
+    // Deleting: the pod still runs until every container has stopped.
+    if !regular.is_empty() && regular.iter().all(terminated) {
+        return false;
+    }
+    let spec = p.spec.as_ref();
+    let sidecar = spec.is_some_and(|s| s.containers.iter().any(|c| is_leaker(&c.name)))
+        || regular.iter().any(|cs| is_leaker(&cs.name));
+    if sidecar {
+        return true;
+    }
+    let ephemeral = statuses(st.and_then(|s| s.ephemeral_container_statuses.as_ref()));
+    spec.and_then(|s| s.ephemeral_containers.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| is_leaker(&c.name))
+        .any(|c| {
+            !ephemeral
+                .iter()
+                .any(|cs| cs.name == c.name && terminated(cs))
+        })
 }
 
 impl Classifier {
@@ -90,7 +150,8 @@ impl Classifier {
             && self.target.selector.matches(p.labels())
     }
 
-    /// Every fact the pod's current status implies, whatever was seen before.
+    /// Every fact the pod's current status implies, whatever was seen before. `now` is when
+    /// the status was delivered: the time of a fact that carries none of its own.
     fn pod_facts(&self, p: &Pod, pod: &PodRef, now: Time) -> Vec<Observation> {
         let mut facts = Vec::new();
         let Some(status) = p.status.as_ref() else {
@@ -103,24 +164,41 @@ impl Classifier {
             .chain(status.ephemeral_container_statuses.iter())
             .flatten();
         for cs in all {
-            container_facts(cs, pod, now, &mut facts);
+            // CrashLoopBackOff's waiting state has no time of its own; `since` stands in (it is
+            // a state sample, so the timeline keeps it only when it changes).
+            container_facts(cs, pod, self.since, &mut facts);
         }
-        // Evicted by the kubelet: `reason: Evicted` with its message, unless the kubelet's race
-        // recorded the pod as Succeeded without it; the DisruptionTarget condition is there in
-        // both cases and names the cause of any other disruption too.
+        // Evicted by the kubelet: the DisruptionTarget condition says so and when, whether the
+        // pod ended Failed with `reason: Evicted` or (the kubelet's race) Succeeded without it.
+        // `reason: Evicted` without the condition is a pod the kubelet refused at admission
+        // ("The node had condition: [MemoryPressure]"): it never ran, nothing was lost.
         let disruption = condition(p, "DisruptionTarget").filter(|c| c.status == "True");
         let evicted = status.reason.as_deref() == Some("Evicted");
-        if evicted || disruption.is_some() {
+        let message = |fallback: Option<&PodCondition>| {
+            status
+                .message
+                .clone()
+                .filter(|_| evicted)
+                .or_else(|| fallback.and_then(|c| c.message.clone()))
+                .unwrap_or_default()
+                .trim_end()
+                .to_string()
+        };
+        if disruption.is_none() && evicted && !ever_ran(p) {
+            facts.push(Observation::new(
+                now,
+                Event::AdmissionRejected {
+                    pod: pod.clone(),
+                    message: message(None),
+                },
+            ));
+        } else if evicted || disruption.is_some() {
             let cause = match disruption.and_then(|c| c.reason.as_deref()) {
                 Some(r) => cause(r),
                 None => DisruptionCause::TerminationByKubelet,
             };
-            let message = status
-                .message
-                .clone()
-                .filter(|_| evicted)
-                .or_else(|| disruption.and_then(|c| c.message.clone()))
-                .unwrap_or_default();
+            // Without the condition (kubelets before it existed), the pod's readiness changed
+            // when it was evicted.
             let at = disruption
                 .and_then(|c| time(c.last_transition_time.as_ref()))
                 .or_else(|| {
@@ -132,21 +210,28 @@ impl Classifier {
                 Event::PodEvicted {
                     pod: pod.clone(),
                     cause,
-                    message: message.trim_end().to_string(),
+                    message: message(disruption),
                 },
             ));
         }
         facts
     }
 
-    pub(super) fn apply_pod(&mut self, p: &Pod, out: &mut Vec<Observation>) {
+    pub(super) fn apply_pod(&mut self, p: &Pod, now: Time, out: &mut Vec<Observation>) {
         let key = key(p);
         let node = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
         let target = self.is_target(p);
         let pod = self.pod_ref(p, node, target);
-        // CrashLoopBackOff's waiting state has no time of its own; `since` stands in (it is a
-        // state sample, so the timeline keeps it only when it changes).
-        let facts = self.pod_facts(p, &pod, self.since);
+        let facts = self.pod_facts(p, &pod, now);
+        // The pod's status now tells what an Evicted Event about it was.
+        if facts.iter().any(|f| {
+            matches!(
+                f.event,
+                Event::PodEvicted { .. } | Event::AdmissionRejected { .. }
+            )
+        }) {
+            self.pending_evictions.remove(key.as_str());
+        }
         let generation = self.gen_of(super::Kind::Pod);
 
         let new_target_node = match node {
@@ -176,6 +261,7 @@ impl Classifier {
                 node: node.map(Into::into),
                 target,
                 leaker,
+                live_leaker: target && carries_live_leaker(p),
                 facts,
                 generation,
             },
@@ -198,7 +284,7 @@ impl Classifier {
 
     fn report_pod_fact(&mut self, key: &str, f: Observation, out: &mut Vec<Observation>) {
         match &f.event {
-            Event::PodEvicted { .. } => {
+            Event::PodEvicted { .. } | Event::AdmissionRejected { .. } => {
                 if self.evicted.insert(key.into()) {
                     self.push_fact(out, f);
                 }
@@ -208,30 +294,62 @@ impl Classifier {
         }
     }
 
-    /// An Evicted Event about a pod: reported once per pod, whichever of the Event and the
-    /// pod's status comes first.
+    /// The count of target pods carrying a live leaker, when it changed.
+    pub(super) fn report_leaker_pods(&mut self, now: Time, out: &mut Vec<Observation>) {
+        let live = self.pods.values().filter(|s| s.live_leaker).count();
+        let live = u32::try_from(live).unwrap_or(u32::MAX);
+        if self.leaker_pods != live {
+            self.leaker_pods = live;
+            self.push_state(out, now, Event::LeakerPods { live });
+        }
+    }
+
+    /// An Evicted Event about a pod. The pod's status (which usually follows within a second)
+    /// tells an eviction, at its DisruptionTarget condition's time, from an admission
+    /// rejection; so the Event waits for it, unless the status already told.
     pub(super) fn pod_evicted_by_event(
         &mut self,
-        v: &super::EventView,
-        name: &str,
+        view: super::EventView,
+        name: String,
+        received: Time,
         out: &mut Vec<Observation>,
     ) {
-        let (namespace, at, host, message) = (
-            v.namespace.as_deref(),
-            v.at,
-            v.host.as_deref(),
-            v.message.as_str(),
+        let Some(uid) = view.object_uid.clone() else {
+            return;
+        };
+        if self.evicted.contains(uid.as_str()) {
+            return;
+        }
+        self.pending_evictions.insert(
+            uid.as_str().into(),
+            super::PendingEviction {
+                view,
+                name,
+                received,
+            },
         );
-        let uid = v.object_uid.as_deref();
-        let Some(uid) = uid else { return };
+        // A pod already gone will send no status.
+        if !self.pods.contains_key(uid.as_str()) && self.relisted(super::Kind::Pod) {
+            self.report_pending_eviction(&uid, out);
+        }
+    }
+
+    /// Reports an Evicted Event on its own (its pod is gone, or never told): an admission
+    /// rejection when its message is the kubelet's admission refusal, else an eviction at the
+    /// Event's time. Once per pod, and only when it is blast radius or the target's.
+    pub(super) fn report_pending_eviction(&mut self, uid: &str, out: &mut Vec<Observation>) {
+        let Some(p) = self.pending_evictions.remove(uid) else {
+            return;
+        };
+        let v = &p.view;
         let (node, target) = match self.pods.get(uid) {
             Some(s) => (s.node.as_deref().map(str::to_string), s.target),
             // A pod never seen (deleted before the watch listed it): its name says whether a
             // Deployment's or StatefulSet's controller made it for the target.
             None => (
-                host.map(str::to_string),
-                namespace == Some(self.target.namespace.as_str())
-                    && name
+                v.host.clone(),
+                v.namespace.as_deref() == Some(self.target.namespace.as_str())
+                    && v.name
                         .strip_prefix(self.target.name.as_str())
                         .is_some_and(|rest| rest.starts_with('-')),
             ),
@@ -240,25 +358,32 @@ impl Classifier {
             || node
                 .as_deref()
                 .is_some_and(|n| self.target_nodes.contains(n));
-        if !counts {
+        if !counts || v.at < self.since_second() || !self.evicted.insert(uid.into()) {
             return;
         }
-        let obs = Observation::new(
-            at,
+        let pod = PodRef {
+            name: p.name.clone(),
+            node,
+            target,
+        };
+        let message = v.message.trim_end().to_string();
+        let event = if is_admission_refusal(&message) {
+            Event::AdmissionRejected { pod, message }
+        } else {
             Event::PodEvicted {
-                pod: PodRef {
-                    name: name.to_string(),
-                    node,
-                    target,
-                },
+                pod,
                 cause: DisruptionCause::TerminationByKubelet,
-                message: message.trim_end().to_string(),
-            },
-        );
-        if obs.at >= self.since && self.evicted.insert(uid.into()) {
-            out.push(obs);
-        }
+                message,
+            }
+        };
+        out.push(Observation::new(v.at, event));
     }
+}
+
+/// The kubelet's message when it refuses a pod at admission for a node condition
+/// (`pkg/kubelet/eviction`'s admit handler: "The node had condition: [MemoryPressure]. ").
+fn is_admission_refusal(message: &str) -> bool {
+    message.starts_with("The node had condition")
 }
 
 /// Whether a leaker container (sidecar or ephemeral) is running in the pod.
@@ -400,9 +525,11 @@ pub(crate) mod tests {
         cs.state = Some(last);
         cs.restart_count = 1;
         let first = c.apply(&Object::Pod(p), ts("2026-11-24T13:31:56Z"));
+        // The pod still carries the leaker: it restarts (a sidecar in a running pod).
         assert!(
-            matches!(&first[..], [o, s] if matches!(&o.event, Event::OomKilled { leaker: true, restart_count: 1, .. })
-                && matches!(s.event, Event::LeakerStarted { .. })),
+            matches!(&first[..], [o, s, l] if matches!(&o.event, Event::OomKilled { leaker: true, restart_count: 1, .. })
+                && matches!(s.event, Event::LeakerStarted { .. })
+                && l.event == Event::LeakerPods { live: 1 }),
             "{first:?}"
         );
         assert!(c.leaker_pods().is_empty(), "the leaker is not running yet");
@@ -588,6 +715,226 @@ pub(crate) mod tests {
         assert!(
             c.apply(&Object::Pod(p), ts("2026-11-24T13:40:00Z"))
                 .is_empty()
+        );
+    }
+
+    /// A pod the kubelet refused at admission, as `rejectPod` leaves it: Failed, reason
+    /// Evicted, "Pod was rejected: …", no DisruptionTarget, no container ever started (built
+    /// from a recorded pod of the same Deployment).
+    fn rejected(uid: &str) -> Pod {
+        let mut p = pods(fixture!("pods-evicted.json")).remove(0);
+        p.metadata.uid = Some(uid.into());
+        p.metadata.name = Some(format!("evict-demo-75c65956f8-{uid}"));
+        let st = p.status.as_mut().unwrap();
+        st.phase = Some("Failed".into());
+        st.reason = Some("Evicted".into());
+        st.message = Some("Pod was rejected: The node had condition: [MemoryPressure]. ".into());
+        st.conditions = None;
+        st.container_statuses = None;
+        st.start_time = None;
+        p
+    }
+
+    fn evicted_event(uid: &str, name: &str, at: &str, message: &str) -> super::super::EventView {
+        super::super::EventView {
+            uid: format!("ev-{uid}"),
+            reason: "Evicted".into(),
+            message: message.into(),
+            kind: "Pod".into(),
+            name: name.into(),
+            namespace: Some("default".into()),
+            object_uid: Some(uid.into()),
+            host: Some("node-1".into()),
+            at: ts(at),
+        }
+    }
+
+    #[test]
+    fn admission_rejections_are_not_evictions() {
+        let mut c = classifier("evict-demo");
+        let now = ts("2026-11-24T13:34:00Z");
+        let got = c.apply(&Object::Pod(rejected("r1")), now);
+        assert_eq!(
+            got,
+            vec![Observation::new(
+                now,
+                Event::AdmissionRejected {
+                    pod: PodRef {
+                        name: "evict-demo-75c65956f8-r1".into(),
+                        node: Some("node-1".into()),
+                        target: true,
+                    },
+                    message: "Pod was rejected: The node had condition: [MemoryPressure].".into(),
+                }
+            )]
+        );
+        // Its Evicted Event (the kubelet records one) and a later status say nothing new.
+        let mut out = Vec::new();
+        let v = evicted_event(
+            "r1",
+            "evict-demo-75c65956f8-r1",
+            "2026-11-24T13:34:00Z",
+            "The node had condition: [MemoryPressure]. ",
+        );
+        c.pod_evicted_by_event(v, "evict-demo-75c65956f8-r1".into(), now, &mut out);
+        c.tick(ts("2026-11-24T13:35:00Z"), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert!(
+            c.apply(&Object::Pod(rejected("r1")), ts("2026-11-24T13:34:05Z"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_evicted_event_waits_for_the_pods_status_and_its_time() {
+        let mut c = classifier("evict-demo");
+        let all = pods(fixture!("pods-evicted.json"));
+        let mut running = all[0].clone();
+        let st = running.status.as_mut().unwrap();
+        st.phase = Some("Running".into());
+        st.reason = None;
+        st.message = None;
+        st.conditions
+            .as_mut()
+            .unwrap()
+            .retain(|c| c.type_ != "DisruptionTarget");
+        let uid = running.metadata.uid.clone().unwrap();
+        let name = running.metadata.name.clone().unwrap();
+        let t0 = ts("2026-11-24T13:33:00Z");
+        assert!(
+            !c.apply(&Object::Pod(running), t0)
+                .iter()
+                .any(|o| matches!(o.event, Event::PodEvicted { .. }))
+        );
+        // The Event comes first, stamped a second before the condition: nothing yet.
+        let mut out = Vec::new();
+        let v = evicted_event(
+            &uid,
+            &name,
+            "2026-11-24T13:33:15Z",
+            "The node was low on resource: memory. ",
+        );
+        c.pod_evicted_by_event(v, name.clone(), ts("2026-11-24T13:33:15.2Z"), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // The status with the DisruptionTarget condition: the eviction, at the condition's time.
+        let got = c.apply(&Object::Pod(all[0].clone()), ts("2026-11-24T13:33:16.4Z"));
+        let evictions: Vec<_> = got
+            .iter()
+            .filter(|o| matches!(o.event, Event::PodEvicted { .. }))
+            .collect();
+        assert_eq!(evictions.len(), 1, "{got:?}");
+        assert_eq!(evictions[0].at, ts("2026-11-24T13:33:16Z"));
+        let mut later = Vec::new();
+        c.tick(ts("2026-11-24T13:40:00Z"), &mut later);
+        assert!(later.is_empty(), "reported once: {later:?}");
+    }
+
+    #[test]
+    fn an_evicted_event_whose_pod_never_tells_is_reported_after_a_grace() {
+        let mut c = classifier("evict-demo");
+        let mut out = Vec::new();
+        let v = evicted_event(
+            "gone",
+            "evict-demo-75c65956f8-gone",
+            "2026-11-24T13:33:15Z",
+            "The node was low on resource: memory. ",
+        );
+        c.pod_evicted_by_event(
+            v,
+            "evict-demo-75c65956f8-gone".into(),
+            ts("2026-11-24T13:33:15Z"),
+            &mut out,
+        );
+        c.tick(ts("2026-11-24T13:33:20Z"), &mut out);
+        assert!(out.is_empty());
+        c.tick(ts("2026-11-24T13:33:25Z"), &mut out);
+        assert!(
+            matches!(&out[..], [o] if o.at == ts("2026-11-24T13:33:15Z")
+                && matches!(&o.event, Event::PodEvicted { pod, .. } if pod.target)),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn pods_carrying_a_live_leaker_are_counted() {
+        let mut c = classifier("oom-demo");
+        let now = ts("2026-11-24T13:40:00Z");
+        let mut p = pods(fixture!("pods-oomkilled.json")).remove(0);
+        p.status
+            .as_mut()
+            .unwrap()
+            .container_statuses
+            .as_mut()
+            .unwrap()[1]
+            .name = "oomsday-leaker".into();
+        let got = c.apply(&Object::Pod(p.clone()), now);
+        assert!(
+            got.contains(&Observation::new(now, Event::LeakerPods { live: 1 })),
+            "{got:?}"
+        );
+        // Terminated (its containers stopped): no longer carries a live leaker.
+        let mut done = p.clone();
+        done.status.as_mut().unwrap().phase = Some("Succeeded".into());
+        let later = ts("2026-11-24T13:40:03Z");
+        assert_eq!(
+            c.apply(&Object::Pod(done), later)
+                .into_iter()
+                .filter(|o| matches!(o.event, Event::LeakerPods { .. }))
+                .collect::<Vec<_>>(),
+            vec![Observation::new(later, Event::LeakerPods { live: 0 })]
+        );
+        // An ephemeral leaker counts while it has not exited.
+        let mut eph = pods(fixture!("pods-oomkilled.json")).remove(0);
+        eph.metadata.uid = Some("eph".into());
+        eph.spec.as_mut().unwrap().ephemeral_containers =
+            Some(vec![k8s_openapi::api::core::v1::EphemeralContainer {
+                name: "oomsday-leaker-c5624e43".into(),
+                ..Default::default()
+            }]);
+        let got = c.apply(&Object::Pod(eph.clone()), later);
+        assert!(
+            got.iter().any(|o| o.event == Event::LeakerPods { live: 1 }),
+            "{got:?}"
+        );
+        eph.status.as_mut().unwrap().ephemeral_container_statuses = Some(vec![ContainerStatus {
+            name: "oomsday-leaker-c5624e43".into(),
+            state: Some(k8s_openapi::api::core::v1::ContainerState {
+                terminated: Some(k8s_openapi::api::core::v1::ContainerStateTerminated {
+                    exit_code: 0,
+                    reason: Some("Completed".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        let got = c.apply(&Object::Pod(eph), ts("2026-11-24T13:40:09Z"));
+        assert!(
+            got.iter().any(|o| o.event == Event::LeakerPods { live: 0 }),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_leaker_started_in_the_runs_first_second_is_the_runs() {
+        // startedAt is whole seconds: 13:31:51Z may be 13:31:51.9, after a run that began at
+        // 13:31:51.3.
+        let mut c = classifier("oom-demo");
+        c.since = ts("2026-11-24T13:31:51.3Z");
+        let mut p = pods(fixture!("pods-oomkilled.json")).remove(0);
+        let cs = &mut p
+            .status
+            .as_mut()
+            .unwrap()
+            .container_statuses
+            .as_mut()
+            .unwrap()[1];
+        cs.name = "oomsday-leaker".into();
+        let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:40:00Z"));
+        assert!(
+            got.iter().any(|o| o.at == ts("2026-11-24T13:31:51Z")
+                && matches!(o.event, Event::LeakerStarted { .. })),
+            "{got:?}"
         );
     }
 

@@ -1,0 +1,100 @@
+//! What the watches deliver, in the order and at the time it arrived, turned into observations.
+//!
+//! The one path from "a watch delivered this object at this instant" to observations, shared
+//! by the live observer (`cluster::kube`) and the replay of a recording (`cluster::replay`):
+//! the same objects at the same received times give the same observations. Pure: the caller
+//! says when each delivery was received.
+
+use std::collections::HashMap;
+
+use super::classify::{Classifier, Kind, Object, TargetRef};
+use super::{Event, Observation, Time};
+
+/// Consecutive failures of one watch after which it is reported as failing (the run is then not
+/// to be trusted); the watch keeps retrying regardless.
+const FAILURES_BEFORE_REPORT: u32 = 5;
+
+/// One thing a watch (or the leaker scraper) delivered.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A (re-)list of `kind` begins.
+    ListStarted(Kind),
+    /// The (re-)list of `kind` is complete.
+    ListDone(Kind),
+    Apply(Box<Object>),
+    Delete(Box<Object>),
+    /// What a leaker said it holds (`oomsday_leaker_allocated_bytes` from its `/metrics`).
+    LeakerBytes {
+        pod: String,
+        bytes: u64,
+    },
+    /// The watch failed; it retries by itself.
+    Failed(String),
+}
+
+/// The classifier, fed deliveries with their received time.
+#[derive(Debug)]
+pub struct Ingest {
+    classifier: Classifier,
+    failures: HashMap<String, u32>,
+}
+
+impl Ingest {
+    /// For `target`; facts before `since` (the run's start) are history.
+    pub fn new(target: TargetRef, since: Time) -> Self {
+        Ingest {
+            classifier: Classifier::new(target, since),
+            failures: HashMap::new(),
+        }
+    }
+
+    /// What `delivery`, received at `received` from `stream` (a watch's resource), adds.
+    pub fn take(&mut self, stream: &str, received: Time, delivery: Delivery) -> Vec<Observation> {
+        if !matches!(delivery, Delivery::Failed(_)) {
+            self.failures.remove(stream);
+        }
+        let mut out = match delivery {
+            Delivery::ListStarted(kind) => {
+                self.classifier.relist_started(kind);
+                Vec::new()
+            }
+            Delivery::ListDone(kind) => self.classifier.relist_done(kind, received),
+            Delivery::Apply(obj) => self.classifier.apply(&obj, received),
+            Delivery::Delete(obj) => self.classifier.delete(&obj, received),
+            Delivery::LeakerBytes { pod, bytes } => vec![Observation::new(
+                received,
+                Event::LeakerBytes { pod, bytes },
+            )],
+            Delivery::Failed(error) => {
+                let n = self.failures.entry(stream.to_string()).or_insert(0);
+                *n += 1;
+                tracing::warn!(stream, attempt = *n, %error, "watch failed; retrying");
+                if *n == FAILURES_BEFORE_REPORT {
+                    vec![Observation::new(
+                        received,
+                        Event::ObservationFailed {
+                            detail: format!("watching {stream} failed: {error}"),
+                        },
+                    )]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        self.classifier.tick(received, &mut out);
+        out
+    }
+
+    /// Time passed without a delivery: what is due by now (Evicted Events whose pod never told
+    /// what they were).
+    pub fn tick(&mut self, now: Time) -> Vec<Observation> {
+        let mut out = Vec::new();
+        self.classifier.tick(now, &mut out);
+        out
+    }
+
+    /// The index, for the scraper (which pods run a leaker) and for logs.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+}

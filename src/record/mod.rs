@@ -1,0 +1,224 @@
+//! Recordings of runs: every watch event as it was received, the leakers' own metrics, and the
+//! run's own milestones, as JSON lines.
+//!
+//! The format is the one of the recordings made beside real runs (`tests/fixtures/real-runs`):
+//! a watch event is `{"received", "resource", "type", "object"}` (`managedFields` stripped), a
+//! leaker sample `{"received", "namespace", "pod", "metrics"}` (the leaker's Prometheus text).
+//! oomsday adds its own lines, `{"received", "run": {...}}`: the experiment, the defences it
+//! read in preflight, and each phase it entered. A recording made by `oomsday run --record` is
+//! one file holding all three; one made beside a run is a folder (`watch.jsonl`,
+//! `leaker-metrics.jsonl`, `run-meta.json`, `recorder-meta.json`). [`read`] takes either, so
+//! both are replayed by the same code.
+//!
+//! Pure apart from [`read`] and [`Recorder`], which do the file I/O.
+
+mod read;
+mod write;
+
+pub use read::{read, read_str};
+pub use write::Recorder;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Defences;
+use crate::observe::Time;
+use crate::observe::classify::{Kind, Object};
+use crate::spec::{LeakExperimentSpec, Phase};
+
+/// The annotation of the BOOKMARK that ends a watch's initial list (the API's own marker).
+pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
+/// What went wrong reading a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The type of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum WatchType {
+    Added,
+    Modified,
+    Deleted,
+    /// The end of a watch's initial list (annotation [`INITIAL_EVENTS_END`]).
+    Bookmark,
+}
+
+/// One watch event as received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchLine {
+    pub received: Time,
+    /// The watched resource: `pods`, `nodes`, `events`, `events.events.k8s.io`,
+    /// `poddisruptionbudgets`, `deployments`, `statefulsets`, `replicasets`.
+    pub resource: String,
+    #[serde(rename = "type")]
+    pub kind: WatchType,
+    pub object: serde_json::Value,
+}
+
+/// One read of a leaker's `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeakerLine {
+    pub received: Time,
+    pub namespace: String,
+    pub pod: String,
+    /// Its Prometheus text.
+    pub metrics: String,
+}
+
+/// The experiment a recording ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedExperiment {
+    pub name: String,
+    pub namespace: String,
+    pub spec: LeakExperimentSpec,
+}
+
+/// oomsday's own note in a recording: the experiment and defences (once, after preflight), and
+/// each phase the run entered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunNote {
+    pub run_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<RecordedExperiment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defences: Option<Box<Defences>>,
+}
+
+/// One of oomsday's own lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunLine {
+    pub received: Time,
+    pub run: RunNote,
+}
+
+/// One line of a recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Entry {
+    Watch(WatchLine),
+    Leaker(LeakerLine),
+    Run(Box<RunLine>),
+}
+
+impl Entry {
+    pub fn received(&self) -> Time {
+        match self {
+            Entry::Watch(w) => w.received,
+            Entry::Leaker(l) => l.received,
+            Entry::Run(r) => r.received,
+        }
+    }
+}
+
+/// A recording read back: its lines in the order they were received, and what it says about
+/// the run it recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// Where it was read from, for messages.
+    pub source: String,
+    /// Every line, sorted by `received` (stable: lines received at the same instant keep their
+    /// order in the file).
+    pub entries: Vec<Entry>,
+    /// When the recorded run started (`oomsdayRunStarted`, or its first run line).
+    pub run_started: Option<Time>,
+    /// The experiment the run ran, when the recording says.
+    pub experiment: Option<RecordedExperiment>,
+}
+
+impl Recording {
+    /// The defences oomsday read in preflight, when it recorded them.
+    pub fn defences(&self) -> Option<&Defences> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Run(r) => r.run.defences.as_deref(),
+            _ => None,
+        })
+    }
+
+    /// When the recorded run entered `phase`, by its own lines.
+    pub fn phase_at(&self, phase: Phase) -> Option<Time> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::Run(r) if r.run.phase == Some(phase) => Some(r.received),
+            _ => None,
+        })
+    }
+}
+
+/// A watched resource as recordings name it, and the kind of object it holds.
+pub fn resource_of(obj: &Object) -> &'static str {
+    match obj {
+        Object::Pod(_) => "pods",
+        Object::Node(_) => "nodes",
+        Object::Event(_) => "events",
+        Object::EventV1(_) => "events.events.k8s.io",
+        Object::Budget(_) => "poddisruptionbudgets",
+        Object::Deployment(_) => "deployments",
+        Object::StatefulSet(_) => "statefulsets",
+    }
+}
+
+/// The object of a watch line, typed, when the classifier reads its resource (`None` for
+/// resources it does not: replicasets, and `events.events.k8s.io`, which repeats the core
+/// Events oomsday watches).
+pub fn object_of(w: &WatchLine) -> Option<Result<Object, serde_json::Error>> {
+    fn typed<T: serde::de::DeserializeOwned>(
+        v: &serde_json::Value,
+        wrap: fn(T) -> Object,
+    ) -> Option<Result<Object, serde_json::Error>> {
+        Some(T::deserialize(v).map(wrap))
+    }
+    let v = &w.object;
+    match w.resource.as_str() {
+        "pods" => typed(v, Object::Pod),
+        "nodes" => typed(v, Object::Node),
+        "events" => typed(v, Object::Event),
+        "poddisruptionbudgets" => typed(v, Object::Budget),
+        "deployments" => typed(v, Object::Deployment),
+        "statefulsets" => typed(v, Object::StatefulSet),
+        _ => None,
+    }
+}
+
+/// The classifier's kind for a watched resource it reads.
+pub fn kind_of(resource: &str) -> Option<Kind> {
+    Some(match resource {
+        "pods" => Kind::Pod,
+        "nodes" => Kind::Node,
+        "events" => Kind::Event,
+        "poddisruptionbudgets" => Kind::Budget,
+        "deployments" | "statefulsets" => Kind::Workload,
+        _ => return None,
+    })
+}
+
+/// What a leaker says it holds, from its Prometheus text (`oomsday_leaker_allocated_bytes`).
+pub fn leaker_bytes(metrics: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("oomsday_leaker_allocated_bytes "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| v as u64)
+}
+
+#[cfg(test)]
+mod tests;

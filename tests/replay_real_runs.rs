@@ -1,0 +1,215 @@
+//! Every real recorded run (tests/fixtures/real-runs), replayed through the same classifier,
+//! engine and scorer as a live run, against the ground truth its TRUTH.md derives from the
+//! recorded objects alone. A number oomsday prints is right when it matches these.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+use oomsday::cluster::ReplayCluster;
+use oomsday::engine::{self, ExperimentRef, NoProbes, RunOptions, RunRecord, StopSignal};
+use oomsday::observe::{Event, NodeConditionKind};
+use oomsday::report::Report;
+use oomsday::score::Analysis;
+use support::truth::{PodFact, RUNS, Truth, runs_dir};
+
+async fn replay(name: &str) -> RunRecord {
+    let recording = oomsday::record::read(&runs_dir().join(name)).expect("the recording reads");
+    let mut cluster = ReplayCluster::new(recording).expect("a replay");
+    let exp = cluster
+        .experiment()
+        .cloned()
+        .expect("the recording names its experiment");
+    let exp = ExperimentRef {
+        name: exp.name,
+        namespace: exp.namespace,
+        spec: exp.spec,
+    };
+    let opts = RunOptions::new(format!("{name}-replay"));
+    engine::run(
+        &mut cluster,
+        &mut NoProbes,
+        &exp,
+        &opts,
+        &mut StopSignal::never(),
+        &mut |_| {},
+    )
+    .await
+    .expect("the replay runs")
+}
+
+fn secs(a: Timestamp, b: Timestamp) -> f64 {
+    b.duration_since(a).as_secs_f64()
+}
+
+/// Pairs two lists of pod facts by pod (and container) in time order and checks each time.
+fn same_facts(what: &str, got: &[PodFact], want: &[PodFact], tolerance: f64) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: count\n got {got:#?}\nwant {want:#?}"
+    );
+    let key = |f: &PodFact| (f.pod.clone(), f.at);
+    let (mut got, mut want) = (got.to_vec(), want.to_vec());
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.pod, w.pod, "{what}: pods\n got {got:#?}\nwant {want:#?}");
+        assert_eq!(g.target, w.target, "{what}: target of {}", g.pod);
+        let d = secs(w.at, g.at).abs();
+        assert!(
+            d <= tolerance,
+            "{what} of {}: {} vs truth {} ({d:.1}s apart)",
+            g.pod,
+            g.at,
+            w.at
+        );
+    }
+}
+
+fn pod_facts(record: &RunRecord, pick: impl Fn(&Event) -> Option<(String, bool)>) -> Vec<PodFact> {
+    record
+        .timeline
+        .iter()
+        .filter_map(|o| {
+            pick(&o.event).map(|(pod, target)| PodFact {
+                pod,
+                container: String::new(),
+                at: o.at,
+                target,
+            })
+        })
+        .collect()
+}
+
+fn check(name: &str, record: &RunRecord) {
+    let truth = Truth::load(name);
+
+    // The injection, as accepted by the API.
+    let injected = record.injected.expect("injected");
+    assert!(
+        secs(truth.injection(), injected).abs() <= 0.05,
+        "{name}: injected {injected} vs the truth's {}",
+        truth.injection()
+    );
+
+    // Every leaker start, sidecar and ephemeral, at its startedAt.
+    let starts = pod_facts(record, |e| match e {
+        Event::LeakerStarted { pod } => Some((pod.name.clone(), pod.target)),
+        _ => None,
+    });
+    let want: BTreeSet<(String, Timestamp)> = truth
+        .leaker_starts()
+        .into_iter()
+        .map(|f| (f.pod, f.at))
+        .collect();
+    let got: BTreeSet<(String, Timestamp)> = starts.into_iter().map(|f| (f.pod, f.at)).collect();
+    assert_eq!(got, want, "{name}: leaker starts");
+
+    // OOM kills: count exact, each within a second.
+    let ooms = pod_facts(record, |e| match e {
+        Event::OomKilled { pod, .. } => Some((pod.name.clone(), pod.target)),
+        _ => None,
+    });
+    same_facts(
+        &format!("{name}: OOM kills"),
+        &ooms,
+        &truth.oom_kills(),
+        1.0,
+    );
+
+    // Evictions (the pod ran; DisruptionTarget's time), target vs bystander.
+    let evictions = pod_facts(record, |e| match e {
+        Event::PodEvicted { pod, .. } => Some((pod.name.clone(), pod.target)),
+        _ => None,
+    });
+    same_facts(
+        &format!("{name}: evictions"),
+        &evictions,
+        &truth.evictions(),
+        1.0,
+    );
+
+    // Admission rejections (never ran) are counted apart.
+    let rejections = record
+        .timeline
+        .iter()
+        .filter(|o| matches!(o.event, Event::AdmissionRejected { .. }))
+        .count();
+    assert_eq!(
+        rejections as u32,
+        truth.admission_rejections(),
+        "{name}: rejections"
+    );
+
+    // MemoryPressure transitions, at their lastTransitionTime (the baseline is not one).
+    let pressure: Vec<(String, bool, Timestamp)> = record
+        .timeline
+        .iter()
+        .filter_map(|o| match &o.event {
+            Event::NodeCondition {
+                node,
+                condition: NodeConditionKind::MemoryPressure,
+                status,
+                ..
+            } if o.at > record.started => Some((node.clone(), *status, o.at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pressure, truth.memory_pressure(), "{name}: MemoryPressure");
+
+    // Time below the PDB's budget (±2 s) and the fewest healthy pods.
+    let a = Analysis::of(record);
+    let (below, fewest) = truth.below_budget();
+    let b = a.budget.expect("the budget was observed");
+    assert!(
+        (b.below_seconds - below).abs() <= 2.0,
+        "{name}: below the budget {:.1}s vs the truth's {below:.1}s",
+        b.below_seconds
+    );
+    assert_eq!(b.min_healthy, Some(fewest), "{name}: fewest healthy");
+
+    // Recovery: from the revert to the reverted template fully rolled out, no leaker left (±2 s).
+    match truth.recovery() {
+        Some(want) => {
+            let got = a.recovery_seconds(record).expect("recovered");
+            assert!(
+                (got - want).abs() <= 2.0,
+                "{name}: recovery {got:.1}s vs the truth's {want:.1}s"
+            );
+            let revert = truth.revert().expect("the truth's revert");
+            let reverted = record.reverted.expect("reverted");
+            assert!(
+                secs(revert, reverted).abs() <= 0.05,
+                "{name}: reverted {reverted} vs the truth's {revert}"
+            );
+        }
+        None => assert!(record.reverted.is_some(), "{name}: the run reverts"),
+    }
+
+    // The peak a leaker held, from its own 1 s samples (±5%).
+    let peak = a.peak_leak().expect("leaked bytes were sampled") as f64;
+    let want = truth.peak_leaked_bytes() as f64;
+    assert!(
+        (peak - want).abs() <= want * 0.05,
+        "{name}: peak leaked {peak} vs the truth's {want}"
+    );
+}
+
+#[tokio::test]
+async fn every_real_run_replays_to_its_truth() {
+    for name in RUNS {
+        let record = replay(name).await;
+        check(name, &record);
+    }
+}
+
+#[tokio::test]
+async fn a_replay_is_byte_identical_twice() {
+    for name in RUNS {
+        let a = serde_json::to_string(&Report::new(replay(name).await)).unwrap();
+        let b = serde_json::to_string(&Report::new(replay(name).await)).unwrap();
+        assert!(a == b, "{name}: two replays differ");
+    }
+}
