@@ -247,10 +247,12 @@ async fn without_kube_reserved_a_sudden_leak_kills_the_kubelet_and_the_node_goes
         )
     })
     .expect("the node went NotReady");
-    assert_eq!(
-        not_ready.duration_since(killed).as_secs(),
-        40,
-        "node-monitor grace period"
+    // The node-monitor grace period (40 s) after the last Lease renewal (every 10 s), noticed
+    // within one node-monitor period (5 s).
+    let after = not_ready.duration_since(killed).as_secs();
+    assert!(
+        (31..=45).contains(&after),
+        "NotReady {after} s after the kubelet died"
     );
     assert!(
         count(

@@ -164,11 +164,19 @@ impl World {
                     .into(),
             },
         );
-        self.timer(t + self.s.grace, Timer::NodeGrace { node: n, inc });
-        self.timer(
-            t + self.s.kubelet_restart,
-            Timer::KubeletRestart { node: n, inc },
-        );
+        // The node lifecycle controller marks the node NotReady once its last heartbeat (the
+        // kubelet renews its Lease every 10 s) is older than the grace period, checking every
+        // 5 s (`node-monitor-period`): 30–45 s after the kubelet died, not 40 s on the dot.
+        // https://kubernetes.io/docs/concepts/architecture/nodes/#heartbeats
+        let grace = (self.s.grace + self.rng.below(6)).saturating_sub(self.rng.below(10));
+        self.timer(t + grace.max(1), Timer::NodeGrace { node: n, inc });
+        // How long a starved node takes to let its kubelet run again depends on what thrashes
+        // there: the model's figure is the typical time, each incident draws from half to one
+        // and a half times it. A fixed delay would bring every node that died in one wave back in
+        // the same second, to die together again.
+        let d = self.s.kubelet_restart;
+        let delay = d / 2 + self.rng.below(d + 1);
+        self.timer(t + delay.max(1), Timer::KubeletRestart { node: n, inc });
     }
 
     pub(super) fn try_kubelet_restart(&mut self, n: NodeId, t: u64) {
