@@ -153,7 +153,7 @@ fn check(name: &str, record: &RunRecord) {
                 condition: NodeConditionKind::MemoryPressure,
                 status,
                 ..
-            } if o.at > record.started => Some((node.clone(), *status, o.at)),
+            } if !o.baseline => Some((node.clone(), *status, o.at)),
             _ => None,
         })
         .collect();

@@ -384,11 +384,14 @@ pub fn conclude(
 fn summary_line(report: &Report, outcome: Outcome) -> String {
     let r = &report.record;
     format!(
-        "{}{}: {} — score {}, verdict {:?}, phase {:?}{}",
+        "{}{}: {} — {}, verdict {:?}, phase {:?}{}",
         r.experiment,
         if r.simulated { " (simulated)" } else { "" },
         outcome,
-        report.score.headline(),
+        match report.score.total {
+            Some(_) => format!("score {}", report.score.headline()),
+            None => report.score.headline(),
+        },
         report.score.verdict,
         r.phase,
         r.message
@@ -505,6 +508,12 @@ pub fn status_line(p: &Progress<'_>) -> String {
     ));
     if t.bystander_pods() > 0 {
         s.push_str(&format!(" ({} bystanders)", t.bystander_pods()));
+    }
+    if t.admission_rejections() > 0 {
+        s.push_str(&format!(
+            " · {} refused at admission",
+            t.admission_rejections()
+        ));
     }
     if let Some((desired, ready)) = t.workload() {
         s.push_str(&format!(" · ready {ready}/{desired}"));
@@ -686,6 +695,44 @@ mod tests {
         let back = Report::from_json(&written).unwrap();
         assert_eq!(back.record.run_id, "bf-1");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_run_that_never_injected_writes_one_small_report_and_no_score() {
+        let exp = experiment_ref(&sourced(Some("bf"), Some("shop")), None, "default").unwrap();
+        let mut cluster = ScriptedCluster::new(t(0), vec![]);
+        cluster.preflight =
+            crate::engine::testing::Script::Fail("Deployment shop/checkout not found".into());
+        let result = engine::run(
+            &mut cluster,
+            &mut engine::NoProbes,
+            &exp,
+            &RunOptions::new("bf-2"),
+            &mut StopSignal::never(),
+            &mut |_| {},
+        )
+        .await;
+        let dir = std::env::temp_dir().join(format!("oomsday-notrun-{}", std::process::id()));
+        let reports = ReportArgs {
+            min_score: Some(80),
+            out: dir.clone(),
+            format: vec![Format::Json, Format::Md, Format::Junit, Format::Html],
+        };
+        let (report, outcome) = conclude(result, &reports).unwrap();
+        let report = report.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(files, [format!("{}.json", report.file_stem())]);
+        assert_eq!(report.score.total, None);
+        assert_eq!(outcome, Outcome::Inconclusive);
+        let line = summary_line(&report, outcome);
+        assert!(
+            line.contains(": inconclusive — not scored, verdict Inconclusive, phase Failed"),
+            "{line}"
+        );
     }
 
     fn args(path: PathBuf) -> Args {

@@ -166,7 +166,9 @@ fn at_least_one(n: u32) -> u32 {
 pub fn abort_rule(spec: &LeakExperimentSpec, state: &RunState) -> Option<String> {
     let rules = spec.abort.as_ref()?;
     let t = &state.tally;
-    if let (Some(min), Some((desired, ready))) = (rules.availability_below, t.workload())
+    // Judged on changes: a target already short of replicas when the run began is the
+    // baseline, not the leak's doing.
+    if let (Some(min), Some((desired, ready))) = (rules.availability_below, t.workload_changed())
         && desired > 0
         && u64::from(ready) * 100 < u64::from(min.get()) * u64::from(desired)
     {

@@ -95,6 +95,8 @@ pub struct Ending {
 struct Sample<T> {
     at: Time,
     value: T,
+    /// The state the run began in (the watches' first lists), not a change the run saw.
+    baseline: bool,
 }
 
 /// A running tally of the timeline: current node, workload and budget state (latest by object
@@ -173,7 +175,7 @@ impl Tally {
                     NodeConditionKind::Ready => (&mut self.node_ready, !*status),
                     NodeConditionKind::MemoryPressure => (&mut self.node_pressure, *status),
                 };
-                update(map, node, obs.at, bad);
+                update(map, node, obs, bad);
             }
             Event::Workload { desired, ready, .. }
                 if self.workload.is_none_or(|s| obs.at >= s.at) =>
@@ -181,6 +183,7 @@ impl Tally {
                 self.workload = Some(Sample {
                     at: obs.at,
                     value: (*desired, *ready),
+                    baseline: obs.baseline,
                 });
                 self.workload_clean = obs.event.rolled_out_clean();
             }
@@ -188,6 +191,7 @@ impl Tally {
                 self.leaker_pods = Some(Sample {
                     at: obs.at,
                     value: *live,
+                    baseline: obs.baseline,
                 });
             }
             // Refused at admission: never ran, so not an eviction and not blast radius.
@@ -200,7 +204,7 @@ impl Tally {
             } => update(
                 &mut self.budgets,
                 name,
-                obs.at,
+                obs,
                 (*current_healthy, *desired_healthy),
             ),
             Event::ObservationFailed { detail } if self.observation_failed.is_none() => {
@@ -252,6 +256,11 @@ impl Tally {
     pub fn workload(&self) -> Option<(u32, u32)> {
         self.workload.map(|s| s.value)
     }
+    /// The target's latest `(desired, ready)` replicas once they changed during the run (not
+    /// the state it began in).
+    pub fn workload_changed(&self) -> Option<(u32, u32)> {
+        self.workload.filter(|s| !s.baseline).map(|s| s.value)
+    }
     /// The most demanding budget's latest `(current_healthy, desired_healthy)`: the one with
     /// the least headroom.
     pub fn tightest_budget(&self) -> Option<(u32, u32)> {
@@ -287,19 +296,26 @@ impl Tally {
     }
 }
 
-fn update<T>(map: &mut BTreeMap<String, Sample<T>>, key: &str, at: Time, value: T) {
+fn update<T>(map: &mut BTreeMap<String, Sample<T>>, key: &str, obs: &Observation, value: T) {
+    let sample = Sample {
+        at: obs.at,
+        value,
+        baseline: obs.baseline,
+    };
     // A late arrival older than what we hold does not overwrite the newer state.
     match map.get_mut(key) {
-        Some(s) if s.at > at => {}
-        Some(s) => *s = Sample { at, value },
+        Some(s) if s.at > obs.at => {}
+        Some(s) => *s = sample,
         None => {
-            map.insert(key.to_string(), Sample { at, value });
+            map.insert(key.to_string(), sample);
         }
     }
 }
 
+/// Samples that are true now and got so during the run: a node that was NotReady when the run
+/// began and still is adds nothing.
 fn count_true(map: &BTreeMap<String, Sample<bool>>) -> u32 {
-    u32::try_from(map.values().filter(|s| s.value).count()).unwrap_or(u32::MAX)
+    u32::try_from(map.values().filter(|s| s.value && !s.baseline).count()).unwrap_or(u32::MAX)
 }
 
 /// Everything the engine knows about one run: its milestones and the tally of what it saw.

@@ -30,6 +30,7 @@ pub const BURST_GAP: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Phase(Phase),
+    Baseline,
     LeakerStarted,
     OomKill {
         leaker: bool,
@@ -150,7 +151,32 @@ impl Narrator {
     /// changes nothing a person needs to read, leaked bytes the charts show).
     pub fn line(&mut self, o: &Observation) -> Option<Line> {
         let at = o.at;
+        if o.baseline {
+            // The state the run began in: the Baseline line sums it up once, and the series
+            // remember it, so that only changes from it are told.
+            self.remember(o);
+            return None;
+        }
         Some(match &o.event {
+            Event::Baseline {
+                nodes,
+                nodes_not_ready,
+                nodes_under_pressure,
+                pods_crash_looping,
+                budgets_breached,
+            } => Line::new(
+                at,
+                Kind::Baseline,
+                "Baseline",
+                false,
+                baseline_text(
+                    *nodes,
+                    *nodes_not_ready,
+                    *nodes_under_pressure,
+                    *pods_crash_looping,
+                    *budgets_breached,
+                ),
+            ),
             Event::RunPhase { phase, detail } => Line::new(
                 at,
                 Kind::Phase(*phase),
@@ -377,6 +403,26 @@ impl Narrator {
         })
     }
 
+    /// Takes in a baseline sample without telling it.
+    fn remember(&mut self, o: &Observation) {
+        match &o.event {
+            Event::Workload { desired, ready, .. } => {
+                self.last_ready = Some((*desired, *ready));
+                self.low = Some(*ready);
+            }
+            Event::Budget {
+                name,
+                current_healthy,
+                desired_healthy,
+                ..
+            } => {
+                self.breached
+                    .insert(name.clone(), current_healthy < desired_healthy);
+            }
+            _ => {}
+        }
+    }
+
     /// The target's ready count when it reaches a new low or comes back to full.
     fn workload(&mut self, at: Time, desired: u32, ready: u32) -> Option<Line> {
         let first = self.last_ready.is_none();
@@ -397,6 +443,41 @@ impl Narrator {
             )
         })
     }
+}
+
+fn plural(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "baseline: 500 nodes, 500 NotReady, 2 under MemoryPressure; 50 pods in CrashLoopBackOff;
+/// nothing of it counts as the leak's doing".
+fn baseline_text(nodes: u32, not_ready: u32, pressure: u32, crash: u32, breached: u32) -> String {
+    let mut parts = vec![plural(nodes, "node", "nodes")];
+    if not_ready > 0 {
+        parts.push(format!("{not_ready} NotReady"));
+    }
+    if pressure > 0 {
+        parts.push(format!("{pressure} under MemoryPressure"));
+    }
+    let mut text = format!("baseline: {}", parts.join(", "));
+    if crash > 0 {
+        text.push_str(&format!(
+            "; {} in CrashLoopBackOff",
+            plural(crash, "pod", "pods")
+        ));
+    }
+    if breached > 0 {
+        text.push_str(&format!(
+            "; {} below its minimum",
+            plural(breached, "budget", "budgets")
+        ));
+    }
+    if not_ready + pressure + crash + breached > 0 {
+        text.push_str(" — already so before the leak, not counted as its doing");
+    } else {
+        text.push_str(", all healthy");
+    }
+    text
 }
 
 fn phase_reason(p: Phase) -> &'static str {

@@ -25,11 +25,28 @@ pub struct Observation {
     pub at: Time,
     #[serde(flatten)]
     pub event: Event,
+    /// The state the cluster was already in when the run began (its watches' first lists):
+    /// shown as the baseline, never counted as the leak's doing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
 }
 
 impl Observation {
     pub fn new(at: Time, event: Event) -> Self {
-        Observation { at, event }
+        Observation {
+            at,
+            event,
+            baseline: false,
+        }
+    }
+
+    /// A sample of the state the cluster was in when the run began.
+    pub fn baseline(at: Time, event: Event) -> Self {
+        Observation {
+            at,
+            event,
+            baseline: true,
+        }
     }
 }
 
@@ -162,6 +179,17 @@ pub enum Event {
     },
     /// An alert changed state.
     Alert { name: String, state: AlertState },
+    /// What the cluster looked like when the run began, once its first lists were complete:
+    /// damage that was already there, never counted as the leak's.
+    Baseline {
+        nodes: u32,
+        nodes_not_ready: u32,
+        nodes_under_pressure: u32,
+        /// Pods on the watched nodes whose containers were in CrashLoopBackOff.
+        pods_crash_looping: u32,
+        /// Budgets guarding the target that were below their minimum.
+        budgets_breached: u32,
+    },
     /// An abort rule fired, or a signal or annotation asked to stop.
     Abort { reason: String, detail: String },
     /// Watching the cluster failed; the run cannot be trusted.

@@ -93,6 +93,10 @@ pub struct Analysis {
     /// Target pods evicted or otherwise disrupted (not counting deletions by rollouts).
     pub target_evictions: Vec<Incident>,
     pub bystander_evictions: Vec<Incident>,
+    /// Pods the kubelet refused at admission (they never ran; not evictions).
+    pub admission_rejections: Vec<Incident>,
+    /// What was already wrong when the run began: never counted as the leak's doing.
+    pub baseline: Baseline,
     /// Nodes that reported MemoryPressure, with the first time.
     pub pressure_nodes: BTreeMap<String, Time>,
     /// Nodes that went NotReady, with the first time.
@@ -117,6 +121,64 @@ pub struct Analysis {
     pub leak_peak_by_pod: BTreeMap<String, u64>,
     /// Nodes that hosted a leaking pod.
     pub leak_nodes: BTreeSet<String>,
+}
+
+/// The state the cluster was in when the run began, from its watches' first lists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Baseline {
+    /// Nodes in the first list, when it was told.
+    pub nodes: Option<u32>,
+    /// Nodes NotReady, and under MemoryPressure, when the run began.
+    pub not_ready: BTreeSet<String>,
+    pub pressure: BTreeSet<String>,
+    /// Pods (`pod/container`) already in CrashLoopBackOff.
+    pub crash_looping: BTreeSet<String>,
+    /// Budgets already below their minimum.
+    pub budgets_breached: BTreeSet<String>,
+}
+
+impl Baseline {
+    fn note(&mut self, e: &Event) {
+        match e {
+            Event::Baseline { nodes, .. } => self.nodes = Some(*nodes),
+            Event::NodeCondition {
+                node,
+                condition,
+                status,
+                ..
+            } => {
+                match condition {
+                    NodeConditionKind::Ready if !*status => self.not_ready.insert(node.clone()),
+                    NodeConditionKind::MemoryPressure if *status => {
+                        self.pressure.insert(node.clone())
+                    }
+                    _ => false,
+                };
+            }
+            Event::CrashLoopBackOff { pod, container } => {
+                self.crash_looping
+                    .insert(format!("{}/{container}", pod.name));
+            }
+            Event::Budget {
+                name,
+                current_healthy,
+                desired_healthy,
+                ..
+            } if current_healthy < desired_healthy => {
+                self.budgets_breached.insert(name.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether anything was already wrong.
+    pub fn is_clean(&self) -> bool {
+        self.not_ready.is_empty()
+            && self.pressure.is_empty()
+            && self.crash_looping.is_empty()
+            && self.budgets_breached.is_empty()
+    }
 }
 
 /// The workload's state as the sweep sees it.
@@ -226,6 +288,8 @@ impl Analysis {
             bystander_oom_kills: Vec::new(),
             target_evictions: Vec::new(),
             bystander_evictions: Vec::new(),
+            admission_rejections: Vec::new(),
+            baseline: Baseline::default(),
             pressure_nodes: BTreeMap::new(),
             not_ready_nodes: BTreeMap::new(),
             max_concurrent_not_ready: 0,
@@ -306,7 +370,11 @@ impl Analysis {
             } else if state.healthy().is_some() {
                 healthy_since = None;
             }
-            a.note(obs.at, &obs.event, record.started, &mut not_ready_now);
+            if obs.baseline {
+                a.baseline.note(&obs.event);
+            } else {
+                a.note(obs.at, &obs.event, record.started, &mut not_ready_now);
+            }
         }
         if cursor < window_end {
             any_healthy_known |= accumulate(cursor, window_end, &state, &mut stats);
@@ -387,6 +455,10 @@ impl Analysis {
                     self.bystander_evictions.push(i);
                 }
             }
+            // The rescheduling storm: told as what it is, not counted as damage.
+            Event::AdmissionRejected { pod, .. } if at >= run_start => self
+                .admission_rejections
+                .push(incident(pod, "rejected at admission".into())),
             Event::NodeCondition {
                 node,
                 condition,
@@ -487,6 +559,7 @@ impl Analysis {
             nodes_under_pressure: self.pressure_nodes.len() as u32,
             nodes_not_ready: self.not_ready_nodes.len() as u32,
             failed_scheduling: self.failed_scheduling,
+            admission_rejections: self.admission_rejections.len() as u32,
             budget_breached_seconds: self.budget.map_or(0.0, |b| b.below_seconds),
             min_ready: self.budget.and_then(|b| b.min_healthy),
             recovery_seconds: self.recovery_seconds(record),

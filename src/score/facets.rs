@@ -282,6 +282,15 @@ pub(super) fn containment(record: &RunRecord, a: &Analysis) -> Measured {
         "target pod evicted:",
         "target evictions",
     );
+    // Refused at admission, they never ran: no points lost for them (the pressure that caused
+    // them already costs), but they are the rescheduling storm and are shown as such.
+    capped(
+        &mut evidence,
+        s,
+        &a.admission_rejections,
+        "refused at admission by the kubelet (never ran):",
+        "admission rejections",
+    );
     let explanation = if spills.is_empty() {
         if a.leaker_oom_kills.is_empty() || !limited {
             "contained: nothing outside the leaking container was hurt".to_string()

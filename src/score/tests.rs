@@ -6,6 +6,7 @@ use serde_json::json;
 use super::testkit::*;
 use super::*;
 use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind};
+use crate::spec::Phase;
 
 fn points(s: &Score, f: Facet) -> Option<f64> {
     s.facet(f).and_then(|x| x.points)
@@ -746,6 +747,84 @@ fn verdict_is_inconclusive_when_the_leaker_never_ran_or_observation_failed() {
     let s = score(&r);
     assert_eq!(s.verdict, Verdict::Inconclusive);
     assert!(s.verdict_reason.contains("403"));
+}
+
+#[test]
+fn a_run_that_never_injected_has_no_score_and_judges_nothing() {
+    let h = json!({"hypothesis": {"pdbHolds": true, "maxBystanderEvictions": 0}});
+    let mut r = record(spec(h), vec![]);
+    r.injected = None;
+    r.reverted = None;
+    r.phase = Phase::Failed;
+    r.reason = Some("PreflightFailed".into());
+    r.message = Some("Deployment shop/checkout not found".into());
+    let s = score(&r);
+    assert_eq!((s.total, s.grade), (None, None));
+    assert_eq!(s.headline(), "not scored");
+    assert_eq!(s.verdict, Verdict::Inconclusive);
+    assert!(
+        s.verdict_reason.contains("nothing was injected") && s.verdict_reason.contains("not found"),
+        "{}",
+        s.verdict_reason
+    );
+    assert!(s.facets.iter().all(|f| !f.measured));
+    let clauses: Vec<(&str, &str)> = s
+        .hypothesis
+        .iter()
+        .map(|c| (c.clause.as_str(), c.outcome()))
+        .collect();
+    assert_eq!(
+        clauses,
+        [
+            ("pdbHolds: true", "not judged"),
+            ("maxBystanderEvictions: 0", "not judged")
+        ]
+    );
+    assert_eq!(s.failed_clauses().count(), 0, "not judged is not failed");
+    // The JSON says so too, and reads back.
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["total"], serde_json::Value::Null);
+    assert_eq!(json["hypothesis"][0]["judged"], json!(false));
+    assert_eq!(serde_json::from_value::<Score>(json).unwrap(), s);
+}
+
+#[test]
+fn admission_rejections_are_told_apart_from_evictions() {
+    let h = json!({"hypothesis": {"maxBystanderEvictions": 0}, "abort": {"bystanderEvictions": 1}});
+    let rejected = |name: &str, target| Event::AdmissionRejected {
+        pod: pod(name, "n1", target),
+        message: "Pod was rejected: The node had condition: [MemoryPressure].".into(),
+    };
+    let r = record(
+        spec(h),
+        vec![
+            (0, leaker_started("p", "n1")),
+            (0, workload(3, 3)),
+            (30, rejected("checkout-x", true)),
+            (31, rejected("cache-y", false)),
+        ],
+    );
+    let s = score(&r);
+    // Nothing that ran was lost: containment is whole and the bystander clause holds.
+    assert_eq!(points(&s, Facet::Containment), Some(100.0));
+    assert!(s.hypothesis.iter().all(|c| c.passed), "{:#?}", s.hypothesis);
+    let summary = summarize(&r);
+    assert_eq!((summary.admission_rejections, summary.evictions), (2, 0));
+    let evidence = &s.facet(Facet::Containment).unwrap().evidence;
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.contains("refused at admission") && e.contains("checkout-x")),
+        "{evidence:#?}"
+    );
+    // Nor do they fire the bystander abort rule.
+    let mut st = crate::engine::RunState::new(t(0));
+    for o in r.timeline.iter() {
+        st.record(o);
+    }
+    assert_eq!(st.tally.admission_rejections(), 2);
+    assert_eq!(st.tally.bystander_pods(), 0);
+    assert_eq!(crate::engine::abort_rule(&r.spec, &st), None);
 }
 
 #[test]

@@ -774,6 +774,10 @@ pub struct RunSummary {
     pub nodes_not_ready: u32,
     /// FailedScheduling events for the target's pods.
     pub failed_scheduling: u32,
+    /// Pods the kubelet refused at admission because the node was under pressure (they never
+    /// ran; not evictions).
+    #[serde(default)]
+    pub admission_rejections: u32,
     /// Seconds the workload spent below its budget.
     pub budget_breached_seconds: f64,
     /// Fewest ready target pods seen.

@@ -163,6 +163,7 @@ pub struct Classifier {
     generation: HashMap<Kind, u32>,
     /// Kinds whose first list completed: an object not known then is gone, not yet to come.
     listed: HashSet<Kind>,
+    baseline_told: bool,
 }
 
 /// An Evicted Event whose pod's status has not told yet what it was.
@@ -203,6 +204,7 @@ impl Classifier {
             workload: None,
             generation: HashMap::new(),
             listed: HashSet::new(),
+            baseline_told: false,
         }
     }
 
@@ -320,6 +322,7 @@ impl Classifier {
             Kind::Budget => self.budgets.retain(|_, b| b.generation == g),
             Kind::Workload => {}
         }
+        self.report_baseline(now, &mut out);
         out
     }
 
@@ -338,8 +341,50 @@ impl Classifier {
         }
     }
 
+    /// A state sample; one delivered by its watch's first list is the baseline.
     fn push_state(&self, out: &mut Vec<Observation>, at: Time, event: Event) {
-        out.push(Observation::new(at.max(self.since), event));
+        let kind = match &event {
+            Event::NodeCondition { .. } => Kind::Node,
+            Event::Budget { .. } => Kind::Budget,
+            Event::Workload { .. } => Kind::Workload,
+            _ => Kind::Pod,
+        };
+        let at = at.max(self.since);
+        out.push(if self.listed.contains(&kind) {
+            Observation::new(at, event)
+        } else {
+            Observation::baseline(at, event)
+        });
+    }
+
+    /// Once the first lists of pods, nodes, budgets and the workload are in: what the cluster
+    /// already looked like, in one observation.
+    fn report_baseline(&mut self, now: Time, out: &mut Vec<Observation>) {
+        let all = [Kind::Pod, Kind::Node, Kind::Budget, Kind::Workload];
+        if self.baseline_told || !all.iter().all(|k| self.listed.contains(k)) {
+            return;
+        }
+        self.baseline_told = true;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let nodes = self.nodes.values();
+        out.push(Observation::baseline(
+            now.max(self.since),
+            Event::Baseline {
+                nodes: count(self.nodes.len()),
+                nodes_not_ready: count(nodes.clone().filter(|n| n.not_ready()).count()),
+                nodes_under_pressure: count(nodes.filter(|n| n.under_pressure()).count()),
+                pods_crash_looping: count(self.pods.values().filter(|p| p.crash_looping()).count()),
+                budgets_breached: count(
+                    self.budgets
+                        .values()
+                        .filter(|b| {
+                            matches!(b.value, Event::Budget { current_healthy, desired_healthy, .. }
+                                if current_healthy < desired_healthy)
+                        })
+                        .count(),
+                ),
+            },
+        ));
     }
 }
 

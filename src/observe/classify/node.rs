@@ -14,6 +14,16 @@ pub(super) struct NodeState {
     pub(super) generation: u32,
 }
 
+impl NodeState {
+    /// Ready is not True (False, or Unknown when the kubelet stopped posting).
+    pub(super) fn not_ready(&self) -> bool {
+        self.ready.as_ref().is_some_and(|(s, _)| !*s)
+    }
+    pub(super) fn under_pressure(&self) -> bool {
+        self.memory_pressure.as_ref().is_some_and(|(s, _)| *s)
+    }
+}
+
 impl Classifier {
     pub(super) fn apply_node(&mut self, n: &Node, out: &mut Vec<Observation>) {
         let name = n.name_any();

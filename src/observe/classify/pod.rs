@@ -23,6 +23,15 @@ pub(super) struct PodState {
     pub(super) generation: u32,
 }
 
+impl PodState {
+    /// A container of the pod waits in CrashLoopBackOff.
+    pub(super) fn crash_looping(&self) -> bool {
+        self.facts
+            .iter()
+            .any(|f| matches!(f.event, Event::CrashLoopBackOff { .. }))
+    }
+}
+
 /// A pod's identity: its uid (a StatefulSet's replacement pod reuses the name, not the uid).
 pub(super) fn key(p: &Pod) -> String {
     p.uid()
@@ -463,9 +472,10 @@ fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::fixtures::{fixture, items, ts};
-    use super::super::{Classifier, Object, TargetRef};
+    use super::super::{Classifier, Kind, Object, TargetRef};
     use super::*;
     use crate::spec::TargetKind;
+    use k8s_openapi::api::core::v1::Node;
     use pretty_assertions::assert_eq;
 
     pub(crate) fn classifier(app: &str) -> Classifier {
@@ -476,7 +486,91 @@ pub(crate) mod tests {
             selector: [("app".to_string(), app.to_string())].into_iter().collect(),
             template_labels: [("app".to_string(), app.to_string())].into(),
         };
-        Classifier::new(target, ts("2026-11-24T13:30:00Z"))
+        let mut c = Classifier::new(target, ts("2026-11-24T13:30:00Z"));
+        // The first lists are in: what follows are changes, not the baseline.
+        for kind in [
+            Kind::Pod,
+            Kind::Node,
+            Kind::Event,
+            Kind::Budget,
+            Kind::Workload,
+        ] {
+            c.relist_done(kind, ts("2026-11-24T13:30:00Z"));
+        }
+        c
+    }
+
+    #[test]
+    fn the_first_lists_are_the_baseline_told_once() {
+        let target = TargetRef {
+            namespace: "default".into(),
+            kind: TargetKind::Deployment,
+            name: "oom-demo".into(),
+            selector: [("app".to_string(), "oom-demo".to_string())]
+                .into_iter()
+                .collect(),
+            template_labels: [("app".to_string(), "oom-demo".to_string())].into(),
+        };
+        let now = ts("2026-11-24T13:40:00Z");
+        let mut c = Classifier::new(target, ts("2026-11-24T13:30:00Z"));
+        let pressure: Node = items(fixture!("node-memory-pressure.json")).remove(0);
+        let mut crashing = pods(fixture!("pods-oomkilled.json")).remove(0);
+        crashing
+            .status
+            .as_mut()
+            .unwrap()
+            .container_statuses
+            .as_mut()
+            .unwrap()[1]
+            .state = Some(k8s_openapi::api::core::v1::ContainerState {
+            waiting: Some(k8s_openapi::api::core::v1::ContainerStateWaiting {
+                reason: Some("CrashLoopBackOff".into()),
+                message: None,
+            }),
+            ..Default::default()
+        });
+        let mut got = c.apply(&Object::Node(pressure.clone()), now);
+        got.extend(c.apply(&Object::Pod(crashing), now));
+        let states: Vec<&Observation> = got
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.event,
+                    Event::NodeCondition { .. } | Event::CrashLoopBackOff { .. }
+                )
+            })
+            .collect();
+        assert!(!states.is_empty());
+        assert!(states.iter().all(|o| o.baseline), "{got:#?}");
+        // The OOM kill in the pod's past is history either way, not baseline state.
+        for kind in [Kind::Pod, Kind::Node, Kind::Event, Kind::Budget] {
+            assert!(c.relist_done(kind, now).is_empty());
+        }
+        let told = c.relist_done(Kind::Workload, now);
+        assert_eq!(
+            told,
+            vec![Observation::baseline(
+                now,
+                Event::Baseline {
+                    nodes: 1,
+                    nodes_not_ready: 0,
+                    nodes_under_pressure: 1,
+                    pods_crash_looping: 1,
+                    budgets_breached: 0,
+                }
+            )]
+        );
+        // Once told; and later changes are not the baseline.
+        assert!(c.relist_done(Kind::Pod, now).is_empty());
+        let mut ready: Node = items(fixture!("node-ready.json")).remove(0);
+        ready.metadata.name = pressure.metadata.name.clone();
+        let later = c.apply(&Object::Node(ready), now);
+        assert!(
+            later
+                .iter()
+                .any(|o| !o.baseline && matches!(o.event, Event::NodeCondition { .. })),
+            "{later:#?}"
+        );
     }
 
     fn pods(json: &str) -> Vec<Pod> {
@@ -832,26 +926,45 @@ pub(crate) mod tests {
     #[test]
     fn an_evicted_event_whose_pod_never_tells_is_reported_after_a_grace() {
         let mut c = classifier("evict-demo");
+        // A pod known to run, whose status never shows the eviction (a kubelet before the
+        // DisruptionTarget condition, a watch that missed it).
+        let mut running = pods(fixture!("pods-evicted.json")).remove(2);
+        running.metadata.uid = Some("quiet".into());
+        let name = running.metadata.name.clone().unwrap();
+        c.apply(&Object::Pod(running), ts("2026-11-24T13:33:00Z"));
         let mut out = Vec::new();
         let v = evicted_event(
-            "gone",
-            "evict-demo-75c65956f8-gone",
+            "quiet",
+            &name,
             "2026-11-24T13:33:15Z",
             "The node was low on resource: memory. ",
         );
-        c.pod_evicted_by_event(
-            v,
-            "evict-demo-75c65956f8-gone".into(),
-            ts("2026-11-24T13:33:15Z"),
-            &mut out,
-        );
+        c.pod_evicted_by_event(v, name, ts("2026-11-24T13:33:15Z"), &mut out);
         c.tick(ts("2026-11-24T13:33:20Z"), &mut out);
-        assert!(out.is_empty());
+        assert!(out.is_empty(), "{out:?}");
         c.tick(ts("2026-11-24T13:33:25Z"), &mut out);
         assert!(
             matches!(&out[..], [o] if o.at == ts("2026-11-24T13:33:15Z")
                 && matches!(&o.event, Event::PodEvicted { pod, .. } if pod.target)),
             "{out:?}"
+        );
+        // A pod that is gone sends no status: its Event is reported at once.
+        let mut gone = Vec::new();
+        let v = evicted_event(
+            "gone",
+            "evict-demo-75c65956f8-gone",
+            "2026-11-24T13:34:15Z",
+            "The node had condition: [MemoryPressure]. ",
+        );
+        c.pod_evicted_by_event(
+            v,
+            "evict-demo-75c65956f8-gone".into(),
+            ts("2026-11-24T13:34:15Z"),
+            &mut gone,
+        );
+        assert!(
+            matches!(&gone[..], [o] if matches!(&o.event, Event::AdmissionRejected { pod, .. } if pod.target)),
+            "{gone:?}"
         );
     }
 
