@@ -1049,3 +1049,148 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
     );
     assert_eq!(Report::new(replayed).score, Report::new(live).score);
 }
+
+/// A big cluster's state before the run is the baseline, not the leak's damage: 100 nodes
+/// NotReady and 50 crash-looping pods on the target's node, and a leak that stays in its
+/// container → containment 100, no recommendation about those nodes, the baseline reported.
+#[tokio::test]
+async fn the_state_before_the_run_is_the_baseline_not_damage() {
+    use oomsday::engine::{self, ExperimentRef, RunOptions, StopSignal};
+    use oomsday::report::{Format, Report, render};
+    use oomsday::score::Facet;
+
+    let t0 = Time::from_second(Time::now().as_second()).unwrap();
+    let at = |ms: i64| (t0 + jiff::SignedDuration::from_millis(ms)).to_string();
+    let node = |name: String, ready: bool| {
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": name, "uid": format!("uid-{name}"), "resourceVersion": "100"},
+               "status": {"allocatable": {"memory": "32Gi"}, "conditions": [
+                   {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+                    "lastTransitionTime": "2026-11-01T00:00:00Z"},
+                   {"type": "Ready", "status": if ready {"True"} else {"Unknown"},
+                    "reason": if ready {"KubeletReady"} else {"NodeStatusUnknown"},
+                    "lastTransitionTime": "2026-11-01T00:00:00Z"}]}})
+    };
+    let mut nodes = vec![node("node-1".into(), true)];
+    nodes.extend((0..100).map(|i| node(format!("node-nr-{i:03}"), false)));
+    let crash = |i: usize| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": format!("batch-{i:02}"), "namespace": "other", "uid": format!("b-{i}"),
+                            "resourceVersion": "100", "labels": {"app": "batch"}},
+               "spec": {"nodeName": "node-1", "containers": [{"name": "job"}]},
+               "status": {"phase": "Running", "containerStatuses": [{"name": "job", "image": "batch",
+                   "imageID": "", "ready": false, "restartCount": 7,
+                   "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}},
+                   "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                       "startedAt": "2026-11-01T00:00:00Z", "finishedAt": "2026-11-01T00:00:05Z"}}}]}})
+    };
+    let bystanders: Vec<Value> = (0..50).map(crash).collect();
+    let target = {
+        let mut p = oom_pod("100", &at(1_000));
+        p["status"]["containerStatuses"][0]["state"] = json!({"running": {"startedAt": at(2_000)}});
+        p["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] = json!(at(0));
+        p
+    };
+    let (mut cluster, _) = mock(healthy(move |s| {
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", "/api/v1/nodes") if !s.is_watch() => {
+                Some(list("NodeList", "v1", nodes.clone()))
+            }
+            ("GET", "/api/v1/namespaces/shop/pods") if !s.is_watch() => {
+                Some(list("PodList", "v1", vec![target.clone()]))
+            }
+            ("GET", "/api/v1/pods") if !s.is_watch() => {
+                Some(list("PodList", "v1", bystanders.clone()))
+            }
+            _ => None,
+        }
+    }));
+    cluster.set_experiment("contained");
+    let spec: LeakExperimentSpec = serde_saphyr::from_str(
+        "
+target: {kind: Deployment, name: checkout}
+leak: {pattern: linear, rate: 16Mi/s, start: 8Mi, max: 512Mi, limit: 64Mi}
+duration: 2s
+recovery: 1s
+hypothesis: {maxBystanderEvictions: 0, maxNodesNotReady: 0}
+abort: {nodesNotReady: 1}
+",
+    )
+    .unwrap();
+    let exp = ExperimentRef {
+        name: "contained".into(),
+        namespace: "shop".into(),
+        spec,
+    };
+    let mut opts = RunOptions::new("contained-baseline");
+    opts.refresh = Some(Duration::from_millis(200));
+    let record = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine::run(
+            &mut cluster,
+            &mut engine::NoProbes,
+            &exp,
+            &opts,
+            &mut StopSignal::never(),
+            &mut |_| {},
+        ),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run completes");
+    // The abort rule on NotReady nodes judged changes: none.
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("DurationElapsed"),
+        "{:?}",
+        record.message
+    );
+    let report = Report::new(record);
+    let containment = report.score.facet(Facet::Containment).unwrap();
+    assert_eq!(
+        containment.points,
+        Some(100.0),
+        "{}",
+        containment.explanation
+    );
+    assert!(
+        containment
+            .explanation
+            .contains("OOM-killed at its own limit"),
+        "the leak ran and stayed in its container: {}",
+        containment.explanation
+    );
+    assert!(
+        report.score.hypothesis.iter().all(|c| c.passed),
+        "{:#?}",
+        report.score.hypothesis
+    );
+    let recs = oomsday::report::recommendations(&report);
+    assert!(
+        !recs
+            .iter()
+            .any(|r| r.contains("NotReady") || r.contains("reached")),
+        "{recs:#?}"
+    );
+    let md = render(&report, Format::Md);
+    assert!(md.contains("## Baseline"), "{md}");
+    assert!(md.contains("100 nodes already NotReady"), "{md}");
+    assert!(
+        md.contains("50 containers already in CrashLoopBackOff"),
+        "{md}"
+    );
+    // The story tells the baseline once, not one line per object.
+    let story = oomsday::report::story(&report);
+    assert_eq!(
+        story.iter().filter(|(_, l)| l.contains("node-nr-")).count(),
+        0,
+        "{story:#?}"
+    );
+    assert_eq!(
+        story
+            .iter()
+            .filter(|(_, l)| l.starts_with("baseline: "))
+            .count(),
+        1
+    );
+}
