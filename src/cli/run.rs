@@ -16,7 +16,7 @@ use oomsday_core::human_bytes;
 
 use super::exit;
 use crate::engine::{
-    self, Cluster, EndReason, ExperimentRef, InjectionPlan, Outcome, Progress, RunOptions,
+    self, Cluster, ExperimentRef, InjectionPlan, Outcome, Progress, RunOptions, RunReason,
     RunRecord, StopHandle,
 };
 use crate::narrate::{Folder, Narrator};
@@ -309,7 +309,7 @@ pub async fn signal_stop(handle: StopHandle) {
             }
             "SIGINT"
         };
-        if handle.stop(EndReason::Signal, name) {
+        if handle.stop(RunReason::Signal, name) {
             eprintln!("\n{name}: stopping — reverting the leak first");
         } else {
             eprintln!("\n{name}: reverting, please wait (the leak must not be left in place)");
