@@ -9,9 +9,6 @@ use crate::spec::{InjectionRecord, Phase, RunReason};
 
 use super::Defences;
 
-/// Why the leak ended, or why the run never got to leak: the one vocabulary of run reasons,
-/// shared with the controller and written to records and LeakRun status.
-
 /// A request from outside to stop the run: a signal, or the abort annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stop {
