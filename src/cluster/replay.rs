@@ -17,7 +17,6 @@
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
-use kube::core::Selector;
 
 use crate::engine::{Cluster, Defences, InjectionPlan};
 use crate::inject;
@@ -348,20 +347,7 @@ impl Cluster for ReplayCluster {
             }
             _ => return Err(self.invalid("the target is not a workload")),
         };
-        let selector = Selector::try_from(selector)
-            .map_err(|e| self.invalid(format!("{} {}: selector: {e}", t.kind.as_str(), t.name)))?;
-        let template_labels = template
-            .metadata
-            .as_ref()
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default();
-        let target = TargetRef {
-            namespace: ns.to_string(),
-            kind: t.kind,
-            name: t.name.clone(),
-            selector,
-            template_labels,
-        };
+        let target = TargetRef::new(ns, t.kind, &t.name, selector, Some(&template))?;
         // oomsday's own recordings carry the defences it read; a recording made beside a run
         // gives the workload, its budgets and the nodes (no LimitRanges or HPAs were watched).
         let defences = match &self.recorded_defences {

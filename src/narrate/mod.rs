@@ -160,7 +160,30 @@ impl Narrator {
             self.remember(o);
             return None;
         }
-        Some(match &o.event {
+        match &o.event {
+            Event::Baseline { .. }
+            | Event::RunPhase { .. }
+            | Event::Alert { .. }
+            | Event::Abort { .. }
+            | Event::ObservationFailed { .. } => Self::run_line(at, &o.event),
+            Event::LeakerStarted { .. }
+            | Event::OomKilled { .. }
+            | Event::CrashLoopBackOff { .. }
+            | Event::PodEvicted { .. }
+            | Event::AdmissionRejected { .. }
+            | Event::FailedScheduling { .. } => Self::pod_line(at, &o.event),
+            Event::NodeCondition { .. } | Event::NodeEvent { .. } => Self::node_line(at, &o.event),
+            Event::Workload { .. }
+            | Event::Budget { .. }
+            | Event::Probe { .. }
+            | Event::AlertCheck { .. } => self.state_line(at, &o.event),
+            Event::LeakerBytes { .. } | Event::LeakerPods { .. } => None,
+        }
+    }
+
+    /// The run's own milestones, its baseline, alerts, aborts and observation failures.
+    fn run_line(at: Time, event: &Event) -> Option<Line> {
+        Some(match event {
             Event::Baseline {
                 nodes,
                 nodes_not_ready,
@@ -187,6 +210,41 @@ impl Narrator {
                 matches!(phase, Phase::Aborted | Phase::Failed),
                 with_detail(format!("run {phase:?}"), detail),
             ),
+            Event::Alert { name, state } => Line::new(
+                at,
+                Kind::Alert(name.clone()),
+                "Alert",
+                *state == AlertState::Firing,
+                format!(
+                    "alert {name} {}",
+                    match state {
+                        AlertState::Pending => "pending",
+                        AlertState::Firing => "FIRING",
+                        AlertState::Resolved => "resolved",
+                    }
+                ),
+            ),
+            Event::Abort { reason, detail } => Line::new(
+                at,
+                Kind::Abort,
+                "Aborted",
+                true,
+                with_detail(format!("ABORT {reason}"), detail),
+            ),
+            Event::ObservationFailed { detail } => Line::new(
+                at,
+                Kind::ObservationFailed,
+                "ObservationFailed",
+                true,
+                with_detail("observation failed".into(), detail),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// What happened to a pod: a leaker started, an OOM kill, an eviction, a rejection.
+    fn pod_line(at: Time, event: &Event) -> Option<Line> {
+        Some(match event {
             Event::LeakerStarted { pod } => Line::new(
                 at,
                 Kind::LeakerStarted,
@@ -272,6 +330,23 @@ impl Narrator {
                     message,
                 ),
             ),
+            Event::FailedScheduling { pod, message, .. } => Line::new(
+                at,
+                Kind::FailedScheduling,
+                "FailedScheduling",
+                true,
+                with_detail(
+                    format!("pod {pod} could not be scheduled"),
+                    first_sentence(message),
+                ),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// A node's condition or event.
+    fn node_line(at: Time, event: &Event) -> Option<Line> {
+        Some(match event {
             Event::NodeCondition {
                 node,
                 condition,
@@ -321,16 +396,13 @@ impl Narrator {
                 };
                 Line::new(at, Kind::NodeEvent(reason.clone()), "NodeEvent", true, text)
             }
-            Event::FailedScheduling { pod, message, .. } => Line::new(
-                at,
-                Kind::FailedScheduling,
-                "FailedScheduling",
-                true,
-                with_detail(
-                    format!("pod {pod} could not be scheduled"),
-                    first_sentence(message),
-                ),
-            ),
+            _ => return None,
+        })
+    }
+
+    /// A state series, told only when it changes in a way worth a line.
+    fn state_line(&mut self, at: Time, event: &Event) -> Option<Line> {
+        Some(match event {
             Event::Workload { desired, ready, .. } => return self.workload(at, *desired, *ready),
             Event::Budget {
                 name,
@@ -374,20 +446,6 @@ impl Narrator {
                     ),
                 )
             }
-            Event::Alert { name, state } => Line::new(
-                at,
-                Kind::Alert(name.clone()),
-                "Alert",
-                *state == AlertState::Firing,
-                format!(
-                    "alert {name} {}",
-                    match state {
-                        AlertState::Pending => "pending",
-                        AlertState::Firing => "FIRING",
-                        AlertState::Resolved => "resolved",
-                    }
-                ),
-            ),
             Event::AlertCheck { ok, detail } => {
                 // A failing check is news; a working one only after failures.
                 let was = self.alert_check.replace(*ok);
@@ -401,21 +459,7 @@ impl Narrator {
                 };
                 Line::new(at, Kind::AlertCheck, "AlertCheck", !*ok, text)
             }
-            Event::Abort { reason, detail } => Line::new(
-                at,
-                Kind::Abort,
-                "Aborted",
-                true,
-                with_detail(format!("ABORT {reason}"), detail),
-            ),
-            Event::ObservationFailed { detail } => Line::new(
-                at,
-                Kind::ObservationFailed,
-                "ObservationFailed",
-                true,
-                with_detail("observation failed".into(), detail),
-            ),
-            Event::LeakerBytes { .. } | Event::LeakerPods { .. } => return None,
+            _ => return None,
         })
     }
 

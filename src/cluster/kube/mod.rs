@@ -478,8 +478,8 @@ impl Cluster for KubeCluster {
         // target from its own start.
         self.observer = None;
         self.target = None;
-        let started = self.now();
         self.since = None;
+        let started = self.now();
         let t = &plan.spec.target;
         let ns = plan.namespace.as_str();
         preflight::check_namespace(ns, plan.spec.allow_system_namespaces)?;
@@ -487,39 +487,14 @@ impl Cluster for KubeCluster {
         self.check_access(&required_access(ns, t.kind, plan.spec.injection.mode))
             .await?;
         let view = self.workload(t.kind, ns, &t.name).await?;
-        match preflight::marked(&view.annotations, &plan.run_id, self.now()) {
-            Marked::Free => {}
-            Marked::Active { run_id, deadline } => {
-                return Err(Error::Busy(format!(
-                    "{} {ns}/{} is in oomsday run {run_id} until {deadline}; wait for it or run \
-                     `oomsday cleanup -n {ns}`",
-                    t.kind.as_str(),
-                    t.name
-                )));
-            }
-            Marked::Leftover { run_id } => {
-                tracing::warn!(%run_id, "reverting a leftover injection of an earlier run");
-                self.revert_workload(t.kind, ns, &t.name).await?;
-            }
-        }
-
-        let selector = Selector::try_from(view.selector.clone()).map_err(|e| {
-            Error::Invalid(format!("{} {}: selector: {e}", t.kind.as_str(), t.name))
-        })?;
-        let template_labels = view
-            .template
-            .as_ref()
-            .and_then(|t| t.metadata.as_ref())
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default();
-
-        let target = TargetRef {
-            namespace: ns.to_string(),
-            kind: t.kind,
-            name: t.name.clone(),
-            selector,
-            template_labels,
-        };
+        self.claim(plan, &view).await?;
+        let target = TargetRef::new(
+            ns,
+            t.kind,
+            &t.name,
+            view.selector.clone(),
+            view.template.as_ref(),
+        )?;
         // Observation starts now: the watches' first lists are the state the run begins in
         // (the baseline), and the one list of budgets and nodes every consumer shares.
         let mut observer = Observer::start(
@@ -536,47 +511,11 @@ impl Cluster for KubeCluster {
                 "the first lists took longer than {FIRST_LISTS:?}: the baseline may be incomplete"
             );
         }
-        let lp = ListParams::default();
-        let lr_api: Api<LimitRange> = Api::namespaced(self.client.clone(), ns);
-        let limit_ranges = self
-            .policy
-            .call("list limitranges", || lr_api.list(&lp))
-            .await?;
-        let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), ns);
-        let hpas = self
-            .policy
-            .call("list horizontalpodautoscalers", || hpa_api.list(&lp))
-            .await?;
+        let defences = self.defences(plan, view, &observer).await?;
         self.target = Some(target);
         self.since = Some(started);
-        let defences = Defences {
-            namespace: ns.to_string(),
-            kind: t.kind.as_str().to_string(),
-            name: t.name.clone(),
-            replicas: view.replicas,
-            pdbs: preflight::matching_pdbs(observer.budgets(), view.template.as_ref()),
-            template: view.template,
-            limit_ranges: limit_ranges.items,
-            hpas: preflight::matching_hpas(hpas.items, t.kind, &t.name),
-            node_allocatable: preflight::node_allocatable(&observer.nodes()),
-        };
         self.observer = Some(observer);
-        if let Some(r) = &self.recorder {
-            r.run(
-                self.now(),
-                RunNote {
-                    run_id: plan.run_id.clone(),
-                    phase: None,
-                    detail: String::new(),
-                    experiment: Some(RecordedExperiment {
-                        name: self.experiment.clone(),
-                        namespace: plan.namespace.clone(),
-                        spec: plan.spec.clone(),
-                    }),
-                    defences: Some(Box::new(defences.clone())),
-                },
-            );
-        }
+        self.record_preflight(plan, &defences);
         Ok(defences)
     }
 
@@ -637,6 +576,77 @@ impl Cluster for KubeCluster {
 }
 
 impl KubeCluster {
+    /// Makes sure no other run leaks into the workload; an earlier run's leftover is reverted.
+    async fn claim(&self, plan: &InjectionPlan, view: &WorkloadView) -> Result<()> {
+        let (t, ns) = (&plan.spec.target, plan.namespace.as_str());
+        match preflight::marked(&view.annotations, &plan.run_id, self.now()) {
+            Marked::Free => Ok(()),
+            Marked::Active { run_id, deadline } => Err(Error::Busy(format!(
+                "{} {ns}/{} is in oomsday run {run_id} until {deadline}; wait for it or run \
+                 `oomsday cleanup -n {ns}`",
+                t.kind.as_str(),
+                t.name
+            ))),
+            Marked::Leftover { run_id } => {
+                tracing::warn!(%run_id, "reverting a leftover injection of an earlier run");
+                self.revert_workload(t.kind, ns, &t.name).await
+            }
+        }
+    }
+
+    /// The target's defences: its template and replicas, the budgets and nodes from the
+    /// watches' first lists, and the namespace's LimitRanges and HPAs.
+    async fn defences(
+        &self,
+        plan: &InjectionPlan,
+        view: WorkloadView,
+        observer: &Observer,
+    ) -> Result<Defences> {
+        let (t, ns) = (&plan.spec.target, plan.namespace.as_str());
+        let lp = ListParams::default();
+        let lr_api: Api<LimitRange> = Api::namespaced(self.client.clone(), ns);
+        let limit_ranges = self
+            .policy
+            .call("list limitranges", || lr_api.list(&lp))
+            .await?;
+        let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), ns);
+        let hpas = self
+            .policy
+            .call("list horizontalpodautoscalers", || hpa_api.list(&lp))
+            .await?;
+        Ok(Defences {
+            namespace: ns.to_string(),
+            kind: t.kind.as_str().to_string(),
+            name: t.name.clone(),
+            replicas: view.replicas,
+            pdbs: preflight::matching_pdbs(observer.budgets(), view.template.as_ref()),
+            template: view.template,
+            limit_ranges: limit_ranges.items,
+            hpas: preflight::matching_hpas(hpas.items, t.kind, &t.name),
+            node_allocatable: preflight::node_allocatable(&observer.nodes()),
+        })
+    }
+
+    /// A recorded run starts with its experiment and the defences read in preflight.
+    fn record_preflight(&self, plan: &InjectionPlan, defences: &Defences) {
+        if let Some(r) = &self.recorder {
+            r.run(
+                self.now(),
+                RunNote {
+                    run_id: plan.run_id.clone(),
+                    phase: None,
+                    detail: String::new(),
+                    experiment: Some(RecordedExperiment {
+                        name: self.experiment.clone(),
+                        namespace: plan.namespace.clone(),
+                        spec: plan.spec.clone(),
+                    }),
+                    defences: Some(Box::new(defences.clone())),
+                },
+            );
+        }
+    }
+
     fn start_observer(&mut self) -> Result<()> {
         if self.observer.is_some() {
             return Ok(());

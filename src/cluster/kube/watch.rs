@@ -225,10 +225,6 @@ impl Observer {
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let ns = target.namespace.clone();
-        let by_name = watcher::Config::default().fields(&format!("metadata.name={}", target.name));
-        let all = watcher::Config::default;
-        let selected = all().labels(&target.selector.to_string());
-        let node_events = all().fields("involvedObject.kind=Node");
         let mut observer = Observer {
             client: client.clone(),
             tx: tx.downgrade(),
@@ -249,15 +245,28 @@ impl Observer {
             running: BTreeSet::new(),
             first_lists: Vec::new(),
         };
+        observer.watch_target(&target);
+        drop(tx);
+        observer
+    }
+
+    /// The watches a run on `target` needs (see the module's docs for why these and no more).
+    fn watch_target(&mut self, target: &TargetRef) {
+        let ns = target.namespace.clone();
+        let by_name = watcher::Config::default().fields(&format!("metadata.name={}", target.name));
+        let all = watcher::Config::default;
+        let selected = all().labels(&target.selector.to_string());
+        let node_events = all().fields("involvedObject.kind=Node");
+        let client = self.client.clone();
         let c = || client.clone();
         let workload = match target.kind {
             TargetKind::Deployment => "deployments",
             TargetKind::StatefulSet => "statefulsets",
         };
-        observer.first_lists = [TARGET_PODS, "nodes", "poddisruptionbudgets", workload]
+        self.first_lists = [TARGET_PODS, "nodes", "poddisruptionbudgets", workload]
             .map(Arc::<str>::from)
             .to_vec();
-        observer.watch(Watch {
+        self.watch(Watch {
             stream: TARGET_PODS.into(),
             resource: "pods",
             kind: Kind::Pod,
@@ -265,7 +274,7 @@ impl Observer {
             config: selected,
             wrap: |p| Some(Object::Pod(p)),
         });
-        observer.watch(Watch {
+        self.watch(Watch {
             stream: "nodes".into(),
             resource: "nodes",
             kind: Kind::Node,
@@ -273,7 +282,7 @@ impl Observer {
             config: all(),
             wrap: |n| Some(Object::Node(n)),
         });
-        observer.watch(Watch {
+        self.watch(Watch {
             stream: "events".into(),
             resource: "events",
             kind: Kind::Event,
@@ -281,7 +290,7 @@ impl Observer {
             config: all(),
             wrap: relevant_event,
         });
-        observer.watch(Watch {
+        self.watch(Watch {
             stream: "events involvedObject.kind=Node".into(),
             resource: "events",
             kind: Kind::Event,
@@ -289,7 +298,7 @@ impl Observer {
             config: node_events,
             wrap: relevant_event,
         });
-        observer.watch(Watch {
+        self.watch(Watch {
             stream: "poddisruptionbudgets".into(),
             resource: "poddisruptionbudgets",
             kind: Kind::Budget,
@@ -298,7 +307,7 @@ impl Observer {
             wrap: |b| Some(Object::Budget(b)),
         });
         match target.kind {
-            TargetKind::Deployment => observer.watch(Watch {
+            TargetKind::Deployment => self.watch(Watch {
                 stream: workload.into(),
                 resource: workload,
                 kind: Kind::Workload,
@@ -306,7 +315,7 @@ impl Observer {
                 config: by_name,
                 wrap: |d| Some(Object::Deployment(d)),
             }),
-            TargetKind::StatefulSet => observer.watch(Watch {
+            TargetKind::StatefulSet => self.watch(Watch {
                 stream: workload.into(),
                 resource: workload,
                 kind: Kind::Workload,
@@ -315,8 +324,6 @@ impl Observer {
                 wrap: |s| Some(Object::StatefulSet(s)),
             }),
         }
-        drop(tx);
-        observer
     }
 
     fn watch<K>(&mut self, w: Watch<K>)

@@ -43,6 +43,36 @@ pub struct TargetRef {
     pub template_labels: BTreeMap<String, String>,
 }
 
+impl TargetRef {
+    /// The target workload `kind namespace/name` with its pod selector and template: its pods
+    /// are the ones the selector matches; a budget guards it when it matches the template's
+    /// labels.
+    pub fn new(
+        namespace: &str,
+        kind: TargetKind,
+        name: &str,
+        selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+        template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
+    ) -> crate::Result<TargetRef> {
+        let selector = Selector::try_from(selector).map_err(|e| {
+            crate::Error::Invalid(format!(
+                "{} {namespace}/{name}: selector: {e}",
+                kind.as_str()
+            ))
+        })?;
+        Ok(TargetRef {
+            namespace: namespace.to_string(),
+            kind,
+            name: name.to_string(),
+            selector,
+            template_labels: template
+                .and_then(|t| t.metadata.as_ref())
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// One object as a watch delivers it.
 #[derive(Debug, Clone)]
 pub enum Object {
