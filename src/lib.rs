@@ -1,5 +1,5 @@
 //! oomsday rehearses the memory leak that takes a Kubernetes cluster down, before it happens for
-//! real. See DESIGN.md in the repository for the architecture; data flows one way:
+//! real. ARCHITECTURE.md in the repository is the map; data flows one way:
 //! spec → inject → cluster → observe → engine → score → report.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]

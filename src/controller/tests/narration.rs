@@ -46,6 +46,13 @@ fn every_kind() -> Vec<Event> {
             cause: DisruptionCause::TerminationByKubelet,
             message: "The node was low on resource: memory.".into(),
         },
+        Event::Baseline {
+            nodes: 500,
+            nodes_not_ready: 500,
+            nodes_under_pressure: 2,
+            pods_crash_looping: 50,
+            budgets_breached: 0,
+        },
         Event::AdmissionRejected {
             pod: pod("checkout-9", true),
             message: "The node had condition: [MemoryPressure].".into(),
