@@ -79,12 +79,7 @@ fn main() {
         .expect("runtime");
     let t1 = Instant::now();
     let mut cluster = ReplayCluster::new(recording).expect("replay");
-    let exp = cluster.experiment().cloned().expect("experiment");
-    let exp = ExperimentRef {
-        name: exp.name,
-        namespace: exp.namespace,
-        spec: exp.spec,
-    };
+    let exp = ExperimentRef::from(cluster.experiment().cloned().expect("experiment"));
     let record = rt
         .block_on(engine::run(
             &mut cluster,

@@ -17,15 +17,12 @@ use support::truth::{PodFact, RUNS, Truth, runs_dir};
 async fn replay(name: &str) -> RunRecord {
     let recording = oomsday::record::read(&runs_dir().join(name)).expect("the recording reads");
     let mut cluster = ReplayCluster::new(recording).expect("a replay");
-    let exp = cluster
-        .experiment()
-        .cloned()
-        .expect("the recording names its experiment");
-    let exp = ExperimentRef {
-        name: exp.name,
-        namespace: exp.namespace,
-        spec: exp.spec,
-    };
+    let exp = ExperimentRef::from(
+        cluster
+            .experiment()
+            .cloned()
+            .expect("the recording names its experiment"),
+    );
     let opts = RunOptions::new(format!("{name}-replay"));
     engine::run(
         &mut cluster,

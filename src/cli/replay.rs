@@ -70,11 +70,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             super::run::experiment_ref(&found.remove(0), None, &default_ns)?
         }
         None => match cluster.experiment() {
-            Some(e) => ExperimentRef {
-                name: e.name.clone(),
-                namespace: e.namespace.clone(),
-                spec: e.spec.clone(),
-            },
+            Some(e) => ExperimentRef::from(e.clone()),
             None => {
                 eprintln!(
                     "error: {}: the recording does not say which experiment it ran; pass \

@@ -99,6 +99,16 @@ pub struct RecordedExperiment {
     pub spec: LeakExperimentSpec,
 }
 
+impl From<RecordedExperiment> for crate::engine::ExperimentRef {
+    fn from(e: RecordedExperiment) -> Self {
+        crate::engine::ExperimentRef {
+            name: e.name,
+            namespace: e.namespace,
+            spec: e.spec,
+        }
+    }
+}
+
 /// oomsday's own note in a recording: the experiment and defences (once, after preflight), and
 /// each phase the run entered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -245,12 +245,7 @@ pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
     if record.injected.is_none() {
         return not_run(record);
     }
-    let weights = record
-        .spec
-        .scoring
-        .as_ref()
-        .map(|s| s.weights.clone())
-        .unwrap_or_default();
+    let weights = weights(record);
     let mut facets: Vec<FacetScore> = Facet::ALL
         .iter()
         .map(|&f| {
@@ -298,18 +293,23 @@ pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
     }
 }
 
+/// The experiment's facet weights, or the defaults.
+fn weights(record: &RunRecord) -> Weights {
+    record
+        .spec
+        .scoring
+        .as_ref()
+        .map(|s| s.weights.clone())
+        .unwrap_or_default()
+}
+
 /// The score of a run that never injected anything.
 fn not_run(record: &RunRecord) -> Score {
     let why = record
         .message
         .clone()
         .unwrap_or_else(|| "the run ended before anything was injected".into());
-    let weights = record
-        .spec
-        .scoring
-        .as_ref()
-        .map(|s| s.weights.clone())
-        .unwrap_or_default();
+    let weights = weights(record);
     Score {
         total: None,
         grade: None,
