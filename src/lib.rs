@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod controller;
 pub mod engine;
 pub mod inject;
+pub mod keys;
 pub mod narrate;
 pub mod observe;
 pub mod probe;

@@ -13,9 +13,7 @@ use oomsday_core::{Quantity, human_bytes};
 
 use super::{Finding, Inventory, Rule, Severity};
 use crate::engine::Defences;
-
-/// Label or annotation that marks a workload as critical (stricter QoS and priority checks).
-pub const CRITICAL_MARK: &str = "oomsday.dev/critical";
+use crate::keys::CRITICAL_MARK;
 
 /// A Deployment or StatefulSet as the checks see it.
 struct Workload<'a> {

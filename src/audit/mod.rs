@@ -9,7 +9,7 @@ mod live;
 mod manifests;
 mod output;
 
-pub use checks::{CRITICAL_MARK, audit, audit_defences, node_allocatable};
+pub use checks::{audit, audit_defences, node_allocatable};
 pub use live::inventory;
 pub use manifests::{load_manifests, parse_manifests};
 pub use output::{to_json, to_sarif, to_table};

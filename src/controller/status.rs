@@ -16,7 +16,8 @@ use crate::spec::{
 
 use super::conditions;
 use super::executor::RunUpdate;
-use super::lifecycle::{EXPERIMENT_LABEL, run_name};
+use super::lifecycle::run_name;
+use crate::keys::EXPERIMENT;
 use super::schedule::{SkipReason, merge_skipped};
 
 /// Lines kept in `status.timeline` while the run goes, and at its end (the ones that matter
@@ -59,7 +60,7 @@ pub fn new_run(
     run.metadata.owner_references = Some(vec![owner]);
     // Label values are limited to 63 characters; spec.experiment always names it.
     if name.len() <= 63 {
-        run.metadata.labels = Some([(EXPERIMENT_LABEL.to_string(), name)].into());
+        run.metadata.labels = Some([(EXPERIMENT.to_string(), name)].into());
     }
     Ok(run)
 }

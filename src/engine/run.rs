@@ -887,7 +887,7 @@ mod tests {
         assert_eq!(r.phase, Phase::Aborted);
         assert_eq!(r.injected, None);
         reverted_once(&c);
-        assert_eq!(c.reverted[0].container, crate::inject::LEAKER_CONTAINER);
+        assert_eq!(c.reverted[0].container, crate::keys::LEAKER_CONTAINER);
     }
 
     #[tokio::test]

@@ -23,10 +23,8 @@ use super::model::{
     MODEL_API_VERSION, MODEL_KIND, ModelMeta, NodeGroup, PdbModel, ResourceList, Resources,
     WorkloadModel,
 };
+use crate::keys::SIM_WORKING_SET_ANNOTATION;
 use crate::{Error, Result};
-
-/// Annotation with a container's working set, for the simulator.
-pub const WORKING_SET_ANNOTATION: &str = "sim.oomsday.dev/working-set";
 
 /// Parses `COUNTxCAPACITY` (`120x32Gi`), optionally `:KUBE_RESERVED` (`120x32Gi:1Gi`).
 pub fn parse_node_group(s: &str, index: usize) -> Result<NodeGroup> {
@@ -98,8 +96,8 @@ fn workload(
         let request = quantity(res.requests.as_ref().and_then(|r| r.get("memory")))?;
         let limit = quantity(res.limits.as_ref().and_then(|r| r.get("memory")))?;
         let annotated = annotations
-            .get(&format!("{WORKING_SET_ANNOTATION}.{}", c.name))
-            .or_else(|| annotations.get(WORKING_SET_ANNOTATION));
+            .get(&format!("{SIM_WORKING_SET_ANNOTATION}.{}", c.name))
+            .or_else(|| annotations.get(SIM_WORKING_SET_ANNOTATION));
         let working_set = match annotated {
             Some(s) => s.parse().map_err(|e: oomsday_core::UnitError| {
                 Error::Invalid(format!("{namespace}/{name}: {e}"))

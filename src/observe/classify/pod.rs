@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use kube::core::SelectorExt;
 
 use super::{Classifier, time};
-use crate::inject::is_leaker;
+use crate::keys::is_leaker;
 use crate::observe::{DisruptionCause, Event, Observation, PodRef, Time};
 
 /// What the index keeps per pod: where it runs, whether it is the target's, and the facts its

@@ -31,7 +31,7 @@ fn template_has_leaker(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) 
     t.and_then(|t| t.spec.as_ref()).is_some_and(|s| {
         s.containers
             .iter()
-            .any(|c| crate::inject::is_leaker(&c.name))
+            .any(|c| crate::keys::is_leaker(&c.name))
     })
 }
 
