@@ -22,13 +22,13 @@ use crate::spec::{InjectionRecord, LeakRun, LeakRunStatus, Phase, RunReason};
 
 use super::schedule::{ActiveRun, WorkloadKey};
 
+/// Namespaces never targeted unless both the experiment and the controller allow it (the
+/// same list the kube cluster's preflight refuses).
+pub use crate::cluster::kube::SYSTEM_NAMESPACES;
 /// The keys the controller reads and writes: see [`crate::keys`].
 pub use crate::keys::{
     ABORT_ANNOTATION, ALLOW_LABEL, LEGACY_EXPERIMENT_FINALIZER, RUN_FINALIZER, RUN_NOW_ANNOTATION,
 };
-/// Namespaces never targeted unless both the experiment and the controller allow it (the
-/// same list the kube cluster's preflight refuses).
-pub use crate::cluster::kube::SYSTEM_NAMESPACES;
 
 impl From<EndReason> for RunReason {
     fn from(r: EndReason) -> RunReason {

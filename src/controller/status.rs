@@ -17,8 +17,8 @@ use crate::spec::{
 use super::conditions;
 use super::executor::RunUpdate;
 use super::lifecycle::run_name;
-use crate::keys::EXPERIMENT;
 use super::schedule::{SkipReason, merge_skipped};
+use crate::keys::EXPERIMENT;
 
 /// Lines kept in `status.timeline` while the run goes, and at its end (the ones that matter
 /// most; the report has the whole timeline).

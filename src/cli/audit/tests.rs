@@ -48,5 +48,8 @@ fn fail_on_takes_the_audit_severities() {
     assert_eq!(parse("high").unwrap(), Some(Severity::High));
     assert_eq!(parse("low").unwrap(), Some(Severity::Low));
     let e = parse("severe").unwrap_err().to_string();
-    assert!(e.contains("[possible values: low, medium, high, critical]"), "{e}");
+    assert!(
+        e.contains("[possible values: low, medium, high, critical]"),
+        "{e}"
+    );
 }

@@ -173,7 +173,7 @@ pub fn matching_hpas(
         .collect()
 }
 
-pub use crate::audit::node_allocatable;
+pub use crate::objects::node_allocatable;
 
 #[cfg(test)]
 mod tests {

@@ -279,8 +279,8 @@ impl Classifier {
                 }
             }
             Object::Budget(b) => self.apply_budget(b, now, &mut out),
-            Object::Deployment(d) => self.apply_deployment(d, now, &mut out),
-            Object::StatefulSet(s) => self.apply_statefulset(s, now, &mut out),
+            Object::Deployment(d) => self.apply_workload(d, now, &mut out),
+            Object::StatefulSet(s) => self.apply_workload(s, now, &mut out),
         }
         out
     }
