@@ -178,7 +178,7 @@ pub use crate::objects::node_allocatable;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::classify::fixtures::{fixture, items, ts};
+    use crate::observe::classify::tests::{fixture, items, ts};
 
     #[test]
     fn access_is_named_for_humans() {

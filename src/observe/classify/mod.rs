@@ -435,29 +435,4 @@ fn time(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Opt
 }
 
 #[cfg(test)]
-pub(crate) mod fixtures {
-    //! Real objects recorded from a v1.32 cluster under a leak (see tests/fixtures/README.md).
-    use serde::de::DeserializeOwned;
-
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/kubernetes-v1.32/",
-                $name
-            ))
-        };
-    }
-    pub(crate) use fixture;
-
-    /// The `items` of a `kubectl get -o json` list, or the single object.
-    pub(crate) fn items<T: DeserializeOwned>(json: &str) -> Vec<T> {
-        let v: serde_json::Value = serde_json::from_str(json).expect("fixture is JSON");
-        match v.get("items") {
-            Some(items) => serde_json::from_value(items.clone()).expect("fixture items"),
-            None => vec![serde_json::from_value(v).expect("fixture object")],
-        }
-    }
-
-    pub(crate) use crate::testkit::ts;
-}
+pub(crate) mod tests;
