@@ -2,23 +2,20 @@
 //! line, column and field path.
 //!
 //! How all errors are found, not just the first: each document's `spec` is deserialized into the
-//! typed [`LeakExperimentSpec`] (the single source of truth) with `serde_path_to_error`. On an
-//! error the offending field is recorded and taken out of the value (an unknown field is removed;
-//! an invalid value is removed; a missing field gets a placeholder so its siblings can still be
-//! checked), and deserialization is retried, a bounded number of times. The semantic checks
-//! ([`super::validate`]) then run on the typed spec, minus findings about fields that were
-//! already reported invalid.
+//! typed [`LeakExperimentSpec`] (the single source of truth) by [`super::recover`], which records
+//! each error and gets past it until the value reads. The semantic checks ([`super::validate`])
+//! then run on the typed spec, minus findings about fields that were already reported invalid.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::recover::{deserialize_all, unknown_field_message};
 use super::types::{API_VERSION, GROUP, LeakExperiment, LeakExperimentSpec};
 use super::validate::check_spec;
-use super::yaml::{Document, FieldPath, Seg, parse_documents};
+use super::yaml::{Document, FieldPath, parse_documents};
 
 /// An experiment and where it came from.
 #[derive(Debug, Clone)]
@@ -347,11 +344,50 @@ fn check_document(s: &mut Sink<'_>) -> DocOutcome {
         );
         return DocOutcome::Invalid;
     };
+    if !check_kind(s, obj) {
+        return DocOutcome::Skipped;
+    }
+    check_api_version(s, obj);
+    for key in obj.keys() {
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            s.error(&root.key(key), true, unknown_field_message(key, &TOP_LEVEL));
+        }
+    }
+    let metadata = check_metadata(s, obj.get("metadata"));
+    let spec = match obj.get("spec") {
+        None => {
+            s.error(&root, false, "missing field `spec`");
+            None
+        }
+        Some(v) => read_spec(s, v),
+    };
+    let (Some(metadata), Some((spec, tainted))) = (metadata, spec) else {
+        return DocOutcome::Invalid;
+    };
+    let namespace = metadata.namespace.clone().unwrap_or_default();
+    report_findings(s, &spec, &namespace, &tainted);
+    if obj.contains_key("status") {
+        s.push(
+            Severity::Warning,
+            &root.key("status"),
+            true,
+            "status is written by the controller; it is ignored here",
+        );
+    }
+    DocOutcome::Experiment(Box::new(LeakExperiment {
+        metadata,
+        spec,
+        status: None,
+    }))
+}
 
-    // Other objects may share a directory with experiments (a simulator's cluster model, the
-    // workload's own manifests): anything whose kind is clearly something else is left alone.
+/// Whether the document is (meant to be) an experiment. Other objects may share a directory
+/// with experiments (a simulator's cluster model, the workload's own manifests): anything whose
+/// kind is clearly something else is left alone.
+fn check_kind(s: &mut Sink<'_>, obj: &serde_json::Map<String, Value>) -> bool {
+    let root = FieldPath::root();
     match obj.get("kind") {
-        Some(Value::String(k)) if !looks_like_experiment(k) => return DocOutcome::Skipped,
+        Some(Value::String(k)) if !looks_like_experiment(k) => return false,
         Some(Value::String(k)) if k != KIND => s.error(
             &root.key("kind"),
             false,
@@ -361,6 +397,11 @@ fn check_document(s: &mut Sink<'_>) -> DocOutcome {
         Some(_) => s.error(&root.key("kind"), false, format!("expected `{KIND}`")),
         None => s.error(&root, false, format!("missing field `kind` (kind: {KIND})")),
     }
+    true
+}
+
+fn check_api_version(s: &mut Sink<'_>, obj: &serde_json::Map<String, Value>) {
+    let root = FieldPath::root();
     match obj.get("apiVersion") {
         Some(Value::String(v)) if v == API_VERSION => {}
         Some(Value::String(v)) if v.starts_with(&format!("{GROUP}/")) => s.error(
@@ -379,47 +420,40 @@ fn check_document(s: &mut Sink<'_>) -> DocOutcome {
             format!("missing field `apiVersion` (apiVersion: {API_VERSION})"),
         ),
     }
-    for key in obj.keys() {
-        if !TOP_LEVEL.contains(&key.as_str()) {
-            s.error(&root.key(key), true, unknown_field_message(key, &TOP_LEVEL));
+}
+
+/// The typed spec, reporting every error on the way; with the fields (from the document root)
+/// that had to be taken out or replaced.
+fn read_spec(s: &mut Sink<'_>, v: &Value) -> Option<(LeakExperimentSpec, Vec<FieldPath>)> {
+    let spec_path = FieldPath::root().key("spec");
+    let out = deserialize_all::<LeakExperimentSpec>(v);
+    if out.errors.is_empty() {
+        for (p, message) in super::schema::api_type_mismatches(v) {
+            s.push(Severity::Warning, &spec_path.join(&p), false, message);
         }
     }
-
-    let metadata = check_metadata(s, obj.get("metadata"));
-
-    let spec_path = root.key("spec");
-    let spec = match obj.get("spec") {
-        None => {
-            s.error(&root, false, "missing field `spec`");
-            None
+    for e in &out.errors {
+        let mut message = e.message.clone();
+        // Say what the missing field is for, from the same docs as `kubectl explain`.
+        if let Some(field) = e.missing
+            && let Some(doc) = super::schema::field_description(&e.path.key(field))
+        {
+            message = format!("{message} ({doc})");
         }
-        Some(v) => {
-            let out = deserialize_all::<LeakExperimentSpec>(v);
-            if out.errors.is_empty() {
-                for (p, message) in super::schema::api_type_mismatches(v) {
-                    s.push(Severity::Warning, &spec_path.join(&p), false, message);
-                }
-            }
-            for e in &out.errors {
-                let mut message = e.message.clone();
-                // Say what the missing field is for, from the same docs as `kubectl explain`.
-                if let Some(field) = first_quoted(&message, "missing field ")
-                    && let Some(doc) = super::schema::field_description(&e.path.key(&field))
-                {
-                    message = format!("{message} ({doc})");
-                }
-                s.error(&spec_path.join(&e.path), e.at_key, message);
-            }
-            out.value.map(|spec| (spec, out.tainted))
-        }
-    };
+        s.error(&spec_path.join(&e.path), e.at_key, message);
+    }
+    let tainted = out.tainted.iter().map(|t| spec_path.join(t)).collect();
+    out.value.map(|spec| (spec, tainted))
+}
 
-    let (Some(metadata), Some((spec, tainted))) = (metadata, spec) else {
-        return DocOutcome::Invalid;
-    };
-    let namespace = metadata.namespace.clone().unwrap_or_default();
-    let tainted: Vec<FieldPath> = tainted.iter().map(|t| spec_path.join(t)).collect();
-    for f in check_spec(&spec, &namespace) {
+/// The semantic checks' findings, less those about fields already reported invalid.
+fn report_findings(
+    s: &mut Sink<'_>,
+    spec: &LeakExperimentSpec,
+    namespace: &str,
+    tainted: &[FieldPath],
+) {
+    for f in check_spec(spec, namespace) {
         let hit = |p: &FieldPath| tainted.iter().any(|t| p.starts_with(t));
         // A field removed right below the finding's (a probe's invalid `http`) makes the
         // finding ("needs exactly one of http or query") a repeat of the error already shown.
@@ -431,19 +465,6 @@ fn check_document(s: &mut Sink<'_>) -> DocOutcome {
         let at_key = !s.doc.contains(&f.path);
         s.push(f.severity, &f.path, at_key, f.message);
     }
-    if obj.contains_key("status") {
-        s.push(
-            Severity::Warning,
-            &root.key("status"),
-            true,
-            "status is written by the controller; it is ignored here",
-        );
-    }
-    DocOutcome::Experiment(Box::new(LeakExperiment {
-        metadata,
-        spec,
-        status: None,
-    }))
 }
 
 fn check_metadata(s: &mut Sink<'_>, v: Option<&Value>) -> Option<ObjectMeta> {
@@ -521,290 +542,6 @@ fn is_dns_label(s: &str, max: usize, dots: bool) -> bool {
                 && l.bytes()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
         })
-}
-
-/// The closest of `candidates` to `name`, if one is close enough to be what was meant.
-pub fn did_you_mean<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
-    let n = norm(name);
-    if let Some(c) = candidates.iter().find(|c| norm(c) == n) {
-        return Some(c);
-    }
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(&n, &norm(c)), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len().min(name.len()) / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn unknown_field_message(name: &str, expected: &[&str]) -> String {
-    match did_you_mean(name, expected) {
-        Some(c) => format!("unknown field `{name}`; did you mean `{c}`?"),
-        None => format!(
-            "unknown field `{name}`; expected one of {}",
-            expected
-                .iter()
-                .map(|e| format!("`{e}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// One error found while deserializing, relative to the deserialized value.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DeError {
-    pub path: FieldPath,
-    /// Report at the key (unknown or missing fields) rather than at the value.
-    pub at_key: bool,
-    pub message: String,
-}
-
-pub(crate) struct DeOutcome<T> {
-    pub value: Option<T>,
-    pub errors: Vec<DeError>,
-    /// Fields that were removed or replaced to get past an error: checks about them would only
-    /// repeat (or contradict) the error already reported.
-    pub tainted: Vec<FieldPath>,
-}
-
-/// Values tried, in order, for a field that is missing or had to be replaced, until the type
-/// accepts one. Placeholders are never reported on and never reach a user.
-fn placeholder(i: usize) -> Option<Value> {
-    Some(match i {
-        0 => Value::Object(serde_json::Map::new()),
-        1 => Value::String("1m".into()),
-        2 => Value::from(1),
-        3 => Value::Bool(false),
-        4 => Value::Array(Vec::new()),
-        _ => return None,
-    })
-}
-
-/// Bounds the retries; each one removes or fixes one thing, so real files need a handful.
-const MAX_ROUNDS: usize = 200;
-
-/// The backtick-quoted names in a serde message after `after` (`expected one of `a`, `b``).
-fn quoted_after(msg: &str, after: &str) -> Vec<String> {
-    let Some(i) = msg.find(after) else {
-        return Vec::new();
-    };
-    msg[i + after.len()..]
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
-fn first_quoted(msg: &str, prefix: &str) -> Option<String> {
-    let rest = msg.strip_prefix(prefix)?.strip_prefix('`')?;
-    Some(rest[..rest.find('`')?].to_string())
-}
-
-fn set_at(root: &mut Value, path: &FieldPath, v: Value) -> bool {
-    let (Some(parent), Some(last)) = (path.parent(), path.0.last()) else {
-        return false;
-    };
-    match (parent.get_mut(root), last) {
-        (Some(Value::Object(m)), Seg::Key(k)) => {
-            m.insert(k.clone(), v);
-            true
-        }
-        (Some(Value::Array(a)), Seg::Index(i)) if *i < a.len() => {
-            a[*i] = v;
-            true
-        }
-        _ => false,
-    }
-}
-
-/// Deserializes `value` into `T`, collecting every error rather than the first (see the module
-/// docs for how).
-pub(crate) fn deserialize_all<T: DeserializeOwned>(value: &Value) -> DeOutcome<T> {
-    let mut v = value.clone();
-    let mut errors = Vec::new();
-    let mut tainted: Vec<FieldPath> = Vec::new();
-    let mut removed: HashSet<FieldPath> = HashSet::new();
-    let mut placeholders: BTreeMap<FieldPath, usize> = BTreeMap::new();
-    let in_placeholder =
-        |p: &FieldPath, ph: &BTreeMap<FieldPath, usize>| ph.keys().any(|k| p.starts_with(k));
-
-    for _ in 0..MAX_ROUNDS {
-        let err = match serde_path_to_error::deserialize::<_, T>(&v) {
-            Ok(t) => {
-                return DeOutcome {
-                    value: Some(t),
-                    errors,
-                    tainted,
-                };
-            }
-            Err(e) => e,
-        };
-        let path = FieldPath(
-            err.path()
-                .iter()
-                .filter_map(|seg| match seg {
-                    serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
-                    serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
-                    _ => None,
-                })
-                .collect(),
-        );
-        let msg = err.inner().to_string();
-
-        if let Some(field) = first_quoted(&msg, "unknown field ") {
-            // The path already ends at the unknown key (it was read before it was refused).
-            let p = if path.last_key() == Some(field.as_str()) {
-                path
-            } else {
-                path.key(&field)
-            };
-            let expected = quoted_after(&msg, "expected");
-            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
-            if !in_placeholder(&p, &placeholders) {
-                errors.push(DeError {
-                    path: p.clone(),
-                    at_key: true,
-                    message: unknown_field_message(&field, &expected),
-                });
-            }
-            if let (Some(parent), Some(c)) = (p.parent(), did_you_mean(&field, &expected)) {
-                tainted.push(parent.key(c));
-            }
-            let Some(Value::Object(m)) = p.parent().and_then(|pp| pp.get_mut(&mut v)) else {
-                break;
-            };
-            if m.remove(&field).is_none() {
-                break;
-            }
-            continue;
-        }
-
-        if let Some(field) = first_quoted(&msg, "missing field ") {
-            let p = path.key(&field);
-            if !removed.contains(&p) && !in_placeholder(&path, &placeholders) {
-                errors.push(DeError {
-                    path: path.clone(),
-                    at_key: true,
-                    message: format!("missing field `{field}`"),
-                });
-            }
-            tainted.push(p.clone());
-            if placeholders.contains_key(&p)
-                || !set_at(&mut v, &p, placeholder(0).unwrap_or_default())
-            {
-                break;
-            }
-            placeholders.insert(p, 0);
-            continue;
-        }
-
-        if let Some(i) = placeholders.get(&path).copied() {
-            // The placeholder does not fit this field's type: try the next one. An enum says
-            // which values it takes; use the first.
-            let variants = quoted_after(&msg, "expected");
-            let next = if msg.starts_with("unknown variant") && !variants.is_empty() {
-                Some((i, Value::String(variants[0].clone())))
-            } else {
-                placeholder(i + 1).map(|v| (i + 1, v))
-            };
-            let Some((j, value)) = next else { break };
-            if (j == i && v.pointer(&pointer(&path)) == Some(&value))
-                || !set_at(&mut v, &path, value)
-            {
-                break;
-            }
-            placeholders.insert(path, j);
-            continue;
-        }
-
-        if !in_placeholder(&path, &placeholders) {
-            let message = match first_quoted(&msg, "unknown variant ") {
-                Some(variant) => {
-                    let expected = quoted_after(&msg, "expected");
-                    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
-                    match did_you_mean(&variant, &expected) {
-                        Some(c) => format!("{msg}; did you mean `{c}`?"),
-                        None => msg,
-                    }
-                }
-                None => msg,
-            };
-            errors.push(DeError {
-                path: path.clone(),
-                at_key: false,
-                message: plain_words(&message),
-            });
-        }
-        if path.is_root() {
-            break;
-        }
-        tainted.push(path.clone());
-        let parent_is_array = matches!(path.0.last(), Some(Seg::Index(_)));
-        if parent_is_array {
-            // Removing an item would shift the indexes of the ones after it.
-            if !set_at(&mut v, &path, placeholder(0).unwrap_or_default()) {
-                break;
-            }
-            placeholders.insert(path, 0);
-        } else {
-            let Some(key) = path.last_key().map(str::to_string) else {
-                break;
-            };
-            let Some(Value::Object(m)) = path.parent().and_then(|pp| pp.get_mut(&mut v)) else {
-                break;
-            };
-            if m.remove(&key).is_none() {
-                break;
-            }
-            removed.insert(path);
-        }
-    }
-    if errors.is_empty() {
-        // Only reachable if the retries ran out on placeholders alone; never stay silent.
-        errors.push(DeError {
-            path: FieldPath::root(),
-            at_key: true,
-            message: "cannot be read as this kind of object".into(),
-        });
-    }
-    DeOutcome {
-        value: None,
-        errors,
-        tainted,
-    }
-}
-
-/// serde speaks Rust (`expected struct Leak`, `expected u32`); say it in YAML words.
-fn plain_words(msg: &str) -> String {
-    if let Some((head, ty)) = msg.rsplit_once(", expected struct ") {
-        return format!("{head}, expected a mapping ({ty})");
-    }
-    for (rust, words) in [
-        ("u32", "a whole number from 0 to 4294967295"),
-        ("u64", "a whole number of 0 or more"),
-        ("i64", "a whole number"),
-        ("f64", "a number"),
-        ("a boolean", "true or false"),
-    ] {
-        if let Some(head) = msg.strip_suffix(&format!(", expected {rust}")) {
-            return format!("{head}, expected {words}");
-        }
-    }
-    msg.to_string()
-}
-
-/// A JSON pointer for `path`.
-fn pointer(path: &FieldPath) -> String {
-    path.0
-        .iter()
-        .map(|s| match s {
-            Seg::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
-            Seg::Index(i) => format!("/{i}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

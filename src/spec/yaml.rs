@@ -127,6 +127,36 @@ impl FieldPath {
         }
         Some(v)
     }
+
+    /// Puts `new` at this path: a key of a mapping (added if absent) or an existing item of a
+    /// sequence. False when the parent is not there or is neither.
+    pub fn set(&self, root: &mut Value, new: Value) -> bool {
+        let (Some(parent), Some(last)) = (self.parent(), self.0.last()) else {
+            return false;
+        };
+        match (parent.get_mut(root), last) {
+            (Some(Value::Object(m)), Seg::Key(k)) => {
+                m.insert(k.clone(), new);
+                true
+            }
+            (Some(Value::Array(a)), Seg::Index(i)) if *i < a.len() => {
+                a[*i] = new;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes the key at this path out of its mapping. False when there was no such key.
+    pub fn remove(&self, root: &mut Value) -> bool {
+        let (Some(parent), Some(key)) = (self.parent(), self.last_key()) else {
+            return false;
+        };
+        match parent.get_mut(root) {
+            Some(Value::Object(m)) => m.remove(key).is_some(),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for FieldPath {
