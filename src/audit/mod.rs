@@ -1,175 +1,29 @@
 //! The static resilience audit: the defences the Black Friday story lacked, checked on live
-//! objects or on manifests. Pure: it reads k8s-openapi objects and returns findings, each with
-//! its severity, the object, what is wrong, and the fix as a YAML snippet.
-//!
-//! The same checks judge the hygiene facet of a run's score, on the target's [`Defences`].
+//! objects or on manifests. The objects of a namespace ([`inventory`]) or of a manifest tree
+//! ([`load_manifests`]) become an [`Inventory`]; [`audit`] pairs each workload with the PDBs,
+//! LimitRanges and HPAs that apply to it and runs the [`crate::defences`] checks on it; the
+//! findings print as a table, JSON or SARIF.
 
-mod checks;
 mod live;
 mod manifests;
 mod output;
 
-pub use checks::{CRITICAL_MARK, audit, audit_defences, node_allocatable};
+pub use crate::defences::{Finding, Rule, Severity};
 pub use live::inventory;
 pub use manifests::{load_manifests, parse_manifests};
 pub use output::{to_json, to_sarif, to_table};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{LimitRange, Node};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use serde::{Deserialize, Serialize};
 
-#[cfg(doc)]
-use crate::engine::Defences;
-
-/// How bad a finding is. Ordered: `Low < Medium < High < Critical`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The checks, each with a stable id (SARIF rule ids, `-o json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Rule {
-    MemoryLimitMissing,
-    MemoryRequestMissing,
-    NamespaceWithoutLimitRange,
-    WorkloadWithoutPdb,
-    PdbBlocksDrain,
-    PdbAllowsZeroHealthy,
-    HpaExceedsCapacity,
-    HpaWithoutMemoryRequest,
-    ReadinessProbeMissing,
-    CriticalWorkloadQos,
-    CriticalWorkloadPriority,
-}
-
-impl Rule {
-    /// Every rule, for SARIF's rule table.
-    pub const ALL: [Rule; 11] = [
-        Rule::MemoryLimitMissing,
-        Rule::MemoryRequestMissing,
-        Rule::NamespaceWithoutLimitRange,
-        Rule::WorkloadWithoutPdb,
-        Rule::PdbBlocksDrain,
-        Rule::PdbAllowsZeroHealthy,
-        Rule::HpaExceedsCapacity,
-        Rule::HpaWithoutMemoryRequest,
-        Rule::ReadinessProbeMissing,
-        Rule::CriticalWorkloadQos,
-        Rule::CriticalWorkloadPriority,
-    ];
-
-    /// The stable id ("memory-limit-missing").
-    pub const fn id(self) -> &'static str {
-        match self {
-            Rule::MemoryLimitMissing => "memory-limit-missing",
-            Rule::MemoryRequestMissing => "memory-request-missing",
-            Rule::NamespaceWithoutLimitRange => "namespace-without-limitrange",
-            Rule::WorkloadWithoutPdb => "workload-without-pdb",
-            Rule::PdbBlocksDrain => "pdb-blocks-drain",
-            Rule::PdbAllowsZeroHealthy => "pdb-allows-zero-healthy",
-            Rule::HpaExceedsCapacity => "hpa-exceeds-capacity",
-            Rule::HpaWithoutMemoryRequest => "hpa-without-memory-request",
-            Rule::ReadinessProbeMissing => "readiness-probe-missing",
-            Rule::CriticalWorkloadQos => "critical-workload-qos",
-            Rule::CriticalWorkloadPriority => "critical-workload-priority",
-        }
-    }
-
-    /// What the rule checks, in one sentence (SARIF shortDescription).
-    pub const fn summary(self) -> &'static str {
-        match self {
-            Rule::MemoryLimitMissing => {
-                "A container without a memory limit can take a whole node's memory"
-            }
-            Rule::MemoryRequestMissing => {
-                "A container without a memory request is scheduled as if it used none"
-            }
-            Rule::NamespaceWithoutLimitRange => {
-                "A namespace without a LimitRange gives containers no default memory limit"
-            }
-            Rule::WorkloadWithoutPdb => {
-                "A workload without a PodDisruptionBudget can lose every pod to one drain"
-            }
-            Rule::PdbBlocksDrain => {
-                "A PodDisruptionBudget that never allows a disruption blocks every node drain"
-            }
-            Rule::PdbAllowsZeroHealthy => {
-                "A PodDisruptionBudget that allows zero healthy pods protects nothing"
-            }
-            Rule::HpaExceedsCapacity => {
-                "An HPA whose maxReplicas times the pod's memory request exceeds the nodes"
-            }
-            Rule::HpaWithoutMemoryRequest => {
-                "An HPA scales pods whose memory the scheduler cannot account for"
-            }
-            Rule::ReadinessProbeMissing => {
-                "A container without a readiness probe receives traffic while it is failing"
-            }
-            Rule::CriticalWorkloadQos => {
-                "A critical workload outside Guaranteed QoS is evicted and OOM-killed first"
-            }
-            Rule::CriticalWorkloadPriority => {
-                "A critical workload without a priorityClassName is evicted before others"
-            }
-        }
-    }
-}
-
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Finding {
-    pub rule: Rule,
-    pub severity: Severity,
-    /// The object ("Deployment shop/checkout", "container checkout/app").
-    pub object: String,
-    /// What is wrong, with the figures.
-    pub message: String,
-    /// The fix, as a YAML snippet to merge into the object.
-    pub fix: String,
-    /// The file the object came from, for `--manifests`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-}
+use crate::defences::{
+    CheckedWorkload, check_namespace, check_pdb, check_workload, ns_of, selector_matches, sort,
+};
+use crate::objects::node_allocatable;
 
 /// Everything the audit reads: the objects of one namespace (live) or of a manifest tree.
 #[derive(Debug, Clone, Default)]
@@ -204,3 +58,108 @@ impl<T> Sourced<T> {
 pub fn at_or_above(findings: &[Finding], severity: Severity) -> usize {
     findings.iter().filter(|f| f.severity >= severity).count()
 }
+
+/// Audits an inventory of objects: every workload, PDB and namespace in it.
+pub fn audit(inv: &Inventory) -> Vec<Finding> {
+    let default_ns = if inv.default_namespace.is_empty() {
+        "default"
+    } else {
+        inv.default_namespace.as_str()
+    };
+    let total: u64 = node_allocatable(&inv.nodes).into_iter().sum();
+    let allocatable = (total > 0).then_some(total);
+    let workloads: Vec<CheckedWorkload<'_>> = inv
+        .deployments
+        .iter()
+        .map(|d| CheckedWorkload::of(&d.object, default_ns, d.file.as_deref()))
+        .chain(
+            inv.statefulsets
+                .iter()
+                .map(|s| CheckedWorkload::of(&s.object, default_ns, s.file.as_deref())),
+        )
+        .collect();
+
+    let mut out = Vec::new();
+    let mut namespaces: BTreeSet<&str> = inv.namespaces.iter().map(String::as_str).collect();
+    namespaces.extend(workloads.iter().map(|w| w.namespace));
+    for ns in namespaces {
+        out.extend(check_namespace(ns, &limit_ranges_in(inv, ns, default_ns)));
+    }
+    for w in &workloads {
+        let pdbs = pdbs_of(inv, w);
+        let lrs = limit_ranges_in(inv, w.namespace, default_ns);
+        let hpas = hpas_of(inv, w, default_ns);
+        out.extend(check_workload(w, &pdbs, &lrs, &hpas, allocatable));
+    }
+    for sourced in &inv.pdbs {
+        let pdb = &sourced.object;
+        let ns = ns_of(pdb.metadata.namespace.as_deref(), default_ns);
+        let covered: Vec<u32> = workloads
+            .iter()
+            .filter(|w| w.namespace == ns && selects(pdb, &w.labels()))
+            .map(|w| w.replicas)
+            .collect();
+        let replicas = (!covered.is_empty()).then(|| covered.iter().sum());
+        out.extend(check_pdb(
+            pdb,
+            replicas,
+            sourced.file.as_deref(),
+            default_ns,
+        ));
+    }
+    sort(out)
+}
+
+/// Whether a PDB's selector selects pods with these labels.
+fn selects(pdb: &PodDisruptionBudget, labels: &BTreeMap<String, String>) -> bool {
+    pdb.spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .is_some_and(|s| selector_matches(s, labels))
+}
+
+/// The PDBs that cover a workload's pods.
+fn pdbs_of<'a>(inv: &'a Inventory, w: &CheckedWorkload<'_>) -> Vec<&'a PodDisruptionBudget> {
+    let labels = w.labels();
+    inv.pdbs
+        .iter()
+        .map(|p| &p.object)
+        // A PDB that names no namespace (manifests often leave it out) is taken to be in the
+        // workload's.
+        .filter(|p| {
+            p.metadata
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| ns == w.namespace)
+        })
+        .filter(|p| selects(p, &labels))
+        .collect()
+}
+
+/// The LimitRanges of a namespace.
+fn limit_ranges_in<'a>(inv: &'a Inventory, ns: &str, default_ns: &str) -> Vec<&'a LimitRange> {
+    inv.limit_ranges
+        .iter()
+        .filter(|l| ns_of(l.metadata.namespace.as_deref(), default_ns) == ns)
+        .collect()
+}
+
+/// The HPAs that scale a workload.
+fn hpas_of<'a>(
+    inv: &'a Inventory,
+    w: &CheckedWorkload<'_>,
+    default_ns: &str,
+) -> Vec<&'a HorizontalPodAutoscaler> {
+    inv.hpas
+        .iter()
+        .filter(|h| {
+            ns_of(h.metadata.namespace.as_deref(), default_ns) == w.namespace
+                && h.spec.as_ref().is_some_and(|s| {
+                    s.scale_target_ref.kind == w.kind && s.scale_target_ref.name == w.name
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

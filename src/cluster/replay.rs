@@ -267,7 +267,7 @@ impl ReplayCluster {
                         .and_then(|s| s.ephemeral_containers.as_ref())
                         .into_iter()
                         .flatten()
-                        .find(|c| inject::is_leaker(&c.name));
+                        .find(|c| crate::keys::is_leaker(&c.name));
                     if let Some(c) = leaker {
                         self.injected.get_or_insert(w.received);
                         container.get_or_insert_with(|| c.name.clone());
@@ -307,7 +307,7 @@ fn generation_and_leaker(o: &Object) -> (i64, bool) {
     };
     let leaker = template_of(o)
         .and_then(|t| t.spec.as_ref())
-        .is_some_and(|s| s.containers.iter().any(|c| inject::is_leaker(&c.name)));
+        .is_some_and(|s| s.containers.iter().any(|c| crate::keys::is_leaker(&c.name)));
     (generation.unwrap_or(0), leaker)
 }
 

@@ -21,23 +21,13 @@ use crate::spec::{InjectionRecord, LeakRun, LeakRunStatus, Phase, RunReason};
 
 use super::schedule::{ActiveRun, WorkloadKey};
 
-/// Annotation on a LeakExperiment: start a run now (any value). Removed when acted on.
-pub const RUN_NOW_ANNOTATION: &str = "oomsday.dev/run-now";
-/// Annotation on a LeakRun: stop it (revert) now. The value is shown as the detail.
-pub const ABORT_ANNOTATION: &str = "oomsday.dev/abort";
-/// Namespace label that allows experiments to target it.
-pub const ALLOW_LABEL: &str = "oomsday.dev/allow";
-/// Label on LeakRuns naming their experiment (when it fits in a label value).
-pub const EXPERIMENT_LABEL: &str = "oomsday.dev/experiment";
-/// The LeakRun finalizer: on a run only while its injection may be live.
-pub const RUN_FINALIZER: &str = "oomsday.dev/revert";
-/// The finalizer older versions put on every LeakExperiment. No longer used: owner references
-/// (the runs are garbage-collected) and the runs' own finalizers cover a deletion. Removed from
-/// the experiments that still carry it.
-pub const LEGACY_EXPERIMENT_FINALIZER: &str = "oomsday.dev/abort-runs";
 /// Namespaces never targeted unless both the experiment and the controller allow it (the
 /// same list the kube cluster's preflight refuses).
 pub use crate::cluster::kube::SYSTEM_NAMESPACES;
+/// The keys the controller reads and writes: see [`crate::keys`].
+pub use crate::keys::{
+    ABORT_ANNOTATION, ALLOW_LABEL, LEGACY_EXPERIMENT_FINALIZER, RUN_FINALIZER, RUN_NOW_ANNOTATION,
+};
 
 /// Where the controller may leak.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +239,7 @@ pub fn injection_record(run: &LeakRun, deadline: Option<Time>) -> InjectionRecor
         namespace: run.metadata.namespace.clone().unwrap_or_default(),
         kind: spec.target.kind,
         name: spec.target.name.clone(),
-        container: crate::engine::LEAKER_CONTAINER.to_string(),
+        container: crate::keys::LEAKER_CONTAINER.to_string(),
         image: spec.injection.image().to_string(),
         run_id: run.metadata.name.clone().unwrap_or_default(),
         deadline: deadline.map(|d| d.to_string()).unwrap_or_default(),

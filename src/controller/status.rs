@@ -16,8 +16,9 @@ use crate::spec::{
 
 use super::conditions;
 use super::executor::RunUpdate;
-use super::lifecycle::{EXPERIMENT_LABEL, run_name};
+use super::lifecycle::run_name;
 use super::schedule::{SkipReason, merge_skipped};
+use crate::keys::EXPERIMENT;
 
 /// Lines kept in `status.timeline` while the run goes, and at its end (the ones that matter
 /// most; the report has the whole timeline).
@@ -59,7 +60,7 @@ pub fn new_run(
     run.metadata.owner_references = Some(vec![owner]);
     // Label values are limited to 63 characters; spec.experiment always names it.
     if name.len() <= 63 {
-        run.metadata.labels = Some([(EXPERIMENT_LABEL.to_string(), name)].into());
+        run.metadata.labels = Some([(EXPERIMENT.to_string(), name)].into());
     }
     Ok(run)
 }

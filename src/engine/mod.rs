@@ -39,8 +39,8 @@ pub use run::{
 };
 pub use state::{Ending, RunState, Stop, Tally};
 
-/// The name of the sidecar leaker container (ephemeral leakers add a run suffix).
-pub use crate::inject::LEAKER_CONTAINER;
+/// The leaker to put in place for one run: built by the engine, carried out by a [`Cluster`].
+pub use crate::inject::InjectionPlan;
 
 /// `t + d`, saturating at the end of representable time.
 pub(crate) fn add(t: Time, d: std::time::Duration) -> Time {
@@ -72,31 +72,6 @@ pub struct Defences {
     /// Allocatable memory of each schedulable node, in bytes.
     #[serde(default)]
     pub node_allocatable: Vec<u64>,
-}
-
-/// The leaker to put in place for one run: built purely from the spec by `inject`, carried out
-/// by a [`Cluster`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct InjectionPlan {
-    pub run_id: String,
-    pub namespace: String,
-    pub spec: LeakExperimentSpec,
-    /// The absolute time the leak ends; the leaker stops by itself then.
-    pub deadline: Time,
-}
-
-impl InjectionPlan {
-    /// What this plan puts in place, before the cluster has said which pods it chose: enough to
-    /// revert a sidecar injection that failed or was interrupted half-way (revert is
-    /// idempotent, so reverting what was never applied is harmless).
-    pub fn record(&self) -> InjectionRecord {
-        let mut record = crate::inject::sidecar_record(self);
-        if self.spec.injection.mode == crate::spec::InjectionMode::Ephemeral {
-            record.mode = crate::spec::InjectionMode::Ephemeral;
-            record.container = crate::inject::ephemeral_container_name(&self.run_id);
-        }
-        record
-    }
 }
 
 /// The seam between the engine and a cluster, real, simulated or replayed. The cluster is also

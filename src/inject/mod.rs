@@ -9,6 +9,9 @@
 //! (the `oomsday-leaker` container and its marks) under the field manager [`FIELD_MANAGER`],
 //! never with `force`. Applying again without them ([`revert_patch`]) removes exactly those
 //! fields and leaves every change someone else made to the workload during the run intact.
+//!
+//! What to inject is an [`InjectionPlan`], built by the engine and carried out by a cluster;
+//! this module needs nothing but the spec and the [`crate::keys`] it writes.
 
 mod ephemeral;
 
@@ -26,33 +29,40 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use oomsday_core::leaker_config::{self, Deadline, LeakerConfig};
 use serde_json::{Value, json};
 
-use crate::engine::InjectionPlan;
-use crate::observe::Time;
-use crate::spec::{InjectionMode, InjectionRecord, MemoryLimit, TargetKind};
+use crate::keys::{DEADLINE, EXPERIMENT, LEAKER_CONTAINER, RUN_ID};
+use crate::spec::{InjectionMode, InjectionRecord, LeakExperimentSpec, MemoryLimit, TargetKind};
 use crate::{Error, Result};
 
 /// The field manager oomsday applies with; the revert applies under the same one.
 pub const FIELD_MANAGER: &str = "oomsday";
-/// Name of the sidecar leaker container. Ephemeral leakers get this name plus a run suffix.
-pub const LEAKER_CONTAINER: &str = "oomsday-leaker";
-/// Label and annotation carrying the run id, on the workload and its pod template. `cleanup`
-/// finds leftovers by this label.
-pub const RUN_ID: &str = "oomsday.dev/run-id";
-/// Annotation with the RFC 3339 time the leaker stops by itself.
-pub const DEADLINE: &str = "oomsday.dev/deadline";
-/// Annotation with the experiment's name.
-pub const EXPERIMENT: &str = "oomsday.dev/experiment";
 /// Name of the leaker's metrics port (at most 15 characters, as the API requires).
 pub const METRICS_PORT_NAME: &str = "oomsday-metrics";
 /// The non-root user the leaker runs as (distroless' `nonroot`).
 pub const LEAKER_UID: i64 = 65532;
 
-/// Whether a container name is an oomsday leaker (sidecar or ephemeral).
-pub fn is_leaker(container: &str) -> bool {
-    container == LEAKER_CONTAINER
-        || container
-            .strip_prefix(LEAKER_CONTAINER)
-            .is_some_and(|rest| rest.starts_with('-'))
+/// The leaker to put in place for one run: everything the builders here need, carried out by
+/// the engine's `Cluster`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectionPlan {
+    pub run_id: String,
+    pub namespace: String,
+    pub spec: LeakExperimentSpec,
+    /// The absolute time the leak ends; the leaker stops by itself then.
+    pub deadline: jiff::Timestamp,
+}
+
+impl InjectionPlan {
+    /// What this plan puts in place, before the cluster has said which pods it chose: enough to
+    /// revert a sidecar injection that failed or was interrupted half-way (revert is
+    /// idempotent, so reverting what was never applied is harmless).
+    pub fn record(&self) -> InjectionRecord {
+        let mut record = sidecar_record(self);
+        if self.spec.injection.mode == InjectionMode::Ephemeral {
+            record.mode = InjectionMode::Ephemeral;
+            record.container = ephemeral_container_name(&self.run_id);
+        }
+        record
+    }
 }
 
 /// The apps/v1 kind and the API path segment of a target kind.
@@ -64,7 +74,7 @@ pub fn api_kind(kind: TargetKind) -> (&'static str, &'static str) {
 }
 
 /// The deadline as the annotations and the leaker write it.
-pub fn format_time(t: Time) -> String {
+pub fn format_time(t: jiff::Timestamp) -> String {
     // jiff's Display is RFC 3339 in UTC, which is what the API and the leaker expect.
     t.to_string()
 }
@@ -238,158 +248,4 @@ pub fn sidecar_record(plan: &InjectionPlan) -> InjectionRecord {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::spec::LeakExperimentSpec;
-    use pretty_assertions::assert_eq;
-
-    pub(crate) fn plan(spec_yaml: &str) -> InjectionPlan {
-        let spec: LeakExperimentSpec = serde_saphyr::from_str(spec_yaml).unwrap();
-        InjectionPlan {
-            run_id: "checkout-leak-7f3a".into(),
-            namespace: "shop".into(),
-            spec,
-            deadline: "2026-11-24T15:00:00Z".parse().unwrap(),
-        }
-    }
-
-    pub(crate) const STORY: &str = "
-target: {kind: Deployment, name: checkout}
-leak: {pattern: linear, rate: 40Mi/min, start: 64Mi, max: 2Gi}
-duration: 30m
-";
-
-    fn yaml(s: &str) -> Value {
-        serde_saphyr::from_str(s).unwrap()
-    }
-
-    const STORY_ENV: &str = "
-        - {name: OOMSDAY_LEAK_PATTERN, value: linear}
-        - {name: OOMSDAY_LEAK_RATE, value: 40Mi/min}
-        - {name: OOMSDAY_LEAK_START, value: 64Mi}
-        - {name: OOMSDAY_LEAK_MAX, value: 2Gi}
-        - {name: OOMSDAY_LEAK_DEADLINE, value: '2026-11-24T15:00:00Z'}
-        - {name: OOMSDAY_LEAK_CHUNK, value: 1Mi}
-        - {name: OOMSDAY_LEAK_REPORT_INTERVAL, value: 1s}
-        - {name: OOMSDAY_LEAK_LISTEN, value: '0.0.0.0:9464'}
-        - {name: OOMSDAY_LEAK_EXIT_AT_DEADLINE, value: 'false'}";
-
-    #[test]
-    fn sidecar_patch_is_exactly_what_oomsday_owns() {
-        let got = sidecar_patch(&plan(STORY), "black-friday").unwrap();
-        let want = yaml(&format!(
-            "
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: checkout
-  namespace: shop
-  labels: {{oomsday.dev/run-id: checkout-leak-7f3a}}
-  annotations:
-    oomsday.dev/run-id: checkout-leak-7f3a
-    oomsday.dev/deadline: '2026-11-24T15:00:00Z'
-    oomsday.dev/experiment: black-friday
-spec:
-  template:
-    metadata:
-      labels: {{oomsday.dev/run-id: checkout-leak-7f3a}}
-      annotations:
-        oomsday.dev/run-id: checkout-leak-7f3a
-        oomsday.dev/deadline: '2026-11-24T15:00:00Z'
-        oomsday.dev/experiment: black-friday
-    spec:
-      containers:
-      - name: oomsday-leaker
-        image: {image}
-        env:{STORY_ENV}
-        ports:
-        - {{name: oomsday-metrics, containerPort: 9464, protocol: TCP}}
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          runAsGroup: 65532
-          readOnlyRootFilesystem: true
-          allowPrivilegeEscalation: false
-          capabilities: {{drop: [ALL]}}
-          seccompProfile: {{type: RuntimeDefault}}
-",
-            image = crate::spec::DEFAULT_LEAKER_IMAGE
-        ));
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn limit_request_and_image_come_from_the_spec() {
-        let p = plan(
-            "
-target: {kind: StatefulSet, name: ledger}
-injection: {image: registry.local/leaker:1}
-leak: {pattern: step, step: 256Mi, every: 2m, max: 1Gi, limit: 512Mi, request: 128Mi}
-duration: 10m
-",
-        );
-        let got = sidecar_patch(&p, "").unwrap();
-        assert_eq!(got["kind"], "StatefulSet");
-        assert!(got["metadata"]["annotations"].get(EXPERIMENT).is_none());
-        let c = &got["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(c["image"], "registry.local/leaker:1");
-        assert_eq!(
-            c["resources"],
-            yaml("{limits: {memory: 512Mi}, requests: {memory: 128Mi}}")
-        );
-    }
-
-    #[test]
-    fn the_leaker_config_round_trips_through_the_container_env() {
-        let p = plan(STORY);
-        let c = leaker_container(&p).unwrap();
-        let env: std::collections::HashMap<String, String> = c
-            .env
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.name, e.value.unwrap_or_default()))
-            .collect();
-        let back = LeakerConfig::from_sources(&[], &|k| env.get(k).cloned()).unwrap();
-        assert_eq!(back, leaker_config(&p).unwrap());
-        assert_eq!(
-            back.deadline,
-            Deadline::Absolute(SystemTime::from(p.deadline))
-        );
-    }
-
-    #[test]
-    fn revert_patch_carries_no_owned_field() {
-        assert_eq!(
-            revert_patch(TargetKind::Deployment, "shop", "checkout"),
-            yaml(
-                "{apiVersion: apps/v1, kind: Deployment, metadata: {name: checkout, namespace: shop}}"
-            )
-        );
-    }
-
-    #[test]
-    fn invalid_run_ids_and_specs_are_refused() {
-        let mut p = plan(STORY);
-        p.run_id = "Not a label!".into();
-        assert!(
-            sidecar_patch(&p, "x")
-                .unwrap_err()
-                .to_string()
-                .contains("run id")
-        );
-        p.run_id = "x".repeat(64);
-        assert!(sidecar_patch(&p, "x").is_err());
-        let mut p = plan(STORY);
-        p.spec.leak.rate = None;
-        let e = sidecar_patch(&p, "x").unwrap_err().to_string();
-        assert!(e.contains("spec.leak.rate"), "{e}");
-    }
-
-    #[test]
-    fn leaker_names() {
-        assert!(is_leaker("oomsday-leaker"));
-        assert!(is_leaker("oomsday-leaker-7f3a"));
-        assert!(!is_leaker("oomsday-leakerx"));
-        assert!(!is_leaker("app"));
-    }
-}
+pub(crate) mod tests;

@@ -120,7 +120,7 @@ pub fn recommendations(report: &Report) -> Vec<String> {
     let findings = r
         .defences
         .as_ref()
-        .map(audit::audit_defences)
+        .map(crate::defences::check)
         .unwrap_or_default();
     let unlimited = findings
         .iter()

@@ -4,7 +4,7 @@
 use std::time::Duration as StdDuration;
 
 use super::analysis::{Analysis, Incident};
-use crate::audit::{self, Severity};
+use crate::defences::{self, Severity};
 use crate::engine::RunRecord;
 use crate::observe::Time;
 
@@ -477,7 +477,7 @@ pub(super) fn hygiene(record: &RunRecord) -> Measured {
     if d.template.is_none() {
         return Measured::not_measured("not measured: the target's pod template was not captured");
     }
-    let findings = audit::audit_defences(d);
+    let findings = defences::check(d);
     let points: f64 = 100.0
         - findings
             .iter()

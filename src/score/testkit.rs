@@ -1,13 +1,11 @@
 //! Hand-built runs for tests of the scorer and the reports.
 
 use crate::engine::{Defences, RunRecord};
-use crate::observe::{Event, Observation, PodRef, Time, Timeline};
+use crate::observe::{Event, Observation, PodRef, Timeline};
 use crate::spec::{LeakExperimentSpec, Phase};
 
-/// A fixed instant plus `s` seconds.
-pub fn t(s: i64) -> Time {
-    Time::from_second(1_790_000_000 + s).expect("in range")
-}
+/// The one test clock, for the tests of the scorer and the reports.
+pub use crate::testkit::t;
 
 /// A spec from the given fields over a minimal valid base (linear leak, 10 min, 5 min recovery).
 pub fn spec(extra: serde_json::Value) -> LeakExperimentSpec {

@@ -20,7 +20,8 @@ use oomsday_core::{CountOrPercent, Quantity};
 
 use super::model::{ClusterModel, MemorySpec};
 use super::world::{Leak, TargetInfo, World};
-use crate::engine::{Cluster, Defences, InjectionPlan, LEAKER_CONTAINER};
+use crate::engine::{Cluster, Defences, InjectionPlan};
+use crate::keys::LEAKER_CONTAINER;
 use crate::observe::{Observation, Time};
 use crate::spec::{InjectionMode, InjectionRecord};
 use crate::{Error, Result};

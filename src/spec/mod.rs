@@ -1,7 +1,9 @@
 //! The experiment spec: types, loading from YAML with positions, validation, and the schemas
 //! generated from the types (CRDs, the editor JSON Schema).
 
+mod de;
 mod load;
+mod recover;
 pub mod schema;
 mod types;
 pub mod validate;
@@ -9,7 +11,8 @@ pub mod yaml;
 
 pub use load::{
     Checked, Diagnostic, Severity, SourcedExperiment, check_files, check_source, collect_files,
-    did_you_mean, load_experiments,
+    load_experiments,
 };
+pub use recover::did_you_mean;
 pub use types::*;
 pub use validate::{parse_blackout, parse_cron};

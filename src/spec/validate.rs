@@ -5,10 +5,13 @@
 
 use std::str::FromStr;
 
-use oomsday_core::{CountOrPercent, Duration};
+use oomsday_core::{CountOrPercent, Duration, Quantity};
 
 use super::load::Severity;
-use super::types::{InjectionMode, LeakExperimentSpec, MemoryLimit, PatternKind};
+use super::types::{
+    AbortRules, Hypothesis, InjectionMode, Leak, LeakExperimentSpec, MemoryLimit, PatternKind,
+    Probe, Schedule, Scoring,
+};
 use super::yaml::FieldPath;
 
 /// Namespaces oomsday refuses to target unless `allowSystemNamespaces: true`.
@@ -129,8 +132,45 @@ fn is_http_url(s: &str) -> bool {
 /// Every semantic problem of `spec`, for an experiment in `namespace`.
 pub fn check_spec(spec: &LeakExperimentSpec, namespace: &str) -> Vec<Finding> {
     let mut c = Checker { out: Vec::new() };
+    check_target(&mut c, spec, namespace);
+    check_leak(&mut c, spec);
+    check_injection(&mut c, spec);
+    c.positive("spec.duration", spec.duration);
+    c.positive("spec.recovery", spec.recovery);
+    if let Some(s) = &spec.schedule {
+        check_schedule(&mut c, s);
+    }
+    for (i, p) in spec.probes.iter().enumerate() {
+        check_probe(&mut c, spec, i, p);
+    }
+    if let Some(p) = &spec.prometheus
+        && !is_http_url(&p.url)
+    {
+        c.error(
+            "spec.prometheus.url",
+            &[],
+            format!("`{}` is not an http:// or https:// URL", p.url),
+        );
+    }
+    check_expect_alerts(&mut c, spec);
+    if let Some(a) = &spec.abort {
+        check_abort(&mut c, a);
+    }
+    if let Some(h) = &spec.hypothesis {
+        check_hypothesis(&mut c, spec, h);
+    }
+    if let Some(s) = &spec.scoring {
+        check_scoring(&mut c, s);
+    }
+    if let Some(sim) = &spec.simulation
+        && sim.cluster.as_deref().is_some_and(|s| s.trim().is_empty())
+    {
+        c.error("spec.simulation.cluster", &[], "must not be empty");
+    }
+    c.out
+}
 
-    // Target.
+fn check_target(c: &mut Checker, spec: &LeakExperimentSpec, namespace: &str) {
     if !is_dns_subdomain(&spec.target.name) {
         c.error(
             "spec.target.name",
@@ -151,10 +191,10 @@ pub fn check_spec(spec: &LeakExperimentSpec, namespace: &str) -> Vec<Finding> {
             ),
         );
     }
+}
 
-    check_leak(&mut c, spec);
-
-    // Injection.
+/// What the injection mode allows: resources only in a sidecar, `pods` only for ephemeral.
+fn check_injection(c: &mut Checker, spec: &LeakExperimentSpec) {
     let inj = &spec.injection;
     match inj.mode {
         InjectionMode::Ephemeral => {
@@ -206,116 +246,104 @@ pub fn check_spec(spec: &LeakExperimentSpec, namespace: &str) -> Vec<Finding> {
             format!("`{image}` is not an image reference"),
         );
     }
+}
 
-    // Durations.
-    c.positive("spec.duration", spec.duration);
-    c.positive("spec.recovery", spec.recovery);
-
-    if let Some(s) = &spec.schedule {
-        if let Err(e) = parse_cron(&s.cron) {
-            c.error("spec.schedule.cron", &[], e);
-        }
-        if chrono_tz::Tz::from_str(&s.time_zone).is_err() {
-            c.error(
-                "spec.schedule.timeZone",
-                &[],
-                format!(
-                    "`{}` is not a known IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)",
-                    s.time_zone
-                ),
-            );
-        }
-        for (i, b) in s.blackout.iter().enumerate() {
-            if let Err(e) = parse_blackout(b) {
-                c.error(
-                    &format!("spec.schedule.blackout[{i}]"),
-                    &[],
-                    format!("{e}; expected YYYY-MM-DD or YYYY-MM-DD/YYYY-MM-DD"),
-                );
-            }
-        }
-        if let Some(d) = s.starting_deadline {
-            c.positive("spec.schedule.startingDeadline", d);
-        }
+fn check_schedule(c: &mut Checker, s: &Schedule) {
+    if let Err(e) = parse_cron(&s.cron) {
+        c.error("spec.schedule.cron", &[], e);
     }
-
-    // Probes.
-    for (i, p) in spec.probes.iter().enumerate() {
-        let at = format!("spec.probes[{i}]");
-        if p.name.trim().is_empty() {
-            c.error(&format!("{at}.name"), &[], "must not be empty");
-        }
-        if spec.probes[..i].iter().any(|q| q.name == p.name) {
-            c.error(
-                &format!("{at}.name"),
-                &[],
-                format!("another probe is already named `{}`", p.name),
-            );
-        }
-        match (&p.http, &p.query) {
-            (None, None) => c.error(&at, &[], "a probe needs exactly one of `http` or `query`"),
-            (Some(_), Some(_)) => c.error(
-                &format!("{at}.query"),
-                &[&format!("{at}.http")],
-                "a probe has exactly one of `http` or `query`, not both",
-            ),
-            _ => {}
-        }
-        if let Some(h) = &p.http
-            && !is_http_url(&h.url)
-        {
-            c.error(
-                &format!("{at}.http.url"),
-                &[],
-                format!("`{}` is not an http:// or https:// URL", h.url),
-            );
-        }
-        if let Some(q) = &p.query {
-            if q.expr.trim().is_empty() {
-                c.error(&format!("{at}.query.expr"), &[], "must not be empty");
-            }
-            if let (Some(lo), Some(hi)) = (q.min, q.max)
-                && lo > hi
-            {
-                c.error(
-                    &format!("{at}.query.min"),
-                    &[&format!("{at}.query.max")],
-                    format!("min {lo} is above max {hi}: no value can pass"),
-                );
-            }
-            if spec.prometheus.is_none() {
-                c.error(
-                    &format!("{at}.query"),
-                    &["spec.prometheus"],
-                    "a query probe needs spec.prometheus.url to read from",
-                );
-            }
-        }
-        c.positive(&format!("{at}.interval"), p.interval);
-        c.positive(&format!("{at}.timeout"), p.timeout);
-        if p.timeout > p.interval && !p.interval.is_zero() {
-            c.warn(
-                &format!("{at}.timeout"),
-                &[&format!("{at}.interval")],
-                format!(
-                    "timeout {} is longer than the interval {}: attempts will overlap",
-                    p.timeout, p.interval
-                ),
-            );
-        }
-    }
-
-    if let Some(p) = &spec.prometheus
-        && !is_http_url(&p.url)
-    {
+    if chrono_tz::Tz::from_str(&s.time_zone).is_err() {
         c.error(
-            "spec.prometheus.url",
+            "spec.schedule.timeZone",
             &[],
-            format!("`{}` is not an http:// or https:// URL", p.url),
+            format!(
+                "`{}` is not a known IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)",
+                s.time_zone
+            ),
         );
     }
+    for (i, b) in s.blackout.iter().enumerate() {
+        if let Err(e) = parse_blackout(b) {
+            c.error(
+                &format!("spec.schedule.blackout[{i}]"),
+                &[],
+                format!("{e}; expected YYYY-MM-DD or YYYY-MM-DD/YYYY-MM-DD"),
+            );
+        }
+    }
+    if let Some(d) = s.starting_deadline {
+        c.positive("spec.schedule.startingDeadline", d);
+    }
+}
 
-    // Expected alerts.
+/// The `i`th probe: a unique name, exactly one of `http` or `query`, and timing that works.
+fn check_probe(c: &mut Checker, spec: &LeakExperimentSpec, i: usize, p: &Probe) {
+    let at = format!("spec.probes[{i}]");
+    if p.name.trim().is_empty() {
+        c.error(&format!("{at}.name"), &[], "must not be empty");
+    }
+    if spec.probes[..i].iter().any(|q| q.name == p.name) {
+        c.error(
+            &format!("{at}.name"),
+            &[],
+            format!("another probe is already named `{}`", p.name),
+        );
+    }
+    match (&p.http, &p.query) {
+        (None, None) => c.error(&at, &[], "a probe needs exactly one of `http` or `query`"),
+        (Some(_), Some(_)) => c.error(
+            &format!("{at}.query"),
+            &[&format!("{at}.http")],
+            "a probe has exactly one of `http` or `query`, not both",
+        ),
+        _ => {}
+    }
+    if let Some(h) = &p.http
+        && !is_http_url(&h.url)
+    {
+        c.error(
+            &format!("{at}.http.url"),
+            &[],
+            format!("`{}` is not an http:// or https:// URL", h.url),
+        );
+    }
+    if let Some(q) = &p.query {
+        if q.expr.trim().is_empty() {
+            c.error(&format!("{at}.query.expr"), &[], "must not be empty");
+        }
+        if let (Some(lo), Some(hi)) = (q.min, q.max)
+            && lo > hi
+        {
+            c.error(
+                &format!("{at}.query.min"),
+                &[&format!("{at}.query.max")],
+                format!("min {lo} is above max {hi}: no value can pass"),
+            );
+        }
+        if spec.prometheus.is_none() {
+            c.error(
+                &format!("{at}.query"),
+                &["spec.prometheus"],
+                "a query probe needs spec.prometheus.url to read from",
+            );
+        }
+    }
+    c.positive(&format!("{at}.interval"), p.interval);
+    c.positive(&format!("{at}.timeout"), p.timeout);
+    if p.timeout > p.interval && !p.interval.is_zero() {
+        c.warn(
+            &format!("{at}.timeout"),
+            &[&format!("{at}.interval")],
+            format!(
+                "timeout {} is longer than the interval {}: attempts will overlap",
+                p.timeout, p.interval
+            ),
+        );
+    }
+}
+
+/// Expected alerts are read from Prometheus and judged within the run.
+fn check_expect_alerts(c: &mut Checker, spec: &LeakExperimentSpec) {
     if !spec.expect_alerts.is_empty() && spec.prometheus.is_none() {
         c.error(
             "spec.expectAlerts",
@@ -342,97 +370,96 @@ pub fn check_spec(spec: &LeakExperimentSpec, namespace: &str) -> Vec<Finding> {
             );
         }
     }
+}
 
-    // Abort rules: a zero threshold would abort before anything happened.
-    if let Some(a) = &spec.abort {
-        for (field, v) in [
-            ("nodesNotReady", a.nodes_not_ready),
-            ("nodesUnderPressure", a.nodes_under_pressure),
-            ("bystanderEvictions", a.bystander_evictions),
-        ] {
-            if v == Some(0) {
-                c.error(
-                    &format!("spec.abort.{field}"),
-                    &[],
-                    "0 would abort at once; the rule fires when the count reaches this number, so use 1 or more",
-                );
-            }
-        }
-        if a.availability_below.is_some_and(|p| p.get() == 0) {
-            c.warn(
-                "spec.abort.availabilityBelow",
-                &[],
-                "availability can never be below 0%: this rule never fires",
-            );
-        }
-    }
-
-    // Hypothesis.
-    if let Some(h) = &spec.hypothesis {
-        if let Some(d) = h.recovered_within {
-            c.positive("spec.hypothesis.recoveredWithin", d);
-            if d > spec.recovery {
-                c.warn(
-                    "spec.hypothesis.recoveredWithin",
-                    &["spec.recovery"],
-                    format!(
-                        "{d} is longer than spec.recovery ({}): the run stops watching before then",
-                        spec.recovery
-                    ),
-                );
-            }
-        }
-        if h.alerts_fire == Some(true) && spec.expect_alerts.is_empty() {
-            c.warn(
-                "spec.hypothesis.alertsFire",
-                &["spec.expectAlerts"],
-                "there are no expectAlerts to judge",
-            );
-        }
-    }
-
-    // Scoring.
-    if let Some(s) = &spec.scoring {
-        let w = &s.weights;
-        let all = [
-            ("availability", w.availability),
-            ("containment", w.containment),
-            ("recovery", w.recovery),
-            ("detection", w.detection),
-            ("hygiene", w.hygiene),
-        ];
-        for (name, v) in all {
-            if !v.is_finite() || v < 0.0 {
-                c.error(
-                    &format!("spec.scoring.weights.{name}"),
-                    &[],
-                    format!("weight {v} must be a number of 0 or more"),
-                );
-            }
-        }
-        if all.iter().all(|(_, v)| *v == 0.0) {
+/// Abort rules: a zero threshold would abort before anything happened.
+fn check_abort(c: &mut Checker, a: &AbortRules) {
+    for (field, v) in [
+        ("nodesNotReady", a.nodes_not_ready),
+        ("nodesUnderPressure", a.nodes_under_pressure),
+        ("bystanderEvictions", a.bystander_evictions),
+    ] {
+        if v == Some(0) {
             c.error(
-                "spec.scoring.weights",
+                &format!("spec.abort.{field}"),
                 &[],
-                "all weights are zero: nothing would be scored",
+                "0 would abort at once; the rule fires when the count reaches this number, so use 1 or more",
             );
         }
-        if let Some(d) = s.recovery_target {
-            c.positive("spec.scoring.recoveryTarget", d);
+    }
+    if a.availability_below.is_some_and(|p| p.get() == 0) {
+        c.warn(
+            "spec.abort.availabilityBelow",
+            &[],
+            "availability can never be below 0%: this rule never fires",
+        );
+    }
+}
+
+fn check_hypothesis(c: &mut Checker, spec: &LeakExperimentSpec, h: &Hypothesis) {
+    if let Some(d) = h.recovered_within {
+        c.positive("spec.hypothesis.recoveredWithin", d);
+        if d > spec.recovery {
+            c.warn(
+                "spec.hypothesis.recoveredWithin",
+                &["spec.recovery"],
+                format!(
+                    "{d} is longer than spec.recovery ({}): the run stops watching before then",
+                    spec.recovery
+                ),
+            );
         }
     }
-
-    if let Some(sim) = &spec.simulation
-        && sim.cluster.as_deref().is_some_and(|s| s.trim().is_empty())
-    {
-        c.error("spec.simulation.cluster", &[], "must not be empty");
+    if h.alerts_fire == Some(true) && spec.expect_alerts.is_empty() {
+        c.warn(
+            "spec.hypothesis.alertsFire",
+            &["spec.expectAlerts"],
+            "there are no expectAlerts to judge",
+        );
     }
+}
 
-    c.out
+fn check_scoring(c: &mut Checker, s: &Scoring) {
+    let w = &s.weights;
+    let all = [
+        ("availability", w.availability),
+        ("containment", w.containment),
+        ("recovery", w.recovery),
+        ("detection", w.detection),
+        ("hygiene", w.hygiene),
+    ];
+    for (name, v) in all {
+        if !v.is_finite() || v < 0.0 {
+            c.error(
+                &format!("spec.scoring.weights.{name}"),
+                &[],
+                format!("weight {v} must be a number of 0 or more"),
+            );
+        }
+    }
+    if all.iter().all(|(_, v)| *v == 0.0) {
+        c.error(
+            "spec.scoring.weights",
+            &[],
+            "all weights are zero: nothing would be scored",
+        );
+    }
+    if let Some(d) = s.recovery_target {
+        c.positive("spec.scoring.recoveryTarget", d);
+    }
 }
 
 fn check_leak(c: &mut Checker, spec: &LeakExperimentSpec) {
-    let leak = &spec.leak;
+    check_pattern_params(c, &spec.leak);
+    check_amounts(c, &spec.leak);
+    check_bounds(c, &spec.leak);
+    if let MemoryLimit::Bytes(limit) = spec.leak.limit {
+        check_limit(c, spec, limit);
+    }
+}
+
+/// Each pattern takes its own parameters, and only those.
+fn check_pattern_params(c: &mut Checker, leak: &Leak) {
     let pattern = match leak.pattern {
         PatternKind::Linear => "linear",
         PatternKind::Exponential => "exponential",
@@ -484,6 +511,10 @@ fn check_leak(c: &mut Checker, spec: &LeakExperimentSpec) {
             );
         }
     }
+}
+
+/// Amounts above zero, durations longer than zero.
+fn check_amounts(c: &mut Checker, leak: &Leak) {
     if let Some(r) = leak.rate
         && r.amount.bytes() == 0
     {
@@ -510,7 +541,10 @@ fn check_leak(c: &mut Checker, spec: &LeakExperimentSpec) {
             "an exponential leak doubles `start`, so it must be above zero (e.g. start: 64Mi)",
         );
     }
+}
 
+/// `max` unless unbounded, and `start` within it.
+fn check_bounds(c: &mut Checker, leak: &Leak) {
     let start = leak.start;
     match (leak.max, leak.unbounded) {
         (None, false) => c.error(
@@ -536,66 +570,69 @@ fn check_leak(c: &mut Checker, spec: &LeakExperimentSpec) {
         }
         (None, true) => {}
     }
+}
 
-    if let MemoryLimit::Bytes(limit) = leak.limit {
-        let bounded_max = if leak.unbounded { None } else { leak.max };
-        if limit.bytes() == 0 {
-            c.error(
-                "spec.leak.limit",
-                &[],
-                "a limit of 0 cannot run anything; write `none` for no limit",
-            );
-        } else if limit < start {
-            c.error(
-                "spec.leak.limit",
-                &["spec.leak.start"],
-                format!(
-                    "limit {limit} is below start {start}: the leaker would be OOM-killed the moment it starts"
-                ),
-            );
-        } else if let Some(max) = bounded_max
-            && limit > max
-        {
-            c.warn(
-                "spec.leak.limit",
-                &["spec.leak.max"],
-                format!(
-                    "limit {limit} is above max {max}: the leak never reaches it, so no container OOM kill will be rehearsed"
-                ),
-            );
-        } else if let Ok(curve) = leak.curve()
-            && curve
-                .time_to_reach(limit.bytes())
-                .is_none_or(|t| t > spec.duration.std())
-        {
-            c.warn(
-                "spec.leak.limit",
-                &[
-                    "spec.duration",
-                    "spec.leak.rate",
-                    "spec.leak.doubling",
-                    "spec.leak.step",
-                    "spec.leak.every",
-                    "spec.leak.gcEvery",
-                    "spec.leak.start",
-                ],
-                format!(
-                    "the leak holds at most {} within its duration of {}, below limit {limit}: \
-                     no container OOM kill will be rehearsed",
-                    oomsday_core::units::human_bytes(peak_within(&curve, spec.duration.std())),
-                    spec.duration,
-                ),
-            );
-        }
-        if let Some(req) = leak.request
-            && req > limit
-        {
-            c.error(
-                "spec.leak.request",
-                &["spec.leak.limit"],
-                format!("request {req} is above limit {limit}; Kubernetes refuses that"),
-            );
-        }
+/// A container limit the leak starts below and reaches within the run; a request within it.
+fn check_limit(c: &mut Checker, spec: &LeakExperimentSpec, limit: Quantity) {
+    let leak = &spec.leak;
+    let start = leak.start;
+    let bounded_max = if leak.unbounded { None } else { leak.max };
+    if limit.bytes() == 0 {
+        c.error(
+            "spec.leak.limit",
+            &[],
+            "a limit of 0 cannot run anything; write `none` for no limit",
+        );
+    } else if limit < start {
+        c.error(
+            "spec.leak.limit",
+            &["spec.leak.start"],
+            format!(
+                "limit {limit} is below start {start}: the leaker would be OOM-killed the moment it starts"
+            ),
+        );
+    } else if let Some(max) = bounded_max
+        && limit > max
+    {
+        c.warn(
+            "spec.leak.limit",
+            &["spec.leak.max"],
+            format!(
+                "limit {limit} is above max {max}: the leak never reaches it, so no container OOM kill will be rehearsed"
+            ),
+        );
+    } else if let Ok(curve) = leak.curve()
+        && curve
+            .time_to_reach(limit.bytes())
+            .is_none_or(|t| t > spec.duration.std())
+    {
+        c.warn(
+            "spec.leak.limit",
+            &[
+                "spec.duration",
+                "spec.leak.rate",
+                "spec.leak.doubling",
+                "spec.leak.step",
+                "spec.leak.every",
+                "spec.leak.gcEvery",
+                "spec.leak.start",
+            ],
+            format!(
+                "the leak holds at most {} within its duration of {}, below limit {limit}: \
+                 no container OOM kill will be rehearsed",
+                oomsday_core::units::human_bytes(peak_within(&curve, spec.duration.std())),
+                spec.duration,
+            ),
+        );
+    }
+    if let Some(req) = leak.request
+        && req > limit
+    {
+        c.error(
+            "spec.leak.request",
+            &["spec.leak.limit"],
+            format!("request {req} is above limit {limit}; Kubernetes refuses that"),
+        );
     }
 }
 
@@ -614,61 +651,4 @@ fn peak_within(curve: &oomsday_core::LeakCurve, d: std::time::Duration) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cron_needs_seconds() {
-        assert!(parse_cron("0 0 3 * * Tue").is_ok());
-        assert!(parse_cron("0 30 9 * * MON-FRI").is_ok());
-        let e = parse_cron("0 3 * * 2").unwrap_err();
-        assert!(e.contains("6 with seconds first"), "{e}");
-        assert!(parse_cron("0 0 3 * * Tue 2027").is_err());
-        assert!(parse_cron("0 61 3 * * *").is_err());
-        assert!(parse_cron("").is_err());
-    }
-
-    #[test]
-    fn blackout_forms() {
-        let (a, b) = parse_blackout("2026-11-26/2026-11-30").unwrap();
-        assert_eq!((a.day(), b.day()), (26, 30));
-        let (a, b) = parse_blackout("2026-12-24").unwrap();
-        assert_eq!(a, b);
-        assert!(
-            parse_blackout("2026-11-30/2026-11-26")
-                .unwrap_err()
-                .contains("ends before")
-        );
-        assert!(
-            parse_blackout("2026-02-30")
-                .unwrap_err()
-                .contains("not a real date")
-        );
-        assert!(parse_blackout("26-11-2026").is_err());
-        assert!(parse_blackout("2026-11-26/").is_err());
-        assert!(parse_blackout("").is_err());
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn cron_and_blackout_never_panic(s in "[0-9*/,\\-A-Za-z@? LW#]{0,40}", t in "\\PC{0,30}") {
-            let _ = parse_cron(&s);
-            let _ = parse_cron(&t);
-            let _ = parse_blackout(&s);
-            let _ = parse_blackout(&t);
-        }
-    }
-
-    #[test]
-    fn names_and_urls() {
-        assert!(is_dns_subdomain("checkout"));
-        assert!(is_dns_subdomain("checkout-v2.shop"));
-        assert!(!is_dns_subdomain("Checkout"));
-        assert!(!is_dns_subdomain("-a"));
-        assert!(!is_dns_subdomain(""));
-        assert!(is_http_url("http://checkout.shop.svc/healthz"));
-        assert!(is_http_url("https://x:9090"));
-        assert!(!is_http_url("checkout/healthz"));
-        assert!(!is_http_url("http://"));
-    }
-}
+mod tests;

@@ -33,7 +33,8 @@ use kube::{Api, Client, Config, ResourceExt};
 
 use self::ops::{Workload, WorkloadView};
 use crate::engine::{Cluster, Defences, InjectionPlan};
-use crate::inject::{self, DEADLINE, FIELD_MANAGER, RUN_ID};
+use crate::inject::{self, FIELD_MANAGER};
+use crate::keys::{DEADLINE, RUN_ID};
 use crate::observe::classify::TargetRef;
 use crate::observe::{Observation, Time};
 use crate::record::{RecordedExperiment, Recorder, RunNote};
@@ -444,7 +445,7 @@ fn ephemeral_leftovers(p: &Pod) -> Vec<Leftover> {
         .and_then(|s| s.ephemeral_containers.as_ref())
         .into_iter()
         .flatten()
-        .filter(|c| inject::is_leaker(&c.name) && running.contains(&c.name.as_str()))
+        .filter(|c| crate::keys::is_leaker(&c.name) && running.contains(&c.name.as_str()))
         .map(|c| Leftover::Ephemeral {
             namespace: p.namespace().unwrap_or_default(),
             pod: p.name_any(),

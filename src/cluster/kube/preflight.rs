@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::{Selector, SelectorExt};
 
-use crate::inject::{DEADLINE, RUN_ID};
+use crate::keys::{DEADLINE, RUN_ID};
 use crate::observe::Time;
 use crate::spec::{InjectionMode, TargetKind};
 use crate::{Error, Result};
@@ -173,7 +173,7 @@ pub fn matching_hpas(
         .collect()
 }
 
-pub use crate::audit::node_allocatable;
+pub use crate::objects::node_allocatable;
 
 #[cfg(test)]
 mod tests;

@@ -337,7 +337,7 @@ async fn signal_during_inject_reverts_what_may_have_been_applied() {
     assert_eq!(r.phase, Phase::Aborted);
     assert_eq!(r.injected, None);
     reverted_once(&c);
-    assert_eq!(c.reverted[0].container, crate::inject::LEAKER_CONTAINER);
+    assert_eq!(c.reverted[0].container, crate::keys::LEAKER_CONTAINER);
 }
 
 #[tokio::test]

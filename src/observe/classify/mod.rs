@@ -309,8 +309,8 @@ impl Classifier {
                 }
             }
             Object::Budget(b) => self.apply_budget(b, now, &mut out),
-            Object::Deployment(d) => self.apply_deployment(d, now, &mut out),
-            Object::StatefulSet(s) => self.apply_statefulset(s, now, &mut out),
+            Object::Deployment(d) => self.apply_workload(d, now, &mut out),
+            Object::StatefulSet(s) => self.apply_workload(s, now, &mut out),
         }
         out
     }
@@ -465,29 +465,4 @@ fn time(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Opt
 }
 
 #[cfg(test)]
-pub(crate) mod fixtures {
-    //! Real objects recorded from a v1.32 cluster under a leak (see tests/fixtures/README.md).
-    use serde::de::DeserializeOwned;
-
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/kubernetes-v1.32/",
-                $name
-            ))
-        };
-    }
-    pub(crate) use fixture;
-
-    /// The `items` of a `kubectl get -o json` list, or the single object.
-    pub(crate) fn items<T: DeserializeOwned>(json: &str) -> Vec<T> {
-        let v: serde_json::Value = serde_json::from_str(json).expect("fixture is JSON");
-        match v.get("items") {
-            Some(items) => serde_json::from_value(items.clone()).expect("fixture items"),
-            None => vec![serde_json::from_value(v).expect("fixture object")],
-        }
-    }
-
-    pub(crate) use crate::testkit::ts;
-}
+pub(crate) mod tests;

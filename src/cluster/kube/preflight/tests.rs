@@ -1,5 +1,5 @@
 use super::*;
-use crate::observe::classify::fixtures::{fixture, items, ts};
+use crate::observe::classify::tests::{fixture, items, ts};
 
 #[test]
 fn access_is_named_for_humans() {

@@ -3,23 +3,10 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::*;
-use crate::audit::{Inventory, Rule, Severity, load_manifests, parse_manifests};
+use crate::defences::tests::{has, rules};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit")
-}
-
-fn rules(findings: &[Finding]) -> Vec<(Rule, Severity, String)> {
-    findings
-        .iter()
-        .map(|f| (f.rule, f.severity, f.object.clone()))
-        .collect()
-}
-
-fn has(findings: &[Finding], rule: Rule, severity: Severity, object: &str) -> bool {
-    findings
-        .iter()
-        .any(|f| f.rule == rule && f.severity == severity && f.object == object)
 }
 
 #[test]
@@ -146,149 +133,6 @@ fn the_fixed_manifests_are_clean() {
     assert!(f[0].fix.contains("maxReplicas: 8"));
 }
 
-fn pdb(spec: serde_json::Value) -> PodDisruptionBudget {
-    let mut s = spec;
-    s["selector"] = json!({"matchLabels": {"app": "web"}});
-    serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": s}))
-        .unwrap()
-}
-
-#[test]
-fn pdb_table() {
-    let cases = [
-        (
-            json!({"minAvailable": 3}),
-            Some(3),
-            Some(Rule::PdbBlocksDrain),
-        ),
-        (
-            json!({"minAvailable": 5}),
-            Some(3),
-            Some(Rule::PdbBlocksDrain),
-        ),
-        (
-            json!({"minAvailable": "100%"}),
-            None,
-            Some(Rule::PdbBlocksDrain),
-        ),
-        (
-            json!({"maxUnavailable": 0}),
-            Some(3),
-            Some(Rule::PdbBlocksDrain),
-        ),
-        (
-            json!({"maxUnavailable": "0%"}),
-            Some(3),
-            Some(Rule::PdbBlocksDrain),
-        ),
-        (
-            json!({"minAvailable": 0}),
-            Some(3),
-            Some(Rule::PdbAllowsZeroHealthy),
-        ),
-        (
-            json!({"minAvailable": "0%"}),
-            Some(3),
-            Some(Rule::PdbAllowsZeroHealthy),
-        ),
-        (
-            json!({"maxUnavailable": "100%"}),
-            Some(3),
-            Some(Rule::PdbAllowsZeroHealthy),
-        ),
-        (
-            json!({"maxUnavailable": 3}),
-            Some(3),
-            Some(Rule::PdbAllowsZeroHealthy),
-        ),
-        (json!({"minAvailable": 2}), Some(3), None),
-        (json!({"minAvailable": "50%"}), Some(3), None),
-        (json!({"maxUnavailable": 1}), Some(3), None),
-        (json!({"minAvailable": 2}), None, None),
-    ];
-    for (spec, replicas, want) in cases {
-        let got: Vec<Rule> = check_pdb(&pdb(spec.clone()), replicas, None, "ns")
-            .iter()
-            .map(|f| f.rule)
-            .collect();
-        assert_eq!(
-            got,
-            want.into_iter().collect::<Vec<_>>(),
-            "{spec} with {replicas:?} replicas"
-        );
-    }
-}
-
-#[test]
-fn selectors() {
-    let labels: BTreeMap<String, String> = [
-        ("app".to_string(), "web".to_string()),
-        ("tier".to_string(), "fe".to_string()),
-    ]
-    .into();
-    let sel = |v: serde_json::Value| -> LabelSelector { serde_json::from_value(v).unwrap() };
-    assert!(selector_matches(
-        &sel(json!({"matchLabels": {"app": "web"}})),
-        &labels
-    ));
-    assert!(!selector_matches(
-        &sel(json!({"matchLabels": {"app": "db"}})),
-        &labels
-    ));
-    assert!(selector_matches(
-        &sel(
-            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]})
-        ),
-        &labels
-    ));
-    assert!(!selector_matches(
-        &sel(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["fe"]}]})),
-        &labels
-    ));
-    assert!(selector_matches(
-        &sel(json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]})),
-        &labels
-    ));
-    assert!(!selector_matches(
-        &sel(json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]})),
-        &labels
-    ));
-    assert!(
-        selector_matches(&sel(json!({})), &labels),
-        "empty selector matches all"
-    );
-}
-
-#[test]
-fn qos() {
-    let c = |res: serde_json::Value| -> Container {
-        serde_json::from_value(json!({"name": "c", "resources": res})).unwrap()
-    };
-    assert_eq!(qos_class(&[c(json!({}))]), "BestEffort");
-    assert_eq!(
-        qos_class(&[c(json!({"requests": {"memory": "1Gi"}}))]),
-        "Burstable"
-    );
-    assert_eq!(
-        qos_class(&[c(json!({"limits": {"memory": "1Gi", "cpu": "1"}}))]),
-        "Guaranteed",
-        "requests default to limits"
-    );
-    assert_eq!(
-        qos_class(&[c(
-            json!({"limits": {"memory": "1Gi", "cpu": "1"}, "requests": {"memory": "512Mi"}})
-        )]),
-        "Burstable"
-    );
-    assert_eq!(
-        qos_class(&[
-            c(json!({"limits": {"memory": "1Gi", "cpu": "1"}})),
-            c(json!({}))
-        ]),
-        "Burstable"
-    );
-}
-
 #[test]
 fn limit_range_default_softens_a_missing_limit() {
     let text = "
@@ -368,45 +212,4 @@ fn bad_manifests_are_errors_with_the_file() {
     )
     .unwrap();
     assert!(inv.deployments.is_empty());
-}
-
-#[test]
-fn defences_of_the_story_target() {
-    let d = crate::engine::Defences {
-        namespace: "shop".into(),
-        kind: "Deployment".into(),
-        name: "checkout".into(),
-        replicas: 4,
-        template: Some(
-            serde_json::from_value(json!({
-                "metadata": {"labels": {"app": "checkout", "oomsday.dev/critical": "true"}},
-                "spec": {"containers": [{"name": "app", "image": "x"}]}
-            }))
-            .unwrap(),
-        ),
-        ..Default::default()
-    };
-    let f = audit_defences(&d);
-    assert!(
-        has(
-            &f,
-            Rule::MemoryLimitMissing,
-            Severity::Critical,
-            "Deployment shop/checkout container app"
-        ),
-        "{:#?}",
-        rules(&f)
-    );
-    assert!(has(
-        &f,
-        Rule::WorkloadWithoutPdb,
-        Severity::High,
-        "Deployment shop/checkout"
-    ));
-    assert!(has(
-        &f,
-        Rule::NamespaceWithoutLimitRange,
-        Severity::Medium,
-        "Namespace shop"
-    ));
 }

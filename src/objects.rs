@@ -1,0 +1,76 @@
+//! What oomsday reads of Kubernetes objects, read one way everywhere: a Deployment or a
+//! StatefulSet as a [`PodController`] (its kind, replicas, pod template and rollout status), and
+//! the allocatable memory of nodes. The audit, the classifier, the simulator's manifest reader
+//! and the cluster's preflight all read them from here.
+
+use std::str::FromStr;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, PodTemplateSpec};
+use oomsday_core::Quantity;
+
+use crate::spec::TargetKind;
+
+/// A workload's rollout as its status reports it (every field as the API wrote it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rollout {
+    pub ready: Option<i32>,
+    pub updated: Option<i32>,
+    /// Pods of any revision (`status.replicas`).
+    pub current: Option<i32>,
+    pub observed_generation: Option<i64>,
+}
+
+/// A Deployment or a StatefulSet: they differ in type, not in what oomsday reads of them (the
+/// metadata comes from [`kube::Resource`]).
+pub trait PodController: kube::Resource {
+    const KIND: TargetKind;
+    /// `spec.replicas` as written; `None` means the API's default of one.
+    fn replicas(&self) -> Option<i32>;
+    fn template(&self) -> Option<&PodTemplateSpec>;
+    fn rollout(&self) -> Rollout;
+}
+
+macro_rules! pod_controller {
+    ($($ty:ident),*) => {$(
+        impl PodController for $ty {
+            const KIND: TargetKind = TargetKind::$ty;
+            fn replicas(&self) -> Option<i32> {
+                self.spec.as_ref()?.replicas
+            }
+            fn template(&self) -> Option<&PodTemplateSpec> {
+                self.spec.as_ref().map(|s| &s.template)
+            }
+            fn rollout(&self) -> Rollout {
+                self.status.as_ref().map_or_else(Rollout::default, |s| Rollout {
+                    ready: s.ready_replicas,
+                    updated: s.updated_replicas,
+                    // Optional in a Deployment's status, required in a StatefulSet's.
+                    current: Option::from(s.replicas),
+                    observed_generation: s.observed_generation,
+                })
+            }
+        }
+    )*};
+}
+
+pod_controller!(Deployment, StatefulSet);
+
+/// Allocatable memory of every schedulable node, in bytes (cordoned nodes take no new pods).
+pub fn node_allocatable(nodes: &[Node]) -> Vec<u64> {
+    nodes
+        .iter()
+        .filter(|n| {
+            !n.spec
+                .as_ref()
+                .and_then(|s| s.unschedulable)
+                .unwrap_or(false)
+        })
+        .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()?.get("memory"))
+        .filter_map(|q| Quantity::from_str(&q.0).ok())
+        .map(Quantity::bytes)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+use super::super::Object;
+use super::super::tests::{fixture, items, ts};
+use super::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use pretty_assertions::assert_eq;
+
+#[test]
+fn budget_status_over_time() {
+    let mut c = super::super::tests::classifier("evict-demo");
+    let before: PodDisruptionBudget = items(fixture!("pdb-before.json")).remove(0);
+    let during: PodDisruptionBudget = items(fixture!("pdb-during-evictions.json")).remove(0);
+    let t1 = ts("2026-11-24T13:32:30Z");
+    let t2 = ts("2026-11-24T13:33:20Z");
+    let a = c.apply(&Object::Budget(before.clone()), t1);
+    let b = c.apply(&Object::Budget(during.clone()), t2);
+    assert_eq!(a.len(), 1);
+    let st = before.status.as_ref().unwrap();
+    assert_eq!(
+        a[0],
+        Observation::new(
+            t1,
+            Event::Budget {
+                name: "evict-demo".into(),
+                current_healthy: count(Some(st.current_healthy)),
+                desired_healthy: 1,
+                disruptions_allowed: count(Some(st.disruptions_allowed)),
+                expected_pods: count(Some(st.expected_pods)),
+            }
+        )
+    );
+    if before.status != during.status {
+        assert_eq!(
+            b,
+            vec![Observation::new(
+                t2,
+                Event::Budget {
+                    name: "evict-demo".into(),
+                    current_healthy: 1,
+                    desired_healthy: 1,
+                    disruptions_allowed: 0,
+                    expected_pods: 3,
+                }
+            )]
+        );
+    }
+    assert!(c.apply(&Object::Budget(during), t2).is_empty());
+    // A PDB for other pods is not the target's.
+    let mut other = before;
+    other
+        .spec
+        .as_mut()
+        .unwrap()
+        .selector
+        .as_mut()
+        .unwrap()
+        .match_labels = Some([("app".to_string(), "other".to_string())].into());
+    other.metadata.name = Some("other".into());
+    assert!(c.apply(&Object::Budget(other), t2).is_empty());
+}
+
+#[test]
+fn workload_ready_replicas() {
+    let mut c = super::super::tests::classifier("evict-demo");
+    let d: Deployment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "evict-demo", "namespace": "default", "generation": 2},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "evict-demo"}},
+                     "template": {"metadata": {"labels": {"app": "evict-demo"}},
+                                  "spec": {"containers": [{"name": "app"}, {"name": "oomsday-leaker"}]}}},
+            "status": {"replicas": 4, "readyReplicas": 2, "updatedReplicas": 1, "observedGeneration": 2}
+        }))
+        .unwrap();
+    let now = ts("2026-11-24T13:33:00Z");
+    assert_eq!(
+        c.apply(&Object::Deployment(d.clone()), now),
+        vec![Observation::new(
+            now,
+            Event::Workload {
+                desired: 3,
+                ready: 2,
+                updated: 1,
+                current: 4,
+                observed: true,
+                leaker: true,
+            }
+        )]
+    );
+    assert!(c.apply(&Object::Deployment(d.clone()), now).is_empty());
+    let mut other = d;
+    other.metadata.name = Some("unrelated".into());
+    assert!(c.apply(&Object::Deployment(other), now).is_empty());
+}
