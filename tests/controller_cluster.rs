@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apiserver::ApiServer;
-use oomsday::controller::executor::EngineExecutor;
+use oomsday::controller::executor::{EngineExecutor, ForRun};
 use oomsday::controller::lease::{LEASE_DURATION, RENEW_PERIOD};
 use oomsday::controller::lifecycle::{RUN_FINALIZER, TargetPolicy};
 use oomsday::controller::manager::{Options, run_until};
-use oomsday::engine::{Cluster, Defences, ExperimentRef, InjectionPlan};
+use oomsday::engine::{Cluster, Defences, InjectionPlan};
 use oomsday::observe::{Observation, Time};
 use oomsday::spec::InjectionRecord;
 use serde_json::{Value, json};
@@ -105,7 +105,7 @@ impl Replica {
                 let config = kube::Config::new(url.parse().expect("url"));
                 let client = kube::Client::try_from(config).expect("client");
                 let me = who.clone();
-                let executor = EngineExecutor::new(move |_: Option<&ExperimentRef>| {
+                let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
                     Ok(FakeCluster {
                         who: me.clone(),
                         log: log.clone(),

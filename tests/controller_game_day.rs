@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use apiserver::ApiServer;
 use axum::Router;
 use axum::routing::get;
-use oomsday::controller::executor::EngineExecutor;
+use oomsday::controller::executor::{EngineExecutor, ForRun};
 use oomsday::controller::lifecycle::TargetPolicy;
 use oomsday::controller::manager::{Options, run_until};
-use oomsday::engine::{Cluster, Defences, ExperimentRef, InjectionPlan};
+use oomsday::engine::{Cluster, Defences, InjectionPlan};
 use oomsday::observe::{Event, Observation, PodRef, Time};
 use oomsday::spec::InjectionRecord;
 use serde_json::{Value, json};
@@ -249,7 +249,7 @@ fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time
 async fn scheduled_run(server: &ApiServer, leaking: &Arc<AtomicBool>) -> Value {
     let client = server.client();
     let leaking = leaking.clone();
-    let executor = EngineExecutor::new(move |_: Option<&ExperimentRef>| {
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
         Ok(LeakingCluster {
             injected: None,
             told: 0,

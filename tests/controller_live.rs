@@ -13,12 +13,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, ResourceExt};
-use oomsday::controller::executor::{EngineExecutor, Registry};
+use oomsday::controller::executor::{EngineExecutor, ForRun, Registry};
 use oomsday::controller::lease::Elector;
 use oomsday::controller::lifecycle::TargetPolicy;
 use oomsday::controller::metrics::Metrics;
 use oomsday::controller::reconcile::{Context, reconcile_experiment};
-use oomsday::engine::ExperimentRef;
 use oomsday::spec::LeakExperiment;
 
 fn namespace() -> String {
@@ -84,7 +83,7 @@ async fn a_new_experiment_gets_a_status_and_no_finalizer() {
         policy: TargetPolicy::default(),
         leader,
         registry: Registry::default(),
-        executor: Arc::new(EngineExecutor::new(move |_: Option<&ExperimentRef>| {
+        executor: Arc::new(EngineExecutor::new(move |_: Option<ForRun<'_>>| {
             Ok(oomsday::cluster::KubeCluster::new(
                 Client::try_from(config.clone())?,
                 "live test",

@@ -496,9 +496,11 @@ async fn a_watch_that_drops_and_relists_duplicates_nothing() {
     let lists = Arc::new(Mutex::new(0u32));
     let (w, l) = (watches.clone(), lists.clone());
     let (mut cluster, _) = mock(healthy(move |s| {
-        if s.path != "/api/v1/pods" {
+        // The target's pods are watched in its namespace, by its selector.
+        if s.path != "/api/v1/namespaces/shop/pods" {
             return None;
         }
+        assert_eq!(s.q("labelSelector"), Some("app=checkout"));
         if s.is_watch() {
             let mut n = w.lock().unwrap();
             *n += 1;
@@ -702,7 +704,7 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
     // The proxy answers Prometheus text, not JSON: this mock routes it by hand.
     let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let router = healthy(|s| {
-        (s.path == "/api/v1/pods" && !s.is_watch()).then(|| {
+        (s.path == "/api/v1/namespaces/shop/pods" && !s.is_watch()).then(|| {
             let mut p = oom_pod("100", "2999-01-01T00:00:05Z");
             p["status"]["containerStatuses"][0]["lastState"] = json!({});
             list("PodList", "v1", vec![p])
@@ -905,31 +907,27 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
     // as the API server writes them (and as the recording keeps them).
     let t0 = Time::from_second(Time::now().as_second()).unwrap();
     let at = |ms: i64| (t0 + jiff::SignedDuration::from_millis(ms)).to_string();
-    let pods = vec![
-        {
-            let mut p = oom_pod("100", &at(1_000));
-            p["status"]["containerStatuses"][0]["state"] =
-                json!({"running": {"startedAt": at(2_000)}});
-            p["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] =
-                json!(at(0));
-            p
-        },
-        json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "cart-1", "namespace": "shop", "uid": "p-2", "resourceVersion": "100",
-                         "labels": {"app": "cart"}},
-            "spec": {"nodeName": "node-1", "containers": [{"name": "app"}]},
-            "status": {"phase": "Failed", "reason": "Evicted",
-                       "message": "The node was low on resource: memory. ",
-                       "conditions": [{"type": "DisruptionTarget", "status": "True",
-                                       "reason": "TerminationByKubelet",
-                                       "lastTransitionTime": at(1_000)}],
-                       "containerStatuses": [{"name": "app", "image": "cart", "imageID": "",
-                           "ready": false, "restartCount": 0,
-                           "state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                                    "startedAt": at(-60_000), "finishedAt": at(1_000)}}}]}
-        }),
-    ];
+    let target_pods = vec![{
+        let mut p = oom_pod("100", &at(1_000));
+        p["status"]["containerStatuses"][0]["state"] = json!({"running": {"startedAt": at(2_000)}});
+        p["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] = json!(at(0));
+        p
+    }];
+    let node_pods = vec![json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "cart-1", "namespace": "shop", "uid": "p-2", "resourceVersion": "100",
+                     "labels": {"app": "cart"}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "app"}]},
+        "status": {"phase": "Failed", "reason": "Evicted",
+                   "message": "The node was low on resource: memory. ",
+                   "conditions": [{"type": "DisruptionTarget", "status": "True",
+                                   "reason": "TerminationByKubelet",
+                                   "lastTransitionTime": at(1_000)}],
+                   "containerStatuses": [{"name": "app", "image": "cart", "imageID": "",
+                       "ready": false, "restartCount": 0,
+                       "state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                                                "startedAt": at(-60_000), "finishedAt": at(1_000)}}}]}
+    })];
     let pdb = json!({
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
         "metadata": {"name": "checkout", "namespace": "shop", "uid": "pdb-1", "resourceVersion": "100"},
@@ -937,9 +935,17 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
         "status": {"currentHealthy": 1, "desiredHealthy": 2, "disruptionsAllowed": 0,
                    "expectedPods": 2, "observedGeneration": 1}
     });
-    let (mut cluster, _) = mock(healthy(move |s| {
+    let (mut cluster, log) = mock(healthy(move |s| {
         match (s.method.as_str(), s.path.as_str()) {
-            ("GET", "/api/v1/pods") if !s.is_watch() => Some(list("PodList", "v1", pods.clone())),
+            // The target's own pods, in its namespace; the other pods of its node.
+            ("GET", "/api/v1/namespaces/shop/pods") if !s.is_watch() => {
+                Some(list("PodList", "v1", target_pods.clone()))
+            }
+            ("GET", "/api/v1/pods")
+                if !s.is_watch() && s.q("fieldSelector") == Some("spec.nodeName=node-1") =>
+            {
+                Some(list("PodList", "v1", node_pods.clone()))
+            }
             ("GET", "/apis/policy/v1/namespaces/shop/poddisruptionbudgets") if !s.is_watch() => {
                 Some(list(
                     "PodDisruptionBudgetList",
@@ -1020,9 +1026,171 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
     .await
     .unwrap();
     pretty_assertions::assert_eq!(replayed.timeline.entries(), live.timeline.entries());
+    // The watches were sized to the experiment: no cluster-wide pod list, one list each.
+    let seen = log.lock().unwrap().clone();
+    let lists = |path: &str| {
+        seen.iter()
+            .filter(|s| s.method == "GET" && s.path == path && !s.is_watch())
+            .map(|s| s.query.get("fieldSelector").cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lists("/api/v1/pods"), ["spec.nodeName=node-1"]);
+    assert_eq!(lists("/api/v1/namespaces/shop/pods"), [""]);
+    assert_eq!(lists("/api/v1/nodes"), [""]);
+    assert_eq!(lists("/api/v1/events"), ["involvedObject.kind=Node"]);
+    assert_eq!(lists("/api/v1/namespaces/shop/events"), [""]);
+    assert_eq!(
+        lists("/apis/policy/v1/namespaces/shop/poddisruptionbudgets"),
+        [""]
+    );
     assert_eq!(
         (replayed.injected, replayed.reverted, replayed.recovered),
         (live.injected, live.reverted, live.recovered)
     );
     assert_eq!(Report::new(replayed).score, Report::new(live).score);
+}
+
+/// A big cluster's state before the run is the baseline, not the leak's damage: 100 nodes
+/// NotReady and 50 crash-looping pods on the target's node, and a leak that stays in its
+/// container → containment 100, no recommendation about those nodes, the baseline reported.
+#[tokio::test]
+async fn the_state_before_the_run_is_the_baseline_not_damage() {
+    use oomsday::engine::{self, ExperimentRef, RunOptions, StopSignal};
+    use oomsday::report::{Format, Report, render};
+    use oomsday::score::Facet;
+
+    let t0 = Time::from_second(Time::now().as_second()).unwrap();
+    let at = |ms: i64| (t0 + jiff::SignedDuration::from_millis(ms)).to_string();
+    let node = |name: String, ready: bool| {
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": name, "uid": format!("uid-{name}"), "resourceVersion": "100"},
+               "status": {"allocatable": {"memory": "32Gi"}, "conditions": [
+                   {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+                    "lastTransitionTime": "2026-11-01T00:00:00Z"},
+                   {"type": "Ready", "status": if ready {"True"} else {"Unknown"},
+                    "reason": if ready {"KubeletReady"} else {"NodeStatusUnknown"},
+                    "lastTransitionTime": "2026-11-01T00:00:00Z"}]}})
+    };
+    let mut nodes = vec![node("node-1".into(), true)];
+    nodes.extend((0..100).map(|i| node(format!("node-nr-{i:03}"), false)));
+    let crash = |i: usize| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": format!("batch-{i:02}"), "namespace": "other", "uid": format!("b-{i}"),
+                            "resourceVersion": "100", "labels": {"app": "batch"}},
+               "spec": {"nodeName": "node-1", "containers": [{"name": "job"}]},
+               "status": {"phase": "Running", "containerStatuses": [{"name": "job", "image": "batch",
+                   "imageID": "", "ready": false, "restartCount": 7,
+                   "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}},
+                   "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                       "startedAt": "2026-11-01T00:00:00Z", "finishedAt": "2026-11-01T00:00:05Z"}}}]}})
+    };
+    let bystanders: Vec<Value> = (0..50).map(crash).collect();
+    let target = {
+        let mut p = oom_pod("100", &at(1_000));
+        p["status"]["containerStatuses"][0]["state"] = json!({"running": {"startedAt": at(2_000)}});
+        p["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] = json!(at(0));
+        p
+    };
+    let (mut cluster, _) = mock(healthy(move |s| {
+        match (s.method.as_str(), s.path.as_str()) {
+            ("GET", "/api/v1/nodes") if !s.is_watch() => {
+                Some(list("NodeList", "v1", nodes.clone()))
+            }
+            ("GET", "/api/v1/namespaces/shop/pods") if !s.is_watch() => {
+                Some(list("PodList", "v1", vec![target.clone()]))
+            }
+            ("GET", "/api/v1/pods") if !s.is_watch() => {
+                Some(list("PodList", "v1", bystanders.clone()))
+            }
+            _ => None,
+        }
+    }));
+    cluster.set_experiment("contained");
+    let spec: LeakExperimentSpec = serde_saphyr::from_str(
+        "
+target: {kind: Deployment, name: checkout}
+leak: {pattern: linear, rate: 16Mi/s, start: 8Mi, max: 512Mi, limit: 64Mi}
+duration: 2s
+recovery: 1s
+hypothesis: {maxBystanderEvictions: 0, maxNodesNotReady: 0}
+abort: {nodesNotReady: 1}
+",
+    )
+    .unwrap();
+    let exp = ExperimentRef {
+        name: "contained".into(),
+        namespace: "shop".into(),
+        spec,
+    };
+    let mut opts = RunOptions::new("contained-baseline");
+    opts.refresh = Some(Duration::from_millis(200));
+    let record = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine::run(
+            &mut cluster,
+            &mut engine::NoProbes,
+            &exp,
+            &opts,
+            &mut StopSignal::never(),
+            &mut |_| {},
+        ),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run completes");
+    // The abort rule on NotReady nodes judged changes: none.
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("DurationElapsed"),
+        "{:?}",
+        record.message
+    );
+    let report = Report::new(record);
+    let containment = report.score.facet(Facet::Containment).unwrap();
+    assert_eq!(
+        containment.points,
+        Some(100.0),
+        "{}",
+        containment.explanation
+    );
+    assert!(
+        containment
+            .explanation
+            .contains("OOM-killed at its own limit"),
+        "the leak ran and stayed in its container: {}",
+        containment.explanation
+    );
+    assert!(
+        report.score.hypothesis.iter().all(|c| c.passed),
+        "{:#?}",
+        report.score.hypothesis
+    );
+    let recs = oomsday::report::recommendations(&report);
+    assert!(
+        !recs
+            .iter()
+            .any(|r| r.contains("NotReady") || r.contains("reached")),
+        "{recs:#?}"
+    );
+    let md = render(&report, Format::Md);
+    assert!(md.contains("## Baseline"), "{md}");
+    assert!(md.contains("100 nodes already NotReady"), "{md}");
+    assert!(
+        md.contains("50 containers already in CrashLoopBackOff"),
+        "{md}"
+    );
+    // The story tells the baseline once, not one line per object.
+    let story = oomsday::report::story(&report);
+    assert_eq!(
+        story.iter().filter(|(_, l)| l.contains("node-nr-")).count(),
+        0,
+        "{story:#?}"
+    );
+    assert_eq!(
+        story
+            .iter()
+            .filter(|(_, l)| l.starts_with("baseline: "))
+            .count(),
+        1
+    );
 }

@@ -9,11 +9,10 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, Config};
 
 use crate::cluster::kube::{ConnectOptions, KubeCluster};
-use crate::controller::executor::EngineExecutor;
+use crate::controller::executor::{EngineExecutor, ForRun};
 use crate::controller::history::{history_rows, render_history};
 use crate::controller::lifecycle::{ABORT_ANNOTATION, RUN_NOW_ANNOTATION, TargetPolicy};
 use crate::controller::manager::{Options, run};
-use crate::engine::ExperimentRef;
 use crate::spec::{LeakExperiment, LeakRun};
 
 use super::exit;
@@ -51,6 +50,12 @@ pub struct Args {
     /// terminationGracePeriodSeconds.
     #[arg(long, default_value = "50s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: std::time::Duration,
+    /// Keep every run's recording (`NS/RUN.jsonl`: every watch event as received, the
+    /// leakers' samples, the run's phases; for `oomsday replay`) and its JSON report
+    /// (`NS/RUN.json`) in this directory (mount a volume there: the root filesystem is
+    /// read-only).
+    #[arg(long, env = "OOMSDAY_RECORD_DIR")]
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
@@ -60,13 +65,15 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let client = Client::try_from(config).context("building the Kubernetes client")?;
     // Runs are tasks on this runtime, sharing the client (and its connection pool).
     let run_client = client.clone();
-    let executor = EngineExecutor::new(move |exp: Option<&ExperimentRef>| {
+    let executor = EngineExecutor::new(move |run: Option<ForRun<'_>>| {
         let mut cluster = KubeCluster::new(run_client.clone(), "in-cluster (oomsday controller)");
-        if let Some(e) = exp {
-            cluster.set_experiment(&e.name);
+        if let Some(run) = run {
+            cluster.set_experiment(&run.exp.name);
+            cluster.set_recorder(run.recorder.cloned());
         }
         Ok(cluster)
-    });
+    })
+    .with_record_dir(args.record_dir.clone());
     let opts = Options {
         identity: args.identity,
         lease_namespace: args.lease_namespace,

@@ -144,17 +144,11 @@ impl ReplayCluster {
         Ok(ingest.take(stream, received, delivery))
     }
 
-    fn delivery(&self, w: &WatchLine) -> Result<Option<(&'static str, Delivery)>> {
+    fn delivery<'w>(&self, w: &'w WatchLine) -> Result<Option<(&'w str, Delivery)>> {
         let Some(kind) = kind_of(&w.resource) else {
             return Ok(None);
         };
-        let stream = match w.resource.as_str() {
-            "pods" => "pods",
-            "nodes" => "nodes",
-            "events" => "events",
-            "poddisruptionbudgets" => "poddisruptionbudgets",
-            _ => "workload",
-        };
+        let stream = w.stream();
         if w.kind == WatchType::Bookmark {
             return Ok(Some((stream, Delivery::ListDone(kind))));
         }

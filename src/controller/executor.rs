@@ -9,6 +9,7 @@
 //! narrator's lines (bursts folded) for the status timeline and the LeakRun's Events.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
@@ -19,6 +20,7 @@ use crate::engine::{
 };
 use crate::narrate::{Folder, Line, Narrator};
 use crate::observe::Time;
+use crate::record::Recorder;
 use crate::spec::{InjectionRecord, Phase};
 
 /// Something the reconciler hears about a run in progress.
@@ -90,23 +92,58 @@ impl Narration {
     }
 }
 
+/// What a cluster factory is told about the run it makes a cluster for.
+#[derive(Debug, Clone, Copy)]
+pub struct ForRun<'a> {
+    pub exp: &'a ExperimentRef,
+    /// Where the run is recorded (`--record-dir`), for the cluster's watches to write to.
+    pub recorder: Option<&'a Arc<Recorder>>,
+}
+
 /// The engine against clusters made by a factory, each run a task on the caller's runtime. The
-/// factory gets the experiment for a run and `None` for a revert.
+/// factory gets the run it makes a cluster for, and `None` for a revert.
 pub struct EngineExecutor<F> {
     factory: Arc<F>,
+    /// Each run's recording and JSON report go here, by namespace, when set.
+    record_dir: Option<PathBuf>,
 }
 
 impl<F> EngineExecutor<F> {
     pub fn new(factory: F) -> Self {
         EngineExecutor {
             factory: Arc::new(factory),
+            record_dir: None,
+        }
+    }
+
+    /// Keeps every run's recording (`NS/RUN.jsonl`, for `oomsday replay`) and its JSON report
+    /// (`NS/RUN.json`) under `dir`.
+    pub fn with_record_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.record_dir = dir;
+        self
+    }
+}
+
+/// The recorder for a run under `dir`, or None (said in the log) when it cannot be created: a
+/// game day is not failed for its recording.
+fn recorder_for(dir: &Path, exp: &ExperimentRef, run_id: &str) -> Option<Arc<Recorder>> {
+    let ns = dir.join(&exp.namespace);
+    let path = ns.join(format!("{run_id}.jsonl"));
+    let made = std::fs::create_dir_all(&ns)
+        .map_err(|e| e.to_string())
+        .and_then(|()| Recorder::create(&path).map_err(|e| e.to_string()));
+    match made {
+        Ok(r) => Some(Arc::new(r)),
+        Err(e) => {
+            tracing::warn!(run = run_id, error = %e, "not recording this run");
+            None
         }
     }
 }
 
 impl<F, C> Executor for EngineExecutor<F>
 where
-    F: Fn(Option<&ExperimentRef>) -> crate::Result<C> + Send + Sync + 'static,
+    F: Fn(Option<ForRun<'_>>) -> crate::Result<C> + Send + Sync + 'static,
     C: Cluster + 'static,
 {
     fn execute(
@@ -117,8 +154,15 @@ where
         updates: mpsc::UnboundedSender<RunUpdate>,
     ) -> BoxFuture<'static, crate::Result<RunRecord>> {
         let factory = self.factory.clone();
+        let record_dir = self.record_dir.clone();
         Box::pin(async move {
-            let mut cluster = factory(Some(&exp))?;
+            let recorder = record_dir
+                .as_deref()
+                .and_then(|d| recorder_for(d, &exp, &opts.run_id));
+            let mut cluster = factory(Some(ForRun {
+                exp: &exp,
+                recorder: recorder.as_ref(),
+            }))?;
             // Scheduled game days run their probes and alert checks exactly as `oomsday run`
             // does; a spec whose probes cannot be built was refused when it was admitted.
             let mut probes = crate::probe::Prober::new(&exp.spec)?;
@@ -128,8 +172,11 @@ where
                     // A closed channel means nobody writes status any more; the run goes on.
                     let _ = updates.send(u);
                 }
+                if let Some(r) = &recorder {
+                    r.progress(p);
+                }
             };
-            crate::engine::run(
+            let result = crate::engine::run(
                 &mut cluster,
                 &mut probes,
                 &exp,
@@ -137,7 +184,16 @@ where
                 &mut stop,
                 &mut progress,
             )
-            .await
+            .await;
+            if let (Some(r), Ok(record)) = (&recorder, &result) {
+                r.flush();
+                let dir = r.path().parent().unwrap_or(Path::new("."));
+                let report = crate::report::Report::new(record.clone());
+                if let Err(e) = crate::report::write(dir, &report, &[crate::report::Format::Json]) {
+                    tracing::warn!(run = %opts.run_id, error = %e, "could not write the run's report");
+                }
+            }
+            result
         })
     }
 

@@ -19,9 +19,10 @@ use super::executor::RunUpdate;
 use super::lifecycle::{EXPERIMENT_LABEL, run_name};
 use super::schedule::{SkipReason, merge_skipped};
 
-/// Lines kept in `status.timeline`: the first ones and the last ones of a long run.
+/// Lines kept in `status.timeline` while the run goes, and at its end (the ones that matter
+/// most; the report has the whole timeline).
 pub const TIMELINE_HEAD: usize = 40;
-pub const TIMELINE_TAIL: usize = 10;
+pub const TIMELINE_MAX: usize = 50;
 
 /// A new LeakRun for `exp`, started at `at` (a scheduled run: its fire time): owned by the
 /// experiment and carrying a copy of its spec. It has no finalizer: nothing of it is in the
@@ -128,21 +129,24 @@ pub fn event_for(line: &Line) -> (bool, &'static str, String) {
 /// The run's final status from the engine's record and its score: what happened, the score
 /// facet by facet (what was measured and what was not), the probes and the expected alerts.
 pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> LeakRunStatus {
-    let lines: Vec<TimelineLine> =
-        narrate::story(record.timeline.entries(), &record.spec.target.name)
-            .into_iter()
-            .map(|l| TimelineLine {
-                time: l.at,
-                message: l.text,
-            })
-            .collect();
-    let timeline = if lines.len() > TIMELINE_HEAD + TIMELINE_TAIL {
-        let mut t = lines[..TIMELINE_HEAD].to_vec();
-        t.extend_from_slice(&lines[lines.len() - TIMELINE_TAIL..]);
-        t
-    } else {
-        lines
-    };
+    let story = narrate::story(record.timeline.entries(), &record.spec.target.name);
+    // The run's phases and what the leak did come first; the count of the rest is said.
+    let (kept, left_out) = narrate::keep_what_matters(story, TIMELINE_MAX - 1);
+    let mut timeline: Vec<TimelineLine> = kept
+        .into_iter()
+        .map(|l| TimelineLine {
+            time: l.at,
+            message: l.text,
+        })
+        .collect();
+    if left_out > 0 {
+        timeline.push(TimelineLine {
+            time: record.finished,
+            message: format!(
+                "… {left_out} more lines of lesser weight left out (the report has the whole                  timeline)"
+            ),
+        });
+    }
     let analysis = Analysis::of(record);
     LeakRunStatus {
         phase: record.phase,

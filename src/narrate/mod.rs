@@ -154,7 +154,7 @@ impl Narrator {
     /// changes nothing a person needs to read, leaked bytes the charts show).
     pub fn line(&mut self, o: &Observation) -> Option<Line> {
         let at = o.at;
-        if o.baseline {
+        if o.baseline && !matches!(o.event, Event::Baseline { .. }) {
             // The state the run began in: the Baseline line sums it up once, and the series
             // remember it, so that only changes from it are told.
             self.remember(o);
@@ -600,6 +600,39 @@ pub fn story(timeline: &[Observation], target: &str) -> Vec<Line> {
     // A fold is placed at the end of its burst; keep the whole in time order (stable).
     out.sort_by_key(|l| l.at);
     out
+}
+
+impl Kind {
+    /// How much a line of this kind matters when only a few can be kept (a LeakRun's status):
+    /// 0 the run's own milestones and its baseline, 1 what the leak did (OOM kills, evictions,
+    /// rejections, pressure, NotReady, budget breaches, aborts), 2 the rest.
+    pub fn weight(&self) -> u8 {
+        match self {
+            Kind::Phase(_) | Kind::Baseline | Kind::Abort | Kind::ObservationFailed => 0,
+            Kind::OomKill { .. }
+            | Kind::Eviction { .. }
+            | Kind::AdmissionRejected { .. }
+            | Kind::NodeCondition { .. }
+            | Kind::Budget { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// At most `max` lines of a story, the ones that matter most first (by [`Kind::weight`], then
+/// in time order), kept in time order; and how many were left out.
+pub fn keep_what_matters(lines: Vec<Line>, max: usize) -> (Vec<Line>, usize) {
+    if lines.len() <= max {
+        return (lines, 0);
+    }
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by_key(|&i| (lines[i].kind.weight(), i));
+    let mut keep: Vec<usize> = order.into_iter().take(max).collect();
+    keep.sort_unstable();
+    let left_out = lines.len() - keep.len();
+    let mut lines: Vec<Option<Line>> = lines.into_iter().map(Some).collect();
+    let kept = keep.into_iter().filter_map(|i| lines[i].take()).collect();
+    (kept, left_out)
 }
 
 /// `MM:SS` from `start`, `H:MM:SS` past the first hour (the simulator's story clock).

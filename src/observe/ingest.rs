@@ -5,7 +5,7 @@
 //! the same objects at the same received times give the same observations. Pure: the caller
 //! says when each delivery was received.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::classify::{Classifier, Kind, Object, TargetRef};
 use super::{Event, Observation, Time};
@@ -37,6 +37,9 @@ pub enum Delivery {
 pub struct Ingest {
     classifier: Classifier,
     failures: HashMap<String, u32>,
+    /// Streams whose first list is complete: what they deliver after it are changes; before
+    /// it, the state the run began in.
+    listed: HashSet<String>,
 }
 
 impl Ingest {
@@ -45,13 +48,20 @@ impl Ingest {
         Ingest {
             classifier: Classifier::new(target, since),
             failures: HashMap::new(),
+            listed: HashSet::new(),
         }
     }
 
-    /// What `delivery`, received at `received` from `stream` (a watch's resource), adds.
+    /// What `delivery`, received at `received` from `stream` (one watch: its resource and
+    /// selector), adds.
     pub fn take(&mut self, stream: &str, received: Time, delivery: Delivery) -> Vec<Observation> {
         if !matches!(delivery, Delivery::Failed(_)) {
             self.failures.remove(stream);
+        }
+        let first_list = !self.listed.contains(stream);
+        self.classifier.from_stream(stream, first_list);
+        if matches!(delivery, Delivery::ListDone(_)) {
+            self.listed.insert(stream.to_string());
         }
         let mut out = match delivery {
             Delivery::ListStarted(kind) => {
@@ -91,6 +101,11 @@ impl Ingest {
         let mut out = Vec::new();
         self.classifier.tick(now, &mut out);
         out
+    }
+
+    /// Whether the first list of `stream` is in.
+    pub fn listed(&self, stream: &str) -> bool {
+        self.listed.contains(stream)
     }
 
     /// The index, for the scraper (which pods run a leaker) and for logs.

@@ -68,6 +68,17 @@ pub struct WatchLine {
     #[serde(rename = "type")]
     pub kind: WatchType,
     pub object: serde_json::Value,
+    /// Which watch of the resource, when oomsday ran several (`pods spec.nodeName=node-3`);
+    /// absent for one watch per resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<String>,
+}
+
+impl WatchLine {
+    /// The watch that delivered it: its own name, else its resource's.
+    pub fn stream(&self) -> &str {
+        self.watch.as_deref().unwrap_or(&self.resource)
+    }
 }
 
 /// One read of a leaker's `/metrics`.

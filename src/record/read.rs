@@ -91,6 +91,7 @@ fn initial_list_ends(meta: &Value) -> Vec<Entry> {
                 object: serde_json::json!({
                     "metadata": {"annotations": {INITIAL_EVENTS_END: "true"}}
                 }),
+                watch: None,
             }));
         }
     }

@@ -54,10 +54,11 @@ fn written_lines_read_back() {
     r.watch(
         at,
         "pods",
+        "pods",
         WatchType::Added,
         serde_json::json!({"metadata": {"name": "p", "managedFields": [{"manager": "x"}]}}),
     );
-    r.initial_list_end(at, "pods");
+    r.initial_list_end(at, "pods spec.nodeName=n1", "pods");
     r.leaker(at, "bf", "p", "oomsday_leaker_allocated_bytes 7\n");
     r.run(
         at,
@@ -77,7 +78,10 @@ fn written_lines_read_back() {
         panic!("{:?}", rec.entries[0])
     };
     assert!(w.object["metadata"].get("managedFields").is_none());
-    assert!(matches!(&rec.entries[1], Entry::Watch(w) if w.kind == WatchType::Bookmark));
+    assert!(
+        matches!(&rec.entries[1], Entry::Watch(w) if w.kind == WatchType::Bookmark
+        && w.stream() == "pods spec.nodeName=n1")
+    );
     assert!(matches!(&rec.entries[2], Entry::Leaker(l) if leaker_bytes(&l.metrics) == Some(7)));
     assert_eq!(rec.phase_at(Phase::Leaking), Some(at));
 }

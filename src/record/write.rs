@@ -47,10 +47,12 @@ impl Recorder {
         }
     }
 
-    /// A watch event, as received (its `managedFields` are dropped).
+    /// A watch event, as received (its `managedFields` are dropped). `stream` names the watch
+    /// when the resource has several (else it is the resource).
     pub fn watch(
         &self,
         received: Time,
+        stream: &str,
         resource: &str,
         kind: WatchType,
         object: serde_json::Value,
@@ -64,13 +66,15 @@ impl Recorder {
             resource: resource.to_string(),
             kind,
             object,
+            watch: (stream != resource).then(|| stream.to_string()),
         });
     }
 
     /// The end of a watch's initial list.
-    pub fn initial_list_end(&self, received: Time, resource: &str) {
+    pub fn initial_list_end(&self, received: Time, stream: &str, resource: &str) {
         self.watch(
             received,
+            stream,
             resource,
             WatchType::Bookmark,
             serde_json::json!({"metadata": {"annotations": {super::INITIAL_EVENTS_END: "true"}}}),

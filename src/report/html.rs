@@ -538,6 +538,15 @@ pub(super) fn render(report: &Report) -> String {
         h.push_str("</table>");
     }
 
+    let base = super::text::baseline(report);
+    if !base.is_empty() {
+        h.push_str("<h2>Baseline</h2><ul>");
+        for line in base {
+            let _ = write!(h, "<li>{}</li>", escape(&line));
+        }
+        h.push_str("</ul>");
+    }
+
     let recs = recommendations(report);
     if !recs.is_empty() {
         h.push_str("<h2>Recommendations</h2><ul>");

@@ -99,6 +99,15 @@ pub(super) fn render(report: &Report) -> String {
         md.push('\n');
     }
 
+    let base = super::text::baseline(report);
+    if !base.is_empty() {
+        md.push_str("## Baseline\n\n");
+        for line in base {
+            md.push_str(&format!("- {}\n", cell(&line)));
+        }
+        md.push('\n');
+    }
+
     let recs = recommendations(report);
     if !recs.is_empty() {
         md.push_str("## Recommendations\n\n");

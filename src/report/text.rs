@@ -35,6 +35,64 @@ pub fn story_folded(report: &Report) -> Vec<(Time, String)> {
     .collect()
 }
 
+/// What the cluster was like when the run began, as the reports' "Baseline" section: empty
+/// when nothing was wrong (or the run recorded no baseline).
+pub fn baseline(report: &Report) -> Vec<String> {
+    let b = Analysis::of(&report.record).baseline;
+    if b.is_clean() {
+        return Vec::new();
+    }
+    let names = |set: &std::collections::BTreeSet<String>| {
+        let shown: Vec<&str> = set.iter().take(10).map(String::as_str).collect();
+        let more = set.len().saturating_sub(shown.len());
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(n) = b.nodes {
+        out.push(format!(
+            "{} watched when the run began",
+            plural(n as usize, "node", "nodes")
+        ));
+    }
+    if !b.not_ready.is_empty() {
+        out.push(format!(
+            "{} already NotReady: {}",
+            plural(b.not_ready.len(), "node", "nodes"),
+            names(&b.not_ready)
+        ));
+    }
+    if !b.pressure.is_empty() {
+        out.push(format!(
+            "{} already under MemoryPressure: {}",
+            plural(b.pressure.len(), "node", "nodes"),
+            names(&b.pressure)
+        ));
+    }
+    if !b.crash_looping.is_empty() {
+        out.push(format!(
+            "{} already in CrashLoopBackOff: {}",
+            plural(b.crash_looping.len(), "container", "containers"),
+            names(&b.crash_looping)
+        ));
+    }
+    if !b.budgets_breached.is_empty() {
+        out.push(format!(
+            "{} already below its minimum: {}",
+            plural(b.budgets_breached.len(), "budget", "budgets"),
+            names(&b.budgets_breached)
+        ));
+    }
+    out.push(
+        "None of it is counted as the leak's doing: only what changed after the injection is."
+            .into(),
+    );
+    out
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -320,6 +320,11 @@ impl Cluster for SimCluster {
         self.set_target(wl);
         let leak = self.leak_of(plan)?;
         let mut record = plan.record();
+        // The real leaker reports every second; over a long leak, a few hundred samples per pod
+        // draw the same curve.
+        let now = self.world.t;
+        let every = (leak.deadline.saturating_sub(now) / 600).clamp(1, 30);
+        self.world.sample_leaks_every(every, now);
         match plan.spec.injection.mode {
             InjectionMode::Sidecar => {
                 let mut template = self.world.wls[wl].template.clone();

@@ -131,6 +131,16 @@ fn workload(
         })
         .unwrap_or(0);
     let (max_surge, max_unavailable) = strategy.unwrap_or((default_quarter(), default_quarter()));
+    // Ready when the readiness probe first passes (its initial delay), or as soon as the
+    // containers run when there is none.
+    // https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-probes
+    let ready_after = spec
+        .containers
+        .iter()
+        .filter_map(|c| c.readiness_probe.as_ref())
+        .map(|p| p.initial_delay_seconds.unwrap_or(0).max(0) as u64)
+        .max()
+        .unwrap_or(0);
     Ok(WorkloadModel {
         name,
         namespace,
@@ -141,7 +151,7 @@ fn workload(
         labels: meta.labels.unwrap_or_default(),
         readiness_probe: spec.containers.iter().any(|c| c.readiness_probe.is_some()),
         containers,
-        ready_after: oomsday_core::Duration::from_secs(10),
+        ready_after: oomsday_core::Duration::from_secs(ready_after),
         warmup: oomsday_core::Duration::from_secs(20),
         max_surge,
         max_unavailable,

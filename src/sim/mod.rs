@@ -2,20 +2,33 @@
 //! Kubernetes cluster under memory pressure, with a virtual clock. The same engine, scorer and
 //! reports run on it as on a real cluster; every output says it was simulated.
 //!
-//! What it models, each from the Kubernetes documentation (cited where it is implemented):
-//! node allocatable and reservations, the kubelet's memory eviction (thresholds, monitoring
-//! interval, ranking, MemoryPressure and its taint), container OOM kills at the cgroup limit and
-//! CrashLoopBackOff, the kernel OOM killer by QoS-derived `oom_score_adj`, a kubelet starved by
-//! pods when nothing is reserved for it, NotReady after the node-monitor grace period and
-//! taint-based deletion after the not-ready toleration, ReplicaSet replacement and rolling
-//! updates, the scheduler's requests-based placement, PDB status and memory HPAs. CPU, disk,
-//! networking, preemption and graceful termination are not modelled.
+//! What it models, each from the Kubernetes documentation or the kubelet's and controllers'
+//! source (cited where it is implemented):
+//! - node allocatable and reservations, and a model of a real node derived from its API objects
+//!   ([`model::from_kube`]);
+//! - the kubelet's eviction manager (`world`'s node side): its 10 s monitoring tick and
+//!   `kernelMemcgNotification`, `memory.available` and `allocatableMemory.available`, one
+//!   eviction per synchronize and the wait for the pod's cleanup, the ranking, MemoryPressure
+//!   with `evictionPressureTransitionPeriod`, posted to the API (with its NoSchedule taint)
+//!   only with the next node status update, admission rejections meanwhile;
+//! - container OOM kills at the cgroup limit and the kubelet's restart back-off
+//!   (`kubelet`), the kernel OOM killer by QoS-derived `oom_score_adj`, a kubelet starved by
+//!   pods when nothing is reserved for it, NotReady after the node-monitor grace period and
+//!   taint-based deletion after the not-ready toleration;
+//! - the ReplicaSet and Deployment controllers' rolling updates (`rollout`), the scheduler's
+//!   requests-based placement and taints, PDB status and memory HPAs.
+//!
+//! Each kubelet loop runs on its own seeded phase per node, so runs with different seeds differ
+//! as real runs do; `tests/sim_calibration.rs` compares the simulation of real recorded runs
+//! with what the real kubelet did. CPU, disk, networking, preemption, graceful termination and
+//! an API server that stops answering are not modelled.
 
 mod cluster;
 mod kubelet;
 pub mod manifests;
 pub mod model;
 mod rng;
+mod rollout;
 mod world;
 
 pub use cluster::SimCluster;

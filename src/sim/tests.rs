@@ -107,9 +107,22 @@ async fn sidecar_with_a_limit_is_contained_and_reverts_by_rolling() {
     c.preflight(&p).await.unwrap();
     let record = c.inject(&p).await.unwrap();
     let obs = run_for(&mut c, 900).await;
-    assert_eq!(count(&obs, |e| matches!(e, Event::LeakerStarted { .. })), 4);
+    // One leaker per pod of the rollout; every start is reported, restarts included.
+    let started: std::collections::BTreeSet<_> = obs
+        .iter()
+        .filter_map(|o| match &o.event {
+            Event::LeakerStarted { pod } => Some(pod.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 4);
+    let starts = count(&obs, |e| matches!(e, Event::LeakerStarted { .. }));
     let leaker_kills = count(&obs, |e| matches!(e, Event::OomKilled { leaker: true, .. }));
     assert!(leaker_kills >= 4, "{leaker_kills}");
+    assert!(
+        starts > 4 && starts <= 4 + leaker_kills,
+        "{starts} starts, {leaker_kills} kills"
+    );
     assert_eq!(
         count(&obs, |e| matches!(
             e,
@@ -234,10 +247,12 @@ async fn without_kube_reserved_a_sudden_leak_kills_the_kubelet_and_the_node_goes
         )
     })
     .expect("the node went NotReady");
-    assert_eq!(
-        not_ready.duration_since(killed).as_secs(),
-        40,
-        "node-monitor grace period"
+    // The node-monitor grace period (40 s) after the last Lease renewal (every 10 s), noticed
+    // within one node-monitor period (5 s).
+    let after = not_ready.duration_since(killed).as_secs();
+    assert!(
+        (31..=45).contains(&after),
+        "NotReady {after} s after the kubelet died"
     );
     assert!(
         count(

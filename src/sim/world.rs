@@ -8,6 +8,10 @@
 //!
 //! Every decision is deterministic: indexes and ordered collections only, the simulator's own
 //! seeded RNG, no wall clock.
+//!
+//! Each node's kubelet runs its loops on its own phase, drawn from the seed: the eviction
+//! manager's monitoring tick and the node status post. Real kubelets start at different moments,
+//! so nodes of one cluster do not tick together.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -15,7 +19,7 @@ use std::time::Duration as StdDuration;
 
 use oomsday_core::{CountOrPercent, LeakCurve, human_bytes};
 
-use super::kubelet::{EvictionCandidate, eviction_order, next_backoff, oom_badness};
+use super::kubelet::{Backoff, EvictionCandidate, eviction_order, oom_badness};
 use super::model::{
     ClusterModel, KubeletSettings, LimitRangeModel, MemorySpec, PdbModel, QosClass, admit,
     oom_score_adj, qos_class,
@@ -34,8 +38,10 @@ pub(crate) type WlId = usize;
 /// signed arithmetic: pods that exist at the start have been running since 0.
 pub(crate) const T0: u64 = 1_000_000;
 
-/// The leaker process's own footprint before it allocates anything (model figure).
-const LEAKER_BASE: u64 = 4 << 20;
+/// The leaker process's own footprint beside what it allocates: its resident set minus its
+/// allocated bytes, 1.3–1.4 MiB in the recordings' leaker metrics (`oomsday_leaker_rss_bytes` −
+/// `oomsday_leaker_allocated_bytes`).
+pub(crate) const LEAKER_BASE: u64 = 1_400 << 10;
 
 /// The scheduler's default memory request for scoring pods that request none
 /// (`DefaultMemoryRequest`, 200 MiB, kube-scheduler's pkg/scheduler/util/pod_resources.go). It
@@ -61,6 +67,13 @@ pub(crate) struct Settings {
     pub kubelet_restart: u64,
     pub max_pods: u32,
     pub container_start: u64,
+    /// `kernelMemcgNotification`: evict at the threshold crossing, not at the next tick.
+    pub memcg: bool,
+    /// `nodeStatusUpdateFrequency` in seconds.
+    pub status_every: u64,
+    /// `enforceNodeAllocatable: [pods]`: the hard threshold also applies to the pods' cgroup
+    /// (`allocatableMemory.available`).
+    pub allocatable_signal: bool,
 }
 
 impl Settings {
@@ -79,6 +92,9 @@ impl Settings {
             kubelet_restart: s(k.kubelet_restart_delay).max(1),
             max_pods: k.max_pods,
             container_start: s(k.container_start),
+            memcg: k.kernel_memcg_notification,
+            status_every: s(k.node_status_update_frequency).max(1),
+            allocatable_signal: k.enforce_node_allocatable,
         }
     }
 }
@@ -100,10 +116,22 @@ pub(crate) struct Node {
     pub incarnation: u32,
     /// The control plane's view: Ready=Unknown after the grace period.
     pub not_ready: bool,
+    /// The eviction manager's MemoryPressure: what the kubelet acts on (admission) at once.
     pub pressure: bool,
-    pub last_below: u64,
+    /// MemoryPressure as the API shows it (the condition, and the node lifecycle controller's
+    /// `node.kubernetes.io/memory-pressure:NoSchedule` taint): set by the next status post.
+    pub api_pressure: bool,
+    /// A status post is scheduled.
+    pub status_pending: bool,
+    /// When a threshold was last seen met (`nodeConditionsLastObservedAt`).
+    pub last_observed: Option<u64>,
     pub soft_since: Option<u64>,
-    pub phase: u64,
+    /// A threshold was met at the last look: a new crossing wakes a memcg-notified kubelet.
+    pub below: bool,
+    /// The eviction manager's monitoring tick: seconds `s` with `(s + hk_phase) % period == 0`.
+    pub hk_phase: u64,
+    /// The node status loop's phase, the same way.
+    pub status_phase: u64,
     pub watched: bool,
     pub dirty: bool,
 }
@@ -114,6 +142,10 @@ impl Node {
     }
     fn available(&self, s: &Settings) -> u64 {
         self.capacity.saturating_sub(self.total(s))
+    }
+    /// `allocatableMemory.available`: the pods' cgroup limit minus the pods' working set.
+    fn allocatable_available(&self) -> u64 {
+        self.pods_limit.saturating_sub(self.pod_usage)
     }
     /// Whether pods can squeeze the kubelet out: nothing reserved between the pods' cgroup limit
     /// and what the OS and the kubelet need.
@@ -135,7 +167,7 @@ pub(crate) enum CState {
     Done,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Leak {
     pub curve: LeakCurve,
     pub deadline: u64,
@@ -153,7 +185,7 @@ pub(crate) struct Ctr {
     pub state: CState,
     pub usage: u64,
     pub restarts: u32,
-    pub backoff: u64,
+    pub backoff: Backoff,
     pub oom_adj: i64,
     pub epoch: u32,
 }
@@ -217,7 +249,6 @@ pub(crate) struct Pod {
     pub seq: u64,
     pub next_try: u64,
     pub unschedulable_reported: bool,
-    pub leaker_reported: bool,
     pub in_dynamic: bool,
     pub last_leak_sample: u64,
     /// Deleted by the control plane while its kubelet was away: still running on its node.
@@ -231,7 +262,7 @@ impl Pod {
 }
 
 /// A container of a workload's pod template.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TplCtr {
     pub name: String,
     pub mem: MemorySpec,
@@ -249,9 +280,17 @@ pub(crate) struct Workload {
     pub replicas: u32,
     pub priority: i32,
     pub priority_class_name: Option<String>,
+    /// The Deployment's pod template: its ReplicaSet is `rs[revision]`.
     pub template: Vec<TplCtr>,
     pub revision: u32,
+    /// The ReplicaSets by revision: old ones stay while they have replicas (a rollback to an
+    /// earlier template reuses its ReplicaSet, as the Deployment controller does).
+    pub rs: BTreeMap<u32, ReplicaSet>,
+    /// The controller has acted on the latest template (`observedGeneration >= generation`).
+    pub observed: bool,
     pub pods: Vec<PodId>,
+    /// Pods deleted while their kubelet was away: still running until it is back.
+    pub deleting: Vec<PodId>,
     pub node_counts: Vec<u16>,
     pub max_surge: CountOrPercent,
     pub max_unavailable: CountOrPercent,
@@ -262,12 +301,48 @@ pub(crate) struct Workload {
     pub hash: String,
 }
 
+/// A ReplicaSet of a workload: its `spec.replicas`, its pod template and pod-template-hash.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplicaSet {
+    pub replicas: u32,
+    pub template: Vec<TplCtr>,
+    pub hash: String,
+}
+
+/// The target workload as its Deployment status reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WorkloadSample {
+    desired: u32,
+    ready: u32,
+    updated: u32,
+    current: u32,
+    observed: bool,
+    leaker: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
-    CtrStart { pod: PodId, ctr: usize, epoch: u32 },
-    KubeletRestart { node: NodeId, inc: u32 },
-    NodeGrace { node: NodeId, inc: u32 },
-    TaintEvict { node: NodeId, inc: u32 },
+    CtrStart {
+        pod: PodId,
+        ctr: usize,
+        epoch: u32,
+    },
+    KubeletRestart {
+        node: NodeId,
+        inc: u32,
+    },
+    NodeGrace {
+        node: NodeId,
+        inc: u32,
+    },
+    TaintEvict {
+        node: NodeId,
+        inc: u32,
+    },
+    /// The kubelet posts the node's status (conditions) to the API.
+    NodeStatus {
+        node: NodeId,
+    },
 }
 
 /// Where the run's target is.
@@ -301,7 +376,11 @@ pub(crate) struct World {
     names: BTreeSet<String>,
     pub target: Option<TargetInfo>,
     pub out: Vec<Observation>,
-    last_workload: Option<(u32, u32)>,
+    last_workload: Option<WorkloadSample>,
+    last_leaker_pods: Option<u32>,
+    /// How often the leaker's bytes are sampled, and from when: see [`World::sample_leaks_every`].
+    leak_every: u64,
+    leak_from: u64,
     last_budget: Vec<Option<(u32, u32, u32, u32)>>,
     /// Emit nothing while the initial pods are placed.
     quiet: bool,
@@ -361,9 +440,13 @@ impl World {
                     incarnation: 0,
                     not_ready: false,
                     pressure: false,
-                    last_below: 0,
+                    api_pressure: false,
+                    status_pending: false,
+                    last_observed: None,
                     soft_since: None,
-                    phase: rng.below(s.housekeeping),
+                    below: false,
+                    hk_phase: rng.below(s.housekeeping),
+                    status_phase: rng.below(s.status_every),
                     watched: false,
                     dirty: false,
                 });
@@ -389,6 +472,9 @@ impl World {
                 .collect();
             wls.push(Workload {
                 hash: String::new(),
+                rs: BTreeMap::new(),
+                observed: true,
+                deleting: Vec::new(),
                 name: w.name.clone(),
                 namespace: w.namespace.clone(),
                 labels: w.labels.clone(),
@@ -438,12 +524,25 @@ impl World {
             target: None,
             out: Vec::new(),
             last_workload: None,
+            last_leaker_pods: None,
+            leak_every: 30,
+            leak_from: 0,
             last_budget: Vec::new(),
             quiet: true,
             hpa_state,
         };
         for i in 0..w.wls.len() {
-            w.wls[i].hash = w.template_hash(i);
+            let hash = w.template_hash(i);
+            let template = w.wls[i].template.clone();
+            w.wls[i].hash = hash.clone();
+            w.wls[i].rs.insert(
+                0,
+                ReplicaSet {
+                    replicas: 0,
+                    template,
+                    hash,
+                },
+            );
         }
         // Steady state: place everything at time 0 with containers long since running, then
         // start the clock at T0.
@@ -601,6 +700,7 @@ impl World {
                         self.taint_evict(node, at);
                     }
                 }
+                Timer::NodeStatus { node } => self.post_node_status(node, at),
             }
         }
     }
@@ -615,9 +715,9 @@ impl World {
             self.pods[p].in_dynamic = true;
             self.dynamic.push(p);
         }
-        let is_leaker = self.pods[p].ctrs[c].leaker;
-        if is_leaker && !self.pods[p].leaker_reported {
-            self.pods[p].leaker_reported = true;
+        // Every start of a leaker container, restarts included, as the real watch reports each
+        // new `startedAt`.
+        if self.pods[p].ctrs[c].leaker {
             let pod = self.pod_ref(p);
             self.emit(t, Event::LeakerStarted { pod });
         }
@@ -655,6 +755,15 @@ impl World {
                 if !matches!(ctr.state, CState::Running { .. }) {
                     continue;
                 }
+                // An ephemeral leaker exits by itself at its deadline (exit 0, `Completed`, and
+                // never restarted); a sidecar one frees its memory and idles until reverted.
+                if ctr.ephemeral && ctr.leak.as_ref().is_some_and(|l| t >= l.deadline) {
+                    self.set_usage(p, c, 0);
+                    let ctr = &mut self.pods[p].ctrs[c];
+                    ctr.state = CState::Done;
+                    ctr.epoch += 1;
+                    continue;
+                }
                 let u = ctr.usage_at(t);
                 // The cgroup limit: a container that reaches it is OOM-killed by the kernel.
                 // https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#memory-limits
@@ -684,25 +793,31 @@ impl World {
     /// pods' cgroup's) OOM victim when `system`.
     fn oom_kill(&mut self, p: PodId, c: usize, t: u64, system: bool) {
         self.set_usage(p, c, 0);
-        let (name, leaker, restarts, ephemeral) = {
+        let (name, leaker, restarts, ephemeral, backing_off) = {
+            let rng = &mut self.rng;
             let ctr = &mut self.pods[p].ctrs[c];
-            let ran = match ctr.state {
-                CState::Running { since } => t.saturating_sub(since),
-                _ => 0,
-            };
             ctr.epoch += 1;
+            let mut backing_off = false;
             if ctr.ephemeral {
                 // Ephemeral containers are never restarted.
                 // https://kubernetes.io/docs/concepts/workloads/pods/ephemeral-containers/
                 ctr.state = CState::Done;
             } else {
                 ctr.restarts += 1;
-                ctr.backoff = next_backoff(ctr.backoff, ran);
-                ctr.state = CState::Waiting {
-                    until: t + ctr.backoff,
-                };
+                let (at, b) = super::kubelet::restart_at(ctr.backoff, t, || {
+                    super::kubelet::pod_worker_requeue(rng.below(6))
+                });
+                backing_off = at > t + 1;
+                ctr.backoff = b;
+                ctr.state = CState::Waiting { until: at };
             }
-            (ctr.name.clone(), ctr.leaker, ctr.restarts, ctr.ephemeral)
+            (
+                ctr.name.clone(),
+                ctr.leaker,
+                ctr.restarts,
+                ctr.ephemeral,
+                backing_off,
+            )
         };
         let pod = self.pod_ref(p);
         if system && let Some(n) = self.pods[p].node {
@@ -729,13 +844,16 @@ impl World {
             },
         );
         if !ephemeral {
-            self.emit(
-                t,
-                Event::CrashLoopBackOff {
-                    pod,
-                    container: name,
-                },
-            );
+            // The first restart comes at once; later ones wait in CrashLoopBackOff.
+            if backing_off {
+                self.emit(
+                    t,
+                    Event::CrashLoopBackOff {
+                        pod,
+                        container: name,
+                    },
+                );
+            }
             if let CState::Waiting { until } = self.pods[p].ctrs[c].state {
                 let epoch = self.pods[p].ctrs[c].epoch;
                 self.timer(
@@ -758,15 +876,33 @@ impl World {
             return;
         };
         let wl = target.wl;
-        let ready = self.wls[wl]
-            .pods
-            .iter()
-            .filter(|&&p| self.pod_ready(p, t))
-            .count() as u32;
-        let desired = self.wls[wl].replicas;
-        if self.last_workload != Some((desired, ready)) {
-            self.last_workload = Some((desired, ready));
-            self.emit(t, Event::workload(desired, ready));
+        let sample = self.workload_sample(wl, t);
+        if self.last_workload != Some(sample) {
+            self.last_workload = Some(sample);
+            let WorkloadSample {
+                desired,
+                ready,
+                updated,
+                current,
+                observed,
+                leaker,
+            } = sample;
+            self.emit(
+                t,
+                Event::Workload {
+                    desired,
+                    ready,
+                    updated,
+                    current,
+                    observed,
+                    leaker,
+                },
+            );
+        }
+        let live = self.leaker_pods(wl);
+        if self.last_leaker_pods != Some(live) {
+            self.last_leaker_pods = Some(live);
+            self.emit(t, Event::LeakerPods { live });
         }
         if self.last_budget.len() != target.pdbs.len() {
             self.last_budget = vec![None; target.pdbs.len()];
@@ -789,14 +925,57 @@ impl World {
                 );
             }
         }
-        // The leaker's bytes, every 30 virtual seconds per pod: enough for the curve in a report
-        // without flooding the timeline.
-        if t.is_multiple_of(30) {
+        if t >= self.leak_from && (t - self.leak_from).is_multiple_of(self.leak_every) {
             let pods = self.wls[wl].pods.clone();
             for p in pods {
                 self.sample_leak(p, t);
             }
         }
+    }
+
+    /// The target's Deployment status: `spec.replicas`, `readyReplicas`, `updatedReplicas` (pods
+    /// of the current template), `replicas` (every pod not terminating), whether the controller
+    /// has seen the latest template, and whether that template carries the leaker.
+    fn workload_sample(&self, wl: WlId, t: u64) -> WorkloadSample {
+        let w = &self.wls[wl];
+        let ready = w.pods.iter().filter(|&&p| self.pod_ready(p, t)).count() as u32;
+        let updated = w
+            .pods
+            .iter()
+            .filter(|&&p| self.pods[p].revision == w.revision)
+            .count() as u32;
+        WorkloadSample {
+            desired: w.replicas,
+            ready,
+            updated,
+            current: w.pods.len() as u32,
+            observed: w.observed,
+            leaker: w.template.iter().any(|c| c.leaker),
+        }
+    }
+
+    /// Target pods that still carry a live leaker: a sidecar leaker in a pod that has not
+    /// terminated (whatever the container's state), an ephemeral one that has not exited.
+    fn leaker_pods(&self, wl: WlId) -> u32 {
+        let w = &self.wls[wl];
+        w.pods
+            .iter()
+            .chain(&w.deleting)
+            .filter(|&&p| {
+                self.pods[p]
+                    .ctrs
+                    .iter()
+                    .any(|c| c.leaker && (!c.ephemeral || c.state != CState::Done))
+            })
+            .count() as u32
+    }
+
+    /// Samples what each target leaker holds every `every` seconds from `from`: the real
+    /// leaker reports every second; long runs are sampled more sparsely so that the timeline
+    /// stays a few hundred samples per pod.
+    pub fn sample_leaks_every(&mut self, every: u64, from: u64) {
+        self.leak_every = every.max(1);
+        self.leak_from = from;
     }
 
     /// Reports what the leaker of a target pod holds, when it changed since the last sample.
@@ -857,11 +1036,44 @@ impl World {
     }
 
     /// Rolls the workload to a new template (pods are replaced within maxSurge/maxUnavailable).
+    /// A template an existing ReplicaSet already has (a rollback, the revert) reuses it, as the
+    /// Deployment controller does by pod-template-hash. The controllers act at once: the change
+    /// is accepted now, its rollout is observed afterwards.
     pub fn set_template(&mut self, wl: WlId, template: Vec<TplCtr>) {
-        self.wls[wl].template = template;
-        self.wls[wl].revision += 1;
-        self.wls[wl].hash = self.template_hash(wl);
-        self.wls[wl].dirty = true;
+        let existing = self.wls[wl]
+            .rs
+            .iter()
+            .find(|(_, rs)| rs.template == template)
+            .map(|(r, _)| *r);
+        let revision = match existing {
+            Some(r) => r,
+            None => {
+                let r = self.wls[wl].rs.keys().next_back().map_or(0, |r| r + 1);
+                self.wls[wl].revision = r;
+                let hash = self.template_hash(wl);
+                self.wls[wl].rs.insert(
+                    r,
+                    ReplicaSet {
+                        replicas: 0,
+                        template: template.clone(),
+                        hash,
+                    },
+                );
+                r
+            }
+        };
+        let w = &mut self.wls[wl];
+        w.revision = revision;
+        w.hash = w.rs[&revision].hash.clone();
+        w.template = template;
+        w.dirty = true;
+        w.observed = false;
+        // The new generation, before the controller has seen it...
+        self.report_status();
+        // ...and what it does within the second.
+        self.reconcile_workloads();
+        self.schedule();
+        self.report_status();
     }
 
     /// Attaches an ephemeral leaker to a running pod: no resources, charged to the pod, never
@@ -879,7 +1091,7 @@ impl World {
             state: CState::Waiting { until: t },
             usage: 0,
             restarts: 0,
-            backoff: 0,
+            backoff: Backoff::default(),
             oom_adj: 0,
             epoch: 0,
         };
@@ -893,6 +1105,7 @@ impl World {
         });
         let c = self.pods[p].ctrs.len() - 1;
         self.start_container(p, c, t);
+        self.report_status();
     }
 
     /// The leaker container a sidecar injection adds to the template.
@@ -924,88 +1137,4 @@ impl World {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sim::model::ClusterModel;
-
-    fn tiny(extra: &str) -> ClusterModel {
-        ClusterModel::from_yaml(&format!(
-            r#"
-apiVersion: oomsday.dev/v1alpha1
-kind: ClusterModel
-metadata: {{name: tiny}}
-spec:
-  nodeGroups: [{{name: general, count: 3, capacity: 8Gi}}]
-  workloads:
-    - name: web
-      namespace: shop
-      replicas: 3
-      containers: [{{name: app, workingSet: 1Gi, resources: {{requests: {{memory: 1Gi}}}}}}]
-{extra}
-"#
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn steady_state_places_every_pod_spread_and_running() {
-        let w = World::new(&tiny(""), 1).unwrap();
-        assert_eq!(w.live_pods(), 3);
-        let nodes: BTreeSet<_> = w.pods.iter().filter_map(|p| p.node).collect();
-        assert_eq!(nodes.len(), 3, "spread over the three nodes");
-        assert!((0..3).all(|p| w.pod_ready(p, T0)));
-        assert!(w.nodes.iter().all(|n| n.pod_usage == 1 << 30));
-    }
-
-    #[test]
-    fn container_over_its_limit_is_oom_killed_and_backs_off() {
-        let mut w = World::new(&tiny(""), 1).unwrap();
-        let wl = 0;
-        w.target = Some(TargetInfo { wl, pdbs: vec![] });
-        let curve = LeakCurve {
-            pattern: oomsday_core::Pattern::Linear {
-                rate: "100Mi/s".parse().unwrap(),
-            },
-            start: oomsday_core::Quantity::mib(100),
-            max: None,
-        };
-        let mut tpl = w.wls[wl].template.clone();
-        tpl.push(World::leaker_template(
-            "oomsday-leaker",
-            MemorySpec {
-                request: Some(256 << 20),
-                limit: Some(512 << 20),
-            },
-            Leak {
-                curve,
-                deadline: T0 + 3600,
-            },
-        ));
-        w.set_template(wl, tpl);
-        w.advance(T0 + 600);
-        let mut all = std::mem::take(&mut w.out);
-        while w.t < T0 + 600 {
-            w.advance(T0 + 600);
-            all.append(&mut w.out);
-        }
-        let kills: Vec<_> = all
-            .iter()
-            .filter_map(|o| match &o.event {
-                Event::OomKilled {
-                    leaker,
-                    restart_count,
-                    ..
-                } => Some((*leaker, *restart_count)),
-                _ => None,
-            })
-            .collect();
-        assert!(!kills.is_empty());
-        assert!(kills.iter().all(|(l, _)| *l), "only the leaker dies");
-        assert!(kills.iter().any(|(_, r)| *r >= 3), "it keeps restarting");
-        assert!(
-            !all.iter()
-                .any(|o| matches!(o.event, Event::PodEvicted { .. })),
-            "contained: no evictions"
-        );
-    }
-}
+mod tests;

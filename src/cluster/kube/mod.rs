@@ -25,8 +25,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{LimitRange, Node, Pod};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::core::v1::{LimitRange, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::Selector;
@@ -51,6 +50,9 @@ pub struct ConnectOptions {
     /// Overrides the context's namespace as [`KubeCluster::default_namespace`].
     pub namespace: Option<String>,
 }
+
+/// How long preflight waits for the watches' first lists (the baseline) before it goes on.
+const FIRST_LISTS: Duration = Duration::from_secs(30);
 
 /// A real cluster behind the engine's seam.
 pub struct KubeCluster {
@@ -293,10 +295,16 @@ impl KubeCluster {
     async fn ephemeral_targets(&self, plan: &InjectionPlan) -> Result<Vec<String>> {
         let t = &plan.spec.target;
         let view = self.workload(t.kind, &plan.namespace, &t.name).await?;
-        let selector = Selector::try_from(view.selector).map_err(|e| {
-            Error::Invalid(format!("{} {}: selector: {e}", t.kind.as_str(), t.name))
-        })?;
-        let pods = self.running_pods(&plan.namespace, &selector).await?;
+        // The run's own watch of the target's pods knows which run (a dry run has none).
+        let pods = match &self.observer {
+            Some(o) => o.running_target_pods(),
+            None => {
+                let selector = Selector::try_from(view.selector).map_err(|e| {
+                    Error::Invalid(format!("{} {}: selector: {e}", t.kind.as_str(), t.name))
+                })?;
+                self.running_pods(&plan.namespace, &selector).await?
+            }
+        };
         let chosen = inject::choose_pods(&plan.run_id, &pods, plan.spec.injection.pods);
         if chosen.is_empty() {
             return Err(Error::Invalid(format!(
@@ -505,12 +513,30 @@ impl Cluster for KubeCluster {
             .and_then(|m| m.labels.clone())
             .unwrap_or_default();
 
+        let target = TargetRef {
+            namespace: ns.to_string(),
+            kind: t.kind,
+            name: t.name.clone(),
+            selector,
+            template_labels,
+        };
+        // Observation starts now: the watches' first lists are the state the run begins in
+        // (the baseline), and the one list of budgets and nodes every consumer shares.
+        let mut observer = Observer::start(
+            self.client.clone(),
+            target.clone(),
+            started,
+            self.recorder.clone(),
+        );
+        observer.set_scrape_interval(self.scrape);
+        let missing = observer.wait_first_lists(FIRST_LISTS).await;
+        if !missing.is_empty() {
+            tracing::warn!(
+                ?missing,
+                "the first lists took longer than {FIRST_LISTS:?}: the baseline may be incomplete"
+            );
+        }
         let lp = ListParams::default();
-        let pdb_api: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), ns);
-        let pdbs = self
-            .policy
-            .call("list poddisruptionbudgets", || pdb_api.list(&lp))
-            .await?;
         let lr_api: Api<LimitRange> = Api::namespaced(self.client.clone(), ns);
         let limit_ranges = self
             .policy
@@ -521,31 +547,20 @@ impl Cluster for KubeCluster {
             .policy
             .call("list horizontalpodautoscalers", || hpa_api.list(&lp))
             .await?;
-        let node_api: Api<Node> = Api::all(self.client.clone());
-        let nodes = self
-            .policy
-            .call("list nodes", || node_api.list(&lp))
-            .await?;
-
-        self.target = Some(TargetRef {
-            namespace: ns.to_string(),
-            kind: t.kind,
-            name: t.name.clone(),
-            selector,
-            template_labels,
-        });
+        self.target = Some(target);
         self.since = Some(started);
         let defences = Defences {
             namespace: ns.to_string(),
             kind: t.kind.as_str().to_string(),
             name: t.name.clone(),
             replicas: view.replicas,
-            pdbs: preflight::matching_pdbs(pdbs.items, view.template.as_ref()),
+            pdbs: preflight::matching_pdbs(observer.budgets(), view.template.as_ref()),
             template: view.template,
             limit_ranges: limit_ranges.items,
             hpas: preflight::matching_hpas(hpas.items, t.kind, &t.name),
-            node_allocatable: preflight::node_allocatable(&nodes.items),
+            node_allocatable: preflight::node_allocatable(&observer.nodes()),
         };
+        self.observer = Some(observer);
         if let Some(r) = &self.recorder {
             r.run(
                 self.now(),

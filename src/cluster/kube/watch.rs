@@ -1,12 +1,25 @@
-//! The observer: one watch per kind (pods, nodes and Events cluster-wide; budgets and the
-//! workload in the target's namespace), merged into one channel and fed through the pure
-//! [`Ingest`]. Each watch stamps what it delivers with the moment it arrived, so a burst that
-//! waits in the channel keeps its real times (the rollout's dip in availability is measured
-//! as it happened). Watches resume by themselves (`default_backoff`); objects are stripped of
-//! what the classifier never reads before they cross the channel, and written as received to
-//! a [`Recorder`] when the run is recorded.
+//! The observer: the watches a run needs, sized to the experiment, merged into one channel and
+//! fed through the pure [`Ingest`].
+//!
+//! What is watched, and why no more:
+//! - the target's pods (its namespace, its selector), and every pod on each node a target pod
+//!   runs on (`spec.nodeName`), added as the target lands on new nodes: a bystander is blast
+//!   radius only there. Past [`MAX_NODE_WATCHES`] nodes, one cluster-wide pod watch instead.
+//! - nodes, cluster-wide: the baseline ("500 nodes NotReady") and the allocatable memory the
+//!   scorer needs come from this one list.
+//! - Events of the target's namespace (its pods' evictions, FailedScheduling) and Events about
+//!   nodes (EvictionThresholdMet, SystemOOM, NodeNotReady); a bystander's eviction elsewhere is
+//!   told by its own status (the DisruptionTarget condition) on the node-scoped pod watch.
+//! - the target's PodDisruptionBudgets (its namespace) and the workload itself (by name).
+//!
+//! Each watch lists once (its initial list) and is shared by every consumer: preflight's
+//! defences read the budgets and nodes from it. Each delivery is stamped with the moment it
+//! arrived, so a burst that waits in the channel keeps its real times (the rollout's dip in
+//! availability is measured as it happened). Watches resume by themselves
+//! (`default_backoff`); objects are stripped of what the classifier never reads before they
+//! cross the channel, and written as received to a [`Recorder`] when the run is recorded.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,17 +44,25 @@ use crate::spec::TargetKind;
 const BATCH: usize = 4096;
 /// How often the leakers' own bytes are read, by default: the leaker's own report interval.
 pub const DEFAULT_SCRAPE: Duration = oomsday_core::leaker_config::DEFAULT_REPORT_INTERVAL.std();
+/// Nodes watched one by one for bystanders; a target spread wider is watched cluster-wide.
+pub const MAX_NODE_WATCHES: usize = 16;
+
+/// The watch of the target's own pods.
+const TARGET_PODS: &str = "pods";
+/// The cluster-wide pod watch, once the target spans too many nodes.
+const ALL_PODS: &str = "pods (all namespaces)";
 
 #[derive(Debug)]
 struct Msg {
-    stream: &'static str,
+    stream: Arc<str>,
     received: Time,
     delivery: Delivery,
 }
 
-/// The running watches and the index they feed.
-#[derive(Debug)]
+/// The running watches, the index they feed, and what preflight reads from them.
 pub struct Observer {
+    client: Client,
+    tx: mpsc::WeakSender<Msg>,
     rx: mpsc::Receiver<Msg>,
     tasks: Vec<JoinHandle<()>>,
     ingest: Ingest,
@@ -49,22 +70,38 @@ pub struct Observer {
     closed: bool,
     scrape: Option<Scrape>,
     recorder: Option<Arc<Recorder>>,
+    /// Nodes whose pods are watched; None once every pod is.
+    node_watches: Option<BTreeSet<String>>,
+    /// The budgets of the target's namespace and the nodes, as last delivered (stripped).
+    budgets: BTreeMap<String, PodDisruptionBudget>,
+    nodes: BTreeMap<String, Node>,
+    /// The target's pods that are running now.
+    running: BTreeSet<String>,
+    /// The streams whose first list must be in before the run starts.
+    first_lists: Vec<Arc<str>>,
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // kube's Client has no Debug.
+        f.debug_struct("Observer")
+            .field("node_watches", &self.node_watches)
+            .field("pending", &self.pending.len())
+            .field("scrape", &self.scrape)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reading the leakers' own bytes through the API server's pod proxy (needs `get pods/proxy`;
 /// optional: the leak is observed without it, only the bytes are missing).
 struct Scrape {
-    client: Client,
     namespace: String,
     every: Duration,
     next: tokio::time::Instant,
-    // Weak, so that the channel still closes when every watch has ended.
-    tx: mpsc::WeakSender<Msg>,
 }
 
 impl std::fmt::Debug for Scrape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // kube's Client has no Debug.
         f.debug_struct("Scrape")
             .field("namespace", &self.namespace)
             .field("every", &self.every)
@@ -86,29 +123,27 @@ impl Drop for Observer {
 /// One watch: what it delivers, stamped with its arrival, recorded as received, stripped and
 /// sent to the observer.
 struct Watch<K> {
-    tx: mpsc::Sender<Msg>,
-    stream: &'static str,
+    stream: Arc<str>,
+    resource: &'static str,
     kind: Kind,
     api: Api<K>,
     config: watcher::Config,
     wrap: fn(K) -> Option<Object>,
-    recorder: Option<Arc<Recorder>>,
 }
 
 impl<K> Watch<K>
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + 'static,
 {
-    fn spawn(self) -> JoinHandle<()> {
+    fn spawn(self, tx: mpsc::Sender<Msg>, recorder: Option<Arc<Recorder>>) -> JoinHandle<()> {
         tokio::spawn(async move {
             let Watch {
-                tx,
                 stream,
+                resource,
                 kind,
                 api,
                 config,
                 wrap,
-                recorder,
             } = self;
             let events = watcher(api, config)
                 .modify(|o: &mut K| o.managed_fields_mut().clear())
@@ -119,7 +154,7 @@ where
                 let received = Time::now();
                 let record = |kind: WatchType, o: &K| {
                     if let (Some(r), Ok(v)) = (&recorder, serde_json::to_value(o)) {
-                        r.watch(received, stream, kind, v);
+                        r.watch(received, &stream, resource, kind, v);
                     }
                 };
                 let object = |o: K| {
@@ -132,7 +167,7 @@ where
                     Ok(watcher::Event::Init) => Delivery::ListStarted(kind),
                     Ok(watcher::Event::InitDone) => {
                         if let Some(r) = &recorder {
-                            r.initial_list_end(received, stream);
+                            r.initial_list_end(received, &stream, resource);
                         }
                         Delivery::ListDone(kind)
                     }
@@ -160,7 +195,7 @@ where
                     Err(e) => Delivery::Failed(e.to_string()),
                 };
                 let msg = Msg {
-                    stream,
+                    stream: stream.clone(),
                     received,
                     delivery,
                 };
@@ -170,6 +205,13 @@ where
             }
         })
     }
+}
+
+fn relevant_event(e: CoreEvent) -> Option<Object> {
+    e.reason
+        .as_deref()
+        .is_some_and(relevant_reason)
+        .then_some(Object::Event(e))
 }
 
 impl Observer {
@@ -182,96 +224,195 @@ impl Observer {
         recorder: Option<Arc<Recorder>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let weak = tx.downgrade();
         let ns = target.namespace.clone();
         let by_name = watcher::Config::default().fields(&format!("metadata.name={}", target.name));
         let all = watcher::Config::default;
-        let rec = || recorder.clone();
-        let mut tasks = vec![
-            Watch {
-                tx: tx.clone(),
-                stream: "pods",
-                kind: Kind::Pod,
-                api: Api::<Pod>::all(client.clone()),
-                config: all(),
-                wrap: |p| Some(Object::Pod(p)),
-                recorder: rec(),
-            }
-            .spawn(),
-            Watch {
-                tx: tx.clone(),
-                stream: "nodes",
-                kind: Kind::Node,
-                api: Api::<Node>::all(client.clone()),
-                config: all(),
-                wrap: |n| Some(Object::Node(n)),
-                recorder: rec(),
-            }
-            .spawn(),
-            Watch {
-                tx: tx.clone(),
-                stream: "events",
-                kind: Kind::Event,
-                api: Api::<CoreEvent>::all(client.clone()),
-                config: all(),
-                wrap: |e| {
-                    e.reason
-                        .as_deref()
-                        .is_some_and(relevant_reason)
-                        .then_some(Object::Event(e))
-                },
-                recorder: rec(),
-            }
-            .spawn(),
-            Watch {
-                tx: tx.clone(),
-                stream: "poddisruptionbudgets",
-                kind: Kind::Budget,
-                api: Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns),
-                config: all(),
-                wrap: |b| Some(Object::Budget(b)),
-                recorder: rec(),
-            }
-            .spawn(),
-        ];
-        tasks.push(match target.kind {
-            TargetKind::Deployment => Watch {
-                tx,
-                stream: "deployments",
-                kind: Kind::Workload,
-                api: Api::<Deployment>::namespaced(client.clone(), &ns),
-                config: by_name,
-                wrap: |d| Some(Object::Deployment(d)),
-                recorder: rec(),
-            }
-            .spawn(),
-            TargetKind::StatefulSet => Watch {
-                tx,
-                stream: "statefulsets",
-                kind: Kind::Workload,
-                api: Api::<StatefulSet>::namespaced(client.clone(), &ns),
-                config: by_name,
-                wrap: |s| Some(Object::StatefulSet(s)),
-                recorder: rec(),
-            }
-            .spawn(),
-        });
-        let namespace = target.namespace.clone();
-        Observer {
+        let selected = all().labels(&target.selector.to_string());
+        let node_events = all().fields("involvedObject.kind=Node");
+        let mut observer = Observer {
+            client: client.clone(),
+            tx: tx.downgrade(),
             rx,
-            tasks,
-            ingest: Ingest::new(target, since),
+            tasks: Vec::new(),
+            ingest: Ingest::new(target.clone(), since),
             pending: VecDeque::new(),
             closed: false,
             scrape: Some(Scrape {
-                client,
-                namespace,
+                namespace: ns.clone(),
                 every: DEFAULT_SCRAPE,
                 next: tokio::time::Instant::now(),
-                tx: weak,
             }),
             recorder,
+            node_watches: Some(BTreeSet::new()),
+            budgets: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            running: BTreeSet::new(),
+            first_lists: Vec::new(),
+        };
+        let c = || client.clone();
+        let workload = match target.kind {
+            TargetKind::Deployment => "deployments",
+            TargetKind::StatefulSet => "statefulsets",
+        };
+        observer.first_lists = [TARGET_PODS, "nodes", "poddisruptionbudgets", workload]
+            .map(Arc::<str>::from)
+            .to_vec();
+        observer.watch(Watch {
+            stream: TARGET_PODS.into(),
+            resource: "pods",
+            kind: Kind::Pod,
+            api: Api::<Pod>::namespaced(c(), &ns),
+            config: selected,
+            wrap: |p| Some(Object::Pod(p)),
+        });
+        observer.watch(Watch {
+            stream: "nodes".into(),
+            resource: "nodes",
+            kind: Kind::Node,
+            api: Api::<Node>::all(c()),
+            config: all(),
+            wrap: |n| Some(Object::Node(n)),
+        });
+        observer.watch(Watch {
+            stream: "events".into(),
+            resource: "events",
+            kind: Kind::Event,
+            api: Api::<CoreEvent>::namespaced(c(), &ns),
+            config: all(),
+            wrap: relevant_event,
+        });
+        observer.watch(Watch {
+            stream: "events involvedObject.kind=Node".into(),
+            resource: "events",
+            kind: Kind::Event,
+            api: Api::<CoreEvent>::all(c()),
+            config: node_events,
+            wrap: relevant_event,
+        });
+        observer.watch(Watch {
+            stream: "poddisruptionbudgets".into(),
+            resource: "poddisruptionbudgets",
+            kind: Kind::Budget,
+            api: Api::<PodDisruptionBudget>::namespaced(c(), &ns),
+            config: all(),
+            wrap: |b| Some(Object::Budget(b)),
+        });
+        match target.kind {
+            TargetKind::Deployment => observer.watch(Watch {
+                stream: workload.into(),
+                resource: workload,
+                kind: Kind::Workload,
+                api: Api::<Deployment>::namespaced(c(), &ns),
+                config: by_name,
+                wrap: |d| Some(Object::Deployment(d)),
+            }),
+            TargetKind::StatefulSet => observer.watch(Watch {
+                stream: workload.into(),
+                resource: workload,
+                kind: Kind::Workload,
+                api: Api::<StatefulSet>::namespaced(c(), &ns),
+                config: by_name,
+                wrap: |s| Some(Object::StatefulSet(s)),
+            }),
         }
+        drop(tx);
+        observer
+    }
+
+    fn watch<K>(&mut self, w: Watch<K>)
+    where
+        K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + 'static,
+    {
+        if let Some(tx) = self.tx.upgrade() {
+            self.tasks.push(w.spawn(tx, self.recorder.clone()));
+        }
+    }
+
+    /// Watches the pods of the nodes the target has newly landed on (or, past
+    /// [`MAX_NODE_WATCHES`] nodes, every pod).
+    fn follow_target(&mut self) {
+        let Some(watched) = self.node_watches.as_ref() else {
+            return;
+        };
+        let new: Vec<String> = self
+            .ingest
+            .classifier()
+            .target_nodes()
+            .filter(|n| !watched.contains(*n))
+            .map(str::to_string)
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        if watched.len() + new.len() > MAX_NODE_WATCHES {
+            tracing::info!(
+                nodes = watched.len() + new.len(),
+                "the target spans more than {MAX_NODE_WATCHES} nodes: watching every pod"
+            );
+            self.node_watches = None;
+            let api = Api::<Pod>::all(self.client.clone());
+            self.watch(Watch {
+                stream: ALL_PODS.into(),
+                resource: "pods",
+                kind: Kind::Pod,
+                api,
+                config: watcher::Config::default(),
+                wrap: |p| Some(Object::Pod(p)),
+            });
+            return;
+        }
+        for node in new {
+            if let Some(w) = self.node_watches.as_mut() {
+                w.insert(node.clone());
+            }
+            let api = Api::<Pod>::all(self.client.clone());
+            self.watch(Watch {
+                stream: format!("pods spec.nodeName={node}").into(),
+                resource: "pods",
+                kind: Kind::Pod,
+                api,
+                config: watcher::Config::default().fields(&format!("spec.nodeName={node}")),
+                wrap: |p| Some(Object::Pod(p)),
+            });
+        }
+    }
+
+    /// Waits, at most `limit`, until the first lists of the target's pods, the nodes, the
+    /// budgets and the workload are in: the state the run begins in. Returns the streams still
+    /// missing when the time ran out.
+    pub async fn wait_first_lists(&mut self, limit: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let missing: Vec<String> = self
+                .first_lists
+                .iter()
+                .filter(|s| !self.ingest.listed(s))
+                .map(|s| s.to_string())
+                .collect();
+            if missing.is_empty() {
+                return missing;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(msg)) => self.handle(msg),
+                Ok(None) | Err(_) => return missing,
+            }
+        }
+    }
+
+    /// The budgets of the target's namespace, as last delivered.
+    pub fn budgets(&self) -> Vec<PodDisruptionBudget> {
+        self.budgets.values().cloned().collect()
+    }
+
+    /// The nodes, as last delivered (stripped of what neither the classifier nor the scorer
+    /// reads).
+    pub fn nodes(&self) -> Vec<Node> {
+        self.nodes.values().cloned().collect()
+    }
+
+    /// The target's pods that are running now, by name.
+    pub fn running_target_pods(&self) -> Vec<String> {
+        self.running.iter().cloned().collect()
     }
 
     /// How often the leakers' bytes are read; `None` turns it off.
@@ -293,10 +434,10 @@ impl Observer {
             return;
         }
         s.next = instant + s.every;
-        let Some(tx) = s.tx.upgrade() else { return };
+        let Some(tx) = self.tx.upgrade() else { return };
         let pods = self.ingest.classifier().leaker_pods();
         for pod in pods.into_iter().take(SCRAPE_PODS) {
-            let (client, tx, ns) = (s.client.clone(), tx.clone(), s.namespace.clone());
+            let (client, tx, ns) = (self.client.clone(), tx.clone(), s.namespace.clone());
             let recorder = self.recorder.clone();
             let timeout = s
                 .every
@@ -319,7 +460,7 @@ impl Observer {
                         }
                         if let Some(bytes) = leaker_bytes(&text) {
                             let msg = Msg {
-                                stream: "leaker-metrics",
+                                stream: "leaker-metrics".into(),
                                 received,
                                 delivery: Delivery::LeakerBytes { pod, bytes },
                             };
@@ -335,8 +476,46 @@ impl Observer {
     }
 
     fn handle(&mut self, msg: Msg) {
-        let obs = self.ingest.take(msg.stream, msg.received, msg.delivery);
+        self.keep(&msg);
+        let obs = self.ingest.take(&msg.stream, msg.received, msg.delivery);
         self.pending.extend(obs);
+        self.follow_target();
+    }
+
+    /// Keeps what preflight and the ephemeral injection read: budgets, nodes, running pods.
+    fn keep(&mut self, msg: &Msg) {
+        let (obj, gone) = match &msg.delivery {
+            Delivery::Apply(o) => (o, false),
+            Delivery::Delete(o) => (o, true),
+            _ => return,
+        };
+        match &**obj {
+            Object::Budget(b) => {
+                if gone {
+                    self.budgets.remove(&b.name_any());
+                } else {
+                    self.budgets.insert(b.name_any(), b.clone());
+                }
+            }
+            Object::Node(n) => {
+                if gone {
+                    self.nodes.remove(&n.name_any());
+                } else {
+                    self.nodes.insert(n.name_any(), n.clone());
+                }
+            }
+            Object::Pod(p) if &*msg.stream == TARGET_PODS => {
+                let running = !gone
+                    && p.metadata.deletion_timestamp.is_none()
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                if running {
+                    self.running.insert(p.name_any());
+                } else {
+                    self.running.remove(&p.name_any());
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Observations as soon as there are some, or none when `until` passes. Cancel-safe: a

@@ -5,7 +5,7 @@
 
 use super::wait::kubectl_wait_met;
 use super::*;
-use crate::controller::executor::EngineExecutor;
+use crate::controller::executor::{EngineExecutor, ForRun};
 use crate::controller::reconcile::reconcile_run;
 use crate::sim::{ClusterModel, SimCluster};
 
@@ -45,8 +45,7 @@ async fn a_run_is_protected_only_while_it_may_leak_and_ends_waitable() {
     let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let recorder = Recorder::start(handle, &run, json!({"oomsday.dev/allow": "true"}));
     let (_leader_tx, leader_rx) = watch::channel(true);
-    let executor =
-        EngineExecutor::new(move |_exp: Option<&ExperimentRef>| SimCluster::new(&model, 7));
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| SimCluster::new(&model, 7));
     let ctx = Arc::new(context(
         Client::new(svc, "default"),
         leader_rx,
@@ -189,5 +188,54 @@ async fn a_run_is_protected_only_while_it_may_leak_and_ends_waitable() {
         metrics
             .contains("oomsday_runs_total{namespace=\"shop\",experiment=\"checkout-black-friday\""),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn with_a_record_dir_each_run_keeps_its_recording_and_report() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let model = ClusterModel::load(std::path::Path::new(&format!(
+        "{root}/tests/fixtures/real-bed/model.yaml"
+    )))
+    .unwrap_or_else(|e| panic!("model: {e}"));
+    let (found, _) = crate::spec::load_experiments(std::path::Path::new(&format!(
+        "{root}/tests/fixtures/real-runs/contained/contained.yaml"
+    )))
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let e = &found[0].experiment;
+    let exp = ExperimentRef {
+        name: "contained".into(),
+        namespace: "bf".into(),
+        spec: e.spec.clone(),
+    };
+    let dir = std::env::temp_dir().join(format!("oomsday-recdir-{}", std::process::id()));
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| SimCluster::new(&model, 3))
+        .with_record_dir(Some(dir.clone()));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let record = executor
+        .execute(
+            exp,
+            RunOptions::new("contained-rec"),
+            StopSignal::never(),
+            tx,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let recording =
+        crate::record::read(&dir.join("bf/contained-rec.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let report = std::fs::read_dir(dir.join("bf"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().ends_with(".json"));
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(report, "the run's JSON report is kept beside its recording");
+    // The run's phases are in the recording, at the record's own times.
+    assert_eq!(
+        recording.phase_at(crate::spec::Phase::Leaking),
+        record.injected
+    );
+    assert_eq!(
+        recording.phase_at(crate::spec::Phase::Recovering),
+        record.reverted
     );
 }

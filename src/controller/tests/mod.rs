@@ -39,6 +39,7 @@ mod lease;
 mod metrics;
 mod narration;
 mod run;
+mod status;
 mod wait;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;

@@ -119,16 +119,11 @@ impl EventView {
 
 impl Classifier {
     pub(super) fn apply_event(&mut self, v: EventView, now: Time, out: &mut Vec<Observation>) {
-        let generation = self.gen_of(super::Kind::Event);
+        let stamp = self.stamp();
         // A repeated Event (count 2, 3...) is a new occurrence at its new last time.
         let seen = self.events.get(v.uid.as_str()).map(|s| s.value);
-        self.events.insert(
-            v.uid.as_str().into(),
-            Seen {
-                value: v.at,
-                generation,
-            },
-        );
+        self.events
+            .insert(v.uid.as_str().into(), Seen { value: v.at, stamp });
         if seen == Some(v.at) || v.at < self.since_second() {
             return;
         }

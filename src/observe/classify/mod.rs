@@ -158,12 +158,24 @@ pub struct Classifier {
     events: HashMap<Box<str>, Seen<Time>>,
     budgets: HashMap<Box<str>, Seen<Event>>,
     workload: Option<Event>,
-    /// Per kind, the generation of the current (re-)list; entries not stamped with it at
-    /// `relist_done` vanished while the watch was away.
-    generation: HashMap<Kind, u32>,
+    /// Per watch stream, its id and the generation of its current (re-)list; entries it
+    /// stamped with an older one at `relist_done` vanished while the watch was away.
+    streams: HashMap<Box<str>, Stamp>,
+    /// The stream whose delivery is being classified, and whether it is still in its first
+    /// list (its state samples are then the baseline); None: by kind (tests, one watch per
+    /// kind).
+    current: Stamp,
+    current_baseline: Option<bool>,
     /// Kinds whose first list completed: an object not known then is gone, not yet to come.
     listed: HashSet<Kind>,
     baseline_told: bool,
+}
+
+/// Which watch delivered an object, and in which of its (re-)lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Stamp {
+    stream: u16,
+    generation: u32,
 }
 
 /// An Evicted Event whose pod's status has not told yet what it was.
@@ -184,7 +196,7 @@ const EVICTION_EVENT_GRACE: std::time::Duration = std::time::Duration::from_secs
 #[derive(Debug, Clone)]
 struct Seen<T> {
     value: T,
-    generation: u32,
+    stamp: Stamp,
 }
 
 impl Classifier {
@@ -202,7 +214,9 @@ impl Classifier {
             events: HashMap::new(),
             budgets: HashMap::new(),
             workload: None,
-            generation: HashMap::new(),
+            streams: HashMap::new(),
+            current: Stamp::default(),
+            current_baseline: None,
             listed: HashSet::new(),
             baseline_told: false,
         }
@@ -210,6 +224,11 @@ impl Classifier {
 
     pub fn target(&self) -> &TargetRef {
         &self.target
+    }
+
+    /// Nodes a target pod has run on during the run (their other pods are blast radius).
+    pub fn target_nodes(&self) -> impl Iterator<Item = &str> {
+        self.target_nodes.iter().map(|n| &**n)
     }
 
     /// Number of pods and nodes held (for the benchmark and for logs).
@@ -222,8 +241,20 @@ impl Classifier {
         self.listed.contains(&kind)
     }
 
-    fn gen_of(&self, kind: Kind) -> u32 {
-        self.generation.get(&kind).copied().unwrap_or(0)
+    /// What follows comes from the watch `stream`; `first_list`: from its first list, so its
+    /// state samples are the state the run began in (the baseline).
+    pub fn from_stream(&mut self, stream: &str, first_list: bool) {
+        let next = u16::try_from(self.streams.len() + 1).unwrap_or(u16::MAX);
+        self.current = *self.streams.entry(stream.into()).or_insert(Stamp {
+            stream: next,
+            generation: 0,
+        });
+        self.current_baseline = Some(first_list);
+    }
+
+    /// The stamp of what is being classified.
+    fn stamp(&self) -> Stamp {
+        self.current
     }
 
     /// An object was added or changed (or re-listed): the observations it adds.
@@ -299,27 +330,34 @@ impl Classifier {
         out
     }
 
-    /// A watch (re-)started listing `kind`: objects applied from now on are stamped with a new
-    /// generation.
-    pub fn relist_started(&mut self, kind: Kind) {
-        let g = self.generation.entry(kind).or_insert(0);
-        *g = g.wrapping_add(1);
+    /// The current stream (re-)started listing `kind`: objects it applies from now on are
+    /// stamped with a new generation.
+    pub fn relist_started(&mut self, _kind: Kind) {
+        self.current.generation = self.current.generation.wrapping_add(1);
+        if let Some(s) = self
+            .streams
+            .values_mut()
+            .find(|s| s.stream == self.current.stream)
+        {
+            *s = self.current;
+        }
     }
 
-    /// The (re-)list of `kind` is complete at `now`: whatever it did not contain was deleted
-    /// meanwhile.
+    /// The current stream's (re-)list of `kind` is complete at `now`: whatever it listed
+    /// before and not this time was deleted meanwhile. Other watches' objects are theirs.
     pub fn relist_done(&mut self, kind: Kind, now: Time) -> Vec<Observation> {
-        let g = self.gen_of(kind);
+        let cur = self.current;
+        let keep = |s: &Stamp| s.stream != cur.stream || s.generation == cur.generation;
         self.listed.insert(kind);
         let mut out = Vec::new();
         match kind {
             Kind::Pod => {
-                self.pods.retain(|_, p| p.generation == g);
+                self.pods.retain(|_, p| keep(&p.stamp));
                 self.report_leaker_pods(now, &mut out);
             }
-            Kind::Node => self.nodes.retain(|_, n| n.generation == g),
-            Kind::Event => self.events.retain(|_, e| e.generation == g),
-            Kind::Budget => self.budgets.retain(|_, b| b.generation == g),
+            Kind::Node => self.nodes.retain(|_, n| keep(&n.stamp)),
+            Kind::Event => self.events.retain(|_, e| keep(&e.stamp)),
+            Kind::Budget => self.budgets.retain(|_, b| keep(&b.stamp)),
             Kind::Workload => {}
         }
         self.report_baseline(now, &mut out);
@@ -350,10 +388,13 @@ impl Classifier {
             _ => Kind::Pod,
         };
         let at = at.max(self.since);
-        out.push(if self.listed.contains(&kind) {
-            Observation::new(at, event)
-        } else {
+        let baseline = self
+            .current_baseline
+            .unwrap_or(!self.listed.contains(&kind));
+        out.push(if baseline {
             Observation::baseline(at, event)
+        } else {
+            Observation::new(at, event)
         });
     }
 

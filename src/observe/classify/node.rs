@@ -11,7 +11,7 @@ use crate::observe::{Event, NodeConditionKind, Observation};
 pub(super) struct NodeState {
     memory_pressure: Option<(bool, Box<str>)>,
     ready: Option<(bool, Box<str>)>,
-    pub(super) generation: u32,
+    pub(super) stamp: super::Stamp,
 }
 
 impl NodeState {
@@ -27,9 +27,8 @@ impl NodeState {
 impl Classifier {
     pub(super) fn apply_node(&mut self, n: &Node, out: &mut Vec<Observation>) {
         let name = n.name_any();
-        let generation = self.gen_of(super::Kind::Node);
         let mut state = self.nodes.remove(name.as_str()).unwrap_or_default();
-        state.generation = generation;
+        state.stamp = self.stamp();
         let conditions = n
             .status
             .as_ref()

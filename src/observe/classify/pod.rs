@@ -20,7 +20,7 @@ pub(super) struct PodState {
     /// A target pod that carries a live leaker: one that runs or will run (again).
     live_leaker: bool,
     facts: Vec<Observation>,
-    pub(super) generation: u32,
+    pub(super) stamp: super::Stamp,
 }
 
 impl PodState {
@@ -241,7 +241,7 @@ impl Classifier {
         }) {
             self.pending_evictions.remove(key.as_str());
         }
-        let generation = self.gen_of(super::Kind::Pod);
+        let stamp = self.stamp();
 
         let new_target_node = match node {
             Some(n) if target && !self.target_nodes.contains(n) => {
@@ -272,7 +272,7 @@ impl Classifier {
                 leaker,
                 live_leaker: target && carries_live_leaker(p),
                 facts,
-                generation,
+                stamp,
             },
         );
 

@@ -71,12 +71,12 @@ impl Classifier {
             disruptions_allowed: count(Some(st.disruptions_allowed)),
             expected_pods: count(Some(st.expected_pods)),
         };
-        let generation = self.gen_of(super::Kind::Budget);
+        let stamp = self.stamp();
         let previous = self.budgets.insert(
             pdb.name_any().into(),
             Seen {
                 value: event.clone(),
-                generation,
+                stamp,
             },
         );
         if previous.is_none_or(|p| p.value != event) {

@@ -2,6 +2,10 @@
 //! Deployment controllers, memory HPAs and the scheduler.
 
 use super::*;
+use crate::sim::rollout::{RsCount, fenceposts, new_rs_replicas, scale_down_old};
+
+/// Old ReplicaSets a Deployment keeps (`revisionHistoryLimit`'s default).
+const REVISION_HISTORY: usize = 10;
 
 impl World {
     // ----- pods and controllers --------------------------------------------------------------
@@ -28,7 +32,12 @@ impl World {
             self.pods[p].ctrs[c].state = CState::Done;
         }
         let wl = self.pods[p].wl;
-        if let Some(n) = self.pods[p].node {
+        if self.pods[p].deleting {
+            self.wls[wl].deleting.retain(|&q| q != p);
+        }
+        if let Some(n) = self.pods[p].node
+            && self.pods[p].phase == PodPhase::Bound
+        {
             let pod = &self.pods[p];
             let node = &mut self.nodes[n];
             node.pods.retain(|&q| q != p);
@@ -67,7 +76,8 @@ impl World {
             })
     }
 
-    pub(super) fn create_pod(&mut self, wl: WlId) {
+    /// A new pod of revision `rev`'s ReplicaSet.
+    pub(super) fn create_pod(&mut self, wl: WlId, rev: u32) {
         let t = self.t;
         let ns = self.wls[wl].namespace.clone();
         let ranges: Vec<&LimitRangeModel> = self
@@ -77,7 +87,10 @@ impl World {
             .collect();
         let mut ctrs = Vec::new();
         let w = &self.wls[wl];
-        for tc in &w.template {
+        let Some(rs) = w.rs.get(&rev) else {
+            return;
+        };
+        for tc in &rs.template {
             let jitter = if tc.jitter > 0.0 {
                 1.0 + tc.jitter * self.rng.signed_unit()
             } else {
@@ -95,7 +108,7 @@ impl World {
                 state: CState::Waiting { until: u64::MAX },
                 usage: 0,
                 restarts: 0,
-                backoff: 0,
+                backoff: Backoff::default(),
                 oom_adj: 0,
                 epoch: 0,
             });
@@ -108,7 +121,7 @@ impl World {
             .map(|m| m.request.unwrap_or(NONZERO_DEFAULT_REQUEST))
             .sum();
         let name = loop {
-            let n = format!("{}-{}-{}", w.name, w.hash, token(self.rng.next_u64(), 5));
+            let n = format!("{}-{}-{}", w.name, rs.hash, token(self.rng.next_u64(), 5));
             if !self.names.contains(&n) {
                 break n;
             }
@@ -118,7 +131,7 @@ impl World {
         let pod = Pod {
             name,
             wl,
-            revision: w.revision,
+            revision: rev,
             node: None,
             phase: PodPhase::Pending,
             ctrs,
@@ -130,7 +143,6 @@ impl World {
             seq: self.pod_seq,
             next_try: t,
             unschedulable_reported: false,
-            leaker_reported: false,
             in_dynamic: false,
             last_leak_sample: 0,
             deleting: false,
@@ -141,89 +153,164 @@ impl World {
         self.wls[wl].pods.push(p);
     }
 
-    /// The ReplicaSet and Deployment controllers: replace lost pods, roll to a new template
-    /// within maxSurge/maxUnavailable.
+    /// The Deployment and ReplicaSet controllers, until neither has anything left to do this
+    /// second (the real ones react within milliseconds): the Deployment sets each ReplicaSet's
+    /// replicas (rolling within maxSurge/maxUnavailable, see [`crate::sim::rollout`]), each
+    /// ReplicaSet creates or deletes pods to match, replacing pods that were lost.
     /// <https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#rolling-update-deployment>
+    /// <https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/>
     pub(super) fn reconcile_workloads(&mut self) {
-        let t = self.t;
         for wl in 0..self.wls.len() {
             if !self.wls[wl].dirty {
                 continue;
             }
             self.wls[wl].dirty = false;
-            let revision = self.wls[wl].revision;
-            let replicas = self.wls[wl].replicas as usize;
-            let pods = self.wls[wl].pods.clone();
-            let (new, old): (Vec<PodId>, Vec<PodId>) = pods
-                .iter()
-                .partition(|&&p| self.pods[p].revision == revision);
-            if old.is_empty() {
-                if new.len() < replicas {
-                    for _ in new.len()..replicas {
-                        self.create_pod(wl);
-                    }
-                } else if new.len() > replicas {
-                    // Scale down: unscheduled first, then not ready, then the newest.
-                    let mut v: Vec<(u8, Reverse<u64>, PodId)> = new
-                        .iter()
-                        .map(|&p| {
-                            let rank = if self.pods[p].phase == PodPhase::Pending {
-                                0
-                            } else if !self.pod_ready(p, t) {
-                                1
-                            } else {
-                                2
-                            };
-                            (rank, Reverse(self.pods[p].seq), p)
-                        })
-                        .collect();
-                    v.sort();
-                    for &(_, _, p) in v.iter().take(new.len() - replicas) {
-                        self.remove_pod(p, t, None);
-                    }
-                }
-                continue;
-            }
-            // Rolling update. maxSurge rounds up, maxUnavailable down; both zero means one.
-            let surge = self.wls[wl].max_surge.of(replicas as u32) as usize;
-            let mut unavailable = match self.wls[wl].max_unavailable {
-                CountOrPercent::Count(n) => n as usize,
-                CountOrPercent::Percent(p) => replicas * usize::from(p.get()) / 100,
-            };
-            if surge == 0 && unavailable == 0 {
-                unavailable = 1;
-            }
-            let total = new.len() + old.len();
-            let room = (replicas + surge).saturating_sub(total);
-            for _ in 0..room.min(replicas.saturating_sub(new.len())) {
-                self.create_pod(wl);
-            }
-            let min_available = replicas.saturating_sub(unavailable);
-            // Count the pods just created too: they are new and not available yet.
-            let new_unavailable = self.wls[wl]
-                .pods
-                .iter()
-                .filter(|&&p| self.pods[p].revision == revision && !self.pod_ready(p, t))
-                .count();
-            let all = self.wls[wl].pods.len();
-            let mut can_remove = all.saturating_sub(min_available + new_unavailable);
-            let mut old_sorted: Vec<(bool, u64, PodId)> = old
-                .iter()
-                .map(|&p| (self.pod_ready(p, t), self.pods[p].seq, p))
-                .collect();
-            old_sorted.sort();
-            for (ready, _, p) in old_sorted {
-                if ready && can_remove == 0 {
+            // Scale up, then down, then up again into the room that made: at most a few rounds,
+            // since new pods are not ready within the same second.
+            for _ in 0..4 {
+                let changed = self.deployment_sync(wl);
+                self.replica_set_sync(wl);
+                if !changed {
                     break;
                 }
-                // Old pods that are not ready go first and always may (they are not available).
-                if ready {
-                    can_remove -= 1;
-                }
-                self.remove_pod(p, t, None);
             }
-            // Keep reconciling while the rollout is in progress.
-            self.wls[wl].dirty = true;
+            self.wls[wl].observed = true;
+            // Keep looking while a rollout is in progress: readiness changes move it on.
+            let w = &self.wls[wl];
+            let rolling =
+                w.rs.iter()
+                    .any(|(&r, rs)| r != w.revision && rs.replicas > 0)
+                    || w.pods.iter().any(|&p| self.pods[p].revision != w.revision);
+            if rolling {
+                self.wls[wl].dirty = true;
+            }
+        }
+    }
+
+    /// Ready pods of revision `rev` (its ReplicaSet's available replicas).
+    fn available(&self, wl: WlId, rev: u32) -> u32 {
+        let t = self.t;
+        self.wls[wl]
+            .pods
+            .iter()
+            .filter(|&&p| self.pods[p].revision == rev && self.pod_ready(p, t))
+            .count() as u32
+    }
+
+    /// The Deployment controller's rolling update: new ReplicaSet up within the surge, old ones
+    /// down as availability allows. Returns whether any ReplicaSet's replicas changed.
+    fn deployment_sync(&mut self, wl: WlId) -> bool {
+        let (replicas, cur) = (self.wls[wl].replicas, self.wls[wl].revision);
+        let olds: Vec<u32> = self.wls[wl]
+            .rs
+            .iter()
+            .filter(|(r, rs)| **r != cur && rs.replicas > 0)
+            .map(|(r, _)| *r)
+            .collect();
+        let new = self.wls[wl].rs.get(&cur).map_or(0, |rs| rs.replicas);
+        if olds.is_empty() {
+            // Nothing to roll: the Deployment's scale is the ReplicaSet's.
+            if let Some(rs) = self.wls[wl].rs.get_mut(&cur) {
+                let changed = rs.replicas != replicas;
+                rs.replicas = replicas;
+                return changed;
+            }
+            return false;
+        }
+        let (surge, unavailable) = fenceposts(
+            replicas,
+            self.wls[wl].max_surge,
+            self.wls[wl].max_unavailable,
+        );
+        let all: u32 = self.wls[wl].rs.values().map(|rs| rs.replicas).sum();
+        let up = new_rs_replicas(replicas, surge, new, all);
+        if up != new {
+            if let Some(rs) = self.wls[wl].rs.get_mut(&cur) {
+                rs.replicas = up;
+            }
+            return true;
+        }
+        let new_count = RsCount {
+            replicas: new,
+            available: self.available(wl, cur),
+        };
+        let counts: Vec<RsCount> = olds
+            .iter()
+            .map(|&r| RsCount {
+                replicas: self.wls[wl].rs[&r].replicas,
+                available: self.available(wl, r),
+            })
+            .collect();
+        let down = scale_down_old(replicas, unavailable, new_count, &counts);
+        let mut changed = false;
+        for (r, d) in olds.iter().zip(down) {
+            if d > 0 {
+                if let Some(rs) = self.wls[wl].rs.get_mut(r) {
+                    rs.replicas -= d;
+                }
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Each ReplicaSet's controller: create the pods it lacks (replacing evicted or rejected
+    /// ones), delete the ones it has too many of — unscheduled first, then not ready, then the
+    /// newest (`getPodsToDelete`'s ranking). Empty old ReplicaSets are forgotten.
+    fn replica_set_sync(&mut self, wl: WlId) {
+        let t = self.t;
+        let revisions: Vec<(u32, u32)> = self.wls[wl]
+            .rs
+            .iter()
+            .map(|(r, rs)| (*r, rs.replicas))
+            .collect();
+        for (rev, want) in revisions {
+            let have: Vec<PodId> = self.wls[wl]
+                .pods
+                .iter()
+                .copied()
+                .filter(|&p| self.pods[p].revision == rev)
+                .collect();
+            let want = want as usize;
+            if have.len() < want {
+                for _ in have.len()..want {
+                    self.create_pod(wl, rev);
+                }
+            } else if have.len() > want {
+                let mut v: Vec<(u8, Reverse<u64>, PodId)> = have
+                    .iter()
+                    .map(|&p| {
+                        let rank = if self.pods[p].phase == PodPhase::Pending {
+                            0
+                        } else if !self.pod_ready(p, t) {
+                            1
+                        } else {
+                            2
+                        };
+                        (rank, Reverse(self.pods[p].seq), p)
+                    })
+                    .collect();
+                v.sort();
+                for &(_, _, p) in v.iter().take(have.len() - want) {
+                    self.remove_pod(p, t, None);
+                }
+            }
+        }
+        // Old ReplicaSets stay, scaled to 0, for a rollback to reuse (`revisionHistoryLimit`,
+        // 10): beyond that the oldest empty ones go.
+        let (cur, w) = (self.wls[wl].revision, &self.wls[wl]);
+        let empty: Vec<u32> =
+            w.rs.iter()
+                .filter(|(r, rs)| {
+                    **r != cur
+                        && rs.replicas == 0
+                        && !w.pods.iter().any(|&p| self.pods[p].revision == **r)
+                })
+                .map(|(r, _)| *r)
+                .collect();
+        let extra = empty.len().saturating_sub(REVISION_HISTORY);
+        for r in empty.into_iter().take(extra) {
+            self.wls[wl].rs.remove(&r);
         }
     }
 
@@ -335,14 +422,9 @@ impl World {
     pub(super) fn schedule_pod(&mut self, p: PodId, n: usize, to_find: usize) {
         let t = self.t;
         {
-            let (pod_req, pod_nz, best_effort, wl) = {
+            let (pod_req, pod_nz, wl) = {
                 let pod = &self.pods[p];
-                (
-                    pod.request,
-                    pod.nonzero_request,
-                    pod.qos == QosClass::BestEffort,
-                    pod.wl,
-                )
+                (pod.request, pod.nonzero_request, pod.wl)
             };
             let mut found = 0usize;
             let mut best: Option<(u64, NodeId)> = None;
@@ -358,9 +440,13 @@ impl World {
                     reasons[0] += 1;
                     continue;
                 }
-                // The memory-pressure taint is tolerated by every pod but BestEffort ones.
+                // The node lifecycle controller taints a node whose API condition says
+                // MemoryPressure (`node.kubernetes.io/memory-pressure:NoSchedule`), and the
+                // scheduler refuses every pod that does not tolerate it — Burstable ones too, as
+                // the recordings show; only DaemonSet pods get the toleration, and they are not
+                // modelled. The kubelet itself refuses BestEffort pods earlier (see `bind`).
                 // https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-nodes-by-condition
-                if node.pressure && best_effort {
+                if node.api_pressure {
                     reasons[1] += 1;
                     continue;
                 }
@@ -436,6 +522,29 @@ impl World {
         let t = self.t;
         let key = (-i64::from(self.pods[p].priority), self.pods[p].seq, p);
         self.pending.remove(&key);
+        // The kubelet admits the pod: while its eviction manager sees MemoryPressure — before
+        // the condition and taint reach the API, the scheduler keeps sending pods — it refuses
+        // BestEffort ones, which end Failed without ever running; their ReplicaSet replaces
+        // them. https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#node-conditions
+        if self.nodes[n].kubelet_alive
+            && self.nodes[n].pressure
+            && !crate::sim::kubelet::admits_under_memory_pressure(self.pods[p].qos)
+        {
+            self.pods[p].node = Some(n);
+            let pod = self.pod_ref(p);
+            self.emit(
+                t,
+                Event::AdmissionRejected {
+                    pod,
+                    message: "The node had condition: [MemoryPressure]. ".into(),
+                },
+            );
+            self.pods[p].phase = PodPhase::Gone;
+            let wl = self.pods[p].wl;
+            self.wls[wl].pods.retain(|&q| q != p);
+            self.wls[wl].dirty = true;
+            return;
+        }
         let cap = self.nodes[n].capacity;
         let wl = self.pods[p].wl;
         {

@@ -1,6 +1,20 @@
 //! The node side of the simulated cluster: the kernel OOM killer (node-wide and in the pods'
 //! cgroup), the kubelet starved without kube-reserved, NotReady and taint-based deletion, and the
-//! kubelet's eviction manager.
+//! kubelet's eviction manager with its node status posts.
+//!
+//! The eviction manager (pkg/kubelet/eviction/eviction_manager.go,
+//! <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/>):
+//! - it synchronizes every monitoring period (10 s) on its own phase, and — with
+//!   `kernelMemcgNotification` — the moment the kernel reports a memory threshold crossed;
+//! - its signals are `memory.available` (capacity − the node's working set) and, when node
+//!   allocatable is enforced on the pods' cgroup, `allocatableMemory.available` (the pods'
+//!   cgroup limit − the pods' working set) against the same hard threshold;
+//! - a synchronize that finds a threshold met records it (MemoryPressure is on while the last
+//!   such observation is younger than `evictionPressureTransitionPeriod`) and evicts at most one
+//!   pod; after an eviction from its own loop it waits for the pod's cleanup (polled every
+//!   second) and synchronizes again at once, which moves its 10-s phase;
+//! - what it decides reaches the API only with the kubelet's next node status post
+//!   (`nodeStatusUpdateFrequency`), and the memory-pressure taint with it.
 
 use super::*;
 
@@ -22,6 +36,15 @@ impl World {
             } else {
                 self.cgroup_oom(n, t);
                 self.node_oom(n, t);
+            }
+            // The kernel's memory threshold notification wakes the eviction manager on a
+            // crossing, not for as long as the node stays past it.
+            let met = self.threshold_met(n);
+            if self.s.memcg && met && !self.nodes[n].below && self.nodes[n].kubelet_alive {
+                self.synchronize(n, t, false);
+                self.nodes[n].below = self.threshold_met(n);
+            } else {
+                self.nodes[n].below = met;
             }
             self.update_watch(n);
         }
@@ -55,10 +78,41 @@ impl World {
         }
     }
 
+    /// The hard threshold met, on either signal: `(threshold, available)`.
+    pub(super) fn hard_met(&self, n: NodeId) -> Option<(u64, u64)> {
+        let node = &self.nodes[n];
+        let hard = self.s.eviction_hard;
+        let avail = node.available(&self.s);
+        if avail < hard {
+            return Some((hard, avail));
+        }
+        // Hard memory thresholds apply to the pods' cgroup too when allocatable is enforced
+        // (kubelet `addAllocatableThresholds`); soft ones do not.
+        if self.s.allocatable_signal {
+            let a = node.allocatable_available();
+            if a < hard {
+                return Some((hard, a));
+            }
+        }
+        None
+    }
+
+    fn soft_met(&self, n: NodeId) -> bool {
+        self.s
+            .eviction_soft
+            .is_some_and(|s| self.nodes[n].available(&self.s) < s)
+    }
+
+    pub(super) fn threshold_met(&self, n: NodeId) -> bool {
+        self.hard_met(n).is_some() || self.soft_met(n)
+    }
+
     pub(super) fn update_watch(&mut self, n: NodeId) {
         let node = &self.nodes[n];
         let threshold = self.s.eviction_hard.max(self.s.eviction_soft.unwrap_or(0));
-        let want = node.kubelet_alive && (node.pressure || node.available(&self.s) < threshold);
+        let near = node.available(&self.s) < threshold
+            || (self.s.allocatable_signal && node.allocatable_available() < self.s.eviction_hard);
+        let want = node.kubelet_alive && (node.pressure || near);
         if want != node.watched {
             self.nodes[n].watched = want;
             if want {
@@ -110,11 +164,19 @@ impl World {
                     .into(),
             },
         );
-        self.timer(t + self.s.grace, Timer::NodeGrace { node: n, inc });
-        self.timer(
-            t + self.s.kubelet_restart,
-            Timer::KubeletRestart { node: n, inc },
-        );
+        // The node lifecycle controller marks the node NotReady once its last heartbeat (the
+        // kubelet renews its Lease every 10 s) is older than the grace period, checking every
+        // 5 s (`node-monitor-period`): 30–45 s after the kubelet died, not 40 s on the dot.
+        // https://kubernetes.io/docs/concepts/architecture/nodes/#heartbeats
+        let grace = (self.s.grace + self.rng.below(6)).saturating_sub(self.rng.below(10));
+        self.timer(t + grace.max(1), Timer::NodeGrace { node: n, inc });
+        // How long a starved node takes to let its kubelet run again depends on what thrashes
+        // there: the model's figure is the typical time, each incident draws from half to one
+        // and a half times it. A fixed delay would bring every node that died in one wave back in
+        // the same second, to die together again.
+        let d = self.s.kubelet_restart;
+        let delay = d / 2 + self.rng.below(d + 1);
+        self.timer(t + delay.max(1), Timer::KubeletRestart { node: n, inc });
     }
 
     pub(super) fn try_kubelet_restart(&mut self, n: NodeId, t: u64) {
@@ -158,7 +220,9 @@ impl World {
                 },
             );
         }
-        // The back kubelet stops the pods deleted meanwhile...
+        // It posts the node's status again (its MemoryPressure, whatever it was)...
+        self.schedule_status(n, t);
+        // ...stops the pods deleted meanwhile...
         let deleted: Vec<PodId> = self.nodes[n]
             .pods
             .iter()
@@ -240,14 +304,15 @@ impl World {
             self.pods[p].deleting = true;
             let wl = self.pods[p].wl;
             self.wls[wl].pods.retain(|&q| q != p);
+            self.wls[wl].deleting.push(p);
             let cnt = &mut self.wls[wl].node_counts[n];
             *cnt = cnt.saturating_sub(1);
             self.wls[wl].dirty = true;
         }
     }
 
-    /// The kubelet's eviction manager, every housekeeping interval, on nodes near a threshold.
-    /// <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/>
+    /// The eviction manager's monitoring tick, on the nodes near a threshold (the others have
+    /// nothing to find).
     pub(super) fn housekeeping(&mut self) {
         let t = self.t;
         let hk = self.s.housekeeping;
@@ -255,74 +320,113 @@ impl World {
             .watched
             .iter()
             .copied()
-            .filter(|&n| (t + self.nodes[n].phase).is_multiple_of(hk))
+            .filter(|&n| (t + self.nodes[n].hk_phase).is_multiple_of(hk))
             .collect();
         for n in due {
-            if !self.nodes[n].kubelet_alive {
-                continue;
+            if self.nodes[n].kubelet_alive {
+                self.synchronize(n, t, true);
             }
-            let avail = self.nodes[n].available(&self.s);
-            let hard = avail < self.s.eviction_hard;
-            let soft = self.s.eviction_soft.is_some_and(|s| avail < s);
-            if soft {
-                self.nodes[n].soft_since.get_or_insert(t);
-            } else {
-                self.nodes[n].soft_since = None;
-            }
-            let soft_due = self.nodes[n]
-                .soft_since
-                .is_some_and(|s| t.saturating_sub(s) >= self.s.soft_grace);
-            let name = self.nodes[n].name.clone();
-            if hard || soft {
-                self.nodes[n].last_below = t;
-                if !self.nodes[n].pressure {
-                    self.nodes[n].pressure = true;
-                    self.emit(
-                        t,
-                        Event::NodeCondition {
-                            node: name.clone(),
-                            condition: NodeConditionKind::MemoryPressure,
-                            status: true,
-                            reason: "KubeletHasInsufficientMemory".into(),
-                        },
-                    );
-                    self.emit(
-                        t,
-                        Event::NodeEvent {
-                            node: name.clone(),
-                            reason: "EvictionThresholdMet".into(),
-                            message: "Attempting to reclaim memory".into(),
-                        },
-                    );
-                }
-            } else if self.nodes[n].pressure
-                && t.saturating_sub(self.nodes[n].last_below) >= self.s.transition
-            {
-                self.nodes[n].pressure = false;
-                self.emit(
-                    t,
-                    Event::NodeCondition {
-                        node: name.clone(),
-                        condition: NodeConditionKind::MemoryPressure,
-                        status: false,
-                        reason: "KubeletHasSufficientMemory".into(),
-                    },
-                );
-            }
-            if hard || soft_due {
-                let threshold = if hard {
-                    self.s.eviction_hard
-                } else {
-                    self.s.eviction_soft.unwrap_or(self.s.eviction_hard)
-                };
-                // At most one pod per interval, then the signal is measured again.
-                self.evict_one(n, t, threshold, avail);
-            }
-            self.update_watch(n);
         }
     }
 
-    pub(super) fn evict_one(&mut self, n: NodeId, t: u64, threshold: u64, avail: u64) {
+    /// One `synchronize` of the eviction manager: observe the signals, update MemoryPressure,
+    /// evict at most one pod. `from_loop`: the monitoring loop (which then waits for the
+    /// evicted pod's cleanup), not the memcg notification.
+    pub(super) fn synchronize(&mut self, n: NodeId, t: u64, from_loop: bool) {
+        let hard = self.hard_met(n);
+        let soft = self.soft_met(n);
+        if soft {
+            self.nodes[n].soft_since.get_or_insert(t);
+        } else {
+            self.nodes[n].soft_since = None;
+        }
+        let soft_due = self.nodes[n]
+            .soft_since
+            .is_some_and(|s| t.saturating_sub(s) >= self.s.soft_grace);
+        if hard.is_some() || soft {
+            self.nodes[n].last_observed = Some(t);
+        }
+        // The condition holds while its last observation is younger than the transition period
+        // (`nodeConditionsObservedSince`).
+        let pressure = self.nodes[n]
+            .last_observed
+            .is_some_and(|lo| t - lo < self.s.transition.max(1));
+        if pressure != self.nodes[n].pressure {
+            self.nodes[n].pressure = pressure;
+            self.schedule_status(n, t);
+        }
+        let act = match hard {
+            Some(h) => Some(h),
+            None if soft_due => self
+                .s
+                .eviction_soft
+                .map(|s| (s, self.nodes[n].available(&self.s))),
+            None => None,
+        };
+        if let Some((threshold, avail)) = act {
+            let name = self.nodes[n].name.clone();
+            self.emit(
+                t,
+                Event::NodeEvent {
+                    node: name,
+                    reason: "EvictionThresholdMet".into(),
+                    message: "Attempting to reclaim memory".into(),
+                },
+            );
+            if self.evict_one(n, t, threshold, avail) && from_loop {
+                // `waitForPodsCleanup` polls every second, then the loop synchronizes again at
+                // once and sleeps its period from there.
+                let hk = self.s.housekeeping;
+                self.nodes[n].hk_phase = (hk - (t + 1) % hk) % hk;
+            }
+        }
+        self.update_watch(n);
+    }
+
+    /// The kubelet's next node status post will carry the eviction manager's MemoryPressure.
+    pub(super) fn schedule_status(&mut self, n: NodeId, t: u64) {
+        if self.nodes[n].status_pending {
+            return;
+        }
+        self.nodes[n].status_pending = true;
+        let at = crate::sim::kubelet::next_tick(t, self.nodes[n].status_phase, self.s.status_every);
+        self.timer(at, Timer::NodeStatus { node: n });
+    }
+
+    /// The kubelet posts the node's status: MemoryPressure (and with it the node lifecycle
+    /// controller's taint) as the eviction manager sees it now.
+    pub(super) fn post_node_status(&mut self, n: NodeId, t: u64) {
+        self.nodes[n].status_pending = false;
+        if !self.nodes[n].kubelet_alive || self.nodes[n].api_pressure == self.nodes[n].pressure {
+            return;
+        }
+        let on = self.nodes[n].pressure;
+        self.nodes[n].api_pressure = on;
+        let node = self.nodes[n].name.clone();
+        self.emit(
+            t,
+            Event::NodeCondition {
+                node,
+                condition: NodeConditionKind::MemoryPressure,
+                status: on,
+                reason: if on {
+                    "KubeletHasInsufficientMemory".into()
+                } else {
+                    "KubeletHasSufficientMemory".into()
+                },
+            },
+        );
+        if !on {
+            // The scheduler retries unschedulable pods when a node changes (the taint is gone).
+            for &(_, _, p) in &self.pending {
+                let pod = &mut self.pods[p];
+                pod.next_try = pod.next_try.min(t);
+            }
+        }
+    }
+
+    /// Evicts the first pod of the kubelet's ranking; false when there was none.
+    pub(super) fn evict_one(&mut self, n: NodeId, t: u64, threshold: u64, avail: u64) -> bool {
         let mut cands: Vec<(EvictionCandidate, PodId)> = self.nodes[n]
             .pods
             .iter()
@@ -341,7 +445,7 @@ impl World {
             .collect();
         cands.sort_by(|a, b| eviction_order(&a.0, &b.0));
         let Some(&(_, p)) = cands.first() else {
-            return;
+            return false;
         };
         let biggest = self.pods[p]
             .ctrs
@@ -361,5 +465,6 @@ impl World {
             ));
         }
         self.remove_pod(p, t, Some((DisruptionCause::TerminationByKubelet, message)));
+        true
     }
 }

@@ -4,6 +4,10 @@
 //!
 //! Quantities use Kubernetes notation and durations humantime, like the experiment spec. Unknown
 //! fields are errors. CPU is not modelled: only memory decides what happens in a leak.
+//!
+//! [`from_kube`] derives a node group and its kubelet settings from what a real node's API says
+//! (the Node, the kubelet's `configz`, its Summary API), so that a model can be built from a
+//! cluster rather than written by hand.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +16,8 @@ use oomsday_core::{CountOrPercent, Duration, Percent, Quantity};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
+
+pub mod from_kube;
 
 /// `apiVersion` of a cluster model file.
 pub const MODEL_API_VERSION: &str = "oomsday.dev/v1alpha1";
@@ -76,12 +82,25 @@ pub struct KubeletSettings {
     /// `evictionSoftGracePeriod` for memory.available.
     #[serde(default = "d_soft_grace")]
     pub eviction_soft_grace_period: Duration,
-    /// How often the kubelet evaluates eviction thresholds (`housekeeping-interval`, 10s).
+    /// How often the kubelet's eviction manager evaluates thresholds when nothing wakes it: the
+    /// kubelet's `evictionMonitoringPeriod`, 10 s (pkg/kubelet/kubelet.go; the documentation
+    /// calls it the housekeeping interval).
+    /// <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#eviction-monitoring-interval>
     #[serde(default = "d_housekeeping")]
     pub housekeeping_interval: Duration,
-    /// How long MemoryPressure stays True after the signal recovers (5m).
+    /// `kernelMemcgNotification` (default false): the kernel wakes the eviction manager the
+    /// moment a memory threshold is crossed, instead of it waiting for its next monitoring tick.
+    #[serde(default)]
+    pub kernel_memcg_notification: bool,
+    /// `evictionPressureTransitionPeriod`: how long MemoryPressure stays True after the signal
+    /// was last seen below its threshold (5m).
     #[serde(default = "d_transition")]
     pub eviction_pressure_transition_period: Duration,
+    /// `nodeStatusUpdateFrequency` (10s): how often the kubelet posts the node's conditions. A
+    /// MemoryPressure the eviction manager already acts on reaches the API (and the scheduler,
+    /// as the `node.kubernetes.io/memory-pressure` taint) only with the next post.
+    #[serde(default = "d_status_update")]
+    pub node_status_update_frequency: Duration,
     /// The node lifecycle controller's `node-monitor-grace-period` (40s).
     #[serde(default = "d_grace")]
     pub node_monitor_grace_period: Duration,
@@ -122,6 +141,9 @@ fn d_housekeeping() -> Duration {
 fn d_transition() -> Duration {
     Duration::from_secs(300)
 }
+fn d_status_update() -> Duration {
+    Duration::from_secs(10)
+}
 fn d_grace() -> Duration {
     Duration::from_secs(40)
 }
@@ -154,7 +176,9 @@ impl Default for KubeletSettings {
             eviction_soft: None,
             eviction_soft_grace_period: d_soft_grace(),
             housekeeping_interval: d_housekeeping(),
+            kernel_memcg_notification: false,
             eviction_pressure_transition_period: d_transition(),
+            node_status_update_frequency: d_status_update(),
             node_monitor_grace_period: d_grace(),
             not_ready_toleration: d_toleration(),
             kubelet_memory: d_kubelet_memory(),
@@ -370,6 +394,16 @@ impl ClusterModel {
         }
         if self.spec.kubelet.housekeeping_interval.std().as_secs() == 0 {
             return bad("spec.kubelet.housekeepingInterval must be at least 1s".into());
+        }
+        if self
+            .spec
+            .kubelet
+            .node_status_update_frequency
+            .std()
+            .as_secs()
+            == 0
+        {
+            return bad("spec.kubelet.nodeStatusUpdateFrequency must be at least 1s".into());
         }
         let mut names = std::collections::BTreeSet::new();
         for w in self.workloads() {

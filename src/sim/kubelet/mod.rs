@@ -1,0 +1,114 @@
+//! The node-side decisions, as pure functions: which pod the kubelet evicts under memory
+//! pressure, which container the kernel OOM killer picks, when a crashed container is restarted,
+//! whether the kubelet admits a pod, and when its periodic loops next run.
+
+use std::cmp::Ordering;
+
+use super::model::QosClass;
+
+#[cfg(test)]
+mod tests;
+
+/// What the kubelet's eviction manager knows about one pod when it ranks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EvictionCandidate {
+    pub usage: u64,
+    pub request: u64,
+    pub priority: i32,
+    /// Stable tie-breaker (creation order).
+    pub order: u64,
+}
+
+/// The kubelet's memory eviction order: pods whose usage exceeds their requests first, then
+/// lower priority first, then by how far usage exceeds requests (largest first).
+/// <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#pod-selection-for-kubelet-eviction>
+pub(crate) fn eviction_order(a: &EvictionCandidate, b: &EvictionCandidate) -> Ordering {
+    let over = |c: &EvictionCandidate| c.usage > c.request;
+    let excess = |c: &EvictionCandidate| c.usage as i128 - c.request as i128;
+    over(b)
+        .cmp(&over(a))
+        .then(a.priority.cmp(&b.priority))
+        .then(excess(b).cmp(&excess(a)))
+        .then(a.order.cmp(&b.order))
+}
+
+/// The kernel OOM killer's badness: memory use in thousandths of the node's memory plus
+/// `oom_score_adj`; the highest score is killed.
+/// <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#node-out-of-memory-behavior>
+pub(crate) fn oom_badness(usage: u64, capacity: u64, oom_score_adj: i64) -> i64 {
+    let permille = (u128::from(usage) * 1000 / u128::from(capacity.max(1))) as i64;
+    permille + oom_score_adj
+}
+
+/// The kubelet's restart back-off for one container: client-go's `flowcontrol.Backoff` as the
+/// kubelet configures it (`NewBackOff(10s, MaxContainerBackOff = 300s)`, no jitter). `window` is
+/// the current back-off (0: no entry yet), `updated` when it was last raised.
+/// <https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts>
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Backoff {
+    pub window: u64,
+    pub updated: u64,
+}
+
+const BACKOFF_INITIAL: u64 = 10;
+const BACKOFF_MAX: u64 = 300;
+
+/// The pod worker's delay before it syncs a pod again after a sync failed (the container is in
+/// back-off): `wait.Jitter(backOffPeriod = 10s, workerBackOffPeriodJitterFactor = 0.5)`, 10–15 s
+/// (pkg/kubelet/pod_workers.go). `r` in 0..=5 comes from the simulator's seeded RNG.
+pub(crate) fn pod_worker_requeue(r: u64) -> u64 {
+    10 + r.min(5)
+}
+
+/// When the kubelet restarts a container that exited at `finished`, and the back-off after.
+///
+/// The exit is noticed by the PLEG relist (every second), which syncs the pod at `finished + 1`.
+/// A sync restarts the container unless it is still within the back-off window counted from
+/// the exit (`IsInBackOffSince(finished)`); if it is, the sync fails with CrashLoopBackOff and
+/// the pod worker tries again after [`pod_worker_requeue`]. The restart raises the back-off:
+/// 10 s the first time, then doubling to 300 s; an entry last raised more than 2 × 300 s before
+/// the exit is forgotten, so a container that ran 10 minutes starts over at 10 s.
+///
+/// So the first crash restarts at once (about a second), the second after 10–15 s, the third
+/// after 20–30 s: the recordings' "about 1 s, then 14 s, then 23 s".
+pub(crate) fn restart_at(
+    b: Backoff,
+    finished: u64,
+    mut requeue: impl FnMut() -> u64,
+) -> (u64, Backoff) {
+    let expired = b.window == 0 || finished.saturating_sub(b.updated) > 2 * BACKOFF_MAX;
+    let window = if expired { 0 } else { b.window };
+    let mut sync = finished + 1;
+    while sync - finished < window {
+        sync += requeue();
+    }
+    let next = if expired {
+        BACKOFF_INITIAL
+    } else {
+        (b.window * 2).min(BACKOFF_MAX)
+    };
+    (
+        sync,
+        Backoff {
+            window: next,
+            updated: sync,
+        },
+    )
+}
+
+/// Whether the kubelet admits a pod while its eviction manager sees MemoryPressure: every pod
+/// but a BestEffort one (which is rejected, "The node had condition: [MemoryPressure]. ") —
+/// eviction manager `Admit`. Critical pods and tolerations are not modelled.
+/// <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#node-conditions>
+pub(crate) fn admits_under_memory_pressure(qos: QosClass) -> bool {
+    qos != QosClass::BestEffort
+}
+
+/// The first tick of a loop with period `period` and offset `phase` strictly after `t`: ticks
+/// are the seconds `s` with `(s + phase) % period == 0`.
+pub(crate) fn next_tick(t: u64, phase: u64, period: u64) -> u64 {
+    let period = period.max(1);
+    let next = t + 1;
+    let rem = (next + phase) % period;
+    if rem == 0 { next } else { next + period - rem }
+}

@@ -1,0 +1,568 @@
+use super::*;
+use crate::sim::model::ClusterModel;
+
+fn tiny(extra: &str) -> ClusterModel {
+    ClusterModel::from_yaml(&format!(
+        r#"
+apiVersion: oomsday.dev/v1alpha1
+kind: ClusterModel
+metadata: {{name: tiny}}
+spec:
+  nodeGroups: [{{name: general, count: 3, capacity: 8Gi}}]
+  workloads:
+    - name: web
+      namespace: shop
+      replicas: 3
+      containers: [{{name: app, workingSet: 1Gi, resources: {{requests: {{memory: 1Gi}}}}}}]
+{extra}
+"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn steady_state_places_every_pod_spread_and_running() {
+    let w = World::new(&tiny(""), 1).unwrap();
+    assert_eq!(w.live_pods(), 3);
+    let nodes: BTreeSet<_> = w.pods.iter().filter_map(|p| p.node).collect();
+    assert_eq!(nodes.len(), 3, "spread over the three nodes");
+    assert!((0..3).all(|p| w.pod_ready(p, T0)));
+    assert!(w.nodes.iter().all(|n| n.pod_usage == 1 << 30));
+}
+
+#[test]
+fn container_over_its_limit_is_oom_killed_and_backs_off() {
+    let mut w = World::new(&tiny(""), 1).unwrap();
+    let wl = 0;
+    w.target = Some(TargetInfo { wl, pdbs: vec![] });
+    let curve = LeakCurve {
+        pattern: oomsday_core::Pattern::Linear {
+            rate: "100Mi/s".parse().unwrap(),
+        },
+        start: oomsday_core::Quantity::mib(100),
+        max: None,
+    };
+    let mut tpl = w.wls[wl].template.clone();
+    tpl.push(World::leaker_template(
+        "oomsday-leaker",
+        MemorySpec {
+            request: Some(256 << 20),
+            limit: Some(512 << 20),
+        },
+        Leak {
+            curve,
+            deadline: T0 + 3600,
+        },
+    ));
+    w.set_template(wl, tpl);
+    w.advance(T0 + 600);
+    let mut all = std::mem::take(&mut w.out);
+    while w.t < T0 + 600 {
+        w.advance(T0 + 600);
+        all.append(&mut w.out);
+    }
+    let kills: Vec<_> = all
+        .iter()
+        .filter_map(|o| match &o.event {
+            Event::OomKilled {
+                leaker,
+                restart_count,
+                ..
+            } => Some((*leaker, *restart_count)),
+            _ => None,
+        })
+        .collect();
+    assert!(!kills.is_empty());
+    assert!(kills.iter().all(|(l, _)| *l), "only the leaker dies");
+    assert!(kills.iter().any(|(_, r)| *r >= 3), "it keeps restarting");
+    assert!(
+        !all.iter()
+            .any(|o| matches!(o.event, Event::PodEvicted { .. })),
+        "contained: no evictions"
+    );
+}
+
+// ----- the mechanics the real recordings show, one at a time, on a node like theirs ------------
+
+const MI: u64 = 1 << 20;
+
+/// A node like the recordings' real one: 6 GiB for pods (24Gi − 18Gi reserved), `evictionHard`
+/// 3Gi, the pressure transition 10 s, no image pull; `extra` adds kubelet settings.
+fn bed(extra: &str) -> ClusterModel {
+    bed_with(extra, "resources: {requests: {memory: 64Mi}}")
+}
+
+fn bed_with(extra: &str, web_resources: &str) -> ClusterModel {
+    ClusterModel::from_yaml(&format!(
+        r#"
+apiVersion: oomsday.dev/v1alpha1
+kind: ClusterModel
+metadata: {{name: bed}}
+spec:
+  kubelet: {{evictionHard: 3Gi, evictionPressureTransitionPeriod: 10s, containerStart: 1s, systemMemory: 3Gi{extra}}}
+  nodeGroups: [{{name: n, count: 1, capacity: 24Gi, systemReserved: 18Gi}}]
+  workloads:
+    - name: web
+      namespace: shop
+      replicas: 3
+      readinessProbe: false
+      readyAfter: 0s
+      warmup: 1s
+      containers: [{{name: app, workingSet: 1Mi, {web_resources}}}]
+    - name: cache
+      namespace: other
+      replicas: 2
+      readinessProbe: false
+      readyAfter: 0s
+      warmup: 1s
+      containers: [{{name: cache, workingSet: 1Mi}}]
+  pdbs: [{{name: web, namespace: shop, selector: {{app: web}}, minAvailable: 2}}]
+"#
+    ))
+    .unwrap()
+}
+
+fn leak(rate_mib: u64, start_mib: u64, deadline: u64) -> Leak {
+    Leak {
+        curve: LeakCurve {
+            pattern: oomsday_core::Pattern::Linear {
+                rate: format!("{rate_mib}Mi/s").parse().unwrap(),
+            },
+            start: oomsday_core::Quantity::mib(start_mib),
+            max: None,
+        },
+        deadline,
+    }
+}
+
+/// The web workload as the run's target, its leaker sidecar put in now.
+fn inject(w: &mut World, l: Leak, limit_mib: Option<u64>) {
+    w.target = Some(TargetInfo {
+        wl: 0,
+        pdbs: vec![0],
+    });
+    w.sample_leaks_every(1, w.t);
+    let mut tpl = w.wls[0].template.clone();
+    tpl.push(World::leaker_template(
+        "oomsday-leaker",
+        MemorySpec {
+            request: None,
+            limit: limit_mib.map(|m| m * MI),
+        },
+        l,
+    ));
+    w.set_template(0, tpl);
+}
+
+fn revert(w: &mut World) {
+    let tpl = w.wls[0]
+        .template
+        .iter()
+        .filter(|c| !c.leaker)
+        .cloned()
+        .collect();
+    w.set_template(0, tpl);
+}
+
+/// Exactly one second, and what it produced.
+fn step(w: &mut World) -> Vec<Observation> {
+    let target = w.t + 1;
+    let mut out = std::mem::take(&mut w.out);
+    while w.t < target {
+        w.advance(target);
+        out.append(&mut w.out);
+    }
+    out
+}
+
+/// Runs `secs` seconds; `each` looks at the world after every second.
+fn run(w: &mut World, secs: u64, mut each: impl FnMut(&World, &[Observation])) -> Vec<Observation> {
+    let mut all = std::mem::take(&mut w.out);
+    for _ in 0..secs {
+        let obs = step(w);
+        each(w, &obs);
+        all.extend(obs);
+    }
+    all
+}
+
+fn secs_of(w: &World, o: &Observation) -> u64 {
+    w.second_of(o.at)
+}
+
+fn times(w: &World, obs: &[Observation], f: impl Fn(&Event) -> bool) -> Vec<u64> {
+    obs.iter()
+        .filter(|o| f(&o.event))
+        .map(|o| secs_of(w, o))
+        .collect()
+}
+
+fn evicted(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::PodEvicted {
+            cause: DisruptionCause::TerminationByKubelet,
+            ..
+        }
+    )
+}
+
+fn pressure(on: bool) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::NodeCondition { condition: NodeConditionKind::MemoryPressure, status, .. } if *status == on)
+}
+
+#[test]
+fn memcg_notification_evicts_in_the_second_the_threshold_is_crossed() {
+    for seed in 1..=5 {
+        let mut w = World::new(&bed(", kernelMemcgNotification: true"), seed).unwrap();
+        inject(&mut w, leak(48, 8, T0 + 600), None);
+        let mut met_before = Vec::new();
+        let obs = run(&mut w, 60, |w, _| {
+            met_before.push((w.t, w.threshold_met(0)))
+        });
+        let first = *times(&w, &obs, evicted).first().expect("an eviction");
+        // Not met at the end of the second before: the notification acted at the crossing.
+        let prev = met_before.iter().find(|(t, _)| *t == first - 1).unwrap();
+        assert!(!prev.1, "seed {seed}: the threshold was met before {first}");
+    }
+}
+
+#[test]
+fn without_memcg_the_ten_second_monitoring_tick_finds_the_crossing() {
+    let mut late = 0;
+    for seed in 1..=8 {
+        let mut w = World::new(&bed(""), seed).unwrap();
+        let phase = w.nodes[0].hk_phase;
+        inject(&mut w, leak(48, 8, T0 + 600), None);
+        let mut met_at = Vec::new();
+        let obs = run(&mut w, 60, |w, _| met_at.push((w.t, w.threshold_met(0))));
+        let first = *times(&w, &obs, evicted).first().expect("an eviction");
+        assert!(
+            (first + phase).is_multiple_of(10),
+            "seed {seed}: not on a tick"
+        );
+        // Met at the end of a second before the tick (a crossing between ticks), or crossed in
+        // the tick's own second.
+        let met = met_at
+            .iter()
+            .find(|(t, m)| *m && *t <= first)
+            .map_or(first, |(t, _)| *t);
+        assert!(
+            met <= first && first - met < 10,
+            "seed {seed}: {met} → {first}"
+        );
+        late += u32::from(met < first);
+    }
+    assert!(late > 0, "some crossings fall between ticks");
+}
+
+#[test]
+fn the_allocatable_signal_evicts_when_the_pods_cgroup_fills_not_the_node() {
+    // 3 leakers at 100 MiB/s: the pods pass 3 GiB in about 10 s, the node's own
+    // memory.available (24Gi − 3.3Gi − pods) would take a minute.
+    let evictions = |extra: &str| {
+        let mut w = World::new(&bed(extra), 1).unwrap();
+        inject(&mut w, leak(100, 8, T0 + 600), None);
+        let obs = run(&mut w, 40, |_, _| {});
+        times(&w, &obs, evicted)
+    };
+    let enforced = evictions(", kernelMemcgNotification: true");
+    assert!(
+        enforced.first().is_some_and(|&t| t < T0 + 15),
+        "{enforced:?}"
+    );
+    let not_enforced = evictions(", kernelMemcgNotification: true, enforceNodeAllocatable: false");
+    assert!(not_enforced.is_empty(), "{not_enforced:?}");
+}
+
+#[test]
+fn one_eviction_per_cycle_and_the_loop_waits_for_the_cleanup() {
+    // Three pods at 1.6 GiB at once (4.8 GiB): one eviction is not enough, two are.
+    let mut w = World::new(&bed(""), 2).unwrap();
+    w.target = Some(TargetInfo {
+        wl: 0,
+        pdbs: vec![0],
+    });
+    for p in w.running_pods(0) {
+        w.attach_ephemeral(p, "oomsday-leaker-x", leak(0, 1638, T0 + 600));
+    }
+    let obs = run(&mut w, 30, |_, _| {});
+    let ev = times(&w, &obs, evicted);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    // The second comes from the synchronize right after the first pod's cleanup, a second
+    // later; never two in one synchronize.
+    assert_eq!(ev[1], ev[0] + 1, "{ev:?}");
+}
+
+#[test]
+fn memory_pressure_reaches_the_api_with_the_next_status_post_and_clears_after_the_transition() {
+    for seed in 1..=6 {
+        let mut w = World::new(&bed(", kernelMemcgNotification: true"), seed).unwrap();
+        let status_phase = w.nodes[0].status_phase;
+        // The leak stops at T0 + 45: the pods go back under the threshold for good.
+        inject(&mut w, leak(48, 8, T0 + 45), None);
+        let mut last_seen = 0;
+        let obs = run(&mut w, 120, |w, _| {
+            if let Some(lo) = w.nodes[0].last_observed {
+                last_seen = lo;
+            }
+        });
+        let first = *times(&w, &obs, evicted).first().expect("an eviction");
+        let on = times(&w, &obs, pressure(true));
+        let off = times(&w, &obs, pressure(false));
+        assert_eq!(
+            on[0],
+            crate::sim::kubelet::next_tick(first, status_phase, 10),
+            "seed {seed}: the condition comes with the next post"
+        );
+        assert!((1..=10).contains(&(on[0] - first)), "seed {seed}");
+        let cleared = *off.last().expect("cleared");
+        // At least the transition period after the last time a threshold was seen met, at most
+        // one monitoring tick and one status post later.
+        assert!(
+            (10..=30).contains(&(cleared - last_seen)),
+            "seed {seed}: last seen {last_seen}, cleared {cleared}"
+        );
+        assert!((cleared + status_phase).is_multiple_of(10), "seed {seed}");
+        // Burstable pods are never refused by the kubelet itself.
+        assert_eq!(
+            times(&w, &obs, |e| matches!(e, Event::AdmissionRejected { .. })),
+            Vec::<u64>::new()
+        );
+    }
+}
+
+#[test]
+fn the_memory_pressure_taint_refuses_burstable_pods_until_it_is_lifted() {
+    let mut refused = 0;
+    let mut waited = 0;
+    for seed in 1..=6 {
+        let mut w = World::new(&bed(", kernelMemcgNotification: true"), seed).unwrap();
+        inject(&mut w, leak(48, 8, T0 + 80), None);
+        // (second, the API's MemoryPressure, pods waiting for the scheduler) after each second.
+        let mut state = Vec::new();
+        let obs = run(&mut w, 150, |w, _| {
+            state.push((w.t, w.nodes[0].api_pressure, w.pending.len()))
+        });
+        let api_at = |t: u64| state.iter().find(|s| s.0 == t).map(|s| s.1);
+        for o in &obs {
+            if let Event::FailedScheduling { message, .. } = &o.event {
+                assert!(
+                    message.contains("untolerated taint {node.kubernetes.io/memory-pressure: }"),
+                    "{message}"
+                );
+                let t = secs_of(&w, o);
+                assert_eq!(
+                    api_at(t),
+                    Some(true),
+                    "seed {seed}: refused at {t} without the taint"
+                );
+                refused += 1;
+            }
+        }
+        // The second the taint goes, the pods that waited are placed (the scheduler retries on
+        // the node's update).
+        for win in state.windows(2) {
+            let (before, now) = (win[0], win[1]);
+            if before.1 && !now.1 {
+                waited += before.2;
+                assert_eq!(now.2, 0, "seed {seed}: still pending at {}", now.0);
+            }
+        }
+    }
+    assert!(refused > 0 && waited > 0, "some replacement met the taint");
+}
+
+#[test]
+fn best_effort_pods_sent_before_the_taint_are_rejected_at_admission() {
+    // A BestEffort target (no requests, no limit): its replacements reach the node while the
+    // kubelet already sees pressure and the API does not yet.
+    let mut any = false;
+    for seed in 1..=6 {
+        let mut w = World::new(
+            &bed_with(", kernelMemcgNotification: true", "resources: {}"),
+            seed,
+        )
+        .unwrap();
+        inject(&mut w, leak(48, 8, T0 + 600), None);
+        let mut state = Vec::new();
+        let obs = run(&mut w, 60, |w, _| {
+            state.push((w.t, w.nodes[0].pressure, w.nodes[0].api_pressure))
+        });
+        for o in &obs {
+            if let Event::AdmissionRejected { message, pod } = &o.event {
+                assert_eq!(message, "The node had condition: [MemoryPressure]. ");
+                assert!(pod.target);
+                // The kubelet sees pressure, the API (and so the scheduler) does not yet.
+                let t = secs_of(&w, o);
+                let s = state.iter().find(|s| s.0 == t).unwrap();
+                assert!(s.1 && !s.2, "seed {seed}: rejected at {t}: {s:?}");
+                any = true;
+            }
+        }
+    }
+    assert!(any, "rejections happen in the window");
+}
+
+#[test]
+fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_meanwhile() {
+    let mut w = World::new(&bed(""), 3).unwrap();
+    // The recordings' `contained`: 16 Mi/s from 8 Mi against a 64 Mi limit.
+    inject(&mut w, leak(16, 8, T0 + 600), Some(64));
+    let mut fewest = u32::MAX;
+    let mut waiting_ready = 0;
+    let obs = run(&mut w, 90, |w, _| {
+        fewest = fewest.min(w.budget_status(0, w.t).0);
+        for &p in &w.wls[0].pods {
+            let waiting = w.pods[p]
+                .ctrs
+                .iter()
+                .any(|c| c.leaker && matches!(c.state, CState::Waiting { .. }));
+            if waiting && w.pod_ready(p, w.t) {
+                waiting_ready += 1;
+            }
+        }
+    });
+    assert_eq!(waiting_ready, 0, "a pod whose leaker waits is not ready");
+    assert_eq!(fewest, 0, "all three waiting at once: the PDB at 0 healthy");
+    // Per pod: kill → restart gaps of 1 s, then 11–16 s, then 21–31 s.
+    let pod = w.wls[0].pods[0];
+    let name = w.pods[pod].name.clone();
+    let mine = |e: &Event| match e {
+        Event::LeakerStarted { pod } | Event::OomKilled { pod, .. } => pod.name == name,
+        _ => false,
+    };
+    let seq: Vec<(bool, u64)> = obs
+        .iter()
+        .filter(|o| mine(&o.event))
+        .map(|o| (matches!(o.event, Event::OomKilled { .. }), secs_of(&w, o)))
+        .collect();
+    let gaps: Vec<u64> = seq
+        .windows(2)
+        .filter(|p| p[0].0 && !p[1].0)
+        .map(|p| p[1].1 - p[0].1)
+        .collect();
+    assert!(gaps.len() >= 3, "{seq:?}");
+    assert_eq!(gaps[0], 1, "{gaps:?}");
+    assert!((11..=16).contains(&gaps[1]), "{gaps:?}");
+    assert!((21..=31).contains(&gaps[2]), "{gaps:?}");
+    // Killed at the limit 3–4 s after each start (8 + 16 t + the leaker's own footprint).
+    for p in seq.windows(2).filter(|p| !p[0].0 && p[1].0) {
+        assert_eq!(p[1].1 - p[0].1, 4, "{seq:?}");
+    }
+}
+
+#[test]
+fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
+    let mut w = World::new(&bed(""), 4).unwrap();
+    let t0 = w.t;
+    inject(&mut w, leak(0, 8, T0 + 600), None);
+    let check = |w: &World, done: &mut Option<u64>| {
+        let pods = w.wls[0].pods.len();
+        let ready = w.wls[0]
+            .pods
+            .iter()
+            .filter(|&&p| w.pod_ready(p, w.t))
+            .count();
+        assert!(pods <= 4, "maxSurge 25% of 3 = 1: {pods} pods");
+        assert!(ready >= 3, "maxUnavailable 0: {ready} ready");
+        let s = w.workload_sample(0, w.t);
+        if done.is_none() && s.updated == 3 && s.current == 3 && s.ready == 3 {
+            *done = Some(w.t);
+        }
+    };
+    let mut done = None;
+    run(&mut w, 10, |w, _| check(w, &mut done));
+    assert_eq!(done, Some(t0 + 3), "one pod a second");
+    let t1 = w.t;
+    revert(&mut w);
+    let mut back = None;
+    let obs = run(&mut w, 10, |w, _| check(w, &mut back));
+    assert_eq!(back, Some(t1 + 3));
+    // The revert reuses the first ReplicaSet: its pods carry its hash again.
+    let hash = &w.wls[0].rs[&0].hash;
+    assert!(
+        w.wls[0]
+            .pods
+            .iter()
+            .all(|&p| w.pods[p].name.contains(hash.as_str()))
+    );
+    assert!(
+        !obs.iter()
+            .any(|o| matches!(o.event, Event::LeakerStarted { .. }))
+    );
+}
+
+#[test]
+fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
+    let mut w = World::new(&bed(""), 5).unwrap();
+    let t0 = w.t;
+    inject(&mut w, leak(48, 8, T0 + 600), None);
+    let obs = run(&mut w, 12, |_, _| {});
+    let starts: Vec<(String, u64)> = obs
+        .iter()
+        .filter_map(|o| match &o.event {
+            Event::LeakerStarted { pod } => Some((pod.name.clone(), secs_of(&w, o))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts.iter().map(|s| s.1).collect::<Vec<_>>(),
+        [t0 + 1, t0 + 2, t0 + 3]
+    );
+    for (pod, start) in &starts {
+        for o in &obs {
+            if let Event::LeakerBytes { pod: p, bytes } = &o.event
+                && p == pod
+            {
+                let k = secs_of(&w, o) - start;
+                assert_eq!(*bytes, (8 + 48 * k) * MI, "{pod} at +{k}s");
+            }
+        }
+    }
+}
+
+#[test]
+fn workload_samples_and_leaker_pods_follow_the_rollouts() {
+    let mut w = World::new(&bed(""), 6).unwrap();
+    inject(&mut w, leak(1, 8, T0 + 600), None);
+    let mut obs = run(&mut w, 6, |_, _| {});
+    let t = w.t;
+    revert(&mut w);
+    obs.extend(run(&mut w, 6, |_, _| {}));
+    let samples: Vec<(u64, &Event)> = obs
+        .iter()
+        .filter(|o| matches!(o.event, Event::Workload { .. } | Event::LeakerPods { .. }))
+        .map(|o| (secs_of(&w, o), &o.event))
+        .collect();
+    // The template change is seen before the controller acts on it.
+    assert!(samples.iter().any(|(_, e)| matches!(
+        e,
+        Event::Workload {
+            observed: false,
+            leaker: true,
+            ..
+        }
+    )));
+    let lives: Vec<u32> = samples
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::LeakerPods { live } => Some(*live),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lives.iter().max(), Some(&3));
+    assert_eq!(lives.last(), Some(&0));
+    // Rolled out clean again after the revert, once the last leaker pod is gone.
+    let clean = samples
+        .iter()
+        .find(|(s, e)| *s >= t && e.rolled_out_clean())
+        .map(|(s, _)| *s)
+        .expect("rolled out clean");
+    let gone = samples
+        .iter()
+        .find(|(s, e)| *s >= t && matches!(e, Event::LeakerPods { live: 0 }))
+        .map(|(s, _)| *s)
+        .expect("no leaker left");
+    assert_eq!((clean - t, gone - t), (3, 3));
+}

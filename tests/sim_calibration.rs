@@ -1,0 +1,589 @@
+//! The simulator against a real kubelet: every recording in `tests/fixtures/real-runs/` is
+//! simulated on the model of the node it ran on, and the prediction is compared with the
+//! recording's ground truth (`TRUTH.md`, read by `support::truth`), measure by measure.
+//!
+//! The table (predicted, real, error) is printed by
+//!
+//!     cargo test --test sim_calibration -- --nocapture
+//!
+//! Times are seconds after the run's start: `oomsday run`'s start for the recordings (their
+//! object timestamps, whole seconds), the record's `started` for the simulation.
+
+mod support;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use oomsday::engine::{ExperimentRef, RunRecord};
+use oomsday::observe::{DisruptionCause, Event, NodeConditionKind};
+use oomsday::sim::manifests::from_manifests;
+use oomsday::sim::model::ModelMeta;
+use oomsday::sim::model::from_kube::{Configz, Summary, apply_usage, node_from_kube};
+use oomsday::sim::{ClusterModel, run_experiment};
+use oomsday::spec::{Verdict, load_experiments};
+use support::truth::{RUNS, Truth, runs_dir};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The recording's experiment file (the one YAML in its folder that is not `setup.yaml`).
+fn experiment(dir: &Path) -> ExperimentRef {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("the recording's folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yaml")
+                && p.file_name().is_some_and(|n| n != "setup.yaml")
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "one experiment in {}", dir.display());
+    let (exps, _) = load_experiments(&files[0]).expect("the recorded experiment is valid");
+    let e = &exps[0].experiment;
+    ExperimentRef {
+        name: e.metadata.name.clone().expect("named"),
+        namespace: e.metadata.namespace.clone().expect("namespaced"),
+        spec: e.spec.clone(),
+    }
+}
+
+/// The model of the real node the recordings ran on, as checked in.
+fn model() -> ClusterModel {
+    ClusterModel::load(&root().join("tests/fixtures/real-bed/model.yaml"))
+        .expect("the derived model of the real node")
+}
+
+fn json<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let path = root().join("tests/fixtures/real-bed").join(file);
+    let text = std::fs::read_to_string(&path).expect("a real-bed file");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The model derived from the real node's API objects (Node, kubelet configz, Summary API)
+/// and the recordings' workloads (`setup.yaml`, the same in every recording), with nothing
+/// written by hand.
+fn derived_model() -> ClusterModel {
+    let node: Node = json("node.json");
+    let configz: Configz = json("kubelet-configz.json");
+    let summary: Summary = json("kubelet-stats-summary.json");
+    let d = node_from_kube(&node, &configz.kubeletconfig, Some(&summary))
+        .expect("the real node derives");
+    assert!(d.notes.is_empty(), "{:?}", d.notes);
+    let setup = runs_dir().join("contained/setup.yaml");
+    let mut m = from_manifests(&setup, vec![d.group], d.kubelet).expect("setup.yaml imports");
+    let set = apply_usage(&mut m, &d.usage);
+    assert_eq!(
+        set, 2,
+        "both workloads' containers have a working set from the Summary API"
+    );
+    m.metadata = ModelMeta {
+        name: "real-bed".into(),
+        description: Some(
+            "the single v1.32.13 node of tests/fixtures/real-runs, derived from real-bed/*.json \
+             and the recordings' setup.yaml"
+                .into(),
+        ),
+    };
+    m
+}
+
+#[test]
+fn the_real_bed_model_is_derived_not_written() {
+    for name in RUNS {
+        let setup = std::fs::read(runs_dir().join(name).join("setup.yaml")).expect("setup");
+        let first = std::fs::read(runs_dir().join("contained/setup.yaml")).expect("setup");
+        assert_eq!(
+            setup, first,
+            "{name}: every recording ran on the same setup"
+        );
+    }
+    let derived = derived_model();
+    let yaml = serde_saphyr::to_string(&derived).expect("the model serializes");
+    assert_eq!(
+        model(),
+        derived,
+        "tests/fixtures/real-bed/model.yaml is not what the real bed derives; derived:\n{yaml}"
+    );
+}
+
+/// One scenario's figures: times in seconds after the run's start, durations in seconds.
+#[derive(Debug, Clone, Default)]
+struct Figures {
+    first_leaker: Option<f64>,
+    /// How fast a leaker grew while leaking, MiB/s.
+    growth: Option<f64>,
+    first_oom: Option<f64>,
+    ooms: usize,
+    first_eviction: Option<f64>,
+    evictions: usize,
+    first_pressure: Option<f64>,
+    below_budget: f64,
+    recovery: Option<f64>,
+    verdict: Option<Verdict>,
+}
+
+fn after(start: Timestamp, at: Timestamp) -> f64 {
+    at.duration_since(start).as_secs_f64()
+}
+
+/// A leaker's growth while leaking: per pod and per incarnation (a restart drops its bytes),
+/// from the first sample to the first time the highest value was seen — so a step curve's
+/// flat seconds count only between steps, however sparsely they were sampled.
+fn growth(samples: &mut [(String, f64, u64)]) -> Option<f64> {
+    samples.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let (mut bytes, mut secs) = (0f64, 0f64);
+    let mut seg: Option<(&str, f64, u64, f64, u64)> = None; // pod, t0, b0, t_top, b_top
+    let mut close = |s: Option<(&str, f64, u64, f64, u64)>| {
+        if let Some((_, t0, b0, t1, b1)) = s
+            && t1 > t0
+        {
+            bytes += (b1 - b0) as f64;
+            secs += t1 - t0;
+        }
+    };
+    for (pod, t, b) in samples.iter() {
+        match seg {
+            Some((p, _, _, _, top)) if p == pod && *b >= top => {
+                if *b > top {
+                    seg = seg.map(|(p, t0, b0, _, _)| (p, t0, b0, *t, *b));
+                }
+            }
+            _ => {
+                close(seg);
+                seg = Some((pod, *t, *b, *t, *b));
+            }
+        }
+    }
+    close(seg);
+    (secs > 0.0).then(|| bytes / secs / f64::from(1u32 << 20))
+}
+
+/// The recorded leaker's own metrics (`leaker-metrics.jsonl`): `(pod, seconds after start,
+/// allocated bytes)` while it was leaking.
+fn recorded_leak(dir: &Path, start: Timestamp) -> Vec<(String, f64, u64)> {
+    let text = std::fs::read_to_string(dir.join("leaker-metrics.jsonl")).expect("metrics");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let metrics = v["metrics"].as_str().expect("metrics text");
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse::<f64>().ok())
+        };
+        if value("oomsday_leaker_phase{phase=\"leaking\"}") != Some(1.0) {
+            continue;
+        }
+        let at: Timestamp = v["received"]
+            .as_str()
+            .expect("received")
+            .parse()
+            .expect("time");
+        if let Some(b) = value("oomsday_leaker_allocated_bytes") {
+            let pod = v["pod"].as_str().expect("pod").to_string();
+            out.push((pod, after(start, at), b as u64));
+        }
+    }
+    out
+}
+
+/// What the recording says happened.
+fn real(t: &Truth, exp: &ExperimentRef) -> Figures {
+    let start = t.run_started;
+    let first =
+        |v: &[support::truth::PodFact]| v.iter().map(|f| f.at).min().map(|at| after(start, at));
+    let ooms = t.oom_kills();
+    let evictions = t.evictions();
+    let (below, _) = t.below_budget();
+    let recovery = t.recovery();
+    // The real verdict: the experiment's hypothesis judged on the recording's own figures, as
+    // the scorer judges it (Inconclusive when the leaker never ran).
+    let verdict = if t.leaker_starts().is_empty() {
+        Verdict::Inconclusive
+    } else {
+        let mut held = true;
+        if let Some(h) = &exp.spec.hypothesis {
+            if h.pdb_holds == Some(true) {
+                held &= below == 0.0;
+            }
+            if let Some(max) = h.max_bystander_evictions {
+                let n = evictions.iter().filter(|e| !e.target).count()
+                    + ooms.iter().filter(|e| !e.target).count();
+                held &= n as u64 <= u64::from(max);
+            }
+            if let Some(within) = h.recovered_within {
+                held &= recovery.is_some_and(|r| r <= within.std().as_secs_f64());
+            }
+            assert!(
+                h.max_nodes_not_ready.is_none()
+                    && h.no_node_pressure.is_none()
+                    && h.alerts_fire.is_none(),
+                "a hypothesis clause the calibration does not judge"
+            );
+        }
+        if held {
+            Verdict::Passed
+        } else {
+            Verdict::Failed
+        }
+    };
+    Figures {
+        first_leaker: first(&t.leaker_starts()),
+        growth: growth(&mut recorded_leak(&runs_dir().join(&t.name), start)),
+        first_oom: first(&ooms),
+        ooms: ooms.len(),
+        first_eviction: first(&evictions),
+        evictions: evictions.len(),
+        first_pressure: t
+            .memory_pressure()
+            .iter()
+            .filter(|(_, on, at)| *on && *at >= start)
+            .map(|(_, _, at)| after(start, *at))
+            .next(),
+        below_budget: below,
+        recovery,
+        verdict: Some(verdict),
+    }
+}
+
+/// What one simulated run predicted.
+fn predicted(r: &RunRecord) -> Figures {
+    let start = r.started;
+    let mut f = Figures::default();
+    let max = r.spec.leak.max.map(|q| q.bytes());
+    let mut leak = Vec::new();
+    // Time below the budget, as the truth measures it: PDB currentHealthy < desiredHealthy,
+    // from the run's start to its end.
+    let mut below_since: Option<Timestamp> = None;
+    for o in r.timeline.iter() {
+        if o.at < start {
+            continue;
+        }
+        let t = after(start, o.at);
+        match &o.event {
+            Event::LeakerStarted { .. } => {
+                f.first_leaker.get_or_insert(t);
+            }
+            // Leaking, as the real leaker's phase says: not yet holding at the curve's max.
+            Event::LeakerBytes { pod, bytes } if *bytes > 0 && Some(*bytes) != max => {
+                leak.push((pod.clone(), t, *bytes));
+            }
+            Event::OomKilled { .. } => {
+                f.ooms += 1;
+                f.first_oom.get_or_insert(t);
+            }
+            Event::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted => {
+                f.evictions += 1;
+                f.first_eviction.get_or_insert(t);
+            }
+            Event::NodeCondition {
+                condition: NodeConditionKind::MemoryPressure,
+                status: true,
+                ..
+            } => {
+                f.first_pressure.get_or_insert(t);
+            }
+            Event::Budget {
+                current_healthy,
+                desired_healthy,
+                ..
+            } => {
+                let below = current_healthy < desired_healthy;
+                match (below, below_since) {
+                    (true, None) => below_since = Some(o.at),
+                    (false, Some(s)) => {
+                        f.below_budget += after(s, o.at);
+                        below_since = None;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = below_since {
+        f.below_budget += after(s, r.finished);
+    }
+    f.growth = growth(&mut leak);
+    f.recovery = r
+        .reverted
+        .zip(r.recovered)
+        .map(|(rev, rec)| after(rev, rec));
+    f.verdict = Some(oomsday::score::score(r).verdict);
+    f
+}
+
+/// The seeds every recording is simulated with. A run's timing depends on where each loop of
+/// the kubelet happens to be (its monitoring tick, its status post, the pod worker's jitter),
+/// which the seed draws as a real node's start draws it; the prediction is the median over
+/// these runs, and the table shows their spread.
+const SEEDS: std::ops::RangeInclusive<u64> = 1..=21;
+
+/// Measures the simulator does not meet, each with why. The test fails if one of these is met
+/// (remove it) or if any other is missed.
+const KNOWN_MISSES: &[(&str, &str)] = &[
+    // The real run reverted in a quiet window (pressure lifted 9 s before, the next crossing
+    // 2.5 s after). In most simulated histories the node is still, or again, under pressure at
+    // the revert, so the reverted template's pods wait for the taint to go: the median is
+    // 10 s. The simulated histories whose MemoryPressure reaches the API after the second
+    // eviction (as it did for real) recover in 3 s.
+    ("spill", "recovery (±30%)"),
+];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The prediction of a set of runs: the median of each measure (of the runs that have it,
+/// when most do), its spread, and the verdict most runs give.
+fn summarize(runs: &[Figures]) -> (Figures, Spread) {
+    let opt = |f: &dyn Fn(&Figures) -> Option<f64>| {
+        let v: Vec<f64> = runs.iter().filter_map(f).collect();
+        let spread = v.iter().copied().fold(None, |acc: Option<(f64, f64)>, x| {
+            Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+        });
+        ((v.len() * 2 > runs.len()).then(|| median(v)), spread)
+    };
+    let num = |f: &dyn Fn(&Figures) -> f64| opt(&|r| Some(f(r)));
+    let mut verdicts: Vec<Verdict> = runs.iter().filter_map(|r| r.verdict).collect();
+    verdicts.sort_by_key(|v| format!("{v:?}"));
+    let verdict = verdicts
+        .iter()
+        .max_by_key(|v| verdicts.iter().filter(|w| w == v).count())
+        .copied();
+    let (first_leaker, s_leaker) = opt(&|r| r.first_leaker);
+    let (growth, s_growth) = opt(&|r| r.growth);
+    let (first_oom, s_oom) = opt(&|r| r.first_oom);
+    let (ooms, s_ooms) = num(&|r| r.ooms as f64);
+    let (first_eviction, s_ev) = opt(&|r| r.first_eviction);
+    let (evictions, s_evs) = num(&|r| r.evictions as f64);
+    let (first_pressure, s_mp) = opt(&|r| r.first_pressure);
+    let (below, s_below) = num(&|r| r.below_budget);
+    let (recovery, s_rec) = opt(&|r| r.recovery);
+    (
+        Figures {
+            first_leaker,
+            growth,
+            first_oom,
+            ooms: ooms.unwrap_or(0.0) as usize,
+            first_eviction,
+            evictions: evictions.unwrap_or(0.0) as usize,
+            first_pressure,
+            below_budget: below.unwrap_or(0.0),
+            recovery,
+            verdict,
+        },
+        Spread([
+            s_leaker, s_growth, s_oom, s_ooms, s_ev, s_evs, s_mp, s_below, s_rec,
+        ]),
+    )
+}
+
+/// (min, max) over the runs of each measure, in the order of [`rows`].
+struct Spread([Option<(f64, f64)>; 9]);
+
+/// One row of the table: a measure, both figures and whether the prediction is within the
+/// issue's tolerance for it (None: shown, not judged).
+struct Row {
+    measure: &'static str,
+    real: String,
+    predicted: String,
+    error: String,
+    ok: Option<bool>,
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or("none".into(), |s| format!("T{s:+.1}"))
+}
+
+fn time_row(measure: &'static str, real: Option<f64>, pred: Option<f64>, tol: f64) -> Row {
+    let (error, ok) = match (real, pred) {
+        (None, None) => ("—".into(), true),
+        (Some(r), Some(p)) => (format!("{:+.1} s", p - r), (p - r).abs() <= tol),
+        _ => ("missing".into(), false),
+    };
+    Row {
+        measure,
+        real: secs(real),
+        predicted: secs(pred),
+        error,
+        ok: Some(ok),
+    }
+}
+
+fn count_row(measure: &'static str, real: usize, pred: usize, ok: bool) -> Row {
+    Row {
+        measure,
+        real: real.to_string(),
+        predicted: pred.to_string(),
+        error: format!("{:+}", pred as i64 - real as i64),
+        ok: Some(ok),
+    }
+}
+
+fn rows(real: &Figures, pred: &Figures) -> Vec<Row> {
+    let rate = |v: Option<f64>| v.map_or("—".into(), |r| format!("{r:.1} MiB/s"));
+    let mut v = vec![
+        Row {
+            measure: "first leaker start (whole s, shown)",
+            real: secs(real.first_leaker),
+            predicted: secs(pred.first_leaker),
+            error: match (real.first_leaker, pred.first_leaker) {
+                (Some(r), Some(p)) => format!("{:+.1} s", p - r),
+                _ => "—".into(),
+            },
+            ok: None,
+        },
+        Row {
+            measure: "leak growth while leaking (±5%)",
+            real: rate(real.growth),
+            predicted: rate(pred.growth),
+            error: match (real.growth, pred.growth) {
+                (Some(r), Some(p)) => format!("{:+.0}%", (p - r) / r * 100.0),
+                _ => "—".into(),
+            },
+            ok: match (real.growth, pred.growth) {
+                (Some(r), Some(p)) => Some((p - r).abs() <= 0.05 * r),
+                (None, None) => None,
+                _ => Some(false),
+            },
+        },
+        time_row("first OOM kill (±3 s)", real.first_oom, pred.first_oom, 3.0),
+        count_row(
+            "OOM kills (±25%)",
+            real.ooms,
+            pred.ooms,
+            (pred.ooms as f64 - real.ooms as f64).abs() <= 0.25 * real.ooms as f64,
+        ),
+        time_row(
+            "first eviction (±5 s)",
+            real.first_eviction,
+            pred.first_eviction,
+            5.0,
+        ),
+        count_row(
+            "evictions (±1)",
+            real.evictions,
+            pred.evictions,
+            real.evictions.abs_diff(pred.evictions) <= 1,
+        ),
+        time_row(
+            "first MemoryPressure (±5 s)",
+            real.first_pressure,
+            pred.first_pressure,
+            5.0,
+        ),
+    ];
+    let (r, p) = (real.below_budget, pred.below_budget);
+    let tol = if r < 15.0 { 5.0 } else { 0.3 * r };
+    v.push(Row {
+        measure: "below the budget (±30%, ±5 s under 15 s)",
+        real: format!("{r:.1} s"),
+        predicted: format!("{p:.1} s"),
+        error: if r > 0.0 {
+            format!("{:+.1} s ({:+.0}%)", p - r, (p - r) / r * 100.0)
+        } else {
+            format!("{:+.1} s", p - r)
+        },
+        ok: Some((p - r).abs() <= tol),
+    });
+    v.push(match (real.recovery, pred.recovery) {
+        (Some(r), Some(p)) => Row {
+            measure: "recovery (±30%)",
+            real: format!("{r:.1} s"),
+            predicted: format!("{p:.1} s"),
+            error: format!("{:+.1} s ({:+.0}%)", p - r, (p - r) / r * 100.0),
+            ok: Some((p - r).abs() <= 0.3 * r),
+        },
+        (None, p) => Row {
+            measure: "recovery (±30%)",
+            real: "no rollout".into(),
+            predicted: p.map_or("none".into(), |p| format!("{p:.1} s")),
+            error: "—".into(),
+            ok: None,
+        },
+        (Some(r), None) => Row {
+            measure: "recovery (±30%)",
+            real: format!("{r:.1} s"),
+            predicted: "never".into(),
+            error: "missing".into(),
+            ok: Some(false),
+        },
+    });
+    let verdict = |v: Option<Verdict>| v.map_or("—".into(), |v| format!("{v:?}"));
+    v.push(Row {
+        measure: "verdict",
+        real: verdict(real.verdict),
+        predicted: verdict(pred.verdict),
+        error: "—".into(),
+        ok: Some(real.verdict == pred.verdict),
+    });
+    v
+}
+
+/// The calibration table, and the measures outside tolerance as `(recording, measure)`.
+async fn calibrate(model: &ClusterModel) -> (String, Vec<(String, String)>) {
+    let mut table = format!(
+        "| recording | measure | real | predicted (median of {n} seeds) | seeds' range | error | within |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | :---: |\n",
+        n = SEEDS.count()
+    );
+    let mut misses = Vec::new();
+    for name in RUNS {
+        let truth = Truth::load(name);
+        let exp = experiment(&runs_dir().join(name));
+        let mut runs = Vec::new();
+        for seed in SEEDS {
+            let record = run_experiment(model, &exp, seed)
+                .await
+                .expect("the simulation completes");
+            runs.push(predicted(&record));
+        }
+        let (pred, spread) = summarize(&runs);
+        let real = real(&truth, &exp);
+        // Spread is in the order of the rows, the verdict row has none.
+        let ranges = spread.0.iter().map(Some).chain(std::iter::once(None));
+        for (row, range) in rows(&real, &pred).into_iter().zip(ranges) {
+            let mark = match row.ok {
+                Some(true) => "yes",
+                Some(false) => {
+                    misses.push((name.to_string(), row.measure.to_string()));
+                    "**no**"
+                }
+                None => "n/a",
+            };
+            let range = match range.copied().flatten() {
+                Some((lo, hi)) if lo == hi => format!("{lo:.1}"),
+                Some((lo, hi)) => format!("{lo:.1}–{hi:.1}"),
+                None => "—".into(),
+            };
+            writeln!(
+                table,
+                "| {name} | {} | {} | {} | {range} | {} | {mark} |",
+                row.measure, row.real, row.predicted, row.error
+            )
+            .expect("writing to a String");
+        }
+    }
+    (table, misses)
+}
+
+#[tokio::test]
+async fn every_recording_is_predicted_within_tolerance() {
+    let (table, misses) = calibrate(&model()).await;
+    println!("SIMULATED vs a real kubelet v1.32.13\n\n{table}");
+    let known: Vec<(String, String)> = KNOWN_MISSES
+        .iter()
+        .map(|(r, m)| (r.to_string(), m.to_string()))
+        .collect();
+    assert_eq!(
+        misses, known,
+        "outside tolerance (left) vs the known misses (right)\n\n{table}"
+    );
+}
