@@ -75,6 +75,8 @@ struct Measurement {
     bytes: u64,
     /// Per resource: (lists, list requests i.e. pages, bytes).
     lists: BTreeMap<String, (u64, u64, u64)>,
+    /// Lists of one same set (resource, scope, selector) made more than once.
+    relisted: Vec<String>,
     /// Per resource: (watch requests, what they selected).
     watches: BTreeMap<String, (u64, Vec<String>)>,
     /// Every request: "verb resource scope selector" → (requests, bytes, statuses).
@@ -187,14 +189,28 @@ async fn measure(
         .lines()
         .map(child::plain)
         .find(|l| l.contains("baseline") || l.contains("Baseline"))
-        .map(|l| l.split_once("run::").map_or(l.clone(), |(_, r)| r.trim().to_string()));
+        .map(|l| {
+            l.split_once("run::")
+                .map_or(l.clone(), |(_, r)| r.trim().to_string())
+        });
 
-    for (key, requests, lists, bytes, statuses) in inner.calls() {
+    for server::CallSummary {
+        key,
+        requests,
+        lists,
+        bytes,
+        statuses,
+    } in inner.calls()
+    {
         m.bytes += bytes;
         let resource = key.resource.clone();
         let what = format!("{} {}", key.scope, key.selector);
         match key.verb {
             "list" => {
+                if lists > 1 {
+                    m.relisted
+                        .push(format!("{resource} {} ×{lists}", what.trim()));
+                }
                 let e = m.lists.entry(resource.clone()).or_default();
                 e.0 += lists;
                 e.1 += requests;
@@ -213,7 +229,10 @@ async fn measure(
             .collect::<Vec<_>>()
             .join(" ");
         m.calls.push((
-            format!("{:<8} {:<26} {:<9} {}", key.verb, resource, key.scope, key.selector),
+            format!(
+                "{:<8} {:<26} {:<9} {}",
+                key.verb, resource, key.scope, key.selector
+            ),
             requests,
             bytes,
             statuses,
@@ -307,23 +326,52 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
     println!();
     row("figure", "small cluster", "big cluster");
     println!("|{:-<46}|{:-<26}|{:-<26}|", "", "", "");
-    let cluster = |m: &Measurement| {
-        format!(
-            "{} nodes ({} NotReady)",
-            m.nodes, m.not_ready
-        )
-    };
+    let cluster = |m: &Measurement| format!("{} nodes ({} NotReady)", m.nodes, m.not_ready);
     row("nodes", &cluster(&s0), &cluster(&b0));
     let pods = |m: &Measurement| format!("{} ({} crash-looping)", m.pods, m.crash_looping);
     row("pods", &pods(&s0), &pods(&b0));
-    row("core/v1 Events", &s0.events.to_string(), &b0.events.to_string());
-    let size = |m: &Measurement| format!("{:.1} KB ({:.1} KB bare)", m.pod_bytes / 1000.0, m.pod_bytes_bare / 1000.0);
-    row("pod size on the wire (without managedFields)", &size(&s0), &size(&b0));
-    row("peak RSS of oomsday run (MiB)", &figure(small, |m| m.rss_mib, 1), &figure(big, |m| m.rss_mib, 1));
-    row("CPU user+sys (s)", &figure(small, |m| m.user_s + m.sys_s, 2), &figure(big, |m| m.user_s + m.sys_s, 2));
-    row("  of which user (s)", &figure(small, |m| m.user_s, 2), &figure(big, |m| m.user_s, 2));
-    row("wall time (s)", &figure(small, |m| m.wall_s, 1), &figure(big, |m| m.wall_s, 1));
-    row("bytes the API sent (MB)", &figure(small, |m| m.bytes as f64 / 1e6, 2), &figure(big, |m| m.bytes as f64 / 1e6, 2));
+    row(
+        "core/v1 Events",
+        &s0.events.to_string(),
+        &b0.events.to_string(),
+    );
+    let size = |m: &Measurement| {
+        format!(
+            "{:.1} KB ({:.1} KB bare)",
+            m.pod_bytes / 1000.0,
+            m.pod_bytes_bare / 1000.0
+        )
+    };
+    row(
+        "pod size on the wire (without managedFields)",
+        &size(&s0),
+        &size(&b0),
+    );
+    row(
+        "peak RSS of oomsday run (MiB)",
+        &figure(small, |m| m.rss_mib, 1),
+        &figure(big, |m| m.rss_mib, 1),
+    );
+    row(
+        "CPU user+sys (s)",
+        &figure(small, |m| m.user_s + m.sys_s, 2),
+        &figure(big, |m| m.user_s + m.sys_s, 2),
+    );
+    row(
+        "  of which user (s)",
+        &figure(small, |m| m.user_s, 2),
+        &figure(big, |m| m.user_s, 2),
+    );
+    row(
+        "wall time (s)",
+        &figure(small, |m| m.wall_s, 1),
+        &figure(big, |m| m.wall_s, 1),
+    );
+    row(
+        "bytes the API sent (MB)",
+        &figure(small, |m| m.bytes as f64 / 1e6, 2),
+        &figure(big, |m| m.bytes as f64 / 1e6, 2),
+    );
     let kinds: Vec<String> = {
         let mut k: Vec<String> = s0.lists.keys().chain(b0.lists.keys()).cloned().collect();
         k.sort();
@@ -332,13 +380,24 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
     };
     for k in &kinds {
         let cell = |m: &Measurement| match m.lists.get(k) {
-            Some((lists, pages, bytes)) => format!("{lists} ({pages} pages, {:.2} MB)", *bytes as f64 / 1e6),
+            Some((lists, pages, bytes)) => {
+                format!("{lists} ({pages} pages, {:.2} MB)", *bytes as f64 / 1e6)
+            }
             None => "0".into(),
         };
-        row(&format!("LIST {k}: lists (requests, bytes)"), &text(small, cell), &text(big, cell));
+        row(
+            &format!("LIST {k}: lists (requests, bytes)"),
+            &text(small, cell),
+            &text(big, cell),
+        );
     }
     let wkinds: Vec<String> = {
-        let mut k: Vec<String> = s0.watches.keys().chain(b0.watches.keys()).cloned().collect();
+        let mut k: Vec<String> = s0
+            .watches
+            .keys()
+            .chain(b0.watches.keys())
+            .cloned()
+            .collect();
         k.sort();
         k.dedup();
         k
@@ -347,23 +406,39 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
         let cell = |m: &Measurement| m.watches.get(k).map_or("0".into(), |w| w.0.to_string());
         row(&format!("WATCH {k}"), &text(small, cell), &text(big, cell));
     }
-    let lat = |m: &Measurement| {
-        let mut v = m.latencies_ms.clone();
+    // Pooled over the runs: a handful of kills each.
+    let lat = |runs: &[Measurement]| {
+        let mut v: Vec<f64> = runs.iter().flat_map(|m| m.latencies_ms.clone()).collect();
         v.sort_by(f64::total_cmp);
         match (v.first(), median(&v), v.last()) {
-            (Some(lo), Some(mid), Some(hi)) => format!("{lo:.1}/{mid:.1}/{hi:.1} ms (n={})", v.len()),
+            (Some(lo), Some(mid), Some(hi)) => {
+                format!("{lo:.1}/{mid:.1}/{hi:.1} ms (n={})", v.len())
+            }
             _ => "not measured".into(),
         }
     };
-    row("watch→timeline latency min/median/max", &text(small, lat), &text(big, lat));
-    let kills = |m: &Measurement| format!("{} sent, {} narrated", m.kills_sent, m.latencies_ms.len());
-    row("OOM kills (narrated one by one; rest folded)", &text(small, kills), &text(big, kills));
+    row(
+        "watch→timeline latency min/median/max",
+        &lat(small),
+        &lat(big),
+    );
+    let kills =
+        |m: &Measurement| format!("{} sent, {} narrated", m.kills_sent, m.latencies_ms.len());
+    row(
+        "OOM kills (narrated one by one; rest folded)",
+        &text(small, kills),
+        &text(big, kills),
+    );
     let score = |m: &Measurement| match (m.score, &m.grade) {
         (Some(s), Some(g)) => format!("{s} ({g})"),
         _ => "not scored".into(),
     };
     row("score (grade)", &text(small, score), &text(big, score));
-    row("verdict", &text(small, |m| m.verdict.clone()), &text(big, |m| m.verdict.clone()));
+    row(
+        "verdict",
+        &text(small, |m| m.verdict.clone()),
+        &text(big, |m| m.verdict.clone()),
+    );
     for (name, _) in &s0.facets {
         let cell = |m: &Measurement| {
             m.facets
@@ -371,12 +446,39 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
                 .find(|(n, _)| n == name)
                 .map_or("—".into(), |(_, v)| v.clone())
         };
-        row(&format!("  facet {name}"), &text(small, cell), &text(big, cell));
+        row(
+            &format!("  facet {name}"),
+            &text(small, cell),
+            &text(big, cell),
+        );
     }
-    row("log lines (stderr)", &figure(small, |m| m.log_lines as f64, 0), &figure(big, |m| m.log_lines as f64, 0));
-    row("stdout lines", &figure(small, |m| m.stdout_lines as f64, 0), &figure(big, |m| m.stdout_lines as f64, 0));
-    row("exit code", &text(small, |m| format!("{}{}", m.exit, if m.timed_out { " (timed out)" } else { "" })),
-        &text(big, |m| format!("{}{}", m.exit, if m.timed_out { " (timed out)" } else { "" })));
+    row(
+        "log lines (stderr)",
+        &figure(small, |m| m.log_lines as f64, 0),
+        &figure(big, |m| m.log_lines as f64, 0),
+    );
+    row(
+        "stdout lines",
+        &figure(small, |m| m.stdout_lines as f64, 0),
+        &figure(big, |m| m.stdout_lines as f64, 0),
+    );
+    row(
+        "exit code",
+        &text(small, |m| {
+            format!(
+                "{}{}",
+                m.exit,
+                if m.timed_out { " (timed out)" } else { "" }
+            )
+        }),
+        &text(big, |m| {
+            format!(
+                "{}{}",
+                m.exit,
+                if m.timed_out { " (timed out)" } else { "" }
+            )
+        }),
+    );
 
     println!();
     println!("## issue 15's targets");
@@ -387,11 +489,20 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
     let cpu_big = median(&big.iter().map(|m| m.user_s + m.sys_s).collect::<Vec<_>>());
     let cpu_small = median(&small.iter().map(|m| m.user_s + m.sys_s).collect::<Vec<_>>());
     match rss_big {
-        Some(r) => println!("- peak RSS at 500 nodes / 10,000 pods under {RSS_TARGET_MIB} MiB: {r:.1} MiB — {}", met(r < RSS_TARGET_MIB)),
-        None => println!("- peak RSS at 500 nodes / 10,000 pods under {RSS_TARGET_MIB} MiB: not measured"),
+        Some(r) => println!(
+            "- peak RSS at 500 nodes / 10,000 pods under {RSS_TARGET_MIB} MiB: {r:.1} MiB — {}",
+            met(r < RSS_TARGET_MIB)
+        ),
+        None => println!(
+            "- peak RSS at 500 nodes / 10,000 pods under {RSS_TARGET_MIB} MiB: not measured"
+        ),
     }
     match (rss_big, rss_small) {
-        (Some(b), Some(s)) => println!("- peak RSS big under 2× small ({:.1} MiB): {b:.1} MiB — {}", 2.0 * s, met(b < 2.0 * s)),
+        (Some(b), Some(s)) => println!(
+            "- peak RSS big under 2× small ({:.1} MiB): {b:.1} MiB — {}",
+            2.0 * s,
+            met(b < 2.0 * s)
+        ),
         _ => println!("- peak RSS big under 2× small: not measured (run both clusters)"),
     }
     for (name, runs) in [("small", small), ("big", big)] {
@@ -405,11 +516,28 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
         println!(
             "- at most one list per resource kind per run ({name}): {}{}",
             met(over.is_empty()),
-            if over.is_empty() { String::new() } else { format!(" ({})", over.join(", ")) }
+            if over.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", over.join(", "))
+            }
+        );
+        // Several watches of one kind each list their own set; the same set listed twice is
+        // the waste the issue is about.
+        println!(
+            "  the same set (resource, scope, selector) listed twice ({name}): {}",
+            if m.relisted.is_empty() {
+                "never".to_string()
+            } else {
+                m.relisted.join(", ")
+            }
         );
     }
     match cpu_big {
-        Some(c) => println!("- CPU under {CPU_TARGET_S} s at 500 nodes / 10,000 pods: {c:.2} s — {}", met(c < CPU_TARGET_S)),
+        Some(c) => println!(
+            "- CPU under {CPU_TARGET_S} s at 500 nodes / 10,000 pods: {c:.2} s — {}",
+            met(c < CPU_TARGET_S)
+        ),
         None => println!("- CPU under {CPU_TARGET_S} s: not measured"),
     }
     if let Some(c) = cpu_small {
@@ -421,7 +549,10 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
         println!();
         println!("## every request oomsday made ({name} cluster, first run)");
         println!();
-        println!("| {:<80} | {:>8} | {:>12} | status |", "verb resource scope selector", "requests", "bytes");
+        println!(
+            "| {:<80} | {:>8} | {:>12} | status |",
+            "verb resource scope selector", "requests", "bytes"
+        );
         for (what, n, bytes, statuses) in &m.calls {
             println!("| {what:<80} | {n:>8} | {bytes:>12} | {statuses} |");
         }
@@ -439,10 +570,23 @@ fn census() {
         let built = cluster::build(&s, &inner);
         drop(built);
         println!("{} cluster:", s.name);
-        for res in [Res::Nodes, Res::Pods, Res::Events, Res::Deployments, Res::Pdbs, Res::LimitRanges, Res::Hpas] {
+        for res in [
+            Res::Nodes,
+            Res::Pods,
+            Res::Events,
+            Res::Deployments,
+            Res::Pdbs,
+            Res::LimitRanges,
+            Res::Hpas,
+        ] {
             let (n, bytes) = inner.census(res);
             let mean = if n == 0 { 0.0 } else { bytes as f64 / n as f64 };
-            println!("  {:<26} {n:>6} objects {:>9.2} MB  {:>7.0} B each", res.plural(), bytes as f64 / 1e6, mean);
+            println!(
+                "  {:<26} {n:>6} objects {:>9.2} MB  {:>7.0} B each",
+                res.plural(),
+                bytes as f64 / 1e6,
+                mean
+            );
         }
         let (wire, bare) = pod_sizes(&inner);
         println!("  pods on the wire {wire:.0} B, without managedFields {bare:.0} B");
@@ -478,7 +622,10 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let runs: usize = value("--runs").and_then(|r| r.parse().ok()).unwrap_or(1).max(1);
+    let runs: usize = value("--runs")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let only = value("--only");
     selector::self_check();
     if args.iter().any(|a| a == "--census") {
@@ -506,7 +653,12 @@ fn main() {
         }
         for i in 0..runs {
             let dir = root.join(format!("{}-{}", s.name, i + 1));
-            eprintln!("scale bench: {} cluster, run {}/{runs} ({})", s.name, i + 1, dir.display());
+            eprintln!(
+                "scale bench: {} cluster, run {}/{runs} ({})",
+                s.name,
+                i + 1,
+                dir.display()
+            );
             match rt.block_on(measure(&s, &bin, &dir, &launcher)) {
                 Ok(m) => results.entry(s.name).or_default().push(m),
                 Err(e) => eprintln!("scale bench: {} cluster, run {}: {e}", s.name, i + 1),

@@ -55,8 +55,16 @@ impl Launcher {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let requests = process.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
-        let replies = BufReader::new(process.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?);
+        let requests = process
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdin"))?;
+        let replies = BufReader::new(
+            process
+                .stdout
+                .take()
+                .ok_or_else(|| std::io::Error::other("no stdout"))?,
+        );
         Ok(Launcher {
             _process: process,
             requests,
@@ -66,8 +74,15 @@ impl Launcher {
 
     /// Runs `bin args…` in `dir`, stdout and stderr to files there; after `limit` it is sent
     /// SIGTERM (oomsday reverts and exits), 15 s later SIGKILL. Blocks until it exits.
-    pub fn run(&mut self, bin: &Path, args: &[String], dir: &Path, limit: Duration) -> std::io::Result<Finished> {
-        let request = json!({"bin": bin, "args": args, "dir": dir, "limit_ms": limit.as_millis() as u64});
+    pub fn run(
+        &mut self,
+        bin: &Path,
+        args: &[String],
+        dir: &Path,
+        limit: Duration,
+    ) -> std::io::Result<Finished> {
+        let request =
+            json!({"bin": bin, "args": args, "dir": dir, "limit_ms": limit.as_millis() as u64});
         writeln!(self.requests, "{request}")?;
         self.requests.flush()?;
         let mut line = String::new();

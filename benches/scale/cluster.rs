@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::objects::{
-    self, Involved, PodMeta, Rng, app_container, condition, container_status, now_secs,
-    pod_status, running_conditions, ts,
+    self, ContainerReport, Involved, PodMeta, Rng, app_container, condition, container_status,
+    now_secs, pod_status, running_conditions, ts,
 };
 use super::server::{Inner, Res};
 use super::story::{Story, StoryConfig};
@@ -39,7 +39,7 @@ pub const SMALL: Scenario = Scenario {
     namespaces: 2,
     events: 0,
     crash_looping: 0,
-    seed: 0x5ca1e_0001,
+    seed: 0x5ca1_e001,
 };
 
 pub const BIG: Scenario = Scenario {
@@ -49,17 +49,44 @@ pub const BIG: Scenario = Scenario {
     namespaces: 20,
     events: 2_000,
     crash_looping: 50,
-    seed: 0x5ca1e_0002,
+    seed: 0x5ca1_e002,
 };
 
 const NAMESPACES: [&str; 20] = [
-    "shop", "payments", "search", "catalog", "cart", "web", "auth", "orders", "inventory",
-    "shipping", "billing", "reviews", "recommend", "media", "notify", "analytics", "gateway",
-    "support", "ledger", "pricing",
+    "shop",
+    "payments",
+    "search",
+    "catalog",
+    "cart",
+    "web",
+    "auth",
+    "orders",
+    "inventory",
+    "shipping",
+    "billing",
+    "reviews",
+    "recommend",
+    "media",
+    "notify",
+    "analytics",
+    "gateway",
+    "support",
+    "ledger",
+    "pricing",
 ];
 const APPS: [&str; 12] = [
-    "api", "worker", "frontend", "cache", "consumer", "scheduler", "indexer", "proxy", "sync",
-    "exporter", "cron", "gateway",
+    "api",
+    "worker",
+    "frontend",
+    "cache",
+    "consumer",
+    "scheduler",
+    "indexer",
+    "proxy",
+    "sync",
+    "exporter",
+    "cron",
+    "gateway",
 ];
 
 /// A bystander pod's health before the run.
@@ -67,8 +94,13 @@ const APPS: [&str; 12] = [
 enum Health {
     Ready,
     /// On a NotReady node: the node lifecycle controller marked it not Ready.
-    NodeLost { since: i64 },
-    CrashLooping { restarts: u32, last_exit: i64 },
+    NodeLost {
+        since: i64,
+    },
+    CrashLooping {
+        restarts: u32,
+        last_exit: i64,
+    },
 }
 
 fn bystander(m: &PodMeta, image: &str, health: Health, mount: &str) -> Value {
@@ -76,7 +108,10 @@ fn bystander(m: &PodMeta, image: &str, health: Health, mount: &str) -> Value {
     let id = format!("{:0>64}", m.uid.replace('-', ""));
     let started = m.created + 3;
     let (state, last, ready, restarts) = match health {
-        Health::CrashLooping { restarts, last_exit } => (
+        Health::CrashLooping {
+            restarts,
+            last_exit,
+        } => (
             json!({"waiting": {"reason": "CrashLoopBackOff",
                 "message": format!("back-off 5m0s restarting failed container={} pod={}_{}({})", m.app, m.name, m.namespace, m.uid)}}),
             json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(last_exit - 2),
@@ -84,9 +119,23 @@ fn bystander(m: &PodMeta, image: &str, health: Health, mount: &str) -> Value {
             false,
             restarts,
         ),
-        _ => (json!({"running": {"startedAt": ts(started)}}), json!({}), true, 0),
+        _ => (
+            json!({"running": {"startedAt": ts(started)}}),
+            json!({}),
+            true,
+            0,
+        ),
     };
-    let statuses = vec![container_status(&m.app, image, state, last, ready, restarts, &id, mount)];
+    let report = ContainerReport {
+        name: &m.app,
+        image,
+        state,
+        last,
+        ready,
+        restarts,
+        id: &id,
+    };
+    let statuses = vec![container_status(report, mount)];
     let conditions = match health {
         Health::Ready => running_conditions(m, started + 5, &[]),
         Health::CrashLooping { last_exit, .. } => {
@@ -99,7 +148,12 @@ fn bystander(m: &PodMeta, image: &str, health: Health, mount: &str) -> Value {
             c
         }
     };
-    objects::pod(m, vec![container], mount, pod_status("Running", conditions, m, statuses, "Burstable"))
+    objects::pod(
+        m,
+        vec![container],
+        mount,
+        pod_status("Running", conditions, m, statuses, "Burstable"),
+    )
 }
 
 /// The cluster's objects, and the story that plays the target.
@@ -188,7 +242,11 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
         let app = if s.namespaces <= 2 {
             "cache".to_string()
         } else {
-            format!("{}-{}", APPS[(k / s.namespaces) % APPS.len()], k / (s.namespaces * APPS.len()))
+            format!(
+                "{}-{}",
+                APPS[(k / s.namespaces) % APPS.len()],
+                k / (s.namespaces * APPS.len())
+            )
         };
         k += 1;
         let replicas = if s.namespaces <= 2 {
@@ -199,7 +257,12 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
         let hash = rng.template_hash();
         let rs_uid = rng.uid();
         let created = now - (5 + rng.below(60) as i64) * 86_400;
-        let image = format!("registry.example.com/{ns}/{app}:v{}.{}.{}", rng.below(5), rng.below(30), rng.below(10));
+        let image = format!(
+            "registry.example.com/{ns}/{app}:v{}.{}.{}",
+            rng.below(5),
+            rng.below(30),
+            rng.below(10)
+        );
         let template = app_container(&app, &image, Some("512Mi"), "unused");
         let dep_uid = rng.uid();
         let mut template_spec = json!({"containers": [template], "restartPolicy": "Always",
@@ -208,13 +271,28 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
         if let Some(c) = template_spec["containers"][0].as_object_mut() {
             c.remove("volumeMounts");
         }
-        deployments.push(objects::deployment(ns, &app, &dep_uid, replicas as u32, template_spec, created));
-        if k % 3 == 0 {
+        deployments.push(objects::deployment(
+            ns,
+            &app,
+            &dep_uid,
+            replicas as u32,
+            template_spec,
+            created,
+        ));
+        if k.is_multiple_of(3) {
             let uid = rng.uid();
             let min = (replicas as u32).saturating_sub(1).max(1);
-            pdbs.push(objects::pdb(ns, &app, &uid, min, replicas as u32, replicas as u32, created));
+            pdbs.push(objects::pdb(
+                ns,
+                &app,
+                &uid,
+                min,
+                replicas as u32,
+                replicas as u32,
+                created,
+            ));
         }
-        if k % 5 == 0 && s.namespaces > 2 {
+        if k.is_multiple_of(5) && s.namespaces > 2 {
             hpas.push(json!({"kind": "HorizontalPodAutoscaler", "apiVersion": "autoscaling/v2",
                 "metadata": {"name": app, "namespace": ns, "uid": rng.uid(), "resourceVersion": "0",
                              "creationTimestamp": ts(created)},
@@ -240,7 +318,12 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
                 rs_uid: rs_uid.clone(),
                 node: format!("node-{node_index:03}"),
                 host_ip: format!("10.0.{}.{}", node_index / 250, 10 + node_index % 250),
-                pod_ip: format!("10.{}.{}.{}", 64 + node_index / 256, node_index % 256, 2 + rng.below(250)),
+                pod_ip: format!(
+                    "10.{}.{}.{}",
+                    64 + node_index / 256,
+                    node_index % 256,
+                    2 + rng.below(250)
+                ),
                 created: created + rng.below(3600) as i64,
                 labels: Vec::new(),
                 annotations: Vec::new(),
@@ -254,11 +337,17 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
             } else if node_index == 0 {
                 Health::Ready
             } else {
-                Health::NodeLost { since: lost_at + 40 }
+                Health::NodeLost {
+                    since: lost_at + 40,
+                }
             };
             let mount = format!("kube-api-access-{}", rng.pod_suffix());
             pods.push(bystander(&meta, &image, health, &mount));
-            if let Health::CrashLooping { restarts, last_exit } = health {
+            if let Health::CrashLooping {
+                restarts,
+                last_exit,
+            } = health
+            {
                 let about = Involved {
                     kind: "Pod".into(),
                     namespace: Some(meta.namespace.clone()),
@@ -266,18 +355,38 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
                     uid: meta.uid.clone(),
                     field_path: Some(format!("spec.containers{{{}}}", meta.app)),
                 };
-                let msg = format!("Back-off restarting failed container {} in pod {}_{}({})", meta.app, meta.name, meta.namespace, meta.uid);
+                let msg = format!(
+                    "Back-off restarting failed container {} in pod {}_{}({})",
+                    meta.app, meta.name, meta.namespace, meta.uid
+                );
                 let uid = rng.uid();
                 let suffix = rng.hex(16);
-                events.push(objects::event(&meta.namespace, &uid, &suffix, &about, "BackOff", &msg, "Warning",
-                    "kubelet", Some(&meta.node), now - 3000, last_exit + 1, restarts));
+                events.push(objects::event(
+                    &meta.namespace,
+                    &uid,
+                    &suffix,
+                    &about,
+                    "BackOff",
+                    &msg,
+                    "Warning",
+                    "kubelet",
+                    Some(&meta.node),
+                    now - 3000,
+                    last_exit + 1,
+                    restarts,
+                ));
             }
             pod_refs.push((meta, false));
             made += 1;
         }
     }
     // LimitRanges in the other namespaces (the target's has none, in both clusters).
-    for ns in NAMESPACES.iter().take(s.namespaces).skip(1).filter(|_| s.namespaces > 2) {
+    for ns in NAMESPACES
+        .iter()
+        .take(s.namespaces)
+        .skip(1)
+        .filter(|_| s.namespaces > 2)
+    {
         limit_ranges.push(json!({"kind": "LimitRange", "apiVersion": "v1",
             "metadata": {"name": "default-limits", "namespace": ns, "uid": rng.uid(), "resourceVersion": "0",
                          "creationTimestamp": ts(now - 90 * 86_400)},
@@ -287,21 +396,38 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
 
     // Events: the node lifecycle controller's NotReady, the kubelets' start-up on node-000,
     // the last rollouts' Normal events and probe warnings, up to the scenario's count.
-    let node_event = |rng: &mut Rng, i: usize, reason: &str, msg: String, component: &str, at: i64| {
-        let about = Involved {
-            kind: "Node".into(),
-            namespace: None,
-            name: format!("node-{i:03}"),
-            uid: node_uids[i].clone(),
-            field_path: None,
+    let node_event =
+        |rng: &mut Rng, i: usize, reason: &str, msg: String, component: &str, at: i64| {
+            let about = Involved {
+                kind: "Node".into(),
+                namespace: None,
+                name: format!("node-{i:03}"),
+                uid: node_uids[i].clone(),
+                field_path: None,
+            };
+            let (uid, suffix) = (rng.uid(), rng.hex(16));
+            let host = (component == "kubelet").then(|| format!("node-{i:03}"));
+            objects::event(
+                "default",
+                &uid,
+                &suffix,
+                &about,
+                reason,
+                &msg,
+                "Normal",
+                component,
+                host.as_deref(),
+                at,
+                at,
+                1,
+            )
         };
-        let (uid, suffix) = (rng.uid(), rng.hex(16));
-        let host = (component == "kubelet").then(|| format!("node-{i:03}"));
-        objects::event("default", &uid, &suffix, &about, reason, &msg, "Normal", component, host.as_deref(), at, at, 1)
-    };
     for (reason, msg) in [
         ("Starting", "Starting kubelet.".to_string()),
-        ("NodeHasSufficientMemory", format!("Node {NODE} status is now: NodeHasSufficientMemory")),
+        (
+            "NodeHasSufficientMemory",
+            format!("Node {NODE} status is now: NodeHasSufficientMemory"),
+        ),
         ("NodeReady", format!("Node {NODE} status is now: NodeReady")),
     ] {
         let at = now - 40 * 60;
@@ -309,7 +435,14 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
     }
     for i in 1..=s.not_ready_nodes {
         let msg = format!("Node node-{i:03} status is now: NodeNotReady");
-        events.push(node_event(&mut rng, i, "NodeNotReady", msg, "node-controller", lost_at + 40));
+        events.push(node_event(
+            &mut rng,
+            i,
+            "NodeNotReady",
+            msg,
+            "node-controller",
+            lost_at + 40,
+        ));
     }
     let mut p = 0usize;
     let wanted = s.events.max(events.len() + 4 * pod_refs.len().min(5));
@@ -326,20 +459,76 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
         let at = now - 60 - rng.below(3300) as i64;
         let node_lost = m.node != NODE && s.not_ready_nodes > 0 && rng.below(3) == 0;
         let (reason, msg, kind, component, field) = if node_lost {
-            ("NodeNotReady", "Node is not ready".to_string(), "Warning", "node-controller", false)
+            (
+                "NodeNotReady",
+                "Node is not ready".to_string(),
+                "Warning",
+                "node-controller",
+                false,
+            )
         } else {
             match rng.below(5) {
-                0 => ("Pulled", format!("Container image \"registry.example.com/{}/{}:v1\" already present on machine", m.namespace, m.app), "Normal", "kubelet", true),
-                1 => ("Created", format!("Created container: {}", m.app), "Normal", "kubelet", true),
-                2 => ("Started", format!("Started container {}", m.app), "Normal", "kubelet", true),
-                3 => ("Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503".to_string(), "Warning", "kubelet", true),
-                _ => ("Killing", format!("Stopping container {}", m.app), "Normal", "kubelet", true),
+                0 => (
+                    "Pulled",
+                    format!(
+                        "Container image \"registry.example.com/{}/{}:v1\" already present on machine",
+                        m.namespace, m.app
+                    ),
+                    "Normal",
+                    "kubelet",
+                    true,
+                ),
+                1 => (
+                    "Created",
+                    format!("Created container: {}", m.app),
+                    "Normal",
+                    "kubelet",
+                    true,
+                ),
+                2 => (
+                    "Started",
+                    format!("Started container {}", m.app),
+                    "Normal",
+                    "kubelet",
+                    true,
+                ),
+                3 => (
+                    "Unhealthy",
+                    "Readiness probe failed: HTTP probe failed with statuscode: 503".to_string(),
+                    "Warning",
+                    "kubelet",
+                    true,
+                ),
+                _ => (
+                    "Killing",
+                    format!("Stopping container {}", m.app),
+                    "Normal",
+                    "kubelet",
+                    true,
+                ),
             }
         };
         let host = (component == "kubelet").then_some(m.node.as_str());
         let (uid, suffix) = (rng.uid(), rng.hex(16));
-        let count = if reason == "Unhealthy" { 1 + rng.below(40) as u32 } else { 1 };
-        events.push(objects::event(&m.namespace, &uid, &suffix, &about(field), reason, &msg, kind, component, host, at, at, count));
+        let count = if reason == "Unhealthy" {
+            1 + rng.below(40) as u32
+        } else {
+            1
+        };
+        events.push(objects::event(
+            &m.namespace,
+            &uid,
+            &suffix,
+            &about(field),
+            reason,
+            &msg,
+            kind,
+            component,
+            host,
+            at,
+            at,
+            count,
+        ));
     }
 
     let not_ready = s.not_ready_nodes;

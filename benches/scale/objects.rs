@@ -84,8 +84,18 @@ fn fields_at(v: &Value, depth: usize) -> Value {
             let mut out = Map::new();
             for (k, x) in m {
                 // Lists the API treats as atomic are owned whole.
-                let atomic = matches!(k.as_str(), "containerStatuses" | "images" | "command" | "args");
-                out.insert(format!("f:{k}"), if atomic { json!({}) } else { fields_at(x, depth + 1) });
+                let atomic = matches!(
+                    k.as_str(),
+                    "containerStatuses" | "images" | "command" | "args"
+                );
+                out.insert(
+                    format!("f:{k}"),
+                    if atomic {
+                        json!({})
+                    } else {
+                        fields_at(x, depth + 1)
+                    },
+                );
             }
             // The API marks maps below the top-level sections as owned themselves too.
             if !out.is_empty() && depth >= 2 {
@@ -96,9 +106,17 @@ fn fields_at(v: &Value, depth: usize) -> Value {
         Value::Array(items) => {
             let mut out = Map::new();
             for it in items {
-                let key = ["name", "type", "ip", "key", "uid", "containerPort", "mountPath"]
-                    .iter()
-                    .find_map(|k| it.get(*k).map(|v| (*k, v.clone())));
+                let key = [
+                    "name",
+                    "type",
+                    "ip",
+                    "key",
+                    "uid",
+                    "containerPort",
+                    "mountPath",
+                ]
+                .iter()
+                .find_map(|k| it.get(*k).map(|v| (*k, v.clone())));
                 if let Some((k, val)) = key {
                     let mut inner = fields_at(it, depth + 1);
                     if let Some(o) = inner.as_object_mut() {
@@ -209,7 +227,8 @@ pub fn pod(m: &PodMeta, containers: Vec<Value>, mount: &str, status: Value) -> V
         ],
         "priority": 0, "enableServiceLinks": true, "preemptionPolicy": "PreemptLowerPriority"
     });
-    let meta_owned = json!({"generateName": {}, "labels": labels, "ownerReferences": [{"uid": m.rs_uid}]});
+    let meta_owned =
+        json!({"generateName": {}, "labels": labels, "ownerReferences": [{"uid": m.rs_uid}]});
     let managed_fields = vec![
         managed(
             "kube-controller-manager",
@@ -246,7 +265,13 @@ pub fn pod(m: &PodMeta, containers: Vec<Value>, mount: &str, status: Value) -> V
 }
 
 /// A pod condition.
-pub fn condition(kind: &str, ok: bool, at: i64, reason: Option<&str>, message: Option<&str>) -> Value {
+pub fn condition(
+    kind: &str,
+    ok: bool,
+    at: i64,
+    reason: Option<&str>,
+    message: Option<&str>,
+) -> Value {
     let mut c = json!({"type": kind, "status": if ok {"True"} else {"False"}, "lastProbeTime": null,
                        "lastTransitionTime": ts(at)});
     if let Some(r) = reason {
@@ -258,22 +283,26 @@ pub fn condition(kind: &str, ok: bool, at: i64, reason: Option<&str>, message: O
     c
 }
 
-/// A container status: `state` and `last` as the kubelet writes them (`{}` for no last state).
-pub fn container_status(
-    name: &str,
-    image: &str,
-    state: Value,
-    last: Value,
-    ready: bool,
-    restarts: u32,
-    container_id: &str,
-    mount: &str,
-) -> Value {
-    let started = state.get("running").is_some();
+/// A container as the kubelet reports it: `state` and `last` as it writes them (`{}` for no
+/// last state).
+#[derive(Debug, Clone)]
+pub struct ContainerReport<'a> {
+    pub name: &'a str,
+    pub image: &'a str,
+    pub state: Value,
+    pub last: Value,
+    pub ready: bool,
+    pub restarts: u32,
+    pub id: &'a str,
+}
+
+/// A container status, with the service-account mount `mount`.
+pub fn container_status(c: ContainerReport<'_>, mount: &str) -> Value {
+    let started = c.state.get("running").is_some();
     json!({
-        "name": name, "state": state, "lastState": last, "ready": ready, "restartCount": restarts,
-        "image": image, "imageID": format!("{image}@sha256:{}", &container_id[..container_id.len().min(64)]),
-        "containerID": format!("containerd://{container_id}"), "started": started,
+        "name": c.name, "state": c.state, "lastState": c.last, "ready": c.ready, "restartCount": c.restarts,
+        "image": c.image, "imageID": format!("{}@sha256:{}", c.image, &c.id[..c.id.len().min(64)]),
+        "containerID": format!("containerd://{}", c.id), "started": started,
         "volumeMounts": [{"name": mount, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
                           "readOnly": true, "recursiveReadOnly": "Disabled"}]
     })
@@ -297,9 +326,8 @@ pub fn pod_status(
 
 /// The five conditions of a running pod, Ready or not (ContainersNotReady naming `unready`).
 pub fn running_conditions(m: &PodMeta, ready_at: i64, unready: &[&str]) -> Vec<Value> {
-    let not = (!unready.is_empty()).then(|| {
-        format!("containers with unready status: [{}]", unready.join(" "))
-    });
+    let not = (!unready.is_empty())
+        .then(|| format!("containers with unready status: [{}]", unready.join(" ")));
     let ok = not.is_none();
     let reason = (!ok).then_some("ContainersNotReady");
     vec![
@@ -315,7 +343,14 @@ pub fn running_conditions(m: &PodMeta, ready_at: i64, unready: &[&str]) -> Vec<V
 /// four conditions, addresses, nodeInfo, an images list); NotReady as the node lifecycle
 /// controller leaves a node whose kubelet stopped posting (every condition Unknown, the
 /// unreachable taints).
-pub fn node(i: usize, ready: bool, uid: &str, created: i64, heartbeat: i64, rng: &mut Rng) -> Value {
+pub fn node(
+    i: usize,
+    ready: bool,
+    uid: &str,
+    created: i64,
+    heartbeat: i64,
+    rng: &mut Rng,
+) -> Value {
     let name = format!("node-{i:03}");
     let zone = ["a", "b", "c"][i % 3];
     let since = ts(created);
@@ -373,9 +408,27 @@ pub fn node(i: usize, ready: bool, uid: &str, created: i64, heartbeat: i64, rng:
         "images": images
     });
     let managed_fields = vec![
-        managed("kubelet", "v1", &since, None, &json!({"metadata": {"labels": labels}})),
-        managed("kube-controller-manager", "v1", &hb, None, &json!({"spec": spec})),
-        managed("kubelet", "v1", &hb, Some("status"), &json!({"status": status})),
+        managed(
+            "kubelet",
+            "v1",
+            &since,
+            None,
+            &json!({"metadata": {"labels": labels}}),
+        ),
+        managed(
+            "kube-controller-manager",
+            "v1",
+            &hb,
+            None,
+            &json!({"spec": spec}),
+        ),
+        managed(
+            "kubelet",
+            "v1",
+            &hb,
+            Some("status"),
+            &json!({"status": status}),
+        ),
     ];
     json!({
         "kind": "Node", "apiVersion": "v1",
@@ -483,7 +536,15 @@ pub fn deployment(
 }
 
 /// A PodDisruptionBudget in the recorded shape.
-pub fn pdb(namespace: &str, app: &str, uid: &str, min_available: u32, healthy: u32, expected: u32, created: i64) -> Value {
+pub fn pdb(
+    namespace: &str,
+    app: &str,
+    uid: &str,
+    min_available: u32,
+    healthy: u32,
+    expected: u32,
+    created: i64,
+) -> Value {
     let at = ts(created);
     json!({
         "kind": "PodDisruptionBudget", "apiVersion": "policy/v1",

@@ -175,9 +175,7 @@ impl FieldSelector {
             if !matches!(k, "metadata.name" | "metadata.namespace")
                 && !field_labels(plural).contains(&k)
             {
-                return Err(format!(
-                    "field label not supported: {k}"
-                ));
+                return Err(format!("field label not supported: {k}"));
             }
             reqs.push((k.to_string(), v.trim().to_string(), eq));
         }
@@ -214,5 +212,8 @@ pub fn self_check() {
     }
     assert!(FieldSelector::parse("spec.nodeName=node-000", "pods").is_ok());
     assert!(FieldSelector::parse("spec.nodeName=node-000", "events").is_err());
-    assert_eq!(decode("metadata.name%3Dcheckout+x"), "metadata.name=checkout x");
+    assert_eq!(
+        decode("metadata.name%3Dcheckout+x"),
+        "metadata.name=checkout x"
+    );
 }

@@ -206,6 +206,16 @@ pub struct CallStat {
     pub statuses: BTreeMap<u16, u64>,
 }
 
+/// The requests of one (verb, resource, scope, selector), as the summary reads them.
+#[derive(Debug, Clone)]
+pub struct CallSummary {
+    pub key: CallKey,
+    pub requests: u64,
+    pub lists: u64,
+    pub bytes: u64,
+    pub statuses: BTreeMap<u16, u64>,
+}
+
 /// Shared by the HTTP handlers, the watch streams and the story.
 pub struct Inner {
     store: Mutex<Store>,
@@ -340,17 +350,15 @@ impl Inner {
     }
 
     /// The requests so far.
-    pub fn calls(&self) -> Vec<(CallKey, u64, u64, u64, BTreeMap<u16, u64>)> {
+    pub fn calls(&self) -> Vec<CallSummary> {
         lock(&self.calls)
             .iter()
-            .map(|(k, s)| {
-                (
-                    k.clone(),
-                    s.requests,
-                    s.lists,
-                    s.bytes.load(Ordering::Relaxed),
-                    s.statuses.clone(),
-                )
+            .map(|(k, s)| CallSummary {
+                key: k.clone(),
+                requests: s.requests,
+                lists: s.lists,
+                bytes: s.bytes.load(Ordering::Relaxed),
+                statuses: s.statuses.clone(),
             })
             .collect()
     }
@@ -417,8 +425,10 @@ impl Server {
 
 fn status_body(code: u16, reason: &str, message: &str) -> Bytes {
     Bytes::from(
-        serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
-            "status": "Failure", "message": message, "reason": reason, "code": code}))
+        serde_json::to_vec(
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": message, "reason": reason, "code": code}),
+        )
         .unwrap_or_default(),
     )
 }
@@ -460,7 +470,11 @@ fn parse_path(path: &str) -> Option<(String, Target)> {
     let (plural, name, sub) = match rest.as_slice() {
         [plural] => (plural.to_string(), None, None),
         [plural, name] => (plural.to_string(), Some(name.to_string()), None),
-        [plural, name, sub @ ..] => (plural.to_string(), Some(name.to_string()), Some(sub.join("/"))),
+        [plural, name, sub @ ..] => (
+            plural.to_string(),
+            Some(name.to_string()),
+            Some(sub.join("/")),
+        ),
         _ => return None,
     };
     let res = Res::parse(&gv, &plural);
@@ -498,7 +512,16 @@ async fn handle(inner: Arc<Inner>, story: StoryHandle, req: Request<Body>) -> Re
             selector: String::new(),
         };
         let c = inner.count(key, false, 404);
-        return respond(404, json_ct, status_body(404, "NotFound", "the server could not find the requested resource"), c);
+        return respond(
+            404,
+            json_ct,
+            status_body(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
+            c,
+        );
     };
     let scope = t.namespace.clone().unwrap_or_else(|| "cluster".into());
     let mut selector = String::new();
@@ -522,10 +545,18 @@ async fn handle(inner: Arc<Inner>, story: StoryHandle, req: Request<Body>) -> Re
         let mut review: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         review["status"] = json!({"allowed": true, "reason": "scale bench: allowed"});
         let c = inner.count(key("create", &t.plural), false, 201);
-        return respond(201, json_ct, Bytes::from(serde_json::to_vec(&review).unwrap_or_default()), c);
+        return respond(
+            201,
+            json_ct,
+            Bytes::from(serde_json::to_vec(&review).unwrap_or_default()),
+            c,
+        );
     }
     // The pod proxy to a leaker's metrics port.
-    if t.res == Some(Res::Pods) && t.sub.as_deref() == Some("proxy/metrics") && method == Method::GET {
+    if t.res == Some(Res::Pods)
+        && t.sub.as_deref() == Some("proxy/metrics")
+        && method == Method::GET
+    {
         let pod = t.name.clone().unwrap_or_default();
         let pod = pod.split(':').next().unwrap_or_default().to_string();
         let (code, text) = match story.metrics(&pod) {
@@ -533,7 +564,9 @@ async fn handle(inner: Arc<Inner>, story: StoryHandle, req: Request<Body>) -> Re
             // What the API server answers when nothing listens behind the proxy.
             None => (
                 503,
-                format!("error trying to reach service: dial tcp 10.88.0.1:9464: connect: connection refused ({pod})"),
+                format!(
+                    "error trying to reach service: dial tcp 10.88.0.1:9464: connect: connection refused ({pod})"
+                ),
             ),
         };
         let c = inner.count(key("proxy", "pods/proxy"), false, code);
@@ -541,7 +574,10 @@ async fn handle(inner: Arc<Inner>, story: StoryHandle, req: Request<Body>) -> Re
     }
     let Some(res) = t.res else {
         let c = inner.count(key("unknown", &t.plural), false, 404);
-        let msg = format!("the server could not find the requested resource ({})", t.plural);
+        let msg = format!(
+            "the server could not find the requested resource ({})",
+            t.plural
+        );
         return respond(404, json_ct, status_body(404, "NotFound", &msg), c);
     };
     let plural = res.plural();
@@ -555,14 +591,15 @@ async fn handle(inner: Arc<Inner>, story: StoryHandle, req: Request<Body>) -> Re
                     return respond(400, json_ct, status_body(400, "BadRequest", &e), c);
                 }
             };
-            let fields = match FieldSelector::parse(q.get("fieldSelector").map_or("", |s| s), plural) {
-                Ok(f) => f,
-                Err(e) => {
-                    let verb = if is_watch(&q) { "watch" } else { "list" };
-                    let c = inner.count(key(verb, plural), false, 400);
-                    return respond(400, json_ct, status_body(400, "BadRequest", &e), c);
-                }
-            };
+            let fields =
+                match FieldSelector::parse(q.get("fieldSelector").map_or("", |s| s), plural) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let verb = if is_watch(&q) { "watch" } else { "list" };
+                        let c = inner.count(key(verb, plural), false, 400);
+                        return respond(400, json_ct, status_body(400, "BadRequest", &e), c);
+                    }
+                };
             let filter = Filter {
                 res,
                 namespace: t.namespace.clone(),
@@ -585,14 +622,21 @@ async fn handle(inner: Arc<Inner>, story: StoryHandle, req: Request<Body>) -> Re
             let code = if found.is_some() { 200 } else { 404 };
             let c = inner.count(key("get", plural), false, code);
             match found {
-                Some(obj) => respond(200, json_ct, Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()), c),
+                Some(obj) => respond(
+                    200,
+                    json_ct,
+                    Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+                    c,
+                ),
                 None => {
                     let msg = format!("{plural} \"{name}\" not found");
                     respond(404, json_ct, status_body(404, "NotFound", &msg), c)
                 }
             }
         }
-        (Method::PATCH, Some(name)) if res == Res::Deployments && content_type.starts_with("application/apply-patch") => {
+        (Method::PATCH, Some(name))
+            if res == Res::Deployments && content_type.starts_with("application/apply-patch") =>
+        {
             let patch: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let ns = t.namespace.clone().unwrap_or_default();
             let manager = q.get("fieldManager").cloned().unwrap_or_default();
@@ -601,7 +645,12 @@ async fn handle(inner: Arc<Inner>, story: StoryHandle, req: Request<Body>) -> Re
             let code = if answer.is_ok() { 200 } else { 404 };
             let c = inner.count(key("patch", plural), false, code);
             match answer {
-                Ok(obj) => respond(200, json_ct, Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()), c),
+                Ok(obj) => respond(
+                    200,
+                    json_ct,
+                    Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+                    c,
+                ),
                 Err(msg) => respond(404, json_ct, status_body(404, "NotFound", &msg), c),
             }
         }
@@ -639,7 +688,9 @@ fn list(inner: &Inner, f: &Filter, q: &BTreeMap<String, String>) -> (u16, Bytes)
     let mut st = lock(&inner.store);
     let (rv, items, offset) = match q.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
-            let id = token.strip_prefix("page-").and_then(|i| i.parse::<u64>().ok());
+            let id = token
+                .strip_prefix("page-")
+                .and_then(|i| i.parse::<u64>().ok());
             match id.and_then(|id| st.snapshots.remove(&id)) {
                 Some(s) => (s.rv, s.items, s.offset),
                 None => {
@@ -796,7 +847,9 @@ fn watch(
                 .flat_map(|m| m.values())
                 .filter(|e| state.filter.matches(e))
             {
-                state.backlog.push_back((e.rv, event_line("ADDED", &e.bytes)));
+                state
+                    .backlog
+                    .push_back((e.rv, event_line("ADDED", &e.bytes)));
             }
             state.seen = st.rv;
             if initial_events && bookmarks {

@@ -31,8 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::objects::{
-    self, Involved, PodMeta, Rng, container_status, micro_ts, now_secs, pod_status,
-    running_conditions, ts,
+    self, ContainerReport, Involved, PodMeta, Rng, container_status, micro_ts, now_secs,
+    pod_status, running_conditions, ts,
 };
 use super::server::{Inner, Kill, Res};
 
@@ -457,10 +457,16 @@ impl Story {
             .containers
             .iter()
             .map(|c| {
-                container_status(
-                    &c.name, &c.image, c.state.clone(), c.last.clone(), c.ready, c.restarts, &c.id,
-                    MOUNT,
-                )
+                let report = ContainerReport {
+                    name: &c.name,
+                    image: &c.image,
+                    state: c.state.clone(),
+                    last: c.last.clone(),
+                    ready: c.ready,
+                    restarts: c.restarts,
+                    id: &c.id,
+                };
+                container_status(report, MOUNT)
             })
             .collect();
         let unready: Vec<&str> = p
@@ -477,7 +483,8 @@ impl Story {
                    "conditions": [objects::condition("PodScheduled", true, m.created, None, None)]})
         } else if p.phase == "Pending" {
             let mut conds = running_conditions(m, m.created, &unready);
-            conds[0] = objects::condition("PodReadyToStartContainers", false, m.created, None, None);
+            conds[0] =
+                objects::condition("PodReadyToStartContainers", false, m.created, None, None);
             let mut s = pod_status("Pending", conds, m, statuses, qos);
             if let Some(o) = s.as_object_mut() {
                 o.remove("podIP");
@@ -488,10 +495,15 @@ impl Story {
             let conds = if p.phase == "Running" {
                 running_conditions(m, p.ready_since, &unready)
             } else {
-                let reason = if p.phase == "Failed" { "PodFailed" } else { "PodCompleted" };
+                let reason = if p.phase == "Failed" {
+                    "PodFailed"
+                } else {
+                    "PodCompleted"
+                };
                 let mut c = running_conditions(m, p.ready_since, &[]);
                 c[2] = objects::condition("Ready", false, p.ready_since, Some(reason), None);
-                c[3] = objects::condition("ContainersReady", false, p.ready_since, Some(reason), None);
+                c[3] =
+                    objects::condition("ContainersReady", false, p.ready_since, Some(reason), None);
                 c
             };
             pod_status(p.phase, conds, m, statuses, qos)
@@ -518,7 +530,14 @@ impl Story {
     }
 
     /// An Event about a target object, as its reporter writes it.
-    fn event(&mut self, about: Involved, reason: &str, message: &str, warning: bool, component: &str) -> String {
+    fn event(
+        &mut self,
+        about: Involved,
+        reason: &str,
+        message: &str,
+        warning: bool,
+        component: &str,
+    ) -> String {
         let now = now_secs();
         let uid = self.rng.uid();
         let suffix = self.rng.hex(16);
@@ -595,7 +614,9 @@ impl Story {
                 }
                 self.applied.insert(manager, patch);
                 self.deployment = next;
-                let stored = self.inner.put(Res::Deployments, self.deployment.clone(), None);
+                let stored = self
+                    .inner
+                    .put(Res::Deployments, self.deployment.clone(), None);
                 let _ = reply.send(Ok(stored));
                 if changed {
                     self.start_rollout();
@@ -628,7 +649,13 @@ impl Story {
             field_path: None,
         };
         let msg = format!("Scaled up replica set {}-{hash} from 0 to 1", self.cfg.app);
-        self.event(about, "ScalingReplicaSet", &msg, false, "deployment-controller");
+        self.event(
+            about,
+            "ScalingReplicaSet",
+            &msg,
+            false,
+            "deployment-controller",
+        );
         self.rollout = Some(Rollout {
             hash,
             rs_uid,
@@ -674,7 +701,11 @@ impl Story {
                 if let Some(p) = self.pods.get_mut(&n) {
                     let mut failed = false;
                     for c in &mut p.containers {
-                        let (code, reason) = if c.name == LEAKER { (137, "Error") } else { (0, "Completed") };
+                        let (code, reason) = if c.name == LEAKER {
+                            (137, "Error")
+                        } else {
+                            (0, "Completed")
+                        };
                         failed |= code != 0;
                         if c.state.get("terminated").is_none() {
                             c.state = json!({"terminated": {"exitCode": code, "reason": reason,
@@ -710,8 +741,16 @@ impl Story {
             return;
         };
         let (hash, rs_uid, leaker) = (r.hash.clone(), r.rs_uid.clone(), r.leaker);
-        let live: Vec<&TargetPod> = self.pods.values().filter(|p| p.deleting.is_none()).collect();
-        let new: Vec<&TargetPod> = live.iter().copied().filter(|p| p.meta.hash == hash).collect();
+        let live: Vec<&TargetPod> = self
+            .pods
+            .values()
+            .filter(|p| p.deleting.is_none())
+            .collect();
+        let new: Vec<&TargetPod> = live
+            .iter()
+            .copied()
+            .filter(|p| p.meta.hash == hash)
+            .collect();
         let old: Vec<String> = live
             .iter()
             .filter(|p| p.meta.hash != hash)
@@ -739,7 +778,13 @@ impl Story {
                 field_path: None,
             };
             let msg = format!("Created pod: {name}");
-            self.event(about, "SuccessfulCreate", &msg, false, "replicaset-controller");
+            self.event(
+                about,
+                "SuccessfulCreate",
+                &msg,
+                false,
+                "replicaset-controller",
+            );
             self.after(25, Action::PodBound(name));
         } else if old.is_empty() {
             self.rollout = None;
@@ -763,10 +808,22 @@ impl Story {
             uid: rs_uid,
             field_path: None,
         };
-        self.event(about, "SuccessfulDelete", &format!("Deleted pod: {name}"), false, "replicaset-controller");
+        self.event(
+            about,
+            "SuccessfulDelete",
+            &format!("Deleted pod: {name}"),
+            false,
+            "replicaset-controller",
+        );
         for c in containers {
             let about = self.pod_ref(name, Some(&c));
-            self.event(about, "Killing", &format!("Stopping container {c}"), false, "kubelet");
+            self.event(
+                about,
+                "Killing",
+                &format!("Stopping container {c}"),
+                false,
+                "kubelet",
+            );
         }
         self.after(400, Action::PodStopped(name.to_string()));
     }
@@ -799,9 +856,21 @@ impl Story {
             let pulled = format!("Container image \"{image}\" already present on machine");
             self.event(a, "Pulled", &pulled, false, "kubelet");
             let a = self.pod_ref(n, Some(&c));
-            self.event(a, "Created", &format!("Created container: {c}"), false, "kubelet");
+            self.event(
+                a,
+                "Created",
+                &format!("Created container: {c}"),
+                false,
+                "kubelet",
+            );
             let a = self.pod_ref(n, Some(&c));
-            self.event(a, "Started", &format!("Started container {c}"), false, "kubelet");
+            self.event(
+                a,
+                "Started",
+                &format!("Started container {c}"),
+                false,
+                "kubelet",
+            );
         }
         if let Some((config, limit)) = leaker {
             self.leaker_started(n, config, limit, wall, 0);
@@ -811,7 +880,14 @@ impl Story {
 
     /// Registers a running leaker and schedules its OOM kill for when its curve reaches the
     /// limit (plus the process's start-up), unless its deadline comes first.
-    fn leaker_started(&mut self, n: &str, config: LeakerConfig, limit: u64, wall: SystemTime, restarts: u32) {
+    fn leaker_started(
+        &mut self,
+        n: &str,
+        config: LeakerConfig,
+        limit: u64,
+        wall: SystemTime,
+        restarts: u32,
+    ) {
         self.leakers_lock().insert(
             n.to_string(),
             LeakerRun {
@@ -827,8 +903,13 @@ impl Story {
         if kill_at >= config.deadline.at(wall) {
             return; // it frees everything at its deadline before reaching the limit
         }
-        let wait = kill_at.duration_since(SystemTime::now()).unwrap_or_default();
-        self.at(Instant::now() + wait, Action::LeakerOom(n.to_string(), restarts));
+        let wait = kill_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        self.at(
+            Instant::now() + wait,
+            Action::LeakerOom(n.to_string(), restarts),
+        );
     }
 
     fn leaker_oom(&mut self, n: &str, restarts: u32) {
@@ -868,7 +949,11 @@ impl Story {
     }
 
     fn backoff_text(&self, n: &str, restarts: u32) -> String {
-        let uid = self.pods.get(n).map(|p| p.meta.uid.clone()).unwrap_or_default();
+        let uid = self
+            .pods
+            .get(n)
+            .map(|p| p.meta.uid.clone())
+            .unwrap_or_default();
         let secs = (10u64 << (restarts.saturating_sub(1)).min(5)).min(300);
         format!(
             "back-off {secs}s restarting failed container={LEAKER} pod={n}_{}({uid})",
@@ -878,7 +963,11 @@ impl Story {
 
     fn leaker_waiting(&mut self, n: &str, restarts: u32) {
         let text = self.backoff_text(n, restarts);
-        let uid = self.pods.get(n).map(|p| p.meta.uid.clone()).unwrap_or_default();
+        let uid = self
+            .pods
+            .get(n)
+            .map(|p| p.meta.uid.clone())
+            .unwrap_or_default();
         let Some(p) = self.pods.get_mut(n) else {
             return;
         };
@@ -958,7 +1047,11 @@ impl Story {
     /// The disruption controller and the deployment controller catch up with the pods.
     fn sync(&mut self) {
         let now = now_secs();
-        let live: Vec<&TargetPod> = self.pods.values().filter(|p| p.deleting.is_none()).collect();
+        let live: Vec<&TargetPod> = self
+            .pods
+            .values()
+            .filter(|p| p.deleting.is_none())
+            .collect();
         let ready = live.iter().filter(|p| p.ready()).count() as u32;
         let current_hash = self
             .rollout
@@ -994,9 +1087,21 @@ impl Story {
         }
         let available = ready >= desired;
         let progressing = if updated == desired && replicas == desired {
-            ("NewReplicaSetAvailable", format!("ReplicaSet \"{}-{current_hash}\" has successfully progressed.", self.cfg.app))
+            (
+                "NewReplicaSetAvailable",
+                format!(
+                    "ReplicaSet \"{}-{current_hash}\" has successfully progressed.",
+                    self.cfg.app
+                ),
+            )
         } else {
-            ("ReplicaSetUpdated", format!("ReplicaSet \"{}-{current_hash}\" is progressing.", self.cfg.app))
+            (
+                "ReplicaSetUpdated",
+                format!(
+                    "ReplicaSet \"{}-{current_hash}\" is progressing.",
+                    self.cfg.app
+                ),
+            )
         };
         s["conditions"] = json!([
             {"type": "Available", "status": if available {"True"} else {"False"}, "lastUpdateTime": ts(now),
@@ -1015,10 +1120,14 @@ impl Story {
             .as_array()
             .zip(s["conditions"].as_array())
             .is_none_or(|(x, y)| {
-                x.iter().zip(y).any(|(x, y)| x["status"] != y["status"] || x["reason"] != y["reason"])
+                x.iter()
+                    .zip(y)
+                    .any(|(x, y)| x["status"] != y["status"] || x["reason"] != y["reason"])
             });
         if a != b || conditions_flipped {
-            self.deployment = self.inner.put(Res::Deployments, self.deployment.clone(), None);
+            self.deployment = self
+                .inner
+                .put(Res::Deployments, self.deployment.clone(), None);
         } else {
             self.deployment["status"] = before;
         }
@@ -1045,7 +1154,12 @@ fn leaker_config(c: &Value) -> Option<(LeakerConfig, u64)> {
     let env: HashMap<String, String> = c["env"]
         .as_array()?
         .iter()
-        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?.to_string(),
+                e["value"].as_str()?.to_string(),
+            ))
+        })
         .collect();
     let config = LeakerConfig::from_sources(&[], &|k| env.get(k).cloned()).ok()?;
     let limit = c["resources"]["limits"]["memory"]
@@ -1071,27 +1185,26 @@ fn unapply(obj: &mut Value, previous: &Value, next: &Value) {
             continue;
         }
         match next.get(k) {
-            None => {
-                match (pv, o.get_mut(k)) {
-                    (Value::Array(items), Some(Value::Array(have))) => {
-                        have.retain(|h| !items.iter().any(|i| same_item(i, h)));
-                    }
-                    (Value::Object(_), Some(inner)) if inner.is_object() => {
-                        unapply(inner, pv, &Value::Object(Default::default()));
-                        if inner.as_object().is_some_and(|m| m.is_empty()) {
-                            o.remove(k);
-                        }
-                    }
-                    _ => {
+            None => match (pv, o.get_mut(k)) {
+                (Value::Array(items), Some(Value::Array(have))) => {
+                    have.retain(|h| !items.iter().any(|i| same_item(i, h)));
+                }
+                (Value::Object(_), Some(inner)) if inner.is_object() => {
+                    unapply(inner, pv, &Value::Object(Default::default()));
+                    if inner.as_object().is_some_and(|m| m.is_empty()) {
                         o.remove(k);
                     }
                 }
-            }
+                _ => {
+                    o.remove(k);
+                }
+            },
             Some(nv) => match (pv, nv, o.get_mut(k)) {
                 (Value::Object(_), Value::Object(_), Some(inner)) => unapply(inner, pv, nv),
                 (Value::Array(items), Value::Array(keep), Some(Value::Array(have))) => {
                     have.retain(|h| {
-                        !items.iter().any(|i| same_item(i, h)) || keep.iter().any(|i| same_item(i, h))
+                        !items.iter().any(|i| same_item(i, h))
+                            || keep.iter().any(|i| same_item(i, h))
                     });
                 }
                 _ => {}
