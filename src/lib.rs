@@ -19,6 +19,8 @@ pub mod retry;
 pub mod score;
 pub mod sim;
 pub mod spec;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub use oomsday_core as core;
 

@@ -69,7 +69,7 @@ async fn abort_rule_stops_the_cascade_early() {
     let (exp, model) = black_friday(true);
     let record = run_sim(&exp, &model, 42).await;
     assert_eq!(record.phase, Phase::Aborted, "{:?}", record.message);
-    assert_eq!(record.reason.as_deref(), Some("AbortRule"));
+    assert_eq!(record.reason, Some(oomsday::spec::RunReason::AbortRule));
     let reverted = record.reverted.expect("reverted");
     let deadline = record.injected.expect("injected") + exp.spec.duration.std();
     assert!(
@@ -91,7 +91,7 @@ async fn stop_before_start_touches_nothing() {
     let (exp, model) = black_friday(false);
     let mut cluster = SimCluster::new(&model, 1).expect("model builds");
     let (handle, mut stop) = stop_channel();
-    handle.stop(engine::EndReason::Signal, "SIGINT");
+    handle.stop(engine::RunReason::Signal, "SIGINT");
     let opts = RunOptions::new("bf-stopped");
     let record = engine::run(
         &mut cluster,

@@ -807,7 +807,10 @@ async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
     .expect("the run completes");
 
     assert_eq!(record.phase, Phase::Completed, "{:?}", record.message);
-    assert_eq!(record.reason.as_deref(), Some("DurationElapsed"));
+    assert_eq!(
+        record.reason,
+        Some(oomsday::spec::RunReason::DurationElapsed)
+    );
     // The leak's deadline is the inject's start plus the duration, so the revert comes at least
     // 2 s after the run started, and after the injection was in place.
     let (injected, reverted) = (record.injected.unwrap(), record.reverted.unwrap());
@@ -845,7 +848,7 @@ async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
 /// A stop (Ctrl-C, SIGTERM) in the middle of the leak reverts at once and ends Aborted.
 #[tokio::test]
 async fn a_stop_mid_leak_reverts_at_once() {
-    use oomsday::engine::{self, EndReason, ExperimentRef, RunOptions};
+    use oomsday::engine::{self, ExperimentRef, RunOptions, RunReason};
     use oomsday::spec::Phase;
 
     let (mut cluster, log) = mock(healthy(|_| None));
@@ -864,7 +867,7 @@ async fn a_stop_mid_leak_reverts_at_once() {
         // Stop once the leak is in place.
         for _ in 0..200 {
             if patches(&log2).len() == 1 {
-                handle.stop(EndReason::Signal, "SIGINT");
+                handle.stop(RunReason::Signal, "SIGINT");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -885,7 +888,7 @@ async fn a_stop_mid_leak_reverts_at_once() {
     .expect("a stop ends the run well before its 10m duration")
     .expect("the run ends with a record");
     assert_eq!(record.phase, Phase::Aborted);
-    assert_eq!(record.reason.as_deref(), Some("Signal"));
+    assert_eq!(record.reason, Some(RunReason::Signal));
     let applied = patches(&log);
     assert_eq!(applied.len(), 2, "inject, then the revert");
     assert_eq!(
@@ -1140,8 +1143,8 @@ abort: {nodesNotReady: 1}
     .expect("the run completes");
     // The abort rule on NotReady nodes judged changes: none.
     assert_eq!(
-        record.reason.as_deref(),
-        Some("DurationElapsed"),
+        record.reason,
+        Some(oomsday::spec::RunReason::DurationElapsed),
         "{:?}",
         record.message
     );

@@ -38,6 +38,18 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 7;
 
     use crate::controller::startup::SetupError;
+    use crate::engine::Outcome;
+
+    /// The exit code of a run's outcome: 0 passed, 1 failed or below the minimum score (or a
+    /// failed revert, with its error on stderr), 3 aborted, 4 inconclusive.
+    pub const fn of(outcome: Outcome) -> u8 {
+        match outcome {
+            Outcome::Passed => OK,
+            Outcome::BelowMinScore | Outcome::HypothesisFailed | Outcome::RevertFailed => FAILED,
+            Outcome::Aborted => ABORTED,
+            Outcome::Inconclusive => INCONCLUSIVE,
+        }
+    }
 
     fn for_kube(e: &kube::Error) -> u8 {
         match e {
@@ -162,58 +174,4 @@ impl Cli {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::exit;
-    use crate::controller::startup::SetupError;
-
-    fn api(code: u16) -> kube::Error {
-        kube::Error::Api(Box::new(
-            kube::core::Status::failure("x", "X").with_code(code),
-        ))
-    }
-
-    #[test]
-    fn errors_map_to_their_documented_codes() {
-        let setup = |e: SetupError| exit::for_error(&anyhow::Error::new(e));
-        assert_eq!(
-            setup(SetupError::LeaseNamespaceMissing {
-                namespace: "x".into()
-            }),
-            exit::NOT_FOUND
-        );
-        assert_eq!(
-            setup(SetupError::CrdsMissing {
-                missing: "x".into()
-            }),
-            exit::NOT_FOUND
-        );
-        assert_eq!(
-            setup(SetupError::Forbidden {
-                missing: "x".into()
-            }),
-            exit::FORBIDDEN
-        );
-        assert_eq!(
-            setup(SetupError::Unreachable {
-                what: "x".into(),
-                detail: "refused".into()
-            }),
-            exit::CLUSTER
-        );
-        let lib = |e: crate::Error| exit::for_error(&anyhow::Error::new(e).context("doing it"));
-        assert_eq!(lib(crate::Error::Kube(api(403))), exit::FORBIDDEN);
-        assert_eq!(lib(crate::Error::Kube(api(404))), exit::NOT_FOUND);
-        assert_eq!(lib(crate::Error::Kube(api(503))), exit::CLUSTER);
-        assert_eq!(
-            lib(crate::Error::Timeout {
-                what: "get".into(),
-                after: std::time::Duration::from_secs(1)
-            }),
-            exit::CLUSTER
-        );
-        assert_eq!(lib(crate::Error::Invalid("bad".into())), exit::USAGE);
-        let wrapped = anyhow::Error::new(api(401)).context("triggering shop/lx");
-        assert_eq!(exit::for_error(&wrapped), exit::FORBIDDEN);
-        assert_eq!(exit::for_error(&anyhow::anyhow!("bad flag")), exit::USAGE);
-    }
-}
+mod tests;

@@ -111,5 +111,5 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         super::simulate::print_lines(&lines, args.max_lines);
     }
     let (_, outcome) = conclude(result, &args.reports)?;
-    Ok(outcome.exit_code())
+    Ok(exit::of(outcome))
 }

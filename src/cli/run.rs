@@ -16,7 +16,7 @@ use oomsday_core::human_bytes;
 
 use super::exit;
 use crate::engine::{
-    self, Cluster, EndReason, ExperimentRef, InjectionPlan, Outcome, Progress, RunOptions,
+    self, Cluster, ExperimentRef, InjectionPlan, Outcome, Progress, RunOptions, RunReason,
     RunRecord, StopHandle,
 };
 use crate::narrate::{Folder, Narrator};
@@ -209,7 +209,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     if reports.len() > 1 {
         println!("{}", report::suite_summary(&reports));
     }
-    Ok(worst.exit_code())
+    Ok(exit::of(worst))
 }
 
 /// Loads the experiments at `path`, printing warnings and diagnostics; None when the input is
@@ -309,7 +309,7 @@ pub async fn signal_stop(handle: StopHandle) {
             }
             "SIGINT"
         };
-        if handle.stop(EndReason::Signal, name) {
+        if handle.stop(RunReason::Signal, name) {
             eprintln!("\n{name}: stopping — reverting the leak first");
         } else {
             eprintln!("\n{name}: reverting, please wait (the leak must not be left in place)");
@@ -695,7 +695,7 @@ mod tests {
         // A bystander was evicted and the hypothesis allows none.
         assert_eq!(report.score.verdict, crate::spec::Verdict::Failed);
         assert_eq!(outcome, Outcome::HypothesisFailed);
-        assert_eq!(outcome.exit_code(), exit::FAILED);
+        assert_eq!(exit::of(outcome), exit::FAILED);
         let written =
             std::fs::read_to_string(dir.join(format!("{}.json", report.file_stem()))).unwrap();
         let back = Report::from_json(&written).unwrap();

@@ -156,7 +156,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         println!("SIMULATED — summary");
         println!("{}", report::suite_summary(&reports));
     }
-    Ok(worst.exit_code())
+    Ok(exit::of(worst))
 }
 
 /// The model for an experiment: `--cluster`, else its spec.simulation.cluster relative to the

@@ -260,7 +260,7 @@ impl Registry {
     }
 
     /// Asks one run to stop; false when it does not execute here.
-    pub fn stop(&self, key: &str, reason: crate::engine::EndReason, detail: &str) -> bool {
+    pub fn stop(&self, key: &str, reason: crate::engine::RunReason, detail: &str) -> bool {
         match self.lock().get(key) {
             Some(r) => {
                 r.stop.stop(reason, detail);
@@ -286,7 +286,7 @@ impl Registry {
         let waits: Vec<tokio::sync::watch::Receiver<bool>> = {
             let runs = self.lock();
             for r in runs.values() {
-                r.stop.stop(crate::engine::EndReason::Signal, detail);
+                r.stop.stop(crate::engine::RunReason::Signal, detail);
             }
             runs.values().map(|r| r.done.clone()).collect()
         };
@@ -301,7 +301,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EndReason, Tally, stop_channel};
+    use crate::engine::{RunReason, Tally, stop_channel};
     use crate::observe::{DisruptionCause, Event, Observation, PodRef};
     use crate::spec::TargetKind;
 
@@ -335,7 +335,7 @@ mod tests {
             .await;
         assert_eq!(left, 0);
         let stop = seen.await.expect("task");
-        assert_eq!(stop.reason, EndReason::Signal);
+        assert_eq!(stop.reason, RunReason::Signal);
         assert_eq!(stop.detail, "SIGTERM");
 
         // A run that never ends is reported once the grace period is over.

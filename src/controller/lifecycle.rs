@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::EndReason;
 use crate::observe::Time;
 use crate::spec::{InjectionRecord, LeakRun, LeakRunStatus, Phase, RunReason};
 
@@ -39,21 +38,6 @@ pub const LEGACY_EXPERIMENT_FINALIZER: &str = "oomsday.dev/abort-runs";
 /// Namespaces never targeted unless both the experiment and the controller allow it (the
 /// same list the kube cluster's preflight refuses).
 pub use crate::cluster::kube::SYSTEM_NAMESPACES;
-
-impl From<EndReason> for RunReason {
-    fn from(r: EndReason) -> RunReason {
-        match r {
-            EndReason::DurationElapsed => RunReason::DurationElapsed,
-            EndReason::AbortRule => RunReason::AbortRule,
-            EndReason::Signal => RunReason::Signal,
-            EndReason::AbortAnnotation => RunReason::AbortAnnotation,
-            EndReason::PreflightFailed => RunReason::PreflightFailed,
-            EndReason::InjectFailed => RunReason::InjectFailed,
-            EndReason::ObservationFailed => RunReason::ObservationFailed,
-            EndReason::RevertFailed => RunReason::RevertFailed,
-        }
-    }
-}
 
 /// Where the controller may leak.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +91,7 @@ pub enum RunAction {
     /// Start the engine on it (a Pending run nobody is executing, protected).
     Start,
     /// It runs here: ask the engine to stop (it reverts), then wait.
-    Stop { reason: EndReason, detail: String },
+    Stop { reason: RunReason, detail: String },
     /// Nobody executes it but an injection may be in place: revert it, then mark it finished
     /// and release the finalizer.
     RevertAndFinish {
@@ -168,12 +152,12 @@ pub fn decide_run(run: &LeakRun, executing_here: bool, leader: bool, now: Time) 
     if executing_here {
         return if deleting {
             RunAction::Stop {
-                reason: EndReason::Signal,
+                reason: RunReason::Signal,
                 detail: "the LeakRun is being deleted".into(),
             }
         } else if let Some(v) = abort {
             RunAction::Stop {
-                reason: EndReason::AbortAnnotation,
+                reason: RunReason::AbortAnnotation,
                 detail: format!("annotation {ABORT_ANNOTATION}={v}"),
             }
         } else {
@@ -408,7 +392,7 @@ mod tests {
         assert!(matches!(
             decide_run(&r, true, true, now),
             RunAction::Stop {
-                reason: EndReason::AbortAnnotation,
+                reason: RunReason::AbortAnnotation,
                 ..
             }
         ));
@@ -530,46 +514,14 @@ mod tests {
     }
 
     #[test]
-    fn run_reasons_serialize_to_the_engine_strings() {
-        for r in [
-            EndReason::DurationElapsed,
-            EndReason::AbortRule,
-            EndReason::Signal,
-            EndReason::AbortAnnotation,
-            EndReason::PreflightFailed,
-            EndReason::InjectFailed,
-            EndReason::ObservationFailed,
-            EndReason::RevertFailed,
-        ] {
-            let typed = RunReason::from(r);
-            assert_eq!(typed.as_str(), r.as_str());
+    fn run_reasons_serialize_to_their_strings() {
+        for r in RunReason::ALL {
             assert_eq!(
-                serde_json::to_value(typed).expect("json"),
+                serde_json::to_value(r).expect("json"),
                 serde_json::json!(r.as_str())
             );
-            assert_eq!(RunReason::parse(r.as_str()), typed);
+            assert_eq!(RunReason::parse(r.as_str()), r);
         }
-        // A reason from a newer controller does not make the object unreadable.
-        let r: RunReason = serde_json::from_value(serde_json::json!("SomethingNew")).expect("ok");
-        assert_eq!(r, RunReason::Unknown);
-    }
-
-    #[test]
-    fn history_keeps_the_newest_finished_runs() {
-        let mk = |name: &str, phase: Phase, created: &str| {
-            let mut r = run(name, phase);
-            r.metadata.creation_timestamp = Some(K8sTime(ts(created)));
-            r
-        };
-        let runs = vec![
-            mk("lx-c", Phase::Completed, "2026-11-03T00:00:00Z"),
-            mk("lx-a", Phase::Completed, "2026-11-01T00:00:00Z"),
-            mk("lx-d", Phase::Leaking, "2026-11-04T00:00:00Z"),
-            mk("lx-b", Phase::Failed, "2026-11-02T00:00:00Z"),
-        ];
-        assert_eq!(decide_history(&runs, "lx", 1), ["lx-a", "lx-b"]);
-        assert!(decide_history(&runs, "lx", 3).is_empty());
-        assert!(decide_history(&runs, "other", 0).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::observe::Time;
 use crate::score::{Analysis, Score};
 use crate::spec::{
     AlertStatus, FacetStatus, LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunSpec,
-    LeakRunStatus, Phase, ProbeStatus, RunReason, RunSummary, TimelineLine, Trigger,
+    LeakRunStatus, Phase, ProbeStatus, RunSummary, TimelineLine, Trigger,
 };
 
 use super::conditions;
@@ -163,7 +163,7 @@ pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> L
         score: score.total,
         grade: score.grade.map(|g| g.to_string()),
         verdict: Some(score.verdict),
-        reason: record.reason.as_deref().map(RunReason::parse),
+        reason: record.reason,
         message: record.message.clone(),
         timeline,
         facets: facets(score),

@@ -4,7 +4,8 @@
 use crate::observe::Time;
 use crate::spec::{LeakExperimentSpec, Phase};
 
-use super::state::{EndReason, Ending, RunState};
+use super::state::{Ending, RunState};
+use crate::spec::RunReason;
 
 /// What the driver should do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,7 @@ pub fn decide(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             stop_ending(state)
                 .or_else(|| state.failure.clone())
                 .unwrap_or_else(|| Ending {
-                    reason: EndReason::InjectFailed,
+                    reason: RunReason::InjectFailed,
                     message: "injection did not complete".into(),
                 }),
         ),
@@ -62,7 +63,7 @@ pub fn decide(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
         // Reverting is only seen here when a revert is still owed (the driver moves on to
         // Recovering or Failed itself).
         Phase::Reverting => Step::Revert(state.ending.clone().unwrap_or_else(|| Ending {
-            reason: EndReason::DurationElapsed,
+            reason: RunReason::DurationElapsed,
             message: "revert pending".into(),
         })),
         Phase::Recovering => recovering(spec, state, now),
@@ -80,20 +81,20 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
     }
     if let Some(detail) = state.tally.observation_failed() {
         return Step::Revert(Ending {
-            reason: EndReason::ObservationFailed,
+            reason: RunReason::ObservationFailed,
             message: format!("the cluster could not be observed: {detail}"),
         });
     }
     if let Some(message) = abort_rule(spec, state) {
         return Step::Revert(Ending {
-            reason: EndReason::AbortRule,
+            reason: RunReason::AbortRule,
             message,
         });
     }
     let deadline = state.deadline.unwrap_or(now);
     if now >= deadline {
         return Step::Revert(Ending {
-            reason: EndReason::DurationElapsed,
+            reason: RunReason::DurationElapsed,
             message: format!("the leak ran its duration ({})", spec.duration),
         });
     }
@@ -152,7 +153,7 @@ fn final_ending(state: &RunState) -> Ending {
         .clone()
         .or_else(|| state.failure.clone())
         .unwrap_or_else(|| Ending {
-            reason: EndReason::DurationElapsed,
+            reason: RunReason::DurationElapsed,
             message: "the leak ran its duration".into(),
         })
 }
@@ -270,7 +271,7 @@ mod tests {
     }
 
     /// A run reverted at t(1810) after `reason`, with observations before and after.
-    fn recovering(reason: EndReason, before: &[Observation], after: &[Observation]) -> RunState {
+    fn recovering(reason: RunReason, before: &[Observation], after: &[Observation]) -> RunState {
         let mut st = leaking(before);
         st.ending = Some(Ending {
             reason,
@@ -283,7 +284,7 @@ mod tests {
         st
     }
 
-    fn stop(reason: EndReason) -> Stop {
+    fn stop(reason: RunReason) -> Stop {
         Stop {
             reason,
             detail: "SIGINT".into(),
@@ -350,21 +351,21 @@ mod tests {
         )
     }
 
-    fn reason(step: &Step) -> Option<EndReason> {
+    fn reason(step: &Step) -> Option<RunReason> {
         match step {
             Step::Revert(e) | Step::Finish(e) => Some(e.reason),
             _ => None,
         }
     }
 
-    fn assert_revert(step: Step, want: EndReason) {
+    fn assert_revert(step: Step, want: RunReason) {
         match step {
             Step::Revert(e) => assert_eq!(e.reason, want, "{}", e.message),
             other => panic!("expected a revert for {want:?}, got {other:?}"),
         }
     }
 
-    fn assert_finish(step: Step, want: EndReason) -> String {
+    fn assert_finish(step: Step, want: RunReason) -> String {
         match step {
             Step::Finish(e) => {
                 assert_eq!(e.reason, want, "{}", e.message);
@@ -386,17 +387,17 @@ mod tests {
     fn preflight_failure_finishes_failed_without_revert() {
         let mut st = pending();
         st.fail(
-            EndReason::PreflightFailed,
+            RunReason::PreflightFailed,
             "deployments.apps \"checkout\" not found",
         );
-        let msg = assert_finish(decide(&spec(), &st, t(1)), EndReason::PreflightFailed);
+        let msg = assert_finish(decide(&spec(), &st, t(1)), RunReason::PreflightFailed);
         assert!(msg.contains("not found"));
-        assert_eq!(EndReason::PreflightFailed.final_phase(), Phase::Failed);
+        assert_eq!(RunReason::PreflightFailed.final_phase(), Phase::Failed);
     }
 
     #[test]
     fn stop_before_injection_finishes_aborted_without_revert() {
-        for r in [EndReason::Signal, EndReason::AbortAnnotation] {
+        for r in [RunReason::Signal, RunReason::AbortAnnotation] {
             let mut st = pending();
             st.request_stop(stop(r));
             assert_finish(decide(&spec(), &st, t(1)), r);
@@ -412,15 +413,15 @@ mod tests {
         let mut st = pending();
         st.phase = Phase::Injecting;
         st.injection = Some(record());
-        st.fail(EndReason::InjectFailed, "409 conflict");
-        assert_revert(decide(&spec(), &st, t(5)), EndReason::InjectFailed);
+        st.fail(RunReason::InjectFailed, "409 conflict");
+        assert_revert(decide(&spec(), &st, t(5)), RunReason::InjectFailed);
         // A stop during the inject wins over its failure: the person asked first.
-        st.request_stop(stop(EndReason::Signal));
-        assert_revert(decide(&spec(), &st, t(5)), EndReason::Signal);
+        st.request_stop(stop(RunReason::Signal));
+        assert_revert(decide(&spec(), &st, t(5)), RunReason::Signal);
         let mut st = pending();
         st.phase = Phase::Injecting;
-        st.request_stop(stop(EndReason::AbortAnnotation));
-        assert_revert(decide(&spec(), &st, t(5)), EndReason::AbortAnnotation);
+        st.request_stop(stop(RunReason::AbortAnnotation));
+        assert_revert(decide(&spec(), &st, t(5)), RunReason::AbortAnnotation);
     }
 
     #[test]
@@ -434,8 +435,8 @@ mod tests {
             decide(&spec(), &st, t(1809)),
             Step::Observe { until: t(1810) }
         );
-        assert_revert(decide(&spec(), &st, t(1810)), EndReason::DurationElapsed);
-        assert_revert(decide(&spec(), &st, t(5000)), EndReason::DurationElapsed);
+        assert_revert(decide(&spec(), &st, t(1810)), RunReason::DurationElapsed);
+        assert_revert(decide(&spec(), &st, t(5000)), RunReason::DurationElapsed);
     }
 
     #[test]
@@ -443,7 +444,7 @@ mod tests {
         let spec = spec_with(json!({}), "0s");
         let mut st = leaking(&[]);
         st.deadline = Some(t(10));
-        assert_revert(decide(&spec, &st, t(10)), EndReason::DurationElapsed);
+        assert_revert(decide(&spec, &st, t(10)), RunReason::DurationElapsed);
     }
 
     #[test]
@@ -461,7 +462,7 @@ mod tests {
             let st = leaking(&[workload(20, desired, ready)]);
             let step = decide(&spec(), &st, t(30));
             assert_eq!(
-                reason(&step) == Some(EndReason::AbortRule),
+                reason(&step) == Some(RunReason::AbortRule),
                 fires,
                 "{ready}/{desired}: {step:?}"
             );
@@ -480,7 +481,7 @@ mod tests {
         assert!(matches!(decide(&spec(), &st, t(30)), Step::Observe { .. }));
         let st = leaking(&[node(20, "n1", NodeConditionKind::Ready, false)]);
         let step = decide(&spec(), &st, t(30));
-        assert_revert(step.clone(), EndReason::AbortRule);
+        assert_revert(step.clone(), RunReason::AbortRule);
         assert!(format!("{step:?}").contains("nodesNotReady"));
         let st = leaking(&[
             node(20, "n1", NodeConditionKind::Ready, false),
@@ -500,7 +501,7 @@ mod tests {
             format!("{step:?}").contains("nodesUnderPressure"),
             "{step:?}"
         );
-        assert_revert(step, EndReason::AbortRule);
+        assert_revert(step, RunReason::AbortRule);
         let st = leaking(&[
             node(20, "n1", p, true),
             node(21, "n2", p, true),
@@ -522,7 +523,7 @@ mod tests {
             format!("{step:?}").contains("bystanderEvictions"),
             "{step:?}"
         );
-        assert_revert(step, EndReason::AbortRule);
+        assert_revert(step, RunReason::AbortRule);
         // Target pods, plain deletions and facts older than the run do not count.
         let st = leaking(&[
             evicted(20, "t1", true, k.clone()),
@@ -540,7 +541,7 @@ mod tests {
         let st = leaking(&[]);
         assert!(matches!(decide(&spec, &st, t(50)), Step::Observe { .. }));
         let st = leaking(&[oom(20, "b1", false, 1)]);
-        assert_revert(decide(&spec, &st, t(50)), EndReason::AbortRule);
+        assert_revert(decide(&spec, &st, t(50)), RunReason::AbortRule);
     }
 
     #[test]
@@ -552,36 +553,36 @@ mod tests {
             oom(20, "b1", false, 1),
         ]);
         assert!(matches!(decide(&spec, &st, t(50)), Step::Observe { .. }));
-        assert_revert(decide(&spec, &st, t(1810)), EndReason::DurationElapsed);
+        assert_revert(decide(&spec, &st, t(1810)), RunReason::DurationElapsed);
     }
 
     #[test]
     fn abort_rule_wins_over_the_deadline_and_stop_wins_over_both() {
         let mut st = leaking(&[node(20, "n1", NodeConditionKind::Ready, false)]);
-        assert_revert(decide(&spec(), &st, t(1810)), EndReason::AbortRule);
-        st.request_stop(stop(EndReason::Signal));
-        assert_revert(decide(&spec(), &st, t(1810)), EndReason::Signal);
+        assert_revert(decide(&spec(), &st, t(1810)), RunReason::AbortRule);
+        st.request_stop(stop(RunReason::Signal));
+        assert_revert(decide(&spec(), &st, t(1810)), RunReason::Signal);
     }
 
     #[test]
     fn stop_while_leaking_reverts() {
-        for r in [EndReason::Signal, EndReason::AbortAnnotation] {
+        for r in [RunReason::Signal, RunReason::AbortAnnotation] {
             let mut st = leaking(&[]);
             st.request_stop(stop(r));
             assert_revert(decide(&spec(), &st, t(20)), r);
         }
         // The first stop wins.
         let mut st = leaking(&[]);
-        st.request_stop(stop(EndReason::AbortAnnotation));
-        st.request_stop(stop(EndReason::Signal));
-        assert_revert(decide(&spec(), &st, t(20)), EndReason::AbortAnnotation);
+        st.request_stop(stop(RunReason::AbortAnnotation));
+        st.request_stop(stop(RunReason::Signal));
+        assert_revert(decide(&spec(), &st, t(20)), RunReason::AbortAnnotation);
     }
 
     #[test]
     fn observation_failure_reverts() {
         let mut st = leaking(&[]);
-        st.fail(EndReason::ObservationFailed, "watch pods: 403");
-        assert_revert(decide(&spec(), &st, t(20)), EndReason::ObservationFailed);
+        st.fail(RunReason::ObservationFailed, "watch pods: 403");
+        assert_revert(decide(&spec(), &st, t(20)), RunReason::ObservationFailed);
         // Reported by the cluster itself as an observation.
         let st = leaking(&[Observation::new(
             t(15),
@@ -589,7 +590,7 @@ mod tests {
                 detail: "watch nodes ended".into(),
             },
         )]);
-        assert_revert(decide(&spec(), &st, t(20)), EndReason::ObservationFailed);
+        assert_revert(decide(&spec(), &st, t(20)), RunReason::ObservationFailed);
     }
 
     #[test]
@@ -597,29 +598,29 @@ mod tests {
         let mut st = leaking(&[]);
         st.phase = Phase::Reverting;
         st.ending = Some(Ending {
-            reason: EndReason::AbortRule,
+            reason: RunReason::AbortRule,
             message: "x".into(),
         });
-        st.request_stop(stop(EndReason::Signal));
-        assert_revert(decide(&spec(), &st, t(20)), EndReason::AbortRule);
+        st.request_stop(stop(RunReason::Signal));
+        assert_revert(decide(&spec(), &st, t(20)), RunReason::AbortRule);
     }
 
     #[test]
     fn recovery_reached() {
         // Healthy again at t(1900): recovered 90 s after the revert.
         let st = recovering(
-            EndReason::DurationElapsed,
+            RunReason::DurationElapsed,
             &[workload(100, 4, 2), budget(100, 2, 3)],
             &[workload(1850, 4, 4), budget(1900, 4, 3)],
         );
         assert_eq!(st.recovered, Some(t(1900)));
-        assert_finish(decide(&spec(), &st, t(1901)), EndReason::DurationElapsed);
+        assert_finish(decide(&spec(), &st, t(1901)), RunReason::DurationElapsed);
     }
 
     #[test]
     fn recovery_healthy_at_the_revert_counts_at_once() {
         let st = recovering(
-            EndReason::DurationElapsed,
+            RunReason::DurationElapsed,
             &[workload(100, 4, 4), budget(100, 4, 3)],
             &[],
         );
@@ -630,7 +631,7 @@ mod tests {
     fn recovery_not_reached() {
         // The budget stays breached: watch until the window ends, then finish saying so.
         let st = recovering(
-            EndReason::AbortRule,
+            RunReason::AbortRule,
             &[workload(100, 4, 1), budget(100, 1, 3)],
             &[workload(1850, 4, 4)],
         );
@@ -639,21 +640,21 @@ mod tests {
             decide(&spec(), &st, t(1850)),
             Step::Recover { until: t(2410) }
         );
-        let msg = assert_finish(decide(&spec(), &st, t(2410)), EndReason::AbortRule);
+        let msg = assert_finish(decide(&spec(), &st, t(2410)), RunReason::AbortRule);
         assert!(msg.contains("not recovered"), "{msg}");
-        assert_eq!(EndReason::AbortRule.final_phase(), Phase::Aborted);
+        assert_eq!(RunReason::AbortRule.final_phase(), Phase::Aborted);
         // Never seen the workload: unknown is not recovered.
-        let st = recovering(EndReason::DurationElapsed, &[], &[budget(1850, 4, 3)]);
+        let st = recovering(RunReason::DurationElapsed, &[], &[budget(1850, 4, 3)]);
         assert_eq!(st.recovered, None);
     }
 
     #[test]
     fn recovery_is_not_watched_after_a_stop_or_a_failure() {
         for r in [
-            EndReason::Signal,
-            EndReason::AbortAnnotation,
-            EndReason::InjectFailed,
-            EndReason::ObservationFailed,
+            RunReason::Signal,
+            RunReason::AbortAnnotation,
+            RunReason::InjectFailed,
+            RunReason::ObservationFailed,
         ] {
             let st = recovering(r, &[workload(100, 4, 1)], &[]);
             assert_finish(decide(&spec(), &st, t(1811)), r);
@@ -662,16 +663,16 @@ mod tests {
 
     #[test]
     fn stop_while_recovering_finishes_aborted() {
-        let mut st = recovering(EndReason::DurationElapsed, &[workload(100, 4, 1)], &[]);
-        st.request_stop(stop(EndReason::Signal));
-        let msg = assert_finish(decide(&spec(), &st, t(1820)), EndReason::Signal);
+        let mut st = recovering(RunReason::DurationElapsed, &[workload(100, 4, 1)], &[]);
+        st.request_stop(stop(RunReason::Signal));
+        let msg = assert_finish(decide(&spec(), &st, t(1820)), RunReason::Signal);
         assert!(msg.contains("watching recovery"), "{msg}");
     }
 
     #[test]
     fn observation_failure_while_recovering_finishes() {
         let st = recovering(
-            EndReason::DurationElapsed,
+            RunReason::DurationElapsed,
             &[workload(100, 4, 1)],
             &[Observation::new(
                 t(1820),
@@ -680,7 +681,7 @@ mod tests {
                 },
             )],
         );
-        let msg = assert_finish(decide(&spec(), &st, t(1821)), EndReason::DurationElapsed);
+        let msg = assert_finish(decide(&spec(), &st, t(1821)), RunReason::DurationElapsed);
         assert!(msg.contains("could not be observed"), "{msg}");
     }
 
@@ -695,11 +696,11 @@ mod tests {
 
     #[test]
     fn final_phases() {
-        assert_eq!(EndReason::DurationElapsed.final_phase(), Phase::Completed);
-        assert_eq!(EndReason::RevertFailed.final_phase(), Phase::Failed);
-        assert_eq!(EndReason::ObservationFailed.final_phase(), Phase::Failed);
-        assert!(EndReason::DurationElapsed.watch_recovery());
-        assert!(EndReason::AbortRule.watch_recovery());
-        assert!(!EndReason::Signal.watch_recovery());
+        assert_eq!(RunReason::DurationElapsed.final_phase(), Phase::Completed);
+        assert_eq!(RunReason::RevertFailed.final_phase(), Phase::Failed);
+        assert_eq!(RunReason::ObservationFailed.final_phase(), Phase::Failed);
+        assert!(RunReason::DurationElapsed.watch_recovery());
+        assert!(RunReason::AbortRule.watch_recovery());
+        assert!(!RunReason::Signal.watch_recovery());
     }
 }

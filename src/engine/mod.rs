@@ -29,6 +29,7 @@ mod state;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use crate::spec::RunReason;
 pub use decide::{Step, abort_rule, decide};
 pub use outcome::Outcome;
 pub use probes::{NoProbes, Probes};
@@ -36,7 +37,7 @@ pub use run::{
     ExperimentRef, Progress, ProgressFn, RunOptions, StopHandle, StopSignal, run, run_id,
     stop_channel,
 };
-pub use state::{EndReason, Ending, RunState, Stop, Tally};
+pub use state::{Ending, RunState, Stop, Tally};
 
 /// The name of the sidecar leaker container (ephemeral leakers add a run suffix).
 pub use crate::inject::LEAKER_CONTAINER;
@@ -154,7 +155,7 @@ pub struct RunRecord {
     pub phase: Phase,
     /// Why the run ended the way it did (DurationElapsed, AbortRule, Signal, RevertFailed...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<RunReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub started: Time,

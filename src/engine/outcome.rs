@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::exit;
 use crate::spec::{Phase, Verdict};
 
 /// The outcome of a run, from its phase, its verdict and its score.
@@ -41,19 +40,6 @@ impl Outcome {
                 Outcome::BelowMinScore
             }
             (_, Verdict::Passed) => Outcome::Passed,
-        }
-    }
-
-    /// The process exit code (`cli::exit`): 0 passed, 1 failed or below the minimum score,
-    /// 3 aborted, 4 inconclusive. A failed revert exits 1 as well, with its error on stderr.
-    pub const fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Passed => exit::OK,
-            Outcome::BelowMinScore | Outcome::HypothesisFailed | Outcome::RevertFailed => {
-                exit::FAILED
-            }
-            Outcome::Aborted => exit::ABORTED,
-            Outcome::Inconclusive => exit::INCONCLUSIVE,
         }
     }
 
@@ -102,18 +88,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn outcomes_and_exit_codes() {
+    fn outcomes() {
         use Outcome::*;
         let cases = [
-            (Phase::Completed, Verdict::Passed, 90, None, Passed, 0),
-            (Phase::Completed, Verdict::Passed, 90, Some(80), Passed, 0),
+            (Phase::Completed, Verdict::Passed, 90, None, Passed),
+            (Phase::Completed, Verdict::Passed, 90, Some(80), Passed),
             (
                 Phase::Completed,
                 Verdict::Passed,
                 70,
                 Some(80),
                 BelowMinScore,
-                1,
             ),
             (
                 Phase::Completed,
@@ -121,7 +106,6 @@ mod tests {
                 90,
                 None,
                 HypothesisFailed,
-                1,
             ),
             (
                 Phase::Completed,
@@ -129,26 +113,16 @@ mod tests {
                 0,
                 None,
                 Inconclusive,
-                4,
             ),
-            (Phase::Failed, Verdict::Passed, 90, None, Inconclusive, 4),
-            (
-                Phase::Failed,
-                Verdict::Failed,
-                10,
-                None,
-                HypothesisFailed,
-                1,
-            ),
-            (Phase::Aborted, Verdict::Failed, 10, None, Aborted, 3),
-            (Phase::Aborted, Verdict::Passed, 90, None, Aborted, 3),
+            (Phase::Failed, Verdict::Passed, 90, None, Inconclusive),
+            (Phase::Failed, Verdict::Failed, 10, None, HypothesisFailed),
+            (Phase::Aborted, Verdict::Failed, 10, None, Aborted),
+            (Phase::Aborted, Verdict::Passed, 90, None, Aborted),
         ];
-        for (phase, verdict, total, min, want, code) in cases {
+        for (phase, verdict, total, min, want) in cases {
             let got = Outcome::of(phase, verdict, Some(total), min);
             assert_eq!(got, want, "{phase:?} {verdict:?} {total} {min:?}");
-            assert_eq!(got.exit_code(), code);
         }
-        assert_eq!(RevertFailed.exit_code(), 1);
     }
 
     #[test]

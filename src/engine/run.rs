@@ -11,8 +11,9 @@ use crate::spec::{InjectionMode, LeakExperimentSpec, Phase};
 
 use super::decide::{Step, decide};
 use super::probes::Probes;
-use super::state::{EndReason, Ending, RunState, Stop, Tally};
+use super::state::{Ending, RunState, Stop, Tally};
 use super::{Cluster, InjectionPlan, RunRecord, add};
+use crate::spec::RunReason;
 
 /// The experiment to run: its name, namespace and spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +99,7 @@ pub struct StopHandle {
 
 impl StopHandle {
     /// Asks the run to stop; returns false when a stop was already requested (the first wins).
-    pub fn stop(&self, reason: EndReason, detail: impl Into<String>) -> bool {
+    pub fn stop(&self, reason: RunReason, detail: impl Into<String>) -> bool {
         let stop = Stop {
             reason,
             detail: detail.into(),
@@ -240,7 +241,7 @@ pub async fn run<C: Cluster, P: Probes>(
                 };
                 match res {
                     Some(Ok(defences)) => d.st.defences = Some(defences),
-                    Some(Err(e)) => d.st.fail(EndReason::PreflightFailed, e.to_string()),
+                    Some(Err(e)) => d.st.fail(RunReason::PreflightFailed, e.to_string()),
                     None => {}
                 }
             }
@@ -279,7 +280,7 @@ pub async fn run<C: Cluster, P: Probes>(
                         d.st.phase = Phase::Leaking;
                         d.milestone(at, Phase::Leaking, "leaking", Some(plan.deadline));
                     }
-                    Some(Err(e)) => d.st.fail(EndReason::InjectFailed, e.to_string()),
+                    Some(Err(e)) => d.st.fail(RunReason::InjectFailed, e.to_string()),
                     None => {}
                 }
             }
@@ -316,7 +317,7 @@ pub async fn run<C: Cluster, P: Probes>(
                                 },
                             )],
                         );
-                        d.st.fail(EndReason::ObservationFailed, detail);
+                        d.st.fail(RunReason::ObservationFailed, detail);
                     }
                     None => {}
                 }
@@ -326,7 +327,7 @@ pub async fn run<C: Cluster, P: Probes>(
                     d.st.ending = Some(ending.clone());
                 }
                 d.st.phase = Phase::Reverting;
-                if ending.reason != EndReason::DurationElapsed {
+                if ending.reason != RunReason::DurationElapsed {
                     d.push(Observation::new(
                         now,
                         Event::Abort {
@@ -371,7 +372,7 @@ pub async fn run<C: Cluster, P: Probes>(
                             opts.revert_attempts.max(1)
                         );
                         d.st.ending = Some(Ending {
-                            reason: EndReason::RevertFailed,
+                            reason: RunReason::RevertFailed,
                             message: message.clone(),
                         });
                         d.st.phase = Phase::Failed;
@@ -528,7 +529,7 @@ impl Driver<'_, '_, '_> {
             cluster: cluster.describe(),
             simulated: cluster.simulated(),
             phase: self.st.phase,
-            reason: ending.map(|e| e.reason.as_str().to_string()),
+            reason: ending.map(|e| e.reason),
             message: ending.map(|e| e.message.clone()),
             started: self.st.started,
             injected: self.st.injected,
@@ -665,7 +666,7 @@ mod tests {
         let (res, phases) = go(&mut c, &exp(json!(null)), &mut StopSignal::never()).await;
         let r = res.unwrap();
         assert_eq!(r.phase, Phase::Completed);
-        assert_eq!(r.reason.as_deref(), Some("DurationElapsed"));
+        assert_eq!(r.reason, Some(RunReason::DurationElapsed));
         assert_eq!(r.injected, Some(t(30)));
         // The deadline is 30m after the inject started.
         assert_eq!(r.reverted, Some(t(1800)));
@@ -802,7 +803,7 @@ mod tests {
         .await;
         let r = res.unwrap();
         assert_eq!(r.phase, Phase::Aborted);
-        assert_eq!(r.reason.as_deref(), Some("AbortRule"));
+        assert_eq!(r.reason, Some(RunReason::AbortRule));
         assert!(r.message.as_deref().unwrap().contains("bystander"));
         assert_eq!(r.reverted, Some(t(700)));
         // Still not healthy at the end of the window (ready 2/4 until t(1890) > 700+600).
@@ -841,14 +842,14 @@ mod tests {
             &mut |p| {
                 phases.push(p.phase);
                 if p.tally.bystander_pods() >= 1 {
-                    handle.stop(EndReason::Signal, "SIGINT");
+                    handle.stop(RunReason::Signal, "SIGINT");
                 }
             },
         )
         .await
         .unwrap();
         assert_eq!(r.phase, Phase::Aborted);
-        assert_eq!(r.reason.as_deref(), Some("Signal"));
+        assert_eq!(r.reason, Some(RunReason::Signal));
         assert_eq!(r.reverted, Some(t(600)));
         assert_eq!(r.finished, t(600));
         reverted_once(&c);
@@ -861,13 +862,13 @@ mod tests {
         let (handle, mut stop) = stop_channel();
         let stopper = tokio::spawn(async move {
             tokio::time::sleep(StdDuration::from_millis(20)).await;
-            handle.stop(EndReason::AbortAnnotation, "oomsday.dev/abort=please");
+            handle.stop(RunReason::AbortAnnotation, "oomsday.dev/abort=please");
         });
         let (res, _) = go(&mut c, &exp(json!(null)), &mut stop).await;
         stopper.await.unwrap();
         let r = res.unwrap();
         assert_eq!(r.phase, Phase::Aborted);
-        assert_eq!(r.reason.as_deref(), Some("AbortAnnotation"));
+        assert_eq!(r.reason, Some(RunReason::AbortAnnotation));
         assert_eq!(r.reverted, Some(t(100)));
         reverted_once(&c);
     }
@@ -879,7 +880,7 @@ mod tests {
         let (handle, mut stop) = stop_channel();
         let stopper = tokio::spawn(async move {
             tokio::time::sleep(StdDuration::from_millis(20)).await;
-            handle.stop(EndReason::Signal, "SIGTERM");
+            handle.stop(RunReason::Signal, "SIGTERM");
         });
         let (res, _) = go(&mut c, &exp(json!(null)), &mut stop).await;
         stopper.await.unwrap();
@@ -897,7 +898,7 @@ mod tests {
         let (res, _) = go(&mut c, &exp(json!(null)), &mut StopSignal::never()).await;
         let r = res.unwrap();
         assert_eq!(r.phase, Phase::Failed);
-        assert_eq!(r.reason.as_deref(), Some("ObservationFailed"));
+        assert_eq!(r.reason, Some(RunReason::ObservationFailed));
         assert!(r.message.as_deref().unwrap().contains("connection reset"));
         assert_eq!(r.reverted, Some(t(650)));
         assert!(
@@ -915,7 +916,7 @@ mod tests {
         let (res, _) = go(&mut c, &exp(json!(null)), &mut StopSignal::never()).await;
         let r = res.unwrap();
         assert_eq!(r.phase, Phase::Failed);
-        assert_eq!(r.reason.as_deref(), Some("InjectFailed"));
+        assert_eq!(r.reason, Some(RunReason::InjectFailed));
         assert!(r.message.as_deref().unwrap().contains("webhook"));
         assert_eq!(r.injected, None);
         reverted_once(&c);
@@ -929,7 +930,7 @@ mod tests {
         let (res, phases) = go(&mut c, &exp(json!(null)), &mut StopSignal::never()).await;
         let r = res.unwrap();
         assert_eq!(r.phase, Phase::Failed);
-        assert_eq!(r.reason.as_deref(), Some("PreflightFailed"));
+        assert_eq!(r.reason, Some(RunReason::PreflightFailed));
         assert_eq!(r.injection, None);
         assert_eq!(r.reverted, None);
         assert_eq!(c.calls, ["preflight"]);
@@ -959,7 +960,7 @@ mod tests {
             panic!("not RevertFailed: {err}");
         };
         assert_eq!(record.phase, Phase::Failed);
-        assert_eq!(record.reason.as_deref(), Some("RevertFailed"));
+        assert_eq!(record.reason, Some(RunReason::RevertFailed));
         assert_eq!(c.count("revert"), 3);
     }
 
@@ -1059,7 +1060,7 @@ mod tests {
                 let res = rt.block_on(run(&mut cluster, &mut NoProbes, &exp, &opts(), &mut stop, &mut |_| {
                     calls += 1;
                     if Some(calls) == c.stop_after {
-                        handle.stop(EndReason::Signal, "SIGINT");
+                        handle.stop(RunReason::Signal, "SIGINT");
                     }
                 }));
                 let injected = cluster.count("inject");

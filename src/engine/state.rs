@@ -4,81 +4,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, Time};
-use crate::spec::{InjectionRecord, Phase};
+use crate::spec::{InjectionRecord, Phase, RunReason};
 
 use super::Defences;
-
-/// Why the leak ended, or why the run never got to leak. Stored in [`super::RunRecord::reason`]
-/// as [`EndReason::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EndReason {
-    /// The experiment's duration elapsed: the normal ending.
-    DurationElapsed,
-    /// One of `spec.abort` fired.
-    AbortRule,
-    /// SIGINT or SIGTERM.
-    Signal,
-    /// `oomsday.dev/abort` was set on the run (controller).
-    AbortAnnotation,
-    /// The target could not be leaked into (missing, forbidden, system namespace, busy).
-    PreflightFailed,
-    /// Putting the leaker in place failed.
-    InjectFailed,
-    /// The cluster could not be watched; nothing it says can be trusted.
-    ObservationFailed,
-    /// Taking the leaker out failed, even after retries: `oomsday cleanup` is needed.
-    RevertFailed,
-}
-
-impl EndReason {
-    /// The machine-readable reason written into records and LeakRun status.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EndReason::DurationElapsed => "DurationElapsed",
-            EndReason::AbortRule => "AbortRule",
-            EndReason::Signal => "Signal",
-            EndReason::AbortAnnotation => "AbortAnnotation",
-            EndReason::PreflightFailed => "PreflightFailed",
-            EndReason::InjectFailed => "InjectFailed",
-            EndReason::ObservationFailed => "ObservationFailed",
-            EndReason::RevertFailed => "RevertFailed",
-        }
-    }
-
-    /// Whether recovery is still worth watching after a revert for this reason. After a stop
-    /// request the person or controller wants the run over; after an injection or watch failure
-    /// there is nothing trustworthy to measure.
-    pub const fn watch_recovery(self) -> bool {
-        matches!(self, EndReason::DurationElapsed | EndReason::AbortRule)
-    }
-
-    /// The phase a run that ended for this reason finishes in.
-    pub const fn final_phase(self) -> Phase {
-        match self {
-            EndReason::DurationElapsed => Phase::Completed,
-            EndReason::AbortRule | EndReason::Signal | EndReason::AbortAnnotation => Phase::Aborted,
-            EndReason::PreflightFailed
-            | EndReason::InjectFailed
-            | EndReason::ObservationFailed
-            | EndReason::RevertFailed => Phase::Failed,
-        }
-    }
-}
-
-impl std::fmt::Display for EndReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A request from outside to stop the run: a signal, or the abort annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stop {
-    /// [`EndReason::Signal`] or [`EndReason::AbortAnnotation`].
-    pub reason: EndReason,
+    /// [`RunReason::Signal`] or [`RunReason::AbortAnnotation`].
+    pub reason: RunReason,
     /// For humans: "SIGINT", "annotation oomsday.dev/abort=...".
     pub detail: String,
 }
@@ -86,7 +21,7 @@ pub struct Stop {
 /// Why and how the run ended, with a sentence for humans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ending {
-    pub reason: EndReason,
+    pub reason: RunReason,
     pub message: String,
 }
 
@@ -377,7 +312,7 @@ impl RunState {
     }
 
     /// Records a failed step; the first failure wins (a later one is usually a consequence).
-    pub fn fail(&mut self, reason: EndReason, message: impl Into<String>) {
+    pub fn fail(&mut self, reason: RunReason, message: impl Into<String>) {
         if self.failure.is_none() {
             self.failure = Some(Ending {
                 reason,

@@ -1,9 +1,7 @@
 use super::*;
 use crate::observe::PodRef;
 
-fn t(s: i64) -> Time {
-    Time::from_second(1_800_000_000 + s).unwrap()
-}
+use crate::testkit::t;
 
 fn pod(name: &str, target: bool) -> PodRef {
     PodRef {

@@ -99,9 +99,7 @@ mod tests {
     use super::*;
     use crate::observe::{NodeConditionKind, PodRef};
 
-    fn t(s: i64) -> Time {
-        Time::from_second(1_700_000_000 + s).unwrap()
-    }
+    use crate::testkit::t;
 
     fn oom(at: i64, pod: &str) -> Observation {
         Observation::new(

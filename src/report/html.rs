@@ -461,8 +461,7 @@ pub(super) fn render(report: &Report) -> String {
             .map_or("not scored".to_string(), |t| format!("{t}/100")),
         r.phase,
         r.reason
-            .as_deref()
-            .map(|x| format!(" ({})", escape(x)))
+            .map(|x| format!(" ({})", escape(x.as_str())))
             .unwrap_or_default()
     );
     if let Some(m) = &r.message {

@@ -46,7 +46,7 @@ pub(super) fn render(report: &Report) -> String {
         r.cluster,
         r.run_id,
         r.phase,
-        r.reason.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()
+        r.reason.map(|x| format!(" ({x})")).unwrap_or_default()
             + &r.message.as_deref().map(|m| format!(": {}", cell(m))).unwrap_or_default(),
         r.spec.leak.curve().map_or_else(|_| format!("{:?}", r.spec.leak.pattern), |c| c.pattern.to_string()),
         r.spec.leak.start,

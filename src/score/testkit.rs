@@ -46,7 +46,7 @@ pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Event)>) -> RunRecord 
         cluster: "test".into(),
         simulated: false,
         phase: Phase::Completed,
-        reason: Some("DurationElapsed".into()),
+        reason: Some(crate::spec::RunReason::DurationElapsed),
         message: None,
         started: t(-30),
         injected: Some(t(0)),

@@ -756,7 +756,7 @@ fn a_run_that_never_injected_has_no_score_and_judges_nothing() {
     r.injected = None;
     r.reverted = None;
     r.phase = Phase::Failed;
-    r.reason = Some("PreflightFailed".into());
+    r.reason = Some(crate::spec::RunReason::PreflightFailed);
     r.message = Some("Deployment shop/checkout not found".into());
     let s = score(&r);
     assert_eq!((s.total, s.grade), (None, None));

@@ -894,8 +894,8 @@ pub struct AlertStatus {
     pub lead_seconds: Option<f64>,
 }
 
-/// Why a run ended the way it did: the engine's reasons (`engine::EndReason`, same strings) and
-/// the controller's own.
+/// Why a run ended the way it did: the engine's reasons and the controller's own, one
+/// vocabulary for records, LeakRun status and Events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum RunReason {
     /// The experiment's duration elapsed: the normal ending.
@@ -968,6 +968,26 @@ impl RunReason {
             RunReason::TargetNotAllowed => "TargetNotAllowed",
             RunReason::TargetBusy => "TargetBusy",
             RunReason::Unknown => "Unknown",
+        }
+    }
+
+    /// Whether recovery is still worth watching after a revert for this reason. After a stop
+    /// request the person or controller wants the run over; after an injection or watch failure
+    /// there is nothing trustworthy to measure.
+    pub const fn watch_recovery(self) -> bool {
+        matches!(self, RunReason::DurationElapsed | RunReason::AbortRule)
+    }
+
+    /// The phase a run that ended for this reason finishes in: Completed when it ran its
+    /// course, Aborted when something stopped it on purpose, Failed when something broke.
+    pub const fn final_phase(self) -> Phase {
+        match self {
+            RunReason::DurationElapsed => Phase::Completed,
+            RunReason::AbortRule
+            | RunReason::Signal
+            | RunReason::AbortAnnotation
+            | RunReason::Deleted => Phase::Aborted,
+            _ => Phase::Failed,
         }
     }
 

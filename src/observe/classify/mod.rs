@@ -459,7 +459,5 @@ pub(crate) mod fixtures {
         }
     }
 
-    pub(crate) fn ts(s: &str) -> crate::observe::Time {
-        s.parse().expect("timestamp")
-    }
+    pub(crate) use crate::testkit::ts;
 }
