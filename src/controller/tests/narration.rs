@@ -6,14 +6,12 @@ use crate::controller::executor::{Narration, RunUpdate};
 use crate::controller::status::event_for;
 use crate::engine::{ExperimentRef, Progress, RunRecord, Tally};
 use crate::observe::{
-    AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time, Timeline,
+    AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Timeline,
 };
 use crate::report::{Format, Report, render};
 use crate::spec::Phase;
 
-fn t(s: i64) -> Time {
-    Time::from_second(1_800_000_000 + s).unwrap_or(Time::UNIX_EPOCH)
-}
+use crate::testkit::t;
 
 fn pod(name: &str, target: bool) -> PodRef {
     PodRef {
