@@ -86,6 +86,7 @@ fn derived_model() -> ClusterModel {
              and the recordings' setup.yaml"
                 .into(),
         ),
+        snapshot: None,
     };
     m
 }
