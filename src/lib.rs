@@ -12,12 +12,14 @@ pub mod engine;
 pub mod inject;
 pub mod narrate;
 pub mod observe;
+pub mod predict;
 pub mod probe;
 pub mod record;
 pub mod report;
 pub mod retry;
 pub mod score;
 pub mod sim;
+pub mod snapshot;
 pub mod spec;
 
 pub use oomsday_core as core;

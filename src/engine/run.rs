@@ -538,6 +538,7 @@ impl Driver<'_, '_, '_> {
             injection: self.st.injection.clone(),
             defences: self.st.defences.clone(),
             timeline: self.timeline.clone(),
+            prediction: None,
         }
     }
 }
