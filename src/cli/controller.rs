@@ -53,6 +53,9 @@ pub struct Args {
     pub shutdown_grace: std::time::Duration,
 }
 
+/// How the controller's runs name their cluster.
+const CONTROLLER_CLUSTER: &str = "in-cluster (oomsday controller)";
+
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let config = Config::infer()
         .await
@@ -60,13 +63,25 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let client = Client::try_from(config).context("building the Kubernetes client")?;
     // Runs are tasks on this runtime, sharing the client (and its connection pool).
     let run_client = client.clone();
+    let predict_client = client.clone();
     let executor = EngineExecutor::new(move |exp: Option<&ExperimentRef>| {
-        let mut cluster = KubeCluster::new(run_client.clone(), "in-cluster (oomsday controller)");
+        let mut cluster = KubeCluster::new(run_client.clone(), CONTROLLER_CLUSTER);
         if let Some(e) = exp {
             cluster.set_experiment(&e.name);
         }
         Ok(cluster)
-    });
+    })
+    // spec.predict: a snapshot just before the run, the experiment simulated on it.
+    .with_predictor(Arc::new(move |exp: ExperimentRef| {
+        let client = predict_client.clone();
+        Box::pin(async move {
+            let taken = crate::snapshot::Taken {
+                at: jiff::Timestamp::now(),
+                context: CONTROLLER_CLUSTER.into(),
+            };
+            crate::snapshot::predict(&client, &taken, &exp).await
+        })
+    }));
     let opts = Options {
         identity: args.identity,
         lease_namespace: args.lease_namespace,

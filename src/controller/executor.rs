@@ -19,6 +19,7 @@ use crate::engine::{
 };
 use crate::narrate::{Folder, Line, Narrator};
 use crate::observe::Time;
+use crate::predict::Prediction;
 use crate::spec::{InjectionRecord, Phase};
 
 /// Something the reconciler hears about a run in progress.
@@ -90,17 +91,30 @@ impl Narration {
     }
 }
 
+/// Predicts a run before it starts (`spec.predict`): in production, a snapshot of the cluster
+/// and the experiment simulated on it ([`crate::snapshot::predict`]).
+pub type Predictor =
+    Arc<dyn Fn(ExperimentRef) -> BoxFuture<'static, crate::Result<Prediction>> + Send + Sync>;
+
 /// The engine against clusters made by a factory, each run a task on the caller's runtime. The
 /// factory gets the experiment for a run and `None` for a revert.
 pub struct EngineExecutor<F> {
     factory: Arc<F>,
+    predictor: Option<Predictor>,
 }
 
 impl<F> EngineExecutor<F> {
     pub fn new(factory: F) -> Self {
         EngineExecutor {
             factory: Arc::new(factory),
+            predictor: None,
         }
+    }
+
+    /// Predicts the runs whose experiment asks for it (`spec.predict`) with `p`.
+    pub fn with_predictor(mut self, p: Predictor) -> Self {
+        self.predictor = Some(p);
+        self
     }
 }
 
@@ -117,8 +131,20 @@ where
         updates: mpsc::UnboundedSender<RunUpdate>,
     ) -> BoxFuture<'static, crate::Result<RunRecord>> {
         let factory = self.factory.clone();
+        let predictor = self.predictor.clone().filter(|_| exp.spec.predict);
         Box::pin(async move {
             let mut cluster = factory(Some(&exp))?;
+            // Just before injecting: a prediction that cannot be made is said, not fatal.
+            let prediction = match predictor {
+                Some(p) => match p(exp.clone()).await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(experiment = %exp.name, error = %e, "no prediction for this run");
+                        None
+                    }
+                },
+                None => None,
+            };
             // Scheduled game days run their probes and alert checks exactly as `oomsday run`
             // does; a spec whose probes cannot be built was refused when it was admitted.
             let mut probes = crate::probe::Prober::new(&exp.spec)?;
@@ -129,7 +155,7 @@ where
                     let _ = updates.send(u);
                 }
             };
-            crate::engine::run(
+            let result = crate::engine::run(
                 &mut cluster,
                 &mut probes,
                 &exp,
@@ -137,7 +163,8 @@ where
                 &mut stop,
                 &mut progress,
             )
-            .await
+            .await;
+            crate::predict::attach(result, prediction)
         })
     }
 
