@@ -240,12 +240,12 @@ pub(crate) fn print_comparison(report: &Report) {
     };
     println!("  predicted vs observed: {}", c.headline());
     println!(
-        "  {:<28} {:>26} {:>14} {:>24}  within",
+        "  {:<28} {:>26} {:>14} {:>27}  within",
         "measure", "predicted", "observed", "error"
     );
     for r in &c.rows {
         println!(
-            "  {:<28} {:>26} {:>14} {:>24}  {}",
+            "  {:<28} {:>26} {:>14} {:>27}  {}",
             r.measure.label(),
             r.predicted_text(),
             r.observed_text(),

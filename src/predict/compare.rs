@@ -140,9 +140,18 @@ fn value(k: Kind, v: f64) -> String {
 impl Comparison {
     pub fn new(prediction: &Prediction, record: &RunRecord) -> Comparison {
         let observed = Measures::of(record);
+        // An ephemeral leak rolls nothing out: there is no recovery to judge (the calibration
+        // does not judge it either).
+        let no_rollout = record.spec.injection.mode == crate::spec::InjectionMode::Ephemeral;
         let rows: Vec<Row> = Measure::ALL
             .iter()
-            .map(|&m| Row::new(m, prediction, observed.get(m)))
+            .map(|&m| {
+                let mut r = Row::new(m, prediction, observed.get(m));
+                if m == Measure::Recovery && no_rollout {
+                    r.within = None;
+                }
+                r
+            })
             .collect();
         let judged = rows.iter().filter(|r| r.within.is_some()).count() as u32 + 1;
         let within = rows.iter().filter(|r| r.within == Some(true)).count() as u32
