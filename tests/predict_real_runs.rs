@@ -4,6 +4,9 @@
 //! the outcome; the report's comparison of the two, measure by measure. Prints the table with
 //!
 //!     cargo test --test predict_real_runs -- --nocapture
+//!
+//! and with `OOMSDAY_REPORTS_DIR=DIR` writes each recording's reports (JSON, Markdown, JUnit,
+//! HTML with the predicted and observed charts) there.
 
 mod support;
 
@@ -108,6 +111,10 @@ async fn every_recording_is_predicted_beside_its_outcome() {
         )
         .expect("a String");
         verdicts.push((name, c.predicted_verdict, c.observed_verdict));
+        if let Ok(dir) = std::env::var("OOMSDAY_REPORTS_DIR") {
+            oomsday::report::write(dir.as_ref(), &report, &oomsday::report::Format::ALL)
+                .expect("the reports are written");
+        }
         // The Markdown and HTML reports carry it too.
         let md = oomsday::report::render(&report, oomsday::report::Format::Md);
         assert!(md.contains("## Predicted vs observed"), "{name}");

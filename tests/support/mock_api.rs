@@ -308,33 +308,51 @@ impl Api for Cluster {
     }
 }
 
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// Answers the requests that reach `handle` until the client is gone.
+async fn serve(mut handle: Handle, api: Arc<dyn Api>, log: Option<Arc<Mutex<Vec<Seen>>>>) {
+    while let Some((req, send)) = handle.next_request().await {
+        let (parts, body) = req.into_parts();
+        let bytes = body.collect_bytes().await.unwrap_or_default();
+        let seen = Seen {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parse_query(parts.uri.query()),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        };
+        let (code, body) = api.answer(&seen);
+        if let Some(log) = &log {
+            log.lock().expect("log").push(seen);
+        }
+        let resp = Response::builder()
+            .status(code)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .expect("a response");
+        send.send_response(resp);
+    }
+}
+
 /// Starts the mock (on the current tokio runtime); returns a client for it and the request
 /// log.
 pub fn start(api: Arc<dyn Api>, log_requests: bool) -> (kube::Client, Arc<Mutex<Vec<Seen>>>) {
-    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let log2 = log.clone();
-    tokio::spawn(async move {
-        while let Some((req, send)) = handle.next_request().await {
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect_bytes().await.unwrap_or_default();
-            let seen = Seen {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-                query: parse_query(parts.uri.query()),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            let (code, body) = api.answer(&seen);
-            if log_requests {
-                log2.lock().expect("log").push(seen);
-            }
-            let resp = Response::builder()
-                .status(code)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body))
-                .expect("a response");
-            send.send_response(resp);
-        }
-    });
+    tokio::spawn(serve(handle, api, log_requests.then(|| log.clone())));
     (kube::Client::new(svc, "default"), log)
+}
+
+/// Starts the mock on a thread of its own, as an API server runs apart from its clients (the
+/// client's work is what a benchmark measures); call it on a tokio runtime.
+pub fn start_apart(api: Arc<dyn Api>) -> kube::Client {
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the mock API server");
+        rt.block_on(serve(handle, api, None));
+    });
+    kube::Client::new(svc, "default")
 }
