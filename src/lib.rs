@@ -15,12 +15,14 @@ pub mod keys;
 pub mod narrate;
 pub mod objects;
 pub mod observe;
+pub mod predict;
 pub mod probe;
 pub mod record;
 pub mod report;
 pub mod retry;
 pub mod score;
 pub mod sim;
+pub mod snapshot;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod testkit;

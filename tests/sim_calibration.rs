@@ -86,6 +86,7 @@ fn derived_model() -> ClusterModel {
              and the recordings' setup.yaml"
                 .into(),
         ),
+        snapshot: None,
     };
     m
 }
@@ -572,6 +573,43 @@ async fn calibrate(model: &ClusterModel) -> (String, Vec<(String, String)>) {
         }
     }
     (table, misses)
+}
+
+/// The model of the real bed as `oomsday snapshot` takes it from a mock API server that serves
+/// the real-bed API responses (Node, kubelet configz, Summary API) and the recordings' pods,
+/// Deployments and PDBs (`support::mock_api`): nothing written or derived by hand.
+async fn snapshot_model() -> ClusterModel {
+    let cluster = support::mock_api::Cluster::recorded("contained");
+    let (client, _) = support::mock_api::start(std::sync::Arc::new(cluster), false);
+    let taken = oomsday::snapshot::Taken {
+        at: "2026-11-30T07:29:29Z".parse().expect("a time"),
+        context: "context real-bed (mock API)".into(),
+    };
+    oomsday::snapshot::take(&client, &Default::default(), &taken, &mut |_| {})
+        .await
+        .expect("the snapshot of the mock cluster")
+}
+
+#[tokio::test]
+async fn a_snapshot_of_the_mock_cluster_predicts_every_recording_within_tolerance() {
+    let model = snapshot_model().await;
+    let notes = &model
+        .metadata
+        .snapshot
+        .as_ref()
+        .expect("snapshot info")
+        .notes;
+    assert!(notes.is_empty(), "{notes:?}");
+    let (table, misses) = calibrate(&model).await;
+    println!("SIMULATED on a snapshot of the mock cluster vs a real kubelet v1.32.13\n\n{table}");
+    let known: Vec<(String, String)> = KNOWN_MISSES
+        .iter()
+        .map(|(r, m)| (r.to_string(), m.to_string()))
+        .collect();
+    assert_eq!(
+        misses, known,
+        "outside tolerance (left) vs the known misses (right)\n\n{table}"
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use crate::controller::executor::{EngineExecutor, ForRun};
 use crate::controller::history::{history_rows, render_history};
 use crate::controller::lifecycle::{ABORT_ANNOTATION, RUN_NOW_ANNOTATION, TargetPolicy};
 use crate::controller::manager::{Options, run};
+use crate::engine::ExperimentRef;
 use crate::spec::{LeakExperiment, LeakRun};
 
 use super::exit;
@@ -58,6 +59,9 @@ pub struct Args {
     pub record_dir: Option<std::path::PathBuf>,
 }
 
+/// How the controller's runs name their cluster.
+const CONTROLLER_CLUSTER: &str = "in-cluster (oomsday controller)";
+
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let config = Config::infer()
         .await
@@ -65,15 +69,27 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let client = Client::try_from(config).context("building the Kubernetes client")?;
     // Runs are tasks on this runtime, sharing the client (and its connection pool).
     let run_client = client.clone();
+    let predict_client = client.clone();
     let executor = EngineExecutor::new(move |run: Option<ForRun<'_>>| {
-        let mut cluster = KubeCluster::new(run_client.clone(), "in-cluster (oomsday controller)");
+        let mut cluster = KubeCluster::new(run_client.clone(), CONTROLLER_CLUSTER);
         if let Some(run) = run {
             cluster.set_experiment(&run.exp.name);
             cluster.set_recorder(run.recorder.cloned());
         }
         Ok(cluster)
     })
-    .with_record_dir(args.record_dir.clone());
+    .with_record_dir(args.record_dir.clone())
+    // spec.predict: a snapshot just before the run, the experiment simulated on it.
+    .with_predictor(Arc::new(move |exp: ExperimentRef| {
+        let client = predict_client.clone();
+        Box::pin(async move {
+            let taken = crate::snapshot::Taken {
+                at: jiff::Timestamp::now(),
+                context: CONTROLLER_CLUSTER.into(),
+            };
+            crate::snapshot::predict(&client, &taken, &exp).await
+        })
+    }));
     let opts = Options {
         identity: args.identity,
         lease_namespace: args.lease_namespace,

@@ -13,6 +13,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod simulate;
+pub mod snapshot;
 pub mod validate;
 
 /// Exit codes a pipeline can act on (documented in `--help` and the README).
@@ -138,6 +139,7 @@ pub struct Cli {
 // list; the rest: its long --help), so there are no doc comments on these variants.
 pub enum Command {
     Simulate(simulate::Args),
+    Snapshot(snapshot::Args),
     Run(run::Args),
     Replay(replay::Args),
     Validate(validate::Args),
@@ -156,6 +158,7 @@ impl Cli {
     pub async fn exec(self) -> anyhow::Result<ExitCode> {
         let code = match self.command {
             Command::Simulate(a) => simulate::exec(a).await?,
+            Command::Snapshot(a) => snapshot::exec(a).await?,
             Command::Run(a) => run::exec(a).await?,
             Command::Replay(a) => replay::exec(a).await?,
             Command::Validate(a) => validate::exec(a)?,

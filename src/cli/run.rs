@@ -56,6 +56,10 @@ pub struct Args {
     /// Plain log lines even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Before each run, simulate it on a fresh snapshot of the cluster (`oomsday snapshot`),
+    /// and report the prediction beside what happened, measure by measure.
+    #[arg(long)]
+    pub predict: bool,
 }
 
 /// What `run` and `simulate` do with a finished run: where reports go, in which formats, and the
@@ -156,6 +160,13 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             print!("{patch}");
             continue;
         }
+        let prediction = match args.predict || exp.spec.predict {
+            true => {
+                let ctx = cluster.describe();
+                super::snapshot::predict_before_run(cluster.client(), &ctx, &exp, tty).await
+            }
+            false => None,
+        };
         let opts = RunOptions {
             refresh: Some(StdDuration::from_secs(1)),
             ..RunOptions::new(run_id)
@@ -193,7 +204,11 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         for e in prober.errors() {
             eprintln!("warning: alert check failed at {e}");
         }
+        let result = crate::predict::attach(result, prediction);
         let (report, outcome) = conclude(result, &args.reports)?;
+        if let Some(r) = &report {
+            super::snapshot::print_comparison(r);
+        }
         worst = worst.worst(outcome);
         reports.extend(report);
         if outcome == Outcome::RevertFailed {
@@ -755,6 +770,7 @@ mod tests {
                 format: vec![Format::Json],
             },
             no_progress: true,
+            predict: false,
         }
     }
 

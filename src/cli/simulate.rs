@@ -2,6 +2,7 @@
 //! same engine, scorer and reports as `oomsday run`, on a model instead of a cluster, in virtual
 //! time. Every line it prints says SIMULATED.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -28,6 +29,10 @@ use crate::spec::SourcedExperiment;
 ///
 /// Try: oomsday simulate experiments/black-friday
 ///
+/// Or on your own cluster as it is now: oomsday simulate EXPERIMENT.yaml --from-cluster
+/// [--context C] (needs read access to nodes, pods and workloads; nodes/proxy get to measure
+/// working sets).
+///
 /// Exit codes: as `oomsday run` — 0 passed, 1 hypothesis failed or score under --min-score,
 /// 2 invalid input, 3 aborted, 4 inconclusive.
 #[derive(Debug, clap::Args)]
@@ -40,8 +45,15 @@ pub struct Args {
     /// directory of Deployments, StatefulSets, PDBs, LimitRanges, HPAs, PriorityClasses) with
     /// --nodes. Annotate pod templates with `sim.oomsday.dev/working-set: 1Gi` to say how much
     /// memory the containers really use (default: their request).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_cluster")]
     pub cluster: Option<PathBuf>,
+    /// Simulate on a snapshot of a live cluster taken now (`oomsday snapshot`, all namespaces),
+    /// instead of a model file: the cluster of --context / --kubeconfig.
+    #[arg(long)]
+    pub from_cluster: bool,
+    /// With --from-cluster: which cluster.
+    #[command(flatten)]
+    pub source: super::snapshot::ClusterArgs,
     /// Node groups for --cluster manifests, COUNTxCAPACITY[:KUBE_RESERVED] (120x32Gi, 3x64Gi:1Gi);
     /// with a cluster model, replaces its node groups. Repeatable.
     #[arg(long)]
@@ -64,21 +76,31 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let Some(experiments) = super::run::load(&args.path) else {
         return Ok(exit::USAGE);
     };
+    // One snapshot for the whole suite.
+    let snapshot = match args.from_cluster {
+        true => Some(from_cluster(&args).await?),
+        false => None,
+    };
     let mut reports = Vec::new();
     let mut worst = Outcome::Passed;
     for sourced in &experiments {
-        let model_path = match model_path(sourced, args.cluster.as_deref()) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return Ok(exit::USAGE);
-            }
-        };
-        let model = match load_model(&model_path, &args.nodes) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit::USAGE);
+        let (model, model_path) = match &snapshot {
+            Some((m, label)) => (m.clone(), PathBuf::from(label)),
+            None => {
+                let model_path = match model_path(sourced, args.cluster.as_deref()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        return Ok(exit::USAGE);
+                    }
+                };
+                match load_model(&model_path, &args.nodes) {
+                    Ok(m) => (m, model_path),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Ok(exit::USAGE);
+                    }
+                }
             }
         };
         let seed = args
@@ -157,6 +179,38 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         println!("{}", report::suite_summary(&reports));
     }
     Ok(exit::of(worst))
+}
+
+/// `--from-cluster`: a snapshot of the cluster now (with `--nodes`, its node groups replaced),
+/// and how the output names it.
+async fn from_cluster(args: &Args) -> anyhow::Result<(ClusterModel, String)> {
+    let (client, context) = super::snapshot::connect(&args.source).await?;
+    let tty = std::io::stderr().is_terminal();
+    let mut model =
+        super::snapshot::take(&client, &context, crate::snapshot::Scope::All, tty).await?;
+    if !args.nodes.is_empty() {
+        model.spec.node_groups = args
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| manifests::parse_node_group(s, i))
+            .collect::<crate::Result<Vec<_>>>()?;
+        model.check()?;
+    }
+    let label = match &model.metadata.snapshot {
+        Some(s) => format!("snapshot of {context} at {}", s.taken_at),
+        None => format!("snapshot of {context}"),
+    };
+    for n in model
+        .metadata
+        .snapshot
+        .iter()
+        .flat_map(|s| s.notes.iter())
+        .take(10)
+    {
+        eprintln!("snapshot: note: {n}");
+    }
+    Ok((model, label))
 }
 
 /// The model for an experiment: `--cluster`, else its spec.simulation.cluster relative to the

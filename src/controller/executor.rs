@@ -20,6 +20,7 @@ use crate::engine::{
 };
 use crate::narrate::{Folder, Line, Narrator};
 use crate::observe::Time;
+use crate::predict::Prediction;
 use crate::record::Recorder;
 use crate::spec::{InjectionRecord, Phase};
 
@@ -100,12 +101,18 @@ pub struct ForRun<'a> {
     pub recorder: Option<&'a Arc<Recorder>>,
 }
 
+/// Predicts a run before it starts (`spec.predict`): in production, a snapshot of the cluster
+/// and the experiment simulated on it ([`crate::snapshot::predict`]).
+pub type Predictor =
+    Arc<dyn Fn(ExperimentRef) -> BoxFuture<'static, crate::Result<Prediction>> + Send + Sync>;
+
 /// The engine against clusters made by a factory, each run a task on the caller's runtime. The
 /// factory gets the run it makes a cluster for, and `None` for a revert.
 pub struct EngineExecutor<F> {
     factory: Arc<F>,
     /// Each run's recording and JSON report go here, by namespace, when set.
     record_dir: Option<PathBuf>,
+    predictor: Option<Predictor>,
 }
 
 impl<F> EngineExecutor<F> {
@@ -113,6 +120,7 @@ impl<F> EngineExecutor<F> {
         EngineExecutor {
             factory: Arc::new(factory),
             record_dir: None,
+            predictor: None,
         }
     }
 
@@ -120,6 +128,12 @@ impl<F> EngineExecutor<F> {
     /// (`NS/RUN.json`) under `dir`.
     pub fn with_record_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.record_dir = dir;
+        self
+    }
+
+    /// Predicts the runs whose experiment asks for it (`spec.predict`) with `p`.
+    pub fn with_predictor(mut self, p: Predictor) -> Self {
+        self.predictor = Some(p);
         self
     }
 }
@@ -155,6 +169,7 @@ where
     ) -> BoxFuture<'static, crate::Result<RunRecord>> {
         let factory = self.factory.clone();
         let record_dir = self.record_dir.clone();
+        let predictor = self.predictor.clone().filter(|_| exp.spec.predict);
         Box::pin(async move {
             let recorder = record_dir
                 .as_deref()
@@ -163,6 +178,17 @@ where
                 exp: &exp,
                 recorder: recorder.as_ref(),
             }))?;
+            // Just before injecting: a prediction that cannot be made is said, not fatal.
+            let prediction = match predictor {
+                Some(p) => match p(exp.clone()).await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(experiment = %exp.name, error = %e, "no prediction for this run");
+                        None
+                    }
+                },
+                None => None,
+            };
             // Scheduled game days run their probes and alert checks exactly as `oomsday run`
             // does; a spec whose probes cannot be built was refused when it was admitted.
             let mut probes = crate::probe::Prober::new(&exp.spec)?;
@@ -185,6 +211,7 @@ where
                 &mut progress,
             )
             .await;
+            let result = crate::predict::attach(result, prediction);
             if let (Some(r), Ok(record)) = (&recorder, &result) {
                 r.flush();
                 let dir = r.path().parent().unwrap_or(Path::new("."));

@@ -11,7 +11,7 @@ use crate::observe::Time;
 use crate::score::{Analysis, Score};
 use crate::spec::{
     AlertStatus, FacetStatus, LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunSpec,
-    LeakRunStatus, Phase, ProbeStatus, RunSummary, TimelineLine, Trigger,
+    LeakRunStatus, Phase, PredictionStatus, ProbeStatus, RunSummary, TimelineLine, Trigger,
 };
 
 use super::conditions;
@@ -178,8 +178,36 @@ pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> L
             })
             .collect(),
         alerts: alerts(record, &analysis),
+        prediction: prediction(record),
         conditions: Vec::new(),
     }
+}
+
+/// The prediction beside the outcome, one line per measure and the verdict.
+fn prediction(record: &RunRecord) -> Vec<PredictionStatus> {
+    let Some(p) = record.prediction.as_deref() else {
+        return Vec::new();
+    };
+    let c = crate::predict::Comparison::new(p, record);
+    let mut rows: Vec<PredictionStatus> = c
+        .rows
+        .iter()
+        .map(|r| PredictionStatus {
+            measure: r.measure.label().into(),
+            predicted: r.predicted_text(),
+            observed: r.observed_text(),
+            error: r.error_text(),
+            within: r.within,
+        })
+        .collect();
+    rows.push(PredictionStatus {
+        measure: "verdict".into(),
+        predicted: format!("{:?}", c.predicted_verdict),
+        observed: format!("{:?}", c.observed_verdict),
+        error: "—".into(),
+        within: Some(c.predicted_verdict == c.observed_verdict),
+    });
+    rows
 }
 
 /// Each facet's points, or why it was not measured.

@@ -11,12 +11,12 @@ use crate::observe::{AlertState, Event, NodeConditionKind, Time};
 use crate::score::{Analysis, offset};
 use crate::spec::{MemoryLimit, Verdict};
 
-const W: f64 = 880.0;
-const H: f64 = 220.0;
-const LEFT: f64 = 110.0;
-const RIGHT: f64 = 30.0;
-const TOP: f64 = 14.0;
-const BOTTOM: f64 = 28.0;
+pub(super) const W: f64 = 880.0;
+pub(super) const H: f64 = 220.0;
+pub(super) const LEFT: f64 = 110.0;
+pub(super) const RIGHT: f64 = 30.0;
+pub(super) const TOP: f64 = 14.0;
+pub(super) const BOTTOM: f64 = 28.0;
 /// Most timeline rows the page shows (after folding bursts); the JSON report has every one.
 const HTML_STORY_LINES: usize = 2000;
 const PALETTE: [&str; 8] = [
@@ -52,7 +52,7 @@ impl Axis {
     }
 }
 
-fn svg_open(out: &mut String, label: &str, height: f64) {
+pub(super) fn svg_open(out: &mut String, label: &str, height: f64) {
     let _ = write!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
@@ -545,6 +545,7 @@ pub(super) fn render(report: &Report) -> String {
         }
         h.push_str("</ul>");
     }
+    h.push_str(&super::prediction::html(report));
 
     let recs = recommendations(report);
     if !recs.is_empty() {

@@ -107,6 +107,7 @@ pub(super) fn render(report: &Report) -> String {
         }
         md.push('\n');
     }
+    md.push_str(&super::prediction::markdown(report));
 
     let recs = recommendations(report);
     if !recs.is_empty() {

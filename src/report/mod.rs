@@ -8,6 +8,7 @@
 mod html;
 mod junit;
 mod markdown;
+mod prediction;
 mod suite;
 mod text;
 
@@ -32,16 +33,24 @@ pub struct Report {
     pub schema_version: u32,
     pub record: RunRecord,
     pub score: Score,
+    /// The prediction made before the run (in `record.prediction`) against what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<crate::predict::Comparison>,
 }
 
 impl Report {
     /// Scores the record and wraps both.
     pub fn new(record: RunRecord) -> Report {
         let score = score::score(&record);
+        let prediction = record
+            .prediction
+            .as_deref()
+            .map(|p| crate::predict::Comparison::new(p, &record));
         Report {
             schema_version: SCHEMA_VERSION,
             record,
             score,
+            prediction,
         }
     }
 

@@ -6,6 +6,9 @@
 //! `sim.oomsday.dev/working-set` on the pod template (all containers) or
 //! `sim.oomsday.dev/working-set.<container>` says it; without one, the container's memory
 //! request is taken, else its limit, else 256Mi.
+//!
+//! Each kind has its own conversion ([`deployment_workload`], [`pdb_model`], ...), shared with
+//! `oomsday snapshot`, which builds the same model from the live objects.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +53,8 @@ pub fn parse_node_group(s: &str, index: usize) -> Result<NodeGroup> {
         capacity,
         system_reserved: Quantity::ZERO,
         kube_reserved,
+        labels: BTreeMap::new(),
+        nodes: Vec::new(),
     })
 }
 
@@ -76,6 +81,24 @@ fn default_quarter() -> CountOrPercent {
     CountOrPercent::Percent(Percent::new(25).expect("25% is a valid percentage"))
 }
 
+/// What a container is taken to use when nothing measured it: its memory request, else its
+/// limit, else 256Mi. The manifests path and a snapshot without the Summary API both use it.
+pub fn estimated_working_set(request: Option<Quantity>, limit: Option<Quantity>) -> Quantity {
+    request.or(limit).unwrap_or(Quantity::mib(256))
+}
+
+fn object_name(
+    kind: &str,
+    m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Result<(String, String)> {
+    let namespace = m.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = m
+        .name
+        .clone()
+        .ok_or_else(|| Error::Invalid(format!("a {kind} in {namespace} has no metadata.name")))?;
+    Ok((namespace, name))
+}
+
 /// A workload from a pod template and its controller's figures.
 fn workload(
     name: String,
@@ -92,9 +115,12 @@ fn workload(
     let annotations = meta.annotations.unwrap_or_default();
     let mut containers = Vec::new();
     for c in &spec.containers {
+        let field = |what: &str| format!("{namespace}/{name}: container {}: {what}", c.name);
         let res = c.resources.clone().unwrap_or_default();
-        let request = quantity(res.requests.as_ref().and_then(|r| r.get("memory")))?;
-        let limit = quantity(res.limits.as_ref().and_then(|r| r.get("memory")))?;
+        let request = quantity(res.requests.as_ref().and_then(|r| r.get("memory")))
+            .map_err(|e| Error::Invalid(format!("{}: {e}", field("requests.memory"))))?;
+        let limit = quantity(res.limits.as_ref().and_then(|r| r.get("memory")))
+            .map_err(|e| Error::Invalid(format!("{}: {e}", field("limits.memory"))))?;
         let annotated = annotations
             .get(&format!("{SIM_WORKING_SET_ANNOTATION}.{}", c.name))
             .or_else(|| annotations.get(SIM_WORKING_SET_ANNOTATION));
@@ -102,7 +128,7 @@ fn workload(
             Some(s) => s.parse().map_err(|e: oomsday_core::UnitError| {
                 Error::Invalid(format!("{namespace}/{name}: {e}"))
             })?,
-            None => request.or(limit).unwrap_or(Quantity::mib(256)),
+            None => estimated_working_set(request, limit),
         };
         containers.push(ContainerModel {
             name: c.name.clone(),
@@ -153,7 +179,136 @@ fn workload(
         warmup: oomsday_core::Duration::from_secs(20),
         max_surge,
         max_unavailable,
+        observed: None,
     })
+}
+
+/// The workload a Deployment describes; `priorities` maps PriorityClass names to values.
+pub fn deployment_workload(
+    dep: &Deployment,
+    priorities: &BTreeMap<String, i32>,
+) -> Result<WorkloadModel> {
+    let (namespace, name) = object_name("Deployment", &dep.metadata)?;
+    let s = dep.spec.clone().unwrap_or_default();
+    let strategy = s
+        .strategy
+        .and_then(|st| st.rolling_update)
+        .map(|ru| -> Result<_> {
+            Ok((
+                ru.max_surge
+                    .as_ref()
+                    .map(count_or_percent)
+                    .transpose()?
+                    .unwrap_or_else(default_quarter),
+                ru.max_unavailable
+                    .as_ref()
+                    .map(count_or_percent)
+                    .transpose()?
+                    .unwrap_or_else(default_quarter),
+            ))
+        })
+        .transpose()
+        .map_err(|e| Error::Invalid(format!("Deployment {namespace}/{name}: {e}")))?;
+    workload(
+        name,
+        namespace,
+        s.replicas.unwrap_or(1).max(0) as u32,
+        &s.template,
+        strategy,
+        priorities,
+    )
+}
+
+/// The workload a StatefulSet describes.
+pub fn statefulset_workload(
+    sts: &StatefulSet,
+    priorities: &BTreeMap<String, i32>,
+) -> Result<WorkloadModel> {
+    let (namespace, name) = object_name("StatefulSet", &sts.metadata)?;
+    let s = sts.spec.clone().unwrap_or_default();
+    workload(
+        name,
+        namespace,
+        s.replicas.unwrap_or(1).max(0) as u32,
+        &s.template,
+        None,
+        priorities,
+    )
+}
+
+/// A PodDisruptionBudget as the model has it.
+pub fn pdb_model(pdb: &PodDisruptionBudget) -> Result<PdbModel> {
+    let (namespace, name) = object_name("PodDisruptionBudget", &pdb.metadata)?;
+    let s = pdb.spec.clone().unwrap_or_default();
+    let bad = |e: Error| Error::Invalid(format!("PodDisruptionBudget {namespace}/{name}: {e}"));
+    Ok(PdbModel {
+        selector: s.selector.and_then(|l| l.match_labels).unwrap_or_default(),
+        min_available: s
+            .min_available
+            .as_ref()
+            .map(count_or_percent)
+            .transpose()
+            .map_err(bad)?,
+        max_unavailable: s
+            .max_unavailable
+            .as_ref()
+            .map(count_or_percent)
+            .transpose()
+            .map_err(bad)?,
+        name,
+        namespace,
+    })
+}
+
+/// A LimitRange's `type: Container` items (the only ones that set container memory).
+pub fn limit_range_models(lr: &LimitRange) -> Result<Vec<LimitRangeModel>> {
+    let (namespace, name) = object_name("LimitRange", &lr.metadata)?;
+    let mut out = Vec::new();
+    for item in lr.spec.clone().map(|s| s.limits).unwrap_or_default() {
+        if item.type_ != "Container" {
+            continue;
+        }
+        let mem = |m: &Option<BTreeMap<String, _>>, field: &str| {
+            quantity(m.as_ref().and_then(|m| m.get("memory"))).map_err(|e| {
+                Error::Invalid(format!(
+                    "LimitRange {namespace}/{name}: {field}.memory: {e}"
+                ))
+            })
+        };
+        out.push(LimitRangeModel {
+            name: name.clone(),
+            namespace: namespace.clone(),
+            default: mem(&item.default, "default")?,
+            default_request: mem(&item.default_request, "defaultRequest")?,
+            max: mem(&item.max, "max")?,
+        });
+    }
+    Ok(out)
+}
+
+/// A HorizontalPodAutoscaler on memory utilisation; None for the others (only memory-based
+/// HPAs matter to a leak).
+pub fn hpa_model(hpa: &HorizontalPodAutoscaler) -> Result<Option<HpaModel>> {
+    let (namespace, name) = object_name("HorizontalPodAutoscaler", &hpa.metadata)?;
+    let s = hpa.spec.clone().unwrap_or_default();
+    let memory = s.metrics.unwrap_or_default().into_iter().find_map(|m| {
+        let r = m.resource?;
+        (r.name == "memory").then_some(r.target.average_utilization?)
+    });
+    Ok(memory.map(|util| HpaModel {
+        name,
+        namespace,
+        target: s.scale_target_ref.name,
+        min_replicas: s.min_replicas.unwrap_or(1).max(1) as u32,
+        max_replicas: s.max_replicas.max(1) as u32,
+        memory_utilization: Percent::new(util.clamp(0, 100) as u8)
+            .unwrap_or(Percent::new(100).expect("100% is valid")),
+    }))
+}
+
+/// A PriorityClass's name and value.
+pub fn priority_class(pc: &PriorityClass) -> Option<(String, i32)> {
+    pc.metadata.name.clone().map(|n| (n, pc.value))
 }
 
 /// A cluster model from the manifests in `path` (a file or a directory) on `nodes`.
@@ -182,114 +337,35 @@ pub fn from_manifests(
     let mut priorities = BTreeMap::new();
     for d in docs.iter().filter(|d| kind(d) == "PriorityClass") {
         let pc: PriorityClass = serde_json::from_value(d.clone())?;
-        if let Some(n) = pc.metadata.name {
-            priorities.insert(n, pc.value);
-        }
+        priorities.extend(priority_class(&pc));
     }
     let mut spec = ClusterSpec {
         kubelet,
         node_groups: nodes,
         ..ClusterSpec::default()
     };
-    let ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        m.namespace.clone().unwrap_or_else(|| "default".into())
-    };
     for d in &docs {
         match kind(d).as_str() {
             "Deployment" => {
                 let dep: Deployment = serde_json::from_value(d.clone())?;
-                let s = dep.spec.unwrap_or_default();
-                let strategy = s
-                    .strategy
-                    .and_then(|st| st.rolling_update)
-                    .map(|ru| -> Result<_> {
-                        Ok((
-                            ru.max_surge
-                                .as_ref()
-                                .map(count_or_percent)
-                                .transpose()?
-                                .unwrap_or_else(default_quarter),
-                            ru.max_unavailable
-                                .as_ref()
-                                .map(count_or_percent)
-                                .transpose()?
-                                .unwrap_or_else(default_quarter),
-                        ))
-                    })
-                    .transpose()?;
-                spec.workloads.push(workload(
-                    dep.metadata.name.clone().unwrap_or_default(),
-                    ns(&dep.metadata),
-                    s.replicas.unwrap_or(1).max(0) as u32,
-                    &s.template,
-                    strategy,
-                    &priorities,
-                )?);
+                spec.workloads.push(deployment_workload(&dep, &priorities)?);
             }
             "StatefulSet" => {
                 let sts: StatefulSet = serde_json::from_value(d.clone())?;
-                let s = sts.spec.unwrap_or_default();
-                spec.workloads.push(workload(
-                    sts.metadata.name.clone().unwrap_or_default(),
-                    ns(&sts.metadata),
-                    s.replicas.unwrap_or(1).max(0) as u32,
-                    &s.template,
-                    None,
-                    &priorities,
-                )?);
+                spec.workloads
+                    .push(statefulset_workload(&sts, &priorities)?);
             }
             "PodDisruptionBudget" => {
                 let pdb: PodDisruptionBudget = serde_json::from_value(d.clone())?;
-                let s = pdb.spec.unwrap_or_default();
-                spec.pdbs.push(PdbModel {
-                    name: pdb.metadata.name.clone().unwrap_or_default(),
-                    namespace: ns(&pdb.metadata),
-                    selector: s.selector.and_then(|l| l.match_labels).unwrap_or_default(),
-                    min_available: s.min_available.as_ref().map(count_or_percent).transpose()?,
-                    max_unavailable: s
-                        .max_unavailable
-                        .as_ref()
-                        .map(count_or_percent)
-                        .transpose()?,
-                });
+                spec.pdbs.push(pdb_model(&pdb)?);
             }
             "LimitRange" => {
                 let lr: LimitRange = serde_json::from_value(d.clone())?;
-                for item in lr.spec.map(|s| s.limits).unwrap_or_default() {
-                    if item.type_ != "Container" {
-                        continue;
-                    }
-                    let mem = |m: &Option<BTreeMap<String, _>>| {
-                        quantity(m.as_ref().and_then(|m| m.get("memory")))
-                    };
-                    spec.limit_ranges.push(LimitRangeModel {
-                        name: lr.metadata.name.clone().unwrap_or_default(),
-                        namespace: ns(&lr.metadata),
-                        default: mem(&item.default)?,
-                        default_request: mem(&item.default_request)?,
-                        max: mem(&item.max)?,
-                    });
-                }
+                spec.limit_ranges.extend(limit_range_models(&lr)?);
             }
             "HorizontalPodAutoscaler" => {
                 let hpa: HorizontalPodAutoscaler = serde_json::from_value(d.clone())?;
-                let s = hpa.spec.unwrap_or_default();
-                let memory = s.metrics.unwrap_or_default().into_iter().find_map(|m| {
-                    let r = m.resource?;
-                    (r.name == "memory").then_some(r.target.average_utilization?)
-                });
-                // Only memory-based HPAs matter to a leak; the others are skipped.
-                if let Some(util) = memory {
-                    spec.hpas.push(HpaModel {
-                        name: hpa.metadata.name.clone().unwrap_or_default(),
-                        namespace: ns(&hpa.metadata),
-                        target: s.scale_target_ref.name,
-                        min_replicas: s.min_replicas.unwrap_or(1).max(1) as u32,
-                        max_replicas: s.max_replicas.max(1) as u32,
-                        memory_utilization: Percent::new(util.clamp(0, 100) as u8)
-                            .unwrap_or(Percent::new(100).expect("100% is valid")),
-                    });
-                }
+                spec.hpas.extend(hpa_model(&hpa)?);
             }
             _ => {}
         }
@@ -303,6 +379,7 @@ pub fn from_manifests(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "manifests".into()),
             description: None,
+            snapshot: None,
         },
         spec,
     };

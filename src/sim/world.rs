@@ -134,11 +134,20 @@ pub(crate) struct Node {
     pub status_phase: u64,
     pub watched: bool,
     pub dirty: bool,
+    /// Memory the OS and system daemons use on this node (the model's, or the node's own from
+    /// a snapshot).
+    pub system_mem: u64,
+    /// Pods on the node the model does not model one by one (a snapshot's `otherPods`): they
+    /// count toward `maxPods`; their requests and working set are in `requested` and
+    /// `pod_usage` from the start.
+    pub fixed_pods: u32,
+    /// Cordoned: the scheduler sends it no new pods.
+    pub cordoned: bool,
 }
 
 impl Node {
     fn total(&self, s: &Settings) -> u64 {
-        s.system_mem + if self.kubelet_alive { s.kubelet_mem } else { 0 } + self.pod_usage
+        self.system_mem + if self.kubelet_alive { s.kubelet_mem } else { 0 } + self.pod_usage
     }
     fn available(&self, s: &Settings) -> u64 {
         self.capacity.saturating_sub(self.total(s))
@@ -150,7 +159,7 @@ impl Node {
     /// Whether pods can squeeze the kubelet out: nothing reserved between the pods' cgroup limit
     /// and what the OS and the kubelet need.
     fn kubelet_unprotected(&self, s: &Settings) -> bool {
-        self.pods_limit + s.system_mem + s.kubelet_mem > self.capacity
+        self.pods_limit + self.system_mem + s.kubelet_mem > self.capacity
     }
 }
 
@@ -299,6 +308,11 @@ pub(crate) struct Workload {
     pub readiness_probe: bool,
     pub dirty: bool,
     pub hash: String,
+    /// Each observed pod's containers' working sets (a snapshot's): the k-th pod created takes
+    /// the (k mod n)-th, in place of the template's figure and its jitter.
+    pub measured: Vec<BTreeMap<String, u64>>,
+    /// Pods created so far.
+    pub created: usize,
 }
 
 /// A ReplicaSet of a workload: its `spec.replicas`, its pod template and pod-template-hash.
@@ -426,15 +440,18 @@ impl World {
             for i in 0..g.count {
                 let subnet = gi as u32 * 16 + i / 241 + 1;
                 let host = octets[(i % 241) as usize];
+                let known = g.nodes.get(i as usize);
+                let other = known.and_then(|n| n.other_pods).unwrap_or_default();
                 nodes.push(Node {
-                    name: format!("ip-10-0-{subnet}-{host}"),
+                    name: known
+                        .map_or_else(|| format!("ip-10-0-{subnet}-{host}"), |n| n.name.clone()),
                     capacity: g.capacity.bytes(),
                     allocatable,
                     pods_limit,
-                    requested: 0,
-                    nonzero_requested: 0,
+                    requested: other.requests.bytes(),
+                    nonzero_requested: other.requests.bytes(),
                     pods: Vec::new(),
-                    pod_usage: 0,
+                    pod_usage: other.working_set.bytes(),
                     kubelet_alive: true,
                     kubelet_down_since: 0,
                     incarnation: 0,
@@ -449,12 +466,31 @@ impl World {
                     status_phase: rng.below(s.status_every),
                     watched: false,
                     dirty: false,
+                    system_mem: known
+                        .and_then(|n| n.system_memory)
+                        .map_or(s.system_mem, |q| q.bytes()),
+                    fixed_pods: other.pods,
+                    cordoned: known.is_some_and(|n| n.unschedulable),
                 });
             }
         }
         let n_nodes = nodes.len();
+        let node_ids: BTreeMap<&str, NodeId> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
         let mut wls = Vec::new();
+        // Where each workload's observed pods ran, in order: the first pods go there.
+        let mut hints: Vec<Vec<Option<NodeId>>> = Vec::new();
         for w in model.workloads() {
+            let observed = w.observed.as_ref().map(|o| &o.pods[..]).unwrap_or_default();
+            hints.push(
+                observed
+                    .iter()
+                    .map(|p| p.node.as_deref().and_then(|n| node_ids.get(n).copied()))
+                    .collect(),
+            );
             let template = w
                 .containers
                 .iter()
@@ -491,6 +527,17 @@ impl World {
                 warmup: w.warmup.std().as_secs(),
                 readiness_probe: w.readiness_probe,
                 dirty: true,
+                measured: observed
+                    .iter()
+                    .filter(|p| !p.working_sets.is_empty())
+                    .map(|p| {
+                        p.working_sets
+                            .iter()
+                            .map(|(c, q)| (c.clone(), q.bytes()))
+                            .collect()
+                    })
+                    .collect(),
+                created: 0,
             });
         }
         let start = match model.spec.start {
@@ -555,7 +602,13 @@ impl World {
         }
         let (n, to_find) = (w.nodes.len(), w.nodes_to_find());
         for p in initial {
-            w.schedule_pod(p, n, to_find);
+            let wl = w.pods[p].wl;
+            let ordinal = w.wls[wl].pods.iter().position(|&q| q == p);
+            match ordinal.and_then(|k| hints[wl].get(k).copied().flatten()) {
+                // A snapshot's pod goes back where it was.
+                Some(node) => w.bind(p, node),
+                None => w.schedule_pod(p, n, to_find),
+            }
         }
         w.drain_timers(0);
         for p in 0..w.pods.len() {

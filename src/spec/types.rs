@@ -102,6 +102,12 @@ pub struct LeakExperimentSpec {
     /// Settings used only by `oomsday simulate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulation: Option<Simulation>,
+    /// Predict each run before it starts: simulate the experiment on a fresh snapshot of the
+    /// cluster (as `oomsday snapshot` takes it) and report the prediction beside what happened,
+    /// measure by measure, with the error of each. Working sets are measured when oomsday may
+    /// get nodes/proxy (deploy/rbac-node-proxy.yaml), else estimated from requests.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub predict: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -829,6 +835,10 @@ pub struct LeakRunStatus {
     /// The expected alerts: when each fired, and its lead time on the first damage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<AlertStatus>,
+    /// The prediction made before the run (`spec.predict`) beside what happened, measure by
+    /// measure; the JSON report has the whole of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prediction: Vec<PredictionStatus>,
     /// `Injected`, `Reverted`, `Recovered`, `Finished` and `Succeeded`, in the metav1 Condition
     /// shape: `kubectl wait --for=condition=Finished leakrun/NAME` waits for the end of a run,
     /// `--for=condition=Succeeded` for a run that completed with its hypothesis held.
@@ -869,6 +879,24 @@ pub struct ProbeStatus {
     pub ok: u32,
     /// Checks made.
     pub total: u32,
+}
+
+/// One measure of a run, predicted (on a snapshot, before it ran) and observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictionStatus {
+    /// What is measured (first OOM kill, evictions of bystanders, score, verdict...).
+    pub measure: String,
+    /// The median over the simulated runs, with their range.
+    pub predicted: String,
+    /// What the run measured.
+    pub observed: String,
+    /// Predicted − observed.
+    pub error: String,
+    /// Whether the prediction is within the simulator's calibration tolerance; absent when the
+    /// measure has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<bool>,
 }
 
 /// An expected alert during a run.

@@ -4,7 +4,8 @@
 //! create/get/list/replace (conditional on resourceVersion), merge, JSON and apply patches
 //! (status subresource apart), finalizers and deletionTimestamp, garbage collection of owned
 //! objects, namespace deletion, watches from a resourceVersion, discovery of the oomsday.dev
-//! API (when its CRDs are "installed") and SelfSubjectAccessReviews (allowed unless denied).
+//! API (when its CRDs are "installed"), SelfSubjectAccessReviews (allowed unless denied) and
+//! the node proxy to kubelets (answers set with [`ApiServer::kubelet`]).
 //!
 //! It is not an API server: no validation, admission, field selectors or label selectors.
 
@@ -44,6 +45,8 @@ struct State {
     denied: BTreeSet<String>,
     /// Every request: `METHOD path`.
     requests: Vec<String>,
+    /// What the node proxy answers: (node, path under `proxy/`) → body.
+    kubelets: BTreeMap<(String, String), Value>,
 }
 
 /// The fake API server; dropped, it stops.
@@ -213,6 +216,14 @@ impl ApiServer {
     pub fn delete(&self, plural: &str, namespace: &str, name: &str) {
         let mut st = self.lock();
         delete(&mut st, &self.changes, plural, namespace, name);
+    }
+
+    /// Makes the node proxy answer `GET /api/v1/nodes/NODE/proxy/PATH` with `body` (a
+    /// kubelet's `configz`, `stats/summary`).
+    pub fn kubelet(&self, node: &str, path: &str, body: Value) {
+        self.lock()
+            .kubelets
+            .insert((node.to_string(), path.to_string()), body);
     }
 
     /// The requests so far, as `METHOD path`.
@@ -450,6 +461,19 @@ async fn handle(
         .unwrap_or_else(|e| e.into_inner())
         .requests
         .push(format!("{method} {}", uri.path()));
+    if let Some((node, path)) = uri
+        .path()
+        .strip_prefix("/api/v1/nodes/")
+        .and_then(|r| r.split_once("/proxy/"))
+    {
+        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        return reply(
+            match st.kubelets.get(&(node.to_string(), path.to_string())) {
+                Some(v) => (StatusCode::OK, v.clone()),
+                None => status(404, "NotFound", format!("{path} on node {node}")),
+            },
+        );
+    }
     let Some(t) = parse_path(uri.path()) else {
         return reply(status(404, "NotFound", format!("{} not found", uri.path())));
     };

@@ -198,3 +198,45 @@ fn rbac_grants_everything_the_startup_check_asks_for() {
         assert!(grants(rules, a.verb, a.group, &resource), "missing: {a}");
     }
 }
+
+#[test]
+fn node_proxy_is_a_separate_unbound_opt_in() {
+    let rbac = docs("rbac.yaml");
+    let cr = &kind(&rbac, "ClusterRole", "oomsday-controller")["rules"];
+    assert!(
+        !grants(cr, "get", "", "nodes/proxy"),
+        "nodes/proxy stays out of the controller's role"
+    );
+    // What a snapshot lists (spec.predict) the controller may already list.
+    for (group, resource) in [
+        ("", "nodes"),
+        ("", "pods"),
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("policy", "poddisruptionbudgets"),
+        ("", "limitranges"),
+        ("autoscaling", "horizontalpodautoscalers"),
+    ] {
+        assert!(grants(cr, "list", group, resource), "list {resource}");
+    }
+    let d = docs("rbac-node-proxy.yaml");
+    assert_eq!(
+        d.len(),
+        1,
+        "the role alone: binding it is the user's choice"
+    );
+    let role = kind(&d, "ClusterRole", "oomsday-node-proxy");
+    let rules = role["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(strs(&rules[0]["resources"]), ["nodes/proxy"]);
+    assert_eq!(strs(&rules[0]["verbs"]), ["get"]);
+    let kustomization = std::fs::read_to_string(format!(
+        "{}/deploy/kustomization.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("kustomization.yaml");
+    assert!(
+        !kustomization.contains("rbac-node-proxy"),
+        "not applied by default"
+    );
+}

@@ -239,3 +239,51 @@ async fn with_a_record_dir_each_run_keeps_its_recording_and_report() {
         record.reverted
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
+    let (model, exp) = black_friday();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (m, a) = (model.clone(), asked.clone());
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| SimCluster::new(&model, 7))
+        .with_predictor(Arc::new(move |e: ExperimentRef| {
+            let m = m.clone();
+            a.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.name.clone());
+            Box::pin(async move { crate::predict::predict(&m, &e, 1..=3).await })
+        }));
+    let run = |predict: bool| {
+        let mut spec = exp.spec.clone();
+        spec.predict = predict;
+        let e = ExperimentRef {
+            name: exp.metadata.name.clone().unwrap_or_default(),
+            namespace: exp.metadata.namespace.clone().unwrap_or_default(),
+            spec,
+        };
+        let (tx, _rx) = mpsc::unbounded_channel();
+        executor.execute(e, RunOptions::new("bf-1"), StopSignal::never(), tx)
+    };
+    let plain = run(false).await.expect("the run");
+    assert!(plain.prediction.is_none());
+    assert!(
+        asked.lock().map(|a| a.is_empty()).unwrap_or(false),
+        "not asked"
+    );
+
+    let record = run(true).await.expect("the run");
+    let p = record.prediction.as_deref().expect("a prediction");
+    assert_eq!(p.seeds, [1, 2, 3]);
+    let score = crate::score::score(&record);
+    let status =
+        crate::controller::status::final_status(&record, &score, crate::score::summarize(&record));
+    let measures: Vec<&str> = status
+        .prediction
+        .iter()
+        .map(|r| r.measure.as_str())
+        .collect();
+    assert_eq!(measures.len(), crate::predict::Measure::ALL.len() + 1);
+    assert!(measures.contains(&"first eviction") && measures.contains(&"verdict"));
+    let verdict = status.prediction.last().expect("the verdict row");
+    assert_eq!(verdict.observed, format!("{:?}", score.verdict));
+}

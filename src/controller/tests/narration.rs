@@ -139,6 +139,7 @@ fn markdown(o: &Observation) -> String {
         injection: None,
         defences: None,
         timeline,
+        prediction: None,
     };
     render(&Report::new(record), Format::Md)
 }

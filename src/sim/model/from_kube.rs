@@ -376,6 +376,8 @@ pub fn node_from_kube(
             capacity,
             system_reserved,
             kube_reserved,
+            labels: BTreeMap::new(),
+            nodes: Vec::new(),
         },
         kubelet: k,
         usage,

@@ -18,6 +18,12 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 pub mod from_kube;
+mod observed;
+
+pub use observed::{
+    NodeModel, ObservedPod, ObservedPods, OtherPods, SnapshotInfo, Spread, TaintModel,
+    WorkingSetSource,
+};
 
 /// `apiVersion` of a cluster model file.
 pub const MODEL_API_VERSION: &str = "oomsday.dev/v1alpha1";
@@ -44,6 +50,9 @@ pub struct ModelMeta {
     /// Free text for people reading the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Set by `oomsday snapshot`: when and from which cluster the model was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotInfo>,
 }
 
 /// What the cluster is made of.
@@ -205,6 +214,12 @@ pub struct NodeGroup {
     /// `kubeReserved: memory`. Without it nothing keeps pods from starving the kubelet.
     #[serde(default)]
     pub kube_reserved: Quantity,
+    /// Labels every node of the group has (a snapshot's; for people, not simulated).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The group's nodes one by one (a snapshot's): as many as `count`, see [`NodeModel`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeModel>,
 }
 
 /// A Deployment: its pods' containers, replicas and priority. With `copies: N` the entry
@@ -242,6 +257,9 @@ pub struct WorkloadModel {
     /// Rolling update `maxUnavailable` (25%).
     #[serde(default = "d_quarter")]
     pub max_unavailable: CountOrPercent,
+    /// The pods a snapshot saw, see [`ObservedPods`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedPods>,
 }
 
 fn d_namespace() -> String {
@@ -383,7 +401,23 @@ impl ClusterModel {
         if self.spec.node_groups.iter().all(|g| g.count == 0) {
             return bad("spec.nodeGroups: the model has no nodes".into());
         }
+        let mut node_names = std::collections::BTreeSet::new();
         for g in &self.spec.node_groups {
+            if !g.nodes.is_empty() && g.nodes.len() != g.count as usize {
+                return bad(format!(
+                    "spec.nodeGroups.{}: count is {} but {} nodes are listed: list them all, or \
+                     drop `nodes`",
+                    g.name,
+                    g.count,
+                    g.nodes.len()
+                ));
+            }
+            if let Some(n) = g.nodes.iter().find(|n| !node_names.insert(n.name.as_str())) {
+                return bad(format!(
+                    "spec.nodeGroups.{}.nodes: {} is listed twice",
+                    g.name, n.name
+                ));
+            }
             let reserved = g.system_reserved.bytes() + g.kube_reserved.bytes();
             if g.capacity.bytes() <= reserved + self.spec.kubelet.eviction_hard.bytes() {
                 return bad(format!(

@@ -86,21 +86,31 @@ impl World {
             .filter(|l| l.namespace == ns)
             .collect();
         let mut ctrs = Vec::new();
+        let ordinal = self.wls[wl].created;
+        self.wls[wl].created += 1;
         let w = &self.wls[wl];
         let Some(rs) = w.rs.get(&rev) else {
             return;
         };
+        let measured = (!w.measured.is_empty()).then(|| &w.measured[ordinal % w.measured.len()]);
         for tc in &rs.template {
-            let jitter = if tc.jitter > 0.0 {
-                1.0 + tc.jitter * self.rng.signed_unit()
-            } else {
-                1.0
+            // A measured pod's own figure, else the template's with its jitter.
+            let working_set = match measured.and_then(|m| m.get(&tc.name)) {
+                Some(&ws) => ws,
+                None => {
+                    let jitter = if tc.jitter > 0.0 {
+                        1.0 + tc.jitter * self.rng.signed_unit()
+                    } else {
+                        1.0
+                    };
+                    (tc.working_set as f64 * jitter) as u64
+                }
             };
             let mem = admit(tc.mem, &ranges);
             ctrs.push(Ctr {
                 name: tc.name.clone(),
                 mem,
-                working_set: (tc.working_set as f64 * jitter) as u64,
+                working_set,
                 warmup: if tc.leaker { 0 } else { w.warmup },
                 leak: tc.leak.clone(),
                 leaker: tc.leaker,
@@ -429,7 +439,7 @@ impl World {
             let mut found = 0usize;
             let mut best: Option<(u64, NodeId)> = None;
             let mut ties = 0u64;
-            let mut reasons = [0u32; 4];
+            let mut reasons = [0u32; 5];
             let start = self.next_start;
             let mut visited = 0;
             for i in 0..n {
@@ -450,7 +460,12 @@ impl World {
                     reasons[1] += 1;
                     continue;
                 }
-                if node.pods.len() as u32 >= self.s.max_pods {
+                // A cordoned node takes no new pods.
+                if node.cordoned {
+                    reasons[4] += 1;
+                    continue;
+                }
+                if node.pods.len() as u32 + node.fixed_pods >= self.s.max_pods {
                     reasons[2] += 1;
                     continue;
                 }
@@ -493,6 +508,7 @@ impl World {
                             "node(s) had untolerated taint {node.kubernetes.io/memory-pressure: }",
                             "Too many pods",
                             "Insufficient memory",
+                            "node(s) were unschedulable",
                         ];
                         let detail: Vec<String> = reasons
                             .iter()

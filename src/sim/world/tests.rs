@@ -566,3 +566,94 @@ fn workload_samples_and_leaker_pods_follow_the_rollouts() {
         .expect("no leaker left");
     assert_eq!((clean - t, gone - t), (3, 3));
 }
+
+/// A snapshot's model: named nodes (one cordoned, one loaded by pods the model does not model),
+/// and a workload whose pods were seen on given nodes with their own working sets.
+fn snapshot_model() -> ClusterModel {
+    ClusterModel::from_yaml(
+        r#"
+apiVersion: oomsday.dev/v1alpha1
+kind: ClusterModel
+metadata: {name: snap}
+spec:
+  kubelet: {systemMemory: 500Mi}
+  nodeGroups:
+    - name: m5
+      count: 3
+      capacity: 8Gi
+      nodes:
+        - {name: alpha, systemMemory: 1Gi, otherPods: {pods: 108, requests: 2Gi, workingSet: 1536Mi}}
+        - {name: beta}
+        - {name: gamma, unschedulable: true}
+  workloads:
+    - name: web
+      namespace: shop
+      replicas: 3
+      containers: [{name: app, workingSet: 1Gi, resources: {requests: {memory: 100Mi}}}]
+      observed:
+        pods:
+          - {name: web-a, node: gamma, workingSets: {app: 300Mi}}
+          - {name: web-b, node: alpha, workingSets: {app: 200Mi}}
+          - {name: web-c, workingSets: {app: 700Mi}}
+"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn snapshot_nodes_keep_their_names_their_own_memory_and_their_other_pods() {
+    let w = World::new(&snapshot_model(), 1).unwrap();
+    let names: Vec<&str> = w.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta", "gamma"]);
+    let alpha = &w.nodes[0];
+    assert_eq!(alpha.system_mem, 1 << 30);
+    assert_eq!(w.nodes[1].system_mem, 500 << 20, "the model's figure");
+    assert_eq!(alpha.fixed_pods, 108);
+    // The other pods' requests and working set, beside the web pod placed there.
+    assert_eq!(alpha.requested, (2 << 30) + (100 << 20));
+    assert_eq!(alpha.pod_usage, (1536 << 20) + (200 << 20));
+    assert!(w.nodes[2].cordoned);
+}
+
+#[test]
+fn observed_pods_go_back_to_their_nodes_with_their_own_working_sets() {
+    let w = World::new(&snapshot_model(), 3).unwrap();
+    let placed: BTreeMap<u64, &str> = w
+        .pods
+        .iter()
+        .filter_map(|p| Some((p.ctrs[0].working_set >> 20, w.nodes[p.node?].name.as_str())))
+        .collect();
+    // web-a was on the cordoned gamma (cordoning keeps running pods), web-b on alpha; web-c
+    // was on no node, so the scheduler placed it: not on the cordoned gamma, and not on alpha,
+    // which its other pods' requests make the busier.
+    assert_eq!(placed.get(&300), Some(&"gamma"));
+    assert_eq!(placed.get(&200), Some(&"alpha"));
+    assert_eq!(placed.get(&700), Some(&"beta"));
+}
+
+#[test]
+fn pods_created_later_take_the_measured_working_sets_in_turn_and_avoid_cordoned_nodes() {
+    let mut w = World::new(&snapshot_model(), 1).unwrap();
+    let wl = 0;
+    let mut fresh = Vec::new();
+    for _ in 0..3 {
+        let p = w.wls[wl].pods[0];
+        w.remove_pod(p, w.t, None);
+        w.reconcile_workloads();
+        w.schedule();
+        let newest = *w.wls[wl].pods.last().unwrap();
+        fresh.push((
+            w.pods[newest].ctrs[0].working_set >> 20,
+            w.pods[newest].node.map(|n| w.nodes[n].name.clone()),
+        ));
+    }
+    // The 4th, 5th and 6th pods created take the 1st, 2nd and 3rd measured figures.
+    assert_eq!(
+        fresh.iter().map(|(ws, _)| *ws).collect::<Vec<_>>(),
+        [300, 200, 700]
+    );
+    assert!(
+        fresh.iter().all(|(_, n)| n.as_deref() != Some("gamma")),
+        "{fresh:?}"
+    );
+}

@@ -1,0 +1,177 @@
+//! A prediction against what happened: each measure predicted (median and range over the
+//! seeds) and observed, the error, and whether it is within the calibration's tolerance.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, Measure, Measures, Prediction};
+use crate::engine::RunRecord;
+use crate::spec::Verdict;
+
+/// One measure, predicted and observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    pub measure: Measure,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<f64>,
+    /// The range over the simulated runs that have it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(f64, f64)>,
+    /// Simulated runs that have it, of `of` runs.
+    pub runs: u32,
+    pub of: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<f64>,
+    /// Predicted − observed, when both are there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<f64>,
+    /// Whether the prediction is within the calibration's tolerance (None: not judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<bool>,
+}
+
+/// A prediction and the outcome, side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comparison {
+    pub observed: Measures,
+    pub rows: Vec<Row>,
+    pub predicted_verdict: Verdict,
+    pub observed_verdict: Verdict,
+    /// Measures judged, and of those within tolerance (the verdict counts as one).
+    pub judged: u32,
+    pub within: u32,
+}
+
+impl Row {
+    fn new(measure: Measure, p: &Prediction, observed: Option<f64>) -> Row {
+        let f = p.figure(measure);
+        let predicted = f.and_then(|f| f.median);
+        let error = predicted.zip(observed).map(|(p, o)| p - o);
+        let within = match (predicted, observed) {
+            (Some(pr), Some(o)) => measure.tolerance(o).map(|t| (pr - o).abs() <= t + 1e-9),
+            // Both say it did not happen.
+            (None, None) => measure.tolerance_text().map(|_| true),
+            _ => measure.tolerance_text().map(|_| false),
+        };
+        Row {
+            measure,
+            predicted,
+            range: f.and_then(|f| f.range),
+            runs: f.map_or(0, |f| f.runs),
+            of: p.seeds.len() as u32,
+            observed,
+            error,
+            within,
+        }
+    }
+
+    /// The predicted cell: `T+22.0 s (20.0–25.0)`, `4 (3–5)`, `none (2 of 21 runs: T+40.0–52.0 s)`.
+    pub fn predicted_text(&self) -> String {
+        predicted_text(self.measure, self.predicted, self.range, self.runs, self.of)
+    }
+
+    pub fn observed_text(&self) -> String {
+        self.observed
+            .map_or("none".into(), |v| value(self.measure.kind(), v))
+    }
+
+    pub fn error_text(&self) -> String {
+        match (self.error, self.predicted, self.observed) {
+            (Some(e), _, Some(o)) => {
+                let unit = match self.measure.kind() {
+                    Kind::Time | Kind::Duration => format!("{e:+.1} s"),
+                    Kind::Count | Kind::Points => format!("{e:+.0}"),
+                };
+                if self.measure.kind() == Kind::Time || o == 0.0 {
+                    unit
+                } else {
+                    format!("{unit} ({:+.0}%)", e / o * 100.0)
+                }
+            }
+            (None, None, None) => "—".into(),
+            (None, Some(_), None) => "predicted, did not happen".into(),
+            _ => "happened, not predicted".into(),
+        }
+    }
+
+    pub fn within_text(&self) -> &'static str {
+        match self.within {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "—",
+        }
+    }
+}
+
+/// A prediction as a table shows it: the median and the range, or how few runs had it.
+pub(super) fn predicted_text(
+    m: Measure,
+    median: Option<f64>,
+    range: Option<(f64, f64)>,
+    runs: u32,
+    of: u32,
+) -> String {
+    let k = m.kind();
+    let span = |(lo, hi): (f64, f64)| {
+        if (hi - lo).abs() < 1e-9 {
+            value(k, lo)
+        } else {
+            format!("{}–{}", value(k, lo), value(k, hi))
+        }
+    };
+    match (median, range) {
+        (Some(v), Some(r)) if (r.1 - r.0).abs() > 1e-9 => format!("{} ({})", value(k, v), span(r)),
+        (Some(v), _) => value(k, v),
+        (None, Some(r)) => format!("none ({runs} of {of} runs: {})", span(r)),
+        (None, None) => "none".into(),
+    }
+}
+
+/// A value as a table shows it.
+fn value(k: Kind, v: f64) -> String {
+    match k {
+        Kind::Time => format!("T{v:+.1} s"),
+        Kind::Duration => format!("{v:.1} s"),
+        Kind::Count | Kind::Points => format!("{v:.0}"),
+    }
+}
+
+impl Comparison {
+    pub fn new(prediction: &Prediction, record: &RunRecord) -> Comparison {
+        let observed = Measures::of(record);
+        // An ephemeral leak rolls nothing out: there is no recovery to judge (the calibration
+        // does not judge it either).
+        let no_rollout = record.spec.injection.mode == crate::spec::InjectionMode::Ephemeral;
+        let rows: Vec<Row> = Measure::ALL
+            .iter()
+            .map(|&m| {
+                let mut r = Row::new(m, prediction, observed.get(m));
+                if m == Measure::Recovery && no_rollout {
+                    r.within = None;
+                }
+                r
+            })
+            .collect();
+        let judged = rows.iter().filter(|r| r.within.is_some()).count() as u32 + 1;
+        let within = rows.iter().filter(|r| r.within == Some(true)).count() as u32
+            + u32::from(prediction.verdict == observed.verdict);
+        Comparison {
+            predicted_verdict: prediction.verdict,
+            observed_verdict: observed.verdict,
+            observed,
+            rows,
+            judged,
+            within,
+        }
+    }
+
+    /// One line: `7 of 9 measures within the calibration's tolerances`.
+    pub fn headline(&self) -> String {
+        format!(
+            "{} of {} measures within the simulator's calibration tolerances; verdict predicted \
+             {:?}, observed {:?}",
+            self.within, self.judged, self.predicted_verdict, self.observed_verdict
+        )
+    }
+}

@@ -1,0 +1,235 @@
+//! Prediction beside outcome: an experiment simulated on a snapshot of the cluster just before
+//! it runs for real ([`predict`]), and, after the run, the prediction against what happened,
+//! measure by measure, with the error of each ([`Comparison`]).
+//!
+//! The prediction is the one the simulator's calibration trusts (`tests/sim_calibration.rs`):
+//! one run's timing is a draw (where each of the kubelet's loops happens to be), so the
+//! experiment is simulated with [`SEEDS`] and each measure predicted as the median over the runs
+//! — of the runs where it happens, when most do — with the range the runs spread over; the
+//! verdict is the one most runs give. The tolerances a comparison judges by are the
+//! calibration's too ([`Measure::tolerance`]).
+
+mod compare;
+mod measures;
+mod series;
+
+pub use compare::{Comparison, Row};
+pub use measures::{Kind, Measure, Measures};
+pub use series::Series;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::ExperimentRef;
+use crate::sim::ClusterModel;
+use crate::sim::model::SnapshotInfo;
+use crate::spec::Verdict;
+use crate::{Error, Result};
+
+/// The seeds a prediction simulates, as the calibration does.
+pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=21;
+
+/// One measure as predicted over the seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Figure {
+    pub measure: Measure,
+    /// The median of the runs that have it, when more than half do; None: most runs say it
+    /// does not happen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median: Option<f64>,
+    /// The smallest and largest value among the runs that have it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(f64, f64)>,
+    /// How many runs have it (of [`Prediction::seeds`]).
+    pub runs: u32,
+}
+
+/// An experiment simulated on a model of the cluster it is about to run on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prediction {
+    /// The model's name.
+    pub model: String,
+    /// When and from where the model was taken, and what it assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotInfo>,
+    pub seeds: Vec<u64>,
+    pub figures: Vec<Figure>,
+    /// The verdict most runs give.
+    pub verdict: Verdict,
+    /// How many runs gave each verdict.
+    pub verdicts: BTreeMap<String, u32>,
+    /// The run nearest the medians, whose series the report draws.
+    pub representative_seed: u64,
+    pub series: Series,
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+impl Figure {
+    /// The figure as the tables show it, `of` runs in all: `T+22.0 s (20.0–25.0)`.
+    pub fn text(&self, of: u32) -> String {
+        compare::predicted_text(self.measure, self.median, self.range, self.runs, of)
+    }
+}
+
+impl Prediction {
+    /// The figure of one measure.
+    pub fn figure(&self, m: Measure) -> Option<&Figure> {
+        self.figures.iter().find(|f| f.measure == m)
+    }
+
+    /// Sums up runs of one experiment: the median rule, the spread, the verdict most give, and
+    /// the run nearest the medians.
+    pub fn of_runs(model: &ClusterModel, runs: &[(u64, Measures, Series)]) -> Result<Prediction> {
+        if runs.is_empty() {
+            return Err(Error::Invalid("a prediction needs at least one run".into()));
+        }
+        let n = runs.len();
+        let figures: Vec<Figure> = Measure::ALL
+            .iter()
+            .map(|&m| {
+                let mut v: Vec<f64> = runs.iter().filter_map(|(_, r, _)| r.get(m)).collect();
+                let range = v.iter().fold(None, |acc: Option<(f64, f64)>, &x| {
+                    Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+                });
+                let runs_with = v.len();
+                let median = if runs_with * 2 > n {
+                    median(&mut v)
+                } else {
+                    None
+                };
+                Figure {
+                    measure: m,
+                    median,
+                    range,
+                    runs: runs_with as u32,
+                }
+            })
+            .collect();
+        let mut verdicts: BTreeMap<String, u32> = BTreeMap::new();
+        for (_, r, _) in runs {
+            *verdicts.entry(format!("{:?}", r.verdict)).or_default() += 1;
+        }
+        // Most runs' verdict; on a tie, the worse (Failed, then Inconclusive, then Passed).
+        let rank = |v: Verdict| match v {
+            Verdict::Failed => 2,
+            Verdict::Inconclusive => 1,
+            Verdict::Passed => 0,
+        };
+        let verdict = [Verdict::Failed, Verdict::Inconclusive, Verdict::Passed]
+            .into_iter()
+            .max_by_key(|v| {
+                (
+                    verdicts.get(&format!("{v:?}")).copied().unwrap_or(0),
+                    rank(*v),
+                )
+            })
+            .unwrap_or(Verdict::Inconclusive);
+        // The run nearest the medians: relative distance on each measure, a whole 1 where one
+        // has it and the other not.
+        let distance = |r: &Measures| -> f64 {
+            figures
+                .iter()
+                .map(|f| match (f.median, r.get(f.measure)) {
+                    (Some(m), Some(x)) => (x - m).abs() / m.abs().max(1.0),
+                    (None, None) => 0.0,
+                    _ => 1.0,
+                })
+                .sum::<f64>()
+                + f64::from(u8::from(r.verdict != verdict))
+        };
+        let best = runs
+            .iter()
+            .min_by(|a, b| {
+                distance(&a.1)
+                    .total_cmp(&distance(&b.1))
+                    .then(a.0.cmp(&b.0))
+            })
+            .ok_or_else(|| Error::Invalid("a prediction needs at least one run".into()))?;
+        Ok(Prediction {
+            model: model.metadata.name.clone(),
+            snapshot: model.metadata.snapshot.clone(),
+            seeds: runs.iter().map(|(s, _, _)| *s).collect(),
+            figures,
+            verdict,
+            verdicts,
+            representative_seed: best.0,
+            series: best.2.clone(),
+        })
+    }
+}
+
+/// Simulates `exp` on `model` once per seed and sums the runs up.
+pub async fn predict(
+    model: &ClusterModel,
+    exp: &ExperimentRef,
+    seeds: impl IntoIterator<Item = u64>,
+) -> Result<Prediction> {
+    let target = &exp.spec.target.name;
+    if !model
+        .workloads()
+        .iter()
+        .any(|w| w.namespace == exp.namespace && &w.name == target)
+    {
+        return Err(Error::Invalid(format!(
+            "the model {} has no workload {}/{target} to predict the experiment {} on",
+            model.metadata.name, exp.namespace, exp.name
+        )));
+    }
+    // The simulations only compute: off the async workers, so that a controller's other tasks
+    // (its Lease, other runs) go on meanwhile.
+    let (model, exp) = (model.clone(), exp.clone());
+    let seeds: Vec<u64> = seeds.into_iter().collect();
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(async {
+            let mut runs = Vec::new();
+            for seed in seeds {
+                let record = crate::sim::run_experiment(&model, &exp, seed).await?;
+                runs.push((seed, Measures::of(&record), Series::of(&record)));
+            }
+            Prediction::of_runs(&model, &runs)
+        })
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("the prediction's simulations stopped: {e}")))?
+}
+
+/// Puts a prediction into a run's record (also when the revert failed: the record travels in
+/// the error), for its reports and status.
+pub fn attach(
+    result: Result<crate::engine::RunRecord>,
+    prediction: Option<Prediction>,
+) -> Result<crate::engine::RunRecord> {
+    let Some(p) = prediction else {
+        return result;
+    };
+    match result {
+        Ok(mut r) => {
+            r.prediction = Some(Box::new(p));
+            Ok(r)
+        }
+        Err(Error::RevertFailed {
+            message,
+            namespace,
+            mut record,
+        }) => {
+            record.prediction = Some(Box::new(p));
+            Err(Error::RevertFailed {
+                message,
+                namespace,
+                record,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;

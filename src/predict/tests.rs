@@ -1,0 +1,265 @@
+use serde_json::json;
+
+use super::*;
+use crate::observe::{DisruptionCause, Event, NodeConditionKind};
+use crate::score::testkit::{pod, record, spec};
+use crate::sim::ClusterModel;
+
+fn model() -> ClusterModel {
+    ClusterModel::from_yaml(
+        r#"
+apiVersion: oomsday.dev/v1alpha1
+kind: ClusterModel
+metadata: {name: small}
+spec:
+  kubelet: {evictionHard: 1Gi, kernelMemcgNotification: true}
+  nodeGroups: [{name: n, count: 1, capacity: 8Gi, kubeReserved: 1Gi}]
+  workloads:
+    - name: checkout
+      namespace: shop
+      replicas: 3
+      containers: [{name: app, workingSet: 256Mi, resources: {requests: {memory: 256Mi}}}]
+  pdbs: [{name: checkout, namespace: shop, selector: {app: checkout}, minAvailable: 2}]
+"#,
+    )
+    .unwrap()
+}
+
+fn measures(first_eviction: Option<f64>, evictions: u32, verdict: Verdict) -> Measures {
+    Measures {
+        first_oom_kill: None,
+        oom_kills: 0,
+        first_eviction,
+        target_evictions: evictions,
+        bystander_evictions: 0,
+        first_memory_pressure: first_eviction.map(|t| t + 8.0),
+        nodes_under_pressure: u32::from(first_eviction.is_some()),
+        first_not_ready: None,
+        nodes_not_ready: 0,
+        below_budget: Some(20.0),
+        recovery: Some(3.0),
+        score: Some(80),
+        verdict,
+    }
+}
+
+#[test]
+fn each_measure_is_the_median_of_the_runs_that_have_it_when_most_do() {
+    let runs: Vec<(u64, Measures, Series)> = vec![
+        (
+            1,
+            measures(Some(20.0), 4, Verdict::Failed),
+            Series::default(),
+        ),
+        (
+            2,
+            measures(Some(30.0), 3, Verdict::Failed),
+            Series::default(),
+        ),
+        (
+            3,
+            measures(Some(22.0), 4, Verdict::Passed),
+            Series::default(),
+        ),
+        (4, measures(None, 0, Verdict::Passed), Series::default()),
+        (
+            5,
+            measures(Some(21.0), 5, Verdict::Failed),
+            Series::default(),
+        ),
+    ];
+    let p = Prediction::of_runs(&model(), &runs).unwrap();
+    let f = p.figure(Measure::FirstEviction).unwrap();
+    // 4 of 5 runs evict: the median of those four (20, 21, 22, 30 → the upper middle).
+    assert_eq!(
+        (f.median, f.range, f.runs),
+        (Some(22.0), Some((20.0, 30.0)), 4)
+    );
+    let n = p.figure(Measure::TargetEvictions).unwrap();
+    assert_eq!((n.median, n.range), (Some(4.0), Some((0.0, 5.0))));
+    // No run OOM-kills: predicted none.
+    let o = p.figure(Measure::FirstOomKill).unwrap();
+    assert_eq!((o.median, o.runs), (None, 0));
+    assert_eq!(p.verdict, Verdict::Failed);
+    assert_eq!(p.verdicts.get("Failed"), Some(&3));
+    // The run nearest the medians (22 s, 4 evictions, Failed): seed 1 (20 s, 4) rather than
+    // seed 5 (21 s, but 5 evictions) or seed 3 (22 s, but Passed).
+    assert_eq!(p.representative_seed, 1);
+    assert_eq!(p.seeds, [1, 2, 3, 4, 5]);
+
+    // When fewer than half the runs have it, it is predicted not to happen; the range stays.
+    let few: Vec<_> = (1..=5)
+        .map(|s| {
+            let ev = (s <= 2).then_some(40.0 + s as f64);
+            (s, measures(ev, 0, Verdict::Passed), Series::default())
+        })
+        .collect();
+    let p = Prediction::of_runs(&model(), &few).unwrap();
+    let f = p.figure(Measure::FirstEviction).unwrap();
+    assert_eq!((f.median, f.range, f.runs), (None, Some((41.0, 42.0)), 2));
+    assert_eq!(f.text(5), "none (2 of 5 runs: T+41.0 s–T+42.0 s)");
+    assert!(Prediction::of_runs(&model(), &[]).is_err());
+}
+
+#[test]
+fn measures_are_read_from_the_timeline_after_the_injection() {
+    let evicted = |name: &str, target: bool| Event::PodEvicted {
+        pod: pod(name, "n1", target),
+        cause: DisruptionCause::TerminationByKubelet,
+        message: String::new(),
+    };
+    let r = record(
+        spec(json!({"hypothesis": {"maxBystanderEvictions": 0}})),
+        vec![
+            (0, Event::workload(3, 3)),
+            (
+                1,
+                Event::LeakerStarted {
+                    pod: pod("checkout-1", "n1", true),
+                },
+            ),
+            (22, evicted("checkout-1", true)),
+            (
+                30,
+                Event::NodeCondition {
+                    node: "n1".into(),
+                    condition: NodeConditionKind::MemoryPressure,
+                    status: true,
+                    reason: String::new(),
+                },
+            ),
+            (40, evicted("cache-1", false)),
+            (41, Event::workload(3, 2)),
+            (700, Event::workload(3, 3)),
+        ],
+    );
+    let m = Measures::of(&r);
+    assert_eq!(m.first_eviction, Some(22.0));
+    assert_eq!((m.target_evictions, m.bystander_evictions), (1, 1));
+    assert_eq!(m.first_memory_pressure, Some(30.0));
+    assert_eq!(m.nodes_under_pressure, 1);
+    assert_eq!((m.first_oom_kill, m.oom_kills), (None, 0));
+    assert_eq!(m.verdict, Verdict::Failed, "a bystander was evicted");
+    let s = Series::of(&r);
+    assert_eq!(s.ready, [(0.0, 3), (41.0, 2), (700.0, 3)]);
+    assert_eq!(s.disruptions, [22.0, 40.0]);
+    assert_eq!(s.pressure, [(30.0, 1)]);
+    assert_eq!((s.end, s.reverted), (900.0, Some(600.0)));
+}
+
+#[test]
+fn a_comparison_judges_each_measure_by_the_calibrations_tolerance() {
+    let runs: Vec<_> = (1..=3)
+        .map(|s| {
+            (
+                s,
+                measures(Some(20.0 + s as f64), 4, Verdict::Failed),
+                Series::default(),
+            )
+        })
+        .collect();
+    let p = Prediction::of_runs(&model(), &runs).unwrap();
+    let evicted = |at: i64, name: &str| {
+        (
+            at,
+            Event::PodEvicted {
+                pod: pod(name, "n1", true),
+                cause: DisruptionCause::TerminationByKubelet,
+                message: String::new(),
+            },
+        )
+    };
+    // Observed: the first eviction 4 s after the predicted 22 s, 2 evictions (predicted 4), no
+    // MemoryPressure (predicted at T+30).
+    let r = record(
+        spec(json!({})),
+        vec![
+            (0, Event::workload(3, 3)),
+            evicted(26, "a"),
+            evicted(40, "b"),
+        ],
+    );
+    let c = Comparison::new(&p, &r);
+    let row = |m: Measure| c.rows.iter().find(|r| r.measure == m).unwrap();
+    let first = row(Measure::FirstEviction);
+    assert_eq!((first.predicted, first.observed), (Some(22.0), Some(26.0)));
+    assert_eq!(first.error_text(), "-4.0 s");
+    assert_eq!(first.within, Some(true));
+    assert_eq!(first.predicted_text(), "T+22.0 s (T+21.0 s–T+23.0 s)");
+    let n = row(Measure::TargetEvictions);
+    assert_eq!((n.error, n.within), (Some(2.0), Some(false)));
+    assert_eq!(n.error_text(), "+2 (+100%)");
+    let mp = row(Measure::FirstMemoryPressure);
+    assert_eq!(
+        (mp.within, mp.error_text().as_str()),
+        (Some(false), "predicted, did not happen")
+    );
+    let oom = row(Measure::FirstOomKill);
+    assert_eq!((oom.within, oom.error_text().as_str()), (Some(true), "—"));
+    assert_eq!(
+        row(Measure::Score).within,
+        None,
+        "no tolerance: shown, not judged"
+    );
+    assert_eq!(c.predicted_verdict, Verdict::Failed);
+    assert!(
+        c.headline()
+            .contains(&format!("{} of {}", c.within, c.judged))
+    );
+    assert!(c.within < c.judged);
+}
+
+#[tokio::test]
+async fn a_prediction_simulates_the_experiment_over_the_seeds() {
+    let exp = crate::engine::ExperimentRef {
+        name: "spill".into(),
+        namespace: "shop".into(),
+        spec: serde_json::from_value(json!({
+            "target": {"kind": "Deployment", "name": "checkout"},
+            "leak": {"pattern": "linear", "rate": "100Mi/s", "start": "8Mi", "max": "4Gi", "limit": "none"},
+            "duration": "2m",
+            "recovery": "2m",
+            "hypothesis": {"pdbHolds": true},
+        }))
+        .unwrap(),
+    };
+    let p = predict(&model(), &exp, 1..=5).await.unwrap();
+    assert_eq!(p.seeds, [1, 2, 3, 4, 5]);
+    let first = p.figure(Measure::FirstEviction).unwrap();
+    assert!(
+        first.median.is_some_and(|t| t > 0.0 && t < 120.0),
+        "{first:?}"
+    );
+    assert!(!p.series.ready.is_empty() && !p.series.disruptions.is_empty());
+    assert_eq!(p.model, "small");
+    // Same model, experiment and seeds: same prediction.
+    assert_eq!(predict(&model(), &exp, 1..=5).await.unwrap(), p);
+
+    let mut elsewhere = exp.clone();
+    elsewhere.namespace = "other".into();
+    let e = predict(&model(), &elsewhere, 1..=2).await.unwrap_err();
+    assert!(e.to_string().contains("no workload other/checkout"), "{e}");
+}
+
+#[test]
+fn the_prediction_travels_in_the_record_also_when_the_revert_failed() {
+    let runs = vec![(1, measures(None, 0, Verdict::Passed), Series::default())];
+    let p = Prediction::of_runs(&model(), &runs).unwrap();
+    let r = record(spec(json!({})), vec![]);
+    let ok = attach(Ok(r.clone()), Some(p.clone())).unwrap();
+    assert_eq!(ok.prediction.as_deref(), Some(&p));
+    let failed = Err(Error::RevertFailed {
+        message: "boom".into(),
+        namespace: "shop".into(),
+        record: Box::new(r),
+    });
+    match attach(failed, Some(p.clone())) {
+        Err(Error::RevertFailed { record, .. }) => {
+            assert_eq!(record.prediction.as_deref(), Some(&p))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The report sets it beside the outcome.
+    let report = crate::report::Report::new(ok);
+    assert!(report.prediction.is_some());
+}

@@ -1,0 +1,423 @@
+//! "Predicted vs observed": the prediction made on a snapshot of the cluster just before the run
+//! (`run --predict`, `spec.predict`) beside what happened — a table of every measure with its
+//! error, and in HTML the predicted series drawn on the same charts as the observed ones.
+
+use std::fmt::Write as _;
+
+use super::html::{BOTTOM, H, LEFT, RIGHT, TOP, W, svg_open};
+use super::{Report, escape};
+use crate::predict::{Comparison, Prediction, Series};
+use crate::sim::model::WorkingSetSource;
+
+/// Most snapshot notes a report repeats (the JSON report has all of them).
+const NOTES: usize = 6;
+
+const OBSERVED: &str = "#2ca02c";
+const PREDICTED: &str = "#6a3d9a";
+
+fn parts(report: &Report) -> Option<(&Prediction, &Comparison)> {
+    Some((
+        report.record.prediction.as_deref()?,
+        report.prediction.as_ref()?,
+    ))
+}
+
+/// Where the prediction came from, in one sentence.
+fn provenance(p: &Prediction) -> String {
+    let seeds = match (p.seeds.first(), p.seeds.last()) {
+        (Some(a), Some(b)) if a != b => format!("seeds {a}–{b}"),
+        (Some(a), _) => format!("seed {a}"),
+        _ => "no seed".into(),
+    };
+    let model = match &p.snapshot {
+        Some(s) => format!(
+            "a snapshot of {} taken {} (working sets {})",
+            s.context,
+            s.taken_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            match s.working_sets {
+                WorkingSetSource::Measured => "measured",
+                WorkingSetSource::Partly => "partly measured, partly estimated",
+                WorkingSetSource::Estimated => "estimated from requests",
+            }
+        ),
+        None => format!("the model {}", p.model),
+    };
+    format!(
+        "Predicted before the run by simulating it {} times ({seeds}) on {model}: each measure \
+         is the median of the simulated runs (of those where it happens, when most do), with \
+         their range. The charts draw seed {}, the run nearest the medians.",
+        p.seeds.len(),
+        p.representative_seed
+    )
+}
+
+fn notes(p: &Prediction) -> (Vec<&str>, usize) {
+    let all = p
+        .snapshot
+        .as_ref()
+        .map(|s| &s.notes[..])
+        .unwrap_or_default();
+    (
+        all.iter().take(NOTES).map(String::as_str).collect(),
+        all.len().saturating_sub(NOTES),
+    )
+}
+
+fn verdict_cell(p: &Prediction) -> String {
+    let n = p
+        .verdicts
+        .get(&format!("{:?}", p.verdict))
+        .copied()
+        .unwrap_or(0);
+    format!("{:?} ({n} of {} runs)", p.verdict, p.seeds.len())
+}
+
+/// The Markdown section; empty without a prediction.
+pub(super) fn markdown(report: &Report) -> String {
+    let Some((p, c)) = parts(report) else {
+        return String::new();
+    };
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut md = String::from("## Predicted vs observed\n\n");
+    let _ = write!(md, "{}\n\n**{}.**\n\n", provenance(p), c.headline());
+    md.push_str(
+        "| measure | predicted | observed | error | within tolerance |\n| --- | ---: | ---: | ---: | :---: |\n",
+    );
+    for r in &c.rows {
+        let tol = r
+            .measure
+            .tolerance_text()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| {}{tol} | {} | {} | {} | {} |",
+            r.measure.label(),
+            cell(&r.predicted_text()),
+            cell(&r.observed_text()),
+            cell(&r.error_text()),
+            r.within_text()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| verdict | {} | {:?} | — | {} |\n",
+        verdict_cell(p),
+        c.observed_verdict,
+        if c.predicted_verdict == c.observed_verdict {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    let (shown, more) = notes(p);
+    if !shown.is_empty() {
+        md.push_str("What the snapshot assumed:\n\n");
+        for n in shown {
+            let _ = writeln!(md, "- {}", cell(n));
+        }
+        if more > 0 {
+            let _ = writeln!(md, "- … {more} more in the JSON report");
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// The time axis of the comparison charts: seconds after the injection.
+struct Axis {
+    from: f64,
+    to: f64,
+}
+
+impl Axis {
+    fn x(&self, s: f64) -> f64 {
+        let span = (self.to - self.from).max(1.0);
+        LEFT + ((s - self.from) / span).clamp(0.0, 1.0) * (W - LEFT - RIGHT)
+    }
+}
+
+fn label(s: f64) -> String {
+    let sign = if s < 0.0 { "−" } else { "+" };
+    let a = s.abs();
+    if a < 120.0 {
+        format!("T{sign}{a:.0}s")
+    } else if a < 7200.0 {
+        format!("T{sign}{:.0}m", a / 60.0)
+    } else {
+        format!("T{sign}{:.1}h", a / 3600.0)
+    }
+}
+
+fn frame(out: &mut String, axis: &Axis, what: &str, max: u32, y: &dyn Fn(f64) -> f64) {
+    svg_open(out, what, H);
+    let bottom = H - BOTTOM;
+    for i in 0..=5 {
+        let s = axis.from + (axis.to - axis.from) * f64::from(i) / 5.0;
+        let x = axis.x(s);
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{bottom}\" class=\"grid\"/><text x=\"{x:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"middle\">{}</text>",
+            bottom + 16.0,
+            escape(&label(s))
+        );
+    }
+    for n in [0, max / 2, max] {
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"end\">{n}</text>",
+            LEFT - 6.0,
+            y(f64::from(n)) + 4.0
+        );
+    }
+    let x0 = axis.x(0.0);
+    let _ = write!(
+        out,
+        "<line x1=\"{x0:.1}\" y1=\"{TOP}\" x2=\"{x0:.1}\" y2=\"{bottom}\" class=\"m-phase\"><title>leak injected</title></line>"
+    );
+}
+
+/// One series on a chart: a step line through `points` to `end`, dashed for the prediction.
+struct Line<'a> {
+    points: &'a [(f64, u32)],
+    end: f64,
+    color: &'a str,
+    dashed: bool,
+    title: String,
+}
+
+impl Line<'_> {
+    fn draw(&self, out: &mut String, axis: &Axis, y: &dyn Fn(f64) -> f64) {
+        let Some(&(last, _)) = self.points.last() else {
+            return;
+        };
+        let mut d = String::new();
+        for (i, (t, n)) in self.points.iter().enumerate() {
+            let (x, yy) = (axis.x(*t), y(f64::from(*n)));
+            if i == 0 {
+                let _ = write!(d, "M{x:.1},{yy:.1}");
+            } else {
+                let _ = write!(d, " H{x:.1} V{yy:.1}");
+            }
+        }
+        let _ = write!(d, " H{:.1}", axis.x(self.end.max(last)));
+        let dash = if self.dashed {
+            " stroke-dasharray=\"7 4\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "<path d=\"{d}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.2\"{dash}><title>{}</title></path>",
+            self.color,
+            escape(&self.title)
+        );
+    }
+}
+
+/// Cumulative count steps from event times.
+fn cumulative(times: &[f64]) -> Vec<(f64, u32)> {
+    let mut t = times.to_vec();
+    t.sort_by(f64::total_cmp);
+    std::iter::once((t.first().copied().unwrap_or(0.0).min(0.0), 0))
+        .chain(t.iter().enumerate().map(|(i, &s)| (s, i as u32 + 1)))
+        .collect()
+}
+
+fn chart(axis: &Axis, what: &str, lines: &[Line<'_>], budget: Option<Line<'_>>) -> String {
+    let max = lines
+        .iter()
+        .chain(budget.as_ref())
+        .flat_map(|l| l.points.iter().map(|(_, n)| *n))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let bottom = H - BOTTOM;
+    let y = |n: f64| bottom - (n / f64::from(max)) * (bottom - TOP);
+    let mut out = String::new();
+    frame(&mut out, axis, what, max, &y);
+    for l in budget.iter().chain(lines) {
+        l.draw(&mut out, axis, &y);
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The HTML section; empty without a prediction.
+pub(super) fn html(report: &Report) -> String {
+    let Some((p, c)) = parts(report) else {
+        return String::new();
+    };
+    let mut h = String::from("<h2>Predicted vs observed</h2>");
+    let _ = write!(
+        h,
+        "<p><small>{}</small></p><p><b>{}.</b></p>",
+        escape(&provenance(p)),
+        escape(&c.headline())
+    );
+    h.push_str("<table><tr><th>measure</th><th>predicted</th><th>observed</th><th>error</th><th>within tolerance</th></tr>");
+    for r in &c.rows {
+        let class = match r.within {
+            Some(true) => "pass",
+            Some(false) => "fail",
+            None => "",
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            escape(r.measure.label()),
+            r.measure
+                .tolerance_text()
+                .map(|t| format!(" <small>({})</small>", escape(t)))
+                .unwrap_or_default(),
+            escape(&r.predicted_text()),
+            escape(&r.observed_text()),
+            escape(&r.error_text()),
+            r.within_text()
+        );
+    }
+    let agree = c.predicted_verdict == c.observed_verdict;
+    let _ = write!(
+        h,
+        "<tr><td>verdict</td><td>{}</td><td>{:?}</td><td>—</td><td class=\"{}\">{}</td></tr></table>",
+        escape(&verdict_cell(p)),
+        c.observed_verdict,
+        if agree { "pass" } else { "fail" },
+        if agree { "yes" } else { "no" }
+    );
+
+    let observed = Series::of(&report.record);
+    let predicted = &p.series;
+    let axis = Axis {
+        from: observed.first().min(predicted.first()),
+        to: observed.end.max(predicted.end).max(1.0),
+    };
+    let legend = |a: &str, b: &str| {
+        format!(
+            "<p class=\"legend\"><span><i class=\"sw\" style=\"background:{OBSERVED}\"></i>{a}</span><span><i class=\"sw\" style=\"background:{PREDICTED}\"></i>{b}</span><span><i class=\"sw\" style=\"background:#c62828\"></i>budget</span></p>"
+        )
+    };
+    let seed = p.representative_seed;
+    h.push_str("<h3>Ready pods: predicted and observed</h3>");
+    h.push_str(&legend("observed", "predicted (dashed)"));
+    let budget = if observed.budget.is_empty() {
+        &predicted.budget
+    } else {
+        &observed.budget
+    };
+    h.push_str(&chart(
+        &axis,
+        "ready pods, predicted and observed",
+        &[
+            Line {
+                points: &observed.ready,
+                end: observed.end,
+                color: OBSERVED,
+                dashed: false,
+                title: "observed ready pods".into(),
+            },
+            Line {
+                points: &predicted.ready,
+                end: predicted.end,
+                color: PREDICTED,
+                dashed: true,
+                title: format!("predicted ready pods (simulated, seed {seed})"),
+            },
+        ],
+        Some(Line {
+            points: budget,
+            end: axis.to,
+            color: "#c62828",
+            dashed: true,
+            title: "budget (PDB desiredHealthy)".into(),
+        }),
+    ));
+    let (od, pd) = (
+        cumulative(&observed.disruptions),
+        cumulative(&predicted.disruptions),
+    );
+    h.push_str("<h3>OOM kills and evictions: predicted and observed</h3>");
+    h.push_str(&legend("observed", "predicted (dashed)"));
+    h.push_str(&chart(
+        &axis,
+        "OOM kills and evictions so far, predicted and observed",
+        &[
+            Line {
+                points: &od,
+                end: observed.end,
+                color: OBSERVED,
+                dashed: false,
+                title: "observed OOM kills and evictions".into(),
+            },
+            Line {
+                points: &pd,
+                end: predicted.end,
+                color: PREDICTED,
+                dashed: true,
+                title: format!("predicted OOM kills and evictions (simulated, seed {seed})"),
+            },
+        ],
+        None,
+    ));
+    let nodes_hit = [
+        &observed.pressure,
+        &observed.not_ready,
+        &predicted.pressure,
+        &predicted.not_ready,
+    ]
+    .iter()
+    .any(|s| s.iter().any(|(_, n)| *n > 0));
+    if nodes_hit {
+        h.push_str("<h3>Nodes under MemoryPressure and NotReady: predicted and observed</h3><p class=\"legend\"><span><i class=\"sw\" style=\"background:#ff7f0e\"></i>MemoryPressure</span><span><i class=\"sw\" style=\"background:#d62728\"></i>NotReady</span> — observed solid, predicted dashed</p>");
+        h.push_str(&chart(
+            &axis,
+            "nodes under MemoryPressure and NotReady, predicted and observed",
+            &[
+                Line {
+                    points: &observed.pressure,
+                    end: observed.end,
+                    color: "#ff7f0e",
+                    dashed: false,
+                    title: "observed nodes under MemoryPressure".into(),
+                },
+                Line {
+                    points: &predicted.pressure,
+                    end: predicted.end,
+                    color: "#ff7f0e",
+                    dashed: true,
+                    title: format!("predicted nodes under MemoryPressure (seed {seed})"),
+                },
+                Line {
+                    points: &observed.not_ready,
+                    end: observed.end,
+                    color: "#d62728",
+                    dashed: false,
+                    title: "observed nodes NotReady".into(),
+                },
+                Line {
+                    points: &predicted.not_ready,
+                    end: predicted.end,
+                    color: "#d62728",
+                    dashed: true,
+                    title: format!("predicted nodes NotReady (seed {seed})"),
+                },
+            ],
+            None,
+        ));
+    }
+    let (shown, more) = notes(p);
+    if !shown.is_empty() {
+        h.push_str("<p><small>What the snapshot assumed:</small></p><ul>");
+        for n in shown {
+            let _ = write!(h, "<li><small>{}</small></li>", escape(n));
+        }
+        if more > 0 {
+            let _ = write!(
+                h,
+                "<li><small>… {more} more in the JSON report</small></li>"
+            );
+        }
+        h.push_str("</ul>");
+    }
+    h
+}

@@ -1,0 +1,174 @@
+//! `oomsday run --predict` against a fake API server over real HTTP (`support/apiserver.rs`)
+//! holding the real bed's Node and a recording's namespaces, Deployments, pods and PDB, whose
+//! node proxy answers with the real kubelet's `configz` and Summary API: the run takes a
+//! snapshot, predicts the experiment on it, runs it for real (the fake has no kubelet, so
+//! nothing is killed or evicted) and writes reports with the prediction and the outcome side
+//! by side — the HTML on the same charts.
+
+#[allow(dead_code)]
+#[path = "support/apiserver.rs"]
+mod apiserver;
+mod support;
+
+use std::path::PathBuf;
+
+use apiserver::ApiServer;
+use oomsday::cli::run::{Args, ReportArgs, exec};
+use oomsday::report::{Format, Report};
+use serde_json::{Value, json};
+use support::mock_api::{Cluster, initial_lists};
+
+/// The fake, holding recording `run`'s objects as it began and the real bed's kubelet.
+async fn recorded(run: &str) -> ApiServer {
+    let api = ApiServer::start().await;
+    let node: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-bed/node.json"),
+        )
+        .expect("node.json"),
+    )
+    .expect("JSON");
+    api.create("nodes", node);
+    api.create(
+        "namespaces",
+        json!({"metadata": {"name": "bf", "labels": {"oomsday.dev/allow": "true"}}}),
+    );
+    api.create("namespaces", json!({"metadata": {"name": "bystand"}}));
+    let lists = initial_lists(run);
+    for (plural, objects) in [
+        ("deployments", &lists["deployments"]),
+        ("pods", &lists["pods"]),
+        ("poddisruptionbudgets", &lists["poddisruptionbudgets"]),
+    ] {
+        for o in objects
+            .iter()
+            .filter(|o| o["metadata"]["namespace"] != "oomsday-system")
+        {
+            let mut o = o.clone();
+            for k in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+                o["metadata"].as_object_mut().map(|m| m.remove(k));
+            }
+            api.create(plural, o);
+        }
+    }
+    let bed = Cluster::recorded(run);
+    for path in ["configz", "stats/summary"] {
+        let (_, body) = &bed.proxy[&("real-1".to_string(), path.to_string())];
+        api.kubelet("real-1", path, body.clone());
+    }
+    api
+}
+
+#[tokio::test]
+async fn run_predict_writes_the_prediction_beside_the_outcome() {
+    let api = recorded("spill").await;
+    let dir = std::env::temp_dir().join(format!("oomsday-run-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig()).expect("kubeconfig");
+    // The spill experiment, faster: the pods' 3 GiB threshold is crossed within the 6 s leak.
+    let experiment = dir.join("spill-fast.yaml");
+    std::fs::write(
+        &experiment,
+        "apiVersion: oomsday.dev/v1alpha1
+kind: LeakExperiment
+metadata: {name: spill-fast, namespace: bf}
+spec:
+  target: {kind: Deployment, name: checkout}
+  leak: {pattern: linear, rate: 512Mi/s, start: 8Mi, max: 3Gi, limit: none}
+  duration: 6s
+  recovery: 2s
+  hypothesis: {pdbHolds: true}
+",
+    )
+    .expect("experiment");
+    let out = dir.join("reports");
+    let code = exec(Args {
+        path: experiment,
+        kubeconfig: Some(kubeconfig),
+        context: None,
+        namespace: None,
+        dry_run: false,
+        record: None,
+        reports: ReportArgs {
+            min_score: None,
+            out: out.clone(),
+            format: Format::ALL.to_vec(),
+        },
+        no_progress: true,
+        predict: true,
+    })
+    .await
+    .expect("the run completes");
+    let file = |ext: &str| {
+        std::fs::read_dir(&out)
+            .expect("reports")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.to_string_lossy().ends_with(ext))
+            .unwrap_or_else(|| panic!("no .{ext} report"))
+    };
+    let json_text = std::fs::read_to_string(file(".json")).expect("JSON report");
+    let report = Report::from_json(&json_text).expect("a report");
+    let md = std::fs::read_to_string(file(".md")).expect("Markdown report");
+    let html = std::fs::read_to_string(file(".html")).expect("HTML report");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // The prediction, made on a snapshot of this cluster before the run.
+    let p = report
+        .record
+        .prediction
+        .as_deref()
+        .expect("the record carries the prediction");
+    let snap = p.snapshot.as_ref().expect("from a snapshot");
+    assert!(snap.context.starts_with("context "), "{}", snap.context);
+    assert!(snap.taken_at <= report.record.started);
+    assert_eq!(p.seeds.len(), 21);
+    // The simulator predicts evictions (the fake, with no kubelet, has none): side by side.
+    let c = report.prediction.as_ref().expect("the comparison");
+    let row = |label: &str| {
+        c.rows
+            .iter()
+            .find(|r| r.measure.label() == label)
+            .unwrap_or_else(|| panic!("no row {label}"))
+    };
+    let first = row("first eviction");
+    assert!(
+        first.predicted.is_some_and(|t| t > 0.0 && t < 8.0),
+        "{first:?}"
+    );
+    assert_eq!(first.observed, None);
+    assert_eq!(first.within, Some(false));
+    assert_eq!(row("evictions of bystanders").observed, Some(0.0));
+    assert!(json_text.contains("\"predictedVerdict\""));
+    assert_eq!(code, exit_code_of(&report));
+
+    assert!(md.contains("## Predicted vs observed"), "{md}");
+    assert!(md.contains("| first eviction (±5 s) | T+"), "{md}");
+    let section = html
+        .split("<h2>Predicted vs observed</h2>")
+        .nth(1)
+        .expect("an HTML section");
+    // Predicted and observed ready pods on one chart.
+    let chart = section
+        .split("<svg")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("a chart");
+    assert!(
+        chart.contains("<title>observed ready pods</title>"),
+        "{chart}"
+    );
+    assert!(
+        chart.contains("<title>predicted ready pods (simulated, seed "),
+        "{chart}"
+    );
+}
+
+fn exit_code_of(report: &Report) -> u8 {
+    oomsday::cli::exit::of(oomsday::engine::Outcome::of(
+        report.record.phase,
+        report.score.verdict,
+        report.score.total,
+        None,
+    ))
+}

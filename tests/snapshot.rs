@@ -1,0 +1,227 @@
+//! `oomsday snapshot` against a mock API server that serves the real bed of
+//! `tests/fixtures/` (its Node, kubelet configz and Summary API, as the API returned them) and
+//! the pods, Deployments and PDBs of a recorded run: the snapshot must reproduce the node
+//! (allocatable, eviction threshold, kernelMemcgNotification) and each pod's working set, ask
+//! the API whether it may read the kubelets, page through lists, and say what it had to
+//! assume when it may not.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use oomsday::cluster::kube::CallPolicy;
+use oomsday::sim::ClusterModel;
+use oomsday::sim::model::WorkingSetSource;
+use oomsday::snapshot::{self, Options, Progress, Scope, Taken};
+use support::mock_api::{self, Cluster, Seen};
+
+fn taken() -> Taken {
+    Taken {
+        at: "2026-11-30T07:32:04Z".parse().expect("a time"),
+        context: "context real-bed".into(),
+    }
+}
+
+fn opts(scope: Scope) -> Options {
+    Options {
+        scope,
+        page_size: 2,
+        concurrency: 4,
+        policy: CallPolicy {
+            timeout: Duration::from_secs(2),
+            attempts: 2,
+            backoff: Duration::from_millis(1),
+        },
+    }
+}
+
+async fn take(cluster: Cluster, scope: Scope) -> (ClusterModel, Vec<Seen>, Vec<Progress>) {
+    let (client, log) = mock_api::start(Arc::new(cluster), true);
+    let mut progress = Vec::new();
+    let model = snapshot::take(&client, &opts(scope), &taken(), &mut |p| progress.push(p))
+        .await
+        .expect("the snapshot is taken");
+    let seen = log.lock().expect("log").clone();
+    (model, seen, progress)
+}
+
+#[tokio::test]
+async fn the_snapshot_reproduces_the_real_node_and_each_pods_working_set() {
+    let cluster = Cluster::recorded("spill");
+    let summary = cluster.summary("real-1").cloned().expect("a Summary");
+    let (m, seen, progress) = take(cluster, Scope::All).await;
+
+    let k = &m.spec.kubelet;
+    assert_eq!(
+        k.eviction_hard.bytes(),
+        3 << 30,
+        "evictionHard memory.available"
+    );
+    assert!(k.kernel_memcg_notification);
+    assert_eq!(
+        k.eviction_pressure_transition_period.std(),
+        Duration::from_secs(10)
+    );
+    let g = &m.spec.node_groups[0];
+    let node = &g.nodes[0];
+    assert_eq!((g.count, node.name.as_str()), (1, "real-1"));
+    assert_eq!(node.allocatable.map(|q| q.bytes()), Some(3 << 30));
+    let allocatable = g.capacity.bytes()
+        - g.system_reserved.bytes()
+        - g.kube_reserved.bytes()
+        - k.eviction_hard.bytes();
+    assert_eq!(
+        allocatable,
+        3 << 30,
+        "as the kubelet computes it from its configuration"
+    );
+
+    // Every recorded pod, with the working set the Summary API gave it.
+    let mut expected = BTreeSet::new();
+    for p in summary["pods"].as_array().expect("pods") {
+        for c in p["containers"].as_array().expect("containers") {
+            expected.insert((
+                p["podRef"]["name"].as_str().expect("name").to_string(),
+                c["name"].as_str().expect("name").to_string(),
+                c["memory"]["workingSetBytes"].as_u64().expect("bytes"),
+            ));
+        }
+    }
+    let mut got = BTreeSet::new();
+    for w in &m.spec.workloads {
+        for p in w.observed.iter().flat_map(|o| &o.pods) {
+            assert_eq!(p.node.as_deref(), Some("real-1"));
+            for (c, q) in &p.working_sets {
+                got.insert((p.name.clone(), c.clone(), q.bytes()));
+            }
+        }
+    }
+    assert_eq!(got, expected);
+    assert_eq!(got.len(), 5);
+    let names: Vec<&str> = m.spec.workloads.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["checkout", "cache", "oomsday-controller"]);
+    let info = m.metadata.snapshot.as_ref().expect("snapshot info");
+    assert_eq!(info.working_sets, WorkingSetSource::Measured);
+    assert_eq!((info.nodes, info.pods), (1, 5));
+    assert_eq!(info.context, "context real-bed");
+    assert_eq!(info.taken_at, taken().at);
+
+    // It asked before reading the kubelets, and read them through the node proxy.
+    let ssar = seen
+        .iter()
+        .find(|s| s.path.ends_with("/selfsubjectaccessreviews"))
+        .expect("a SelfSubjectAccessReview");
+    let attrs = &ssar.body["spec"]["resourceAttributes"];
+    assert_eq!(
+        (
+            attrs["verb"].as_str(),
+            attrs["resource"].as_str(),
+            attrs["subresource"].as_str()
+        ),
+        (Some("get"), Some("nodes"), Some("proxy"))
+    );
+    for path in [
+        "/api/v1/nodes/real-1/proxy/configz",
+        "/api/v1/nodes/real-1/proxy/stats/summary",
+    ] {
+        assert!(seen.iter().any(|s| s.path == path), "{path} was not read");
+    }
+    // Lists are paged: 5 pods at 2 per page are three requests, the later ones continued.
+    let pod_pages: Vec<&Seen> = seen.iter().filter(|s| s.path == "/api/v1/pods").collect();
+    assert_eq!(pod_pages.len(), 3);
+    assert_eq!(
+        pod_pages[0].query.get("limit").map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(
+        pod_pages[2].query.get("continue").map(String::as_str),
+        Some("4")
+    );
+    assert!(progress.contains(&Progress::Kubelets { done: 1, total: 1 }));
+    assert!(progress.contains(&Progress::Listed {
+        what: "pods",
+        count: 5
+    }));
+
+    // The file is valid for `simulate --cluster`.
+    let yaml = snapshot::to_yaml(&m).expect("YAML");
+    assert_eq!(ClusterModel::from_yaml(&yaml).expect("it reads back"), m);
+}
+
+#[tokio::test]
+async fn without_nodes_proxy_the_kubelets_are_not_read_and_the_model_says_so() {
+    let mut cluster = Cluster::recorded("contained");
+    cluster.denied.insert("get nodes/proxy".into());
+    let (m, seen, progress) = take(cluster, Scope::All).await;
+    assert!(
+        !seen.iter().any(|s| s.path.contains("/proxy/")),
+        "no kubelet is asked when the API says no"
+    );
+    assert_eq!(
+        m.spec.kubelet.eviction_hard.bytes(),
+        100 << 20,
+        "the default"
+    );
+    assert!(!m.spec.kubelet.kernel_memcg_notification);
+    let info = m.metadata.snapshot.as_ref().expect("snapshot info");
+    assert_eq!(info.working_sets, WorkingSetSource::Estimated);
+    let notes = info.notes.join("\n");
+    assert!(notes.contains("nodes/proxy get is not allowed"), "{notes}");
+    assert!(notes.contains("working sets are estimates"), "{notes}");
+    assert!(
+        progress
+            .iter()
+            .any(|p| matches!(p, Progress::Warning(w) if w.contains("nodes/proxy")))
+    );
+    // Requests stand in for working sets: checkout's 64Mi request, cache's 256Mi default.
+    let ws: Vec<u64> = m.spec.workloads[..2]
+        .iter()
+        .map(|w| w.containers[0].working_set.bytes())
+        .collect();
+    assert_eq!(ws, [64 << 20, 256 << 20]);
+    // The Node's allocatable still holds: the reservations it implies.
+    let g = &m.spec.node_groups[0];
+    assert_eq!(
+        g.capacity.bytes() - g.kube_reserved.bytes() - g.system_reserved.bytes() - (100 << 20),
+        3 << 30
+    );
+}
+
+#[tokio::test]
+async fn a_kubelet_that_does_not_answer_gets_the_defaults_and_a_note() {
+    let mut cluster = Cluster::recorded("contained");
+    cluster.proxy.insert(
+        ("real-1".into(), "configz".into()),
+        mock_api::status(503, "ServiceUnavailable", "error trying to reach service"),
+    );
+    let (m, _, _) = take(cluster, Scope::All).await;
+    let notes = m.metadata.snapshot.as_ref().expect("info").notes.join("\n");
+    assert!(
+        notes.contains("node real-1: its kubelet's configz could not be read"),
+        "{notes}"
+    );
+    assert_eq!(m.spec.kubelet.eviction_hard.bytes(), 100 << 20);
+}
+
+#[tokio::test]
+async fn namespaces_limit_the_modelled_workloads_not_the_nodes_load() {
+    let scope = Scope::Namespaces(["bf".to_string()].into());
+    let (m, seen, _) = take(Cluster::recorded("spill"), scope).await;
+    let names: Vec<&str> = m.spec.workloads.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["checkout"]);
+    assert_eq!(m.spec.pdbs.len(), 1);
+    // The workloads were listed in bf only; the pods everywhere, since that is allowed.
+    assert!(
+        seen.iter()
+            .any(|s| s.path == "/apis/apps/v1/namespaces/bf/deployments")
+    );
+    assert!(!seen.iter().any(|s| s.path == "/apis/apps/v1/deployments"));
+    assert!(seen.iter().any(|s| s.path == "/api/v1/pods"));
+    // The cache pods are the node's load now.
+    let other = m.spec.node_groups[0].nodes[0]
+        .other_pods
+        .expect("other pods");
+    assert_eq!(other.pods, 2);
+}
