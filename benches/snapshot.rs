@@ -231,7 +231,19 @@ async fn main() {
     // When each phase ended: the lists, the kubelets.
     let mut listed = t0.elapsed();
     let mut read = t0.elapsed();
-    let model = snapshot::take(&client, &Options::default(), &taken, &mut |p| match p {
+    // `-- --page-size N`: objects per list request (the default is the CLI's).
+    let args: Vec<String> = std::env::args().collect();
+    let page_size = args
+        .iter()
+        .position(|a| a == "--page-size")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok());
+    let opts = Options {
+        page_size: page_size.unwrap_or(Options::default().page_size),
+        ..Options::default()
+    };
+    println!("  page size {}", opts.page_size);
+    let model = snapshot::take(&client, &opts, &taken, &mut |p| match p {
         Progress::Listed { .. } => listed = t0.elapsed(),
         Progress::Kubelets { done, .. } => {
             kubelets = done;

@@ -6,11 +6,24 @@ use std::process::ExitCode;
 use clap::Parser;
 use oomsday::cli::{Cli, exit};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log, cli.log_json);
-    match cli.exec().await {
+    let runtime = if cli.wants_workers() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(cli.exec()) {
         Ok(code) => code,
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "reading x.yaml: No such file".

@@ -155,6 +155,14 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Whether the command serves many tasks at once for a long time (the controller: its
+    /// reconcilers, Lease, metrics and runs) and wants a worker per core. Every other command
+    /// is one run or one computation: a single thread does it, with one allocator arena, so
+    /// the memory a big cluster's lists pass through is reused rather than spread over arenas.
+    pub fn wants_workers(&self) -> bool {
+        matches!(self.command, Command::Controller(_))
+    }
+
     pub async fn exec(self) -> anyhow::Result<ExitCode> {
         let code = match self.command {
             Command::Simulate(a) => simulate::exec(a).await?,

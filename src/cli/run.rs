@@ -98,21 +98,9 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let Some(experiments) = load(&args.path) else {
         return Ok(exit::USAGE);
     };
-    // Probe URLs are checked before anything is touched: a typo is invalid input.
-    let mut probers = Vec::new();
-    for sourced in &experiments {
-        match Prober::new(&sourced.experiment.spec) {
-            Ok(p) => probers.push(p),
-            Err(e) => {
-                eprintln!(
-                    "{}: {}: {e}",
-                    sourced.file.display(),
-                    experiment_name(sourced).unwrap_or_default()
-                );
-                return Ok(exit::USAGE);
-            }
-        }
-    }
+    let Some(probers) = probers(&experiments) else {
+        return Ok(exit::USAGE);
+    };
     let connect = crate::cluster::ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -141,23 +129,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         let started = cluster.now();
         let run_id = engine::run_id(&exp.name, started, wall_salt());
         if args.dry_run {
-            let plan = InjectionPlan {
-                run_id,
-                namespace: exp.namespace.clone(),
-                spec: exp.spec.clone(),
-                deadline: started
-                    .saturating_add(exp.spec.duration.std())
-                    .unwrap_or(Time::MAX),
-            };
-            let patch = cluster
-                .dry_run(&plan)
-                .await
-                .with_context(|| format!("dry run of {}", exp.name))?;
-            println!(
-                "# {} ({}): accepted by the API server's dry run",
-                exp.name, exp.namespace
-            );
-            print!("{patch}");
+            dry_run(&mut cluster, &exp, run_id, started).await?;
             continue;
         }
         let prediction = match args.predict || exp.spec.predict {
@@ -171,15 +143,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             refresh: Some(StdDuration::from_secs(1)),
             ..RunOptions::new(run_id)
         };
-        let recorder = match &args.record {
-            Some(path) => {
-                let path = record_path(path, &exp.name, experiments.len() > 1);
-                let r = crate::record::Recorder::create(&path)
-                    .with_context(|| format!("--record {}", path.display()))?;
-                Some(std::sync::Arc::new(r))
-            }
-            None => None,
-        };
+        let recorder = recorder(args.record.as_deref(), &exp, experiments.len() > 1)?;
         cluster.set_recorder(recorder.clone());
         let mut view = ProgressView::new(&exp, tty);
         let result = engine::run(
@@ -225,6 +189,68 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         println!("{}", report::suite_summary(&reports));
     }
     Ok(exit::of(worst))
+}
+
+/// Each experiment's prober. Probe URLs are checked before anything is touched: a typo is
+/// invalid input (None, said on stderr).
+fn probers(experiments: &[SourcedExperiment]) -> Option<Vec<Prober>> {
+    let mut probers = Vec::new();
+    for sourced in experiments {
+        match Prober::new(&sourced.experiment.spec) {
+            Ok(p) => probers.push(p),
+            Err(e) => {
+                eprintln!(
+                    "{}: {}: {e}",
+                    sourced.file.display(),
+                    experiment_name(sourced).unwrap_or_default()
+                );
+                return None;
+            }
+        }
+    }
+    Some(probers)
+}
+
+/// `--dry-run`: the injection's patch, accepted by the API server's dry run, printed.
+async fn dry_run(
+    cluster: &mut crate::cluster::KubeCluster,
+    exp: &ExperimentRef,
+    run_id: String,
+    started: Time,
+) -> anyhow::Result<()> {
+    let plan = InjectionPlan {
+        run_id,
+        namespace: exp.namespace.clone(),
+        spec: exp.spec.clone(),
+        deadline: started
+            .saturating_add(exp.spec.duration.std())
+            .unwrap_or(Time::MAX),
+    };
+    let patch = cluster
+        .dry_run(&plan)
+        .await
+        .with_context(|| format!("dry run of {}", exp.name))?;
+    println!(
+        "# {} ({}): accepted by the API server's dry run",
+        exp.name, exp.namespace
+    );
+    print!("{patch}");
+    Ok(())
+}
+
+/// `--record`: the run's recorder (a suite's runs each get a file named after them).
+fn recorder(
+    path: Option<&Path>,
+    exp: &ExperimentRef,
+    suite: bool,
+) -> anyhow::Result<Option<std::sync::Arc<crate::record::Recorder>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let path = record_path(path, &exp.name, suite);
+    let r = crate::record::Recorder::create(&path)
+        .with_context(|| format!("--record {}", path.display()))?;
+    Ok(Some(std::sync::Arc::new(r)))
 }
 
 /// Loads the experiments at `path`, printing warnings and diagnostics; None when the input is

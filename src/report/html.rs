@@ -419,10 +419,39 @@ code{background:#f3f4f6;padding:0 .2rem;border-radius:3px}small{color:#666}
 
 pub(super) fn render(report: &Report) -> String {
     let r = &report.record;
+    let mut h = header(report);
+    h.push_str(&score_table(report));
+    h.push_str(&hypothesis(report));
+    h.push_str(&bullets("Baseline", super::text::baseline(report)));
+    h.push_str(&super::prediction::html(report));
+    h.push_str(&bullets("Recommendations", recommendations(report)));
+    h.push_str(&charts(report));
+    h.push_str(&timeline(report));
+    let _ = writeln!(
+        h,
+        "<p><small>oomsday {} · report schema {}{}</small></p></body></html>",
+        env!("CARGO_PKG_VERSION"),
+        report.schema_version,
+        if report.score.verdict == Verdict::Inconclusive {
+            " · inconclusive runs prove nothing either way"
+        } else {
+            ""
+        }
+    );
+    if r.simulated {
+        // Say it at the end too: people scroll.
+        h = h.replace(
+            "</body></html>",
+            "<p class=\"banner\">Simulated run.</p></body></html>",
+        );
+    }
+    h
+}
+
+/// The document's head, the grade, what was run and the verdict.
+fn header(report: &Report) -> String {
+    let r = &report.record;
     let s = &report.score;
-    let a = Analysis::of(r);
-    let axis = Axis::of(report);
-    let start = r.injected.unwrap_or(r.started);
     let mut h = String::new();
     let title = format!(
         "oomsday: {}{}",
@@ -468,6 +497,13 @@ pub(super) fn render(report: &Report) -> String {
         let _ = write!(h, "<p>{}</p>", escape(m));
     }
 
+    h
+}
+
+/// The facets with their points, weights and evidence, and the total.
+fn score_table(report: &Report) -> String {
+    let s = &report.score;
+    let mut h = String::new();
     h.push_str("<h2>Score</h2><table><tr><th>facet</th><th></th><th>points</th><th>weight</th><th>why</th></tr>");
     for f in &s.facets {
         let (bar, pts) = match f.points {
@@ -514,6 +550,13 @@ pub(super) fn render(report: &Report) -> String {
         s.grade.map_or("–", |g| g.as_str())
     );
 
+    h
+}
+
+/// Each clause and what was observed, or nothing without a hypothesis.
+fn hypothesis(report: &Report) -> String {
+    let s = &report.score;
+    let mut h = String::new();
     if !s.hypothesis.is_empty() {
         h.push_str(
             "<h2>Hypothesis</h2><table><tr><th>clause</th><th>result</th><th>observed</th></tr>",
@@ -537,25 +580,29 @@ pub(super) fn render(report: &Report) -> String {
         h.push_str("</table>");
     }
 
-    let base = super::text::baseline(report);
-    if !base.is_empty() {
-        h.push_str("<h2>Baseline</h2><ul>");
-        for line in base {
-            let _ = write!(h, "<li>{}</li>", escape(&line));
-        }
-        h.push_str("</ul>");
-    }
-    h.push_str(&super::prediction::html(report));
+    h
+}
 
-    let recs = recommendations(report);
-    if !recs.is_empty() {
-        h.push_str("<h2>Recommendations</h2><ul>");
-        for rec in recs {
-            let _ = write!(h, "<li>{}</li>", escape(&rec));
-        }
-        h.push_str("</ul>");
+/// A titled list, or nothing when it is empty.
+fn bullets(title: &str, items: Vec<String>) -> String {
+    if items.is_empty() {
+        return String::new();
     }
+    let mut h = format!("<h2>{title}</h2><ul>");
+    for item in items {
+        let _ = write!(h, "<li>{}</li>", escape(&item));
+    }
+    h.push_str("</ul>");
+    h
+}
 
+/// Leaked memory, ready pods against the budget, and the nodes, on one time axis.
+fn charts(report: &Report) -> String {
+    let r = &report.record;
+    let a = Analysis::of(r);
+    let axis = Axis::of(report);
+    let start = r.injected.unwrap_or(r.started);
+    let mut h = String::new();
     h.push_str("<h2>What happened</h2><p class=\"legend\"><span><i class=\"sw\" style=\"background:#d62728\"></i>OOM kill</span><span><i class=\"sw\" style=\"background:#ff9896\"></i>leaker OOM kill</span><span><i class=\"sw\" style=\"background:#ff7f0e\"></i>eviction</span><span><i class=\"sw\" style=\"background:#1565c0\"></i>alert firing</span><span><i class=\"sw\" style=\"background:#555\"></i>inject / revert</span></p>");
     h.push_str("<h3>Leaked memory per pod</h3>");
     h.push_str(&leak_chart(report, &axis, start));
@@ -566,6 +613,14 @@ pub(super) fn render(report: &Report) -> String {
         h.push_str(&nodes);
     }
 
+    h
+}
+
+/// The story, folded, at most [`HTML_STORY_LINES`] of it.
+fn timeline(report: &Report) -> String {
+    let r = &report.record;
+    let start = r.injected.unwrap_or(r.started);
+    let mut h = String::new();
     let lines = story_folded(report);
     if !lines.is_empty() {
         h.push_str("<h2>Timeline</h2><table>");
@@ -586,24 +641,6 @@ pub(super) fn render(report: &Report) -> String {
                 lines.len() - HTML_STORY_LINES
             );
         }
-    }
-    let _ = writeln!(
-        h,
-        "<p><small>oomsday {} · report schema {}{}</small></p></body></html>",
-        env!("CARGO_PKG_VERSION"),
-        report.schema_version,
-        if s.verdict == Verdict::Inconclusive {
-            " · inconclusive runs prove nothing either way"
-        } else {
-            ""
-        }
-    );
-    if r.simulated {
-        // Say it at the end too: people scroll.
-        h = h.replace(
-            "</body></html>",
-            "<p class=\"banner\">Simulated run.</p></body></html>",
-        );
     }
     h
 }

@@ -12,6 +12,33 @@ fn cell(s: &str) -> String {
 }
 
 pub(super) fn render(report: &Report) -> String {
+    let mut md = header(report);
+    md.push_str(&score(report));
+    md.push_str(&hypothesis(report));
+    md.push_str(&bullets("Baseline", super::text::baseline(report), |l| {
+        cell(&l)
+    }));
+    md.push_str(&super::prediction::markdown(report));
+    md.push_str(&bullets("Recommendations", recommendations(report), |r| r));
+    let evidence = report
+        .score
+        .facets
+        .iter()
+        .flat_map(|f| f.evidence.iter().map(move |e| (f.facet, e)));
+    md.push_str(&bullets(
+        "Evidence",
+        evidence,
+        |(facet, e): (Facet, &String)| format!("*{facet}*: {}", cell(e)),
+    ));
+    md.push_str(&timeline(report));
+    if report.record.simulated {
+        md.push_str("_Simulated with oomsday's cluster model._\n");
+    }
+    md
+}
+
+/// The title, the verdict and what was run.
+fn header(report: &Report) -> String {
     let r = &report.record;
     let s = &report.score;
     let mut md = String::new();
@@ -59,8 +86,15 @@ pub(super) fn render(report: &Report) -> String {
         r.started,
         r.finished,
     ));
+    md
+}
 
-    md.push_str("## Score\n\n| facet | points | weight | why |\n| --- | ---: | ---: | --- |\n");
+/// The facets' table and the total.
+fn score(report: &Report) -> String {
+    let s = &report.score;
+    let mut md = String::from(
+        "## Score\n\n| facet | points | weight | why |\n| --- | ---: | ---: | --- |\n",
+    );
     for f in &s.facets {
         let points = f
             .points
@@ -81,73 +115,67 @@ pub(super) fn render(report: &Report) -> String {
         s.total.map_or("–".to_string(), |t| t.to_string()),
         s.grade.map_or("–", |g| g.as_str())
     ));
+    md
+}
 
-    if !s.hypothesis.is_empty() {
-        md.push_str("## Hypothesis\n\n| clause | result | observed |\n| --- | --- | --- |\n");
-        for c in &s.hypothesis {
-            md.push_str(&format!(
-                "| `{}` | {} | {} |\n",
-                cell(&c.clause),
-                match (c.judged, c.passed) {
-                    (false, _) => "➖ not judged",
-                    (true, true) => "✅ held",
-                    (true, false) => "❌ failed",
-                },
-                cell(&c.detail)
-            ));
-        }
-        md.push('\n');
+/// Each clause of the hypothesis and what was observed, or nothing without one.
+fn hypothesis(report: &Report) -> String {
+    let clauses = &report.score.hypothesis;
+    if clauses.is_empty() {
+        return String::new();
     }
-
-    let base = super::text::baseline(report);
-    if !base.is_empty() {
-        md.push_str("## Baseline\n\n");
-        for line in base {
-            md.push_str(&format!("- {}\n", cell(&line)));
-        }
-        md.push('\n');
+    let mut md =
+        String::from("## Hypothesis\n\n| clause | result | observed |\n| --- | --- | --- |\n");
+    for c in clauses {
+        md.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            cell(&c.clause),
+            match (c.judged, c.passed) {
+                (false, _) => "➖ not judged",
+                (true, true) => "✅ held",
+                (true, false) => "❌ failed",
+            },
+            cell(&c.detail)
+        ));
     }
-    md.push_str(&super::prediction::markdown(report));
+    md.push('\n');
+    md
+}
 
-    let recs = recommendations(report);
-    if !recs.is_empty() {
-        md.push_str("## Recommendations\n\n");
-        for rec in recs {
-            md.push_str(&format!("- {rec}\n"));
-        }
-        md.push('\n');
+/// A section of bullets, or nothing when there are none.
+fn bullets<T>(
+    title: &str,
+    items: impl IntoIterator<Item = T>,
+    line: impl Fn(T) -> String,
+) -> String {
+    let mut body = String::new();
+    for item in items {
+        body.push_str(&format!("- {}\n", line(item)));
     }
-
-    let evidence: Vec<(Facet, &String)> = s
-        .facets
-        .iter()
-        .flat_map(|f| f.evidence.iter().map(move |e| (f.facet, e)))
-        .collect();
-    if !evidence.is_empty() {
-        md.push_str("## Evidence\n\n");
-        for (facet, e) in evidence {
-            md.push_str(&format!("- *{facet}*: {}\n", cell(e)));
-        }
-        md.push('\n');
+    if body.is_empty() {
+        return body;
     }
+    format!("## {title}\n\n{body}\n")
+}
 
+/// The story, folded, at most [`STORY_LINES`] of it.
+fn timeline(report: &Report) -> String {
+    let r = &report.record;
     let lines = story_folded(report);
-    if !lines.is_empty() {
-        let start = r.injected.unwrap_or(r.started);
-        md.push_str("## Timeline\n\n");
-        for (at, line) in lines.iter().take(STORY_LINES) {
-            md.push_str(&format!("- `{}` {}\n", offset(start, *at), cell(line)));
-        }
-        if lines.len() > STORY_LINES {
-            md.push_str(&format!(
-                "- … {} more in the JSON and HTML reports\n",
-                lines.len() - STORY_LINES
-            ));
-        }
-        md.push('\n');
+    if lines.is_empty() {
+        return String::new();
     }
-    if r.simulated {
-        md.push_str("_Simulated with oomsday's cluster model._\n");
+    let start = r.injected.unwrap_or(r.started);
+    let mut md = String::from("## Timeline\n\n");
+    for (at, line) in lines.iter().take(STORY_LINES) {
+        md.push_str(&format!("- `{}` {}\n", offset(start, *at), cell(line)));
     }
+    if lines.len() > STORY_LINES {
+        md.push_str(&format!(
+            "- … {} more in the JSON and HTML reports\n",
+            lines.len() - STORY_LINES
+        ));
+    }
+    md.push('\n');
     md
 }

@@ -170,6 +170,21 @@ fn junit_has_one_testcase_per_clause_and_escapes() {
     assert!(!xml.contains('\u{1}'));
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
 
+    // A clause that could not be judged is skipped, neither a pass nor a failure.
+    let mut r = story(false);
+    r.score.hypothesis[1].judged = false;
+    r.score.hypothesis[1].detail = "no Prometheus configured".into();
+    let xml = render(&r, Format::Junit);
+    assert_eq!(xml.matches("<failure ").count(), 2, "{xml}");
+    assert!(
+        xml.contains("<skipped message=\"not judged: no Prometheus configured\"/>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("failures=\"2\" errors=\"0\" skipped=\"1\""),
+        "{xml}"
+    );
+
     // Inconclusive: errors, not passes.
     let mut r = story(false);
     r.record.timeline = Vec::<crate::observe::Observation>::new().into();

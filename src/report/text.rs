@@ -5,6 +5,8 @@ use oomsday_core::human_bytes;
 
 use super::Report;
 use crate::audit::{self, Rule};
+use crate::defences::Finding;
+use crate::engine::RunRecord;
 use crate::narrate;
 use crate::observe::Time;
 use crate::score::{Analysis, Facet};
@@ -101,9 +103,34 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 pub fn recommendations(report: &Report) -> Vec<String> {
     let r = &report.record;
     let a = Analysis::of(r);
-    let target = &r.spec.target.name;
+    let findings = r
+        .defences
+        .as_ref()
+        .map(crate::defences::check)
+        .unwrap_or_default();
     let mut out = Vec::new();
+    run_problems(r, &a, &mut out);
+    limits(r, &a, &findings, &mut out);
+    node_damage(&a, &mut out);
+    budget(r, &a, &mut out);
+    audit_findings(&findings, &mut out);
+    alerts(r, &a, &mut out);
+    recovery_and_mode(report, &mut out);
+    if let Some(peak) = a.peak_leak()
+        && out.is_empty()
+        && report.score.verdict == Verdict::Passed
+    {
+        out.push(format!(
+            "The defences held against a leak of up to {} per pod. Try a faster or larger leak next.",
+            human_bytes(peak)
+        ));
+    }
+    out
+}
 
+/// The run itself went wrong: nothing was proven.
+fn run_problems(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
+    let target = &r.spec.target.name;
     if !a.leaker_ran {
         out.push(format!(
             "The leaker never ran in {target}: check that its image can be pulled and that admission \
@@ -116,12 +143,11 @@ pub fn recommendations(report: &Report) -> Vec<String> {
              poddisruptionbudgets) and rerun."
         ));
     }
+}
 
-    let findings = r
-        .defences
-        .as_ref()
-        .map(crate::defences::check)
-        .unwrap_or_default();
+/// A missing memory limit, and what it let the leak do.
+fn limits(r: &RunRecord, a: &Analysis, findings: &[Finding], out: &mut Vec<String>) {
+    let target = &r.spec.target.name;
     let unlimited = findings
         .iter()
         .any(|f| f.rule == Rule::MemoryLimitMissing && f.severity >= audit::Severity::High);
@@ -143,6 +169,10 @@ pub fn recommendations(report: &Report) -> Vec<String> {
              that a leak ends in its own container."
         ));
     }
+}
+
+/// Nodes that went NotReady, and the node's own OOM killer.
+fn node_damage(a: &Analysis, out: &mut Vec<String>) {
     if !a.not_ready_nodes.is_empty() {
         out.push(format!(
             "{} went NotReady: reserve memory for the kubelet and the system (kubeReserved, \
@@ -157,6 +187,11 @@ pub fn recommendations(report: &Report) -> Vec<String> {
             plural(a.system_ooms.len(), "time", "times")
         ));
     }
+}
+
+/// Time below the PodDisruptionBudget, or no budget at all.
+fn budget(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
+    let target = &r.spec.target.name;
     let has_pdb = r.defences.as_ref().is_some_and(|d| !d.pdbs.is_empty());
     if let Some(b) = a.budget.filter(|b| b.below_seconds > 0.0) {
         let min = b.min_healthy.map_or("?".into(), |n| n.to_string());
@@ -174,7 +209,11 @@ pub fn recommendations(report: &Report) -> Vec<String> {
             ));
         }
     }
-    for f in &findings {
+}
+
+/// What the static checks found that a run makes urgent.
+fn audit_findings(findings: &[Finding], out: &mut Vec<String>) {
+    for f in findings {
         match f.rule {
             Rule::NamespaceWithoutLimitRange if f.severity >= audit::Severity::Medium => {
                 out.push(format!(
@@ -187,6 +226,10 @@ pub fn recommendations(report: &Report) -> Vec<String> {
             _ => {}
         }
     }
+}
+
+/// Expected alerts that never fired, or fired late.
+fn alerts(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
     for e in &r.spec.expect_alerts {
         match a.alerts_firing.get(&e.name) {
             None => out.push(format!(
@@ -202,6 +245,11 @@ pub fn recommendations(report: &Report) -> Vec<String> {
             Some(_) => {}
         }
     }
+}
+
+/// Slow recovery, and what an ephemeral injection cannot do.
+fn recovery_and_mode(report: &Report, out: &mut Vec<String>) {
+    let r = &report.record;
     if let Some(f) = report.score.facet(Facet::Recovery)
         && f.points.is_some_and(|p| p < 100.0)
     {
@@ -219,14 +267,4 @@ pub fn recommendations(report: &Report) -> Vec<String> {
                 .into(),
         );
     }
-    if let Some(peak) = a.peak_leak()
-        && out.is_empty()
-        && report.score.verdict == Verdict::Passed
-    {
-        out.push(format!(
-            "The defences held against a leak of up to {} per pod. Try a faster or larger leak next.",
-            human_bytes(peak)
-        ));
-    }
-    out
 }

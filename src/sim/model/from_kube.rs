@@ -270,7 +270,60 @@ pub fn node_from_kube(
     let mut notes = Vec::new();
 
     let defaults = KubeletSettings::default();
-    let mut k = KubeletSettings {
+    let mut k = kubelet_settings(config, capacity, &mut notes)?;
+    let api_pods = node
+        .status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get("pods"))
+        .and_then(|q| q.0.parse::<u32>().ok());
+    k.max_pods = api_pods.or(config.max_pods).unwrap_or(defaults.max_pods);
+    if has_image(node, crate::spec::DEFAULT_LEAKER_IMAGE) {
+        k.container_start = Duration(START_WITHOUT_PULL);
+    }
+
+    // Allocatable as the kubelet computes it, checked against what the Node reports.
+    let implied = capacity
+        .bytes()
+        .saturating_sub(system_reserved.bytes() + kube_reserved.bytes() + k.eviction_hard.bytes());
+    if let Some(api) = node_memory(node, "allocatable")?
+        && api.bytes().abs_diff(implied) > 1 << 20
+    {
+        notes.push(format!(
+            "node {name}: status.allocatable.memory is {api}, the configuration implies {}",
+            Quantity::from_bytes(implied)
+        ));
+    }
+
+    let usage = match summary {
+        Some(s) => measured(s, &mut k),
+        None => Vec::new(),
+    };
+
+    Ok(DerivedNode {
+        group: NodeGroup {
+            name,
+            count: 1,
+            capacity,
+            system_reserved,
+            kube_reserved,
+            labels: BTreeMap::new(),
+            nodes: Vec::new(),
+        },
+        kubelet: k,
+        usage,
+        notes,
+    })
+}
+
+/// The kubelet's eviction and status settings from its configuration, defaults where unset.
+fn kubelet_settings(
+    config: &KubeletConfiguration,
+    capacity: Quantity,
+    notes: &mut Vec<String>,
+) -> Result<KubeletSettings> {
+    let defaults = KubeletSettings::default();
+    Ok(KubeletSettings {
         eviction_hard: match config.eviction_hard.get("memory.available") {
             Some(v) => threshold("evictionHard.memory.available", v, capacity.bytes())?,
             None => {
@@ -304,85 +357,50 @@ pub fn node_from_kube(
             .as_ref()
             .is_none_or(|v| v.iter().any(|e| e == "pods")),
         ..defaults.clone()
-    };
-    let api_pods = node
-        .status
-        .as_ref()
-        .and_then(|s| s.allocatable.as_ref())
-        .and_then(|a| a.get("pods"))
-        .and_then(|q| q.0.parse::<u32>().ok());
-    k.max_pods = api_pods.or(config.max_pods).unwrap_or(defaults.max_pods);
-    if has_image(node, crate::spec::DEFAULT_LEAKER_IMAGE) {
-        k.container_start = Duration(START_WITHOUT_PULL);
-    }
+    })
+}
 
-    // Allocatable as the kubelet computes it, checked against what the Node reports.
-    let implied = capacity
-        .bytes()
-        .saturating_sub(system_reserved.bytes() + kube_reserved.bytes() + k.eviction_hard.bytes());
-    if let Some(api) = node_memory(node, "allocatable")?
-        && api.bytes().abs_diff(implied) > 1 << 20
-    {
-        notes.push(format!(
-            "node {name}: status.allocatable.memory is {api}, the configuration implies {}",
-            Quantity::from_bytes(implied)
-        ));
-    }
-
+/// Each container's working set from the Summary API; the kubelet's and the system's own
+/// memory into `k`.
+fn measured(s: &Summary, k: &mut KubeletSettings) -> Vec<ContainerUsage> {
     let mut usage = Vec::new();
-    if let Some(s) = summary {
-        let ws = |c: &ContainerStats| c.memory.as_ref().and_then(|m| m.working_set_bytes);
-        let system = |n: &str| {
-            s.node
-                .system_containers
-                .iter()
-                .find(|c| c.name == n)
-                .and_then(ws)
-        };
-        for p in &s.pods {
-            for c in &p.containers {
-                if let Some(b) = ws(c) {
-                    usage.push(ContainerUsage {
-                        namespace: p.pod_ref.namespace.clone(),
-                        pod: p.pod_ref.name.clone(),
-                        container: c.name.clone(),
-                        working_set: b,
-                    });
-                }
+    let ws = |c: &ContainerStats| c.memory.as_ref().and_then(|m| m.working_set_bytes);
+    let system = |n: &str| {
+        s.node
+            .system_containers
+            .iter()
+            .find(|c| c.name == n)
+            .and_then(ws)
+    };
+    for p in &s.pods {
+        for c in &p.containers {
+            if let Some(b) = ws(c) {
+                usage.push(ContainerUsage {
+                    namespace: p.pod_ref.namespace.clone(),
+                    pod: p.pod_ref.name.clone(),
+                    container: c.name.clone(),
+                    working_set: b,
+                });
             }
         }
-        let node_ws = s.node.memory.as_ref().and_then(|m| m.working_set_bytes);
-        let pods_ws = system("pods").unwrap_or_else(|| usage.iter().map(|u| u.working_set).sum());
-        let own = match (system("kubelet"), system("runtime")) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        };
-        if let Some(own) = own {
-            k.kubelet_memory = Quantity::from_bytes(own);
-        }
-        if let Some(node_ws) = node_ws {
-            k.system_memory = Quantity::from_bytes(
-                node_ws
-                    .saturating_sub(pods_ws)
-                    .saturating_sub(k.kubelet_memory.bytes()),
-            );
-        }
     }
-
-    Ok(DerivedNode {
-        group: NodeGroup {
-            name,
-            count: 1,
-            capacity,
-            system_reserved,
-            kube_reserved,
-            labels: BTreeMap::new(),
-            nodes: Vec::new(),
-        },
-        kubelet: k,
-        usage,
-        notes,
-    })
+    let node_ws = s.node.memory.as_ref().and_then(|m| m.working_set_bytes);
+    let pods_ws = system("pods").unwrap_or_else(|| usage.iter().map(|u| u.working_set).sum());
+    let own = match (system("kubelet"), system("runtime")) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    if let Some(own) = own {
+        k.kubelet_memory = Quantity::from_bytes(own);
+    }
+    if let Some(node_ws) = node_ws {
+        k.system_memory = Quantity::from_bytes(
+            node_ws
+                .saturating_sub(pods_ws)
+                .saturating_sub(k.kubelet_memory.bytes()),
+        );
+    }
+    usage
 }
 
 /// Whether `pod` is a pod of the Deployment or StatefulSet `workload`: `NAME-HASH-SUFFIX` or
