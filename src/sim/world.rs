@@ -21,8 +21,8 @@ use oomsday_core::{CountOrPercent, LeakCurve, human_bytes};
 
 use super::kubelet::{Backoff, EvictionCandidate, eviction_order, oom_badness};
 use super::model::{
-    ClusterModel, KubeletSettings, LimitRangeModel, MemorySpec, PdbModel, QosClass, admit,
-    oom_score_adj, qos_class,
+    ClusterModel, KubeletSettings, LimitRangeModel, MemorySpec, NodeGroup, NodeModel, ObservedPod,
+    PdbModel, QosClass, WorkloadModel, admit, oom_score_adj, qos_class,
 };
 use super::rng::{Rng, hash_str};
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time};
@@ -412,143 +412,216 @@ fn token(mut x: u64, len: usize) -> String {
     s
 }
 
+/// Every group's nodes, in group order.
+fn build_nodes(model: &ClusterModel, s: &Settings, rng: &mut Rng) -> Vec<Node> {
+    let enforce = model.spec.kubelet.enforce_node_allocatable;
+    let mut nodes = Vec::new();
+    for (gi, g) in model.spec.node_groups.iter().enumerate() {
+        nodes.extend(group_nodes(gi, g, enforce, s, rng));
+    }
+    nodes
+}
+
+/// One group's nodes, named after a snapshot's or in the group's own /20.
+fn group_nodes(gi: usize, g: &NodeGroup, enforce: bool, s: &Settings, rng: &mut Rng) -> Vec<Node> {
+    let reserved = g.system_reserved.bytes() + g.kube_reserved.bytes();
+    // Node allocatable = capacity − kube-reserved − system-reserved − hard eviction.
+    // https://kubernetes.io/docs/tasks/administer-cluster/reserve-compute-resources/#node-allocatable
+    let allocatable = g
+        .capacity
+        .bytes()
+        .saturating_sub(reserved + s.eviction_hard);
+    let pods_limit = if enforce {
+        g.capacity.bytes().saturating_sub(reserved)
+    } else {
+        g.capacity.bytes()
+    };
+    // AWS-style names, shuffled within each /24 by the seed so that runs with different
+    // seeds do not all start on "the first node".
+    let mut octets: Vec<u32> = (10..=250).collect();
+    rng.shuffle(&mut octets);
+    (0..g.count)
+        .map(|i| {
+            let subnet = gi as u32 * 16 + i / 241 + 1;
+            let host = octets[(i % 241) as usize];
+            let known = g.nodes.get(i as usize);
+            let name = known.map_or_else(|| format!("ip-10-0-{subnet}-{host}"), |n| n.name.clone());
+            let sizes = (g.capacity.bytes(), allocatable, pods_limit);
+            fresh_node(name, sizes, known, s, rng)
+        })
+        .collect()
+}
+
+/// A healthy node with its kubelet's loops phased by the seed; `sizes` is its capacity,
+/// allocatable and pods' cgroup limit. A snapshot's node brings its other pods, system memory
+/// and cordon.
+fn fresh_node(
+    name: String,
+    (capacity, allocatable, pods_limit): (u64, u64, u64),
+    known: Option<&NodeModel>,
+    s: &Settings,
+    rng: &mut Rng,
+) -> Node {
+    let other = known.and_then(|n| n.other_pods).unwrap_or_default();
+    Node {
+        name,
+        capacity,
+        allocatable,
+        pods_limit,
+        requested: other.requests.bytes(),
+        nonzero_requested: other.requests.bytes(),
+        pods: Vec::new(),
+        pod_usage: other.working_set.bytes(),
+        kubelet_alive: true,
+        kubelet_down_since: 0,
+        incarnation: 0,
+        not_ready: false,
+        pressure: false,
+        api_pressure: false,
+        status_pending: false,
+        last_observed: None,
+        soft_since: None,
+        below: false,
+        hk_phase: rng.below(s.housekeeping),
+        status_phase: rng.below(s.status_every),
+        watched: false,
+        dirty: false,
+        system_mem: known
+            .and_then(|n| n.system_memory)
+            .map_or(s.system_mem, |q| q.bytes()),
+        fixed_pods: other.pods,
+        cordoned: known.is_some_and(|n| n.unschedulable),
+    }
+}
+
+/// A workload's observed pods (a snapshot's), none for a hand-written model.
+fn observed_pods(w: &WorkloadModel) -> &[ObservedPod] {
+    w.observed.as_ref().map(|o| &o.pods[..]).unwrap_or_default()
+}
+
+/// Where each workload's observed pods ran, in order: the first pods go there.
+fn placement_hints(workloads: &[WorkloadModel], nodes: &[Node]) -> Vec<Vec<Option<NodeId>>> {
+    let node_ids: BTreeMap<&str, NodeId> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    workloads
+        .iter()
+        .map(|w| {
+            observed_pods(w)
+                .iter()
+                .map(|p| p.node.as_deref().and_then(|n| node_ids.get(n).copied()))
+                .collect()
+        })
+        .collect()
+}
+
+/// A workload at revision 0 with no pods yet, for the controller to reconcile.
+fn fresh_workload(w: &WorkloadModel, n_nodes: usize) -> Workload {
+    Workload {
+        hash: String::new(),
+        rs: BTreeMap::new(),
+        observed: true,
+        deleting: Vec::new(),
+        name: w.name.clone(),
+        namespace: w.namespace.clone(),
+        labels: w.labels.clone(),
+        replicas: w.replicas,
+        priority: w.priority,
+        priority_class_name: w.priority_class_name.clone(),
+        template: template_of(w),
+        revision: 0,
+        pods: Vec::new(),
+        node_counts: vec![0; n_nodes],
+        max_surge: w.max_surge,
+        max_unavailable: w.max_unavailable,
+        ready_after: w.ready_after.std().as_secs(),
+        warmup: w.warmup.std().as_secs(),
+        readiness_probe: w.readiness_probe,
+        dirty: true,
+        measured: measured_working_sets(observed_pods(w)),
+        created: 0,
+    }
+}
+
+/// The workload's pod template as the model gives it: no leak until the run adds one.
+fn template_of(w: &WorkloadModel) -> Vec<TplCtr> {
+    w.containers
+        .iter()
+        .map(|c| TplCtr {
+            name: c.name.clone(),
+            mem: MemorySpec {
+                request: c.resources.memory_request(),
+                limit: c.resources.memory_limit(),
+            },
+            working_set: c.working_set.bytes(),
+            jitter: c.jitter.map_or(0.0, |p| p.fraction()),
+            leak: None,
+            leaker: false,
+        })
+        .collect()
+}
+
+/// The observed pods' containers' working sets, for the pods that have them.
+fn measured_working_sets(observed: &[ObservedPod]) -> Vec<BTreeMap<String, u64>> {
+    observed
+        .iter()
+        .filter(|p| !p.working_sets.is_empty())
+        .map(|p| {
+            p.working_sets
+                .iter()
+                .map(|(c, q)| (c.clone(), q.bytes()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The virtual start: the model's, or a fixed instant.
+fn start_time(model: &ClusterModel) -> crate::Result<Time> {
+    match model.spec.start {
+        Some(t) => Ok(t),
+        // Black Friday 2026, 06:00 UTC: any fixed instant will do, the wall clock never.
+        None => Time::from_second(1_795_759_200)
+            .map_err(|e| crate::Error::Invalid(format!("simulator start time out of range: {e}"))),
+    }
+}
+
 impl World {
     /// Builds the cluster in its steady state: every pod scheduled and running since long ago.
     pub fn new(model: &ClusterModel, seed: u64) -> crate::Result<Self> {
         let s = Settings::from(&model.spec.kubelet);
         let mut rng = Rng::new(seed);
-        let mut nodes = Vec::new();
-        for (gi, g) in model.spec.node_groups.iter().enumerate() {
-            let reserved = g.system_reserved.bytes() + g.kube_reserved.bytes();
-            // Node allocatable = capacity − kube-reserved − system-reserved − hard eviction.
-            // https://kubernetes.io/docs/tasks/administer-cluster/reserve-compute-resources/#node-allocatable
-            let allocatable = g
-                .capacity
-                .bytes()
-                .saturating_sub(reserved + s.eviction_hard);
-            let pods_limit = if model.spec.kubelet.enforce_node_allocatable {
-                g.capacity.bytes().saturating_sub(reserved)
-            } else {
-                g.capacity.bytes()
-            };
-            // AWS-style names, shuffled within each /24 by the seed so that runs with different
-            // seeds do not all start on "the first node".
-            let mut octets: Vec<u32> = (10..=250).collect();
-            for i in (1..octets.len()).rev() {
-                octets.swap(i, rng.below(i as u64 + 1) as usize);
-            }
-            for i in 0..g.count {
-                let subnet = gi as u32 * 16 + i / 241 + 1;
-                let host = octets[(i % 241) as usize];
-                let known = g.nodes.get(i as usize);
-                let other = known.and_then(|n| n.other_pods).unwrap_or_default();
-                nodes.push(Node {
-                    name: known
-                        .map_or_else(|| format!("ip-10-0-{subnet}-{host}"), |n| n.name.clone()),
-                    capacity: g.capacity.bytes(),
-                    allocatable,
-                    pods_limit,
-                    requested: other.requests.bytes(),
-                    nonzero_requested: other.requests.bytes(),
-                    pods: Vec::new(),
-                    pod_usage: other.working_set.bytes(),
-                    kubelet_alive: true,
-                    kubelet_down_since: 0,
-                    incarnation: 0,
-                    not_ready: false,
-                    pressure: false,
-                    api_pressure: false,
-                    status_pending: false,
-                    last_observed: None,
-                    soft_since: None,
-                    below: false,
-                    hk_phase: rng.below(s.housekeeping),
-                    status_phase: rng.below(s.status_every),
-                    watched: false,
-                    dirty: false,
-                    system_mem: known
-                        .and_then(|n| n.system_memory)
-                        .map_or(s.system_mem, |q| q.bytes()),
-                    fixed_pods: other.pods,
-                    cordoned: known.is_some_and(|n| n.unschedulable),
-                });
-            }
-        }
-        let n_nodes = nodes.len();
-        let node_ids: BTreeMap<&str, NodeId> = nodes
+        let nodes = build_nodes(model, &s, &mut rng);
+        let workloads = model.workloads();
+        let hints = placement_hints(&workloads, &nodes);
+        let wls = workloads
             .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
+            .map(|w| fresh_workload(w, nodes.len()))
             .collect();
-        let mut wls = Vec::new();
-        // Where each workload's observed pods ran, in order: the first pods go there.
-        let mut hints: Vec<Vec<Option<NodeId>>> = Vec::new();
-        for w in model.workloads() {
-            let observed = w.observed.as_ref().map(|o| &o.pods[..]).unwrap_or_default();
-            hints.push(
-                observed
-                    .iter()
-                    .map(|p| p.node.as_deref().and_then(|n| node_ids.get(n).copied()))
-                    .collect(),
-            );
-            let template = w
-                .containers
-                .iter()
-                .map(|c| TplCtr {
-                    name: c.name.clone(),
-                    mem: MemorySpec {
-                        request: c.resources.memory_request(),
-                        limit: c.resources.memory_limit(),
-                    },
-                    working_set: c.working_set.bytes(),
-                    jitter: c.jitter.map_or(0.0, |p| p.fraction()),
-                    leak: None,
-                    leaker: false,
-                })
-                .collect();
-            wls.push(Workload {
-                hash: String::new(),
-                rs: BTreeMap::new(),
-                observed: true,
-                deleting: Vec::new(),
-                name: w.name.clone(),
-                namespace: w.namespace.clone(),
-                labels: w.labels.clone(),
-                replicas: w.replicas,
-                priority: w.priority,
-                priority_class_name: w.priority_class_name.clone(),
-                template,
-                revision: 0,
-                pods: Vec::new(),
-                node_counts: vec![0; n_nodes],
-                max_surge: w.max_surge,
-                max_unavailable: w.max_unavailable,
-                ready_after: w.ready_after.std().as_secs(),
-                warmup: w.warmup.std().as_secs(),
-                readiness_probe: w.readiness_probe,
-                dirty: true,
-                measured: observed
-                    .iter()
-                    .filter(|p| !p.working_sets.is_empty())
-                    .map(|p| {
-                        p.working_sets
-                            .iter()
-                            .map(|(c, q)| (c.clone(), q.bytes()))
-                            .collect()
-                    })
-                    .collect(),
-                created: 0,
-            });
-        }
-        let start = match model.spec.start {
-            Some(t) => t,
-            // Black Friday 2026, 06:00 UTC: any fixed instant will do, the wall clock never.
-            None => Time::from_second(1_795_759_200).map_err(|e| {
-                crate::Error::Invalid(format!("simulator start time out of range: {e}"))
-            })?,
-        };
-        let hpa_state = vec![(0, 0); model.spec.hpas.len()];
-        let mut w = World {
+        let start = start_time(model)?;
+        let mut w = World::empty(model, s, start, rng, nodes, wls);
+        w.create_first_replica_sets();
+        // Steady state: place everything at time 0 with containers long since running, then
+        // start the clock at T0.
+        w.reconcile_workloads();
+        w.place_initial_pods(&hints);
+        w.drain_timers(0);
+        w.start_initial_containers();
+        w.start_clock();
+        Ok(w)
+    }
+
+    /// A world with its nodes and workloads but no pods, timers or observations yet.
+    fn empty(
+        model: &ClusterModel,
+        s: Settings,
+        start: Time,
+        rng: Rng,
+        nodes: Vec<Node>,
+        wls: Vec<Workload>,
+    ) -> Self {
+        World {
             s,
             t: 0,
             start,
@@ -576,13 +649,17 @@ impl World {
             leak_from: 0,
             last_budget: Vec::new(),
             quiet: true,
-            hpa_state,
-        };
-        for i in 0..w.wls.len() {
-            let hash = w.template_hash(i);
-            let template = w.wls[i].template.clone();
-            w.wls[i].hash = hash.clone();
-            w.wls[i].rs.insert(
+            hpa_state: vec![(0, 0); model.spec.hpas.len()],
+        }
+    }
+
+    /// Gives every workload its first ReplicaSet (revision 0) and pod-template-hash.
+    fn create_first_replica_sets(&mut self) {
+        for i in 0..self.wls.len() {
+            let hash = self.template_hash(i);
+            let template = self.wls[i].template.clone();
+            self.wls[i].hash = hash.clone();
+            self.wls[i].rs.insert(
                 0,
                 ReplicaSet {
                     replicas: 0,
@@ -591,44 +668,50 @@ impl World {
                 },
             );
         }
-        // Steady state: place everything at time 0 with containers long since running, then
-        // start the clock at T0.
-        w.reconcile_workloads();
+    }
+
+    /// Places the pending initial pods: a snapshot's pods where they ran, the rest by the
+    /// scheduler.
+    fn place_initial_pods(&mut self, hints: &[Vec<Option<NodeId>>]) {
         // A real cluster's pods arrived over months in no particular order: place the initial
         // pods in a seeded random order, not workload by workload.
-        let mut initial: Vec<PodId> = w.pending.iter().map(|&(_, _, p)| p).collect();
-        for i in (1..initial.len()).rev() {
-            initial.swap(i, w.rng.below(i as u64 + 1) as usize);
-        }
-        let (n, to_find) = (w.nodes.len(), w.nodes_to_find());
+        let mut initial: Vec<PodId> = self.pending.iter().map(|&(_, _, p)| p).collect();
+        self.rng.shuffle(&mut initial);
+        let (n, to_find) = (self.nodes.len(), self.nodes_to_find());
         for p in initial {
-            let wl = w.pods[p].wl;
-            let ordinal = w.wls[wl].pods.iter().position(|&q| q == p);
+            let wl = self.pods[p].wl;
+            let ordinal = self.wls[wl].pods.iter().position(|&q| q == p);
             match ordinal.and_then(|k| hints[wl].get(k).copied().flatten()) {
                 // A snapshot's pod goes back where it was.
-                Some(node) => w.bind(p, node),
-                None => w.schedule_pod(p, n, to_find),
+                Some(node) => self.bind(p, node),
+                None => self.schedule_pod(p, n, to_find),
             }
         }
-        w.drain_timers(0);
-        for p in 0..w.pods.len() {
-            if w.pods[p].phase != PodPhase::Bound {
+    }
+
+    /// Starts every bound pod's containers at time 0, long before the clock starts.
+    fn start_initial_containers(&mut self) {
+        for p in 0..self.pods.len() {
+            if self.pods[p].phase != PodPhase::Bound {
                 continue;
             }
-            for c in 0..w.pods[p].ctrs.len() {
-                w.start_container(p, c, 0);
+            for c in 0..self.pods[p].ctrs.len() {
+                self.start_container(p, c, 0);
             }
         }
-        w.timers.clear();
-        w.t = T0;
-        w.update_dynamic();
-        w.check_nodes();
+    }
+
+    /// Starts the clock at T0 and lets the world emit from then on.
+    fn start_clock(&mut self) {
+        self.timers.clear();
+        self.t = T0;
+        self.update_dynamic();
+        self.check_nodes();
         // Pods that did not fit at the start show up as FailedScheduling in the first step.
-        for &(_, _, p) in &w.pending {
-            w.pods[p].next_try = T0;
+        for &(_, _, p) in &self.pending {
+            self.pods[p].next_try = T0;
         }
-        w.quiet = false;
-        Ok(w)
+        self.quiet = false;
     }
 
     fn template_hash(&self, wl: WlId) -> String {
