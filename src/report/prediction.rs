@@ -255,7 +255,21 @@ pub(super) fn html(report: &Report) -> String {
         escape(&provenance(p)),
         escape(&c.headline())
     );
-    h.push_str("<table><tr><th>measure</th><th>predicted</th><th>observed</th><th>error</th><th>within tolerance</th></tr>");
+    h.push_str(&html_table(p, c));
+    let observed = Series::of(&report.record);
+    let charts = Charts::new(&observed, &p.series, p.representative_seed);
+    h.push_str(&charts.ready());
+    h.push_str(&charts.disruptions());
+    h.push_str(&charts.nodes());
+    h.push_str(&html_notes(p));
+    h
+}
+
+/// Every measure predicted and observed with its error, then the verdicts.
+fn html_table(p: &Prediction, c: &Comparison) -> String {
+    let mut h = String::from(
+        "<table><tr><th>measure</th><th>predicted</th><th>observed</th><th>error</th><th>within tolerance</th></tr>",
+    );
     for r in &c.rows {
         let class = match r.within {
             Some(true) => "pass",
@@ -285,92 +299,131 @@ pub(super) fn html(report: &Report) -> String {
         if agree { "pass" } else { "fail" },
         if agree { "yes" } else { "no" }
     );
+    h
+}
 
-    let observed = Series::of(&report.record);
-    let predicted = &p.series;
-    let axis = Axis {
-        from: observed.first().min(predicted.first()),
-        to: observed.end.max(predicted.end).max(1.0),
-    };
-    let legend = |a: &str, b: &str| {
-        format!(
-            "<p class=\"legend\"><span><i class=\"sw\" style=\"background:{OBSERVED}\"></i>{a}</span><span><i class=\"sw\" style=\"background:{PREDICTED}\"></i>{b}</span><span><i class=\"sw\" style=\"background:#c62828\"></i>budget</span></p>"
-        )
-    };
-    let seed = p.representative_seed;
-    h.push_str("<h3>Ready pods: predicted and observed</h3>");
-    h.push_str(&legend("observed", "predicted (dashed)"));
-    let budget = if observed.budget.is_empty() {
-        &predicted.budget
-    } else {
-        &observed.budget
-    };
-    h.push_str(&chart(
-        &axis,
-        "ready pods, predicted and observed",
-        &[
-            Line {
-                points: &observed.ready,
-                end: observed.end,
-                color: OBSERVED,
-                dashed: false,
-                title: "observed ready pods".into(),
-            },
-            Line {
-                points: &predicted.ready,
-                end: predicted.end,
-                color: PREDICTED,
-                dashed: true,
-                title: format!("predicted ready pods (simulated, seed {seed})"),
-            },
-        ],
-        Some(Line {
-            points: budget,
-            end: axis.to,
-            color: "#c62828",
-            dashed: true,
-            title: "budget (PDB desiredHealthy)".into(),
-        }),
-    ));
-    let (od, pd) = (
-        cumulative(&observed.disruptions),
-        cumulative(&predicted.disruptions),
-    );
-    h.push_str("<h3>OOM kills and evictions: predicted and observed</h3>");
-    h.push_str(&legend("observed", "predicted (dashed)"));
-    h.push_str(&chart(
-        &axis,
-        "OOM kills and evictions so far, predicted and observed",
-        &[
-            Line {
-                points: &od,
-                end: observed.end,
-                color: OBSERVED,
-                dashed: false,
-                title: "observed OOM kills and evictions".into(),
-            },
-            Line {
-                points: &pd,
-                end: predicted.end,
-                color: PREDICTED,
-                dashed: true,
-                title: format!("predicted OOM kills and evictions (simulated, seed {seed})"),
-            },
-        ],
-        None,
-    ));
-    let nodes_hit = [
-        &observed.pressure,
-        &observed.not_ready,
-        &predicted.pressure,
-        &predicted.not_ready,
-    ]
-    .iter()
-    .any(|s| s.iter().any(|(_, n)| *n > 0));
-    if nodes_hit {
-        h.push_str("<h3>Nodes under MemoryPressure and NotReady: predicted and observed</h3><p class=\"legend\"><span><i class=\"sw\" style=\"background:#ff7f0e\"></i>MemoryPressure</span><span><i class=\"sw\" style=\"background:#d62728\"></i>NotReady</span> — observed solid, predicted dashed</p>");
+/// The legend of a chart of one measure: observed, predicted and the budget.
+fn legend(a: &str, b: &str) -> String {
+    format!(
+        "<p class=\"legend\"><span><i class=\"sw\" style=\"background:{OBSERVED}\"></i>{a}</span><span><i class=\"sw\" style=\"background:{PREDICTED}\"></i>{b}</span><span><i class=\"sw\" style=\"background:#c62828\"></i>budget</span></p>"
+    )
+}
+
+/// The observed and predicted series on one time axis, for the comparison charts.
+struct Charts<'a> {
+    observed: &'a Series,
+    predicted: &'a Series,
+    axis: Axis,
+    /// The simulated run the predicted lines are drawn from.
+    seed: u64,
+}
+
+impl<'a> Charts<'a> {
+    fn new(observed: &'a Series, predicted: &'a Series, seed: u64) -> Self {
+        let axis = Axis {
+            from: observed.first().min(predicted.first()),
+            to: observed.end.max(predicted.end).max(1.0),
+        };
+        Charts {
+            observed,
+            predicted,
+            axis,
+            seed,
+        }
+    }
+
+    /// The target's ready pods against the budget (the observed budget, else the predicted).
+    fn ready(&self) -> String {
+        let (observed, predicted, seed) = (self.observed, self.predicted, self.seed);
+        let budget = if observed.budget.is_empty() {
+            &predicted.budget
+        } else {
+            &observed.budget
+        };
+        let mut h = String::from("<h3>Ready pods: predicted and observed</h3>");
+        h.push_str(&legend("observed", "predicted (dashed)"));
         h.push_str(&chart(
-            &axis,
+            &self.axis,
+            "ready pods, predicted and observed",
+            &[
+                Line {
+                    points: &observed.ready,
+                    end: observed.end,
+                    color: OBSERVED,
+                    dashed: false,
+                    title: "observed ready pods".into(),
+                },
+                Line {
+                    points: &predicted.ready,
+                    end: predicted.end,
+                    color: PREDICTED,
+                    dashed: true,
+                    title: format!("predicted ready pods (simulated, seed {seed})"),
+                },
+            ],
+            Some(Line {
+                points: budget,
+                end: self.axis.to,
+                color: "#c62828",
+                dashed: true,
+                title: "budget (PDB desiredHealthy)".into(),
+            }),
+        ));
+        h
+    }
+
+    /// OOM kills and evictions so far.
+    fn disruptions(&self) -> String {
+        let (observed, predicted, seed) = (self.observed, self.predicted, self.seed);
+        let (od, pd) = (
+            cumulative(&observed.disruptions),
+            cumulative(&predicted.disruptions),
+        );
+        let mut h = String::from("<h3>OOM kills and evictions: predicted and observed</h3>");
+        h.push_str(&legend("observed", "predicted (dashed)"));
+        h.push_str(&chart(
+            &self.axis,
+            "OOM kills and evictions so far, predicted and observed",
+            &[
+                Line {
+                    points: &od,
+                    end: observed.end,
+                    color: OBSERVED,
+                    dashed: false,
+                    title: "observed OOM kills and evictions".into(),
+                },
+                Line {
+                    points: &pd,
+                    end: predicted.end,
+                    color: PREDICTED,
+                    dashed: true,
+                    title: format!("predicted OOM kills and evictions (simulated, seed {seed})"),
+                },
+            ],
+            None,
+        ));
+        h
+    }
+
+    /// Nodes under MemoryPressure and NotReady; nothing when no node was hit either way.
+    fn nodes(&self) -> String {
+        let (observed, predicted, seed) = (self.observed, self.predicted, self.seed);
+        let nodes_hit = [
+            &observed.pressure,
+            &observed.not_ready,
+            &predicted.pressure,
+            &predicted.not_ready,
+        ]
+        .iter()
+        .any(|s| s.iter().any(|(_, n)| *n > 0));
+        if !nodes_hit {
+            return String::new();
+        }
+        let mut h = String::from(
+            "<h3>Nodes under MemoryPressure and NotReady: predicted and observed</h3><p class=\"legend\"><span><i class=\"sw\" style=\"background:#ff7f0e\"></i>MemoryPressure</span><span><i class=\"sw\" style=\"background:#d62728\"></i>NotReady</span> — observed solid, predicted dashed</p>",
+        );
+        h.push_str(&chart(
+            &self.axis,
             "nodes under MemoryPressure and NotReady, predicted and observed",
             &[
                 Line {
@@ -404,8 +457,14 @@ pub(super) fn html(report: &Report) -> String {
             ],
             None,
         ));
+        h
     }
+}
+
+/// What the snapshot assumed, the first few notes; nothing without notes.
+fn html_notes(p: &Prediction) -> String {
     let (shown, more) = notes(p);
+    let mut h = String::new();
     if !shown.is_empty() {
         h.push_str("<p><small>What the snapshot assumed:</small></p><ul>");
         for n in shown {
