@@ -170,6 +170,129 @@ fn owner(pod: &Pod) -> Option<(&'static str, String)> {
     }
 }
 
+/// Per node, by index: the pods the model does not model one by one and their load.
+struct NodeLoads {
+    others: Vec<OtherPods>,
+    /// The other pods' working set, measured or estimated from their requests.
+    estimated: Vec<u64>,
+    /// The modelled pods' measured working set.
+    modelled_ws: Vec<u64>,
+}
+
+impl NodeLoads {
+    /// Node `i`'s other pods with their working set.
+    fn other_pods(&self, i: usize, pods_cgroup: Option<u64>) -> OtherPods {
+        // Everything outside the modelled pods in the pods' cgroup is the other pods' load
+        // (with every pod's own overhead); without a Summary, their requests' estimate.
+        let mut other = self.others[i];
+        other.working_set = Quantity::from_bytes(match pods_cgroup {
+            Some(all) => all.saturating_sub(self.modelled_ws[i]),
+            None => self.estimated[i],
+        });
+        other
+    }
+}
+
+/// A pod's working set estimated from its containers' requests and limits.
+fn estimated_working_set(pod: &PodFacts) -> u64 {
+    pod.containers
+        .iter()
+        .map(|(_, m)| {
+            manifests::estimated_working_set(
+                m.request.map(Quantity::from_bytes),
+                m.limit.map(Quantity::from_bytes),
+            )
+            .bytes()
+        })
+        .sum()
+}
+
+/// One node as the API showed it, with the other pods on it.
+fn node_model(e: &NodeEntry, d: &DerivedNode, other: OtherPods) -> NodeModel {
+    let status = e.node.status.as_ref();
+    let spec = e.node.spec.as_ref();
+    NodeModel {
+        name: d.group.name.clone(),
+        labels: e.node.metadata.labels.clone().unwrap_or_default(),
+        taints: spec
+            .and_then(|s| s.taints.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|t| TaintModel {
+                key: t.key.clone(),
+                value: t.value.clone().filter(|v| !v.is_empty()),
+                effect: t.effect.clone(),
+            })
+            .collect(),
+        conditions: status
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| (c.type_.clone(), c.status.clone()))
+            .collect(),
+        unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+        allocatable: status
+            .and_then(|s| s.allocatable.as_ref())
+            .and_then(|a| a.get("memory"))
+            .and_then(|q| q.0.parse().ok()),
+        system_memory: e.measured.then_some(d.kubelet.system_memory),
+        other_pods: (other.pods > 0 || other.working_set.bytes() > 0).then_some(other),
+    }
+}
+
+/// Whether a node belongs in group `g`: the same size and reservations, and the same instance
+/// type as the group's first node.
+fn same_group(g: &NodeGroup, first: &NodeEntry, d: &DerivedNode, itype: Option<&String>) -> bool {
+    g.capacity == d.group.capacity
+        && g.system_reserved == d.group.system_reserved
+        && g.kube_reserved == d.group.kube_reserved
+        && first
+            .node
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(INSTANCE_TYPE))
+            == itype
+}
+
+/// Labels every node of the group has go to the group.
+fn hoist_common_labels(g: &mut NodeGroup) {
+    let mut common = g.nodes[0].labels.clone();
+    common.retain(|k, v| g.nodes.iter().all(|n| n.labels.get(k) == Some(v)));
+    for n in &mut g.nodes {
+        n.labels.retain(|k, _| !common.contains_key(k));
+    }
+    g.labels = common;
+}
+
+/// A node's system memory equal to the model's says nothing.
+fn forget_default_system_memory(g: &mut NodeGroup, kubelet: &KubeletSettings) {
+    for n in &mut g.nodes {
+        if n.system_memory == Some(kubelet.system_memory) {
+            n.system_memory = None;
+        }
+    }
+}
+
+/// The group's name, not yet in `names`: its one node's, its instance type or its size, with
+/// a number after it when taken.
+fn unique_group_name(g: &NodeGroup, names: &mut BTreeSet<String>) -> String {
+    let base = if g.count == 1 {
+        g.nodes[0].name.clone()
+    } else if !g.name.is_empty() {
+        g.name.clone()
+    } else {
+        format!("{}-nodes", g.capacity)
+    };
+    let mut name = base.clone();
+    let mut k = 2;
+    while !names.insert(name.clone()) {
+        name = format!("{base}-{k}");
+        k += 1;
+    }
+    name
+}
+
 impl Builder {
     pub fn new(scope: Scope) -> Self {
         Builder {
@@ -657,37 +780,53 @@ impl Builder {
 
     /// The nodes, grouped by size and reservations (and instance type, when labelled).
     fn node_groups(&self, modelled: &[bool], kubelet: &KubeletSettings) -> Vec<NodeGroup> {
-        // Per node: the pods the model does not model, and the modelled pods' measured use.
-        let mut others: Vec<OtherPods> = vec![OtherPods::default(); self.nodes.len()];
-        let mut estimated: Vec<u64> = vec![0; self.nodes.len()];
-        let mut modelled_ws: Vec<u64> = vec![0; self.nodes.len()];
+        let loads = self.node_loads(modelled);
+        let mut groups: Vec<(NodeGroup, Vec<usize>)> = Vec::new();
+        for i in self.nodes_by_name() {
+            let e = &self.nodes[i];
+            let Some(d) = &e.derived else { continue };
+            let model = node_model(e, d, loads.other_pods(i, e.pods_cgroup));
+            self.join_group(&mut groups, i, d, model);
+        }
+        let mut names = BTreeSet::new();
+        groups
+            .into_iter()
+            .map(|(mut g, _)| {
+                hoist_common_labels(&mut g);
+                forget_default_system_memory(&mut g, kubelet);
+                g.name = unique_group_name(&g, &mut names);
+                g
+            })
+            .collect()
+    }
+
+    /// Per node: the pods the model does not model, and the modelled pods' measured use.
+    fn node_loads(&self, modelled: &[bool]) -> NodeLoads {
+        let mut loads = NodeLoads {
+            others: vec![OtherPods::default(); self.nodes.len()],
+            estimated: vec![0; self.nodes.len()],
+            modelled_ws: vec![0; self.nodes.len()],
+        };
         for (p, pod) in self.pods.iter().enumerate() {
             let Some(&n) = pod.node.as_deref().and_then(|n| self.node_index.get(n)) else {
                 continue;
             };
             let measured = self.usage_of(pod).map(|u| u.values().sum::<u64>());
             if modelled[p] {
-                modelled_ws[n] += measured.unwrap_or(0);
+                loads.modelled_ws[n] += measured.unwrap_or(0);
                 continue;
             }
-            let o = &mut others[n];
+            let o = &mut loads.others[n];
             o.pods += 1;
             let requests: u64 = pod.containers.iter().filter_map(|(_, m)| m.request).sum();
             o.requests = Quantity::from_bytes(o.requests.bytes() + requests);
-            estimated[n] += measured.unwrap_or_else(|| {
-                pod.containers
-                    .iter()
-                    .map(|(_, m)| {
-                        manifests::estimated_working_set(
-                            m.request.map(Quantity::from_bytes),
-                            m.limit.map(Quantity::from_bytes),
-                        )
-                        .bytes()
-                    })
-                    .sum()
-            });
+            loads.estimated[n] += measured.unwrap_or_else(|| estimated_working_set(pod));
         }
-        let mut groups: Vec<(NodeGroup, Vec<usize>)> = Vec::new();
+        loads
+    }
+
+    /// The nodes' indexes in order of name, so that groups and their nodes come out sorted.
+    fn nodes_by_name(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.nodes.len()).collect();
         order.sort_by(|&a, &b| {
             self.nodes[a]
@@ -696,120 +835,37 @@ impl Builder {
                 .name
                 .cmp(&self.nodes[b].node.metadata.name)
         });
-        for i in order {
-            let e = &self.nodes[i];
-            let Some(d) = &e.derived else { continue };
-            let labels = e.node.metadata.labels.clone().unwrap_or_default();
-            let itype = labels.get(INSTANCE_TYPE).cloned();
-            let key = |g: &NodeGroup, first: &NodeEntry| {
-                g.capacity == d.group.capacity
-                    && g.system_reserved == d.group.system_reserved
-                    && g.kube_reserved == d.group.kube_reserved
-                    && first
-                        .node
-                        .metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(INSTANCE_TYPE))
-                        == itype.as_ref()
-            };
-            // Everything outside the modelled pods in the pods' cgroup is the other pods' load
-            // (with every pod's own overhead); without a Summary, their requests' estimate.
-            let other = &mut others[i];
-            other.working_set = Quantity::from_bytes(match e.pods_cgroup {
-                Some(all) => all.saturating_sub(modelled_ws[i]),
-                None => estimated[i],
-            });
-            let status = e.node.status.as_ref();
-            let model = NodeModel {
-                name: d.group.name.clone(),
-                labels,
-                taints: e
-                    .node
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.taints.as_ref())
-                    .into_iter()
-                    .flatten()
-                    .map(|t| TaintModel {
-                        key: t.key.clone(),
-                        value: t.value.clone().filter(|v| !v.is_empty()),
-                        effect: t.effect.clone(),
-                    })
-                    .collect(),
-                conditions: status
-                    .and_then(|s| s.conditions.as_ref())
-                    .into_iter()
-                    .flatten()
-                    .map(|c| (c.type_.clone(), c.status.clone()))
-                    .collect(),
-                unschedulable: e
-                    .node
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.unschedulable)
-                    .unwrap_or(false),
-                allocatable: status
-                    .and_then(|s| s.allocatable.as_ref())
-                    .and_then(|a| a.get("memory"))
-                    .and_then(|q| q.0.parse().ok()),
-                system_memory: e.measured.then_some(d.kubelet.system_memory),
-                other_pods: (other.pods > 0 || other.working_set.bytes() > 0).then_some(*other),
-            };
-            match groups
-                .iter_mut()
-                .find(|(g, members)| key(g, &self.nodes[members[0]]))
-            {
-                Some((g, members)) => {
-                    g.count += 1;
-                    g.nodes.push(model);
-                    members.push(i);
-                }
-                None => groups.push((
-                    NodeGroup {
-                        name: itype.clone().unwrap_or_default(),
-                        count: 1,
-                        nodes: vec![model],
-                        ..d.group.clone()
-                    },
-                    vec![i],
-                )),
+        order
+    }
+
+    /// Adds node `i` to the first group it matches, or starts a group of its own.
+    fn join_group(
+        &self,
+        groups: &mut Vec<(NodeGroup, Vec<usize>)>,
+        i: usize,
+        d: &DerivedNode,
+        model: NodeModel,
+    ) {
+        let itype = model.labels.get(INSTANCE_TYPE).cloned();
+        match groups
+            .iter_mut()
+            .find(|(g, members)| same_group(g, &self.nodes[members[0]], d, itype.as_ref()))
+        {
+            Some((g, members)) => {
+                g.count += 1;
+                g.nodes.push(model);
+                members.push(i);
             }
+            None => groups.push((
+                NodeGroup {
+                    name: itype.unwrap_or_default(),
+                    count: 1,
+                    nodes: vec![model],
+                    ..d.group.clone()
+                },
+                vec![i],
+            )),
         }
-        let mut names = BTreeSet::new();
-        groups
-            .into_iter()
-            .map(|(mut g, _)| {
-                // Labels every node of the group has go to the group.
-                let mut common = g.nodes[0].labels.clone();
-                common.retain(|k, v| g.nodes.iter().all(|n| n.labels.get(k) == Some(v)));
-                for n in &mut g.nodes {
-                    n.labels.retain(|k, _| !common.contains_key(k));
-                }
-                g.labels = common;
-                // A node's system memory equal to the model's says nothing.
-                for n in &mut g.nodes {
-                    if n.system_memory == Some(kubelet.system_memory) {
-                        n.system_memory = None;
-                    }
-                }
-                let base = if g.count == 1 {
-                    g.nodes[0].name.clone()
-                } else if !g.name.is_empty() {
-                    g.name.clone()
-                } else {
-                    format!("{}-nodes", g.capacity)
-                };
-                let mut name = base.clone();
-                let mut k = 2;
-                while !names.insert(name.clone()) {
-                    name = format!("{base}-{k}");
-                    k += 1;
-                }
-                g.name = name;
-                g
-            })
-            .collect()
     }
 
     /// Notes for nodes that were not healthy or took no pods when the snapshot was taken: the
