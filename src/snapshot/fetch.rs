@@ -200,76 +200,16 @@ pub async fn take(
     let proxy = may(
         client,
         opts.policy,
-        Access {
-            verb: "get",
-            group: "",
-            resource: "nodes",
-            subresource: Some("proxy"),
-            namespace: None,
-        },
+        cluster_wide("get", "nodes", Some("proxy")),
     )
     .await;
-    let all_pods = may(
-        client,
-        opts.policy,
-        Access {
-            verb: "list",
-            group: "",
-            resource: "pods",
-            subresource: None,
-            namespace: None,
-        },
-    )
-    .await;
-
-    let pcs: Api<PriorityClass> = Api::all(client.clone());
-    match list_all(&pcs, opts, "priorityclasses", progress, |pc| {
-        b.priority_class(&pc);
-        Ok(())
-    })
-    .await
-    {
-        Ok(_) => {}
-        Err(e) if forbidden(&e) => {
-            b.note("PriorityClasses could not be listed (forbidden): priorities come from the pods")
-        }
-        Err(e) => return Err(e),
-    }
+    let all_pods = may(client, opts.policy, cluster_wide("list", "pods", None)).await;
+    list_priority_classes(client, opts, &mut b, progress).await?;
     let nodes: Api<Node> = Api::all(client.clone());
     list_all(&nodes, opts, "nodes", progress, |n| b.node(n)).await?;
-    list_scoped::<Deployment>(
-        client,
-        opts,
-        "deployments",
-        false,
-        &mut b,
-        progress,
-        |b, d| b.deployment(&d),
-    )
-    .await?;
-    list_scoped::<StatefulSet>(
-        client,
-        opts,
-        "statefulsets",
-        false,
-        &mut b,
-        progress,
-        |b, s| b.statefulset(&s),
-    )
-    .await?;
-    // Pods everywhere when allowed: those outside the scope still weigh on their nodes.
-    let pod_scope = match (&opts.scope, all_pods) {
-        (Scope::Namespaces(_), Some(false)) => {
-            b.note(
-                "pods could not be listed in every namespace: the nodes' load from other \
-                 namespaces counts only in their measured working sets, not their requests",
-            );
-            opts.scope.clone()
-        }
-        _ => Scope::All,
-    };
+    list_workloads(client, opts, &mut b, progress).await?;
     let pod_opts = Options {
-        scope: pod_scope,
+        scope: pod_scope(opts, all_pods, &mut b),
         ..opts.clone()
     };
     list_scoped::<Pod>(
@@ -282,37 +222,124 @@ pub async fn take(
         |b, p| b.pod(&p),
     )
     .await?;
+    list_policies(client, opts, &mut b, progress).await?;
+    read_kubelets(client, opts, proxy, &mut b, progress).await?;
+    b.finish(taken)
+}
+
+/// A core-group access in every namespace.
+fn cluster_wide(
+    verb: &'static str,
+    resource: &'static str,
+    subresource: Option<&'static str>,
+) -> Access {
+    Access {
+        verb,
+        group: "",
+        resource,
+        subresource,
+        namespace: None,
+    }
+}
+
+/// The PriorityClasses; when they may not be listed, the pods' own priorities stand.
+async fn list_priority_classes(
+    client: &Client,
+    opts: &Options,
+    b: &mut Builder,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<()> {
+    let pcs: Api<PriorityClass> = Api::all(client.clone());
+    match list_all(&pcs, opts, "priorityclasses", progress, |pc| {
+        b.priority_class(&pc);
+        Ok(())
+    })
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if forbidden(&e) => {
+            b.note(
+                "PriorityClasses could not be listed (forbidden): priorities come from the pods",
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The Deployments and StatefulSets in the scope.
+async fn list_workloads(
+    client: &Client,
+    opts: &Options,
+    b: &mut Builder,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<()> {
+    list_scoped::<Deployment>(client, opts, "deployments", false, b, progress, |b, d| {
+        b.deployment(&d)
+    })
+    .await?;
+    list_scoped::<StatefulSet>(client, opts, "statefulsets", false, b, progress, |b, s| {
+        b.statefulset(&s)
+    })
+    .await
+}
+
+/// Where to list pods: everywhere when allowed, since those outside the scope still weigh on
+/// their nodes; else the scope, with a note.
+fn pod_scope(opts: &Options, all_pods: Option<bool>, b: &mut Builder) -> Scope {
+    match (&opts.scope, all_pods) {
+        (Scope::Namespaces(_), Some(false)) => {
+            b.note(
+                "pods could not be listed in every namespace: the nodes' load from other \
+                 namespaces counts only in their measured working sets, not their requests",
+            );
+            opts.scope.clone()
+        }
+        _ => Scope::All,
+    }
+}
+
+/// The PodDisruptionBudgets, and the LimitRanges and HPAs when they may be listed.
+async fn list_policies(
+    client: &Client,
+    opts: &Options,
+    b: &mut Builder,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<()> {
     list_scoped::<PodDisruptionBudget>(
         client,
         opts,
         "poddisruptionbudgets",
         false,
-        &mut b,
+        b,
         progress,
         |b, p| b.pdb(&p),
     )
     .await?;
-    list_scoped::<LimitRange>(
-        client,
-        opts,
-        "limitranges",
-        true,
-        &mut b,
-        progress,
-        |b, l| b.limit_range(&l),
-    )
+    list_scoped::<LimitRange>(client, opts, "limitranges", true, b, progress, |b, l| {
+        b.limit_range(&l)
+    })
     .await?;
     list_scoped::<HorizontalPodAutoscaler>(
         client,
         opts,
         "horizontalpodautoscalers",
         true,
-        &mut b,
+        b,
         progress,
         |b, h| b.hpa(&h),
     )
-    .await?;
+    .await
+}
 
+/// Every node's kubelet, a few at a time; none when the node proxy is not allowed.
+async fn read_kubelets(
+    client: &Client,
+    opts: &Options,
+    proxy: Option<bool>,
+    b: &mut Builder,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<()> {
     let names = b.node_names();
     let total = names.len();
     if proxy == Some(false) {
@@ -324,19 +351,19 @@ pub async fn take(
         for n in &names {
             b.kubelet(n, Kubelet::Unread(why.into()))?;
         }
-    } else {
-        let policy = opts.policy;
-        let mut kubelets = futures::stream::iter(names.into_iter().map(|n| async move {
-            let k = read_kubelet(client, policy, &n).await;
-            (n, k)
-        }))
-        .buffer_unordered(opts.concurrency.max(1));
-        let mut done = 0;
-        while let Some((node, kubelet)) = kubelets.next().await {
-            b.kubelet(&node, kubelet)?;
-            done += 1;
-            progress(Progress::Kubelets { done, total });
-        }
+        return Ok(());
     }
-    b.finish(taken)
+    let policy = opts.policy;
+    let mut kubelets = futures::stream::iter(names.into_iter().map(|n| async move {
+        let k = read_kubelet(client, policy, &n).await;
+        (n, k)
+    }))
+    .buffer_unordered(opts.concurrency.max(1));
+    let mut done = 0;
+    while let Some((node, kubelet)) = kubelets.next().await {
+        b.kubelet(&node, kubelet)?;
+        done += 1;
+        progress(Progress::Kubelets { done, total });
+    }
+    Ok(())
 }
