@@ -18,8 +18,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use oomsday_core::{CountOrPercent, Quantity};
 
-use super::model::{ClusterModel, MemorySpec};
-use super::world::{Leak, TargetInfo, World};
+use super::model::{ClusterModel, HpaModel, LimitRangeModel, MemorySpec};
+use super::world::{Leak, TargetInfo, TplCtr, Workload, World};
 use crate::engine::{Cluster, Defences, InjectionPlan};
 use crate::keys::LEAKER_CONTAINER;
 use crate::observe::{Observation, Time};
@@ -102,142 +102,32 @@ impl SimCluster {
     /// The defences of a workload as the Kubernetes objects a real cluster would return.
     fn defences(&self, wl: usize) -> Defences {
         let w = &self.world.wls[wl];
-        let labels = w.labels.clone();
-        let containers = w
-            .template
-            .iter()
-            .map(|c| Container {
-                name: c.name.clone(),
-                image: Some(format!("simulated/{}", c.name)),
-                resources: resources(c.mem),
-                readiness_probe: (w.readiness_probe && !c.leaker).then(|| Probe {
-                    http_get: Some(HTTPGetAction {
-                        path: Some("/healthz".into()),
-                        port: IntOrString::Int(8080),
-                        ..Default::default()
-                    }),
-                    initial_delay_seconds: Some(w.ready_after as i32),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .collect();
-        let template = PodTemplateSpec {
-            metadata: Some(ObjectMeta {
-                labels: Some(labels.clone()),
-                ..Default::default()
-            }),
-            spec: Some(PodSpec {
-                containers,
-                priority: Some(w.priority),
-                priority_class_name: w.priority_class_name.clone(),
-                ..Default::default()
-            }),
-        };
         let t = self.world.t;
-        let pdbs = self
-            .pdb_indexes(wl)
-            .into_iter()
-            .map(|b| {
-                let pdb = &self.world.pdbs[b];
-                let (current, desired, allowed, expected) = self.world.budget_status(b, t);
-                PodDisruptionBudget {
-                    metadata: ObjectMeta {
-                        name: Some(pdb.name.clone()),
-                        namespace: Some(pdb.namespace.clone()),
-                        ..Default::default()
-                    },
-                    spec: Some(PodDisruptionBudgetSpec {
-                        min_available: pdb.min_available.map(int_or_string),
-                        max_unavailable: pdb.max_unavailable.map(int_or_string),
-                        selector: Some(LabelSelector {
-                            match_labels: Some(pdb.selector.clone()),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    status: Some(PodDisruptionBudgetStatus {
-                        current_healthy: current as i32,
-                        desired_healthy: desired as i32,
-                        disruptions_allowed: allowed as i32,
-                        expected_pods: expected as i32,
-                        ..Default::default()
-                    }),
-                }
-            })
-            .collect();
-        let limit_ranges = self
-            .world
-            .limit_ranges
-            .iter()
-            .filter(|l| l.namespace == w.namespace)
-            .map(|l| {
-                let mem = |q: Option<Quantity>| {
-                    q.map(|q| BTreeMap::from([("memory".to_string(), KQuantity(q.to_string()))]))
-                };
-                LimitRange {
-                    metadata: ObjectMeta {
-                        name: Some(l.name.clone()),
-                        namespace: Some(l.namespace.clone()),
-                        ..Default::default()
-                    },
-                    spec: Some(LimitRangeSpec {
-                        limits: vec![LimitRangeItem {
-                            type_: "Container".into(),
-                            default: mem(l.default),
-                            default_request: mem(l.default_request),
-                            max: mem(l.max),
-                            ..Default::default()
-                        }],
-                    }),
-                }
-            })
-            .collect();
-        let hpas = self
-            .world
-            .hpas
-            .iter()
-            .filter(|h| h.namespace == w.namespace && h.target == w.name)
-            .map(|h| HorizontalPodAutoscaler {
-                metadata: ObjectMeta {
-                    name: Some(h.name.clone()),
-                    namespace: Some(h.namespace.clone()),
-                    ..Default::default()
-                },
-                spec: Some(HorizontalPodAutoscalerSpec {
-                    scale_target_ref: CrossVersionObjectReference {
-                        api_version: Some("apps/v1".into()),
-                        kind: "Deployment".into(),
-                        name: h.target.clone(),
-                    },
-                    min_replicas: Some(h.min_replicas as i32),
-                    max_replicas: h.max_replicas as i32,
-                    metrics: Some(vec![MetricSpec {
-                        type_: "Resource".into(),
-                        resource: Some(ResourceMetricSource {
-                            name: "memory".into(),
-                            target: MetricTarget {
-                                type_: "Utilization".into(),
-                                average_utilization: Some(i32::from(h.memory_utilization.get())),
-                                ..Default::default()
-                            },
-                        }),
-                        ..Default::default()
-                    }]),
-                    ..Default::default()
-                }),
-                status: None,
-            })
-            .collect();
         Defences {
             namespace: w.namespace.clone(),
             kind: "Deployment".into(),
             name: w.name.clone(),
             replicas: w.replicas,
-            template: Some(template),
-            pdbs,
-            limit_ranges,
-            hpas,
+            template: Some(pod_template(w)),
+            pdbs: self
+                .pdb_indexes(wl)
+                .into_iter()
+                .map(|b| self.pdb_object(b, t))
+                .collect(),
+            limit_ranges: self
+                .world
+                .limit_ranges
+                .iter()
+                .filter(|l| l.namespace == w.namespace)
+                .map(limit_range_object)
+                .collect(),
+            hpas: self
+                .world
+                .hpas
+                .iter()
+                .filter(|h| h.namespace == w.namespace && h.target == w.name)
+                .map(hpa_object)
+                .collect(),
             node_allocatable: self
                 .world
                 .nodes
@@ -245,6 +135,35 @@ impl SimCluster {
                 .filter(|n| !n.not_ready)
                 .map(|n| n.allocatable)
                 .collect(),
+        }
+    }
+
+    /// PDB `b` as the API would return it, with its status at internal second `t`.
+    fn pdb_object(&self, b: usize, t: u64) -> PodDisruptionBudget {
+        let pdb = &self.world.pdbs[b];
+        let (current, desired, allowed, expected) = self.world.budget_status(b, t);
+        PodDisruptionBudget {
+            metadata: ObjectMeta {
+                name: Some(pdb.name.clone()),
+                namespace: Some(pdb.namespace.clone()),
+                ..Default::default()
+            },
+            spec: Some(PodDisruptionBudgetSpec {
+                min_available: pdb.min_available.map(int_or_string),
+                max_unavailable: pdb.max_unavailable.map(int_or_string),
+                selector: Some(LabelSelector {
+                    match_labels: Some(pdb.selector.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            status: Some(PodDisruptionBudgetStatus {
+                current_healthy: current as i32,
+                desired_healthy: desired as i32,
+                disruptions_allowed: allowed as i32,
+                expected_pods: expected as i32,
+                ..Default::default()
+            }),
         }
     }
 
@@ -263,6 +182,99 @@ impl SimCluster {
     fn set_target(&mut self, wl: usize) {
         let pdbs = self.pdb_indexes(wl);
         self.world.target = Some(TargetInfo { wl, pdbs });
+    }
+}
+
+/// The workload's pod template: its labels, priority and containers.
+fn pod_template(w: &Workload) -> PodTemplateSpec {
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(w.labels.clone()),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            containers: w.template.iter().map(|c| container(w, c)).collect(),
+            priority: Some(w.priority),
+            priority_class_name: w.priority_class_name.clone(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// A template container with its memory and, when the workload has one (never the leaker), a
+/// readiness probe that passes after the workload's start-up time.
+fn container(w: &Workload, c: &TplCtr) -> Container {
+    Container {
+        name: c.name.clone(),
+        image: Some(format!("simulated/{}", c.name)),
+        resources: resources(c.mem),
+        readiness_probe: (w.readiness_probe && !c.leaker).then(|| Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/healthz".into()),
+                port: IntOrString::Int(8080),
+                ..Default::default()
+            }),
+            initial_delay_seconds: Some(w.ready_after as i32),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A LimitRange as the API would return it: its container memory default, request and max.
+fn limit_range_object(l: &LimitRangeModel) -> LimitRange {
+    let mem = |q: Option<Quantity>| {
+        q.map(|q| BTreeMap::from([("memory".to_string(), KQuantity(q.to_string()))]))
+    };
+    LimitRange {
+        metadata: ObjectMeta {
+            name: Some(l.name.clone()),
+            namespace: Some(l.namespace.clone()),
+            ..Default::default()
+        },
+        spec: Some(LimitRangeSpec {
+            limits: vec![LimitRangeItem {
+                type_: "Container".into(),
+                default: mem(l.default),
+                default_request: mem(l.default_request),
+                max: mem(l.max),
+                ..Default::default()
+            }],
+        }),
+    }
+}
+
+/// An HPA as the API would return it: scaling its Deployment on memory utilisation.
+fn hpa_object(h: &HpaModel) -> HorizontalPodAutoscaler {
+    HorizontalPodAutoscaler {
+        metadata: ObjectMeta {
+            name: Some(h.name.clone()),
+            namespace: Some(h.namespace.clone()),
+            ..Default::default()
+        },
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: h.target.clone(),
+            },
+            min_replicas: Some(h.min_replicas as i32),
+            max_replicas: h.max_replicas as i32,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "memory".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(i32::from(h.memory_utilization.get())),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        status: None,
     }
 }
 
