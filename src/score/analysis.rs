@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Defences, RunRecord};
-use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind, Time};
+use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind, PodRef, Time};
 use crate::spec::RunSummary;
 
 /// Where the availability budget (the number of healthy pods that must stay) came from.
@@ -269,16 +269,165 @@ fn secs(from: Time, to: Time) -> f64 {
     to.duration_since(from).as_secs_f64().max(0.0)
 }
 
+impl Incident {
+    /// What happened to `pod` at `at`.
+    fn of(at: Time, pod: &PodRef, what: String) -> Incident {
+        Incident {
+            at,
+            pod: pod.name.clone(),
+            node: pod.node.clone(),
+            what,
+        }
+    }
+}
+
+/// The sweep over the timeline for the budget: time at or below it in the window, the fewest
+/// healthy pods, and since when every pod has been healthy.
+struct BudgetSweep {
+    sb: StaticBudget,
+    /// The defences' replicas, for when no workload status was observed.
+    defaults_desired: Option<u32>,
+    window_start: Time,
+    window_end: Time,
+    state: State,
+    stats: BudgetStats,
+    any_healthy_known: bool,
+    /// The state before an observation holds until it: swept up to here so far.
+    cursor: Time,
+    healthy_since: Option<Time>,
+    saw_pdb_status: bool,
+}
+
+impl BudgetSweep {
+    fn new(record: &RunRecord, window_start: Time, window_end: Time) -> Self {
+        BudgetSweep {
+            sb: static_budget(record),
+            defaults_desired: record.defences.as_ref().map(|d: &Defences| d.replicas),
+            window_start,
+            window_end,
+            state: State::default(),
+            stats: BudgetStats::default(),
+            any_healthy_known: false,
+            cursor: window_start,
+            healthy_since: None,
+            saw_pdb_status: false,
+        }
+    }
+
+    /// The budget in force for a state: the PDBs' observed desiredHealthy (the strictest, when
+    /// several PDBs match), else the static rule over the desired replicas.
+    fn budget_of(&self, s: &State) -> Option<u32> {
+        if let Some(b) = s.pdbs.values().map(|(_, d)| *d).max() {
+            return Some(b);
+        }
+        s.desired
+            .or(self.defaults_desired)
+            .map(|d| (self.sb.rule)(d))
+    }
+
+    /// Whether the current state is healthy: the budget met and every desired pod healthy.
+    fn all_healthy(&self) -> bool {
+        let s = &self.state;
+        match (s.healthy(), self.budget_of(s)) {
+            (Some(h), Some(b)) => {
+                h >= b && s.desired.or(self.defaults_desired).is_none_or(|d| h >= d)
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts the current state's time from the cursor to `to`, when healthy pods and the
+    /// budget are known.
+    fn accumulate(&mut self, to: Time) {
+        let (Some(h), Some(b)) = (self.state.healthy(), self.budget_of(&self.state)) else {
+            return;
+        };
+        let d = secs(self.cursor, to);
+        let stats = &mut self.stats;
+        stats.known_seconds += d;
+        if h >= b {
+            stats.ok_seconds += d;
+        } else {
+            stats.below_seconds += d;
+        }
+        stats.min_healthy = Some(stats.min_healthy.map_or(h, |m| m.min(h)));
+        stats.budget = Some(b);
+        self.any_healthy_known = true;
+    }
+
+    /// Sweeps up to an observation and takes it in.
+    fn observe(&mut self, at: Time, event: &Event) {
+        if at > self.window_start && at <= self.window_end && self.cursor < at {
+            self.accumulate(at);
+            self.cursor = at;
+        }
+        self.state.apply(event);
+        if matches!(event, Event::Budget { .. }) {
+            self.saw_pdb_status = true;
+        }
+        if (self.window_start..=self.window_end).contains(&at) {
+            // A state reached inside the window counts toward the minimum even if it lasted
+            // no time at all (a zero-length run, or a dip replaced at the same instant).
+            if let Some(h) = self.state.healthy() {
+                self.stats.min_healthy = Some(self.stats.min_healthy.map_or(h, |m| m.min(h)));
+                self.any_healthy_known = true;
+            }
+        }
+        if self.all_healthy() {
+            self.healthy_since.get_or_insert(at);
+        } else if self.state.healthy().is_some() {
+            self.healthy_since = None;
+        }
+    }
+
+    /// Sweeps to the window's end: the budget's stats (none if healthy pods were never known),
+    /// where the budget came from, and since when every pod has been healthy.
+    fn finish(mut self) -> (Option<BudgetStats>, BudgetSource, Option<Time>) {
+        if self.cursor < self.window_end {
+            self.accumulate(self.window_end);
+        }
+        if self.stats.budget.is_none() {
+            self.stats.budget = self.budget_of(&self.state);
+        }
+        let source = if self.saw_pdb_status {
+            BudgetSource::PdbStatus
+        } else {
+            self.sb.source
+        };
+        let budget = self.any_healthy_known.then_some(self.stats);
+        (budget, source, self.healthy_since)
+    }
+}
 impl Analysis {
     /// Reduces a run record to its facts.
     pub fn of(record: &RunRecord) -> Analysis {
         let window_start = record.injected.unwrap_or(record.started);
         let window_end = record.finished.max(window_start);
-        let entries = record.timeline.entries();
-        let sb = static_budget(record);
-        let defaults_desired = record.defences.as_ref().map(|d: &Defences| d.replicas);
+        let mut sweep = BudgetSweep::new(record, window_start, window_end);
+        let mut a = Analysis::empty(window_start, window_end, sweep.sb.source);
+        let mut not_ready_now: BTreeSet<String> = BTreeSet::new();
+        for obs in record.timeline.entries() {
+            sweep.observe(obs.at, &obs.event);
+            if obs.baseline {
+                a.baseline.note(&obs.event);
+            } else {
+                a.note(obs.at, &obs.event, record.started, &mut not_ready_now);
+            }
+        }
+        let (budget, source, healthy_since) = sweep.finish();
+        a.budget = budget;
+        a.budget_source = source;
+        a.recovered_at = record.recovered.or_else(|| {
+            let reverted = record.reverted?;
+            let since = healthy_since?;
+            Some(since.max(reverted))
+        });
+        a
+    }
 
-        let mut a = Analysis {
+    /// The facts of a run before its timeline is read: nothing happened yet.
+    fn empty(window_start: Time, window_end: Time, budget_source: BudgetSource) -> Analysis {
+        Analysis {
             window_start,
             window_end,
             leaker_ran: false,
@@ -296,107 +445,17 @@ impl Analysis {
             system_ooms: Vec::new(),
             failed_scheduling: 0,
             first_damage: None,
-            budget_source: sb.source,
+            budget_source,
             budget: None,
             probes: BTreeMap::new(),
             alerts_firing: BTreeMap::new(),
             recovered_at: None,
             leak_peak_by_pod: BTreeMap::new(),
             leak_nodes: BTreeSet::new(),
-        };
-
-        // The budget in force for a state: the PDBs' observed desiredHealthy (the strictest, when
-        // several PDBs match), else the static rule over the desired replicas.
-        let mut saw_pdb_status = false;
-        let budget_of = |s: &State| -> Option<u32> {
-            if let Some(b) = s.pdbs.values().map(|(_, d)| *d).max() {
-                return Some(b);
-            }
-            s.desired.or(defaults_desired).map(|d| (sb.rule)(d))
-        };
-        let all_healthy = |s: &State| -> bool {
-            match (s.healthy(), budget_of(s)) {
-                (Some(h), Some(b)) => {
-                    h >= b && s.desired.or(defaults_desired).is_none_or(|d| h >= d)
-                }
-                _ => false,
-            }
-        };
-
-        let mut state = State::default();
-        let mut stats = BudgetStats::default();
-        let mut any_healthy_known = false;
-        let mut cursor = window_start;
-        let mut not_ready_now: BTreeSet<String> = BTreeSet::new();
-        let mut healthy_since: Option<Time> = None;
-
-        let accumulate = |from: Time, to: Time, s: &State, stats: &mut BudgetStats| {
-            if let (Some(h), Some(b)) = (s.healthy(), budget_of(s)) {
-                let d = secs(from, to);
-                stats.known_seconds += d;
-                if h >= b {
-                    stats.ok_seconds += d;
-                } else {
-                    stats.below_seconds += d;
-                }
-                stats.min_healthy = Some(stats.min_healthy.map_or(h, |m| m.min(h)));
-                stats.budget = Some(b);
-                true
-            } else {
-                false
-            }
-        };
-
-        for obs in entries {
-            // The sweep over the window: state before an observation holds until it.
-            if obs.at > window_start && obs.at <= window_end && cursor < obs.at {
-                any_healthy_known |= accumulate(cursor, obs.at, &state, &mut stats);
-                cursor = obs.at;
-            }
-            state.apply(&obs.event);
-            if matches!(obs.event, Event::Budget { .. }) {
-                saw_pdb_status = true;
-            }
-            if (window_start..=window_end).contains(&obs.at) {
-                // A state reached inside the window counts toward the minimum even if it lasted
-                // no time at all (a zero-length run, or a dip replaced at the same instant).
-                if let Some(h) = state.healthy() {
-                    stats.min_healthy = Some(stats.min_healthy.map_or(h, |m| m.min(h)));
-                    any_healthy_known = true;
-                }
-            }
-            if all_healthy(&state) {
-                healthy_since.get_or_insert(obs.at);
-            } else if state.healthy().is_some() {
-                healthy_since = None;
-            }
-            if obs.baseline {
-                a.baseline.note(&obs.event);
-            } else {
-                a.note(obs.at, &obs.event, record.started, &mut not_ready_now);
-            }
         }
-        if cursor < window_end {
-            any_healthy_known |= accumulate(cursor, window_end, &state, &mut stats);
-        }
-        if stats.budget.is_none() {
-            stats.budget = budget_of(&state);
-        }
-        if any_healthy_known {
-            a.budget = Some(stats);
-        }
-        if saw_pdb_status {
-            a.budget_source = BudgetSource::PdbStatus;
-        }
-
-        a.recovered_at = record.recovered.or_else(|| {
-            let reverted = record.reverted?;
-            let since = healthy_since?;
-            Some(since.max(reverted))
-        });
-        a
     }
 
+    /// Takes in one observation made after the run's first lists.
     fn note(
         &mut self,
         at: Time,
@@ -404,19 +463,8 @@ impl Analysis {
         run_start: Time,
         not_ready_now: &mut BTreeSet<String>,
     ) {
-        let incident = |pod: &crate::observe::PodRef, what: String| Incident {
-            at,
-            pod: pod.name.clone(),
-            node: pod.node.clone(),
-            what,
-        };
         match event {
-            Event::LeakerStarted { pod } => {
-                self.leaker_ran = true;
-                if let Some(n) = &pod.node {
-                    self.leak_nodes.insert(n.clone());
-                }
-            }
+            Event::LeakerStarted { pod } => self.leaker_seen(pod),
             Event::LeakerBytes { pod, bytes } => {
                 self.leaker_ran = true;
                 let peak = self.leak_peak_by_pod.entry(pod.clone()).or_insert(0);
@@ -427,59 +475,18 @@ impl Analysis {
                 container,
                 leaker,
                 ..
-            } => {
-                let i = incident(pod, container.clone());
-                self.damage(&i, format!("OOM kill of {}/{}", pod.name, container));
-                if *leaker {
-                    self.leaker_ran = true;
-                    if let Some(n) = &pod.node {
-                        self.leak_nodes.insert(n.clone());
-                    }
-                    self.leaker_oom_kills.push(i);
-                } else if pod.target {
-                    self.target_oom_kills.push(i);
-                } else {
-                    self.bystander_oom_kills.push(i);
-                }
-            }
-            Event::PodEvicted { pod, cause, .. } => {
-                // A rollout's deletions are not damage.
-                if *cause == DisruptionCause::Deleted {
-                    return;
-                }
-                let i = incident(pod, cause_name(cause));
-                self.damage(&i, format!("eviction of {}", pod.name));
-                if pod.target {
-                    self.target_evictions.push(i);
-                } else {
-                    self.bystander_evictions.push(i);
-                }
-            }
+            } => self.note_oom_kill(at, pod, container, *leaker),
+            Event::PodEvicted { pod, cause, .. } => self.note_eviction(at, pod, cause),
             // The rescheduling storm: told as what it is, not counted as damage.
             Event::AdmissionRejected { pod, .. } if at >= run_start => self
                 .admission_rejections
-                .push(incident(pod, "rejected at admission".into())),
+                .push(Incident::of(at, pod, "rejected at admission".into())),
             Event::NodeCondition {
                 node,
                 condition,
                 status,
                 ..
-            } => match condition {
-                NodeConditionKind::MemoryPressure if *status => {
-                    self.pressure_nodes.entry(node.clone()).or_insert(at);
-                }
-                NodeConditionKind::Ready if !*status => {
-                    self.not_ready_nodes.entry(node.clone()).or_insert(at);
-                    not_ready_now.insert(node.clone());
-                    self.max_concurrent_not_ready = self
-                        .max_concurrent_not_ready
-                        .max(not_ready_now.len() as u32);
-                }
-                NodeConditionKind::Ready => {
-                    not_ready_now.remove(node);
-                }
-                NodeConditionKind::MemoryPressure => {}
-            },
+            } => self.note_node_condition(at, node, *condition, *status, not_ready_now),
             Event::NodeEvent { node, reason, .. } if reason == "SystemOOM" => {
                 self.system_ooms.push(Incident {
                     at,
@@ -501,6 +508,70 @@ impl Analysis {
             }
             Event::ObservationFailed { detail } => self.observation_failed.push(detail.clone()),
             _ => {}
+        }
+    }
+
+    /// The leaker ran, in `pod`: its node hosted the leak.
+    fn leaker_seen(&mut self, pod: &PodRef) {
+        self.leaker_ran = true;
+        if let Some(n) = &pod.node {
+            self.leak_nodes.insert(n.clone());
+        }
+    }
+
+    /// An OOM kill: the leaker's, the target's own other container's, or a bystander's.
+    fn note_oom_kill(&mut self, at: Time, pod: &PodRef, container: &str, leaker: bool) {
+        let i = Incident::of(at, pod, container.to_string());
+        self.damage(&i, format!("OOM kill of {}/{}", pod.name, container));
+        if leaker {
+            self.leaker_seen(pod);
+            self.leaker_oom_kills.push(i);
+        } else if pod.target {
+            self.target_oom_kills.push(i);
+        } else {
+            self.bystander_oom_kills.push(i);
+        }
+    }
+
+    /// An eviction or other disruption of a target's or a bystander's pod.
+    fn note_eviction(&mut self, at: Time, pod: &PodRef, cause: &DisruptionCause) {
+        // A rollout's deletions are not damage.
+        if *cause == DisruptionCause::Deleted {
+            return;
+        }
+        let i = Incident::of(at, pod, cause_name(cause));
+        self.damage(&i, format!("eviction of {}", pod.name));
+        if pod.target {
+            self.target_evictions.push(i);
+        } else {
+            self.bystander_evictions.push(i);
+        }
+    }
+
+    /// A node's MemoryPressure or Ready condition, counting the nodes NotReady at once.
+    fn note_node_condition(
+        &mut self,
+        at: Time,
+        node: &str,
+        condition: NodeConditionKind,
+        status: bool,
+        not_ready_now: &mut BTreeSet<String>,
+    ) {
+        match condition {
+            NodeConditionKind::MemoryPressure if status => {
+                self.pressure_nodes.entry(node.to_string()).or_insert(at);
+            }
+            NodeConditionKind::Ready if !status => {
+                self.not_ready_nodes.entry(node.to_string()).or_insert(at);
+                not_ready_now.insert(node.to_string());
+                self.max_concurrent_not_ready = self
+                    .max_concurrent_not_ready
+                    .max(not_ready_now.len() as u32);
+            }
+            NodeConditionKind::Ready => {
+                not_ready_now.remove(node);
+            }
+            NodeConditionKind::MemoryPressure => {}
         }
     }
 
