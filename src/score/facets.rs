@@ -186,18 +186,23 @@ const SPILLS: [(&str, f64, f64); 6] = [
     ("target pods evicted", 4.0, 16.0),
 ];
 
+/// How far the leak spilled beyond the leaking container: points lost per kind of spill.
 pub(super) fn containment(record: &RunRecord, a: &Analysis) -> Measured {
     // Without its own limit the leaker is killed by the node's OOM killer, not at a limit.
     let limited = record.spec.leak.limit.bytes().is_some();
-    let leaker_killed = if limited {
-        "leaker OOM-killed at its limit in"
-    } else {
-        "leaker (no limit) OOM-killed in"
-    };
     if !a.leaker_ran {
         return Measured::not_measured("not measured: the leaker never ran, so nothing leaked");
     }
-    let s = a.window_start;
+    let (points, spills) = spill_points(a);
+    Measured {
+        points: Some(points.max(0.0)),
+        explanation: containment_explanation(a, limited, &spills),
+        evidence: containment_evidence(a, limited),
+    }
+}
+
+/// The points left after every kind of spill, and each kind that happened, counted.
+fn spill_points(a: &Analysis) -> (f64, Vec<String>) {
     let counts = [
         a.bystander_casualties(),
         a.not_ready_nodes.len(),
@@ -214,6 +219,17 @@ pub(super) fn containment(record: &RunRecord, a: &Analysis) -> Measured {
             spills.push(format!("{n} {what}"));
         }
     }
+    (points, spills)
+}
+
+/// The leaker's kills, the nodes that suffered, then every pod hurt, by kind.
+fn containment_evidence(a: &Analysis, limited: bool) -> Vec<String> {
+    let s = a.window_start;
+    let leaker_killed = if limited {
+        "leaker OOM-killed at its limit in"
+    } else {
+        "leaker (no limit) OOM-killed in"
+    };
     let mut evidence = Vec::new();
     capped(
         &mut evidence,
@@ -222,7 +238,47 @@ pub(super) fn containment(record: &RunRecord, a: &Analysis) -> Measured {
         leaker_killed,
         "leaker OOM kills",
     );
-    // Nodes in the order they went down, not by name.
+    node_condition_lines(&mut evidence, a);
+    let kinds: [(&[Incident], &str, &str); 6] = [
+        (&a.system_ooms, "SystemOOM", "SystemOOM events"),
+        (
+            &a.bystander_evictions,
+            "bystander evicted:",
+            "bystander evictions",
+        ),
+        (
+            &a.bystander_oom_kills,
+            "bystander OOM-killed:",
+            "bystander OOM kills",
+        ),
+        (
+            &a.target_oom_kills,
+            "target container OOM-killed:",
+            "OOM kills of target containers",
+        ),
+        (
+            &a.target_evictions,
+            "target pod evicted:",
+            "target evictions",
+        ),
+        // Refused at admission, they never ran: no points lost for them (the pressure that
+        // caused them already costs), but they are the rescheduling storm and are shown as such.
+        (
+            &a.admission_rejections,
+            "refused at admission by the kubelet (never ran):",
+            "admission rejections",
+        ),
+    ];
+    for (incidents, what, plural) in kinds {
+        capped(&mut evidence, s, incidents, what, plural);
+    }
+    evidence
+}
+
+/// Nodes under MemoryPressure or NotReady, in the order they went down, not by name; the rest
+/// counted.
+fn node_condition_lines(out: &mut Vec<String>, a: &Analysis) {
+    let s = a.window_start;
     let mut nodes: Vec<(Time, String)> = a
         .pressure_nodes
         .iter()
@@ -235,63 +291,23 @@ pub(super) fn containment(record: &RunRecord, a: &Analysis) -> Measured {
         .collect();
     nodes.sort();
     let n_nodes = nodes.len();
-    evidence.extend(
+    out.extend(
         nodes
             .into_iter()
             .take(EVIDENCE_PER_KIND)
             .map(|(_, line)| line),
     );
     if n_nodes > EVIDENCE_PER_KIND {
-        evidence.push(format!(
+        out.push(format!(
             "… and {} more node conditions",
             n_nodes - EVIDENCE_PER_KIND
         ));
     }
-    capped(
-        &mut evidence,
-        s,
-        &a.system_ooms,
-        "SystemOOM",
-        "SystemOOM events",
-    );
-    capped(
-        &mut evidence,
-        s,
-        &a.bystander_evictions,
-        "bystander evicted:",
-        "bystander evictions",
-    );
-    capped(
-        &mut evidence,
-        s,
-        &a.bystander_oom_kills,
-        "bystander OOM-killed:",
-        "bystander OOM kills",
-    );
-    capped(
-        &mut evidence,
-        s,
-        &a.target_oom_kills,
-        "target container OOM-killed:",
-        "OOM kills of target containers",
-    );
-    capped(
-        &mut evidence,
-        s,
-        &a.target_evictions,
-        "target pod evicted:",
-        "target evictions",
-    );
-    // Refused at admission, they never ran: no points lost for them (the pressure that caused
-    // them already costs), but they are the rescheduling storm and are shown as such.
-    capped(
-        &mut evidence,
-        s,
-        &a.admission_rejections,
-        "refused at admission by the kubelet (never ran):",
-        "admission rejections",
-    );
-    let explanation = if spills.is_empty() {
+}
+
+/// Contained (and how the leaker was stopped), or what spilled.
+fn containment_explanation(a: &Analysis, limited: bool, spills: &[String]) -> String {
+    if spills.is_empty() {
         if a.leaker_oom_kills.is_empty() || !limited {
             "contained: nothing outside the leaking container was hurt".to_string()
         } else {
@@ -302,11 +318,6 @@ pub(super) fn containment(record: &RunRecord, a: &Analysis) -> Measured {
         }
     } else {
         format!("the leak spilled: {}", spills.join(", "))
-    };
-    Measured {
-        points: Some(points.max(0.0)),
-        explanation,
-        evidence,
     }
 }
 
