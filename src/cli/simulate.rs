@@ -9,9 +9,9 @@ use anyhow::Context as _;
 
 use super::exit;
 use super::run::{conclude, experiment_ref};
-use crate::engine::{self, Cluster, Outcome, RunOptions, StopSignal};
+use crate::engine::{self, Cluster, Outcome, RunOptions, RunRecord, StopSignal};
 use crate::narrate;
-use crate::report;
+use crate::report::{self, Report};
 use crate::sim::{ClusterModel, SimCluster, manifests};
 use crate::spec::SourcedExperiment;
 
@@ -84,93 +84,10 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let mut reports = Vec::new();
     let mut worst = Outcome::Passed;
     for sourced in &experiments {
-        let (model, model_path) = match &snapshot {
-            Some((m, label)) => (m.clone(), PathBuf::from(label)),
-            None => {
-                let model_path = match model_path(sourced, args.cluster.as_deref()) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        eprintln!("error: {e:#}");
-                        return Ok(exit::USAGE);
-                    }
-                };
-                match load_model(&model_path, &args.nodes) {
-                    Ok(m) => (m, model_path),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return Ok(exit::USAGE);
-                    }
-                }
-            }
+        let Some((model, model_path)) = model_for(sourced, &args, snapshot.as_ref()) else {
+            return Ok(exit::USAGE);
         };
-        let seed = args
-            .seed
-            .or(sourced
-                .experiment
-                .spec
-                .simulation
-                .as_ref()
-                .and_then(|s| s.seed))
-            .unwrap_or(1);
-        let exp = experiment_ref(sourced, None, "default")?;
-        let mut cluster = SimCluster::new(&model, seed)
-            .with_context(|| format!("building the simulated cluster {}", model_path.display()))?;
-        println!(
-            "SIMULATED — {} on {} (model {}, seed {seed})",
-            exp.name,
-            cluster.describe(),
-            model_path.display()
-        );
-        let run_id = engine::run_id(&exp.name, cluster.now(), seed);
-        let opts = RunOptions::new(run_id);
-        let wall = std::time::Instant::now();
-        let result = engine::run(
-            &mut cluster,
-            &mut engine::NoProbes,
-            &exp,
-            &opts,
-            &mut StopSignal::never(),
-            &mut |_| {},
-        )
-        .await;
-        let took = wall.elapsed();
-        if let Ok(record) = &result {
-            let (timeline, target) = (record.timeline.entries(), &exp.spec.target.name);
-            let lines: Vec<String> = if args.full_timeline {
-                narrate::lines(timeline, target)
-            } else {
-                narrate::story(timeline, target)
-            }
-            .into_iter()
-            .map(|l| format!("{} {}", narrate::clock(record.started, l.at), l.text))
-            .collect();
-            print_lines(&lines, args.max_lines);
-            println!(
-                "SIMULATED — {} of virtual time in {:.2?}",
-                humantime::format_duration(std::time::Duration::from_secs(
-                    record
-                        .finished
-                        .duration_since(record.started)
-                        .as_secs()
-                        .max(0) as u64
-                )),
-                took
-            );
-        }
-        let (report, outcome) = conclude(result, &args.reports)?;
-        if let Some(r) = &report {
-            for f in &r.score.facets {
-                let points = f
-                    .points
-                    .map_or("not measured".to_string(), |p| format!("{p:.0}/100"));
-                println!(
-                    "  {:<12} {points:>12}  {}",
-                    format!("{:?}", f.facet).to_lowercase(),
-                    f.explanation
-                );
-            }
-        }
-        println!();
+        let (report, outcome) = simulate_one(sourced, &model, &model_path, &args).await?;
         worst = worst.worst(outcome);
         reports.extend(report);
     }
@@ -179,6 +96,128 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         println!("{}", report::suite_summary(&reports));
     }
     Ok(exit::of(worst))
+}
+
+/// The model for one experiment and how to name it: the suite's snapshot, else its model file.
+/// `None`, the error said, when the file cannot be found or loaded.
+fn model_for(
+    sourced: &SourcedExperiment,
+    args: &Args,
+    snapshot: Option<&(ClusterModel, String)>,
+) -> Option<(ClusterModel, PathBuf)> {
+    if let Some((m, label)) = snapshot {
+        return Some((m.clone(), PathBuf::from(label)));
+    }
+    let model_path = match model_path(sourced, args.cluster.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return None;
+        }
+    };
+    match load_model(&model_path, &args.nodes) {
+        Ok(m) => Some((m, model_path)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+/// The simulator's seed: `--seed`, else spec.simulation.seed, else 1.
+fn seed_of(sourced: &SourcedExperiment, flag: Option<u64>) -> u64 {
+    flag.or(sourced
+        .experiment
+        .spec
+        .simulation
+        .as_ref()
+        .and_then(|s| s.seed))
+        .unwrap_or(1)
+}
+
+/// Runs one experiment on its model, prints its story and scores, and writes its reports.
+async fn simulate_one(
+    sourced: &SourcedExperiment,
+    model: &ClusterModel,
+    model_path: &Path,
+    args: &Args,
+) -> anyhow::Result<(Option<Report>, Outcome)> {
+    let seed = seed_of(sourced, args.seed);
+    let exp = experiment_ref(sourced, None, "default")?;
+    let mut cluster = SimCluster::new(model, seed)
+        .with_context(|| format!("building the simulated cluster {}", model_path.display()))?;
+    println!(
+        "SIMULATED — {} on {} (model {}, seed {seed})",
+        exp.name,
+        cluster.describe(),
+        model_path.display()
+    );
+    let run_id = engine::run_id(&exp.name, cluster.now(), seed);
+    let opts = RunOptions::new(run_id);
+    let wall = std::time::Instant::now();
+    let result = engine::run(
+        &mut cluster,
+        &mut engine::NoProbes,
+        &exp,
+        &opts,
+        &mut StopSignal::never(),
+        &mut |_| {},
+    )
+    .await;
+    let took = wall.elapsed();
+    if let Ok(record) = &result {
+        print_story(record, &exp.spec.target.name, args);
+        print_virtual_time(record, took);
+    }
+    let (report, outcome) = conclude(result, &args.reports)?;
+    if let Some(r) = &report {
+        print_facets(r);
+    }
+    println!();
+    Ok((report, outcome))
+}
+
+/// The run's timeline, folded into a story unless `--full-timeline`, at most `--max-lines`.
+fn print_story(record: &RunRecord, target: &str, args: &Args) {
+    let timeline = record.timeline.entries();
+    let lines: Vec<String> = if args.full_timeline {
+        narrate::lines(timeline, target)
+    } else {
+        narrate::story(timeline, target)
+    }
+    .into_iter()
+    .map(|l| format!("{} {}", narrate::clock(record.started, l.at), l.text))
+    .collect();
+    print_lines(&lines, args.max_lines);
+}
+
+/// How much virtual time the run covered, and the wall-clock time it took.
+fn print_virtual_time(record: &RunRecord, took: std::time::Duration) {
+    println!(
+        "SIMULATED — {} of virtual time in {:.2?}",
+        humantime::format_duration(std::time::Duration::from_secs(
+            record
+                .finished
+                .duration_since(record.started)
+                .as_secs()
+                .max(0) as u64
+        )),
+        took
+    );
+}
+
+/// Each facet's points and explanation, one line each.
+fn print_facets(r: &Report) {
+    for f in &r.score.facets {
+        let points = f
+            .points
+            .map_or("not measured".to_string(), |p| format!("{p:.0}/100"));
+        println!(
+            "  {:<12} {points:>12}  {}",
+            format!("{:?}", f.facet).to_lowercase(),
+            f.explanation
+        );
+    }
 }
 
 /// `--from-cluster`: a snapshot of the cluster now (with `--nodes`, its node groups replaced),
