@@ -7,6 +7,21 @@ use crate::sim::rollout::{RsCount, fenceposts, new_rs_replicas, scale_down_old};
 /// Old ReplicaSets a Deployment keeps (`revisionHistoryLimit`'s default).
 const REVISION_HISTORY: usize = 10;
 
+/// Why nodes could not take a pod, as kube-scheduler's FailedScheduling says it; the
+/// `UNFIT_*` indexes name them.
+const UNFIT: [&str; 5] = [
+    "node(s) had untolerated taint {node.kubernetes.io/unreachable: }",
+    "node(s) had untolerated taint {node.kubernetes.io/memory-pressure: }",
+    "Too many pods",
+    "Insufficient memory",
+    "node(s) were unschedulable",
+];
+const UNFIT_NOT_READY: usize = 0;
+const UNFIT_PRESSURE: usize = 1;
+const UNFIT_PODS: usize = 2;
+const UNFIT_MEMORY: usize = 3;
+const UNFIT_CORDONED: usize = 4;
+
 impl World {
     // ----- pods and controllers --------------------------------------------------------------
 
@@ -429,109 +444,123 @@ impl World {
         }
     }
 
+    /// Places a pending pod on the best node that takes it, or says why none would.
     pub(super) fn schedule_pod(&mut self, p: PodId, n: usize, to_find: usize) {
-        let t = self.t;
-        {
-            let (pod_req, pod_nz, wl) = {
-                let pod = &self.pods[p];
-                (pod.request, pod.nonzero_request, pod.wl)
-            };
-            let mut found = 0usize;
-            let mut best: Option<(u64, NodeId)> = None;
-            let mut ties = 0u64;
-            let mut reasons = [0u32; 5];
-            let start = self.next_start;
-            let mut visited = 0;
-            for i in 0..n {
-                let id = (start + i) % n;
-                visited += 1;
-                let node = &self.nodes[id];
-                if node.not_ready {
-                    reasons[0] += 1;
-                    continue;
-                }
-                // The node lifecycle controller taints a node whose API condition says
-                // MemoryPressure (`node.kubernetes.io/memory-pressure:NoSchedule`), and the
-                // scheduler refuses every pod that does not tolerate it — Burstable ones too, as
-                // the recordings show; only DaemonSet pods get the toleration, and they are not
-                // modelled. The kubelet itself refuses BestEffort pods earlier (see `bind`).
-                // https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-nodes-by-condition
-                if node.api_pressure {
-                    reasons[1] += 1;
-                    continue;
-                }
-                // A cordoned node takes no new pods.
-                if node.cordoned {
-                    reasons[4] += 1;
-                    continue;
-                }
-                if node.pods.len() as u32 + node.fixed_pods >= self.s.max_pods {
-                    reasons[2] += 1;
-                    continue;
-                }
-                if node.requested + pod_req > node.allocatable {
-                    reasons[3] += 1;
-                    continue;
-                }
-                let used = (node.nonzero_requested + pod_nz).min(node.allocatable);
-                let least = (node.allocatable - used) * 100 / node.allocatable.max(1);
-                let same = u64::from(self.wls[wl].node_counts[id]);
-                let spread = 100 / (1 + same);
-                let score = least + 2 * spread;
-                match best {
-                    Some((b, _)) if score < b => {}
-                    Some((b, _)) if score == b => {
-                        ties += 1;
-                        if self.rng.below(ties + 1) == 0 {
-                            best = Some((score, id));
-                        }
-                    }
-                    _ => {
+        let (best, reasons) = self.find_node(p, n, to_find);
+        match best {
+            Some(id) => self.bind(p, id),
+            None => self.unschedulable(p, n, &reasons),
+        }
+    }
+
+    /// The scheduler's pick for a pod: from where the last search stopped, the first `to_find`
+    /// nodes that take it are scored; the best wins, ties broken at random (seeded). With it,
+    /// how many nodes each reason ruled out (see [`UNFIT`]).
+    fn find_node(&mut self, p: PodId, n: usize, to_find: usize) -> (Option<NodeId>, [u32; 5]) {
+        let (pod_req, pod_nz, wl) = {
+            let pod = &self.pods[p];
+            (pod.request, pod.nonzero_request, pod.wl)
+        };
+        let mut found = 0usize;
+        let mut best: Option<(u64, NodeId)> = None;
+        let mut ties = 0u64;
+        let mut reasons = [0u32; 5];
+        let start = self.next_start;
+        let mut visited = 0;
+        for i in 0..n {
+            let id = (start + i) % n;
+            visited += 1;
+            if let Some(r) = self.unfit(id, pod_req) {
+                reasons[r] += 1;
+                continue;
+            }
+            let score = self.node_score(id, pod_nz, wl);
+            match best {
+                Some((b, _)) if score < b => {}
+                Some((b, _)) if score == b => {
+                    ties += 1;
+                    if self.rng.below(ties + 1) == 0 {
                         best = Some((score, id));
-                        ties = 0;
                     }
                 }
-                found += 1;
-                if found >= to_find {
-                    break;
+                _ => {
+                    best = Some((score, id));
+                    ties = 0;
                 }
             }
-            self.next_start = (start + visited) % n.max(1);
-            match best {
-                Some((_, id)) => self.bind(p, id),
-                None => {
-                    self.pods[p].next_try = t + SCHEDULING_RETRY;
-                    if !self.pods[p].unschedulable_reported {
-                        self.pods[p].unschedulable_reported = true;
-                        let labels = [
-                            "node(s) had untolerated taint {node.kubernetes.io/unreachable: }",
-                            "node(s) had untolerated taint {node.kubernetes.io/memory-pressure: }",
-                            "Too many pods",
-                            "Insufficient memory",
-                            "node(s) were unschedulable",
-                        ];
-                        let detail: Vec<String> = reasons
-                            .iter()
-                            .zip(labels)
-                            .filter(|(c, _)| **c > 0)
-                            .map(|(c, l)| format!("{c} {l}"))
-                            .collect();
-                        let name = self.pods[p].name.clone();
-                        self.emit(
-                            t,
-                            Event::FailedScheduling {
-                                pod: name,
-                                insufficient_memory: reasons[3] > 0,
-                                message: format!(
-                                    "0/{n} nodes are available: {}.",
-                                    detail.join(", ")
-                                ),
-                            },
-                        );
-                    }
-                }
+            found += 1;
+            if found >= to_find {
+                break;
             }
         }
+        self.next_start = (start + visited) % n.max(1);
+        (best.map(|(_, id)| id), reasons)
+    }
+
+    /// Why a node cannot take a pod requesting `pod_req` bytes, as an index into [`UNFIT`];
+    /// `None` when it can.
+    fn unfit(&self, id: NodeId, pod_req: u64) -> Option<usize> {
+        let node = &self.nodes[id];
+        if node.not_ready {
+            return Some(UNFIT_NOT_READY);
+        }
+        // The node lifecycle controller taints a node whose API condition says MemoryPressure
+        // (`node.kubernetes.io/memory-pressure:NoSchedule`), and the scheduler refuses every pod
+        // that does not tolerate it — Burstable ones too, as the recordings show; only
+        // DaemonSet pods get the toleration, and they are not modelled. The kubelet itself
+        // refuses BestEffort pods earlier (see `bind`).
+        // https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-nodes-by-condition
+        if node.api_pressure {
+            return Some(UNFIT_PRESSURE);
+        }
+        // A cordoned node takes no new pods.
+        if node.cordoned {
+            return Some(UNFIT_CORDONED);
+        }
+        if node.pods.len() as u32 + node.fixed_pods >= self.s.max_pods {
+            return Some(UNFIT_PODS);
+        }
+        if node.requested + pod_req > node.allocatable {
+            return Some(UNFIT_MEMORY);
+        }
+        None
+    }
+
+    /// A node's score for a pod: least-allocated requests, plus twice the spreading score
+    /// (fewer of the workload's pods there is better).
+    fn node_score(&self, id: NodeId, pod_nz: u64, wl: WlId) -> u64 {
+        let node = &self.nodes[id];
+        let used = (node.nonzero_requested + pod_nz).min(node.allocatable);
+        let least = (node.allocatable - used) * 100 / node.allocatable.max(1);
+        let same = u64::from(self.wls[wl].node_counts[id]);
+        let spread = 100 / (1 + same);
+        least + 2 * spread
+    }
+
+    /// No node took the pod: it waits for the next try, and the first time it says why, as
+    /// kube-scheduler's FailedScheduling does.
+    fn unschedulable(&mut self, p: PodId, n: usize, reasons: &[u32; 5]) {
+        let t = self.t;
+        self.pods[p].next_try = t + SCHEDULING_RETRY;
+        if self.pods[p].unschedulable_reported {
+            return;
+        }
+        self.pods[p].unschedulable_reported = true;
+        let detail: Vec<String> = reasons
+            .iter()
+            .zip(UNFIT)
+            .filter(|(c, _)| **c > 0)
+            .map(|(c, l)| format!("{c} {l}"))
+            .collect();
+        let name = self.pods[p].name.clone();
+        self.emit(
+            t,
+            Event::FailedScheduling {
+                pod: name,
+                insufficient_memory: reasons[UNFIT_MEMORY] > 0,
+                message: format!("0/{n} nodes are available: {}.", detail.join(", ")),
+            },
+        );
     }
 
     pub(super) fn bind(&mut self, p: PodId, n: NodeId) {
