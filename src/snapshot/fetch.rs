@@ -26,7 +26,9 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub scope: Scope,
-    /// Objects per list request (`limit`, continued until the list ends).
+    /// Objects per list request (`limit`, continued until the list ends). 250: a page is held
+    /// twice while it is read (its bytes, then its objects whole), and at 500 pods a page that
+    /// alone took the bench past 64 MiB (`cargo bench --bench snapshot -- --page-size N`).
     pub page_size: u32,
     /// Nodes whose kubelet is read at the same time.
     pub concurrency: usize,
@@ -38,7 +40,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             scope: Scope::All,
-            page_size: 500,
+            page_size: 250,
             concurrency: 8,
             policy: CallPolicy::default(),
         }
