@@ -1,14 +1,10 @@
-
 use super::*;
 use crate::engine::testing::ScriptedCluster;
 use crate::engine::{StopSignal, Tally};
 use crate::observe::{DisruptionCause, Event, Observation, PodRef};
 use crate::spec::{LeakExperiment, LeakExperimentSpec, Phase};
+use crate::testkit::t;
 use serde_json::json;
-
-fn t(s: i64) -> Time {
-    Time::from_second(1_700_000_000 + s).unwrap()
-}
 
 fn spec() -> LeakExperimentSpec {
     serde_json::from_value(json!({

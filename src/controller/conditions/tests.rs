@@ -1,9 +1,6 @@
 use super::*;
 use crate::spec::RunSummary;
-
-fn ts(s: &str) -> Time {
-    s.parse().expect("time")
-}
+use crate::testkit::ts;
 
 #[test]
 fn transition_times_move_only_when_the_status_changes() {

@@ -1,8 +1,5 @@
 use super::*;
-
-fn ts(s: &str) -> Time {
-    s.parse().expect("time")
-}
+use crate::testkit::ts;
 
 fn lease(holder: Option<&str>, rv: &str) -> Lease {
     Lease {

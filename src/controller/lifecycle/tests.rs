@@ -1,10 +1,7 @@
 use super::*;
 use crate::spec::{LeakExperimentSpec, LeakRunSpec, Trigger};
+use crate::testkit::ts;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time as K8sTime;
-
-fn ts(s: &str) -> Time {
-    s.parse().expect("time")
-}
 
 pub(crate) fn spec() -> LeakExperimentSpec {
     serde_json::from_value(serde_json::json!({

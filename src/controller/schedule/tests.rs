@@ -1,9 +1,6 @@
 use super::*;
+use crate::testkit::ts;
 use oomsday_core::Duration;
-
-fn ts(s: &str) -> Time {
-    s.parse().expect("test timestamp")
-}
 
 fn sched(cron: &str, tz: &str) -> Schedule {
     Schedule {

@@ -1,10 +1,7 @@
 use super::*;
 use crate::spec::Verdict;
+use crate::testkit::ts;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time as K8sTime;
-
-fn ts(s: &str) -> Time {
-    s.parse().expect("time")
-}
 
 fn exp() -> LeakExperiment {
     let spec = serde_json::from_value(serde_json::json!({

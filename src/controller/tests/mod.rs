@@ -31,6 +31,7 @@ use super::lifecycle::{RUN_FINALIZER, TargetPolicy};
 use super::metrics::Metrics;
 use super::reconcile::Context;
 use super::status::new_run;
+use crate::testkit::ts;
 
 mod deploy;
 mod engine;
@@ -90,10 +91,6 @@ impl Executor for FakeExecutor {
             }
         })
     }
-}
-
-fn ts(s: &str) -> Time {
-    s.parse().unwrap_or(Time::UNIX_EPOCH)
 }
 
 /// The tests' fixed clock.
