@@ -63,10 +63,16 @@ pub struct KubeCluster {
     experiment: String,
     policy: CallPolicy,
     scrape: Option<Duration>,
-    target: Option<TargetRef>,
-    since: Option<Time>,
-    observer: Option<Observer>,
     recorder: Option<Arc<Recorder>>,
+    /// The run in progress, from its preflight on: a suite's next run starts a new one.
+    session: Option<Session>,
+}
+
+/// What one run holds on the cluster: its target and the watches that observe it, started
+/// at preflight (their first lists are the run's baseline).
+struct Session {
+    target: TargetRef,
+    observer: Observer,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -77,7 +83,7 @@ impl std::fmt::Debug for KubeCluster {
             .field("default_namespace", &self.default_namespace)
             .field("experiment", &self.experiment)
             .field("policy", &self.policy)
-            .field("target", &self.target)
+            .field("target", &self.session.as_ref().map(|s| &s.target))
             .finish_non_exhaustive()
     }
 }
@@ -156,9 +162,7 @@ impl KubeCluster {
             experiment: String::new(),
             policy: CallPolicy::default(),
             scrape: Some(watch::DEFAULT_SCRAPE),
-            target: None,
-            since: None,
-            observer: None,
+            session: None,
             recorder: None,
         }
     }
@@ -297,8 +301,8 @@ impl KubeCluster {
         let t = &plan.spec.target;
         let view = self.workload(t.kind, &plan.namespace, &t.name).await?;
         // The run's own watch of the target's pods knows which run (a dry run has none).
-        let pods = match &self.observer {
-            Some(o) => o.running_target_pods(),
+        let pods = match &self.session {
+            Some(s) => s.observer.running_target_pods(),
             None => {
                 let selector = Selector::try_from(view.selector).map_err(|e| {
                     Error::Invalid(format!("{} {}: selector: {e}", t.kind.as_str(), t.name))
@@ -477,9 +481,7 @@ impl Cluster for KubeCluster {
     async fn preflight(&mut self, plan: &InjectionPlan) -> Result<Defences> {
         // A suite runs experiments one after another on one cluster: each run watches its own
         // target from its own start.
-        self.observer = None;
-        self.target = None;
-        self.since = None;
+        self.session = None;
         let started = self.now();
         let t = &plan.spec.target;
         let ns = plan.namespace.as_str();
@@ -513,16 +515,14 @@ impl Cluster for KubeCluster {
             );
         }
         let defences = self.defences(plan, view, &observer).await?;
-        self.target = Some(target);
-        self.since = Some(started);
-        self.observer = Some(observer);
+        self.session = Some(Session { target, observer });
         self.record_preflight(plan, &defences);
         Ok(defences)
     }
 
     async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {
-        // Watch from before the change, so that nothing the leak does is missed.
-        self.start_observer()?;
+        // The watches started at preflight, before the change: nothing the leak does is missed.
+        self.session()?;
         let t = &plan.spec.target;
         let ns = plan.namespace.as_str();
         match plan.spec.injection.mode {
@@ -568,11 +568,8 @@ impl Cluster for KubeCluster {
     }
 
     async fn observe(&mut self, until: Time) -> Result<Vec<Observation>> {
-        self.start_observer()?;
-        let Some(observer) = self.observer.as_mut() else {
-            return Ok(Vec::new());
-        };
-        Ok(observer.next_batch(until, Time::now).await)
+        let session = self.session()?;
+        Ok(session.observer.next_batch(until, Time::now).await)
     }
 }
 
@@ -648,18 +645,10 @@ impl KubeCluster {
         }
     }
 
-    fn start_observer(&mut self) -> Result<()> {
-        if self.observer.is_some() {
-            return Ok(());
-        }
-        let target = self.target.clone().ok_or_else(|| {
+    /// The run in progress; injecting or observing without a preflight is a bug of the caller.
+    fn session(&mut self) -> Result<&mut Session> {
+        self.session.as_mut().ok_or_else(|| {
             Error::Invalid("preflight must run before injecting or observing".into())
-        })?;
-        let since = self.since.unwrap_or_else(Time::now);
-        let mut observer =
-            Observer::start(self.client.clone(), target, since, self.recorder.clone());
-        observer.set_scrape_interval(self.scrape);
-        self.observer = Some(observer);
-        Ok(())
+        })
     }
 }
