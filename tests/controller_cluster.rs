@@ -53,7 +53,7 @@ impl Cluster for FakeCluster {
     async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
         Ok(Defences {
             namespace: plan.namespace.clone(),
-            kind: "Deployment".into(),
+            kind: oomsday::spec::TargetKind::Deployment,
             name: plan.spec.target.name.clone(),
             replicas: 2,
             ..Defences::default()

@@ -361,7 +361,7 @@ impl Cluster for ReplayCluster {
                 let nodes: Vec<Node> = self.latest("nodes", start);
                 Defences {
                     namespace: ns.to_string(),
-                    kind: t.kind.as_str().to_string(),
+                    kind: t.kind,
                     name: t.name.clone(),
                     replicas: replicas.and_then(|r| u32::try_from(r).ok()).unwrap_or(1),
                     pdbs: super::kube::matching_pdbs(pdbs, Some(&template)),

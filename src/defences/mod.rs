@@ -185,7 +185,7 @@ pub fn check(d: &Defences) -> Vec<Finding> {
         })
     });
     let w = CheckedWorkload {
-        kind: &d.kind,
+        kind: d.kind.as_str(),
         namespace: &d.namespace,
         name: &d.name,
         replicas: d.replicas,

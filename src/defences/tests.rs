@@ -19,7 +19,7 @@ pub(crate) fn has(findings: &[Finding], rule: Rule, severity: Severity, object: 
 fn defences_of_the_story_target() {
     let d = crate::engine::Defences {
         namespace: "shop".into(),
-        kind: "Deployment".into(),
+        kind: crate::spec::TargetKind::Deployment,
         name: "checkout".into(),
         replicas: 4,
         template: Some(

@@ -19,7 +19,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::{Deserialize, Serialize};
 
 use crate::observe::{Observation, Time, Timeline};
-use crate::spec::{InjectionRecord, LeakExperimentSpec, Phase};
+use crate::spec::{InjectionRecord, LeakExperimentSpec, Phase, TargetKind};
 
 mod decide;
 mod outcome;
@@ -53,7 +53,7 @@ pub(crate) fn add(t: Time, d: std::time::Duration) -> Time {
 #[serde(rename_all = "camelCase")]
 pub struct Defences {
     pub namespace: String,
-    pub kind: String,
+    pub kind: TargetKind,
     pub name: String,
     /// Desired replicas of the workload when the run started.
     pub replicas: u32,

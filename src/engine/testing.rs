@@ -92,7 +92,7 @@ impl Cluster for ScriptedCluster {
         act(&self.preflight).await?;
         Ok(Defences {
             namespace: plan.namespace.clone(),
-            kind: plan.spec.target.kind.as_str().into(),
+            kind: plan.spec.target.kind,
             name: plan.spec.target.name.clone(),
             replicas: 4,
             ..Defences::default()

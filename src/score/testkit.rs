@@ -72,7 +72,7 @@ pub fn workload(desired: u32, ready: u32) -> Event {
 pub fn defences(template: serde_json::Value, replicas: u32) -> Defences {
     Defences {
         namespace: "shop".into(),
-        kind: "Deployment".into(),
+        kind: crate::spec::TargetKind::Deployment,
         name: "checkout".into(),
         replicas,
         template: Some(serde_json::from_value(template).expect("valid template")),

@@ -23,7 +23,7 @@ use super::world::{Leak, TargetInfo, TplCtr, Workload, World};
 use crate::engine::{Cluster, Defences, InjectionPlan};
 use crate::keys::LEAKER_CONTAINER;
 use crate::observe::{Observation, Time};
-use crate::spec::{InjectionMode, InjectionRecord};
+use crate::spec::{InjectionMode, InjectionRecord, TargetKind};
 use crate::{Error, Result};
 
 /// A simulated Kubernetes cluster with a virtual clock. Same model and seed, same timeline.
@@ -100,12 +100,13 @@ impl SimCluster {
     }
 
     /// The defences of a workload as the Kubernetes objects a real cluster would return.
-    fn defences(&self, wl: usize) -> Defences {
+    /// (`kind` is the experiment's: the simulator rolls every workload out alike.)
+    fn defences(&self, wl: usize, kind: TargetKind) -> Defences {
         let w = &self.world.wls[wl];
         let t = self.world.t;
         Defences {
             namespace: w.namespace.clone(),
-            kind: "Deployment".into(),
+            kind,
             name: w.name.clone(),
             replicas: w.replicas,
             template: Some(pod_template(w)),
@@ -325,7 +326,7 @@ impl Cluster for SimCluster {
     async fn preflight(&mut self, plan: &InjectionPlan) -> Result<Defences> {
         let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
         self.set_target(wl);
-        Ok(self.defences(wl))
+        Ok(self.defences(wl, plan.spec.target.kind))
     }
 
     async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {

@@ -129,9 +129,10 @@ pub struct Target {
 }
 
 /// Kinds of workload oomsday can inject into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum TargetKind {
     /// apps/v1 Deployment.
+    #[default]
     Deployment,
     /// apps/v1 StatefulSet.
     StatefulSet,

@@ -614,7 +614,7 @@ impl KubeCluster {
             .await?;
         Ok(Defences {
             namespace: ns.to_string(),
-            kind: t.kind.as_str().to_string(),
+            kind: t.kind,
             name: t.name.clone(),
             replicas: view.replicas,
             pdbs: preflight::matching_pdbs(observer.budgets(), view.template.as_ref()),
