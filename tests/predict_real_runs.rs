@@ -24,15 +24,12 @@ use support::truth::{RUNS, runs_dir};
 async fn replay(name: &str) -> (ExperimentRef, RunRecord) {
     let recording = oomsday::record::read(&runs_dir().join(name)).expect("the recording reads");
     let mut cluster = ReplayCluster::new(recording).expect("a replay");
-    let e = cluster
-        .experiment()
-        .cloned()
-        .expect("the recording names its experiment");
-    let exp = ExperimentRef {
-        name: e.name,
-        namespace: e.namespace,
-        spec: e.spec,
-    };
+    let exp = ExperimentRef::from(
+        cluster
+            .experiment()
+            .cloned()
+            .expect("the recording names its experiment"),
+    );
     let record = engine::run(
         &mut cluster,
         &mut NoProbes,

@@ -61,6 +61,11 @@ pub struct Args {
     /// Seed for the simulator's choices, instead of spec.simulation.seed (default 1).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also simulate N seeds (from the seed on) and print each measure's median and range over
+    /// them, as the calibration and `run --predict` do (21): one history is one draw of the
+    /// kubelets' timing, the median is the prediction.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=1000))]
+    pub seeds: Option<u64>,
     #[command(flatten)]
     pub reports: super::run::ReportArgs,
     /// Print every line of the timeline, without folding bursts of similar events.
@@ -173,8 +178,36 @@ async fn simulate_one(
     if let Some(r) = &report {
         print_facets(r);
     }
+    if let Some(n) = args.seeds {
+        let p = crate::predict::predict(model, &exp, seed..seed.saturating_add(n))
+            .await
+            .with_context(|| format!("simulating {} over {n} seeds", exp.name))?;
+        print_over_seeds(&p);
+    }
     println!();
     Ok((report, outcome))
+}
+
+/// `--seeds`: each measure over the seeds, the median and its range, and the verdicts.
+fn print_over_seeds(p: &crate::predict::Prediction) {
+    let n = p.seeds.len() as u32;
+    let (first, last) = (
+        p.seeds.first().copied().unwrap_or_default(),
+        p.seeds.last().copied().unwrap_or_default(),
+    );
+    println!(
+        "SIMULATED — over {n} seeds ({first}–{last}): median (range) of the runs it happens in"
+    );
+    for f in &p.figures {
+        println!("  {:<28} {}", f.measure.label(), f.text(n));
+    }
+    let verdicts: Vec<String> = p.verdicts.iter().map(|(v, c)| format!("{v} {c}")).collect();
+    println!(
+        "  {:<28} {:?} ({})",
+        "verdict",
+        p.verdict,
+        verdicts.join(", ")
+    );
 }
 
 /// The run's timeline, folded into a story unless `--full-timeline`, at most `--max-lines`.
