@@ -93,7 +93,7 @@ fn print(args: &Args, checked: &Checked, failed: bool) -> std::io::Result<()> {
 }
 
 fn plural(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+    crate::narrate::plural(n as u64, what, &format!("{what}s"))
 }
 
 fn summary(c: &Checked) -> String {

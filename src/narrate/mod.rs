@@ -505,7 +505,10 @@ impl Narrator {
     }
 }
 
-fn plural(n: u32, one: &str, many: &str) -> String {
+/// "1 node", "3 nodes": a count and its noun. The one such helper: the reports and the CLI
+/// use it too.
+pub(crate) fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

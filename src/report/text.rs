@@ -57,34 +57,34 @@ pub fn baseline(report: &Report) -> Vec<String> {
     if let Some(n) = b.nodes {
         out.push(format!(
             "{} watched when the run began",
-            plural(n as usize, "node", "nodes")
+            narrate::plural(n, "node", "nodes")
         ));
     }
     if !b.not_ready.is_empty() {
         out.push(format!(
             "{} already NotReady: {}",
-            plural(b.not_ready.len(), "node", "nodes"),
+            narrate::plural(b.not_ready.len() as u64, "node", "nodes"),
             names(&b.not_ready)
         ));
     }
     if !b.pressure.is_empty() {
         out.push(format!(
             "{} already under MemoryPressure: {}",
-            plural(b.pressure.len(), "node", "nodes"),
+            narrate::plural(b.pressure.len() as u64, "node", "nodes"),
             names(&b.pressure)
         ));
     }
     if !b.crash_looping.is_empty() {
         out.push(format!(
             "{} already in CrashLoopBackOff: {}",
-            plural(b.crash_looping.len(), "container", "containers"),
+            narrate::plural(b.crash_looping.len() as u64, "container", "containers"),
             names(&b.crash_looping)
         ));
     }
     if !b.budgets_breached.is_empty() {
         out.push(format!(
             "{} already below its minimum: {}",
-            plural(b.budgets_breached.len(), "budget", "budgets"),
+            narrate::plural(b.budgets_breached.len() as u64, "budget", "budgets"),
             names(&b.budgets_breached)
         ));
     }
@@ -93,10 +93,6 @@ pub fn baseline(report: &Report) -> Vec<String> {
             .into(),
     );
     out
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// What to change, tied to what happened in this run. Empty when there is nothing to say.
@@ -160,8 +156,8 @@ fn limits(r: &RunRecord, a: &Analysis, findings: &[Finding], out: &mut Vec<Strin
             "{target} has no memory limit: the leak reached {} and evicted or OOM-killed {}. Set \
              resources.limits.memory on every container (and a LimitRange default) so a leak ends \
              in its own container's OOM kill.",
-            plural(nodes, "node", "nodes"),
-            plural(casualties, "bystander pod", "bystander pods")
+            narrate::plural(nodes as u64, "node", "nodes"),
+            narrate::plural(casualties as u64, "bystander pod", "bystander pods")
         ));
     } else if unlimited {
         out.push(format!(
@@ -177,14 +173,14 @@ fn node_damage(a: &Analysis, out: &mut Vec<String>) {
         out.push(format!(
             "{} went NotReady: reserve memory for the kubelet and the system (kubeReserved, \
              systemReserved) and set eviction thresholds with room to act before the kernel does.",
-            plural(a.not_ready_nodes.len(), "node", "nodes")
+            narrate::plural(a.not_ready_nodes.len() as u64, "node", "nodes")
         ));
     }
     if !a.system_ooms.is_empty() {
         out.push(format!(
             "The node OOM killer ran {} (SystemOOM): memory was overcommitted beyond what requests \
              promised. Set requests close to real usage.",
-            plural(a.system_ooms.len(), "time", "times")
+            narrate::plural(a.system_ooms.len() as u64, "time", "times")
         ));
     }
 }

@@ -77,10 +77,6 @@ fn count_or_percent(v: &IntOrString) -> Result<CountOrPercent> {
     }
 }
 
-fn default_quarter() -> CountOrPercent {
-    CountOrPercent::Percent(Percent::new(25).expect("25% is a valid percentage"))
-}
-
 /// What a container is taken to use when nothing measured it: its memory request, else its
 /// limit, else 256Mi. The manifests path and a snapshot without the Summary API both use it.
 pub fn estimated_working_set(request: Option<Quantity>, limit: Option<Quantity>) -> Quantity {
@@ -154,7 +150,8 @@ fn workload(
                 .and_then(|p| priorities.get(p).copied())
         })
         .unwrap_or(0);
-    let (max_surge, max_unavailable) = strategy.unwrap_or((default_quarter(), default_quarter()));
+    let (max_surge, max_unavailable) =
+        strategy.unwrap_or((super::model::d_quarter(), super::model::d_quarter()));
     // Ready when the readiness probe first passes (its initial delay), or as soon as the
     // containers run when there is none.
     // https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-probes
@@ -199,12 +196,12 @@ pub fn deployment_workload(
                     .as_ref()
                     .map(count_or_percent)
                     .transpose()?
-                    .unwrap_or_else(default_quarter),
+                    .unwrap_or_else(super::model::d_quarter),
                 ru.max_unavailable
                     .as_ref()
                     .map(count_or_percent)
                     .transpose()?
-                    .unwrap_or_else(default_quarter),
+                    .unwrap_or_else(super::model::d_quarter),
             ))
         })
         .transpose()

@@ -271,7 +271,8 @@ fn d_ready_after() -> Duration {
 fn d_warmup() -> Duration {
     Duration::from_secs(20)
 }
-fn d_quarter() -> CountOrPercent {
+/// Kubernetes' default maxSurge and maxUnavailable of a rolling update: 25%.
+pub(crate) fn d_quarter() -> CountOrPercent {
     CountOrPercent::Percent(Percent::new(25).expect("25% is a valid percentage"))
 }
 
