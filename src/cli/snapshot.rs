@@ -33,7 +33,7 @@ use crate::snapshot::{self, Options, Progress, Scope, Taken};
 /// The model says when and from which context it was taken. Nodes are read a few at a time, so
 /// memory stays small on large clusters.
 ///
-/// Try: oomsday snapshot -o cluster.yaml && oomsday simulate experiments/checkout.yaml --cluster cluster.yaml
+/// Try: oomsday snapshot -o cluster.yaml && oomsday simulate experiments/contained-leak.yaml --cluster cluster.yaml
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
