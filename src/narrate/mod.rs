@@ -18,7 +18,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind, Observation, Time};
+use crate::observe::{
+    AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time,
+};
 use crate::spec::Phase;
 
 /// Lines of one kind shown in a burst before the rest is folded into one line.
@@ -89,6 +91,21 @@ impl Line {
 
 fn on_node(node: Option<&str>) -> String {
     node.map(|n| format!(" on {n}")).unwrap_or_default()
+}
+
+/// A pod's name and, when known, its node: "web-1 on node-a".
+fn pod_place(pod: &PodRef) -> String {
+    format!("{}{}", pod.name, on_node(pod.node.as_deref()))
+}
+
+/// A container of a pod and, when known, its node: "web-1/app on node-a".
+fn container_place(pod: &PodRef, container: &str) -> String {
+    format!("{}/{container}{}", pod.name, on_node(pod.node.as_deref()))
+}
+
+/// What befell a pod, saying first whether it was the target or a bystander.
+fn pod_fate(pod: &PodRef, what: &str) -> String {
+    format!("{} {} {what}", who(pod.target), pod_place(pod))
 }
 
 fn who(target: bool) -> &'static str {
@@ -250,50 +267,20 @@ impl Narrator {
                 Kind::LeakerStarted,
                 "LeakerStarted",
                 false,
-                format!(
-                    "leaker started in {}{}",
-                    pod.name,
-                    on_node(pod.node.as_deref())
-                ),
+                format!("leaker started in {}", pod_place(pod)),
             ),
             Event::OomKilled {
                 pod,
                 container,
                 leaker,
                 restart_count,
-            } => {
-                let whose = if *leaker {
-                    "leaker"
-                } else if pod.target {
-                    "target container"
-                } else {
-                    "BYSTANDER"
-                };
-                Line::new(
-                    at,
-                    Kind::OomKill {
-                        leaker: *leaker,
-                        target: pod.target,
-                    },
-                    "OOMKilled",
-                    true,
-                    format!(
-                        "OOM kill ({whose}) {}/{container}{} (restarts {restart_count})",
-                        pod.name,
-                        on_node(pod.node.as_deref())
-                    ),
-                )
-            }
+            } => Self::oom_kill_line(at, pod, container, *leaker, *restart_count),
             Event::CrashLoopBackOff { pod, container } => Line::new(
                 at,
                 Kind::CrashLoop,
                 "CrashLoopBackOff",
                 true,
-                format!(
-                    "CrashLoopBackOff {}/{container}{}",
-                    pod.name,
-                    on_node(pod.node.as_deref())
-                ),
+                format!("CrashLoopBackOff {}", container_place(pod, container)),
             ),
             Event::PodEvicted {
                 pod,
@@ -305,13 +292,7 @@ impl Narrator {
                 "Evicted",
                 true,
                 with_detail(
-                    format!(
-                        "{} {}{} evicted {}",
-                        who(pod.target),
-                        pod.name,
-                        on_node(pod.node.as_deref()),
-                        cause_words(cause)
-                    ),
+                    pod_fate(pod, &format!("evicted {}", cause_words(cause))),
                     message,
                 ),
             ),
@@ -321,12 +302,7 @@ impl Narrator {
                 "AdmissionRejected",
                 true,
                 with_detail(
-                    format!(
-                        "{} {}{} rejected by the kubelet at admission (it never ran)",
-                        who(pod.target),
-                        pod.name,
-                        on_node(pod.node.as_deref())
-                    ),
+                    pod_fate(pod, "rejected by the kubelet at admission (it never ran)"),
                     message,
                 ),
             ),
@@ -342,6 +318,36 @@ impl Narrator {
             ),
             _ => return None,
         })
+    }
+
+    /// An OOM kill, naming whose container died: the leaker, the target's own, or a bystander's.
+    fn oom_kill_line(
+        at: Time,
+        pod: &PodRef,
+        container: &str,
+        leaker: bool,
+        restart_count: u32,
+    ) -> Line {
+        let whose = if leaker {
+            "leaker"
+        } else if pod.target {
+            "target container"
+        } else {
+            "BYSTANDER"
+        };
+        Line::new(
+            at,
+            Kind::OomKill {
+                leaker,
+                target: pod.target,
+            },
+            "OOMKilled",
+            true,
+            format!(
+                "OOM kill ({whose}) {} (restarts {restart_count})",
+                container_place(pod, container)
+            ),
+        )
     }
 
     /// A node's condition or event.
