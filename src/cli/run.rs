@@ -101,14 +101,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let Some(probers) = probers(&experiments) else {
         return Ok(exit::USAGE);
     };
-    let connect = crate::cluster::ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        namespace: args.namespace.clone(),
-    };
-    let mut cluster = crate::cluster::KubeCluster::connect(connect)
-        .await
-        .context("connecting to the cluster")?;
+    let mut cluster = connect(&args).await?;
     let default_ns = cluster.default_namespace().to_string();
 
     let (handle, mut stop) = engine::stop_channel();
@@ -116,6 +109,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let mut reports = Vec::new();
     let mut worst = Outcome::Passed;
     let tty = !args.no_progress && std::io::stderr().is_terminal();
+    let suite = experiments.len() > 1;
     for (sourced, mut prober) in experiments.iter().zip(probers) {
         if handle.is_stopped() {
             eprintln!(
@@ -132,47 +126,19 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             dry_run(&mut cluster, &exp, run_id, started).await?;
             continue;
         }
-        let prediction = match args.predict || exp.spec.predict {
-            true => {
-                let ctx = cluster.describe();
-                super::snapshot::predict_before_run(cluster.client(), &ctx, &exp, tty).await
-            }
-            false => None,
-        };
-        let opts = RunOptions {
-            refresh: Some(StdDuration::from_secs(1)),
-            ..RunOptions::new(run_id)
-        };
-        let recorder = recorder(args.record.as_deref(), &exp, experiments.len() > 1)?;
-        cluster.set_recorder(recorder.clone());
-        let mut view = ProgressView::new(&exp, tty);
-        let result = engine::run(
+        let prediction = predict_first(&cluster, &exp, args.predict, tty).await;
+        let recorder = recorder(args.record.as_deref(), &exp, suite)?;
+        let result = watch_run(
             &mut cluster,
             &mut prober,
             &exp,
-            &opts,
+            run_id,
             &mut stop,
-            &mut |p| {
-                view.update(p);
-                if let Some(r) = &recorder {
-                    r.progress(p);
-                }
-            },
+            recorder,
+            tty,
         )
         .await;
-        view.finish();
-        if let Some(r) = &recorder {
-            r.flush();
-            println!("  recording: {}", r.path().display());
-        }
-        for e in prober.errors() {
-            eprintln!("warning: alert check failed at {e}");
-        }
-        let result = crate::predict::attach(result, prediction);
-        let (report, outcome) = conclude(result, &args.reports)?;
-        if let Some(r) = &report {
-            super::snapshot::print_comparison(r);
-        }
+        let (report, outcome) = conclude_predicted(result, prediction, &args.reports)?;
         worst = worst.worst(outcome);
         reports.extend(report);
         if outcome == Outcome::RevertFailed {
@@ -182,13 +148,94 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         }
     }
     signals.abort();
-    if args.dry_run {
-        return Ok(exit::OK);
+    Ok(suite_exit(args.dry_run, &reports, worst))
+}
+
+/// The suite's exit code, after its summary when it ran more than one experiment.
+fn suite_exit(dry_run: bool, reports: &[Report], worst: Outcome) -> u8 {
+    if dry_run {
+        return exit::OK;
     }
     if reports.len() > 1 {
-        println!("{}", report::suite_summary(&reports));
+        println!("{}", report::suite_summary(reports));
     }
-    Ok(exit::of(worst))
+    exit::of(worst)
+}
+
+/// Scores a run with its prediction beside it, writes its reports and prints the comparison.
+fn conclude_predicted(
+    result: crate::Result<RunRecord>,
+    prediction: Option<crate::predict::Prediction>,
+    reports: &ReportArgs,
+) -> anyhow::Result<(Option<Report>, Outcome)> {
+    let result = crate::predict::attach(result, prediction);
+    let (report, outcome) = conclude(result, reports)?;
+    if let Some(r) = &report {
+        super::snapshot::print_comparison(r);
+    }
+    Ok((report, outcome))
+}
+
+/// Connects to the cluster the flags name (or the kubeconfig's current context).
+async fn connect(args: &Args) -> anyhow::Result<crate::cluster::KubeCluster> {
+    let connect = crate::cluster::ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+    };
+    crate::cluster::KubeCluster::connect(connect)
+        .await
+        .context("connecting to the cluster")
+}
+
+/// The simulated outcome on a fresh snapshot, when `--predict` or the experiment asks for one.
+async fn predict_first(
+    cluster: &crate::cluster::KubeCluster,
+    exp: &ExperimentRef,
+    flag: bool,
+    tty: bool,
+) -> Option<crate::predict::Prediction> {
+    match flag || exp.spec.predict {
+        true => {
+            let ctx = cluster.describe();
+            super::snapshot::predict_before_run(cluster.client(), &ctx, exp, tty).await
+        }
+        false => None,
+    }
+}
+
+/// One run, watched live: progress on screen and into the recording, then the prober's warnings.
+async fn watch_run(
+    cluster: &mut crate::cluster::KubeCluster,
+    prober: &mut Prober,
+    exp: &ExperimentRef,
+    run_id: String,
+    stop: &mut engine::StopSignal,
+    recorder: Option<std::sync::Arc<crate::record::Recorder>>,
+    tty: bool,
+) -> crate::Result<RunRecord> {
+    let opts = RunOptions {
+        refresh: Some(StdDuration::from_secs(1)),
+        ..RunOptions::new(run_id)
+    };
+    cluster.set_recorder(recorder.clone());
+    let mut view = ProgressView::new(exp, tty);
+    let result = engine::run(cluster, prober, exp, &opts, stop, &mut |p| {
+        view.update(p);
+        if let Some(r) = &recorder {
+            r.progress(p);
+        }
+    })
+    .await;
+    view.finish();
+    if let Some(r) = &recorder {
+        r.flush();
+        println!("  recording: {}", r.path().display());
+    }
+    for e in prober.errors() {
+        eprintln!("warning: alert check failed at {e}");
+    }
+    result
 }
 
 /// Each experiment's prober. Probe URLs are checked before anything is touched: a typo is
