@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use oomsday_core::human_bytes;
 
 use super::{Report, escape, recommendations, story_folded};
+use crate::engine::RunRecord;
 use crate::observe::{AlertState, Event, NodeConditionKind, Time};
 use crate::score::{Analysis, offset};
 use crate::spec::{MemoryLimit, Verdict};
@@ -227,8 +228,59 @@ fn leak_chart(report: &Report, axis: &Axis, start: Time) -> String {
     out
 }
 
+/// Ready pods and desired replicas against the budget, as step lines over the run.
 fn ready_chart(report: &Report, axis: &Axis, start: Time, a: &Analysis) -> String {
-    let r = &report.record;
+    let (ready, budget) = ready_series(&report.record);
+    let static_budget = a.budget.and_then(|b| b.budget);
+    let max = ready
+        .iter()
+        .map(|(_, n, d)| (*n).max(*d))
+        .chain(budget.iter().map(|(_, b)| *b))
+        .chain(static_budget)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let bottom = H - BOTTOM;
+    let y = |n: u32| bottom - (f64::from(n) / f64::from(max)) * (bottom - TOP);
+    let step = |pts: &[(Time, u32)]| step_path(pts, axis, y);
+    let mut out = String::new();
+    svg_open(&mut out, "ready pods against the budget", H);
+    time_ticks(&mut out, axis, start, bottom);
+    for n in [0, max / 2, max] {
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"end\">{n}</text>",
+            LEFT - 6.0,
+            y(n) + 4.0
+        );
+    }
+    markers(&mut out, report, axis, bottom);
+    if !budget.is_empty() {
+        let _ = write!(
+            out,
+            "<path d=\"{}\" class=\"budget\"><title>budget (PDB desiredHealthy)</title></path>",
+            step(&budget)
+        );
+    } else if let Some(b) = static_budget {
+        let _ = write!(
+            out,
+            "<line x1=\"{LEFT}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" class=\"budget\"><title>budget {b} ({2})</title></line>",
+            y(b),
+            axis.end(),
+            escape(a.budget_source.describe())
+        );
+    }
+    ready_paths(&mut out, &ready, step);
+    out.push_str("</svg>");
+    out
+}
+
+/// A workload update: when, ready pods, desired replicas.
+type ReadyPoint = (Time, u32, u32);
+
+/// From the timeline: (time, ready, desired) per workload update, and the highest
+/// desiredHealthy of the budgets seen so far at each budget update.
+fn ready_series(r: &RunRecord) -> (Vec<ReadyPoint>, Vec<(Time, u32)>) {
     let mut ready: Vec<(Time, u32, u32)> = Vec::new();
     let mut budget: Vec<(Time, u32)> = Vec::new();
     let mut pdbs: BTreeMap<&str, u32> = BTreeMap::new();
@@ -248,59 +300,32 @@ fn ready_chart(report: &Report, axis: &Axis, start: Time, a: &Analysis) -> Strin
             _ => {}
         }
     }
-    let static_budget = a.budget.and_then(|b| b.budget);
-    let max = ready
-        .iter()
-        .map(|(_, n, d)| (*n).max(*d))
-        .chain(budget.iter().map(|(_, b)| *b))
-        .chain(static_budget)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let bottom = H - BOTTOM;
-    let y = |n: u32| bottom - (f64::from(n) / f64::from(max)) * (bottom - TOP);
-    let step_path = |pts: &[(Time, u32)]| -> String {
-        let mut d = String::new();
-        for (i, (t, n)) in pts.iter().enumerate() {
-            let (x, yy) = (axis.x(*t), y(*n));
-            if i == 0 {
-                let _ = write!(d, "M{x:.1},{yy:.1}");
-            } else {
-                let _ = write!(d, " H{x:.1} V{yy:.1}");
-            }
+    (ready, budget)
+}
+
+/// An SVG path that holds each value until the next and the last to the axis's end.
+fn step_path(pts: &[(Time, u32)], axis: &Axis, y: impl Fn(u32) -> f64) -> String {
+    let mut d = String::new();
+    for (i, (t, n)) in pts.iter().enumerate() {
+        let (x, yy) = (axis.x(*t), y(*n));
+        if i == 0 {
+            let _ = write!(d, "M{x:.1},{yy:.1}");
+        } else {
+            let _ = write!(d, " H{x:.1} V{yy:.1}");
         }
-        if !pts.is_empty() {
-            let _ = write!(d, " H{:.1}", axis.end());
-        }
-        d
-    };
-    let mut out = String::new();
-    svg_open(&mut out, "ready pods against the budget", H);
-    time_ticks(&mut out, axis, start, bottom);
-    for n in [0, max / 2, max] {
-        let _ = write!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"end\">{n}</text>",
-            LEFT - 6.0,
-            y(n) + 4.0
-        );
     }
-    markers(&mut out, report, axis, bottom);
-    if !budget.is_empty() {
-        let _ = write!(
-            out,
-            "<path d=\"{}\" class=\"budget\"><title>budget (PDB desiredHealthy)</title></path>",
-            step_path(&budget)
-        );
-    } else if let Some(b) = static_budget {
-        let _ = write!(
-            out,
-            "<line x1=\"{LEFT}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" class=\"budget\"><title>budget {b} ({2})</title></line>",
-            y(b),
-            axis.end(),
-            escape(a.budget_source.describe())
-        );
+    if !pts.is_empty() {
+        let _ = write!(d, " H{:.1}", axis.end());
     }
+    d
+}
+
+/// The desired and ready lines, or a note that ready pods were never observed.
+fn ready_paths(
+    out: &mut String,
+    ready: &[(Time, u32, u32)],
+    step: impl Fn(&[(Time, u32)]) -> String,
+) {
     if ready.is_empty() {
         let _ = write!(
             out,
@@ -314,12 +339,10 @@ fn ready_chart(report: &Report, axis: &Axis, start: Time, a: &Analysis) -> Strin
         let _ = write!(
             out,
             "<path d=\"{}\" class=\"desired\"><title>desired replicas</title></path><path d=\"{}\" class=\"ready\"><title>ready pods</title></path>",
-            step_path(&desired),
-            step_path(&readies)
+            step(&desired),
+            step(&readies)
         );
     }
-    out.push_str("</svg>");
-    out
 }
 
 fn node_chart(report: &Report, axis: &Axis, start: Time) -> Option<String> {
