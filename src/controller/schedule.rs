@@ -273,30 +273,39 @@ pub fn decide_schedule(
         .map(|t| (*t, SkipReason::MissedDeadline))
         .collect();
     let next = s.next_after(now)?;
-    let mut decision = |action, reason: Option<SkipReason>| {
-        if let Some(r) = reason {
-            skipped.insert(0, (latest, r));
-        }
-        let next_run_time = match action {
-            // Hold the anchor so the run starts once the replaced run is finished.
-            ScheduleAction::Replace { .. } => Some(latest),
-            _ => Some(next),
-        };
-        Ok(ScheduleDecision {
-            action,
-            skipped: std::mem::take(&mut skipped),
-            next_run_time,
-        })
+    let (action, reason) = due_action(&s, latest, name, target, active, now);
+    if let Some(r) = reason {
+        skipped.insert(0, (latest, r));
+    }
+    let next_run_time = match action {
+        // Hold the anchor so the run starts once the replaced run is finished.
+        ScheduleAction::Replace { .. } => Some(latest),
+        _ => Some(next),
     };
+    Ok(ScheduleDecision {
+        action,
+        skipped,
+        next_run_time,
+    })
+}
 
+/// What to do about the latest due fire time, and why it is skipped when it is.
+fn due_action(
+    s: &CompiledSchedule,
+    latest: Time,
+    name: &str,
+    target: &WorkloadKey,
+    active: &[ActiveRun],
+    now: Time,
+) -> (ScheduleAction, Option<SkipReason>) {
     let late = now.duration_since(latest);
     let deadline =
         jiff::SignedDuration::try_from(s.starting_deadline).unwrap_or(jiff::SignedDuration::MAX);
     if late > deadline {
-        return decision(ScheduleAction::Idle, Some(SkipReason::MissedDeadline));
+        return (ScheduleAction::Idle, Some(SkipReason::MissedDeadline));
     }
     if s.in_blackout(latest) {
-        return decision(ScheduleAction::Idle, Some(SkipReason::Blackout));
+        return (ScheduleAction::Idle, Some(SkipReason::Blackout));
     }
     let own: Vec<&ActiveRun> = active
         .iter()
@@ -306,14 +315,21 @@ pub fn decide_schedule(
         .iter()
         .any(|r| r.target == *target && !own.iter().any(|o| o.name == r.name));
     if others_on_target {
-        return decision(ScheduleAction::Idle, Some(SkipReason::TargetBusy));
+        return (ScheduleAction::Idle, Some(SkipReason::TargetBusy));
     }
-    match s.policy {
-        _ if own.is_empty() => decision(ScheduleAction::Start { due: latest }, None),
-        ConcurrencyPolicy::Forbid => {
-            decision(ScheduleAction::Idle, Some(SkipReason::ConcurrencyForbid))
-        }
-        ConcurrencyPolicy::Replace => decision(
+    concurrency_action(s.policy, &own, latest)
+}
+
+/// What the concurrency policy allows when the target is otherwise free.
+fn concurrency_action(
+    policy: ConcurrencyPolicy,
+    own: &[&ActiveRun],
+    latest: Time,
+) -> (ScheduleAction, Option<SkipReason>) {
+    match policy {
+        _ if own.is_empty() => (ScheduleAction::Start { due: latest }, None),
+        ConcurrencyPolicy::Forbid => (ScheduleAction::Idle, Some(SkipReason::ConcurrencyForbid)),
+        ConcurrencyPolicy::Replace => (
             ScheduleAction::Replace {
                 due: latest,
                 abort: own.iter().map(|r| r.name.clone()).collect(),
@@ -322,7 +338,7 @@ pub fn decide_schedule(
         ),
         // Allow, but an own run is on this very target (an experiment has one target): that
         // would be two leaks on one workload.
-        ConcurrencyPolicy::Allow => decision(ScheduleAction::Idle, Some(SkipReason::TargetBusy)),
+        ConcurrencyPolicy::Allow => (ScheduleAction::Idle, Some(SkipReason::TargetBusy)),
     }
 }
 
