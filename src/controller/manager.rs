@@ -116,27 +116,10 @@ pub async fn run_until(
     .await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: opts.listen,
-            source,
-        })?;
-    let server = tokio::spawn(serve(
-        listener,
-        Endpoints {
-            metrics: metrics.clone(),
-            ready: ready.clone(),
-        },
-    ));
+    let server = start_endpoints(opts.listen, &metrics, &ready).await?;
 
     let (leader_tx, leader_rx) = watch::channel(false);
-    let elector = Arc::new(Elector {
-        api: Api::<Lease>::namespaced(client.clone(), &opts.lease_namespace),
-        name: opts.lease_name.clone(),
-        me: opts.identity.clone(),
-        clock: jiff::Timestamp::now,
-    });
+    let elector = Arc::new(elector(&client, &opts));
     let election = {
         let elector = elector.clone();
         tokio::spawn(async move { elector.run(leader_tx).await })
@@ -148,37 +131,21 @@ pub async fn run_until(
         metrics.clone(),
         opts.shutdown_grace,
     ));
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        policy: opts.policy.clone(),
-        leader: leader_rx.clone(),
-        registry: registry.clone(),
+    let ctx = reconcile_context(
+        &client,
+        &opts,
         executor,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: super::reconcile::FIELD_MANAGER.into(),
-                instance: Some(opts.identity.clone()),
-            },
-        ),
-        metrics: metrics.clone(),
-        clock: jiff::Timestamp::now,
-    });
-    let controllers = controllers(&client, &opts, ctx, leader_rx);
-    let (stop_tx, controllers) = controllers;
+        leader_rx.clone(),
+        registry.clone(),
+        metrics.clone(),
+    );
+    let (stop_tx, controllers) = controllers(&client, &opts, ctx, leader_rx);
     ready.store(true, Ordering::Relaxed);
     tracing::info!(identity = %opts.identity, "controller started");
 
     let controllers = controllers.fuse();
     let mut controllers = std::pin::pin!(controllers);
-    tokio::select! {
-        _ = shutdown => {
-            tracing::info!("shutting down: reverting the runs in flight");
-        }
-        _ = &mut controllers => {
-            tracing::warn!("the controllers stopped");
-        }
-    }
+    until_shutdown(shutdown, &mut controllers).await;
     ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     revert_in_flight(&registry, opts.shutdown_grace).await;
@@ -189,6 +156,81 @@ pub async fn run_until(
     lost.abort();
     server.abort();
     Ok(())
+}
+
+/// Binds the listen address and serves /metrics, /healthz and /readyz from a task.
+async fn start_endpoints(
+    listen: SocketAddr,
+    metrics: &Arc<Metrics>,
+    ready: &Arc<AtomicBool>,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, SetupError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SetupError::Listen {
+            addr: listen,
+            source,
+        })?;
+    Ok(tokio::spawn(serve(
+        listener,
+        Endpoints {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+    )))
+}
+
+/// This replica's side of the leader election, on the Lease the options name.
+fn elector(client: &Client, opts: &Options) -> Elector {
+    Elector {
+        api: Api::<Lease>::namespaced(client.clone(), &opts.lease_namespace),
+        name: opts.lease_name.clone(),
+        me: opts.identity.clone(),
+        clock: jiff::Timestamp::now,
+    }
+}
+
+/// What every reconcile shares: the client, the policy, leadership, the runs in flight, Events
+/// and metrics.
+fn reconcile_context(
+    client: &Client,
+    opts: &Options,
+    executor: Arc<dyn Executor>,
+    leader: watch::Receiver<bool>,
+    registry: Registry,
+    metrics: Arc<Metrics>,
+) -> Arc<Context> {
+    Arc::new(Context {
+        client: client.clone(),
+        policy: opts.policy.clone(),
+        leader,
+        registry,
+        executor,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: super::reconcile::FIELD_MANAGER.into(),
+                instance: Some(opts.identity.clone()),
+            },
+        ),
+        metrics,
+        clock: jiff::Timestamp::now,
+    })
+}
+
+/// Waits for the shutdown request or, should they end first, the controllers. The caller keeps
+/// the controllers' future (unpolled) until its shutdown is done.
+async fn until_shutdown(
+    shutdown: impl std::future::Future<Output = ()>,
+    controllers: &mut (impl std::future::Future<Output = ()> + Unpin),
+) {
+    tokio::select! {
+        _ = shutdown => {
+            tracing::info!("shutting down: reverting the runs in flight");
+        }
+        _ = controllers => {
+            tracing::warn!("the controllers stopped");
+        }
+    }
 }
 
 /// Stops every run in flight (each reverts) and waits for them, at most `grace`.
