@@ -407,80 +407,92 @@ pub(crate) fn check_pdb(
     let name = pdb.metadata.name.as_deref().unwrap_or("?");
     let ns = ns_of(pdb.metadata.namespace.as_deref(), default_ns);
     let object = format!("PodDisruptionBudget {ns}/{name}");
-    let mut out = Vec::new();
-    let finding = |rule, severity, message: String, fix: &str| Finding {
-        rule,
-        severity,
-        object: object.clone(),
-        message,
-        fix: fix.to_string(),
-        file: file.map(str::to_string),
-    };
-    let pct = |v: &IntOrString| match v {
+    let min = spec.min_available.as_ref().and_then(|min| {
+        let blocks = percent(min) == Some(100)
+            || matches!((int_value(min), replicas), (Some(n), Some(r)) if n >= 0 && n as u32 >= r);
+        let zero = percent(min) == Some(0) || int_value(min) == Some(0);
+        budget_field_finding(blocks, zero, name, "minAvailable", min, || {
+            format!(
+                "requires minAvailable {} of {} pods",
+                show(min),
+                replicas.map_or("its".to_string(), |r| r.to_string())
+            )
+        })
+    });
+    let max = spec.max_unavailable.as_ref().and_then(|max| {
+        let blocks = percent(max) == Some(0) || int_value(max) == Some(0);
+        let zero = percent(max) == Some(100)
+            || matches!((int_value(max), replicas), (Some(n), Some(r)) if n > 0 && n as u32 >= r);
+        budget_field_finding(blocks, zero, name, "maxUnavailable", max, || {
+            format!("has maxUnavailable {}", show(max))
+        })
+    });
+    [min, max]
+        .into_iter()
+        .flatten()
+        .map(|(rule, severity, message, fix)| Finding {
+            rule,
+            severity,
+            object: object.clone(),
+            message,
+            fix: fix.to_string(),
+            file: file.map(str::to_string),
+        })
+        .collect()
+}
+
+/// A budget field that blocks every drain (High, said by `blocking`) or lets every pod go at
+/// once (Medium); blocking wins when both hold.
+fn budget_field_finding(
+    blocks: bool,
+    zero: bool,
+    name: &str,
+    field: &str,
+    value: &IntOrString,
+    blocking: impl FnOnce() -> String,
+) -> Option<(Rule, Severity, String, &'static str)> {
+    if blocks {
+        Some((
+            Rule::PdbBlocksDrain,
+            Severity::High,
+            format!(
+                "{name} {}: it never allows a disruption, so every node drain blocks on it",
+                blocking()
+            ),
+            "spec:\n  maxUnavailable: 1  # let drains move one pod at a time\n",
+        ))
+    } else if zero {
+        Some((
+            Rule::PdbAllowsZeroHealthy,
+            Severity::Medium,
+            format!(
+                "{name} has {field} {}: it allows every pod to go at once",
+                show(value)
+            ),
+            "spec:\n  minAvailable: \"50%\"  # keep at least half the pods through disruptions\n",
+        ))
+    } else {
+        None
+    }
+}
+
+/// A percentage ("25%") as its number; None for an integer or anything else.
+fn percent(v: &IntOrString) -> Option<u32> {
+    match v {
         IntOrString::String(s) => s
             .trim()
             .strip_suffix('%')
             .and_then(|p| p.trim().parse::<u32>().ok()),
         IntOrString::Int(_) => None,
-    };
-    let int = |v: &IntOrString| match v {
+    }
+}
+
+/// An integer, also one written as a string ("2"); None for a percentage.
+fn int_value(v: &IntOrString) -> Option<i32> {
+    match v {
         IntOrString::Int(n) => Some(*n),
         IntOrString::String(s) => s.trim().parse::<i32>().ok(),
-    };
-    let blocks_fix = "spec:\n  maxUnavailable: 1  # let drains move one pod at a time\n";
-    let zero_fix =
-        "spec:\n  minAvailable: \"50%\"  # keep at least half the pods through disruptions\n";
-    if let Some(min) = &spec.min_available {
-        let blocks = pct(min) == Some(100)
-            || matches!((int(min), replicas), (Some(n), Some(r)) if n >= 0 && n as u32 >= r);
-        let zero = pct(min) == Some(0) || int(min) == Some(0);
-        if blocks {
-            out.push(finding(
-                Rule::PdbBlocksDrain,
-                Severity::High,
-                format!(
-                    "{name} requires minAvailable {} of {} pods: it never allows a disruption, so every node drain blocks on it",
-                    show(min),
-                    replicas.map_or("its".to_string(), |r| r.to_string())
-                ),
-                blocks_fix,
-            ));
-        } else if zero {
-            out.push(finding(
-                Rule::PdbAllowsZeroHealthy,
-                Severity::Medium,
-                format!(
-                    "{name} has minAvailable {}: it allows every pod to go at once",
-                    show(min)
-                ),
-                zero_fix,
-            ));
-        }
     }
-    if let Some(max) = &spec.max_unavailable {
-        let blocks = pct(max) == Some(0) || int(max) == Some(0);
-        let zero = pct(max) == Some(100)
-            || matches!((int(max), replicas), (Some(n), Some(r)) if n > 0 && n as u32 >= r);
-        if blocks {
-            out.push(finding(
-                Rule::PdbBlocksDrain,
-                Severity::High,
-                format!("{name} has maxUnavailable {}: it never allows a disruption, so every node drain blocks on it", show(max)),
-                blocks_fix,
-            ));
-        } else if zero {
-            out.push(finding(
-                Rule::PdbAllowsZeroHealthy,
-                Severity::Medium,
-                format!(
-                    "{name} has maxUnavailable {}: it allows every pod to go at once",
-                    show(max)
-                ),
-                zero_fix,
-            ));
-        }
-    }
-    out
 }
 
 fn show(v: &IntOrString) -> String {
