@@ -100,7 +100,6 @@ impl World {
             .iter()
             .filter(|l| l.namespace == ns)
             .collect();
-        let mut ctrs = Vec::new();
         let ordinal = self.wls[wl].created;
         self.wls[wl].created += 1;
         let w = &self.wls[wl];
@@ -108,49 +107,13 @@ impl World {
             return;
         };
         let measured = (!w.measured.is_empty()).then(|| &w.measured[ordinal % w.measured.len()]);
-        for tc in &rs.template {
-            // A measured pod's own figure, else the template's with its jitter.
-            let working_set = match measured.and_then(|m| m.get(&tc.name)) {
-                Some(&ws) => ws,
-                None => {
-                    let jitter = if tc.jitter > 0.0 {
-                        1.0 + tc.jitter * self.rng.signed_unit()
-                    } else {
-                        1.0
-                    };
-                    (tc.working_set as f64 * jitter) as u64
-                }
-            };
-            let mem = admit(tc.mem, &ranges);
-            ctrs.push(Ctr {
-                name: tc.name.clone(),
-                mem,
-                working_set,
-                warmup: if tc.leaker { 0 } else { w.warmup },
-                leak: tc.leak.clone(),
-                leaker: tc.leaker,
-                ephemeral: false,
-                state: CState::Waiting { until: u64::MAX },
-                usage: 0,
-                restarts: 0,
-                backoff: Backoff::default(),
-                oom_adj: 0,
-                epoch: 0,
-            });
-        }
-        let specs: Vec<MemorySpec> = ctrs.iter().map(|c| c.mem).collect();
-        let qos = qos_class(&specs);
-        let request: u64 = specs.iter().filter_map(|m| m.request).sum();
-        let nonzero: u64 = specs
+        let ctrs: Vec<Ctr> = rs
+            .template
             .iter()
-            .map(|m| m.request.unwrap_or(NONZERO_DEFAULT_REQUEST))
-            .sum();
-        let name = loop {
-            let n = format!("{}-{}-{}", w.name, rs.hash, token(self.rng.next_u64(), 5));
-            if !self.names.contains(&n) {
-                break n;
-            }
-        };
+            .map(|tc| new_ctr(tc, measured, w.warmup, &ranges, &mut self.rng))
+            .collect();
+        let (qos, request, nonzero) = pod_requests(&ctrs);
+        let name = unused_pod_name(&self.names, &mut self.rng, &w.name, &rs.hash);
         self.names.insert(name.clone());
         self.pod_seq += 1;
         let pod = Pod {
@@ -622,6 +585,66 @@ impl World {
                     },
                 );
             }
+        }
+    }
+}
+
+/// A new container from its template, its memory as the namespace's LimitRanges admit it.
+fn new_ctr(
+    tc: &TplCtr,
+    measured: Option<&BTreeMap<String, u64>>,
+    warmup: u64,
+    ranges: &[&LimitRangeModel],
+    rng: &mut Rng,
+) -> Ctr {
+    // A measured pod's own figure, else the template's with its jitter.
+    let working_set = match measured.and_then(|m| m.get(&tc.name)) {
+        Some(&ws) => ws,
+        None => {
+            let jitter = if tc.jitter > 0.0 {
+                1.0 + tc.jitter * rng.signed_unit()
+            } else {
+                1.0
+            };
+            (tc.working_set as f64 * jitter) as u64
+        }
+    };
+    Ctr {
+        name: tc.name.clone(),
+        mem: admit(tc.mem, ranges),
+        working_set,
+        warmup: if tc.leaker { 0 } else { warmup },
+        leak: tc.leak.clone(),
+        leaker: tc.leaker,
+        ephemeral: false,
+        state: CState::Waiting { until: u64::MAX },
+        usage: 0,
+        restarts: 0,
+        backoff: Backoff::default(),
+        oom_adj: 0,
+        epoch: 0,
+    }
+}
+
+/// A pod's QoS class, its memory request, and the request the scheduler counts (a default for
+/// containers without one).
+fn pod_requests(ctrs: &[Ctr]) -> (QosClass, u64, u64) {
+    let specs: Vec<MemorySpec> = ctrs.iter().map(|c| c.mem).collect();
+    let qos = qos_class(&specs);
+    let request: u64 = specs.iter().filter_map(|m| m.request).sum();
+    let nonzero: u64 = specs
+        .iter()
+        .map(|m| m.request.unwrap_or(NONZERO_DEFAULT_REQUEST))
+        .sum();
+    (qos, request, nonzero)
+}
+
+/// A pod name `workload-hash-xxxxx` no pod has had yet in this run.
+fn unused_pod_name(names: &BTreeSet<String>, rng: &mut Rng, workload: &str, hash: &str) -> String {
+    loop {
+        let n = format!("{workload}-{hash}-{}", token(rng.next_u64(), 5));
+        if !names.contains(&n) {
+            return n;
         }
     }
 }
