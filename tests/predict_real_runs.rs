@@ -13,35 +13,11 @@ mod support;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use oomsday::cluster::ReplayCluster;
-use oomsday::engine::{self, ExperimentRef, NoProbes, RunOptions, RunRecord, StopSignal};
 use oomsday::predict;
 use oomsday::report::Report;
 use oomsday::sim::ClusterModel;
 use support::mock_api::{Cluster, start};
-use support::truth::{RUNS, runs_dir};
-
-async fn replay(name: &str) -> (ExperimentRef, RunRecord) {
-    let recording = oomsday::record::read(&runs_dir().join(name)).expect("the recording reads");
-    let mut cluster = ReplayCluster::new(recording).expect("a replay");
-    let exp = ExperimentRef::from(
-        cluster
-            .experiment()
-            .cloned()
-            .expect("the recording names its experiment"),
-    );
-    let record = engine::run(
-        &mut cluster,
-        &mut NoProbes,
-        &exp,
-        &RunOptions::new(format!("{name}-replay")),
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await
-    .expect("the replay runs");
-    (exp, record)
-}
+use support::truth::{RUNS, replay};
 
 /// A snapshot of the mock cluster as recording `name` began.
 async fn snapshot(name: &str) -> ClusterModel {

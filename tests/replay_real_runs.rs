@@ -7,33 +7,14 @@ mod support;
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
-use oomsday::cluster::ReplayCluster;
-use oomsday::engine::{self, ExperimentRef, NoProbes, RunOptions, RunRecord, StopSignal};
+use oomsday::engine::RunRecord;
 use oomsday::observe::{Event, NodeConditionKind};
 use oomsday::report::Report;
 use oomsday::score::Analysis;
-use support::truth::{PodFact, RUNS, Truth, runs_dir};
+use support::truth::{PodFact, RUNS, Truth};
 
 async fn replay(name: &str) -> RunRecord {
-    let recording = oomsday::record::read(&runs_dir().join(name)).expect("the recording reads");
-    let mut cluster = ReplayCluster::new(recording).expect("a replay");
-    let exp = ExperimentRef::from(
-        cluster
-            .experiment()
-            .cloned()
-            .expect("the recording names its experiment"),
-    );
-    let opts = RunOptions::new(format!("{name}-replay"));
-    engine::run(
-        &mut cluster,
-        &mut NoProbes,
-        &exp,
-        &opts,
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await
-    .expect("the replay runs")
+    support::truth::replay(name).await.1
 }
 
 fn secs(a: Timestamp, b: Timestamp) -> f64 {
