@@ -6,6 +6,9 @@
 //! Latency is measured per event from the JSON bytes to the timeline entry; memory is the
 //! process's VmRSS (/proc/self/status) while it holds the index for every pod and node.
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
+
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -20,15 +23,7 @@ const TARGET_PODS: usize = 200;
 const EVENTS: usize = 20_000;
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_status::kib("VmRSS")
 }
 
 fn node_json(i: usize, pressure: bool, at: &str) -> Value {

@@ -10,6 +10,9 @@
 //! fields and all), on a thread of its own as a server runs apart from its clients, but in the
 //! same process: its memory counts in the figure.
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
+
 #[path = "../tests/support/mock_api.rs"]
 mod mock_api;
 
@@ -28,15 +31,7 @@ const NAMESPACES: usize = 10;
 const HASH: &str = "7d9f8c5b6d";
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_status::kib("VmHWM")
 }
 
 fn managed(manager: &str) -> Value {

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Node, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
 use oomsday_core::Quantity;
 
 use crate::spec::TargetKind;
@@ -55,6 +55,12 @@ macro_rules! pod_controller {
 }
 
 pod_controller!(Deployment, StatefulSet);
+
+/// Whether a pod is running and not on its way out: one an ephemeral leaker can attach to.
+pub fn is_running(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
 
 /// Allocatable memory of every schedulable node, in bytes (cordoned nodes take no new pods).
 pub fn node_allocatable(nodes: &[Node]) -> Vec<u64> {

@@ -322,8 +322,8 @@ fn predicted(r: &RunRecord) -> Figures {
 /// The seeds every recording is simulated with. A run's timing depends on where each loop of
 /// the kubelet happens to be (its monitoring tick, its status post, the pod worker's jitter),
 /// which the seed draws as a real node's start draws it; the prediction is the median over
-/// these runs, and the table shows their spread.
-const SEEDS: std::ops::RangeInclusive<u64> = 1..=21;
+/// these runs, and the table shows their spread. The same seeds `run --predict` uses.
+const SEEDS: std::ops::RangeInclusive<u64> = oomsday::predict::SEEDS;
 
 /// Measures the simulator does not meet, each with why. The test fails if one of these is met
 /// (remove it) or if any other is missed.

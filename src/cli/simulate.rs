@@ -260,15 +260,7 @@ async fn from_cluster(args: &Args) -> anyhow::Result<(ClusterModel, String)> {
     let tty = std::io::stderr().is_terminal();
     let mut model =
         super::snapshot::take(&client, &context, crate::snapshot::Scope::All, tty).await?;
-    if !args.nodes.is_empty() {
-        model.spec.node_groups = args
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| manifests::parse_node_group(s, i))
-            .collect::<crate::Result<Vec<_>>>()?;
-        model.check()?;
-    }
+    replace_node_groups(&mut model, &node_groups(&args.nodes)?)?;
     let label = match &model.metadata.snapshot {
         Some(s) => format!("snapshot of {context} at {}", s.taken_at),
         None => format!("snapshot of {context}"),
@@ -309,19 +301,33 @@ fn model_path(sourced: &SourcedExperiment, flag: Option<&Path>) -> anyhow::Resul
     }
 }
 
-/// A cluster model file, or manifests with `--nodes`; `--nodes` replaces a model's node groups.
-fn load_model(path: &Path, nodes: &[String]) -> crate::Result<ClusterModel> {
-    let groups = nodes
+/// `--nodes` COUNTxCAPACITY[:KUBE_RESERVED] flags as node groups.
+fn node_groups(nodes: &[String]) -> crate::Result<Vec<crate::sim::model::NodeGroup>> {
+    nodes
         .iter()
         .enumerate()
         .map(|(i, s)| manifests::parse_node_group(s, i))
-        .collect::<crate::Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// `--nodes` replaces a model's node groups (none given: the model keeps its own).
+fn replace_node_groups(
+    m: &mut ClusterModel,
+    groups: &[crate::sim::model::NodeGroup],
+) -> crate::Result<()> {
+    if !groups.is_empty() {
+        m.spec.node_groups = groups.to_vec();
+        m.check()?;
+    }
+    Ok(())
+}
+
+/// A cluster model file, or manifests with `--nodes`; `--nodes` replaces a model's node groups.
+fn load_model(path: &Path, nodes: &[String]) -> crate::Result<ClusterModel> {
+    let groups = node_groups(nodes)?;
     if path.is_file() && is_cluster_model(path) {
         let mut m = ClusterModel::load(path)?;
-        if !groups.is_empty() {
-            m.spec.node_groups = groups;
-            m.check()?;
-        }
+        replace_node_groups(&mut m, &groups)?;
         return Ok(m);
     }
     if groups.is_empty() {

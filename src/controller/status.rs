@@ -144,7 +144,8 @@ pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> L
         timeline.push(TimelineLine {
             time: record.finished,
             message: format!(
-                "… {left_out} more lines of lesser weight left out (the report has the whole                  timeline)"
+                "… {left_out} more lines of lesser weight left out (the report has the whole \
+                 timeline)"
             ),
         });
     }

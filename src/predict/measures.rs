@@ -163,7 +163,7 @@ impl Measures {
                 .chain(&a.bystander_oom_kills)
         };
         let evictions = || a.target_evictions.iter().chain(&a.bystander_evictions);
-        let s = score::score(record);
+        let s = score::score_with(record, &a);
         Measures {
             first_oom_kill: first(&mut ooms().map(|i| i.at)),
             oom_kills: ooms().count() as u32,

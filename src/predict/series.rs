@@ -33,9 +33,7 @@ pub struct Series {
 /// Pushes a step, replacing one at the same time and skipping one that changes nothing.
 fn step(v: &mut Vec<(f64, u32)>, t: f64, n: u32) {
     match v.last_mut() {
-        Some((lt, ln)) if *ln == n => {
-            let _ = lt;
-        }
+        Some((_, ln)) if *ln == n => {}
         Some((lt, ln)) if (*lt - t).abs() < 1e-9 => *ln = n,
         _ => v.push((t, n)),
     }

@@ -60,33 +60,30 @@ pub fn baseline(report: &Report) -> Vec<String> {
             narrate::plural(n, "node", "nodes")
         ));
     }
-    if !b.not_ready.is_empty() {
-        out.push(format!(
-            "{} already NotReady: {}",
-            narrate::plural(b.not_ready.len() as u64, "node", "nodes"),
-            names(&b.not_ready)
-        ));
-    }
-    if !b.pressure.is_empty() {
-        out.push(format!(
-            "{} already under MemoryPressure: {}",
-            narrate::plural(b.pressure.len() as u64, "node", "nodes"),
-            names(&b.pressure)
-        ));
-    }
-    if !b.crash_looping.is_empty() {
-        out.push(format!(
-            "{} already in CrashLoopBackOff: {}",
-            narrate::plural(b.crash_looping.len() as u64, "container", "containers"),
-            names(&b.crash_looping)
-        ));
-    }
-    if !b.budgets_breached.is_empty() {
-        out.push(format!(
-            "{} already below its minimum: {}",
-            narrate::plural(b.budgets_breached.len() as u64, "budget", "budgets"),
-            names(&b.budgets_breached)
-        ));
+    let states = [
+        (&b.not_ready, "node", "nodes", "NotReady"),
+        (&b.pressure, "node", "nodes", "under MemoryPressure"),
+        (
+            &b.crash_looping,
+            "container",
+            "containers",
+            "in CrashLoopBackOff",
+        ),
+        (
+            &b.budgets_breached,
+            "budget",
+            "budgets",
+            "below its minimum",
+        ),
+    ];
+    for (set, one, many, state) in states {
+        if !set.is_empty() {
+            out.push(format!(
+                "{} already {state}: {}",
+                narrate::plural(set.len() as u64, one, many),
+                names(set)
+            ));
+        }
     }
     out.push(
         "None of it is counted as the leak's doing: only what changed after the injection is."

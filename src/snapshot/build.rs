@@ -128,7 +128,7 @@ fn parse_mem(what: &str, q: Option<String>) -> Result<Option<u64>> {
 
 /// A Node without what a snapshot never reads (managed fields, annotations, images other than
 /// oomsday's leaker, volumes, addresses): a few hundred bytes instead of tens of kilobytes.
-pub fn slim_node(mut node: Node) -> Node {
+pub(crate) fn slim_node(mut node: Node) -> Node {
     node.metadata.managed_fields = None;
     node.metadata.annotations = None;
     if let Some(s) = node.status.as_mut() {

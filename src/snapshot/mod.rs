@@ -21,7 +21,7 @@
 pub mod build;
 mod fetch;
 
-pub use build::{Builder, Kubelet, Scope, Taken, slim_node};
+pub use build::{Builder, Kubelet, Scope, Taken};
 pub use fetch::{Options, Progress, take};
 
 use crate::sim::ClusterModel;

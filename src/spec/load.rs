@@ -503,7 +503,7 @@ fn check_metadata(s: &mut Sink<'_>, v: Option<&Value>) -> Option<ObjectMeta> {
         None | Some("") => {
             s.error(&path.key("name"), false, "missing field `name`");
         }
-        Some(n) if !is_dns_label(n, 253, true) => {
+        Some(n) if !super::validate::is_dns_name(n, 253, true) => {
             s.error(
                 &path.key("name"),
                 false,
@@ -514,7 +514,7 @@ fn check_metadata(s: &mut Sink<'_>, v: Option<&Value>) -> Option<ObjectMeta> {
     }
     match meta.namespace.as_deref() {
         None => meta.namespace = Some("default".into()),
-        Some(n) if !is_dns_label(n, 63, false) => {
+        Some(n) if !super::validate::is_dns_name(n, 63, false) => {
             s.error(
                 &path.key("namespace"),
                 false,
@@ -528,20 +528,6 @@ fn check_metadata(s: &mut Sink<'_>, v: Option<&Value>) -> Option<ObjectMeta> {
     // Returned even when something above was wrong: the spec's checks still need the
     // namespace, and the errors already keep the experiment out of the result.
     Some(meta)
-}
-
-fn is_dns_label(s: &str, max: usize, dots: bool) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.split('.').count() >= 1
-        && (dots || !s.contains('.'))
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        })
 }
 
 #[cfg(test)]

@@ -13,6 +13,5 @@ pub use load::{
     Checked, Diagnostic, Severity, SourcedExperiment, check_files, check_source, collect_files,
     load_experiments,
 };
-pub use recover::did_you_mean;
 pub use types::*;
 pub use validate::{parse_blackout, parse_cron};

@@ -110,8 +110,15 @@ impl Checker {
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
+    is_dns_name(s, 253, true)
+}
+
+/// A Kubernetes object name: at most `max` characters of lowercase labels (letters, digits,
+/// inner dashes), joined by dots when `dots` allows (a subdomain) — else a single label.
+pub(super) fn is_dns_name(s: &str, max: usize, dots: bool) -> bool {
     !s.is_empty()
-        && s.len() <= 253
+        && s.len() <= max
+        && (dots || !s.contains('.'))
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label

@@ -291,19 +291,19 @@ impl KubeCluster {
         Ok(pods
             .items
             .iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter(|p| crate::objects::is_running(p))
             .map(|p| p.name_any())
             .collect())
     }
 
     async fn ephemeral_targets(&self, plan: &InjectionPlan) -> Result<Vec<String>> {
         let t = &plan.spec.target;
-        let view = self.workload(t.kind, &plan.namespace, &t.name).await?;
-        // The run's own watch of the target's pods knows which run (a dry run has none).
+        // The run's own watch of the target's pods knows which run; a dry run has none and
+        // asks the API.
         let pods = match &self.session {
             Some(s) => s.observer.running_target_pods(),
             None => {
+                let view = self.workload(t.kind, &plan.namespace, &t.name).await?;
                 let selector = Selector::try_from(view.selector).map_err(|e| {
                     Error::Invalid(format!("{} {}: selector: {e}", t.kind.as_str(), t.name))
                 })?;

@@ -80,8 +80,9 @@ pub struct Observer {
     closed: bool,
     scrape: Option<Scrape>,
     recorder: Option<Arc<Recorder>>,
-    /// Nodes whose pods are watched; None once every pod is.
-    node_watches: Option<BTreeSet<String>>,
+    /// Nodes whose pods are watched, with the handle that stops each watch; None once every
+    /// pod is.
+    node_watches: Option<BTreeMap<String, tokio::task::AbortHandle>>,
     /// The budgets of the target's namespace and the nodes, as last delivered (stripped).
     budgets: BTreeMap<String, PodDisruptionBudget>,
     nodes: BTreeMap<String, Node>,
@@ -163,7 +164,10 @@ where
                 // The I/O edge: the moment it arrived is the time of what it says.
                 let received = Time::now();
                 let record = |kind: WatchType, o: &K| {
-                    if let (Some(r), Ok(v)) = (&recorder, serde_json::to_value(o)) {
+                    // Serialized only when recording: not on every event of every watch.
+                    if let Some(r) = &recorder
+                        && let Ok(v) = serde_json::to_value(o)
+                    {
                         r.watch(received, &stream, resource, kind, v);
                     }
                 };
@@ -249,7 +253,7 @@ impl Observer {
                 next: tokio::time::Instant::now(),
             }),
             recorder,
-            node_watches: Some(BTreeSet::new()),
+            node_watches: Some(BTreeMap::new()),
             budgets: BTreeMap::new(),
             nodes: BTreeMap::new(),
             running: BTreeSet::new(),
@@ -340,9 +344,19 @@ impl Observer {
     where
         K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + 'static,
     {
-        if let Some(tx) = self.tx.upgrade() {
-            self.tasks.push(w.spawn(tx, self.recorder.clone()));
-        }
+        self.watch_stoppable(w);
+    }
+
+    /// Starts `w`; returns what stops it (None when the observer is closing).
+    fn watch_stoppable<K>(&mut self, w: Watch<K>) -> Option<tokio::task::AbortHandle>
+    where
+        K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + 'static,
+    {
+        let tx = self.tx.upgrade()?;
+        let task = w.spawn(tx, self.recorder.clone());
+        let stop = task.abort_handle();
+        self.tasks.push(task);
+        Some(stop)
     }
 
     /// Watches the pods of the nodes the target has newly landed on (or, past
@@ -355,7 +369,7 @@ impl Observer {
             .ingest
             .classifier()
             .target_nodes()
-            .filter(|n| !watched.contains(*n))
+            .filter(|n| !watched.contains_key(*n))
             .map(str::to_string)
             .collect();
         if new.is_empty() {
@@ -366,7 +380,16 @@ impl Observer {
                 nodes = watched.len() + new.len(),
                 "the target spans more than {MAX_NODE_WATCHES} nodes: watching every pod"
             );
-            self.node_watches = None;
+            // The cluster-wide watch sees those nodes' pods too: their own watches would only
+            // deliver every event twice.
+            for stop in self
+                .node_watches
+                .take()
+                .into_iter()
+                .flat_map(|w| w.into_values())
+            {
+                stop.abort();
+            }
             let api = Api::<Pod>::all(self.client.clone());
             self.watch(Watch {
                 stream: ALL_PODS.into(),
@@ -379,11 +402,8 @@ impl Observer {
             return;
         }
         for node in new {
-            if let Some(w) = self.node_watches.as_mut() {
-                w.insert(node.clone());
-            }
             let api = Api::<Pod>::all(self.client.clone());
-            self.watch(Watch {
+            let stop = self.watch_stoppable(Watch {
                 stream: format!("pods spec.nodeName={node}").into(),
                 resource: "pods",
                 kind: Kind::Pod,
@@ -391,6 +411,9 @@ impl Observer {
                 config: config().fields(&format!("spec.nodeName={node}")),
                 wrap: |p| Some(Object::Pod(p)),
             });
+            if let (Some(w), Some(stop)) = (self.node_watches.as_mut(), stop) {
+                w.insert(node, stop);
+            }
         }
     }
 
@@ -522,9 +545,7 @@ impl Observer {
                 }
             }
             Object::Pod(p) if &*msg.stream == TARGET_PODS => {
-                let running = !gone
-                    && p.metadata.deletion_timestamp.is_none()
-                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                let running = !gone && crate::objects::is_running(p);
                 if running {
                     self.running.insert(p.name_any());
                 } else {

@@ -91,6 +91,10 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
         last.starts_with("… ") && last.contains("left out"),
         "the count of what was left out: {last}"
     );
+    assert!(
+        last.ends_with(" more lines of lesser weight left out (the report has the whole timeline)"),
+        "one sentence, no stray spaces: {last:?}"
+    );
     // Probes are what gave way.
     assert!(lines.iter().filter(|l| l.starts_with("probe ")).count() < 80);
 }
