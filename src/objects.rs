@@ -56,6 +56,17 @@ macro_rules! pod_controller {
 
 pod_controller!(Deployment, StatefulSet);
 
+/// Whether a label selector (a PDB's, an HPA target's) selects these labels, by the API's own
+/// rules (kube's `Selector`); one it cannot read selects nothing. An empty selector selects
+/// every pod (policy/v1).
+pub fn selector_matches(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    use kube::core::SelectorExt as _;
+    kube::core::Selector::try_from(sel.clone()).is_ok_and(|s| s.matches(labels))
+}
+
 /// Whether a pod is running and not on its way out: one an ephemeral leaker can attach to.
 pub fn is_running(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()

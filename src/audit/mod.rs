@@ -86,17 +86,16 @@ pub fn audit(inv: &Inventory) -> Vec<Finding> {
         out.extend(check_namespace(ns, &limit_ranges_in(inv, ns, default_ns)));
     }
     for w in &workloads {
-        let pdbs = pdbs_of(inv, w);
+        let pdbs = pdbs_of(inv, w, default_ns);
         let lrs = limit_ranges_in(inv, w.namespace, default_ns);
         let hpas = hpas_of(inv, w, default_ns);
         out.extend(check_workload(w, &pdbs, &lrs, &hpas, allocatable));
     }
     for sourced in &inv.pdbs {
         let pdb = &sourced.object;
-        let ns = ns_of(pdb.metadata.namespace.as_deref(), default_ns);
         let covered: Vec<u32> = workloads
             .iter()
-            .filter(|w| w.namespace == ns && selects(pdb, &w.labels()))
+            .filter(|w| covers(pdb, w, default_ns))
             .map(|w| w.replicas)
             .collect();
         let replicas = (!covered.is_empty()).then(|| covered.iter().sum());
@@ -118,21 +117,22 @@ fn selects(pdb: &PodDisruptionBudget, labels: &BTreeMap<String, String>) -> bool
         .is_some_and(|s| selector_matches(s, labels))
 }
 
+/// Whether a PDB covers a workload's pods: the same namespace (a manifest that names none is
+/// applied to the default one, as the workload's is) and a selector that selects them.
+fn covers(pdb: &PodDisruptionBudget, w: &CheckedWorkload<'_>, default_ns: &str) -> bool {
+    ns_of(pdb.metadata.namespace.as_deref(), default_ns) == w.namespace && selects(pdb, &w.labels())
+}
+
 /// The PDBs that cover a workload's pods.
-fn pdbs_of<'a>(inv: &'a Inventory, w: &CheckedWorkload<'_>) -> Vec<&'a PodDisruptionBudget> {
-    let labels = w.labels();
+fn pdbs_of<'a>(
+    inv: &'a Inventory,
+    w: &CheckedWorkload<'_>,
+    default_ns: &str,
+) -> Vec<&'a PodDisruptionBudget> {
     inv.pdbs
         .iter()
         .map(|p| &p.object)
-        // A PDB that names no namespace (manifests often leave it out) is taken to be in the
-        // workload's.
-        .filter(|p| {
-            p.metadata
-                .namespace
-                .as_deref()
-                .is_none_or(|ns| ns == w.namespace)
-        })
-        .filter(|p| selects(p, &labels))
+        .filter(|p| covers(p, w, default_ns))
         .collect()
 }
 

@@ -7,7 +7,6 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Container, LimitRange, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use oomsday_core::{Quantity, human_bytes};
 
@@ -107,27 +106,7 @@ fn default_memory_limit(lrs: &[&LimitRange]) -> Option<String> {
         .find_map(|i| i.default.as_ref()?.get("memory").map(|q| q.0.clone()))
 }
 
-pub(crate) fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_ok = sel
-        .match_labels
-        .as_ref()
-        .is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)));
-    let exprs_ok = sel.match_expressions.as_ref().is_none_or(|es| {
-        es.iter().all(|e| {
-            let values = e.values.as_deref().unwrap_or(&[]);
-            let v = labels.get(&e.key);
-            match e.operator.as_str() {
-                "In" => v.is_some_and(|v| values.contains(v)),
-                "NotIn" => v.is_none_or(|v| !values.contains(v)),
-                "Exists" => v.is_some(),
-                "DoesNotExist" => v.is_none(),
-                _ => false,
-            }
-        })
-    });
-    // An empty selector matches every pod of the namespace (policy/v1 semantics).
-    labels_ok && exprs_ok
-}
+pub(crate) use crate::objects::selector_matches;
 
 fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);

@@ -7,7 +7,6 @@ use std::fmt;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::core::{Selector, SelectorExt};
 
 use crate::keys::{DEADLINE, RUN_ID};
 use crate::observe::Time;
@@ -151,9 +150,8 @@ pub fn matching_pdbs(
         .filter(|p| {
             p.spec
                 .as_ref()
-                .and_then(|s| s.selector.clone())
-                .and_then(|s| Selector::try_from(s).ok())
-                .is_some_and(|s| s.matches(labels))
+                .and_then(|s| s.selector.as_ref())
+                .is_some_and(|s| crate::objects::selector_matches(s, labels))
         })
         .collect()
 }

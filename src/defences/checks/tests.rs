@@ -82,7 +82,10 @@ fn selectors() {
         ("tier".to_string(), "fe".to_string()),
     ]
     .into();
-    let sel = |v: serde_json::Value| -> LabelSelector { serde_json::from_value(v).unwrap() };
+    let sel =
+        |v: serde_json::Value| -> k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+            serde_json::from_value(v).unwrap()
+        };
     assert!(selector_matches(
         &sel(json!({"matchLabels": {"app": "web"}})),
         &labels
