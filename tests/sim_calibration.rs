@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use oomsday::engine::{ExperimentRef, RunRecord};
 use oomsday::observe::{DisruptionCause, Event, NodeConditionKind};
+use oomsday::predict::{Group, Measure, groups};
 use oomsday::sim::manifests::from_manifests;
 use oomsday::sim::model::ModelMeta;
 use oomsday::sim::model::from_kube::{Configz, Summary, apply_usage, node_from_kube};
@@ -327,14 +328,41 @@ const SEEDS: std::ops::RangeInclusive<u64> = oomsday::predict::SEEDS;
 
 /// Measures the simulator does not meet, each with why. The test fails if one of these is met
 /// (remove it) or if any other is missed.
+///
+/// A known miss is only one where the seeds split into two histories and the real value lies
+/// in one that at least a quarter of them take: reality drew the other side of a coin the
+/// simulator also tosses. The median of a coin toss is no prediction, which is why
+/// `run --predict` and `simulate --seeds` show both histories.
 const KNOWN_MISSES: &[(&str, &str)] = &[
-    // The real run reverted in a quiet window (pressure lifted 9 s before, the next crossing
-    // 2.5 s after). In most simulated histories the node is still, or again, under pressure at
-    // the revert, so the reverted template's pods wait for the taint to go: the median is
-    // 10 s. The simulated histories whose MemoryPressure reaches the API after the second
-    // eviction (as it did for real) recover in 3 s.
+    // Whether the node's first MemoryPressure post comes before or after the second eviction
+    // (7.6 s after the first; the post lands 0–10 s after it) decides the rest: after it, as
+    // for real (by 0.15 s), the replacement is placed before the taint, and the revert comes in
+    // a quiet moment: 3 s. Before it, the replacement waits, the node is under pressure again
+    // at the revert, and the reverted pods wait for the taint to go: 8–25 s. About 4 runs in
+    // 10 take the recorded history (`spill_runs_that_took_the_recorded_history_recover_as_it_did`).
     ("spill", "recovery (±30%)"),
 ];
+
+/// Fails unless the measures outside tolerance are exactly the known misses, each in a
+/// history at least a quarter of the seeds take.
+fn assert_known_misses(misses: &[Miss], table: &str) {
+    let names: Vec<(&str, &str)> = misses
+        .iter()
+        .map(|(r, m, _)| (r.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(
+        names, KNOWN_MISSES,
+        "outside tolerance (left) vs the known misses (right)\n\n{table}"
+    );
+    let seeds = SEEDS.count() as u32;
+    for (r, m, share) in misses {
+        assert!(
+            share.is_some_and(|k| k * 4 >= seeds),
+            "{r}: {m}: a known miss must be a split the real value took with at least a quarter \
+             of the seeds; took {share:?} of {seeds}\n\n{table}"
+        );
+    }
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -346,10 +374,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn summarize(runs: &[Figures]) -> (Figures, Spread) {
     let opt = |f: &dyn Fn(&Figures) -> Option<f64>| {
         let v: Vec<f64> = runs.iter().filter_map(f).collect();
-        let spread = v.iter().copied().fold(None, |acc: Option<(f64, f64)>, x| {
-            Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
-        });
-        ((v.len() * 2 > runs.len()).then(|| median(v)), spread)
+        ((v.len() * 2 > runs.len()).then(|| median(v.clone())), v)
     };
     let num = |f: &dyn Fn(&Figures) -> f64| opt(&|r| Some(f(r)));
     let mut verdicts: Vec<Verdict> = runs.iter().filter_map(|r| r.verdict).collect();
@@ -386,8 +411,48 @@ fn summarize(runs: &[Figures]) -> (Figures, Spread) {
     )
 }
 
-/// (min, max) over the runs of each measure, in the order of [`rows`].
-struct Spread([Option<(f64, f64)>; 9]);
+/// The runs' values of each measure, in the order of [`rows`].
+struct Spread([Vec<f64>; 9]);
+
+/// The prediction's measure of each row of [`rows`], where there is one: the runs' groups are
+/// found as `run --predict` finds them.
+const ROW_MEASURES: [Option<Measure>; 9] = [
+    None,
+    None,
+    Some(Measure::FirstOomKill),
+    Some(Measure::OomKills),
+    Some(Measure::FirstEviction),
+    Some(Measure::TargetEvictions),
+    Some(Measure::FirstMemoryPressure),
+    Some(Measure::BelowBudget),
+    Some(Measure::Recovery),
+];
+
+/// The seeds' spread as the table shows it: the range, or the two histories they split into.
+fn spread_text(m: Option<Measure>, v: &[f64]) -> (String, Vec<Group>) {
+    let groups = m.map(|m| groups(m, v)).unwrap_or_default();
+    let span = |lo: f64, hi: f64| {
+        if lo == hi {
+            format!("{lo:.1}")
+        } else {
+            format!("{lo:.1}–{hi:.1}")
+        }
+    };
+    let lo = v.iter().copied().reduce(f64::min);
+    let hi = v.iter().copied().reduce(f64::max);
+    let text = match (lo.zip(hi), groups.as_slice()) {
+        (_, [a, b]) => format!(
+            "{} in {}, {} in {}",
+            span(a.lo, a.hi),
+            a.runs,
+            span(b.lo, b.hi),
+            b.runs
+        ),
+        (Some((lo, hi)), _) => span(lo, hi),
+        (None, _) => "—".into(),
+    };
+    (text, groups)
+}
 
 /// One row of the table: a measure, both figures and whether the prediction is within the
 /// issue's tolerance for it (None: shown, not judged).
@@ -529,7 +594,26 @@ fn rows(real: &Figures, pred: &Figures) -> Vec<Row> {
 }
 
 /// The calibration table, and the measures outside tolerance as `(recording, measure)`.
-async fn calibrate(model: &ClusterModel) -> (String, Vec<(String, String)>) {
+/// A measure outside tolerance: the recording, the measure, and — when the seeds split into
+/// two histories — how many of them took the one the real value is in (0: neither).
+type Miss = (String, String, Option<u32>);
+
+/// The real figures in the order of [`rows`]' first nine.
+fn real_values(f: &Figures) -> [Option<f64>; 9] {
+    [
+        f.first_leaker,
+        f.growth,
+        f.first_oom,
+        Some(f.ooms as f64),
+        f.first_eviction,
+        Some(f.evictions as f64),
+        f.first_pressure,
+        Some(f.below_budget),
+        f.recovery,
+    ]
+}
+
+async fn calibrate(model: &ClusterModel) -> (String, Vec<Miss>) {
     let mut table = format!(
         "| recording | measure | real | predicted (median of {n} seeds) | seeds' range | error | within |\n\
          | --- | --- | ---: | ---: | ---: | ---: | :---: |\n",
@@ -548,21 +632,28 @@ async fn calibrate(model: &ClusterModel) -> (String, Vec<(String, String)>) {
         }
         let (pred, spread) = summarize(&runs);
         let real = real(&truth, &exp);
-        // Spread is in the order of the rows, the verdict row has none.
-        let ranges = spread.0.iter().map(Some).chain(std::iter::once(None));
-        for (row, range) in rows(&real, &pred).into_iter().zip(ranges) {
+        let reals = real_values(&real);
+        for (i, row) in rows(&real, &pred).into_iter().enumerate() {
+            // Spread is in the order of the rows; the verdict row (the last) has none.
+            let (range, groups) = spread.0.get(i).map_or(("—".into(), Vec::new()), |v| {
+                spread_text(ROW_MEASURES[i], v)
+            });
             let mark = match row.ok {
                 Some(true) => "yes",
                 Some(false) => {
-                    misses.push((name.to_string(), row.measure.to_string()));
+                    let share = (!groups.is_empty()).then(|| {
+                        let (m, r) = (ROW_MEASURES[i], reals[i]);
+                        groups
+                            .iter()
+                            .filter(|g| m.zip(r).is_some_and(|(m, r)| g.holds(m, r)))
+                            .map(|g| g.runs)
+                            .max()
+                            .unwrap_or(0)
+                    });
+                    misses.push((name.to_string(), row.measure.to_string(), share));
                     "**no**"
                 }
                 None => "n/a",
-            };
-            let range = match range.copied().flatten() {
-                Some((lo, hi)) if lo == hi => format!("{lo:.1}"),
-                Some((lo, hi)) => format!("{lo:.1}–{hi:.1}"),
-                None => "—".into(),
             };
             writeln!(
                 table,
@@ -602,26 +693,84 @@ async fn a_snapshot_of_the_mock_cluster_predicts_every_recording_within_toleranc
     assert!(notes.is_empty(), "{notes:?}");
     let (table, misses) = calibrate(&model).await;
     println!("SIMULATED on a snapshot of the mock cluster vs a real kubelet v1.32.13\n\n{table}");
-    let known: Vec<(String, String)> = KNOWN_MISSES
-        .iter()
-        .map(|(r, m)| (r.to_string(), m.to_string()))
-        .collect();
-    assert_eq!(
-        misses, known,
-        "outside tolerance (left) vs the known misses (right)\n\n{table}"
-    );
+    assert_known_misses(&misses, &table);
 }
 
 #[tokio::test]
 async fn every_recording_is_predicted_within_tolerance() {
     let (table, misses) = calibrate(&model()).await;
     println!("SIMULATED vs a real kubelet v1.32.13\n\n{table}");
-    let known: Vec<(String, String)> = KNOWN_MISSES
+    assert_known_misses(&misses, &table);
+}
+
+/// Where the spill runs split: the recording's node posted its first MemoryPressure 0.15 s
+/// after the second eviction, so that eviction's replacement was placed before the taint. The
+/// seeds whose history did the same must recover as the recording did, and they must be a
+/// real share of the seeds, not a stray one.
+#[tokio::test]
+async fn spill_runs_that_took_the_recorded_history_recover_as_it_did() {
+    let truth = Truth::load("spill");
+    let evicted: Vec<Timestamp> = truth
+        .table("Evictions")
         .iter()
-        .map(|(r, m)| (r.to_string(), m.to_string()))
+        .map(|r| truth.received(&r["received"]))
         .collect();
-    assert_eq!(
-        misses, known,
-        "outside tolerance (left) vs the known misses (right)\n\n{table}"
+    let pressure = truth
+        .fact_received("node real-1 MemoryPressure=True")
+        .expect("the recorded MemoryPressure");
+    assert!(
+        evicted.len() >= 2 && evicted[1] < pressure && pressure < evicted[1] + SECOND,
+        "the recording: MemoryPressure {pressure} just after the second eviction {evicted:?}"
+    );
+    let real = truth.recovery().expect("the recorded recovery");
+    let exp = experiment(&runs_dir().join("spill"));
+    let (mut took, mut other) = (Vec::new(), Vec::new());
+    for seed in SEEDS {
+        let r = run_experiment(&model(), &exp, seed)
+            .await
+            .expect("the simulation completes");
+        // The order the observations were made in, as the watch would see them.
+        let second_eviction = r
+            .timeline
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                matches!(&o.event, Event::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted)
+            })
+            .nth(1)
+            .map(|(i, _)| i);
+        let first_pressure = r.timeline.iter().position(|o| {
+            matches!(
+                o.event,
+                Event::NodeCondition {
+                    condition: NodeConditionKind::MemoryPressure,
+                    status: true,
+                    ..
+                }
+            )
+        });
+        let recovery = predicted(&r).recovery.expect("every spill run recovers");
+        match (second_eviction, first_pressure) {
+            (Some(e), Some(p)) if p > e => took.push(recovery),
+            _ => other.push(recovery),
+        }
+    }
+    println!("recorded history: {took:?}; the other: {other:?}; real {real:.1} s");
+    assert!(
+        took.len() * 4 >= SEEDS.count(),
+        "a quarter of the seeds or more take the recorded history: {took:?} of {}",
+        SEEDS.count()
+    );
+    let m = median(took.clone());
+    assert!(
+        (m - real).abs() <= 0.3 * real,
+        "the recorded history recovers in {m:.1} s (runs {took:?}), the recording in {real:.1} s"
+    );
+    let o = median(other.clone());
+    assert!(
+        o > 1.3 * real,
+        "the other history is what misses: {o:.1} s (runs {other:?})"
     );
 }
+
+const SECOND: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);

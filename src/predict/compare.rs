@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, Measure, Measures, Prediction};
+use super::{Group, Kind, Measure, Measures, Prediction};
 use crate::engine::RunRecord;
 use crate::spec::Verdict;
 
@@ -20,6 +20,13 @@ pub struct Row {
     /// Simulated runs that have it, of `of` runs.
     pub runs: u32,
     pub of: u32,
+    /// The two histories the runs split into, when they do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    /// When they split: how many runs took the history the observed value belongs to (0: it
+    /// is in neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_in: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<f64>,
     /// Predicted − observed, when both are there.
@@ -54,12 +61,23 @@ impl Row {
             (None, None) => measure.tolerance_text().map(|_| true),
             _ => measure.tolerance_text().map(|_| false),
         };
+        let groups = f.map(|f| f.groups.clone()).unwrap_or_default();
+        let observed_in = observed.filter(|_| !groups.is_empty()).map(|o| {
+            groups
+                .iter()
+                .filter(|g| g.holds(measure, o))
+                .map(|g| g.runs)
+                .max()
+                .unwrap_or(0)
+        });
         Row {
             measure,
             predicted,
             range: f.and_then(|f| f.range),
             runs: f.map_or(0, |f| f.runs),
             of: p.seeds.len() as u32,
+            groups,
+            observed_in,
             observed,
             error,
             within,
@@ -68,7 +86,13 @@ impl Row {
 
     /// The predicted cell: `T+22.0 s (20.0–25.0)`, `4 (3–5)`, `none (2 of 21 runs: T+40.0–52.0 s)`.
     pub fn predicted_text(&self) -> String {
-        predicted_text(self.measure, self.predicted, self.range, self.runs, self.of)
+        predicted_text(
+            self.measure,
+            (self.predicted, self.range),
+            &self.groups,
+            self.runs,
+            self.of,
+        )
     }
 
     pub fn observed_text(&self) -> String {
@@ -95,20 +119,28 @@ impl Row {
         }
     }
 
-    pub fn within_text(&self) -> &'static str {
-        match self.within {
+    /// `yes`, `no`, and when the runs split, which share of them the outcome was in:
+    /// `no (the history of 8 of 21 runs)`.
+    pub fn within_text(&self) -> String {
+        let judged = match self.within {
             Some(true) => "yes",
             Some(false) => "no",
             None => "—",
+        };
+        match self.observed_in {
+            Some(0) => format!("{judged} (in neither history the runs split into)"),
+            Some(k) => format!("{judged} (the history of {k} of {} runs)", self.of),
+            None => judged.into(),
         }
     }
 }
 
-/// A prediction as a table shows it: the median and the range, or how few runs had it.
+/// A prediction as a table shows it: the median and the range, or how few runs had it; when
+/// the runs split, each history with its runs: `8.0 s (3.0 s in 8 runs, 8.0–23.0 s in 13)`.
 pub(super) fn predicted_text(
     m: Measure,
-    median: Option<f64>,
-    range: Option<(f64, f64)>,
+    (median, range): (Option<f64>, Option<(f64, f64)>),
+    groups: &[Group],
     runs: u32,
     of: u32,
 ) -> String {
@@ -120,7 +152,14 @@ pub(super) fn predicted_text(
             format!("{}–{}", value(k, lo), value(k, hi))
         }
     };
+    let split = groups
+        .iter()
+        .map(|g| format!("{} in {}", span((g.lo, g.hi)), g.runs))
+        .collect::<Vec<_>>()
+        .join(", ");
     match (median, range) {
+        (Some(v), _) if !groups.is_empty() => format!("{} ({split} runs)", value(k, v)),
+        (None, _) if !groups.is_empty() => format!("none ({runs} of {of} runs: {split})"),
         (Some(v), Some(r)) if (r.1 - r.0).abs() > 1e-9 => format!("{} ({})", value(k, v), span(r)),
         (Some(v), _) => value(k, v),
         (None, Some(r)) => format!("none ({runs} of {of} runs: {})", span(r)),

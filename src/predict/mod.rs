@@ -44,6 +44,59 @@ pub struct Figure {
     pub range: Option<(f64, f64)>,
     /// How many runs have it (of [`Prediction::seeds`]).
     pub runs: u32,
+    /// When the runs split into two histories far apart (see [`groups`]): each one's span and
+    /// how many runs took it. A median alone would hide that the outcome is a coin toss.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+}
+
+/// Runs whose values of one measure lie together.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub lo: f64,
+    pub hi: f64,
+    pub runs: u32,
+}
+
+impl Group {
+    /// Whether `v` belongs to this group: within the measure's tolerance of its span.
+    pub fn holds(&self, m: Measure, v: f64) -> bool {
+        let tol = m.tolerance(v).unwrap_or(0.0) + 1e-9;
+        v >= self.lo - tol && v <= self.hi + tol
+    }
+}
+
+/// The runs' values of measure `m` as two groups, when they split: the widest gap between
+/// neighbouring values, with two runs or more on each side, is wider than twice the measure's
+/// tolerance (two predictions that far apart cannot both be right) and than one unit. Empty
+/// when the values do not split, or the measure has no tolerance.
+pub fn groups(m: Measure, values: &[f64]) -> Vec<Group> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let Some(i) = (1..v.len().saturating_sub(2)).max_by(|&a, &b| {
+        (v[a + 1] - v[a])
+            .total_cmp(&(v[b + 1] - v[b]))
+            .then(b.cmp(&a))
+    }) else {
+        return Vec::new();
+    };
+    let gap = v[i + 1] - v[i];
+    match m.tolerance(v[i]) {
+        Some(tol) if gap > 2.0 * tol && gap >= 1.0 => vec![
+            Group {
+                lo: v[0],
+                hi: v[i],
+                runs: i as u32 + 1,
+            },
+            Group {
+                lo: v[i + 1],
+                hi: v[v.len() - 1],
+                runs: (v.len() - i - 1) as u32,
+            },
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// An experiment simulated on a model of the cluster it is about to run on.
@@ -74,7 +127,13 @@ fn median(v: &mut [f64]) -> Option<f64> {
 impl Figure {
     /// The figure as the tables show it, `of` runs in all: `T+22.0 s (20.0–25.0)`.
     pub fn text(&self, of: u32) -> String {
-        compare::predicted_text(self.measure, self.median, self.range, self.runs, of)
+        compare::predicted_text(
+            self.measure,
+            (self.median, self.range),
+            &self.groups,
+            self.runs,
+            of,
+        )
     }
 }
 
@@ -99,6 +158,7 @@ impl Prediction {
                     Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
                 });
                 let runs_with = v.len();
+                let groups = groups(m, &v);
                 let median = if runs_with * 2 > n {
                     median(&mut v)
                 } else {
@@ -109,6 +169,7 @@ impl Prediction {
                     median,
                     range,
                     runs: runs_with as u32,
+                    groups,
                 }
             })
             .collect();

@@ -263,3 +263,75 @@ fn the_prediction_travels_in_the_record_also_when_the_revert_failed() {
     let report = crate::report::Report::new(ok);
     assert!(report.prediction.is_some());
 }
+
+#[test]
+fn runs_that_split_into_two_histories_are_shown_as_two() {
+    // Recovery: 3 s in 9 runs, 8–23 s in 12 (the spill recording's split).
+    let mut v = vec![3.0; 9];
+    v.extend([
+        8.0, 9.0, 10.0, 10.0, 11.0, 12.0, 13.0, 14.0, 18.0, 22.0, 22.0, 23.0,
+    ]);
+    let g = groups(Measure::Recovery, &v);
+    assert_eq!(
+        g,
+        [
+            Group {
+                lo: 3.0,
+                hi: 3.0,
+                runs: 9
+            },
+            Group {
+                lo: 8.0,
+                hi: 23.0,
+                runs: 12
+            }
+        ]
+    );
+    assert!(g[0].holds(Measure::Recovery, 3.1) && !g[1].holds(Measure::Recovery, 3.1));
+    // Spread evenly, or apart by less than twice the tolerance: one history.
+    let even: Vec<f64> = (25..=34).map(f64::from).collect();
+    assert!(groups(Measure::FirstMemoryPressure, &even).is_empty());
+    assert!(groups(Measure::TargetEvictions, &[4.0, 4.0, 5.0, 6.0, 6.0]).is_empty());
+    // One run far away is an outlier, not a history.
+    assert!(groups(Measure::Recovery, &[3.0, 3.0, 3.0, 3.0, 30.0]).is_empty());
+    // No tolerance, no judgement of what is far.
+    assert!(groups(Measure::Score, &[60.0, 60.0, 90.0, 90.0]).is_empty());
+}
+
+#[test]
+fn a_comparison_says_which_history_the_outcome_took() {
+    let runs: Vec<(u64, Measures, Series)> = (1..=10)
+        .map(|seed| {
+            let mut m = measures(Some(22.0), 4, Verdict::Failed);
+            m.recovery = Some(if seed <= 4 { 3.0 } else { 12.0 + seed as f64 });
+            (seed, m, Series::default())
+        })
+        .collect();
+    let p = Prediction::of_runs(&model(), &runs).unwrap();
+    let f = p.figure(Measure::Recovery).unwrap();
+    assert_eq!(f.text(10), "17.0 s (3.0 s in 4, 17.0 s–22.0 s in 6 runs)");
+    let recovered_after = |ms: i64| {
+        let mut r = record(spec(json!({})), vec![(0, Event::workload(3, 3))]);
+        r.recovered = r
+            .reverted
+            .map(|at| at + jiff::SignedDuration::from_millis(ms));
+        Comparison::new(&p, &r)
+            .rows
+            .into_iter()
+            .find(|r| r.measure == Measure::Recovery)
+            .unwrap()
+    };
+    // Recovered in 3.1 s: outside the median's tolerance, in the history of 4 runs.
+    let row = recovered_after(3100);
+    assert_eq!((row.observed, row.within), (Some(3.1), Some(false)));
+    assert_eq!(row.within_text(), "no (the history of 4 of 10 runs)");
+    assert_eq!(
+        serde_json::to_value(&row).unwrap()["groups"][0],
+        json!({"lo": 3.0, "hi": 3.0, "runs": 4})
+    );
+    // In 60 s: in neither.
+    assert_eq!(
+        recovered_after(60_000).within_text(),
+        "no (in neither history the runs split into)"
+    );
+}

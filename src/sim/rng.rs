@@ -16,6 +16,12 @@ impl Rng {
         mix(self.0)
     }
 
+    /// A number from the current state without advancing it (`salt` tells uses apart): a
+    /// figure added this way leaves every later draw, and so every seed's history, as it was.
+    pub(crate) fn derive(&self, salt: u64) -> u64 {
+        mix(self.0 ^ mix(salt))
+    }
+
     /// Uniform in `0..n` (`n > 0`); the tiny modulo bias is irrelevant here.
     pub(crate) fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next_u64() % n }

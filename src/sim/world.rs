@@ -132,6 +132,13 @@ pub(crate) struct Node {
     pub hk_phase: u64,
     /// The node status loop's phase, the same way.
     pub status_phase: u64,
+    /// Where in its second each loop runs (ms): a status post and a synchronize due in the same
+    /// second happen in this order, as a real kubelet's loops do, not always the post first.
+    pub status_ms: u64,
+    pub hk_ms: u64,
+    /// The pods' working set when this step first changed it: a memcg crossing is placed
+    /// between this and the new figure.
+    pub usage_before: u64,
     pub watched: bool,
     pub dirty: bool,
     /// Memory the OS and system daemons use on this node (the model's, or the node's own from
@@ -385,6 +392,9 @@ pub(crate) struct World {
     dynamic: Vec<PodId>,
     watched: BTreeSet<NodeId>,
     dirty_nodes: Vec<NodeId>,
+    /// Status posts due this second, and those that come after the step's synchronize.
+    status_due: Vec<NodeId>,
+    status_late: Vec<NodeId>,
     next_start: usize,
     pod_seq: u64,
     names: BTreeSet<String>,
@@ -484,6 +494,10 @@ fn fresh_node(
         below: false,
         hk_phase: rng.below(s.housekeeping),
         status_phase: rng.below(s.status_every),
+        // Derived, not drawn: the seeds' other draws (and so their histories) stay as they were.
+        status_ms: rng.derive(0x5747) % 1000,
+        hk_ms: rng.derive(0x686b) % 1000,
+        usage_before: other.working_set.bytes(),
         watched: false,
         dirty: false,
         system_mem: known
@@ -638,6 +652,8 @@ impl World {
             dynamic: Vec::new(),
             watched: BTreeSet::new(),
             dirty_nodes: Vec::new(),
+            status_due: Vec::new(),
+            status_late: Vec::new(),
             next_start: 0,
             pod_seq: 0,
             names: BTreeSet::new(),
@@ -794,6 +810,7 @@ impl World {
         let t = self.t;
         self.drain_timers(t);
         self.update_dynamic();
+        self.post_statuses_due(t);
         self.check_nodes();
         self.housekeeping();
         if !self.hpas.is_empty() && t.is_multiple_of(15) {
@@ -801,6 +818,12 @@ impl World {
         }
         self.reconcile_workloads();
         self.schedule();
+        // A post later in the second than the node's synchronize carries what that decided,
+        // after the scheduler placed this second's pods (as the recorded replacement was,
+        // 150 ms before the taint).
+        for n in std::mem::take(&mut self.status_late) {
+            self.post_node_status(n, t);
+        }
         self.report_status();
     }
 
@@ -836,7 +859,7 @@ impl World {
                         self.taint_evict(node, at);
                     }
                 }
-                Timer::NodeStatus { node } => self.post_node_status(node, at),
+                Timer::NodeStatus { node } => self.status_due.push(node),
             }
         }
     }
@@ -866,12 +889,19 @@ impl World {
         }
         self.pods[p].ctrs[c].usage = usage;
         if let Some(n) = self.pods[p].node {
+            self.mark_dirty(n);
             let node = &mut self.nodes[n];
             node.pod_usage = node.pod_usage + usage - old;
-            if !node.dirty {
-                node.dirty = true;
-                self.dirty_nodes.push(n);
-            }
+        }
+    }
+
+    /// Node `n` changed this step: the next check looks at it.
+    fn mark_dirty(&mut self, n: NodeId) {
+        let node = &mut self.nodes[n];
+        if !node.dirty {
+            node.dirty = true;
+            node.usage_before = node.pod_usage;
+            self.dirty_nodes.push(n);
         }
     }
 

@@ -197,10 +197,7 @@ impl World {
         node.incarnation += 1;
         let was_not_ready = std::mem::replace(&mut node.not_ready, false);
         let name = node.name.clone();
-        if !node.dirty {
-            node.dirty = true;
-            self.dirty_nodes.push(n);
-        }
+        self.mark_dirty(n);
         self.emit(
             t,
             Event::NodeEvent {
@@ -381,6 +378,51 @@ impl World {
             }
         }
         self.update_watch(n);
+    }
+
+    /// This second's status posts that come before the node's synchronize go now; the others
+    /// after the step's scheduling.
+    pub(super) fn post_statuses_due(&mut self, t: u64) {
+        for n in std::mem::take(&mut self.status_due) {
+            match self.first_sync_ms(n, t) {
+                Some(ms) if ms < self.nodes[n].status_ms => self.status_late.push(n),
+                _ => self.post_node_status(n, t),
+            }
+        }
+    }
+
+    /// When in second `t` the eviction manager of node `n` will synchronize, if it does: at the
+    /// memcg threshold crossing, or at its monitoring tick.
+    fn first_sync_ms(&self, n: NodeId, t: u64) -> Option<u64> {
+        let node = &self.nodes[n];
+        if !node.kubelet_alive {
+            return None;
+        }
+        if self.s.memcg && node.dirty && !node.below && self.threshold_met(n) {
+            return Some(self.crossing_ms(n));
+        }
+        let tick = (t + node.hk_phase).is_multiple_of(self.s.housekeeping);
+        (tick && node.watched).then_some(node.hk_ms)
+    }
+
+    /// Where in this step the pods' working set crossed the first threshold it met, in ms,
+    /// taking its growth since the last step as linear.
+    pub(super) fn crossing_ms(&self, n: NodeId) -> u64 {
+        let node = &self.nodes[n];
+        let s = &self.s;
+        // The pods' usage at which each signal meets its threshold.
+        let beside = node.system_mem + if node.kubelet_alive { s.kubelet_mem } else { 0 };
+        let mut level = node
+            .capacity
+            .saturating_sub(s.eviction_hard.max(s.eviction_soft.unwrap_or(0)) + beside);
+        if s.allocatable_signal {
+            level = level.min(node.pods_limit.saturating_sub(s.eviction_hard));
+        }
+        let (before, now) = (node.usage_before, node.pod_usage);
+        if now <= before || level < before {
+            return 0;
+        }
+        ((level - before) as u128 * 1000 / (now - before) as u128).min(999) as u64
     }
 
     /// The kubelet's next node status post will carry the eviction manager's MemoryPressure.

@@ -657,3 +657,65 @@ fn pods_created_later_take_the_measured_working_sets_in_turn_and_avoid_cordoned_
         "{fresh:?}"
     );
 }
+
+#[test]
+fn a_memcg_crossing_is_placed_within_its_second_by_the_growth() {
+    let mut w = World::new(&bed(", kernelMemcgNotification: true"), 1).unwrap();
+    let n = &mut w.nodes[0];
+    // The pods' threshold: their cgroup limit less the hard threshold.
+    let level = n.pods_limit - 3 * 1024 * MI;
+    n.usage_before = level - 300 * MI;
+    n.pod_usage = level + 100 * MI;
+    assert_eq!(w.crossing_ms(0), 750);
+    w.nodes[0].usage_before = level + MI;
+    assert_eq!(w.crossing_ms(0), 0, "already past when the second began");
+}
+
+#[test]
+fn a_status_post_in_the_second_of_an_eviction_comes_before_or_after_it_by_its_own_moment() {
+    let model = bed(", kernelMemcgNotification: true");
+    let spill = |phase: Option<u64>, status_ms: u64| {
+        let mut w = World::new(&model, 3).unwrap();
+        if let Some(p) = phase {
+            w.nodes[0].status_phase = p;
+        }
+        w.nodes[0].status_ms = status_ms;
+        inject(&mut w, leak(48, 8, T0 + 600), None);
+        let obs = run(&mut w, 60, |_, _| {});
+        (times(&w, &obs, evicted), obs, w)
+    };
+    // Where the first two evictions fall when the first post comes as late as it can.
+    let (ev, _, _) = spill(None, 0);
+    let t1 = ev[0];
+    let (ev, _, _) = spill(Some((10 - (t1 + 10) % 10) % 10), 0);
+    let t2 = ev[1];
+    assert!(t2 > t1 && t2 - t1 < 10, "{ev:?}");
+    // Now the first post is due in the second of the second eviction.
+    let phase = (10 - t2 % 10) % 10;
+    let refused = |obs: &[Observation], w: &World| {
+        times(w, obs, |e| matches!(e, Event::FailedScheduling { .. })).contains(&t2)
+    };
+    // Whether the post is seen before the second eviction.
+    let post_first = |obs: &[Observation]| {
+        let second = obs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| evicted(&o.event))
+            .nth(1);
+        let post = obs.iter().position(|o| pressure(true)(&o.event));
+        second.zip(post).map(|((e, _), p)| p < e)
+    };
+    // Early in the second: the taint is there before the eviction; its replacement waits.
+    let (ev, obs, w) = spill(Some(phase), 0);
+    assert_eq!((ev[1], times(&w, &obs, pressure(true))[0]), (t2, t2));
+    assert_eq!(post_first(&obs), Some(true));
+    assert!(refused(&obs, &w), "the replacement is refused by the taint");
+    // Late in it: the eviction, its replacement placed, then the post.
+    let (ev, obs, w) = spill(Some(phase), 999);
+    assert_eq!((ev[1], times(&w, &obs, pressure(true))[0]), (t2, t2));
+    assert_eq!(post_first(&obs), Some(false));
+    assert!(
+        !refused(&obs, &w),
+        "the replacement was placed before the taint"
+    );
+}
