@@ -468,10 +468,16 @@ fn secs(v: Option<f64>) -> String {
     v.map_or("none".into(), |s| format!("T{s:+.1}"))
 }
 
-fn time_row(measure: &'static str, real: Option<f64>, pred: Option<f64>, tol: f64) -> Row {
+/// Whether `pred` is within the tolerance `run --predict` judges measure `m` by, around `real`.
+fn within(m: Measure, real: f64, pred: f64) -> bool {
+    let tol = m.tolerance(real).expect("a judged measure has a tolerance");
+    (pred - real).abs() <= tol + 1e-9
+}
+
+fn time_row(measure: &'static str, m: Measure, real: Option<f64>, pred: Option<f64>) -> Row {
     let (error, ok) = match (real, pred) {
         (None, None) => ("—".into(), true),
-        (Some(r), Some(p)) => (format!("{:+.1} s", p - r), (p - r).abs() <= tol),
+        (Some(r), Some(p)) => (format!("{:+.1} s", p - r), within(m, r, p)),
         _ => ("missing".into(), false),
     };
     Row {
@@ -483,13 +489,13 @@ fn time_row(measure: &'static str, real: Option<f64>, pred: Option<f64>, tol: f6
     }
 }
 
-fn count_row(measure: &'static str, real: usize, pred: usize, ok: bool) -> Row {
+fn count_row(measure: &'static str, m: Measure, real: usize, pred: usize) -> Row {
     Row {
         measure,
         real: real.to_string(),
         predicted: pred.to_string(),
         error: format!("{:+}", pred as i64 - real as i64),
-        ok: Some(ok),
+        ok: Some(within(m, real as f64, pred as f64)),
     }
 }
 
@@ -520,34 +526,33 @@ fn rows(real: &Figures, pred: &Figures) -> Vec<Row> {
                 _ => Some(false),
             },
         },
-        time_row("first OOM kill (±3 s)", real.first_oom, pred.first_oom, 3.0),
-        count_row(
-            "OOM kills (±25%)",
-            real.ooms,
-            pred.ooms,
-            (pred.ooms as f64 - real.ooms as f64).abs() <= 0.25 * real.ooms as f64,
+        time_row(
+            "first OOM kill (±3 s)",
+            Measure::FirstOomKill,
+            real.first_oom,
+            pred.first_oom,
         ),
+        count_row("OOM kills (±25%)", Measure::OomKills, real.ooms, pred.ooms),
         time_row(
             "first eviction (±5 s)",
+            Measure::FirstEviction,
             real.first_eviction,
             pred.first_eviction,
-            5.0,
         ),
         count_row(
             "evictions (±1)",
+            Measure::TargetEvictions,
             real.evictions,
             pred.evictions,
-            real.evictions.abs_diff(pred.evictions) <= 1,
         ),
         time_row(
             "first MemoryPressure (±5 s)",
+            Measure::FirstMemoryPressure,
             real.first_pressure,
             pred.first_pressure,
-            5.0,
         ),
     ];
     let (r, p) = (real.below_budget, pred.below_budget);
-    let tol = if r < 15.0 { 5.0 } else { 0.3 * r };
     v.push(Row {
         measure: "below the budget (±30%, ±5 s under 15 s)",
         real: format!("{r:.1} s"),
@@ -557,7 +562,7 @@ fn rows(real: &Figures, pred: &Figures) -> Vec<Row> {
         } else {
             format!("{:+.1} s", p - r)
         },
-        ok: Some((p - r).abs() <= tol),
+        ok: Some(within(Measure::BelowBudget, r, p)),
     });
     v.push(match (real.recovery, pred.recovery) {
         (Some(r), Some(p)) => Row {
@@ -565,7 +570,7 @@ fn rows(real: &Figures, pred: &Figures) -> Vec<Row> {
             real: format!("{r:.1} s"),
             predicted: format!("{p:.1} s"),
             error: format!("{:+.1} s ({:+.0}%)", p - r, (p - r) / r * 100.0),
-            ok: Some((p - r).abs() <= 0.3 * r),
+            ok: Some(within(Measure::Recovery, r, p)),
         },
         (None, p) => Row {
             measure: "recovery (±30%)",
@@ -763,7 +768,7 @@ async fn spill_runs_that_took_the_recorded_history_recover_as_it_did() {
     );
     let m = median(took.clone());
     assert!(
-        (m - real).abs() <= 0.3 * real,
+        within(Measure::Recovery, real, m),
         "the recorded history recovers in {m:.1} s (runs {took:?}), the recording in {real:.1} s"
     );
     let o = median(other.clone());

@@ -201,7 +201,11 @@ fn print_over_seeds(p: &crate::predict::Prediction) {
     for f in &p.figures {
         println!("  {:<28} {}", f.measure.label(), f.text(n));
     }
-    let verdicts: Vec<String> = p.verdicts.iter().map(|(v, c)| format!("{v} {c}")).collect();
+    let verdicts: Vec<String> = p
+        .verdicts
+        .iter()
+        .map(|(v, c)| format!("{v:?} {c}"))
+        .collect();
     println!(
         "  {:<28} {:?} ({})",
         "verdict",

@@ -113,7 +113,7 @@ pub struct Prediction {
     /// The verdict most runs give.
     pub verdict: Verdict,
     /// How many runs gave each verdict.
-    pub verdicts: BTreeMap<String, u32>,
+    pub verdicts: BTreeMap<Verdict, u32>,
     /// The run nearest the medians, whose series the report draws.
     pub representative_seed: u64,
     pub series: Series,
@@ -173,9 +173,9 @@ impl Prediction {
                 }
             })
             .collect();
-        let mut verdicts: BTreeMap<String, u32> = BTreeMap::new();
+        let mut verdicts: BTreeMap<Verdict, u32> = BTreeMap::new();
         for (_, r, _) in runs {
-            *verdicts.entry(format!("{:?}", r.verdict)).or_default() += 1;
+            *verdicts.entry(r.verdict).or_default() += 1;
         }
         // Most runs' verdict; on a tie, the worse (Failed, then Inconclusive, then Passed).
         let rank = |v: Verdict| match v {
@@ -185,12 +185,7 @@ impl Prediction {
         };
         let verdict = [Verdict::Failed, Verdict::Inconclusive, Verdict::Passed]
             .into_iter()
-            .max_by_key(|v| {
-                (
-                    verdicts.get(&format!("{v:?}")).copied().unwrap_or(0),
-                    rank(*v),
-                )
-            })
+            .max_by_key(|v| (verdicts.get(v).copied().unwrap_or(0), rank(*v)))
             .unwrap_or(Verdict::Inconclusive);
         // The run nearest the medians: relative distance on each measure, a whole 1 where one
         // has it and the other not.

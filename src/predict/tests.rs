@@ -81,7 +81,7 @@ fn each_measure_is_the_median_of_the_runs_that_have_it_when_most_do() {
     let o = p.figure(Measure::FirstOomKill).unwrap();
     assert_eq!((o.median, o.runs), (None, 0));
     assert_eq!(p.verdict, Verdict::Failed);
-    assert_eq!(p.verdicts.get("Failed"), Some(&3));
+    assert_eq!(p.verdicts.get(&Verdict::Failed), Some(&3));
     // The run nearest the medians (22 s, 4 evictions, Failed): seed 1 (20 s, 4) rather than
     // seed 5 (21 s, but 5 evictions) or seed 3 (22 s, but Passed).
     assert_eq!(p.representative_seed, 1);
@@ -309,7 +309,7 @@ fn a_comparison_says_which_history_the_outcome_took() {
         .collect();
     let p = Prediction::of_runs(&model(), &runs).unwrap();
     let f = p.figure(Measure::Recovery).unwrap();
-    assert_eq!(f.text(10), "17.0 s (3.0 s in 4, 17.0 s–22.0 s in 6 runs)");
+    assert_eq!(f.text(10), "18.0 s (3.0 s in 4, 17.0 s–22.0 s in 6 runs)");
     let recovered_after = |ms: i64| {
         let mut r = record(spec(json!({})), vec![(0, Event::workload(3, 3))]);
         r.recovered = r
@@ -334,4 +334,20 @@ fn a_comparison_says_which_history_the_outcome_took() {
         recovered_after(60_000).within_text(),
         "no (in neither history the runs split into)"
     );
+}
+
+#[test]
+fn a_prediction_reads_back_what_it_wrote() {
+    let runs = vec![
+        (
+            1,
+            measures(Some(22.0), 4, Verdict::Failed),
+            Series::default(),
+        ),
+        (2, measures(None, 0, Verdict::Passed), Series::default()),
+    ];
+    let p = Prediction::of_runs(&model(), &runs).unwrap();
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["verdicts"], json!({"Passed": 1, "Failed": 1}));
+    assert_eq!(serde_json::from_value::<Prediction>(json).unwrap(), p);
 }

@@ -64,11 +64,7 @@ fn notes(p: &Prediction) -> (Vec<&str>, usize) {
 }
 
 fn verdict_cell(p: &Prediction) -> String {
-    let n = p
-        .verdicts
-        .get(&format!("{:?}", p.verdict))
-        .copied()
-        .unwrap_or(0);
+    let n = p.verdicts.get(&p.verdict).copied().unwrap_or(0);
     format!("{:?} ({n} of {} runs)", p.verdict, p.seeds.len())
 }
 

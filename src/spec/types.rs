@@ -747,7 +747,9 @@ impl Phase {
 }
 
 /// Pass/fail for CI, apart from the score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Verdict {
     /// Every hypothesis clause held.
     Passed,
