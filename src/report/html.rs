@@ -45,8 +45,7 @@ impl Axis {
         Axis { t0, span }
     }
     fn x(&self, t: Time) -> f64 {
-        let s = t.duration_since(self.t0).as_secs_f64();
-        LEFT + (s / self.span).clamp(0.0, 1.0) * (W - LEFT - RIGHT)
+        x_at(t.duration_since(self.t0).as_secs_f64(), 0.0, self.span)
     }
     fn end(&self) -> f64 {
         W - RIGHT
@@ -305,17 +304,29 @@ fn ready_series(r: &RunRecord) -> (Vec<ReadyPoint>, Vec<(Time, u32)>) {
 
 /// An SVG path that holds each value until the next and the last to the axis's end.
 fn step_path(pts: &[(Time, u32)], axis: &Axis, y: impl Fn(u32) -> f64) -> String {
+    let xy: Vec<(f64, f64)> = pts.iter().map(|(t, n)| (axis.x(*t), y(*n))).collect();
+    step_d(&xy, axis.end())
+}
+
+/// Where second `s` of an axis from `from` to `to` is drawn: every chart's one mapping.
+pub(super) fn x_at(s: f64, from: f64, to: f64) -> f64 {
+    let span = (to - from).max(1.0);
+    LEFT + ((s - from) / span).clamp(0.0, 1.0) * (W - LEFT - RIGHT)
+}
+
+/// The `d` of a step line through points already in pixels: each value held until the next,
+/// the last to `end_x`. Empty without points.
+pub(super) fn step_d(pts: &[(f64, f64)], end_x: f64) -> String {
     let mut d = String::new();
-    for (i, (t, n)) in pts.iter().enumerate() {
-        let (x, yy) = (axis.x(*t), y(*n));
+    for (i, (x, y)) in pts.iter().enumerate() {
         if i == 0 {
-            let _ = write!(d, "M{x:.1},{yy:.1}");
+            let _ = write!(d, "M{x:.1},{y:.1}");
         } else {
-            let _ = write!(d, " H{x:.1} V{yy:.1}");
+            let _ = write!(d, " H{x:.1} V{y:.1}");
         }
     }
     if !pts.is_empty() {
-        let _ = write!(d, " H{:.1}", axis.end());
+        let _ = write!(d, " H{end_x:.1}");
     }
     d
 }

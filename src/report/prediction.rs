@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::{BOTTOM, H, LEFT, RIGHT, TOP, W, svg_open};
+use super::html::{BOTTOM, H, LEFT, TOP, step_d, svg_open, x_at};
 use super::{Report, escape};
 use crate::predict::{Comparison, Prediction, Series};
 use crate::sim::model::WorkingSetSource;
@@ -128,8 +128,7 @@ struct Axis {
 
 impl Axis {
     fn x(&self, s: f64) -> f64 {
-        let span = (self.to - self.from).max(1.0);
-        LEFT + ((s - self.from) / span).clamp(0.0, 1.0) * (W - LEFT - RIGHT)
+        x_at(s, self.from, self.to)
     }
 }
 
@@ -187,16 +186,12 @@ impl Line<'_> {
         let Some(&(last, _)) = self.points.last() else {
             return;
         };
-        let mut d = String::new();
-        for (i, (t, n)) in self.points.iter().enumerate() {
-            let (x, yy) = (axis.x(*t), y(f64::from(*n)));
-            if i == 0 {
-                let _ = write!(d, "M{x:.1},{yy:.1}");
-            } else {
-                let _ = write!(d, " H{x:.1} V{yy:.1}");
-            }
-        }
-        let _ = write!(d, " H{:.1}", axis.x(self.end.max(last)));
+        let xy: Vec<(f64, f64)> = self
+            .points
+            .iter()
+            .map(|(t, n)| (axis.x(*t), y(f64::from(*n))))
+            .collect();
+        let d = step_d(&xy, axis.x(self.end.max(last)));
         let dash = if self.dashed {
             " stroke-dasharray=\"7 4\""
         } else {
