@@ -8,10 +8,12 @@ use kube::{Resource, ResourceExt};
 use crate::engine::{InjectionPlan, RunRecord};
 use crate::narrate::{self, Line};
 use crate::observe::Time;
+use crate::predict::Comparison;
+use crate::report::Report;
 use crate::score::{Analysis, Score};
 use crate::spec::{
     AlertStatus, FacetStatus, LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunSpec,
-    LeakRunStatus, Phase, PredictionStatus, ProbeStatus, RunSummary, TimelineLine, Trigger,
+    LeakRunStatus, Phase, PredictionStatus, ProbeStatus, TimelineLine, Trigger,
 };
 
 use super::conditions;
@@ -127,9 +129,11 @@ pub fn event_for(line: &Line) -> (bool, &'static str, String) {
     (line.warning, line.reason, line.text.clone())
 }
 
-/// The run's final status from the engine's record and its score: what happened, the score
-/// facet by facet (what was measured and what was not), the probes and the expected alerts.
-pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> LeakRunStatus {
+/// The run's final status from its report (the record, the analysis and score made of it once):
+/// what happened, the score facet by facet (what was measured and what was not), the probes,
+/// the expected alerts and the prediction beside the outcome.
+pub fn final_status(report: &Report) -> LeakRunStatus {
+    let (record, score, analysis) = (&report.record, &report.score, &report.analysis);
     let story = narrate::story(record.timeline.entries(), &record.spec.target.name);
     // The run's phases and what the leak did come first; the count of the rest is said.
     let (kept, left_out) = narrate::keep_what_matters(story, TIMELINE_MAX - 1);
@@ -149,7 +153,6 @@ pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> L
             ),
         });
     }
-    let analysis = Analysis::of(record);
     LeakRunStatus {
         phase: record.phase,
         start_time: Some(record.started),
@@ -161,7 +164,7 @@ pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> L
             .as_ref()
             .and_then(|i| i.deadline.parse().ok()),
         injection: record.injection.clone(),
-        summary: Some(summary),
+        summary: Some(analysis.summary(record)),
         score: score.total,
         grade: score.grade.map(|g| g.to_string()),
         verdict: Some(score.verdict),
@@ -178,18 +181,18 @@ pub fn final_status(record: &RunRecord, score: &Score, summary: RunSummary) -> L
                 total: p.total,
             })
             .collect(),
-        alerts: alerts(record, &analysis),
-        prediction: prediction(record),
+        alerts: alerts(record, analysis),
+        prediction: report
+            .prediction
+            .as_ref()
+            .map(prediction)
+            .unwrap_or_default(),
         conditions: Vec::new(),
     }
 }
 
 /// The prediction beside the outcome, one line per measure and the verdict.
-fn prediction(record: &RunRecord) -> Vec<PredictionStatus> {
-    let Some(p) = record.prediction.as_deref() else {
-        return Vec::new();
-    };
-    let c = crate::predict::Comparison::new(p, record);
+fn prediction(c: &Comparison) -> Vec<PredictionStatus> {
     let mut rows: Vec<PredictionStatus> = c
         .rows
         .iter()

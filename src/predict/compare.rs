@@ -177,8 +177,8 @@ fn value(k: Kind, v: f64) -> String {
 }
 
 impl Comparison {
-    pub fn new(prediction: &Prediction, record: &RunRecord) -> Comparison {
-        let observed = Measures::of(record);
+    /// The prediction against the run's `observed` measures ([`Measures::of`] the record).
+    pub fn new(prediction: &Prediction, record: &RunRecord, observed: Measures) -> Comparison {
         // An ephemeral leak rolls nothing out: there is no recovery to judge (the calibration
         // does not judge it either).
         let no_rollout = record.spec.injection.mode == crate::spec::InjectionMode::Ephemeral;

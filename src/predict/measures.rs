@@ -154,6 +154,11 @@ impl Measures {
     /// was injected).
     pub fn of(record: &RunRecord) -> Measures {
         let a = Analysis::of(record);
+        Measures::with(record, &a, &score::score_with(record, &a))
+    }
+
+    /// The same, from the analysis and the score already made of the run.
+    pub fn with(record: &RunRecord, a: &Analysis, s: &score::Score) -> Measures {
         let start = a.window_start;
         let first = |v: &mut dyn Iterator<Item = Time>| v.min().map(|t| after(start, t));
         let ooms = || {
@@ -163,7 +168,6 @@ impl Measures {
                 .chain(&a.bystander_oom_kills)
         };
         let evictions = || a.target_evictions.iter().chain(&a.bystander_evictions);
-        let s = score::score_with(record, &a);
         Measures {
             first_oom_kill: first(&mut ooms().map(|i| i.at)),
             oom_kills: ooms().count() as u32,

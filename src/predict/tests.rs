@@ -179,7 +179,7 @@ fn a_comparison_judges_each_measure_by_the_calibrations_tolerance() {
             evicted(40, "b"),
         ],
     );
-    let c = Comparison::new(&p, &r);
+    let c = Comparison::new(&p, &r, Measures::of(&r));
     let row = |m: Measure| c.rows.iter().find(|r| r.measure == m).unwrap();
     let first = row(Measure::FirstEviction);
     assert_eq!((first.predicted, first.observed), (Some(22.0), Some(26.0)));
@@ -315,7 +315,7 @@ fn a_comparison_says_which_history_the_outcome_took() {
         r.recovered = r
             .reverted
             .map(|at| at + jiff::SignedDuration::from_millis(ms));
-        Comparison::new(&p, &r)
+        Comparison::new(&p, &r, Measures::of(&r))
             .rows
             .into_iter()
             .find(|r| r.measure == Measure::Recovery)

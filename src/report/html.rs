@@ -633,7 +633,7 @@ fn bullets(title: &str, items: Vec<String>) -> String {
 /// Leaked memory, ready pods against the budget, and the nodes, on one time axis.
 fn charts(report: &Report) -> String {
     let r = &report.record;
-    let a = Analysis::of(r);
+    let a = &report.analysis;
     let axis = Axis::of(report);
     let start = r.injected.unwrap_or(r.started);
     let mut h = String::new();
@@ -641,7 +641,7 @@ fn charts(report: &Report) -> String {
     h.push_str("<h3>Leaked memory per pod</h3>");
     h.push_str(&leak_chart(report, &axis, start));
     h.push_str("<h3>Ready pods vs the budget</h3><p class=\"legend\"><span><i class=\"sw\" style=\"background:#2ca02c\"></i>ready</span><span><i class=\"sw\" style=\"background:#999\"></i>desired</span><span><i class=\"sw\" style=\"background:#c62828\"></i>budget</span></p>");
-    h.push_str(&ready_chart(report, &axis, start, &a));
+    h.push_str(&ready_chart(report, &axis, start, a));
     if let Some(nodes) = node_chart(report, &axis, start) {
         h.push_str("<h3>Nodes</h3><p class=\"legend\"><span><i class=\"sw\" style=\"background:#ffcc80\"></i>MemoryPressure</span><span><i class=\"sw\" style=\"background:#d62728\"></i>NotReady</span></p>");
         h.push_str(&nodes);

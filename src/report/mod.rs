@@ -20,37 +20,52 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunRecord;
-use crate::score::{self, Score};
+use crate::score::{self, Analysis, Score};
 use crate::{Error, Result};
 
 /// The version of the JSON report's schema. Bumped on any change that breaks readers.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A run and its score: what every format renders.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub schema_version: u32,
     pub record: RunRecord,
     pub score: Score,
     /// The prediction made before the run (in `record.prediction`) against what happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<crate::predict::Comparison>,
+    /// What the scorer made of the record, made once: every rendering reads it from here.
+    #[serde(skip)]
+    pub analysis: Analysis,
+}
+
+/// A JSON report as stored: the report without what is derived again on reading.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    record: RunRecord,
+    score: Score,
+    #[serde(default)]
+    prediction: Option<crate::predict::Comparison>,
 }
 
 impl Report {
     /// Scores the record and wraps both.
     pub fn new(record: RunRecord) -> Report {
-        let score = score::score(&record);
-        let prediction = record
-            .prediction
-            .as_deref()
-            .map(|p| crate::predict::Comparison::new(p, &record));
+        let analysis = Analysis::of(&record);
+        let score = score::score_with(&record, &analysis);
+        let prediction = record.prediction.as_deref().map(|p| {
+            let observed = crate::predict::Measures::with(&record, &analysis, &score);
+            crate::predict::Comparison::new(p, &record, observed)
+        });
         Report {
             schema_version: SCHEMA_VERSION,
             record,
             score,
             prediction,
+            analysis,
         }
     }
 
@@ -66,7 +81,14 @@ impl Report {
                 "report schemaVersion {version} is not supported by this oomsday (it reads {SCHEMA_VERSION})"
             )));
         }
-        Ok(serde_json::from_value(v)?)
+        let s: Stored = serde_json::from_value(v)?;
+        Ok(Report {
+            schema_version: SCHEMA_VERSION,
+            analysis: Analysis::of(&s.record),
+            record: s.record,
+            score: s.score,
+            prediction: s.prediction,
+        })
     }
 
     /// A name for this run's files: `<experiment>-<run id>`, safe for any file system.

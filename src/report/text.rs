@@ -40,7 +40,7 @@ pub fn story_folded(report: &Report) -> Vec<(Time, String)> {
 /// What the cluster was like when the run began, as the reports' "Baseline" section: empty
 /// when nothing was wrong (or the run recorded no baseline).
 pub fn baseline(report: &Report) -> Vec<String> {
-    let b = Analysis::of(&report.record).baseline;
+    let b = &report.analysis.baseline;
     if b.is_clean() {
         return Vec::new();
     }
@@ -95,19 +95,19 @@ pub fn baseline(report: &Report) -> Vec<String> {
 /// What to change, tied to what happened in this run. Empty when there is nothing to say.
 pub fn recommendations(report: &Report) -> Vec<String> {
     let r = &report.record;
-    let a = Analysis::of(r);
+    let a = &report.analysis;
     let findings = r
         .defences
         .as_ref()
         .map(crate::defences::check)
         .unwrap_or_default();
     let mut out = Vec::new();
-    run_problems(r, &a, &mut out);
-    limits(r, &a, &findings, &mut out);
-    node_damage(&a, &mut out);
-    budget(r, &a, &mut out);
+    run_problems(r, a, &mut out);
+    limits(r, a, &findings, &mut out);
+    node_damage(a, &mut out);
+    budget(r, a, &mut out);
     audit_findings(&findings, &mut out);
-    alerts(r, &a, &mut out);
+    alerts(r, a, &mut out);
     recovery_and_mode(report, &mut out);
     if let Some(peak) = a.peak_leak()
         && out.is_empty()

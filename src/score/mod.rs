@@ -40,7 +40,7 @@ pub(crate) use facets::{human_secs, offset};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunRecord;
-use crate::spec::{RunSummary, Verdict, Weights};
+use crate::spec::{Verdict, Weights};
 
 /// The facets of the score, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -371,11 +371,6 @@ fn verdict(a: &Analysis, clauses: &[ClauseResult]) -> (Verdict, String) {
             format!("hypothesis failed: {}", failed.join(", ")),
         )
     }
-}
-
-/// The counts a LeakRun's status records, from the same analysis the score uses.
-pub fn summarize(record: &RunRecord) -> RunSummary {
-    Analysis::of(record).summary(record)
 }
 
 #[cfg(test)]

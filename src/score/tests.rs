@@ -808,7 +808,7 @@ fn admission_rejections_are_told_apart_from_evictions() {
     // Nothing that ran was lost: containment is whole and the bystander clause holds.
     assert_eq!(points(&s, Facet::Containment), Some(100.0));
     assert!(s.hypothesis.iter().all(|c| c.passed), "{:#?}", s.hypothesis);
-    let summary = summarize(&r);
+    let summary = Analysis::of(&r).summary(&r);
     assert_eq!((summary.admission_rejections, summary.evictions), (2, 0));
     let evidence = &s.facet(Facet::Containment).unwrap().evidence;
     assert!(
@@ -879,7 +879,7 @@ fn summary_counts() {
             (700, workload(3, 3)),
         ],
     );
-    let sum = summarize(&r);
+    let sum = Analysis::of(&r).summary(&r);
     assert_eq!(sum.oom_kills, 1);
     assert_eq!(sum.leaker_oom_kills, 1);
     assert_eq!(sum.bystander_evictions, 1);

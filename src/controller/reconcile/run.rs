@@ -294,10 +294,11 @@ async fn finish(
         }) => (Some(*record), Some(message)),
         Err(e) => (None, Some(e.to_string())),
     };
-    let final_s = match &record {
+    let final_s = match record {
         Some(rec) => {
-            let score = crate::score::score(rec);
-            let mut s = final_status(rec, &score, crate::score::summarize(rec));
+            let report = crate::report::Report::new(rec);
+            let score = &report.score;
+            let mut s = final_status(&report);
             s.conditions = status.conditions.clone();
             if let Some(m) = &failed {
                 s.message = Some(format!("{m}. To revert by hand: oomsday cleanup -n {ns}"));

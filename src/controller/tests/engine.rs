@@ -274,9 +274,8 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
     let record = run(true).await.expect("the run");
     let p = record.prediction.as_deref().expect("a prediction");
     assert_eq!(p.seeds, [1, 2, 3]);
-    let score = crate::score::score(&record);
-    let status =
-        crate::controller::status::final_status(&record, &score, crate::score::summarize(&record));
+    let report = crate::report::Report::new(record);
+    let status = crate::controller::status::final_status(&report);
     let measures: Vec<&str> = status
         .prediction
         .iter()
@@ -285,5 +284,5 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
     assert_eq!(measures.len(), crate::predict::Measure::ALL.len() + 1);
     assert!(measures.contains(&"first eviction") && measures.contains(&"verdict"));
     let verdict = status.prediction.last().expect("the verdict row");
-    assert_eq!(verdict.observed, format!("{:?}", score.verdict));
+    assert_eq!(verdict.observed, format!("{:?}", report.score.verdict));
 }

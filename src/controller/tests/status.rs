@@ -2,7 +2,6 @@
 
 use crate::observe::{Event, NodeConditionKind, Observation};
 use crate::score::testkit::{leaker_started, pod, record, spec, t};
-use crate::score::{score, summarize};
 use crate::spec::Phase;
 
 use super::super::status::{TIMELINE_MAX, final_status};
@@ -68,7 +67,7 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
         },
     ));
     r.timeline = entries.into();
-    let status = final_status(&r, &score(&r), summarize(&r));
+    let status = final_status(&crate::report::Report::new(r));
     let lines: Vec<&str> = status.timeline.iter().map(|l| l.message.as_str()).collect();
     assert!(lines.len() <= TIMELINE_MAX, "{}", lines.len());
     assert!(
