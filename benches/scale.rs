@@ -17,7 +17,7 @@ mod child;
 mod cluster;
 #[path = "scale/objects.rs"]
 mod objects;
-#[path = "scale/selector.rs"]
+#[path = "../tests/support/query.rs"]
 mod selector;
 #[path = "scale/server.rs"]
 mod server;

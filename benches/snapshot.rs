@@ -13,15 +13,15 @@
 #[path = "support/proc_status.rs"]
 mod proc_status;
 
-#[path = "../tests/support/mock_api.rs"]
-mod mock_api;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use mock_api::{Api, Seen};
 use oomsday::snapshot::{self, Options, Progress, Taken};
 use serde_json::{Value, json};
+use support::mock_api::{self, Api, Seen};
 
 const NODES: usize = 500;
 const PODS: usize = 10_000;

@@ -8,16 +8,12 @@
 //! - leader failover: the leader killed mid-run, the other replica takes the Lease and reverts
 //!   and finishes the orphaned run exactly once. The takeover time is printed.
 
-// Each test file uses what it needs of the fake.
-#[allow(dead_code)]
-#[path = "support/apiserver.rs"]
-mod apiserver;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use apiserver::ApiServer;
 use oomsday::controller::executor::{EngineExecutor, ForRun};
 use oomsday::controller::lease::{LEASE_DURATION, RENEW_PERIOD};
 use oomsday::controller::lifecycle::{RUN_FINALIZER, TargetPolicy};
@@ -26,6 +22,7 @@ use oomsday::engine::{Cluster, Defences, InjectionPlan};
 use oomsday::observe::{Observation, Time};
 use oomsday::spec::InjectionRecord;
 use serde_json::{Value, json};
+use support::apiserver::ApiServer;
 
 /// Every injection and revert any replica made: `inject A`, `revert B`.
 type Log = Arc<Mutex<Vec<String>>>;

@@ -7,9 +7,7 @@
 //! Without the `prometheus` binary the Prometheus test says so and passes, unless
 //! `OOMSDAY_REQUIRE_PROMETHEUS=1` (CI).
 
-#[allow(dead_code)]
-#[path = "support/apiserver.rs"]
-mod apiserver;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use apiserver::ApiServer;
 use axum::Router;
 use axum::routing::get;
 use oomsday::controller::executor::{EngineExecutor, ForRun};
@@ -27,6 +24,7 @@ use oomsday::engine::{Cluster, Defences, InjectionPlan};
 use oomsday::observe::{Event, Observation, PodRef, Time};
 use oomsday::spec::InjectionRecord;
 use serde_json::{Value, json};
+use support::apiserver::ApiServer;
 
 /// When the fake leak does damage: this long after the injection.
 const DAMAGE_AFTER: Duration = Duration::from_secs(10);

@@ -5,17 +5,14 @@
 //! nothing is killed or evicted) and writes reports with the prediction and the outcome side
 //! by side — the HTML on the same charts.
 
-#[allow(dead_code)]
-#[path = "support/apiserver.rs"]
-mod apiserver;
 mod support;
 
 use std::path::PathBuf;
 
-use apiserver::ApiServer;
 use oomsday::cli::run::{Args, ReportArgs, exec};
 use oomsday::report::{Format, Report};
 use serde_json::{Value, json};
+use support::apiserver::ApiServer;
 use support::mock_api::{Cluster, initial_lists};
 
 /// The fake, holding recording `run`'s objects as it began and the real bed's kubelet.

@@ -8,6 +8,7 @@
 //! the node proxy to kubelets (answers set with [`ApiServer::kubelet`]).
 //!
 //! It is not an API server: no validation, admission, field selectors or label selectors.
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -101,15 +102,7 @@ fn parse_path(path: &str) -> Option<Target> {
     })
 }
 
-fn query(q: Option<&str>) -> BTreeMap<String, String> {
-    q.map(|q| {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    })
-    .unwrap_or_default()
-}
+use super::query::query;
 
 impl ApiServer {
     /// Starts on a loopback port, with the oomsday CRDs installed.

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 pub struct Seen {
     pub method: String,
     pub path: String,
-    pub query: HashMap<String, String>,
+    pub query: BTreeMap<String, String>,
     pub body: Value,
 }
 
@@ -191,7 +191,7 @@ impl Cluster {
         &self,
         collection: &str,
         namespace: Option<&str>,
-        q: &HashMap<String, String>,
+        q: &BTreeMap<String, String>,
     ) -> Value {
         let all: Vec<&Value> = self
             .objects
@@ -285,17 +285,6 @@ pub fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
     )
 }
 
-fn parse_query(q: Option<&str>) -> HashMap<String, String> {
-    q.unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_string(), v.replace("%2F", "/").replace("%3D", "="))
-        })
-        .collect()
-}
-
 /// Something that answers requests: a [`Cluster`] or a generated one.
 pub trait Api: Send + Sync + 'static {
     fn answer(&self, seen: &Seen) -> (u16, Vec<u8>);
@@ -318,7 +307,7 @@ async fn serve(mut handle: Handle, api: Arc<dyn Api>, log: Option<Arc<Mutex<Vec<
         let seen = Seen {
             method: parts.method.to_string(),
             path: parts.uri.path().to_string(),
-            query: parse_query(parts.uri.query()),
+            query: super::query::query(parts.uri.query()),
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         };
         let (code, body) = api.answer(&seen);

@@ -1,9 +1,11 @@
-//! Query strings, label selectors and field selectors, as the API server reads them.
+//! Query strings, label selectors and field selectors, as the API server reads them: the one
+//! reading of them every fake API server here shares (the tests' and the scale bench's).
 //!
 //! Label selectors take every form `kube::core::Selector` writes (`k=v`, `k==v`, `k!=v`, `k`,
 //! `!k`, `k in (a,b)`, `k notin (a,b)`); field selectors take `=`, `==` and `!=` on the field
 //! labels the real API server supports for each resource, and refuse the others with 400
 //! ("field label not supported"), so a selector the real server would refuse fails here too.
+#![allow(dead_code)] // each binary uses part of it
 
 use std::collections::BTreeMap;
 
