@@ -41,7 +41,8 @@ impl World {
             // crossing, not for as long as the node stays past it.
             let met = self.threshold_met(n);
             if self.s.memcg && met && !self.nodes[n].below && self.nodes[n].kubelet_alive {
-                self.synchronize(n, t, false);
+                let ms = self.crossing_ms(n);
+                self.synchronize(n, t, false, ms);
                 self.nodes[n].below = self.threshold_met(n);
             } else {
                 self.nodes[n].below = met;
@@ -218,7 +219,7 @@ impl World {
             );
         }
         // It posts the node's status again (its MemoryPressure, whatever it was)...
-        self.schedule_status(n, t);
+        self.schedule_status(n, t, None);
         // ...stops the pods deleted meanwhile...
         let deleted: Vec<PodId> = self.nodes[n]
             .pods
@@ -321,15 +322,16 @@ impl World {
             .collect();
         for n in due {
             if self.nodes[n].kubelet_alive {
-                self.synchronize(n, t, true);
+                let ms = self.nodes[n].hk_ms;
+                self.synchronize(n, t, true, ms);
             }
         }
     }
 
     /// One `synchronize` of the eviction manager: observe the signals, update MemoryPressure,
     /// evict at most one pod. `from_loop`: the monitoring loop (which then waits for the
-    /// evicted pod's cleanup), not the memcg notification.
-    pub(super) fn synchronize(&mut self, n: NodeId, t: u64, from_loop: bool) {
+    /// evicted pod's cleanup), not the memcg notification; `ms`: where in second `t`.
+    pub(super) fn synchronize(&mut self, n: NodeId, t: u64, from_loop: bool, ms: u64) {
         let hard = self.hard_met(n);
         let soft = self.soft_met(n);
         if soft {
@@ -350,7 +352,7 @@ impl World {
             .is_some_and(|lo| t - lo < self.s.transition.max(1));
         if pressure != self.nodes[n].pressure {
             self.nodes[n].pressure = pressure;
-            self.schedule_status(n, t);
+            self.schedule_status(n, t, Some(ms));
         }
         let act = match hard {
             Some(h) => Some(h),
@@ -425,12 +427,19 @@ impl World {
         ((level - before) as u128 * 1000 / (now - before) as u128).min(999) as u64
     }
 
-    /// The kubelet's next node status post will carry the eviction manager's MemoryPressure.
-    pub(super) fn schedule_status(&mut self, n: NodeId, t: u64) {
+    /// The kubelet's next node status post will carry the eviction manager's MemoryPressure:
+    /// this second's, when its loop runs later in it than the change made at `ms`.
+    pub(super) fn schedule_status(&mut self, n: NodeId, t: u64, ms: Option<u64>) {
         if self.nodes[n].status_pending {
             return;
         }
         self.nodes[n].status_pending = true;
+        let node = &self.nodes[n];
+        let ticks_now = (t + node.status_phase).is_multiple_of(self.s.status_every.max(1));
+        if ticks_now && ms.is_some_and(|ms| ms < node.status_ms) {
+            self.status_late.push(n);
+            return;
+        }
         let at = crate::sim::kubelet::next_tick(t, self.nodes[n].status_phase, self.s.status_every);
         self.timer(at, Timer::NodeStatus { node: n });
     }
