@@ -1,12 +1,14 @@
 //! What oomsday reads of Kubernetes objects, read one way everywhere: a Deployment or a
-//! StatefulSet as a [`PodController`] (its kind, replicas, pod template and rollout status), and
-//! the allocatable memory of nodes. The audit, the classifier, the simulator's manifest reader
-//! and the cluster's preflight all read them from here.
+//! StatefulSet as a [`PodController`] (its kind, replicas, pod template and rollout status), the
+//! memory of a resource list (requests, limits, a node's capacity and allocatable). The audit,
+//! the classifier, the simulator's manifest reader, the snapshot and the cluster's preflight all
+//! read them from here.
 
-use std::str::FromStr;
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
 use oomsday_core::Quantity;
 
 use crate::spec::TargetKind;
@@ -83,10 +85,45 @@ pub fn node_allocatable(nodes: &[Node]) -> Vec<u64> {
                 .and_then(|s| s.unschedulable)
                 .unwrap_or(false)
         })
-        .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()?.get("memory"))
-        .filter_map(|q| Quantity::from_str(&q.0).ok())
+        .filter_map(|n| node_memory(n).ok()?.allocatable)
         .map(Quantity::bytes)
         .collect()
+}
+
+/// The `memory` entry of a resource list (a container's requests or limits, a LimitRange's
+/// defaults, a node's capacity): None when there is none; `field` names it in the error.
+pub fn memory(
+    list: Option<&BTreeMap<String, KubeQuantity>>,
+    field: &str,
+) -> crate::Result<Option<Quantity>> {
+    list.and_then(|l| l.get("memory"))
+        .map(|q| {
+            q.0.parse::<Quantity>()
+                .map_err(|e| crate::Error::Invalid(format!("{field}: {e}")))
+        })
+        .transpose()
+}
+
+/// A node's memory as its status reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeMemory {
+    pub capacity: Option<Quantity>,
+    pub allocatable: Option<Quantity>,
+}
+
+/// `status.capacity.memory` and `status.allocatable.memory` of a node.
+pub fn node_memory(node: &Node) -> crate::Result<NodeMemory> {
+    let status = node.status.as_ref();
+    Ok(NodeMemory {
+        capacity: memory(
+            status.and_then(|s| s.capacity.as_ref()),
+            "status.capacity.memory",
+        )?,
+        allocatable: memory(
+            status.and_then(|s| s.allocatable.as_ref()),
+            "status.allocatable.memory",
+        )?,
+    })
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use super::model::{
     WorkloadModel,
 };
 use crate::keys::SIM_WORKING_SET_ANNOTATION;
+use crate::objects::memory;
 use crate::{Error, Result};
 
 /// Parses `COUNTxCAPACITY` (`120x32Gi`), optionally `:KUBE_RESERVED` (`120x32Gi:1Gi`).
@@ -56,16 +57,6 @@ pub fn parse_node_group(s: &str, index: usize) -> Result<NodeGroup> {
         labels: BTreeMap::new(),
         nodes: Vec::new(),
     })
-}
-
-fn quantity(
-    q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
-) -> Result<Option<Quantity>> {
-    q.map(|q| {
-        q.0.parse::<Quantity>()
-            .map_err(|e| Error::Invalid(e.to_string()))
-    })
-    .transpose()
 }
 
 fn count_or_percent(v: &IntOrString) -> Result<CountOrPercent> {
@@ -113,10 +104,8 @@ fn workload(
     for c in &spec.containers {
         let field = |what: &str| format!("{namespace}/{name}: container {}: {what}", c.name);
         let res = c.resources.clone().unwrap_or_default();
-        let request = quantity(res.requests.as_ref().and_then(|r| r.get("memory")))
-            .map_err(|e| Error::Invalid(format!("{}: {e}", field("requests.memory"))))?;
-        let limit = quantity(res.limits.as_ref().and_then(|r| r.get("memory")))
-            .map_err(|e| Error::Invalid(format!("{}: {e}", field("limits.memory"))))?;
+        let request = memory(res.requests.as_ref(), &field("requests.memory"))?;
+        let limit = memory(res.limits.as_ref(), &field("limits.memory"))?;
         let annotated = annotations
             .get(&format!("{SIM_WORKING_SET_ANNOTATION}.{}", c.name))
             .or_else(|| annotations.get(SIM_WORKING_SET_ANNOTATION));
@@ -266,11 +255,10 @@ pub fn limit_range_models(lr: &LimitRange) -> Result<Vec<LimitRangeModel>> {
             continue;
         }
         let mem = |m: &Option<BTreeMap<String, _>>, field: &str| {
-            quantity(m.as_ref().and_then(|m| m.get("memory"))).map_err(|e| {
-                Error::Invalid(format!(
-                    "LimitRange {namespace}/{name}: {field}.memory: {e}"
-                ))
-            })
+            memory(
+                m.as_ref(),
+                &format!("LimitRange {namespace}/{name}: {field}.memory"),
+            )
         };
         out.push(LimitRangeModel {
             name: name.clone(),

@@ -16,6 +16,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use oomsday_core::Quantity;
 
+use crate::objects;
 use crate::sim::manifests;
 use crate::sim::model::from_kube::{DerivedNode, KubeletConfiguration, Summary, node_from_kube};
 use crate::sim::model::{
@@ -111,19 +112,6 @@ pub struct Taken {
     pub at: jiff::Timestamp,
     /// `context NAME` or `in-cluster`, as the run's reports name clusters.
     pub context: String,
-}
-
-fn mem(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Option<String> {
-    q.map(|q| q.0.clone())
-}
-
-fn parse_mem(what: &str, q: Option<String>) -> Result<Option<u64>> {
-    q.map(|q| {
-        q.parse::<Quantity>()
-            .map(Quantity::bytes)
-            .map_err(|e| Error::Invalid(format!("{what}: {e}")))
-    })
-    .transpose()
 }
 
 /// A Node without what a snapshot never reads (managed fields, annotations, images other than
@@ -231,10 +219,9 @@ fn node_model(e: &NodeEntry, d: &DerivedNode, other: OtherPods) -> NodeModel {
             .map(|c| (c.type_.clone(), c.status.clone()))
             .collect(),
         unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
-        allocatable: status
-            .and_then(|s| s.allocatable.as_ref())
-            .and_then(|a| a.get("memory"))
-            .and_then(|q| q.0.parse().ok()),
+        allocatable: objects::memory(status.and_then(|s| s.allocatable.as_ref()), "")
+            .ok()
+            .flatten(),
         system_memory: e.measured.then_some(d.kubelet.system_memory),
         other_pods: (other.pods > 0 || other.working_set.bytes() > 0).then_some(other),
     }
@@ -452,17 +439,16 @@ impl Builder {
         for c in &spec.containers {
             let res = c.resources.as_ref();
             let what = |f: &str| format!("Pod {namespace}/{name}: container {}: {f}", c.name);
-            let request = parse_mem(
-                &what("resources.requests.memory"),
-                mem(res
-                    .and_then(|r| r.requests.as_ref())
-                    .and_then(|r| r.get("memory"))),
+            let bytes = |list, field: &str| {
+                objects::memory(list, &what(field)).map(|q| q.map(Quantity::bytes))
+            };
+            let request = bytes(
+                res.and_then(|r| r.requests.as_ref()),
+                "resources.requests.memory",
             )?;
-            let limit = parse_mem(
-                &what("resources.limits.memory"),
-                mem(res
-                    .and_then(|r| r.limits.as_ref())
-                    .and_then(|r| r.get("memory"))),
+            let limit = bytes(
+                res.and_then(|r| r.limits.as_ref()),
+                "resources.limits.memory",
             )?;
             containers.push((c.name.clone(), MemorySpec { request, limit }));
         }
@@ -915,15 +901,8 @@ impl Builder {
 /// own `status.allocatable` implies (capacity − allocatable − the default hard threshold),
 /// taken as kube-reserved since the split is unknown.
 fn default_kubelet(node: &Node) -> Result<DerivedNode> {
-    let memory = |allocatable: bool| -> Option<Quantity> {
-        let s = node.status.as_ref()?;
-        let list = if allocatable {
-            s.allocatable.as_ref()
-        } else {
-            s.capacity.as_ref()
-        }?;
-        list.get("memory")?.0.parse().ok()
-    };
+    // A malformed figure is node_from_kube's to refuse, with its field.
+    let memory = objects::node_memory(node).unwrap_or_default();
     let mut config = KubeletConfiguration {
         eviction_hard: BTreeMap::from([(
             "memory.available".to_string(),
@@ -931,7 +910,7 @@ fn default_kubelet(node: &Node) -> Result<DerivedNode> {
         )]),
         ..KubeletConfiguration::default()
     };
-    if let (Some(c), Some(a)) = (memory(false), memory(true)) {
+    if let (Some(c), Some(a)) = (memory.capacity, memory.allocatable) {
         let reserved = c
             .bytes()
             .saturating_sub(a.bytes())

@@ -235,17 +235,6 @@ fn duration_or(field: &str, v: Option<&String>, default: Duration) -> Result<Dur
     }
 }
 
-fn node_memory(node: &Node, which: &str) -> Result<Option<Quantity>> {
-    let status = node.status.as_ref();
-    let list = match which {
-        "capacity" => status.and_then(|s| s.capacity.as_ref()),
-        _ => status.and_then(|s| s.allocatable.as_ref()),
-    };
-    list.and_then(|l| l.get("memory"))
-        .map(|q| quantity(&format!("status.{which}.memory"), &q.0))
-        .transpose()
-}
-
 /// The node group (one node) and kubelet settings a node's API objects describe.
 pub fn node_from_kube(
     node: &Node,
@@ -257,7 +246,9 @@ pub fn node_from_kube(
         .name
         .clone()
         .ok_or_else(|| Error::Invalid("the Node has no metadata.name".into()))?;
-    let capacity = node_memory(node, "capacity")?
+    let memory = crate::objects::node_memory(node)?;
+    let capacity = memory
+        .capacity
         .ok_or_else(|| Error::Invalid(format!("node {name}: no status.capacity.memory")))?;
     let reserved = |m: &BTreeMap<String, String>, field: &str| {
         m.get("memory")
@@ -286,7 +277,7 @@ pub fn node_from_kube(
     let implied = capacity
         .bytes()
         .saturating_sub(system_reserved.bytes() + kube_reserved.bytes() + k.eviction_hard.bytes());
-    if let Some(api) = node_memory(node, "allocatable")?
+    if let Some(api) = memory.allocatable
         && api.bytes().abs_diff(implied) > 1 << 20
     {
         notes.push(format!(
