@@ -18,7 +18,9 @@
 //! check the container and marks are there, revert, check they are gone and that a label another
 //! field manager added during the run survived, and delete the Deployment.
 
-use std::collections::HashMap;
+mod support;
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,13 +34,14 @@ use oomsday::inject::{revert_patch, sidecar_patch};
 use oomsday::observe::{Event, Time, Timeline};
 use oomsday::spec::{LeakExperimentSpec, TargetKind};
 use serde_json::{Value, json};
+use support::query::query;
 
 /// One request as the mock API server saw it.
 #[derive(Debug, Clone)]
 struct Seen {
     method: String,
     path: String,
-    query: HashMap<String, String>,
+    query: BTreeMap<String, String>,
     content_type: String,
     body: Value,
 }
@@ -58,49 +61,6 @@ enum Answer {
     Stream(Vec<Value>),
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(q: Option<&str>) -> HashMap<String, String> {
-    q.unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
 type Router = Arc<dyn Fn(&Seen) -> Answer + Send + Sync>;
 
 /// Starts the mock API server; returns the cluster wired to it and the request log.
@@ -115,7 +75,7 @@ fn mock(router: Router) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
             let seen = Seen {
                 method: parts.method.to_string(),
                 path: parts.uri.path().to_string(),
-                query: parse_query(parts.uri.query()),
+                query: query(parts.uri.query()),
                 content_type: parts
                     .headers
                     .get(http::header::CONTENT_TYPE)
@@ -713,7 +673,7 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
     tokio::spawn(async move {
         while let Some((req, send)) = handle.next_request().await {
             let path = req.uri().path().to_string();
-            let query = parse_query(req.uri().query());
+            let query = query(req.uri().query());
             if path == "/api/v1/namespaces/shop/pods/checkout-a:9464/proxy/metrics" {
                 send.send_response(
                     Response::builder()

@@ -674,17 +674,28 @@ fn a_memcg_crossing_is_placed_within_its_second_by_the_growth() {
     assert_eq!(w.crossing_ms(0), 0, "already past when the second began");
 }
 
+/// The spill recording's leak (48 MiB/s from 8 MiB) on the bed with memcg notification, the
+/// node's status loop at `phase` (else the seed's) and `status_ms` into its second.
+fn spill_on_bed(
+    seed: u64,
+    phase: Option<u64>,
+    status_ms: u64,
+    secs: u64,
+) -> (World, Vec<Observation>) {
+    let mut w = World::new(&bed(", kernelMemcgNotification: true"), seed).unwrap();
+    if let Some(p) = phase {
+        w.nodes[0].status_phase = p;
+    }
+    w.nodes[0].status_ms = status_ms;
+    inject(&mut w, leak(48, 8, T0 + 600), None);
+    let obs = run(&mut w, secs, |_, _| {});
+    (w, obs)
+}
+
 #[test]
 fn a_status_post_in_the_second_of_an_eviction_comes_before_or_after_it_by_its_own_moment() {
-    let model = bed(", kernelMemcgNotification: true");
     let spill = |phase: Option<u64>, status_ms: u64| {
-        let mut w = World::new(&model, 3).unwrap();
-        if let Some(p) = phase {
-            w.nodes[0].status_phase = p;
-        }
-        w.nodes[0].status_ms = status_ms;
-        inject(&mut w, leak(48, 8, T0 + 600), None);
-        let obs = run(&mut w, 60, |_, _| {});
+        let (w, obs) = spill_on_bed(3, phase, status_ms, 60);
         (times(&w, &obs, evicted), obs, w)
     };
     // Where the first two evictions fall when the first post comes as late as it can.
@@ -725,15 +736,8 @@ fn a_status_post_in_the_second_of_an_eviction_comes_before_or_after_it_by_its_ow
 
 #[test]
 fn a_post_later_in_the_second_of_the_first_eviction_carries_it() {
-    let model = bed(", kernelMemcgNotification: true");
     let first_post = |phase: Option<u64>, status_ms: u64| {
-        let mut w = World::new(&model, 4).unwrap();
-        if let Some(p) = phase {
-            w.nodes[0].status_phase = p;
-        }
-        w.nodes[0].status_ms = status_ms;
-        inject(&mut w, leak(48, 8, T0 + 600), None);
-        let obs = run(&mut w, 40, |_, _| {});
+        let (w, obs) = spill_on_bed(4, phase, status_ms, 40);
         let first = times(&w, &obs, evicted)[0];
         (first, times(&w, &obs, pressure(true))[0])
     };
