@@ -63,7 +63,9 @@ pub struct Args {
     pub seed: Option<u64>,
     /// Also simulate N seeds (from the seed on) and print each measure's median and range over
     /// them, as the calibration and `run --predict` do (21): one history is one draw of the
-    /// kubelets' timing, the median is the prediction.
+    /// kubelets' timing, the median is the prediction. Where the runs split into two histories
+    /// far apart (`recovery 9.0 s (3.0 s in 5, 7.0 s–23.0 s in 16 runs)`), both are shown: the
+    /// outcome is a coin toss, and a real run may take either side.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=1000))]
     pub seeds: Option<u64>,
     #[command(flatten)]
@@ -188,7 +190,8 @@ async fn simulate_one(
     Ok((report, outcome))
 }
 
-/// `--seeds`: each measure over the seeds, the median and its range, and the verdicts.
+/// `--seeds`: each measure over the seeds, the median and its range (or its two histories), and
+/// the verdicts.
 fn print_over_seeds(p: &crate::predict::Prediction) {
     let n = p.seeds.len() as u32;
     let (first, last) = (
