@@ -311,3 +311,39 @@ async fn the_story_s_nodes_fail_and_come_back_at_their_own_pace() {
         "{back} of {nodes} nodes came back Ready within one minute: lock-step"
     );
 }
+
+/// The README says the story's cascade is the model's: its cluster is past the edge before the
+/// leak (some nodes meet their eviction threshold with nothing injected), and `simulate` warns
+/// so. The fixed cluster is not.
+#[test]
+fn the_story_model_is_past_the_edge_before_the_leak_and_the_fixed_one_is_not() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday");
+    let at_start = |file: &str, seed: u64| {
+        let model = ClusterModel::load(&root.join(file)).expect("the model is valid");
+        let cluster = oomsday::sim::SimCluster::new(&model, seed).expect("the model builds");
+        cluster.past_the_edge().len()
+    };
+    for seed in [1, 2, 42] {
+        let story = at_start("cluster.yaml", seed);
+        assert!(
+            (1..=12).contains(&story),
+            "seed {seed}: {story} of 120 nodes past the edge"
+        );
+        assert_eq!(at_start("fixed/cluster.yaml", seed), 0, "seed {seed}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oomsday"))
+        .args([
+            "simulate",
+            "experiments/black-friday/checkout-leak.yaml",
+            "--out",
+        ])
+        .arg(std::env::temp_dir().join("oomsday-past-the-edge"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("oomsday runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("warning: the model is past the edge before the experiment"),
+        "{stdout}"
+    );
+}

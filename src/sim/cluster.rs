@@ -48,6 +48,16 @@ impl SimCluster {
         })
     }
 
+    /// The nodes whose eviction threshold is met before any experiment (the model is past the
+    /// edge there: it would evict, or lose the node, with no leak at all).
+    pub fn past_the_edge(&self) -> Vec<&str> {
+        self.world
+            .past_edge
+            .iter()
+            .map(|&n| self.world.nodes[n].name.as_str())
+            .collect()
+    }
+
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
         self.world.nodes.len()

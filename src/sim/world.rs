@@ -408,6 +408,9 @@ pub(crate) struct World {
     last_budget: Vec<Option<(u32, u32, u32, u32)>>,
     /// Emit nothing while the initial pods are placed.
     quiet: bool,
+    /// Nodes whose eviction threshold is met in the steady state, before any experiment: a
+    /// model past the edge fails by itself, and what a run then shows is not the leak's doing.
+    pub past_edge: Vec<NodeId>,
     hpa_state: Vec<(u64, u32)>,
 }
 
@@ -665,6 +668,7 @@ impl World {
             leak_from: 0,
             last_budget: Vec::new(),
             quiet: true,
+            past_edge: Vec::new(),
             hpa_state: vec![(0, 0); model.spec.hpas.len()],
         }
     }
@@ -722,6 +726,9 @@ impl World {
         self.timers.clear();
         self.t = T0;
         self.update_dynamic();
+        self.past_edge = (0..self.nodes.len())
+            .filter(|&n| self.threshold_met(n))
+            .collect();
         self.check_nodes();
         // Pods that did not fit at the start show up as FailedScheduling in the first step.
         for &(_, _, p) in &self.pending {
