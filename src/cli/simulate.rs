@@ -159,8 +159,8 @@ async fn simulate_one(
         cluster.describe(),
         model_path.display()
     );
-    if let Some(warning) = past_the_edge(&cluster.past_the_edge(), cluster.node_count()) {
-        println!("{warning}");
+    if let Some(warning) = cluster.edge_warning() {
+        println!("  warning: {warning}");
     }
     let run_id = engine::run_id(&exp.name, cluster.now(), seed);
     let opts = RunOptions::new(run_id);
@@ -191,22 +191,6 @@ async fn simulate_one(
     }
     println!();
     Ok((report, outcome))
-}
-
-/// The warning for a model that fails by itself: nodes past their eviction threshold before
-/// anything was injected.
-fn past_the_edge(nodes: &[&str], of: usize) -> Option<String> {
-    let (first, rest) = nodes.split_first()?;
-    let more = match rest.len() {
-        0 => String::new(),
-        k => format!(" and {k} more"),
-    };
-    Some(format!(
-        "  warning: the model is past the edge before the experiment: {} of {of} nodes ({first}{more}) \
-         meet their eviction threshold with nothing injected; what follows would happen without \
-         the leak too",
-        nodes.len()
-    ))
 }
 
 /// `--seeds`: each measure over the seeds, the median and its range (or its two histories), and

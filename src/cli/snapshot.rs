@@ -210,6 +210,9 @@ pub(crate) async fn predict_before_run(
                 p.seeds.len(),
                 p.verdict
             );
+            for w in &p.warnings {
+                println!("  warning: {w}");
+            }
             // What is predicted to happen (a count of 0 says nothing here; the report has
             // every measure).
             for f in &p.figures {

@@ -117,6 +117,9 @@ pub struct Prediction {
     /// The run nearest the medians, whose series the report draws.
     pub representative_seed: u64,
     pub series: Series,
+    /// What makes the prediction doubtful, said before anything else (a model past the edge).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn median(v: &mut [f64]) -> Option<f64> {
@@ -217,6 +220,7 @@ impl Prediction {
             verdicts,
             representative_seed: best.0,
             series: best.2.clone(),
+            warnings: Vec::new(),
         })
     }
 }
@@ -246,11 +250,16 @@ pub async fn predict(
     tokio::task::spawn_blocking(move || {
         handle.block_on(async {
             let mut runs = Vec::new();
-            for seed in seeds {
+            for &seed in &seeds {
                 let record = crate::sim::run_experiment(&model, &exp, seed).await?;
                 runs.push((seed, Measures::of(&record), Series::of(&record)));
             }
-            Prediction::of_runs(&model, &runs)
+            let mut p = Prediction::of_runs(&model, &runs)?;
+            if let Some(&first) = seeds.first() {
+                p.warnings
+                    .extend(crate::sim::SimCluster::new(&model, first)?.edge_warning());
+            }
+            Ok(p)
         })
     })
     .await

@@ -351,3 +351,38 @@ fn a_prediction_reads_back_what_it_wrote() {
     assert_eq!(json["verdicts"], json!({"Passed": 1, "Failed": 1}));
     assert_eq!(serde_json::from_value::<Prediction>(json).unwrap(), p);
 }
+
+#[tokio::test]
+async fn a_model_past_the_edge_is_said_before_the_prediction() {
+    let exp = crate::engine::ExperimentRef {
+        name: "slow".into(),
+        namespace: "shop".into(),
+        spec: serde_json::from_value(json!({
+            "target": {"kind": "Deployment", "name": "checkout"},
+            "leak": {"pattern": "linear", "rate": "1Mi/s", "start": "8Mi", "max": "64Mi", "limit": "none"},
+            "duration": "1m",
+            "recovery": "1m",
+        }))
+        .unwrap(),
+    };
+    let p = predict(&model(), &exp, 1..=2).await.unwrap();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // The same pods using 2.5 GiB each on the 8 GiB node (1 GiB reserved, 1 GiB threshold):
+    // past the threshold before anything leaks.
+    let mut full = model();
+    full.spec.workloads[0].containers[0].working_set = "2560Mi".parse().unwrap();
+    let p = predict(&full, &exp, 1..=2).await.unwrap();
+    assert_eq!(p.warnings.len(), 1);
+    assert!(
+        p.warnings[0].starts_with("the model is past the edge before the experiment: 1 of 1 nodes"),
+        "{}",
+        p.warnings[0]
+    );
+    let md = crate::report::Report::new({
+        let mut r = crate::score::testkit::record(spec(json!({})), vec![]);
+        r.prediction = Some(Box::new(p));
+        r
+    });
+    let text = crate::report::render(&md, crate::report::Format::Md);
+    assert!(text.contains("past the edge"), "{text}");
+}

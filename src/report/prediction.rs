@@ -52,13 +52,14 @@ fn provenance(p: &Prediction) -> String {
 }
 
 fn notes(p: &Prediction) -> (Vec<&str>, usize) {
-    let all = p
-        .snapshot
-        .as_ref()
-        .map(|s| &s.notes[..])
-        .unwrap_or_default();
+    // Warnings first: they say whether to trust the rest.
+    let all: Vec<&String> = p
+        .warnings
+        .iter()
+        .chain(p.snapshot.iter().flat_map(|s| &s.notes))
+        .collect();
     (
-        all.iter().take(NOTES).map(String::as_str).collect(),
+        all.iter().take(NOTES).map(|s| s.as_str()).collect(),
         all.len().saturating_sub(NOTES),
     )
 }
@@ -108,7 +109,9 @@ pub(super) fn markdown(report: &Report) -> String {
     );
     let (shown, more) = notes(p);
     if !shown.is_empty() {
-        md.push_str("What the snapshot assumed:\n\n");
+        md.push_str(
+            "What the prediction stands on (warnings first, then what the snapshot assumed):\n\n",
+        );
         for n in shown {
             let _ = writeln!(md, "- {}", cell(n));
         }
@@ -452,12 +455,12 @@ impl<'a> Charts<'a> {
     }
 }
 
-/// What the snapshot assumed, the first few notes; nothing without notes.
+/// The prediction's warnings and what the snapshot assumed, the first few; nothing without any.
 fn html_notes(p: &Prediction) -> String {
     let (shown, more) = notes(p);
     let mut h = String::new();
     if !shown.is_empty() {
-        h.push_str("<p><small>What the snapshot assumed:</small></p><ul>");
+        h.push_str("<p><small>What the prediction stands on (warnings first, then what the snapshot assumed):</small></p><ul>");
         for n in shown {
             let _ = write!(h, "<li><small>{}</small></li>", escape(n));
         }

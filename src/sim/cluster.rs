@@ -58,6 +58,24 @@ impl SimCluster {
             .collect()
     }
 
+    /// The warning for a model that fails by itself, when it does: what a run shows then
+    /// would happen without the leak too.
+    pub fn edge_warning(&self) -> Option<String> {
+        let past = self.past_the_edge();
+        let (first, rest) = past.split_first()?;
+        let more = match rest.len() {
+            0 => String::new(),
+            k => format!(" and {k} more"),
+        };
+        Some(format!(
+            "the model is past the edge before the experiment: {} of {} nodes ({first}{more}) \
+             meet their eviction threshold with nothing injected; what follows would happen \
+             without the leak too",
+            past.len(),
+            self.node_count()
+        ))
+    }
+
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
         self.world.nodes.len()
