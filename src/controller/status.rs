@@ -187,6 +187,11 @@ pub fn final_status(report: &Report) -> LeakRunStatus {
             .as_ref()
             .map(prediction)
             .unwrap_or_default(),
+        prediction_warnings: record
+            .prediction
+            .as_ref()
+            .map(|p| p.warnings.clone())
+            .unwrap_or_default(),
         conditions: Vec::new(),
     }
 }

@@ -842,6 +842,9 @@ pub struct LeakRunStatus {
     /// measure; the JSON report has the whole of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prediction: Vec<PredictionStatus>,
+    /// What makes that prediction doubtful (a model past the edge before the experiment).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prediction_warnings: Vec<String>,
     /// `Injected`, `Reverted`, `Recovered`, `Finished` and `Succeeded`, in the metav1 Condition
     /// shape: `kubectl wait --for=condition=Finished leakrun/NAME` waits for the end of a run,
     /// `--for=condition=Succeeded` for a run that completed with its hypothesis held.

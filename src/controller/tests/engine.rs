@@ -274,6 +274,7 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
     let record = run(true).await.expect("the run");
     let p = record.prediction.as_deref().expect("a prediction");
     assert_eq!(p.seeds, [1, 2, 3]);
+    let p_warnings = p.warnings.clone();
     let report = crate::report::Report::new(record);
     let status = crate::controller::status::final_status(&report);
     let measures: Vec<&str> = status
@@ -285,4 +286,14 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
     assert!(measures.contains(&"first eviction") && measures.contains(&"verdict"));
     let verdict = status.prediction.last().expect("the verdict row");
     assert_eq!(verdict.observed, format!("{:?}", report.score.verdict));
+    // The story's model is past the edge before the leak: the status says so beside the
+    // prediction.
+    assert_eq!(status.prediction_warnings, p_warnings);
+    assert!(
+        status.prediction_warnings[..]
+            .iter()
+            .any(|w| w.starts_with("the model is past the edge before the experiment")),
+        "{:?}",
+        status.prediction_warnings
+    );
 }
