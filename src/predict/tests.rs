@@ -209,20 +209,25 @@ fn a_comparison_judges_each_measure_by_the_calibrations_tolerance() {
     assert!(c.within < c.judged);
 }
 
-#[tokio::test]
-async fn a_prediction_simulates_the_experiment_over_the_seeds() {
-    let exp = crate::engine::ExperimentRef {
-        name: "spill".into(),
+/// An experiment on shop/checkout: a linear leak with no limit, `rate` and `max` as written.
+fn checkout_leak(name: &str, rate: &str, max: &str, minutes: u32) -> crate::engine::ExperimentRef {
+    crate::engine::ExperimentRef {
+        name: name.into(),
         namespace: "shop".into(),
         spec: serde_json::from_value(json!({
             "target": {"kind": "Deployment", "name": "checkout"},
-            "leak": {"pattern": "linear", "rate": "100Mi/s", "start": "8Mi", "max": "4Gi", "limit": "none"},
-            "duration": "2m",
-            "recovery": "2m",
+            "leak": {"pattern": "linear", "rate": rate, "start": "8Mi", "max": max, "limit": "none"},
+            "duration": format!("{minutes}m"),
+            "recovery": format!("{minutes}m"),
             "hypothesis": {"pdbHolds": true},
         }))
         .unwrap(),
-    };
+    }
+}
+
+#[tokio::test]
+async fn a_prediction_simulates_the_experiment_over_the_seeds() {
+    let exp = checkout_leak("spill", "100Mi/s", "4Gi", 2);
     let p = predict(&model(), &exp, 1..=5).await.unwrap();
     assert_eq!(p.seeds, [1, 2, 3, 4, 5]);
     let first = p.figure(Measure::FirstEviction).unwrap();
@@ -354,17 +359,7 @@ fn a_prediction_reads_back_what_it_wrote() {
 
 #[tokio::test]
 async fn a_model_past_the_edge_is_said_before_the_prediction() {
-    let exp = crate::engine::ExperimentRef {
-        name: "slow".into(),
-        namespace: "shop".into(),
-        spec: serde_json::from_value(json!({
-            "target": {"kind": "Deployment", "name": "checkout"},
-            "leak": {"pattern": "linear", "rate": "1Mi/s", "start": "8Mi", "max": "64Mi", "limit": "none"},
-            "duration": "1m",
-            "recovery": "1m",
-        }))
-        .unwrap(),
-    };
+    let exp = checkout_leak("slow", "1Mi/s", "64Mi", 1);
     let p = predict(&model(), &exp, 1..=2).await.unwrap();
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     // The same pods using 2.5 GiB each on the 8 GiB node (1 GiB reserved, 1 GiB threshold):
