@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use oomsday::cluster::ReplayCluster;
-use oomsday::engine::{self, ExperimentRef, NoProbes, RunOptions, StopSignal};
+use oomsday::engine::{self, ExperimentRef, RunOptions};
 use oomsday::observe::Time;
 use oomsday::record::{Entry, Recording};
 use oomsday::report::Report;
@@ -81,13 +81,10 @@ fn main() {
     let mut cluster = ReplayCluster::new(recording).expect("replay");
     let exp = ExperimentRef::from(cluster.experiment().cloned().expect("experiment"));
     let record = rt
-        .block_on(engine::run(
+        .block_on(engine::run_unattended(
             &mut cluster,
-            &mut NoProbes,
             &exp,
             &RunOptions::new("bench"),
-            &mut StopSignal::never(),
-            &mut |_| {},
         ))
         .expect("replays");
     let replayed = t1.elapsed();

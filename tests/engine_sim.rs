@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use oomsday::engine::{self, Cluster, ExperimentRef, RunOptions, StopSignal, stop_channel};
+use oomsday::engine::{self, Cluster, ExperimentRef, RunOptions, stop_channel};
 use oomsday::observe::Event;
 use oomsday::sim::{ClusterModel, SimCluster};
 use oomsday::spec::{Phase, Verdict, load_experiments};
@@ -36,16 +36,9 @@ fn black_friday(abort: bool) -> (ExperimentRef, ClusterModel) {
 async fn run_sim(exp: &ExperimentRef, model: &ClusterModel, seed: u64) -> engine::RunRecord {
     let mut cluster = SimCluster::new(model, seed).expect("model builds");
     let opts = RunOptions::new(engine::run_id(&exp.name, cluster.now(), seed));
-    engine::run(
-        &mut cluster,
-        &mut engine::NoProbes,
-        exp,
-        &opts,
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await
-    .expect("the simulator reverts")
+    engine::run_unattended(&mut cluster, exp, &opts)
+        .await
+        .expect("the simulator reverts")
 }
 
 #[tokio::test]

@@ -736,7 +736,7 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
 /// record that says so.
 #[tokio::test]
 async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
-    use oomsday::engine::{self, ExperimentRef, RunOptions, StopSignal};
+    use oomsday::engine::{self, ExperimentRef, RunOptions};
     use oomsday::spec::Phase;
 
     let (mut cluster, log) = mock(healthy(|_| None));
@@ -753,14 +753,7 @@ async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
     opts.refresh = Some(Duration::from_millis(200));
     let record = tokio::time::timeout(
         Duration::from_secs(30),
-        engine::run(
-            &mut cluster,
-            &mut engine::NoProbes,
-            &exp,
-            &opts,
-            &mut StopSignal::never(),
-            &mut |_| {},
-        ),
+        engine::run_unattended(&mut cluster, &exp, &opts),
     )
     .await
     .expect("the run ends on its own")
@@ -978,16 +971,9 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
         .cloned()
         .expect("the recording names its experiment");
     assert_eq!(recorded.spec, exp.spec);
-    let replayed = engine::run(
-        &mut replay,
-        &mut engine::NoProbes,
-        &exp,
-        &opts,
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let replayed = engine::run_unattended(&mut replay, &exp, &opts)
+        .await
+        .unwrap();
     pretty_assertions::assert_eq!(replayed.timeline.entries(), live.timeline.entries());
     // The watches were sized to the experiment: no cluster-wide pod list, one list each.
     let seen = log.lock().unwrap().clone();
@@ -1018,7 +1004,7 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
 /// container → containment 100, no recommendation about those nodes, the baseline reported.
 #[tokio::test]
 async fn the_state_before_the_run_is_the_baseline_not_damage() {
-    use oomsday::engine::{self, ExperimentRef, RunOptions, StopSignal};
+    use oomsday::engine::{self, ExperimentRef, RunOptions};
     use oomsday::report::{Format, Report, render};
     use oomsday::score::Facet;
 
@@ -1089,14 +1075,7 @@ abort: {nodesNotReady: 1}
     opts.refresh = Some(Duration::from_millis(200));
     let record = tokio::time::timeout(
         Duration::from_secs(30),
-        engine::run(
-            &mut cluster,
-            &mut engine::NoProbes,
-            &exp,
-            &opts,
-            &mut StopSignal::never(),
-            &mut |_| {},
-        ),
+        engine::run_unattended(&mut cluster, &exp, &opts),
     )
     .await
     .expect("the run ends on its own")

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use super::exit;
 use super::run::{ReportArgs, conclude, load};
 use crate::cluster::ReplayCluster;
-use crate::engine::{self, Cluster, ExperimentRef, NoProbes, RunOptions, StopSignal};
+use crate::engine::{self, Cluster, ExperimentRef, RunOptions};
 use crate::narrate;
 
 /// Replay a recorded run: re-score it with today's code and write its reports.
@@ -90,15 +90,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         exp.namespace,
         cluster.describe()
     );
-    let result = engine::run(
-        &mut cluster,
-        &mut NoProbes,
-        &exp,
-        &opts,
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await;
+    let result = engine::run_unattended(&mut cluster, &exp, &opts).await;
     if let Ok(record) = &result {
         let lines: Vec<String> = narrate::story(record.timeline.entries(), &exp.spec.target.name)
             .into_iter()

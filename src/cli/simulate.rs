@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::exit;
 use super::run::{conclude, experiment_ref};
-use crate::engine::{self, Cluster, Outcome, RunOptions, RunRecord, StopSignal};
+use crate::engine::{Cluster, Outcome, RunRecord};
 use crate::narrate;
 use crate::report::{self, Report};
 use crate::sim::{ClusterModel, SimCluster, manifests};
@@ -162,18 +162,8 @@ async fn simulate_one(
     if let Some(warning) = cluster.edge_warning() {
         println!("  warning: {warning}");
     }
-    let run_id = engine::run_id(&exp.name, cluster.now(), seed);
-    let opts = RunOptions::new(run_id);
     let wall = std::time::Instant::now();
-    let result = engine::run(
-        &mut cluster,
-        &mut engine::NoProbes,
-        &exp,
-        &opts,
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await;
+    let result = crate::sim::run_on(&mut cluster, &exp, seed).await;
     let took = wall.elapsed();
     if let Ok(record) = &result {
         print_story(record, &exp.spec.target.name, args);

@@ -35,7 +35,7 @@ pub use outcome::Outcome;
 pub use probes::{NoProbes, Probes};
 pub use run::{
     ExperimentRef, Progress, ProgressFn, RunOptions, StopHandle, StopSignal, run, run_id,
-    stop_channel,
+    run_unattended, stop_channel,
 };
 pub use state::{Ending, RunState, Stop, Tally};
 

@@ -196,6 +196,24 @@ fn span(from: Time, to: Time) -> StdDuration {
 /// What receives progress: a live view, log lines, the controller's status writer.
 pub type ProgressFn<'p> = dyn FnMut(&Progress<'_>) + Send + 'p;
 
+/// [`run`] with nobody to ask or to tell: no probes, no stop, no progress (the simulator, a
+/// replay, tests).
+pub async fn run_unattended<C: Cluster>(
+    cluster: &mut C,
+    exp: &ExperimentRef,
+    opts: &RunOptions,
+) -> crate::Result<RunRecord> {
+    run(
+        cluster,
+        &mut super::NoProbes,
+        exp,
+        opts,
+        &mut StopSignal::never(),
+        &mut |_| {},
+    )
+    .await
+}
+
 /// Runs one experiment against `cluster`: preflight, inject, observe with abort rules, revert
 /// (always), watch recovery, and return the record. `probes` (the spec's HTTP/PromQL probes and
 /// alert checks; [`super::NoProbes`] where there is nothing to reach) are polled whenever they

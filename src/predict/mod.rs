@@ -249,16 +249,18 @@ pub async fn predict(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async {
-            let mut runs = Vec::new();
+            let (mut runs, mut warnings) = (Vec::new(), Vec::new());
             for &seed in &seeds {
-                let record = crate::sim::run_experiment(&model, &exp, seed).await?;
+                let mut cluster = crate::sim::SimCluster::new(&model, seed)?;
+                // Said once, from the first seed's cluster: the model is past the edge or not.
+                if runs.is_empty() {
+                    warnings.extend(cluster.edge_warning());
+                }
+                let record = crate::sim::run_on(&mut cluster, &exp, seed).await?;
                 runs.push((seed, Measures::of(&record), Series::of(&record)));
             }
             let mut p = Prediction::of_runs(&model, &runs)?;
-            if let Some(&first) = seeds.first() {
-                p.warnings
-                    .extend(crate::sim::SimCluster::new(&model, first)?.edge_warning());
-            }
+            p.warnings = warnings;
             Ok(p)
         })
     })

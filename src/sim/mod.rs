@@ -37,7 +37,7 @@ pub use model::ClusterModel;
 #[cfg(test)]
 mod tests;
 
-use crate::engine::{self, Cluster as _, ExperimentRef, RunOptions, RunRecord, StopSignal};
+use crate::engine::{self, Cluster as _, ExperimentRef, RunOptions, RunRecord};
 
 /// Runs one experiment on a fresh simulated cluster built from `model` with `seed`, through the
 /// same driver as a real run; the run id is derived from the seed, so the record is
@@ -47,15 +47,16 @@ pub async fn run_experiment(
     exp: &ExperimentRef,
     seed: u64,
 ) -> crate::Result<RunRecord> {
-    let mut cluster = SimCluster::new(model, seed)?;
+    run_on(&mut SimCluster::new(model, seed)?, exp, seed).await
+}
+
+/// [`run_experiment`] on a cluster already built (with `seed`), for a caller that looks at it
+/// first (its description, a model past the edge).
+pub async fn run_on(
+    cluster: &mut SimCluster,
+    exp: &ExperimentRef,
+    seed: u64,
+) -> crate::Result<RunRecord> {
     let opts = RunOptions::new(engine::run_id(&exp.name, cluster.now(), seed));
-    engine::run(
-        &mut cluster,
-        &mut engine::NoProbes,
-        exp,
-        &opts,
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await
+    engine::run_unattended(cluster, exp, &opts).await
 }

@@ -289,7 +289,7 @@ fn parse_tables(md: &str) -> BTreeMap<String, Table> {
 /// Recording `name` replayed through the engine as `oomsday replay` does it: its experiment and
 /// the run's record.
 pub async fn replay(name: &str) -> (oomsday::engine::ExperimentRef, oomsday::engine::RunRecord) {
-    use oomsday::engine::{self, ExperimentRef, NoProbes, RunOptions, StopSignal};
+    use oomsday::engine::{self, ExperimentRef, RunOptions};
     let recording = oomsday::record::read(&runs_dir().join(name)).expect("the recording reads");
     let mut cluster = oomsday::cluster::ReplayCluster::new(recording).expect("a replay");
     let exp = ExperimentRef::from(
@@ -298,13 +298,10 @@ pub async fn replay(name: &str) -> (oomsday::engine::ExperimentRef, oomsday::eng
             .cloned()
             .expect("the recording names its experiment"),
     );
-    let record = engine::run(
+    let record = engine::run_unattended(
         &mut cluster,
-        &mut NoProbes,
         &exp,
         &RunOptions::new(format!("{name}-replay")),
-        &mut StopSignal::never(),
-        &mut |_| {},
     )
     .await
     .expect("the replay runs");

@@ -1,6 +1,6 @@
 use super::*;
+use crate::engine::Tally;
 use crate::engine::testing::ScriptedCluster;
-use crate::engine::{StopSignal, Tally};
 use crate::observe::{DisruptionCause, Event, Observation, PodRef};
 use crate::spec::{LeakExperiment, LeakExperimentSpec, Phase};
 use crate::testkit::t;
@@ -131,15 +131,7 @@ async fn conclude_writes_reports_and_maps_the_outcome() {
         ],
     );
     let opts = RunOptions::new("bf-1");
-    let result = engine::run(
-        &mut cluster,
-        &mut engine::NoProbes,
-        &exp,
-        &opts,
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await;
+    let result = engine::run_unattended(&mut cluster, &exp, &opts).await;
     let dir = std::env::temp_dir().join(format!("oomsday-run-test-{}", std::process::id()));
     let reports = ReportArgs {
         min_score: None,
@@ -165,15 +157,7 @@ async fn a_run_that_never_injected_writes_one_small_report_and_no_score() {
     let mut cluster = ScriptedCluster::new(t(0), vec![]);
     cluster.preflight =
         crate::engine::testing::Script::Fail("Deployment shop/checkout not found".into());
-    let result = engine::run(
-        &mut cluster,
-        &mut engine::NoProbes,
-        &exp,
-        &RunOptions::new("bf-2"),
-        &mut StopSignal::never(),
-        &mut |_| {},
-    )
-    .await;
+    let result = engine::run_unattended(&mut cluster, &exp, &RunOptions::new("bf-2")).await;
     let dir = std::env::temp_dir().join(format!("oomsday-notrun-{}", std::process::id()));
     let reports = ReportArgs {
         min_score: Some(80),
