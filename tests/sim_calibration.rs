@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use oomsday::engine::{ExperimentRef, RunRecord};
 use oomsday::observe::{DisruptionCause, Event, NodeConditionKind};
-use oomsday::predict::{Group, Measure, groups};
+use oomsday::predict::{Group, Measure, groups, history_of};
 use oomsday::sim::manifests::from_manifests;
 use oomsday::sim::model::ModelMeta;
 use oomsday::sim::model::from_kube::{Configz, Summary, apply_usage, node_from_kube};
@@ -656,15 +656,9 @@ async fn calibrate(model: &ClusterModel) -> (String, Vec<Miss>) {
             let mark = match row.ok {
                 Some(true) => "yes",
                 Some(false) => {
-                    let share = (!groups.is_empty()).then(|| {
-                        let (m, r) = (ROW_MEASURES[i], reals[i]);
-                        groups
-                            .iter()
-                            .filter(|g| m.zip(r).is_some_and(|(m, r)| g.holds(m, r)))
-                            .map(|g| g.runs)
-                            .max()
-                            .unwrap_or(0)
-                    });
+                    let share = ROW_MEASURES[i]
+                        .zip(reals[i])
+                        .and_then(|(m, r)| history_of(&groups, m, r));
                     misses.push((name.to_string(), row.measure.to_string(), share));
                     "**no**"
                 }

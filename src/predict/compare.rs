@@ -62,14 +62,7 @@ impl Row {
             _ => measure.tolerance_text().map(|_| false),
         };
         let groups = f.map(|f| f.groups.clone()).unwrap_or_default();
-        let observed_in = observed.filter(|_| !groups.is_empty()).map(|o| {
-            groups
-                .iter()
-                .filter(|g| g.holds(measure, o))
-                .map(|g| g.runs)
-                .max()
-                .unwrap_or(0)
-        });
+        let observed_in = observed.and_then(|o| super::history_of(&groups, measure, o));
         Row {
             measure,
             predicted,

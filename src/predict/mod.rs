@@ -67,6 +67,19 @@ impl Group {
     }
 }
 
+/// When the runs split into `groups`: how many runs took the history value `v` of measure `m`
+/// belongs to (0: neither). None when they did not split.
+pub fn history_of(groups: &[Group], m: Measure, v: f64) -> Option<u32> {
+    (!groups.is_empty()).then(|| {
+        groups
+            .iter()
+            .filter(|g| g.holds(m, v))
+            .map(|g| g.runs)
+            .max()
+            .unwrap_or(0)
+    })
+}
+
 /// The runs' values of measure `m` as two groups, when they split: the widest gap between
 /// neighbouring values, with two runs or more on each side, is wider than twice the measure's
 /// tolerance (two predictions that far apart cannot both be right) and than one unit. Empty

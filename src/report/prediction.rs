@@ -326,9 +326,35 @@ impl<'a> Charts<'a> {
         }
     }
 
+    /// One series observed (solid) and predicted (dashed), in `colors`.
+    fn both<'l>(
+        &self,
+        what: &str,
+        colors: (&'l str, &'l str),
+        observed: &'l [(f64, u32)],
+        predicted: &'l [(f64, u32)],
+    ) -> [Line<'l>; 2] {
+        [
+            Line {
+                points: observed,
+                end: self.observed.end,
+                color: colors.0,
+                dashed: false,
+                title: format!("observed {what}"),
+            },
+            Line {
+                points: predicted,
+                end: self.predicted.end,
+                color: colors.1,
+                dashed: true,
+                title: format!("predicted {what} (simulated, seed {})", self.seed),
+            },
+        ]
+    }
+
     /// The target's ready pods against the budget (the observed budget, else the predicted).
     fn ready(&self) -> String {
-        let (observed, predicted, seed) = (self.observed, self.predicted, self.seed);
+        let (observed, predicted) = (self.observed, self.predicted);
         let budget = if observed.budget.is_empty() {
             &predicted.budget
         } else {
@@ -339,22 +365,12 @@ impl<'a> Charts<'a> {
         h.push_str(&chart(
             &self.axis,
             "ready pods, predicted and observed",
-            &[
-                Line {
-                    points: &observed.ready,
-                    end: observed.end,
-                    color: OBSERVED,
-                    dashed: false,
-                    title: "observed ready pods".into(),
-                },
-                Line {
-                    points: &predicted.ready,
-                    end: predicted.end,
-                    color: PREDICTED,
-                    dashed: true,
-                    title: format!("predicted ready pods (simulated, seed {seed})"),
-                },
-            ],
+            &self.both(
+                "ready pods",
+                (OBSERVED, PREDICTED),
+                &observed.ready,
+                &predicted.ready,
+            ),
             Some(Line {
                 points: budget,
                 end: self.axis.to,
@@ -368,32 +384,16 @@ impl<'a> Charts<'a> {
 
     /// OOM kills and evictions so far.
     fn disruptions(&self) -> String {
-        let (observed, predicted, seed) = (self.observed, self.predicted, self.seed);
         let (od, pd) = (
-            cumulative(&observed.disruptions),
-            cumulative(&predicted.disruptions),
+            cumulative(&self.observed.disruptions),
+            cumulative(&self.predicted.disruptions),
         );
         let mut h = String::from("<h3>OOM kills and evictions: predicted and observed</h3>");
         h.push_str(&legend("observed", "predicted (dashed)"));
         h.push_str(&chart(
             &self.axis,
             "OOM kills and evictions so far, predicted and observed",
-            &[
-                Line {
-                    points: &od,
-                    end: observed.end,
-                    color: OBSERVED,
-                    dashed: false,
-                    title: "observed OOM kills and evictions".into(),
-                },
-                Line {
-                    points: &pd,
-                    end: predicted.end,
-                    color: PREDICTED,
-                    dashed: true,
-                    title: format!("predicted OOM kills and evictions (simulated, seed {seed})"),
-                },
-            ],
+            &self.both("OOM kills and evictions", (OBSERVED, PREDICTED), &od, &pd),
             None,
         ));
         h
@@ -401,7 +401,7 @@ impl<'a> Charts<'a> {
 
     /// Nodes under MemoryPressure and NotReady; nothing when no node was hit either way.
     fn nodes(&self) -> String {
-        let (observed, predicted, seed) = (self.observed, self.predicted, self.seed);
+        let (observed, predicted) = (self.observed, self.predicted);
         let nodes_hit = [
             &observed.pressure,
             &observed.not_ready,
@@ -420,35 +420,22 @@ impl<'a> Charts<'a> {
             &self.axis,
             "nodes under MemoryPressure and NotReady, predicted and observed",
             &[
-                Line {
-                    points: &observed.pressure,
-                    end: observed.end,
-                    color: "#ff7f0e",
-                    dashed: false,
-                    title: "observed nodes under MemoryPressure".into(),
-                },
-                Line {
-                    points: &predicted.pressure,
-                    end: predicted.end,
-                    color: "#ff7f0e",
-                    dashed: true,
-                    title: format!("predicted nodes under MemoryPressure (seed {seed})"),
-                },
-                Line {
-                    points: &observed.not_ready,
-                    end: observed.end,
-                    color: "#d62728",
-                    dashed: false,
-                    title: "observed nodes NotReady".into(),
-                },
-                Line {
-                    points: &predicted.not_ready,
-                    end: predicted.end,
-                    color: "#d62728",
-                    dashed: true,
-                    title: format!("predicted nodes NotReady (seed {seed})"),
-                },
-            ],
+                self.both(
+                    "nodes under MemoryPressure",
+                    ("#ff7f0e", "#ff7f0e"),
+                    &observed.pressure,
+                    &predicted.pressure,
+                ),
+                self.both(
+                    "nodes NotReady",
+                    ("#d62728", "#d62728"),
+                    &observed.not_ready,
+                    &predicted.not_ready,
+                ),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
             None,
         ));
         h

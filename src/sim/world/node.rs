@@ -39,14 +39,11 @@ impl World {
             }
             // The kernel's memory threshold notification wakes the eviction manager on a
             // crossing, not for as long as the node stays past it.
-            let met = self.threshold_met(n);
-            if self.s.memcg && met && !self.nodes[n].below && self.nodes[n].kubelet_alive {
+            if self.memcg_fires(n) {
                 let ms = self.crossing_ms(n);
                 self.synchronize(n, t, false, ms);
-                self.nodes[n].below = self.threshold_met(n);
-            } else {
-                self.nodes[n].below = met;
             }
+            self.nodes[n].below = self.threshold_met(n);
             self.update_watch(n);
         }
         // Kills above may have dirtied nodes again; they are looked at next step.
@@ -393,6 +390,13 @@ impl World {
         }
     }
 
+    /// Whether the kernel's memory threshold notification wakes node `n`'s eviction manager now:
+    /// a threshold met that was not at the last look (a crossing, not the staying past it).
+    fn memcg_fires(&self, n: NodeId) -> bool {
+        let node = &self.nodes[n];
+        self.s.memcg && node.kubelet_alive && !node.below && self.threshold_met(n)
+    }
+
     /// When in second `t` the eviction manager of node `n` will synchronize, if it does: at the
     /// memcg threshold crossing, or at its monitoring tick.
     fn first_sync_ms(&self, n: NodeId, t: u64) -> Option<u64> {
@@ -400,7 +404,7 @@ impl World {
         if !node.kubelet_alive {
             return None;
         }
-        if self.s.memcg && node.dirty && !node.below && self.threshold_met(n) {
+        if node.dirty && self.memcg_fires(n) {
             return Some(self.crossing_ms(n));
         }
         let tick = (t + node.hk_phase).is_multiple_of(self.s.housekeeping);
