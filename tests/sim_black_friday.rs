@@ -2,6 +2,8 @@
 //! and the score ordering. Runs the real experiment files through the real loader, engine driver
 //! and scorer.
 
+mod support;
+
 use std::path::Path;
 
 use oomsday::engine::{ExperimentRef, RunRecord};
@@ -331,17 +333,13 @@ fn the_story_model_is_past_the_edge_before_the_leak_and_the_fixed_one_is_not() {
         );
         assert_eq!(at_start("fixed/cluster.yaml", seed), 0, "seed {seed}");
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oomsday"))
-        .args([
-            "simulate",
-            "experiments/black-friday/checkout-leak.yaml",
-            "--out",
-        ])
-        .arg(std::env::temp_dir().join("oomsday-past-the-edge"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("oomsday runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = std::env::temp_dir().join("oomsday-past-the-edge");
+    let (_, stdout, _) = support::oomsday(&[
+        "simulate",
+        "experiments/black-friday/checkout-leak.yaml",
+        "--out",
+        &out.to_string_lossy(),
+    ]);
     assert!(
         stdout.contains("warning: the model is past the edge before the experiment"),
         "{stdout}"

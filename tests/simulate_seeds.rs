@@ -3,27 +3,16 @@
 //! team reads a prediction, not one draw of the kubelets' timing.
 
 use std::path::Path;
-use std::process::Command;
+
+mod support;
 
 use oomsday::engine::ExperimentRef;
 use oomsday::predict::{self, Measure};
 use oomsday::sim::ClusterModel;
+use support::oomsday;
 
 const EXPERIMENT: &str = "tests/fixtures/real-runs/spill/spill.yaml";
 const MODEL: &str = "tests/fixtures/real-bed/model.yaml";
-
-fn oomsday(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_oomsday"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run oomsday");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn repo(p: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)

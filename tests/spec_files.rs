@@ -3,25 +3,14 @@
 //! contract.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod support;
 
 use oomsday::spec::{LeakExperiment, check_files, check_source, collect_files, schema};
+use support::oomsday;
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn oomsday(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_oomsday"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run oomsday");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -1,8 +1,24 @@
 //! Shared by the integration tests (and the snapshot bench): the ground truth of the real
 //! recorded runs; the mock API behind `kube::Client` that serves the real bed and a recording's
 //! objects; the fake API server over real HTTP that the binary and the controller run against;
-//! and the one reading of query strings and selectors they (and the scale bench) share.
+//! the one reading of query strings and selectors they (and the scale bench) share; and the
+//! binary run as a user runs it.
 pub mod apiserver;
 pub mod mock_api;
 pub mod query;
 pub mod truth;
+
+/// Runs the `oomsday` binary in the repository's root: its exit code, stdout and stderr.
+#[allow(dead_code)] // each test binary uses part of it
+pub fn oomsday(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oomsday"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run oomsday");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
