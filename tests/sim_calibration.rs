@@ -374,9 +374,9 @@ fn assert_known_misses(misses: &[Miss], table: &str) {
     }
 }
 
+/// The median as the prediction takes it, of values there are.
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    oomsday::predict::median(&mut v).expect("values to take the median of")
 }
 
 /// The prediction of a set of runs: the median of each measure (of the runs that have it,

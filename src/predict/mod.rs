@@ -135,7 +135,8 @@ pub struct Prediction {
     pub warnings: Vec<String>,
 }
 
-fn median(v: &mut [f64]) -> Option<f64> {
+/// The prediction's median: the middle value (the upper of the two middle ones), None for none.
+pub fn median(v: &mut [f64]) -> Option<f64> {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied()
 }

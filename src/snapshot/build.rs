@@ -219,9 +219,10 @@ fn node_model(e: &NodeEntry, d: &DerivedNode, other: OtherPods) -> NodeModel {
             .map(|c| (c.type_.clone(), c.status.clone()))
             .collect(),
         unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
-        allocatable: objects::memory(status.and_then(|s| s.allocatable.as_ref()), "")
+        // A malformed figure was refused when the node was derived (node_from_kube).
+        allocatable: objects::node_memory(&e.node)
             .ok()
-            .flatten(),
+            .and_then(|m| m.allocatable),
         system_memory: e.measured.then_some(d.kubelet.system_memory),
         other_pods: (other.pods > 0 || other.working_set.bytes() > 0).then_some(other),
     }
