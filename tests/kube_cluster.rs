@@ -731,12 +731,35 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
     assert_eq!(bytes, Some(("checkout-a".to_string(), 268_435_456)));
 }
 
+/// Runs `spec` as experiment `name` in shop against the mock, unattended, looking every 200 ms;
+/// it must end by itself within 30 s.
+async fn run_on_mock(
+    cluster: &mut KubeCluster,
+    name: &str,
+    spec: LeakExperimentSpec,
+    run_id: &str,
+) -> oomsday::engine::RunRecord {
+    let exp = oomsday::engine::ExperimentRef {
+        name: name.into(),
+        namespace: "shop".into(),
+        spec,
+    };
+    let mut opts = oomsday::engine::RunOptions::new(run_id);
+    opts.refresh = Some(Duration::from_millis(200));
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        oomsday::engine::run_unattended(cluster, &exp, &opts),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run completes")
+}
+
 /// The engine driving `KubeCluster` end to end against the mock API server, as `oomsday run`
 /// does: preflight, the sidecar apply, watching, and the revert apply — in that order — and a
 /// record that says so.
 #[tokio::test]
 async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
-    use oomsday::engine::{self, ExperimentRef, RunOptions};
     use oomsday::spec::Phase;
 
     let (mut cluster, log) = mock(healthy(|_| None));
@@ -744,20 +767,7 @@ async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
     let mut spec = plan("sidecar").spec;
     spec.duration = "2s".parse().unwrap();
     spec.recovery = "1s".parse().unwrap();
-    let exp = ExperimentRef {
-        name: "checkout-leak".into(),
-        namespace: "shop".into(),
-        spec,
-    };
-    let mut opts = RunOptions::new("checkout-leak-e2e");
-    opts.refresh = Some(Duration::from_millis(200));
-    let record = tokio::time::timeout(
-        Duration::from_secs(30),
-        engine::run_unattended(&mut cluster, &exp, &opts),
-    )
-    .await
-    .expect("the run ends on its own")
-    .expect("the run completes");
+    let record = run_on_mock(&mut cluster, "checkout-leak", spec, "checkout-leak-e2e").await;
 
     assert_eq!(record.phase, Phase::Completed, "{:?}", record.message);
     assert_eq!(
@@ -1004,7 +1014,6 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
 /// container → containment 100, no recommendation about those nodes, the baseline reported.
 #[tokio::test]
 async fn the_state_before_the_run_is_the_baseline_not_damage() {
-    use oomsday::engine::{self, ExperimentRef, RunOptions};
     use oomsday::report::{Format, Report, render};
     use oomsday::score::Facet;
 
@@ -1066,20 +1075,7 @@ abort: {nodesNotReady: 1}
 ",
     )
     .unwrap();
-    let exp = ExperimentRef {
-        name: "contained".into(),
-        namespace: "shop".into(),
-        spec,
-    };
-    let mut opts = RunOptions::new("contained-baseline");
-    opts.refresh = Some(Duration::from_millis(200));
-    let record = tokio::time::timeout(
-        Duration::from_secs(30),
-        engine::run_unattended(&mut cluster, &exp, &opts),
-    )
-    .await
-    .expect("the run ends on its own")
-    .expect("the run completes");
+    let record = run_on_mock(&mut cluster, "contained", spec, "contained-baseline").await;
     // The abort rule on NotReady nodes judged changes: none.
     assert_eq!(
         record.reason,
