@@ -197,6 +197,7 @@ duration: 30m
         namespace: "shop".into(),
         spec,
         deadline: "2999-01-01T00:00:00Z".parse().unwrap(),
+        started: oomsday::observe::Time::now(),
     }
 }
 

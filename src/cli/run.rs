@@ -272,6 +272,7 @@ async fn dry_run(
         deadline: started
             .saturating_add(exp.spec.duration.std())
             .unwrap_or(Time::MAX),
+        started,
     };
     let patch = cluster
         .dry_run(&plan)

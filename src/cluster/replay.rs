@@ -327,7 +327,7 @@ impl Cluster for ReplayCluster {
     async fn preflight(&mut self, plan: &InjectionPlan) -> Result<Defences> {
         let t = &plan.spec.target;
         let ns = plan.namespace.as_str();
-        let start = self.now;
+        let start = plan.started;
         let workload = self
             .workload_at(t.kind, ns, &t.name, start)
             .or_else(|| self.workload_at(t.kind, ns, &t.name, Time::MAX))

@@ -103,6 +103,7 @@ pub fn apply_update(status: &mut LeakRunStatus, run: &LeakRun, update: &RunUpdat
                             namespace: run.namespace().unwrap_or_default(),
                             spec: run.spec.experiment_spec.clone(),
                             deadline: *deadline,
+                            started: *at,
                         };
                         status.injection = Some(plan.record());
                     }

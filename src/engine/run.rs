@@ -245,8 +245,10 @@ pub async fn run<C: Cluster, P: Probes>(
         last_poll: None,
         finished: None,
     };
-    let now = d.cluster.now();
-    d.milestone(now, Phase::Pending, "run started", None);
+    // At the run's own start, which a recording keeps as its run line's time and a replay starts
+    // its clock from.
+    let started = d.st.started;
+    d.milestone(started, Phase::Pending, "run started", None);
     loop {
         if let Some(s) = d.stop.current() {
             d.st.request_stop(s);
@@ -508,6 +510,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             namespace: self.exp.namespace.clone(),
             spec: self.exp.spec.clone(),
             deadline: add(now, self.exp.spec.duration.std()),
+            started: self.st.started,
         }
     }
 

@@ -49,6 +49,9 @@ pub struct InjectionPlan {
     pub spec: LeakExperimentSpec,
     /// The absolute time the leak ends; the leaker stops by itself then.
     pub deadline: jiff::Timestamp,
+    /// When the run started: what the cluster did before is history to the run's observation.
+    /// The run's own clock, so that a live run and its replay draw that line alike.
+    pub started: jiff::Timestamp,
 }
 
 impl InjectionPlan {

@@ -10,6 +10,7 @@ pub(crate) fn plan(spec_yaml: &str) -> InjectionPlan {
         namespace: "shop".into(),
         spec,
         deadline: ts("2026-11-24T15:00:00Z"),
+        started: ts("2026-11-24T14:30:00Z"),
     }
 }
 

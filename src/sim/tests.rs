@@ -42,6 +42,7 @@ fn plan(c: &SimCluster, spec: LeakExperimentSpec) -> InjectionPlan {
         run_id: "run-1".into(),
         namespace: "shop".into(),
         deadline: c.now().saturating_add(spec.duration.std()).unwrap(),
+        started: c.now(),
         spec,
     }
 }

@@ -482,7 +482,7 @@ impl Cluster for KubeCluster {
         // A suite runs experiments one after another on one cluster: each run watches its own
         // target from its own start.
         self.session = None;
-        let started = self.now();
+        let started = plan.started;
         let t = &plan.spec.target;
         let ns = plan.namespace.as_str();
         preflight::check_namespace(ns, plan.spec.allow_system_namespaces)?;
