@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use oomsday_core::Quantity;
 
 use crate::spec::TargetKind;
@@ -124,6 +125,28 @@ pub fn node_memory(node: &Node) -> crate::Result<NodeMemory> {
             "status.allocatable.memory",
         )?,
     })
+}
+
+/// The field manager that last wrote a workload's spec, with the time of that write, from its
+/// `managedFields`: the entry (not a subresource's, such as the controller's `status`) that
+/// owns part of `spec`, with the latest time; on a tie, the later entry. None when the API
+/// sent no managedFields (a recording made without them). A write that only removed fields
+/// owns nothing and leaves no entry: then the latest entry is older than the change (see
+/// `tests/fixtures/kubernetes-v1.32/deployment-replaced-removal-only.json`).
+pub fn spec_writer(meta: &ObjectMeta) -> Option<(String, Option<jiff::Timestamp>)> {
+    meta.managed_fields
+        .as_deref()?
+        .iter()
+        .filter(|e| e.subresource.as_deref().unwrap_or_default().is_empty())
+        .filter(|e| {
+            e.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:spec").is_some())
+        })
+        .filter_map(|e| Some((e.manager.clone()?, e.time.as_ref().map(|t| t.0))))
+        .enumerate()
+        .max_by_key(|(i, (_, time))| (*time, *i))
+        .map(|(_, writer)| writer)
 }
 
 #[cfg(test)]

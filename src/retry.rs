@@ -26,6 +26,25 @@ impl Backoff {
         }
     }
 
+    /// At least `attempts`, and as many more as it takes for the waits between them to add
+    /// up to `span`: a retry that must outlast an outage of that length.
+    pub fn spanning(first: Duration, max: Duration, attempts: u32, span: Duration) -> Self {
+        let mut n = attempts.max(1);
+        let (mut waited, mut wait) = (Duration::ZERO, first);
+        for _ in 1..n {
+            waited += wait;
+            wait = (wait * 2).min(max.max(first));
+        }
+        // Bounded, so that a tiny `first` cannot turn into thousands of attempts.
+        let most = n.saturating_add(64);
+        while waited < span && n < most && !wait.is_zero() {
+            waited += wait;
+            wait = (wait * 2).min(max.max(first));
+            n += 1;
+        }
+        Backoff::new(first, max, n)
+    }
+
     fn builder(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_min_delay(self.first)

@@ -85,20 +85,72 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             message: format!("the cluster could not be observed: {detail}"),
         });
     }
+    let deadline = state.deadline.unwrap_or(now);
+    // While the watches cannot reach the API server, the leak goes on (the leaker stops by
+    // itself at its deadline) up to the tolerance; past it, revert.
+    let gap_limit = match gap_past_tolerance(spec, state, now) {
+        Ok(limit) => limit,
+        Err(message) => {
+            return Step::Revert(Ending {
+                reason: RunReason::ObservationFailed,
+                message,
+            });
+        }
+    };
+    if let Some((at, by)) = state.tally.template_lost() {
+        let secs = at.duration_since(state.started).as_secs_f64().max(0.0);
+        let by = by.map_or_else(
+            || "someone else (the API did not name the writer)".to_string(),
+            |m| format!("field manager \"{m}\""),
+        );
+        return Step::Revert(Ending {
+            reason: RunReason::InjectionRemoved,
+            message: format!(
+                "the leaker was taken out of {} {} at T+{secs:.0}s by {by}, not by oomsday; \
+                 the run ends here and is not injected again",
+                spec.target.kind.as_str(),
+                spec.target.name,
+            ),
+        });
+    }
     if let Some(message) = abort_rule(spec, state) {
         return Step::Revert(Ending {
             reason: RunReason::AbortRule,
             message,
         });
     }
-    let deadline = state.deadline.unwrap_or(now);
     if now >= deadline {
         return Step::Revert(Ending {
             reason: RunReason::DurationElapsed,
             message: format!("the leak ran its duration ({})", spec.duration),
         });
     }
-    Step::Observe { until: deadline }
+    Step::Observe {
+        until: gap_limit.map_or(deadline, |l| l.min(deadline)),
+    }
+}
+
+/// An open gap in what the watches see: Ok with the moment it runs out of tolerance (None
+/// without a gap), or Err with the sentence that ends the run once it has.
+fn gap_past_tolerance(
+    spec: &LeakExperimentSpec,
+    state: &RunState,
+    now: Time,
+) -> Result<Option<Time>, String> {
+    let Some((since, detail)) = state.tally.gap() else {
+        return Ok(None);
+    };
+    let tolerance = spec.outage_tolerance();
+    let limit = super::add(since, tolerance);
+    if now < limit {
+        return Ok(Some(limit));
+    }
+    Err(format!(
+        "the cluster could not be observed: the API server could not be watched from {} for \
+         longer than the outage tolerance ({}): {detail}",
+        since.strftime("%H:%M:%S"),
+        humantime::format_duration(tolerance),
+    ))
 }
 
 fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
@@ -125,6 +177,15 @@ fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             ),
         });
     }
+    let gap_limit = match gap_past_tolerance(spec, state, now) {
+        Ok(limit) => limit,
+        Err(message) => {
+            return Step::Finish(Ending {
+                reason: ending.reason,
+                message: format!("{}; during recovery, {message}", ending.message),
+            });
+        }
+    };
     let reverted = state.reverted.unwrap_or(now);
     let until = super::add(reverted, spec.recovery.std());
     if now >= until {
@@ -136,7 +197,9 @@ fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             ),
         });
     }
-    Step::Recover { until }
+    Step::Recover {
+        until: gap_limit.map_or(until, |l| l.min(until)),
+    }
 }
 
 fn stop_ending(state: &RunState) -> Option<Ending> {

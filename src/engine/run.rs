@@ -296,11 +296,15 @@ async fn revert_with_retries<C: Cluster>(
     cluster: &mut C,
     record: &crate::spec::InjectionRecord,
     opts: &RunOptions,
+    outage: StdDuration,
 ) -> crate::Result<Time> {
-    let backoff = crate::retry::Backoff::new(
+    // An API server that is down when the revert is due is waited for as long as the run
+    // would have ridden out the outage: reverted as soon as it answers.
+    let backoff = crate::retry::Backoff::spanning(
         opts.revert_backoff,
         opts.revert_backoff_max,
         opts.revert_attempts,
+        outage,
     );
     // The cluster is borrowed mutably by each attempt in turn, never twice at once.
     let cluster = tokio::sync::Mutex::new(cluster);
@@ -450,7 +454,8 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
                 record.deadline
             ));
         }
-        match revert_with_retries(self.cluster, &record, self.opts).await {
+        let outage = self.exp.spec.outage_tolerance();
+        match revert_with_retries(self.cluster, &record, self.opts, outage).await {
             Ok(at) => {
                 self.st.mark_reverted(at);
                 let until = add(at, self.exp.spec.recovery.std());
@@ -471,7 +476,13 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
         let message = format!(
             "could not revert {} after {} attempts: {e}",
             self.target(),
-            self.opts.revert_attempts.max(1)
+            crate::retry::Backoff::spanning(
+                self.opts.revert_backoff,
+                self.opts.revert_backoff_max,
+                self.opts.revert_attempts,
+                self.exp.spec.outage_tolerance(),
+            )
+            .attempts
         );
         self.st.ending = Some(Ending {
             reason: RunReason::RevertFailed,

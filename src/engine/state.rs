@@ -58,6 +58,14 @@ pub struct Tally {
     admission_rejections: u32,
     budgets: BTreeMap<String, Sample<(u32, u32)>>,
     observation_failed: Option<String>,
+    /// Since when the watches cannot reach the API server, and why, while they cannot.
+    gap: Option<(Time, String)>,
+    /// Who last wrote the workload's spec, and when, as its managedFields say.
+    writer: Option<(String, Option<Time>)>,
+    /// When the workload's template was last seen carrying the leaker during the run.
+    template_had_leaker: Option<Time>,
+    /// The first time the template lost the leaker after carrying it, and who wrote it then.
+    template_lost: Option<(Time, Option<String>)>,
 }
 
 impl Tally {
@@ -112,9 +120,19 @@ impl Tally {
                 };
                 update(map, node, obs, bad);
             }
-            Event::Workload { desired, ready, .. }
-                if self.workload.is_none_or(|s| obs.at >= s.at) =>
-            {
+            Event::Workload {
+                desired,
+                ready,
+                leaker,
+                ..
+            } if self.workload.is_none_or(|s| obs.at >= s.at) => {
+                if *leaker {
+                    self.template_had_leaker = Some(obs.at);
+                } else if let Some(had) = self.template_had_leaker
+                    && self.template_lost.is_none()
+                {
+                    self.template_lost = Some((obs.at, self.remover(had)));
+                }
                 self.workload = Some(Sample {
                     at: obs.at,
                     value: (*desired, *ready),
@@ -142,6 +160,16 @@ impl Tally {
                 obs,
                 (*current_healthy, *desired_healthy),
             ),
+            Event::WorkloadWriter { manager, written } => {
+                self.writer = Some((manager.clone(), *written));
+            }
+            Event::ObservationGap { open, detail } => {
+                if !*open {
+                    self.gap = None;
+                } else if self.gap.is_none() {
+                    self.gap = Some((obs.at, detail.clone()));
+                }
+            }
             Event::ObservationFailed { detail } if self.observation_failed.is_none() => {
                 self.observation_failed = Some(detail.clone());
             }
@@ -203,6 +231,28 @@ impl Tally {
             .values()
             .map(|s| s.value)
             .min_by_key(|(cur, des)| i64::from(*cur) - i64::from(*des))
+    }
+    /// When the workload's template lost the leaker after carrying it, and the field manager
+    /// that wrote it then (None when the API did not say). While the leak runs, that is
+    /// someone else's doing: oomsday's own revert comes after.
+    pub fn template_lost(&self) -> Option<(Time, Option<&str>)> {
+        self.template_lost
+            .as_ref()
+            .map(|(at, by)| (*at, by.as_deref()))
+    }
+    /// Who took the leaker out of the template, last seen in it at `had`: the latest writer of
+    /// the spec when it wrote after that (its entry has whole seconds) and is not oomsday. An
+    /// update that only removed fields leaves no entry, so nobody is named then.
+    fn remover(&self, had: Time) -> Option<String> {
+        let (manager, written) = self.writer.as_ref()?;
+        let had_second = Time::from_second(had.as_second()).unwrap_or(had);
+        (manager != crate::inject::FIELD_MANAGER && written.is_some_and(|w| w >= had_second))
+            .then(|| manager.clone())
+    }
+
+    /// Since when, and why, the watches cannot reach the API server, while they cannot.
+    pub fn gap(&self) -> Option<(Time, &str)> {
+        self.gap.as_ref().map(|(at, d)| (*at, d.as_str()))
     }
     /// The first watch failure reported, if any.
     pub fn observation_failed(&self) -> Option<&str> {

@@ -60,6 +60,9 @@ pub enum Kind {
     AlertCheck,
     Abort,
     ObservationFailed,
+    ObservationGap {
+        open: bool,
+    },
 }
 
 /// One line of the story.
@@ -182,7 +185,8 @@ impl Narrator {
             | Event::RunPhase { .. }
             | Event::Alert { .. }
             | Event::Abort { .. }
-            | Event::ObservationFailed { .. } => Self::run_line(at, &o.event),
+            | Event::ObservationFailed { .. }
+            | Event::ObservationGap { .. } => Self::run_line(at, &o.event),
             Event::LeakerStarted { .. }
             | Event::OomKilled { .. }
             | Event::CrashLoopBackOff { .. }
@@ -194,7 +198,11 @@ impl Narrator {
             | Event::Budget { .. }
             | Event::Probe { .. }
             | Event::AlertCheck { .. } => self.state_line(at, &o.event),
-            Event::LeakerBytes { .. } | Event::LeakerPods { .. } => None,
+            // Who wrote the workload is told with what it did (the run's end, when it took
+            // the leaker out).
+            Event::LeakerBytes { .. } | Event::LeakerPods { .. } | Event::WorkloadWriter { .. } => {
+                None
+            }
         }
     }
 
@@ -254,6 +262,27 @@ impl Narrator {
                 "ObservationFailed",
                 true,
                 with_detail("observation failed".into(), detail),
+            ),
+            Event::ObservationGap { open: true, detail } => Line::new(
+                at,
+                Kind::ObservationGap { open: true },
+                "APIServerUnreachable",
+                true,
+                with_detail(
+                    format!(
+                        "API server unreachable since {} — the leak goes on; what happens \
+                         meanwhile is read from the objects when it is back",
+                        at.strftime("%H:%M:%S")
+                    ),
+                    detail,
+                ),
+            ),
+            Event::ObservationGap { open: false, .. } => Line::new(
+                at,
+                Kind::ObservationGap { open: false },
+                "APIServerReachable",
+                false,
+                format!("API server reachable again at {}", at.strftime("%H:%M:%S")),
             ),
             _ => return None,
         })

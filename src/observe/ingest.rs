@@ -5,14 +5,10 @@
 //! the same objects at the same received times give the same observations. Pure: the caller
 //! says when each delivery was received.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use super::classify::{Classifier, Kind, Object, TargetRef};
 use super::{Event, Observation, Time};
-
-/// Consecutive failures of one watch after which it is reported as failing (the run is then not
-/// to be trusted); the watch keeps retrying regardless.
-const FAILURES_BEFORE_REPORT: u32 = 5;
 
 /// One thing a watch (or the leaker scraper) delivered.
 #[derive(Debug, Clone)]
@@ -36,7 +32,10 @@ pub enum Delivery {
 #[derive(Debug)]
 pub struct Ingest {
     classifier: Classifier,
-    failures: HashMap<String, u32>,
+    /// Watches failing now, with their last error: while any is, the run has a gap in what it
+    /// sees (an API server restarting, a dropped connection). Judged by time, in the engine,
+    /// never by the count of attempts.
+    failing: BTreeMap<String, String>,
     /// Streams whose first list is complete: what they deliver after it are changes; before
     /// it, the state the run began in.
     listed: HashSet<String>,
@@ -47,7 +46,7 @@ impl Ingest {
     pub fn new(target: TargetRef, since: Time) -> Self {
         Ingest {
             classifier: Classifier::new(target, since),
-            failures: HashMap::new(),
+            failing: BTreeMap::new(),
             listed: HashSet::new(),
         }
     }
@@ -55,15 +54,26 @@ impl Ingest {
     /// What `delivery`, received at `received` from `stream` (one watch: its resource and
     /// selector), adds.
     pub fn take(&mut self, stream: &str, received: Time, delivery: Delivery) -> Vec<Observation> {
-        if !matches!(delivery, Delivery::Failed(_)) {
-            self.failures.remove(stream);
+        let mut out = Vec::new();
+        if !matches!(delivery, Delivery::Failed(_))
+            && self.failing.remove(stream).is_some()
+            && self.failing.is_empty()
+        {
+            // What happened meanwhile arrives now, each fact with its own time.
+            out.push(Observation::new(
+                received,
+                Event::ObservationGap {
+                    open: false,
+                    detail: format!("watching {stream} again"),
+                },
+            ));
         }
         let first_list = !self.listed.contains(stream);
         self.classifier.from_stream(stream, first_list);
         if matches!(delivery, Delivery::ListDone(_)) {
             self.listed.insert(stream.to_string());
         }
-        let mut out = match delivery {
+        out.extend(match delivery {
             Delivery::ListStarted(kind) => {
                 self.classifier.relist_started(kind);
                 Vec::new()
@@ -76,13 +86,14 @@ impl Ingest {
                 Event::LeakerBytes { pod, bytes },
             )],
             Delivery::Failed(error) => {
-                let n = self.failures.entry(stream.to_string()).or_insert(0);
-                *n += 1;
-                tracing::warn!(stream, attempt = *n, %error, "watch failed; retrying");
-                if *n == FAILURES_BEFORE_REPORT {
+                tracing::warn!(stream, %error, "watch failed; retrying");
+                let opens = self.failing.is_empty();
+                self.failing.insert(stream.to_string(), error.clone());
+                if opens {
                     vec![Observation::new(
                         received,
-                        Event::ObservationFailed {
+                        Event::ObservationGap {
+                            open: true,
                             detail: format!("watching {stream} failed: {error}"),
                         },
                     )]
@@ -90,7 +101,7 @@ impl Ingest {
                     Vec::new()
                 }
             }
-        };
+        });
         self.classifier.tick(received, &mut out);
         out
     }
@@ -113,3 +124,6 @@ impl Ingest {
         &self.classifier
     }
 }
+
+#[cfg(test)]
+mod tests;

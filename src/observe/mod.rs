@@ -168,6 +168,14 @@ pub enum Event {
         #[serde(default)]
         leaker: bool,
     },
+    /// The field manager that last wrote the target workload's spec (from its managedFields):
+    /// who took the leaker out when it was not oomsday (`kubectl-replace`, a GitOps tool).
+    WorkloadWriter {
+        manager: String,
+        /// The time of that write, as the entry says (whole seconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        written: Option<Time>,
+    },
     /// How many of the target's pods still carry a live leaker: a sidecar leaker in a pod that
     /// has not terminated, or an ephemeral leaker that has not exited.
     LeakerPods { live: u32 },
@@ -197,6 +205,10 @@ pub enum Event {
     Abort { reason: String, detail: String },
     /// Watching the cluster failed; the run cannot be trusted.
     ObservationFailed { detail: String },
+    /// The watches could not reach the API server (`open`), or reach it again (`!open`): a
+    /// stretch of the run seen only afterwards, through what the objects say when the watches
+    /// are back. A state series; the engine decides by its length whether the run goes on.
+    ObservationGap { open: bool, detail: String },
 }
 
 impl Event {
@@ -244,6 +256,8 @@ impl Event {
             } => Some(format!("node/{node}/{condition:?}")),
             Event::Budget { name, .. } => Some(format!("pdb/{name}")),
             Event::Workload { .. } => Some("workload".into()),
+            Event::WorkloadWriter { .. } => Some("workload-writer".into()),
+            Event::ObservationGap { .. } => Some("observation-gap".into()),
             Event::LeakerPods { .. } => Some("leaker-pods".into()),
             Event::AlertCheck { .. } => Some("alert-check".into()),
             Event::LeakerBytes { pod, .. } => Some(format!("leaker/{pod}")),

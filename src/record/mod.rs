@@ -25,6 +25,13 @@ use crate::observe::Time;
 use crate::observe::classify::{Kind, Object};
 use crate::spec::{LeakExperimentSpec, Phase};
 
+/// Whether objects of `resource` keep their `managedFields` when watched and recorded: only
+/// the target workload's, whose entries name who last wrote its spec (someone who removed the
+/// leaker mid-run); every other object drops them, as the independent recorder does.
+pub fn keeps_managed_fields(resource: &str) -> bool {
+    matches!(resource, "deployments" | "statefulsets")
+}
+
 /// The annotation of the BOOKMARK that ends a watch's initial list (the API's own marker).
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 

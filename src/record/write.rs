@@ -47,7 +47,7 @@ impl Recorder {
         }
     }
 
-    /// A watch event, as received (its `managedFields` are dropped). `stream` names the watch
+    /// A watch event, as received (its `managedFields` are dropped, but a workload's: [`super::keeps_managed_fields`]). `stream` names the watch
     /// when the resource has several (else it is the resource).
     pub fn watch(
         &self,
@@ -58,7 +58,9 @@ impl Recorder {
         object: serde_json::Value,
     ) {
         let mut object = object;
-        if let Some(m) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        if !super::keeps_managed_fields(resource)
+            && let Some(m) = object.get_mut("metadata").and_then(|m| m.as_object_mut())
+        {
             m.remove("managedFields");
         }
         self.line(&WatchLine {

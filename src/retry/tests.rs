@@ -56,3 +56,21 @@ async fn timeout_names_what_took_too_long() {
         "{e}"
     );
 }
+
+#[test]
+fn a_retry_spanning_an_outage_has_the_attempts_to_outlast_it() {
+    let s = Duration::from_secs;
+    // 1 s doubling to 30 s: 5 attempts wait 15 s; two minutes take 9 (1+2+4+8+16+30+30+30).
+    assert_eq!(Backoff::spanning(s(1), s(30), 5, s(0)).attempts, 5);
+    assert_eq!(Backoff::spanning(s(1), s(30), 5, s(120)).attempts, 9);
+    // No wait between attempts: nothing to span.
+    assert_eq!(
+        Backoff::spanning(Duration::ZERO, Duration::ZERO, 3, s(120)).attempts,
+        3
+    );
+    // A tiny wait is bounded, not thousands of attempts.
+    assert_eq!(
+        Backoff::spanning(Duration::from_millis(1), Duration::from_millis(1), 3, s(120)).attempts,
+        67
+    );
+}

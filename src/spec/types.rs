@@ -108,6 +108,41 @@ pub struct LeakExperimentSpec {
     /// get nodes/proxy (deploy/rbac-node-proxy.yaml), else estimated from requests.
     #[serde(default, skip_serializing_if = "is_false")]
     pub predict: bool,
+    /// How the run rides out a control plane it cannot watch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation: Option<ObservationSettings>,
+}
+
+impl LeakExperimentSpec {
+    /// How long the run goes on while the cluster cannot be watched: `observation.outageTolerance`,
+    /// else [`DEFAULT_OUTAGE_TOLERANCE`].
+    pub fn outage_tolerance(&self) -> std::time::Duration {
+        self.observation
+            .as_ref()
+            .map_or(DEFAULT_OUTAGE_TOLERANCE, |o| o.outage_tolerance)
+            .std()
+    }
+}
+
+/// How long a run goes on, by default, while it cannot watch the cluster: an API server
+/// restarted for an upgrade is back well within it.
+pub const DEFAULT_OUTAGE_TOLERANCE: Duration = Duration::from_secs(120);
+
+fn default_outage_tolerance() -> Duration {
+    DEFAULT_OUTAGE_TOLERANCE
+}
+
+/// How the run rides out a control plane it cannot watch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservationSettings {
+    /// How long the run goes on while the API server cannot be watched (a restart for an
+    /// upgrade, a load balancer dropping connections), as Kubernetes clients do: the leak
+    /// continues, what happened meanwhile is read from the objects when the watches are back.
+    /// Past it, oomsday reverts as soon as the API server answers (the leaker stops by itself
+    /// at its deadline) and the run is Inconclusive. Default 2m.
+    #[serde(default = "default_outage_tolerance")]
+    pub outage_tolerance: Duration,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -960,13 +995,16 @@ pub enum RunReason {
     TargetNotAllowed,
     /// Another run leaks into the workload.
     TargetBusy,
+    /// Someone else (a person, a GitOps sync) rewrote the workload and took the leaker out
+    /// while it ran: the run ends, it is never injected again.
+    InjectionRemoved,
     /// A reason this version does not know (written by a newer controller).
     #[serde(other)]
     Unknown,
 }
 
 impl RunReason {
-    pub const ALL: [RunReason; 15] = [
+    pub const ALL: [RunReason; 16] = [
         RunReason::DurationElapsed,
         RunReason::AbortRule,
         RunReason::Signal,
@@ -981,6 +1019,7 @@ impl RunReason {
         RunReason::ControllerRestarted,
         RunReason::TargetNotAllowed,
         RunReason::TargetBusy,
+        RunReason::InjectionRemoved,
         RunReason::Unknown,
     ];
 
@@ -1001,6 +1040,7 @@ impl RunReason {
             RunReason::ControllerRestarted => "ControllerRestarted",
             RunReason::TargetNotAllowed => "TargetNotAllowed",
             RunReason::TargetBusy => "TargetBusy",
+            RunReason::InjectionRemoved => "InjectionRemoved",
             RunReason::Unknown => "Unknown",
         }
     }
@@ -1009,7 +1049,10 @@ impl RunReason {
     /// request the person or controller wants the run over; after an injection or watch failure
     /// there is nothing trustworthy to measure.
     pub const fn watch_recovery(self) -> bool {
-        matches!(self, RunReason::DurationElapsed | RunReason::AbortRule)
+        matches!(
+            self,
+            RunReason::DurationElapsed | RunReason::AbortRule | RunReason::InjectionRemoved
+        )
     }
 
     /// The phase a run that ended for this reason finishes in: Completed when it ran its
@@ -1020,7 +1063,8 @@ impl RunReason {
             RunReason::AbortRule
             | RunReason::Signal
             | RunReason::AbortAnnotation
-            | RunReason::Deleted => Phase::Aborted,
+            | RunReason::Deleted
+            | RunReason::InjectionRemoved => Phase::Aborted,
             _ => Phase::Failed,
         }
     }

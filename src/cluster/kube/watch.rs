@@ -156,8 +156,13 @@ where
                 config,
                 wrap,
             } = self;
+            let keep_managed = crate::record::keeps_managed_fields(resource);
             let events = watcher(api, config)
-                .modify(|o: &mut K| o.managed_fields_mut().clear())
+                .modify(move |o: &mut K| {
+                    if !keep_managed {
+                        o.managed_fields_mut().clear();
+                    }
+                })
                 .default_backoff();
             futures::pin_mut!(events);
             while let Some(ev) = events.next().await {
@@ -205,6 +210,12 @@ where
                             Some(obj) => Delivery::Delete(obj),
                             None => continue,
                         }
+                    }
+                    // 410 Gone on resume means "list again", which the watcher does at once:
+                    // a relist, never a failure.
+                    Err(watcher::Error::WatchError(s)) if s.code == 410 => {
+                        tracing::info!(%stream, "resource version expired; listing again");
+                        continue;
                     }
                     Err(e) => Delivery::Failed(e.to_string()),
                 };

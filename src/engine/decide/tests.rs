@@ -491,3 +491,138 @@ fn final_phases() {
     assert!(RunReason::AbortRule.watch_recovery());
     assert!(!RunReason::Signal.watch_recovery());
 }
+
+fn template(leaker: bool) -> Event {
+    Event::Workload {
+        desired: 3,
+        ready: 3,
+        updated: 3,
+        current: 3,
+        observed: true,
+        leaker,
+    }
+}
+
+#[test]
+fn a_leaker_taken_out_by_someone_else_ends_the_run_and_is_not_injected_again() {
+    let writer = |at: i64, m: &str| {
+        Observation::new(
+            t(at),
+            Event::WorkloadWriter {
+                manager: m.into(),
+                written: Some(t(at)),
+            },
+        )
+    };
+    let st = leaking(&[
+        writer(10, "oomsday"),
+        Observation::new(t(11), template(true)),
+        writer(27, "kubectl-replace"),
+        Observation::new(t(27), template(false)),
+    ]);
+    let Step::Revert(ending) = decide(&spec(), &st, t(28)) else {
+        panic!("{:?}", decide(&spec(), &st, t(28)));
+    };
+    assert_eq!(ending.reason, RunReason::InjectionRemoved);
+    assert!(
+        ending
+            .message
+            .contains("at T+27s by field manager \"kubectl-replace\""),
+        "{}",
+        ending.message
+    );
+    assert_eq!(RunReason::InjectionRemoved.final_phase(), Phase::Aborted);
+
+    // Without a writer newer than the template that had the leaker, nobody is named.
+    let st = leaking(&[
+        writer(10, "oomsday"),
+        Observation::new(t(11), template(true)),
+        Observation::new(t(27), template(false)),
+    ]);
+    let Step::Revert(ending) = decide(&spec(), &st, t(28)) else {
+        panic!("reverts");
+    };
+    assert!(ending.message.contains("someone else"), "{}", ending.message);
+
+    // oomsday's own revert takes the leaker out too: while recovering, that is no news.
+    let st = recovering(
+        RunReason::DurationElapsed,
+        &[Observation::new(t(11), template(true))],
+        &[Observation::new(t(1811), template(false))],
+    );
+    let Step::Finish(ending) = decide(&spec(), &st, t(1812)) else {
+        panic!("{:?}", decide(&spec(), &st, t(1812)));
+    };
+    assert_eq!(ending.reason, RunReason::DurationElapsed);
+}
+
+#[test]
+fn a_template_that_never_had_the_leaker_is_not_a_removal() {
+    // An ephemeral run: the template never carries the leaker.
+    let st = leaking(&[Observation::new(t(11), template(false))]);
+    assert_eq!(
+        decide(&spec(), &st, t(12)),
+        Step::Observe { until: t(1810) }
+    );
+}
+
+fn gap(at: i64, open: bool) -> Observation {
+    Observation::new(
+        t(at),
+        Event::ObservationGap {
+            open,
+            detail: "watching pods failed: connection refused".into(),
+        },
+    )
+}
+
+#[test]
+fn an_api_server_outage_is_ridden_out_up_to_the_tolerance() {
+    // Default tolerance 2m: the leak goes on, and the engine wakes when it runs out.
+    let st = leaking(&[gap(100, true)]);
+    assert_eq!(
+        decide(&spec(), &st, t(150)),
+        Step::Observe { until: t(220) }
+    );
+    // Back in time: nothing happened to the run.
+    let st = leaking(&[gap(100, true), gap(160, false)]);
+    assert_eq!(
+        decide(&spec(), &st, t(170)),
+        Step::Observe { until: t(1810) }
+    );
+    // Past it: revert, the cluster could not be observed.
+    let st = leaking(&[gap(100, true)]);
+    let Step::Revert(ending) = decide(&spec(), &st, t(220)) else {
+        panic!("reverts");
+    };
+    assert_eq!(ending.reason, RunReason::ObservationFailed);
+    assert!(
+        ending.message.contains("outage tolerance (2m)"),
+        "{}",
+        ending.message
+    );
+    // The experiment sets its own; the deadline still ends the leak first.
+    let mut s = spec_with(json!({}), "30m");
+    s.observation = Some(crate::spec::ObservationSettings {
+        outage_tolerance: oomsday_core::Duration::from_secs(3600),
+    });
+    let st = leaking(&[gap(100, true)]);
+    assert_eq!(decide(&s, &st, t(150)), Step::Observe { until: t(1810) });
+}
+
+#[test]
+fn an_outage_past_the_tolerance_while_recovering_ends_the_watch() {
+    let st = recovering(RunReason::DurationElapsed, &[], &[gap(1811, true)]);
+    assert_eq!(
+        decide(&spec(), &st, t(1820)),
+        Step::Recover { until: t(1931) }
+    );
+    let Step::Finish(ending) = decide(&spec(), &st, t(1931)) else {
+        panic!("finishes");
+    };
+    assert!(
+        ending.message.contains("during recovery"),
+        "{}",
+        ending.message
+    );
+}

@@ -161,8 +161,8 @@ impl Object {
             Object::Event(e) => e.managed_fields_mut().clear(),
             Object::EventV1(e) => e.managed_fields_mut().clear(),
             Object::Budget(b) => b.managed_fields_mut().clear(),
-            Object::Deployment(d) => d.managed_fields_mut().clear(),
-            Object::StatefulSet(s) => s.managed_fields_mut().clear(),
+            // A workload keeps its managedFields: they name who last wrote its spec.
+            Object::Deployment(_) | Object::StatefulSet(_) => {}
         }
     }
 }
@@ -188,6 +188,8 @@ pub struct Classifier {
     events: HashMap<Box<str>, Seen<Time>>,
     budgets: HashMap<Box<str>, Seen<Event>>,
     workload: Option<Event>,
+    /// The workload's last spec writer reported.
+    writer: Option<(String, Option<Time>)>,
     /// Per watch stream, its id and the generation of its current (re-)list; entries it
     /// stamped with an older one at `relist_done` vanished while the watch was away.
     streams: HashMap<Box<str>, Stamp>,
@@ -244,6 +246,7 @@ impl Classifier {
             events: HashMap::new(),
             budgets: HashMap::new(),
             workload: None,
+            writer: None,
             streams: HashMap::new(),
             current: Stamp::default(),
             current_baseline: None,
@@ -414,7 +417,7 @@ impl Classifier {
         let kind = match &event {
             Event::NodeCondition { .. } => Kind::Node,
             Event::Budget { .. } => Kind::Budget,
-            Event::Workload { .. } => Kind::Workload,
+            Event::Workload { .. } | Event::WorkloadWriter { .. } => Kind::Workload,
             _ => Kind::Pod,
         };
         let at = at.max(self.since);

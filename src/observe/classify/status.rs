@@ -80,6 +80,14 @@ impl Classifier {
         {
             return;
         }
+        // Who wrote the spec goes first: a template that lost the leaker is then told with
+        // its writer.
+        if let Some((manager, written)) = crate::objects::spec_writer(w.meta())
+            && self.writer.as_ref() != Some(&(manager.clone(), written))
+        {
+            self.writer = Some((manager.clone(), written));
+            self.push_state(out, now, Event::WorkloadWriter { manager, written });
+        }
         let rollout = w.rollout();
         // A workload without spec.replicas has one (the API's default).
         let event = Event::Workload {

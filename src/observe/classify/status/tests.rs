@@ -1,3 +1,5 @@
+use super::super::TargetRef;
+use crate::spec::TargetKind;
 use super::super::Object;
 use super::super::tests::{fixture, items, ts};
 use super::*;
@@ -89,4 +91,95 @@ fn workload_ready_replicas() {
     let mut other = d;
     other.metadata.name = Some("unrelated".into());
     assert!(c.apply(&Object::Deployment(other), now).is_empty());
+}
+
+/// The target `fixture-captureN/checkout` of the rewritten-workload fixtures, past its first
+/// lists.
+fn checkout_in(ns: &str) -> Classifier {
+    let target = TargetRef {
+        namespace: ns.into(),
+        kind: TargetKind::Deployment,
+        name: "checkout".into(),
+        selector: [("app".to_string(), "checkout".to_string())]
+            .into_iter()
+            .collect(),
+        template_labels: [("app".to_string(), "checkout".to_string())].into(),
+    };
+    let mut c = Classifier::new(target, ts("2026-12-06T13:19:00Z"));
+    c.relist_done(super::super::Kind::Workload, ts("2026-12-06T13:19:00Z"));
+    c
+}
+
+fn deployment(json: &str) -> Object {
+    Object::Deployment(items::<Deployment>(json).remove(0))
+}
+
+#[test]
+fn a_rewritten_workload_says_who_wrote_it_when_the_api_names_them() {
+    let mut c = checkout_in("fixture-capture2");
+    let injected = c.apply(
+        &deployment(fixture!("deployment-injected.json")),
+        ts("2026-12-06T13:19:31Z"),
+    );
+    let replaced = c.apply(
+        &deployment(fixture!("deployment-replaced-with-change.json")),
+        ts("2026-12-06T13:19:39Z"),
+    );
+    let events = |obs: &[crate::observe::Observation]| -> Vec<Event> {
+        obs.iter().map(|o| o.event.clone()).collect()
+    };
+    // The writer is told before the sample it explains.
+    assert_eq!(
+        events(&injected)[0],
+        Event::WorkloadWriter {
+            manager: "oomsday".into(),
+            written: Some(ts("2026-12-06T13:19:30Z")),
+        }
+    );
+    assert!(matches!(events(&injected)[1], Event::Workload { leaker: true, .. }));
+    assert_eq!(
+        events(&replaced)[0],
+        Event::WorkloadWriter {
+            manager: "kubectl-replace".into(),
+            written: Some(ts("2026-12-06T13:19:38Z")),
+        }
+    );
+    assert!(matches!(events(&replaced)[1], Event::Workload { leaker: false, .. }));
+
+    // The engine's tally names the writer of the template that lost the leaker.
+    let mut tally = crate::engine::Tally::new(ts("2026-12-06T13:19:00Z"));
+    for o in injected.iter().chain(&replaced) {
+        tally.record(o);
+    }
+    assert_eq!(
+        tally.template_lost(),
+        Some((ts("2026-12-06T13:19:39Z"), Some("kubectl-replace")))
+    );
+}
+
+#[test]
+fn a_rewrite_that_only_removed_the_leaker_names_nobody() {
+    // kubectl replace of the unchanged original: the only entry left with part of the spec is
+    // kubectl-create's, older than the template that still carried the leaker.
+    let mut c = checkout_in("fixture-capture3");
+    let obj = deployment(fixture!("deployment-replaced-removal-only.json"));
+    let mut tally = crate::engine::Tally::new(ts("2026-12-06T13:19:00Z"));
+    tally.record(&crate::observe::Observation::new(
+        ts("2026-12-06T13:19:48Z"),
+        Event::Workload {
+            desired: 1,
+            ready: 1,
+            updated: 1,
+            current: 1,
+            observed: true,
+            leaker: true,
+        },
+    ));
+    for o in c.apply(&obj, ts("2026-12-06T13:19:52Z")) {
+        tally.record(&o);
+    }
+    assert_eq!(
+        tally.template_lost(),
+        Some((ts("2026-12-06T13:19:52Z"), None))
+    );
 }

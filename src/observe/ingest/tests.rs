@@ -1,0 +1,54 @@
+use super::*;
+use crate::observe::classify::tests::classifier;
+use crate::testkit::ts;
+
+fn ingest() -> Ingest {
+    let c = classifier("checkout");
+    Ingest::new(c.target().clone(), ts("2026-11-24T13:30:00Z"))
+}
+
+fn gaps(obs: &[Observation]) -> Vec<(String, bool)> {
+    obs.iter()
+        .filter_map(|o| match &o.event {
+            Event::ObservationGap { open, .. } => Some((o.at.to_string(), *open)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn failing_watches_open_one_gap_that_closes_when_every_one_is_back() {
+    let mut i = ingest();
+    let fail = |e: &str| Delivery::Failed(e.into());
+    let mut seen = Vec::new();
+    // However many attempts fail, one gap: the engine judges it by its length.
+    for s in 0..20 {
+        let at = ts("2026-11-24T13:31:00Z") + jiff::SignedDuration::from_secs(s);
+        seen.extend(i.take("pods", at, fail("connection refused")));
+        seen.extend(i.take("nodes", at, fail("connection refused")));
+    }
+    // One watch back is not the API server back.
+    seen.extend(i.take(
+        "pods",
+        ts("2026-11-24T13:31:30Z"),
+        Delivery::ListStarted(Kind::Pod),
+    ));
+    seen.extend(i.take(
+        "nodes",
+        ts("2026-11-24T13:31:31Z"),
+        Delivery::ListStarted(Kind::Node),
+    ));
+    assert_eq!(
+        gaps(&seen),
+        vec![
+            ("2026-11-24T13:31:00Z".to_string(), true),
+            ("2026-11-24T13:31:31Z".to_string(), false)
+        ]
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|o| matches!(o.event, Event::ObservationFailed { .. })),
+        "failed attempts are never a failure of the run: {seen:#?}"
+    );
+}
