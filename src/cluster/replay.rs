@@ -151,6 +151,10 @@ impl ReplayCluster {
         if w.kind == WatchType::Bookmark {
             return Ok(Some((stream, Delivery::ListDone(kind))));
         }
+        if w.kind == WatchType::Error {
+            let message = w.object["message"].as_str().unwrap_or("watch failed");
+            return Ok(Some((stream, Delivery::Failed(message.to_string()))));
+        }
         let Some(obj) = object_of(w) else {
             return Ok(None);
         };
@@ -181,7 +185,10 @@ impl ReplayCluster {
             .iter()
             .take_while(|e| e.received() <= t)
             .filter_map(|e| match e {
-                Entry::Watch(w) if w.resource == resource && w.kind != WatchType::Deleted => {
+                Entry::Watch(w)
+                    if w.resource == resource
+                        && !matches!(w.kind, WatchType::Deleted | WatchType::Error) =>
+                {
                     object_of(w).and_then(|o| o.ok())
                 }
                 _ => None,
@@ -199,7 +206,7 @@ impl ReplayCluster {
         let mut by_uid: std::collections::BTreeMap<String, Option<T>> = Default::default();
         for e in self.entries.iter().take_while(|e| e.received() <= t) {
             let Entry::Watch(w) = e else { continue };
-            if w.resource != resource || w.kind == WatchType::Bookmark {
+            if w.resource != resource || matches!(w.kind, WatchType::Bookmark | WatchType::Error) {
                 continue;
             }
             let Ok(obj) = T::deserialize(&w.object) else {
@@ -225,7 +232,9 @@ impl ReplayCluster {
                 let mut last_generation = None;
                 for e in &self.entries {
                     let Entry::Watch(w) = e else { continue };
-                    if w.resource != resource || w.kind == WatchType::Bookmark {
+                    if w.resource != resource
+                        || matches!(w.kind, WatchType::Bookmark | WatchType::Error)
+                    {
                         continue;
                     }
                     let Some(Ok(o)) = object_of(w) else { continue };
@@ -252,7 +261,8 @@ impl ReplayCluster {
                 let mut container = None;
                 for e in &self.entries {
                     let Entry::Watch(w) = e else { continue };
-                    if w.resource != "pods" || w.kind == WatchType::Bookmark {
+                    if w.resource != "pods" || matches!(w.kind, WatchType::Bookmark | WatchType::Error)
+                    {
                         continue;
                     }
                     let Ok(p) = serde_json::from_value::<Pod>(w.object.clone()) else {

@@ -427,6 +427,18 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             self.st.ending = Some(ending.clone());
         }
         self.st.phase = Phase::Reverting;
+        if ending.reason == RunReason::ObservationFailed
+            && self.st.tally.observation_failed().is_none()
+        {
+            // Ended by a gap longer than the tolerance: the run could not be observed, said
+            // once, as a failed watch says it.
+            self.push(Observation::new(
+                now,
+                Event::ObservationFailed {
+                    detail: ending.message.clone(),
+                },
+            ));
+        }
         if ending.reason != RunReason::DurationElapsed {
             self.push(Observation::new(
                 now,

@@ -63,6 +63,7 @@ pub enum Kind {
     ObservationGap {
         open: bool,
     },
+    RestartsUnseen,
 }
 
 /// One line of the story.
@@ -192,6 +193,7 @@ impl Narrator {
             | Event::CrashLoopBackOff { .. }
             | Event::PodEvicted { .. }
             | Event::AdmissionRejected { .. }
+            | Event::RestartsUnseen { .. }
             | Event::FailedScheduling { .. } => Self::pod_line(at, &o.event),
             Event::NodeCondition { .. } | Event::NodeEvent { .. } => Self::node_line(at, &o.event),
             Event::Workload { .. }
@@ -291,6 +293,28 @@ impl Narrator {
     /// What happened to a pod: a leaker started, an OOM kill, an eviction, a rejection.
     fn pod_line(at: Time, event: &Event) -> Option<Line> {
         Some(match event {
+            Event::RestartsUnseen {
+                pod,
+                container,
+                count,
+                reason,
+                ..
+            } => Line::new(
+                at,
+                Kind::RestartsUnseen,
+                "RestartsUnseen",
+                true,
+                format!(
+                    "{container} in {} restarted {count} more time(s) than oomsday saw (its \
+                     restart count jumped while it could not be watched): their times are \
+                     unknown{}",
+                    pod_place(pod),
+                    reason
+                        .as_ref()
+                        .map(|r| format!("; the last was {r}"))
+                        .unwrap_or_default()
+                ),
+            ),
             Event::LeakerStarted { pod } => Line::new(
                 at,
                 Kind::LeakerStarted,

@@ -55,10 +55,10 @@ impl Ingest {
     /// selector), adds.
     pub fn take(&mut self, stream: &str, received: Time, delivery: Delivery) -> Vec<Observation> {
         let mut out = Vec::new();
-        if !matches!(delivery, Delivery::Failed(_))
-            && self.failing.remove(stream).is_some()
-            && self.failing.is_empty()
-        {
+        // A failed watch that delivers again proves the API server answers: the gap closes
+        // (a quiet watch that reconnected may never deliver; one still failing opens a new gap).
+        if !matches!(delivery, Delivery::Failed(_)) && self.failing.remove(stream).is_some() {
+            self.failing.clear();
             // What happened meanwhile arrives now, each fact with its own time.
             out.push(Observation::new(
                 received,

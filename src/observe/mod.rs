@@ -109,6 +109,19 @@ pub enum Event {
         leaker: bool,
         restart_count: u32,
     },
+    /// A container restarted more often than its statuses showed: its restart count jumped by
+    /// more than one between two deliveries (the watches could not reach the API server, or
+    /// the pod came and went unseen). `count` terminations were never seen, so their times and
+    /// reasons are unknown; `reason` is that of the one termination its status still shows.
+    /// Told at the moment it was learned.
+    RestartsUnseen {
+        pod: PodRef,
+        container: String,
+        leaker: bool,
+        count: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// A container is waiting in CrashLoopBackOff.
     CrashLoopBackOff { pod: PodRef, container: String },
     /// A pod was evicted or otherwise disrupted while it ran (it has a `DisruptionTarget`

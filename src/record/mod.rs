@@ -63,6 +63,9 @@ pub enum WatchType {
     Deleted,
     /// The end of a watch's initial list (annotation [`INITIAL_EVENTS_END`]).
     Bookmark,
+    /// The watch failed (its object is `{"message": ...}`); it retries by itself. Kept so that
+    /// a replay sees the same gaps the live run saw.
+    Error,
 }
 
 /// One watch event as received.
@@ -213,6 +216,9 @@ pub fn object_of(w: &WatchLine) -> Option<Result<Object, serde_json::Error>> {
         wrap: fn(T) -> Object,
     ) -> Option<Result<Object, serde_json::Error>> {
         Some(T::deserialize(v).map(wrap))
+    }
+    if matches!(w.kind, WatchType::Bookmark | WatchType::Error) {
+        return None;
     }
     let v = &w.object;
     match w.resource.as_str() {

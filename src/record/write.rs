@@ -72,6 +72,17 @@ impl Recorder {
         });
     }
 
+    /// A failed attempt of a watch: a replay sees the gap the run saw.
+    pub fn watch_failed(&self, received: Time, stream: &str, resource: &str, message: &str) {
+        self.watch(
+            received,
+            stream,
+            resource,
+            WatchType::Error,
+            serde_json::json!({"message": message}),
+        );
+    }
+
     /// The end of a watch's initial list.
     pub fn initial_list_end(&self, received: Time, stream: &str, resource: &str) {
         self.watch(

@@ -130,6 +130,25 @@ fn run_problems(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
              allowed the injection; nothing was proven either way."
         ));
     }
+    for g in &a.gaps {
+        let to = g
+            .to
+            .map_or_else(|| "the end of the run".to_string(), |t| t.strftime("%H:%M:%S").to_string());
+        out.push(format!(
+            "The API server could not be watched from {} to {to} ({}): what happened then was \
+             read afterwards from the objects, each fact at the time they give.",
+            g.from.strftime("%H:%M:%S"),
+            g.detail
+        ));
+    }
+    let unseen: u32 = a.restarts_unseen.iter().map(|(_, _, _, n)| n).sum();
+    if unseen > 0 {
+        out.push(format!(
+            "{unseen} container restart(s) were never seen, only counted (a restart count jumped \
+             while the cluster could not be watched): their times and reasons are unknown, and \
+             they are not in the OOM kill counts."
+        ));
+    }
     if let Some(d) = a.observation_failed.first() {
         out.push(format!(
             "Watching the cluster failed ({d}): check oomsday's RBAC (list/watch pods, nodes, events, \

@@ -86,6 +86,12 @@ pub struct Analysis {
     pub leaker_ran: bool,
     /// Details of every `ObservationFailed`.
     pub observation_failed: Vec<String>,
+    /// Stretches in which the API server could not be watched: what happened then was learned
+    /// afterwards from the objects, or (a gap still open at the end) not at all.
+    pub gaps: Vec<Gap>,
+    /// Terminations known only by a jump in a restart count (times and reasons unknown), as
+    /// `(when it was learned, pod, container, how many)`.
+    pub restarts_unseen: Vec<(Time, String, String, u32)>,
     pub leaker_oom_kills: Vec<Incident>,
     /// The target's own (non-leaker) containers OOM-killed: the leak hurt its neighbour in the pod.
     pub target_oom_kills: Vec<Incident>,
@@ -121,6 +127,23 @@ pub struct Analysis {
     pub leak_peak_by_pod: BTreeMap<String, u64>,
     /// Nodes that hosted a leaking pod.
     pub leak_nodes: BTreeSet<String>,
+}
+
+/// A stretch in which the API server could not be watched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    pub from: Time,
+    /// When the watches were back; None when they never were before the run ended.
+    pub to: Option<Time>,
+    pub detail: String,
+}
+
+impl Analysis {
+    /// The gap still open when the run ended, if any: what fell in it was never seen.
+    pub fn open_gap(&self) -> Option<&Gap> {
+        self.gaps.last().filter(|g| g.to.is_none())
+    }
 }
 
 /// The state the cluster was in when the run began, from its watches' first lists.
@@ -432,6 +455,8 @@ impl Analysis {
             window_end,
             leaker_ran: false,
             observation_failed: Vec::new(),
+            gaps: Vec::new(),
+            restarts_unseen: Vec::new(),
             leaker_oom_kills: Vec::new(),
             target_oom_kills: Vec::new(),
             bystander_oom_kills: Vec::new(),
@@ -507,6 +532,24 @@ impl Analysis {
                 self.alerts_firing.entry(name.clone()).or_insert(at);
             }
             Event::ObservationFailed { detail } => self.observation_failed.push(detail.clone()),
+            Event::ObservationGap { open: true, detail } => self.gaps.push(Gap {
+                from: at,
+                to: None,
+                detail: detail.clone(),
+            }),
+            Event::RestartsUnseen {
+                pod,
+                container,
+                count,
+                ..
+            } => self
+                .restarts_unseen
+                .push((at, pod.name.clone(), container.clone(), *count)),
+            Event::ObservationGap { open: false, .. } => {
+                if let Some(g) = self.gaps.last_mut().filter(|g| g.to.is_none()) {
+                    g.to = Some(at);
+                }
+            }
             _ => {}
         }
     }

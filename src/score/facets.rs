@@ -16,7 +16,7 @@ pub(super) struct Measured {
 }
 
 impl Measured {
-    fn not_measured(why: impl Into<String>) -> Self {
+    pub(super) fn not_measured(why: impl Into<String>) -> Self {
         Measured {
             points: None,
             explanation: why.into(),
@@ -375,6 +375,12 @@ pub(super) fn recovery(record: &RunRecord, a: &Analysis) -> Measured {
                 evidence,
             }
         }
+        None if let Some(g) = a.open_gap() => Measured::not_measured(format!(
+            "not measured: the API server could not be watched from {} to the end of the run \
+             ({}), so recovery could not be seen",
+            offset(s, g.from),
+            g.detail
+        )),
         None => Measured {
             points: Some(0.0),
             explanation: format!(

@@ -245,6 +245,9 @@ pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
     if record.injected.is_none() {
         return not_run(record);
     }
+    if let Some(detail) = a.observation_failed.first() {
+        return not_observed(record, a, detail);
+    }
     let weights = weights(record);
     let mut facets: Vec<FacetScore> = Facet::ALL
         .iter()
@@ -256,15 +259,7 @@ pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
                 Facet::Detection => facets::detection(record, a),
                 Facet::Hygiene => facets::hygiene(record),
             };
-            FacetScore {
-                facet: f,
-                weight: f.weight(&weights),
-                effective_weight: 0.0,
-                measured: m.points.is_some(),
-                points: m.points.map(|p| p.clamp(0.0, 100.0)),
-                explanation: m.explanation,
-                evidence: m.evidence,
-            }
+            facet_score(f, &weights, m)
         })
         .collect();
 
@@ -293,6 +288,19 @@ pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
     }
 }
 
+/// One facet's result as the score shows it (its weight shared out later).
+fn facet_score(facet: Facet, weights: &Weights, m: facets::Measured) -> FacetScore {
+    FacetScore {
+        facet,
+        weight: facet.weight(weights),
+        effective_weight: 0.0,
+        measured: m.points.is_some(),
+        points: m.points.map(|p| p.clamp(0.0, 100.0)),
+        explanation: m.explanation,
+        evidence: m.evidence,
+    }
+}
+
 /// The experiment's facet weights, or the defaults.
 fn weights(record: &RunRecord) -> Weights {
     record
@@ -301,6 +309,36 @@ fn weights(record: &RunRecord) -> Weights {
         .as_ref()
         .map(|s| s.weights.clone())
         .unwrap_or_default()
+}
+
+/// The score of a run whose cluster could not be observed: no total (never a score as if it had
+/// been measured), every facet that reads the timeline not measured, the hygiene facet (the
+/// defences read before the leak) as measured; the verdict is Inconclusive.
+fn not_observed(record: &RunRecord, a: &Analysis, detail: &str) -> Score {
+    let weights = weights(record);
+    let facets = Facet::ALL
+        .iter()
+        .map(|&f| {
+            let m = match f {
+                Facet::Hygiene => facets::hygiene(record),
+                _ => facets::Measured::not_measured(format!(
+                    "not measured: the cluster could not be observed ({detail})"
+                )),
+            };
+            facet_score(f, &weights, m)
+        })
+        .collect();
+    let hypothesis = hypothesis::judge(record, a);
+    let (verdict, verdict_reason) = verdict(a, &hypothesis);
+    Score {
+        total: None,
+        grade: None,
+        facets,
+        hypothesis,
+        verdict,
+        verdict_reason,
+        simulated: record.simulated,
+    }
 }
 
 /// The score of a run that never injected anything.

@@ -4,6 +4,7 @@
 //! the one reading of query strings and selectors they (and the scale bench) share; and the
 //! binary run as a user runs it.
 pub mod apiserver;
+pub mod live;
 pub mod mock_api;
 pub mod query;
 pub mod truth;

@@ -57,6 +57,22 @@ fn config() -> watcher::Config {
     watcher::Config::default().page_size(LIST_PAGE)
 }
 
+/// How a failed watch tries again: client-go's 0.8 s doubling (kube's default), capped at 5 s
+/// instead of 30 s, so a watch is back within seconds of an API server that restarted: a run
+/// lasts minutes, and each second the watches wait is a second seen only afterwards.
+fn watch_backoff() -> impl kube::runtime::utils::Backoff {
+    let exponential = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(800))
+        .with_max_delay(Duration::from_secs(5))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    kube::runtime::utils::ResetTimerBackoff::new(
+        watcher::ExponentialBackoff::from(exponential),
+        Duration::from_secs(120),
+    )
+}
+
 /// The watch of the target's own pods.
 const TARGET_PODS: &str = "pods";
 /// The cluster-wide pod watch, once the target spans too many nodes.
@@ -163,7 +179,7 @@ where
                         o.managed_fields_mut().clear();
                     }
                 })
-                .default_backoff();
+                .backoff(watch_backoff());
             futures::pin_mut!(events);
             while let Some(ev) = events.next().await {
                 // The I/O edge: the moment it arrived is the time of what it says.
@@ -217,7 +233,13 @@ where
                         tracing::info!(%stream, "resource version expired; listing again");
                         continue;
                     }
-                    Err(e) => Delivery::Failed(e.to_string()),
+                    Err(e) => {
+                        let message = e.to_string();
+                        if let Some(r) = &recorder {
+                            r.watch_failed(received, &stream, resource, &message);
+                        }
+                        Delivery::Failed(message)
+                    }
                 };
                 let msg = Msg {
                     stream: stream.clone(),

@@ -20,6 +20,8 @@ pub(super) struct PodState {
     /// A target pod that carries a live leaker: one that runs or will run (again).
     live_leaker: bool,
     facts: Vec<Observation>,
+    /// Each container's terminations, as last delivered.
+    restarts: Vec<Terminations>,
     pub(super) stamp: super::Stamp,
 }
 
@@ -258,9 +260,26 @@ impl Classifier {
             .cloned()
             .collect();
         let report = target || node.is_some_and(|n| self.target_nodes.contains(n));
+        let restarts = restart_counts(p);
+        let unseen = old.map_or_else(Vec::new, |o| unseen_restarts(p, &o.restarts));
         if report {
             for f in fresh {
                 self.report_pod_fact(&key, f, out);
+            }
+            for (container, leaker, count, reason) in unseen {
+                self.push_fact(
+                    out,
+                    Observation::new(
+                        now,
+                        Event::RestartsUnseen {
+                            pod: pod.clone(),
+                            container,
+                            leaker,
+                            count,
+                            reason,
+                        },
+                    ),
+                );
             }
         }
         let leaker = (target && running_leaker(p)).then(|| p.name_any().into());
@@ -272,6 +291,7 @@ impl Classifier {
                 leaker,
                 live_leaker: target && carries_live_leaker(p),
                 facts,
+                restarts,
                 stamp,
             },
         );
@@ -405,6 +425,83 @@ fn running_leaker(p: &Pod) -> bool {
         .chain(st.ephemeral_container_statuses.iter())
         .flatten()
         .any(|cs| is_leaker(&cs.name) && cs.state.as_ref().is_some_and(|s| s.running.is_some()))
+}
+
+/// What a container's status says of its terminations: how many it has had, and the times of
+/// the ones it still shows (`state.terminated`, `lastState.terminated`: at most two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Terminations {
+    name: Box<str>,
+    count: u32,
+    shown: Vec<Option<Time>>,
+}
+
+impl Terminations {
+    /// `restartCount` counts starts after the first; a container lying terminated, or waiting to
+    /// start again after one (CrashLoopBackOff), has died once more than that.
+    fn of(cs: &ContainerStatus) -> Self {
+        let state = cs.state.as_ref();
+        let dead_now = state.is_some_and(|s| s.terminated.is_some())
+            || (state.is_some_and(|s| s.waiting.is_some())
+                && cs.last_state.as_ref().is_some_and(|s| s.terminated.is_some()));
+        let shown = [state, cs.last_state.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.terminated.as_ref())
+            .map(|t| time(t.finished_at.as_ref()))
+            .collect();
+        Terminations {
+            name: cs.name.as_str().into(),
+            count: u32::try_from(cs.restart_count)
+                .unwrap_or(0)
+                .saturating_add(u32::from(dead_now)),
+            shown,
+        }
+    }
+}
+
+/// Every container's [`Terminations`].
+fn restart_counts(p: &Pod) -> Vec<Terminations> {
+    p.status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .map(Terminations::of)
+        .collect()
+}
+
+/// Terminations a status implies that no delivery showed: its count went up by more than the
+/// terminations it shows that the last delivery of the pod (`before`) did not. (A pod first
+/// seen now is judged from then on: one that came and went inside a gap is not known at all.)
+/// Per container: its name, whether it is a leaker, how many, and the reason of the latest
+/// termination it still shows.
+fn unseen_restarts(p: &Pod, before: &[Terminations]) -> Vec<(String, bool, u32, Option<String>)> {
+    let mut out = Vec::new();
+    let statuses = p
+        .status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten());
+    for cs in statuses {
+        let now = Terminations::of(cs);
+        let then = before.iter().find(|t| t.name == now.name);
+        let known = then.map_or(0, |t| t.count);
+        let shown_new = now
+            .shown
+            .iter()
+            .filter(|at| !then.is_some_and(|t| t.shown.contains(at)))
+            .count();
+        let unseen = now
+            .count
+            .saturating_sub(known)
+            .saturating_sub(u32::try_from(shown_new).unwrap_or(u32::MAX));
+        if unseen > 0 {
+            let reason = [cs.state.as_ref(), cs.last_state.as_ref()]
+                .into_iter()
+                .flatten()
+                .find_map(|s| s.terminated.as_ref()?.reason.clone());
+            out.push((cs.name.clone(), is_leaker(&cs.name), unseen, reason));
+        }
+    }
+    out
 }
 
 fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<Observation>) {

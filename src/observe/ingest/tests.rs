@@ -27,7 +27,8 @@ fn failing_watches_open_one_gap_that_closes_when_every_one_is_back() {
         seen.extend(i.take("pods", at, fail("connection refused")));
         seen.extend(i.take("nodes", at, fail("connection refused")));
     }
-    // One watch back is not the API server back.
+    // A failed watch delivering again proves the API server answers: the gap closes, though
+    // a quiet watch that reconnected may deliver nothing for minutes.
     seen.extend(i.take(
         "pods",
         ts("2026-11-24T13:31:30Z"),
@@ -38,11 +39,18 @@ fn failing_watches_open_one_gap_that_closes_when_every_one_is_back() {
         ts("2026-11-24T13:31:31Z"),
         Delivery::ListStarted(Kind::Node),
     ));
+    // A watch that is really broken (say, its RBAC is gone) opens a gap of its own again.
+    seen.extend(i.take(
+        "events",
+        ts("2026-11-24T13:31:35Z"),
+        fail("403 Forbidden"),
+    ));
     assert_eq!(
         gaps(&seen),
         vec![
             ("2026-11-24T13:31:00Z".to_string(), true),
-            ("2026-11-24T13:31:31Z".to_string(), false)
+            ("2026-11-24T13:31:30Z".to_string(), false),
+            ("2026-11-24T13:31:35Z".to_string(), true),
         ]
     );
     assert!(

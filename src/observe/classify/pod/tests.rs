@@ -579,3 +579,56 @@ fn crash_loop_back_off_is_reported() {
             "{got:?}"
         );
 }
+
+#[test]
+fn restarts_no_delivery_showed_are_told_as_unseen_once() {
+    // A real leaker pod across the bed's API server outage: its 3rd death was never shown.
+    let mut c = Classifier::new(
+        TargetRef {
+            namespace: "bf".into(),
+            kind: TargetKind::Deployment,
+            name: "checkout".into(),
+            selector: [("app".to_string(), "checkout".to_string())]
+                .into_iter()
+                .collect(),
+            template_labels: [("app".to_string(), "checkout".to_string())].into(),
+        },
+        ts("2026-12-06T13:39:41Z"),
+    );
+    for kind in [Kind::Pod, Kind::Node, Kind::Event, Kind::Budget, Kind::Workload] {
+        c.relist_done(kind, ts("2026-12-06T13:39:41Z"));
+    }
+    let [before, after, running]: [Pod; 3] = pods(fixture!("pods-across-apiserver-outage.json"))
+        .try_into()
+        .expect("three deliveries");
+    let unseen = |obs: Vec<Observation>| -> Vec<(u32, Option<String>)> {
+        obs.into_iter()
+            .filter_map(|o| match o.event {
+                Event::RestartsUnseen {
+                    count,
+                    reason,
+                    leaker: true,
+                    ..
+                } => Some((count, reason)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        unseen(c.apply(&Object::Pod(before), ts("2026-12-06T13:39:50Z"))),
+        vec![]
+    );
+    let got = c.apply(&Object::Pod(after), ts("2026-12-06T13:41:14Z"));
+    // The 4th death is shown (its own time), the 3rd only counted.
+    assert!(
+        got.iter().any(|o| o.at == ts("2026-12-06T13:40:36Z")
+            && matches!(o.event, Event::OomKilled { leaker: true, .. })),
+        "{got:#?}"
+    );
+    assert_eq!(unseen(got), vec![(1, Some("OOMKilled".to_string()))]);
+    // Starting again shows no new death, and tells nothing twice.
+    assert_eq!(
+        unseen(c.apply(&Object::Pod(running), ts("2026-12-06T13:41:16Z"))),
+        vec![]
+    );
+}

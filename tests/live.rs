@@ -1,0 +1,283 @@
+//! The live suite: `oomsday run` against a real cluster, each run recorded beside it by the
+//! independent recorder of `../shared/realbed/` (`recorder.py`, its own watches) and judged by
+//! that recorder's ground truth (`truth.py`, `campaign-summary.py`): code that is not oomsday's.
+//!
+//! ```sh
+//! OOMSDAY_LIVE_KUBECONFIG=$HOME/realk8s/admin.kubeconfig \
+//!   cargo test --test live -- --test-threads=1 --nocapture
+//! ```
+//!
+//! Without `OOMSDAY_LIVE_KUBECONFIG` every test says in one line that it was skipped and why.
+//! What it needs, and says so when it is missing: the cluster reachable with that kubeconfig,
+//! the rights to make namespaces and change Deployments, the images `sleeper:1` and oomsday's
+//! leaker (`images/build.sh`, then `ctr -n k8s.io images import`) on the node, and the realbed
+//! scripts (`OOMSDAY_LIVE_REALBED`, default `../shared/realbed`). The fault tests that restart
+//! the API server need the bed on this machine (`OOMSDAY_LIVE_BED`, default `~/realk8s`) and
+//! skip with a line elsewhere. Every run uses the namespaces `bf` and `bystand` (made afresh by
+//! `record-run.sh`, deleted at the end, also after a failure). Each finished run's figures go
+//! to `target/live/results.json`; `live_results_to_readme` (run last) writes them into the
+//! README's table.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use support::live::{BedLock, Live, Run, fixture, keep, live};
+
+fn truth_run(test: &str, run: &str, experiment: &str) {
+    let Some(live) = live(test) else { return };
+    let _one = BedLock::take(&live);
+    let r = live.record(
+        run,
+        &fixture(run, experiment),
+        &fixture(run, "setup.yaml"),
+        |_, _| {},
+    );
+    keep(&live, r.result(test, "none"));
+    r.assert_matches_truth();
+}
+
+#[test]
+fn contained_matches_the_independent_truth() {
+    truth_run(
+        "contained_matches_the_independent_truth",
+        "contained",
+        "contained.yaml",
+    );
+}
+
+#[test]
+fn spill_matches_the_independent_truth() {
+    truth_run(
+        "spill_matches_the_independent_truth",
+        "spill",
+        "spill.yaml",
+    );
+}
+
+#[test]
+fn ephemeral_matches_the_independent_truth() {
+    truth_run(
+        "ephemeral_matches_the_independent_truth",
+        "ephemeral",
+        "eph.yaml",
+    );
+}
+
+/// The Deployment `bf/checkout` of a setup file, as its own manifest (what a GitOps tool
+/// syncing with Replace, or a hand-run deploy, writes back).
+fn original_checkout(live: &Live, setup: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(setup).expect("setup");
+    let doc = text
+        .split("\n---")
+        .find(|d| d.contains("kind: Deployment") && d.contains("name: checkout"))
+        .expect("the setup has Deployment checkout");
+    let path = live.out.join("checkout-original.yaml");
+    std::fs::write(&path, doc).expect("write");
+    path
+}
+
+#[test]
+fn a_workload_replaced_mid_run_ends_the_run_and_is_not_injected_again() {
+    let test = "a_workload_replaced_mid_run_ends_the_run_and_is_not_injected_again";
+    let Some(live) = live(test) else { return };
+    let _one = BedLock::take(&live);
+    let setup = fixture("contained", "setup.yaml");
+    let original = original_checkout(&live, &setup);
+    let r = live.record(
+        "replaced",
+        &fixture("contained", "contained.yaml"),
+        &setup,
+        |l, injected| {
+            std::thread::sleep(Duration::from_secs(17).saturating_sub(injected.elapsed()));
+            let path = original.to_string_lossy();
+            l.kubectl_ok(&["replace", "-f", &path]);
+        },
+    );
+    keep(&live, r.result(test, "kubectl replace at T+17s"));
+    assert_eq!(r.exit_code(), 3, "aborted (documented exit code 3)");
+    let report = r.report_json();
+    assert_eq!(report["record"]["reason"], "InjectionRemoved", "{report:#}");
+    let message = report["record"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not by oomsday"), "{message}");
+    // Never injected again, nothing of oomsday's left.
+    let d = live.deployment();
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["checkout"]);
+    assert!(d["metadata"]["labels"]["oomsday.dev/run-id"].is_null());
+    // What it observed up to then agrees with the truth.
+    r.assert_matches_truth();
+}
+
+#[test]
+fn a_scale_and_a_new_image_during_a_run_are_kept_after_the_revert() {
+    let test = "a_scale_and_a_new_image_during_a_run_are_kept_after_the_revert";
+    let Some(live) = live(test) else { return };
+    let _one = BedLock::take(&live);
+    let r = live.record(
+        "scaled",
+        &fixture("contained", "contained.yaml"),
+        &fixture("contained", "setup.yaml"),
+        |l, _| {
+            std::thread::sleep(Duration::from_secs(10));
+            l.kubectl_ok(&["scale", "deployment/checkout", "-n", "bf", "--replicas=4"]);
+            // The same image by its full name: a template change without a new image.
+            l.kubectl_ok(&[
+                "set",
+                "image",
+                "deployment/checkout",
+                "-n",
+                "bf",
+                "checkout=docker.io/library/sleeper:1",
+            ]);
+        },
+    );
+    keep(&live, r.result(test, "kubectl scale + set image at T+10s"));
+    let report = r.report_json();
+    assert_eq!(report["record"]["reason"], "DurationElapsed", "{report:#}");
+    let d = live.deployment();
+    assert_eq!(d["spec"]["replicas"], 4);
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "{containers:#?}");
+    assert_eq!(containers[0]["image"], "docker.io/library/sleeper:1");
+}
+
+/// The bed on this machine whose API server the outage tests restart, or None (with the line
+/// saying why).
+fn bed(test: &str) -> Option<PathBuf> {
+    let bed = std::env::var_os("OOMSDAY_LIVE_BED").map_or_else(
+        || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join("realk8s"),
+        PathBuf::from,
+    );
+    if bed.join("run/kube-apiserver.pid").is_file() {
+        Some(bed)
+    } else {
+        eprintln!(
+            "{test}: skipped: no bed on this machine ({}/run/kube-apiserver.pid): the API server \
+             restart needs ../shared/realbed here",
+            bed.display()
+        );
+        None
+    }
+}
+
+/// Kills the bed's API server, waits `down`, and starts it again with the same flags
+/// (`up.sh` starts what is not running).
+fn restart_apiserver(live: &Live, bed: &Path, down: Duration) {
+    let pid = std::fs::read_to_string(bed.join("run/kube-apiserver.pid")).expect("pid file");
+    let ok = Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill the API server (pid {})", pid.trim());
+    std::thread::sleep(down);
+    let up = Command::new("bash")
+        .arg(live.realbed.join("up.sh"))
+        .env("BED", bed)
+        .output()
+        .expect("up.sh");
+    assert!(
+        up.status.success(),
+        "up.sh: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+}
+
+fn outage_run(test: &str, down: Duration, tolerance: Option<&str>) -> Option<Run> {
+    let live = live(test)?;
+    let bed = bed(test)?;
+    let _one = BedLock::take(&live);
+    let mut experiment = std::fs::read_to_string(fixture("contained", "contained.yaml"))
+        .expect("experiment");
+    if let Some(t) = tolerance {
+        experiment.push_str(&format!("  observation: {{outageTolerance: {t}}}\n"));
+    }
+    let path = live.out.join(format!("{test}.yaml"));
+    std::fs::write(&path, experiment).expect("write");
+    let r = live.record(
+        "apiserver-restart",
+        &path,
+        &fixture("contained", "setup.yaml"),
+        |l, injected| {
+            std::thread::sleep(Duration::from_secs(20).saturating_sub(injected.elapsed()));
+            restart_apiserver(l, &bed, down);
+        },
+    );
+    keep(
+        &live,
+        r.result(
+            test,
+            &format!("API server killed at T+20s for {}s", down.as_secs()),
+        ),
+    );
+    Some(r)
+}
+
+fn gap_lines(report: &Value) -> Vec<bool> {
+    report["record"]["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|o| o["type"] == "observationGap")
+        .map(|o| o["open"].as_bool().unwrap_or(false))
+        .collect()
+}
+
+fn assert_ridden_out(r: &Run) {
+    let report = r.report_json();
+    assert!(
+        matches!(r.exit_code(), 0 | 1),
+        "exit {}: {}",
+        r.exit_code(),
+        report["record"]["message"]
+    );
+    assert_eq!(report["record"]["reason"], "DurationElapsed");
+    assert_eq!(
+        gap_lines(&report).first(),
+        Some(&true),
+        "the report shows the gap"
+    );
+    r.assert_matches_truth();
+}
+
+#[test]
+fn an_api_server_down_for_10s_mid_run_is_ridden_out() {
+    let test = "an_api_server_down_for_10s_mid_run_is_ridden_out";
+    if let Some(r) = outage_run(test, Duration::from_secs(10), None) {
+        assert_ridden_out(&r);
+    }
+}
+
+#[test]
+fn an_api_server_down_for_60s_mid_run_is_ridden_out() {
+    let test = "an_api_server_down_for_60s_mid_run_is_ridden_out";
+    if let Some(r) = outage_run(test, Duration::from_secs(60), None) {
+        assert_ridden_out(&r);
+    }
+}
+
+#[test]
+fn an_api_server_down_past_the_tolerance_is_reverted_when_it_answers() {
+    let test = "an_api_server_down_past_the_tolerance_is_reverted_when_it_answers";
+    let Some(r) = outage_run(test, Duration::from_secs(40), Some("15s")) else {
+        return;
+    };
+    let report = r.report_json();
+    assert_eq!(r.exit_code(), 4, "{}", report["record"]["message"]);
+    assert_eq!(report["record"]["reason"], "ObservationFailed");
+    assert!(report["record"]["reverted"].is_string(), "{report:#}");
+    let d = serde_json::from_str::<Value>(&std::fs::read_to_string(r.dir.join("truth.json")).expect("truth"))
+        .expect("JSON");
+    assert!(d["revert"].is_string(), "the truth saw the revert: {d:#}");
+}
