@@ -52,11 +52,7 @@ fn contained_matches_the_independent_truth() {
 
 #[test]
 fn spill_matches_the_independent_truth() {
-    truth_run(
-        "spill_matches_the_independent_truth",
-        "spill",
-        "spill.yaml",
-    );
+    truth_run("spill_matches_the_independent_truth", "spill", "spill.yaml");
 }
 
 #[test]
@@ -198,8 +194,8 @@ fn outage_run(test: &str, down: Duration, tolerance: Option<&str>) -> Option<Run
     let live = live(test)?;
     let bed = bed(test)?;
     let _one = BedLock::take(&live);
-    let mut experiment = std::fs::read_to_string(fixture("contained", "contained.yaml"))
-        .expect("experiment");
+    let mut experiment =
+        std::fs::read_to_string(fixture("contained", "contained.yaml")).expect("experiment");
     if let Some(t) = tolerance {
         experiment.push_str(&format!("  observation: {{outageTolerance: {t}}}\n"));
     }
@@ -277,7 +273,9 @@ fn an_api_server_down_past_the_tolerance_is_reverted_when_it_answers() {
     assert_eq!(r.exit_code(), 4, "{}", report["record"]["message"]);
     assert_eq!(report["record"]["reason"], "ObservationFailed");
     assert!(report["record"]["reverted"].is_string(), "{report:#}");
-    let d = serde_json::from_str::<Value>(&std::fs::read_to_string(r.dir.join("truth.json")).expect("truth"))
-        .expect("JSON");
+    let d = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(r.dir.join("truth.json")).expect("truth"),
+    )
+    .expect("JSON");
     assert!(d["revert"].is_string(), "the truth saw the revert: {d:#}");
 }

@@ -261,7 +261,8 @@ impl ReplayCluster {
                 let mut container = None;
                 for e in &self.entries {
                     let Entry::Watch(w) = e else { continue };
-                    if w.resource != "pods" || matches!(w.kind, WatchType::Bookmark | WatchType::Error)
+                    if w.resource != "pods"
+                        || matches!(w.kind, WatchType::Bookmark | WatchType::Error)
                     {
                         continue;
                     }

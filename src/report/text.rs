@@ -131,9 +131,10 @@ fn run_problems(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
         ));
     }
     for g in &a.gaps {
-        let to = g
-            .to
-            .map_or_else(|| "the end of the run".to_string(), |t| t.strftime("%H:%M:%S").to_string());
+        let to = g.to.map_or_else(
+            || "the end of the run".to_string(),
+            |t| t.strftime("%H:%M:%S").to_string(),
+        );
         out.push(format!(
             "The API server could not be watched from {} to {to} ({}): what happened then was \
              read afterwards from the objects, each fact at the time they give.",

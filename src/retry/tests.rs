@@ -70,7 +70,13 @@ fn a_retry_spanning_an_outage_has_the_attempts_to_outlast_it() {
     );
     // A tiny wait is bounded, not thousands of attempts.
     assert_eq!(
-        Backoff::spanning(Duration::from_millis(1), Duration::from_millis(1), 3, s(120)).attempts,
+        Backoff::spanning(
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+            3,
+            s(120)
+        )
+        .attempts,
         67
     );
 }

@@ -542,7 +542,11 @@ fn a_leaker_taken_out_by_someone_else_ends_the_run_and_is_not_injected_again() {
     let Step::Revert(ending) = decide(&spec(), &st, t(28)) else {
         panic!("reverts");
     };
-    assert!(ending.message.contains("someone else"), "{}", ending.message);
+    assert!(
+        ending.message.contains("someone else"),
+        "{}",
+        ending.message
+    );
 
     // oomsday's own revert takes the leaker out too: while recovering, that is no news.
     let st = recovering(

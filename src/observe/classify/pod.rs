@@ -443,7 +443,10 @@ impl Terminations {
         let state = cs.state.as_ref();
         let dead_now = state.is_some_and(|s| s.terminated.is_some())
             || (state.is_some_and(|s| s.waiting.is_some())
-                && cs.last_state.as_ref().is_some_and(|s| s.terminated.is_some()));
+                && cs
+                    .last_state
+                    .as_ref()
+                    .is_some_and(|s| s.terminated.is_some()));
         let shown = [state, cs.last_state.as_ref()]
             .into_iter()
             .flatten()

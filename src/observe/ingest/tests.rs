@@ -40,11 +40,7 @@ fn failing_watches_open_one_gap_that_closes_when_every_one_is_back() {
         Delivery::ListStarted(Kind::Node),
     ));
     // A watch that is really broken (say, its RBAC is gone) opens a gap of its own again.
-    seen.extend(i.take(
-        "events",
-        ts("2026-11-24T13:31:35Z"),
-        fail("403 Forbidden"),
-    ));
+    seen.extend(i.take("events", ts("2026-11-24T13:31:35Z"), fail("403 Forbidden")));
     assert_eq!(
         gaps(&seen),
         vec![

@@ -595,7 +595,13 @@ fn restarts_no_delivery_showed_are_told_as_unseen_once() {
         },
         ts("2026-12-06T13:39:41Z"),
     );
-    for kind in [Kind::Pod, Kind::Node, Kind::Event, Kind::Budget, Kind::Workload] {
+    for kind in [
+        Kind::Pod,
+        Kind::Node,
+        Kind::Event,
+        Kind::Budget,
+        Kind::Workload,
+    ] {
         c.relist_done(kind, ts("2026-12-06T13:39:41Z"));
     }
     let [before, after, running]: [Pod; 3] = pods(fixture!("pods-across-apiserver-outage.json"))

@@ -1,8 +1,8 @@
-use super::super::TargetRef;
-use crate::spec::TargetKind;
 use super::super::Object;
+use super::super::TargetRef;
 use super::super::tests::{fixture, items, ts};
 use super::*;
+use crate::spec::TargetKind;
 use k8s_openapi::api::apps::v1::Deployment;
 use pretty_assertions::assert_eq;
 
@@ -136,7 +136,10 @@ fn a_rewritten_workload_says_who_wrote_it_when_the_api_names_them() {
             written: Some(ts("2026-12-06T13:19:30Z")),
         }
     );
-    assert!(matches!(events(&injected)[1], Event::Workload { leaker: true, .. }));
+    assert!(matches!(
+        events(&injected)[1],
+        Event::Workload { leaker: true, .. }
+    ));
     assert_eq!(
         events(&replaced)[0],
         Event::WorkloadWriter {
@@ -144,7 +147,10 @@ fn a_rewritten_workload_says_who_wrote_it_when_the_api_names_them() {
             written: Some(ts("2026-12-06T13:19:38Z")),
         }
     );
-    assert!(matches!(events(&replaced)[1], Event::Workload { leaker: false, .. }));
+    assert!(matches!(
+        events(&replaced)[1],
+        Event::Workload { leaker: false, .. }
+    ));
 
     // The engine's tally names the writer of the template that lost the leaker.
     let mut tally = crate::engine::Tally::new(ts("2026-12-06T13:19:00Z"));
