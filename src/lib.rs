@@ -36,6 +36,9 @@ pub enum Error {
     Invalid(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// No cluster could be configured: no kubeconfig, an unreadable one, a context it lacks.
+    #[error("{0}")]
+    Kubeconfig(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

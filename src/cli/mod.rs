@@ -79,7 +79,7 @@ pub mod exit {
             if let Some(l) = cause.downcast_ref::<crate::Error>() {
                 match l {
                     crate::Error::Kube(k) => return for_kube(k),
-                    crate::Error::Timeout { .. } => return CLUSTER,
+                    crate::Error::Timeout { .. } | crate::Error::Kubeconfig(_) => return CLUSTER,
                     crate::Error::Forbidden(_) => return FORBIDDEN,
                     crate::Error::NotFound { .. } => return NOT_FOUND,
                     crate::Error::RevertFailed { .. } => return FAILED,

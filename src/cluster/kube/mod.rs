@@ -117,24 +117,27 @@ impl KubeCluster {
         };
         let (config, name) = match &opts.kubeconfig {
             Some(path) => {
-                let kc = Kubeconfig::read_from(path)
-                    .map_err(|e| Error::Invalid(format!("kubeconfig {}: {e}", path.display())))?;
+                let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    Error::Kubeconfig(format!("kubeconfig {}: {e}", path.display()))
+                })?;
                 let name = opts.context.clone().or(kc.current_context.clone());
                 let config = Config::from_custom_kubeconfig(kc, &kube_opts)
                     .await
-                    .map_err(|e| Error::Invalid(format!("kubeconfig {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        Error::Kubeconfig(format!("kubeconfig {}: {e}", path.display()))
+                    })?;
                 (config, name)
             }
             None if opts.context.is_some() => {
                 let config = Config::from_kubeconfig(&kube_opts)
                     .await
-                    .map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?;
+                    .map_err(|e| Error::Kubeconfig(format!("kubeconfig: {e}")))?;
                 (config, opts.context.clone())
             }
             None => {
                 let config = Config::infer()
                     .await
-                    .map_err(|e| Error::Invalid(format!("no cluster configured: {e}")))?;
+                    .map_err(|e| Error::Kubeconfig(format!("no cluster configured: {e}")))?;
                 let name = Kubeconfig::read().ok().and_then(|k| k.current_context);
                 (config, name)
             }
