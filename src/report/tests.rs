@@ -84,6 +84,17 @@ fn story(simulated: bool) -> Report {
         ));
     }
     events.push((200, workload(4, 1)));
+    // As the disruption controller follows the pods.
+    events.push((
+        200,
+        Event::Budget {
+            name: "checkout".into(),
+            current_healthy: 1,
+            desired_healthy: 3,
+            disruptions_allowed: 0,
+            expected_pods: 4,
+        },
+    ));
     events.push((
         220,
         Event::Alert {

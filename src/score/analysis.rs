@@ -232,10 +232,16 @@ impl State {
             _ => {}
         }
     }
-    /// Healthy target pods: the workload's ready count, else the PDBs' currentHealthy.
+    /// Healthy target pods: the PDBs' currentHealthy (the budget's own count, kept by the
+    /// disruption controller), else the workload's ready count. They agree while the control
+    /// plane keeps up; after an API server outage the Deployment's status can lag the pods by
+    /// a minute while the budget's is current (seen on the bed).
     fn healthy(&self) -> Option<u32> {
-        self.ready
-            .or_else(|| self.pdbs.values().map(|(c, _)| *c).min())
+        self.pdbs
+            .values()
+            .map(|(c, _)| *c)
+            .min()
+            .or(self.ready)
     }
 }
 

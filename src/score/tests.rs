@@ -134,7 +134,9 @@ fn availability_table() {
             vec![
                 (0, budget(3, 3)),
                 (0, workload(3, 3)),
+                // As the disruption controller follows the pods.
                 (450, workload(3, 2)),
+                (450, budget(3, 2)),
             ],
             Some(50.0),
         ),
