@@ -237,11 +237,7 @@ impl State {
     /// plane keeps up; after an API server outage the Deployment's status can lag the pods by
     /// a minute while the budget's is current (seen on the bed).
     fn healthy(&self) -> Option<u32> {
-        self.pdbs
-            .values()
-            .map(|(c, _)| *c)
-            .min()
-            .or(self.ready)
+        self.pdbs.values().map(|(c, _)| *c).min().or(self.ready)
     }
 }
 

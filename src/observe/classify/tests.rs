@@ -30,14 +30,20 @@ pub(crate) fn items<T: DeserializeOwned>(json: &str) -> Vec<T> {
 /// A classifier of the Deployment `app` in `default`, past its first lists: what it is given
 /// next are changes, not the baseline.
 pub(crate) fn classifier(app: &str) -> Classifier {
+    classifier_in("default", app, ts("2026-11-24T13:30:00Z"))
+}
+
+/// A classifier of the Deployment `app` (selected by `app=<app>`) in `namespace`, observing
+/// since `since`, past its first lists.
+pub(crate) fn classifier_in(namespace: &str, app: &str, since: crate::observe::Time) -> Classifier {
     let target = TargetRef {
-        namespace: "default".into(),
+        namespace: namespace.into(),
         kind: TargetKind::Deployment,
         name: app.into(),
         selector: [("app".to_string(), app.to_string())].into_iter().collect(),
         template_labels: [("app".to_string(), app.to_string())].into(),
     };
-    let mut c = Classifier::new(target, ts("2026-11-24T13:30:00Z"));
+    let mut c = Classifier::new(target, since);
     // The first lists are in: what follows are changes, not the baseline.
     for kind in [
         Kind::Pod,
@@ -46,7 +52,7 @@ pub(crate) fn classifier(app: &str) -> Classifier {
         Kind::Budget,
         Kind::Workload,
     ] {
-        c.relist_done(kind, ts("2026-11-24T13:30:00Z"));
+        c.relist_done(kind, since);
     }
     c
 }

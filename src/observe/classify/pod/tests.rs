@@ -583,27 +583,7 @@ fn crash_loop_back_off_is_reported() {
 #[test]
 fn restarts_no_delivery_showed_are_told_as_unseen_once() {
     // A real leaker pod across the bed's API server outage: its 3rd death was never shown.
-    let mut c = Classifier::new(
-        TargetRef {
-            namespace: "bf".into(),
-            kind: TargetKind::Deployment,
-            name: "checkout".into(),
-            selector: [("app".to_string(), "checkout".to_string())]
-                .into_iter()
-                .collect(),
-            template_labels: [("app".to_string(), "checkout".to_string())].into(),
-        },
-        ts("2026-12-06T13:39:41Z"),
-    );
-    for kind in [
-        Kind::Pod,
-        Kind::Node,
-        Kind::Event,
-        Kind::Budget,
-        Kind::Workload,
-    ] {
-        c.relist_done(kind, ts("2026-12-06T13:39:41Z"));
-    }
+    let mut c = super::super::tests::classifier_in("bf", "checkout", ts("2026-12-06T13:39:41Z"));
     let [before, after, running]: [Pod; 3] = pods(fixture!("pods-across-apiserver-outage.json"))
         .try_into()
         .expect("three deliveries");

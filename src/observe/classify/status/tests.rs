@@ -1,8 +1,6 @@
 use super::super::Object;
-use super::super::TargetRef;
 use super::super::tests::{fixture, items, ts};
 use super::*;
-use crate::spec::TargetKind;
 use k8s_openapi::api::apps::v1::Deployment;
 use pretty_assertions::assert_eq;
 
@@ -96,18 +94,7 @@ fn workload_ready_replicas() {
 /// The target `fixture-captureN/checkout` of the rewritten-workload fixtures, past its first
 /// lists.
 fn checkout_in(ns: &str) -> Classifier {
-    let target = TargetRef {
-        namespace: ns.into(),
-        kind: TargetKind::Deployment,
-        name: "checkout".into(),
-        selector: [("app".to_string(), "checkout".to_string())]
-            .into_iter()
-            .collect(),
-        template_labels: [("app".to_string(), "checkout".to_string())].into(),
-    };
-    let mut c = Classifier::new(target, ts("2026-12-06T13:19:00Z"));
-    c.relist_done(super::super::Kind::Workload, ts("2026-12-06T13:19:00Z"));
-    c
+    super::super::tests::classifier_in(ns, "checkout", ts("2026-12-06T13:19:00Z"))
 }
 
 fn deployment(json: &str) -> Object {
