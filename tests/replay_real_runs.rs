@@ -191,3 +191,64 @@ async fn a_replay_is_byte_identical_twice() {
         assert!(a == b, "{name}: two replays differ");
     }
 }
+
+/// A replay of `name` under another duration than the recorded run's: today's oomsday decides
+/// differently from the run it replays.
+async fn replay_with_duration(name: &str, duration: &str) -> RunRecord {
+    use oomsday::engine::{self, ExperimentRef, RunOptions};
+    let recording =
+        oomsday::record::read(&support::truth::runs_dir().join(name)).expect("the recording reads");
+    let mut cluster = oomsday::cluster::ReplayCluster::new(recording).expect("a replay");
+    let mut exp = ExperimentRef::from(cluster.experiment().cloned().expect("an experiment"));
+    exp.spec.duration = duration.parse().expect("a duration");
+    engine::run_unattended(
+        &mut cluster,
+        &exp,
+        &RunOptions::new(format!("{name}-replay")),
+    )
+    .await
+    .expect("the replay runs")
+}
+
+fn recorded_revert_lines(record: &RunRecord) -> Vec<(Timestamp, String)> {
+    record
+        .timeline
+        .entries()
+        .iter()
+        .filter_map(|o| match &o.event {
+            Event::RecordedRevert { today, .. } => Some((o.at, today.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The contained run reverted at T+60 (its 60 s duration). Replayed with a longer duration,
+/// today's oomsday would have gone on; replayed with a shorter one, it would have reverted
+/// sooner. Either way the replay follows the recorded revert, says where its own decision
+/// differed, and measures recovery from the recorded revert (the truth's 3.7 s, not 0).
+#[tokio::test]
+async fn a_replay_that_decides_differently_follows_the_recorded_revert() {
+    let as_recorded = replay("contained").await;
+    let recorded_revert = as_recorded.reverted.expect("reverted");
+    assert!(recorded_revert_lines(&as_recorded).is_empty());
+
+    let longer = replay_with_duration("contained", "120s").await;
+    assert_eq!(longer.reverted, Some(recorded_revert));
+    let lines = recorded_revert_lines(&longer);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].0, recorded_revert);
+    assert!(lines[0].1.contains("had not reverted by then"), "{lines:?}");
+    let recovery = secs(recorded_revert, longer.recovered.expect("recovered"));
+    assert!((recovery - 3.72).abs() < 0.5, "recovery {recovery} s");
+
+    let shorter = replay_with_duration("contained", "30s").await;
+    assert_eq!(shorter.reverted, Some(recorded_revert));
+    let lines = recorded_revert_lines(&shorter);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].1.contains("decided to revert 30s earlier"),
+        "{lines:?}"
+    );
+    let recovery = secs(recorded_revert, shorter.recovered.expect("recovered"));
+    assert!((recovery - 3.72).abs() < 0.5, "recovery {recovery} s");
+}

@@ -25,7 +25,7 @@ use crate::observe::{Delivery, Ingest, Observation, Time};
 use crate::record::{
     Entry, RecordedExperiment, Recording, WatchLine, WatchType, kind_of, leaker_bytes, object_of,
 };
-use crate::spec::{InjectionMode, InjectionRecord, TargetKind};
+use crate::spec::{InjectionMode, InjectionRecord, RunReason, TargetKind};
 use crate::{Error, Result};
 
 /// How far past a deadline the recorded run's engine may have woken to note it.
@@ -54,6 +54,11 @@ pub struct ReplayCluster {
     recorded_injecting: Option<Time>,
     recorded_injected: Option<Time>,
     recorded_reverted: Option<Time>,
+    /// The recorded run's own note on its revert, and its reason when recorded.
+    recorded_revert_note: Option<(Option<RunReason>, String)>,
+    /// Today's engine reverted; the recorded revert was told (once).
+    engine_reverted: bool,
+    revert_told: bool,
 }
 
 impl ReplayCluster {
@@ -69,6 +74,9 @@ impl ReplayCluster {
         let recorded_injecting = recording.phase_at(crate::spec::Phase::Injecting);
         let recorded_injected = recording.phase_at(crate::spec::Phase::Leaking);
         let recorded_reverted = recording.phase_at(crate::spec::Phase::Recovering);
+        let recorded_revert_note = recording
+            .phase_note(crate::spec::Phase::Reverting)
+            .map(|r| (r.run.reason, r.run.detail.clone()));
         Ok(ReplayCluster {
             source: recording.source,
             entries: recording.entries,
@@ -85,6 +93,9 @@ impl ReplayCluster {
             recorded_injecting,
             recorded_injected,
             recorded_reverted,
+            recorded_revert_note,
+            engine_reverted: false,
+            revert_told: false,
         })
     }
 
@@ -293,6 +304,38 @@ impl ReplayCluster {
     }
 }
 
+impl ReplayCluster {
+    /// The recorded revert at `at`, with the recorded run's note (or, in a recording made
+    /// beside a run, what its objects show) and what today's oomsday did.
+    fn recorded_revert_at(&self, at: Time, today: String) -> Observation {
+        let (reason, note) = self.recorded_revert_note.clone().unwrap_or_else(|| {
+            (
+                None,
+                format!(
+                    "the leaker left the template at {}, by the recorded objects",
+                    at.strftime("%H:%M:%S")
+                ),
+            )
+        });
+        // Without a recorded reason: a revert within 2 s of the recorded experiment's own
+        // deadline was its duration running out; anything else stays unknown.
+        let reason = reason.or_else(|| {
+            let duration = self.experiment.as_ref()?.spec.duration.std();
+            let deadline = crate::engine::add(self.injected?, duration);
+            (at.duration_since(deadline).unsigned_abs() <= std::time::Duration::from_secs(2))
+                .then_some(RunReason::DurationElapsed)
+        });
+        Observation::new(
+            at,
+            crate::observe::Event::RecordedRevert {
+                reason,
+                note,
+                today,
+            },
+        )
+    }
+}
+
 fn same_object(o: &Object, ns: &str, name: &str) -> bool {
     let meta = match o {
         Object::Deployment(d) => &d.metadata,
@@ -422,13 +465,43 @@ impl Cluster for ReplayCluster {
     async fn revert(&mut self, _record: &InjectionRecord) -> Result<()> {
         // The revert happened when the recording shows it (the run's own revert, a moment
         // after its deadline); without one (ephemeral leakers end by themselves), now.
+        self.engine_reverted = true;
+        let decided = self.now;
         if let Some(at) = self.reverted.filter(|at| *at > self.now) {
             self.advance_to(at)?;
+            // Today's oomsday reverted before the recorded run did: say so, once, where the
+            // recording reverted (beyond the moment the recorded engine woke to note it).
+            if at.duration_since(decided).unsigned_abs() > RECORDED_WAKE && !self.revert_told {
+                self.revert_told = true;
+                let today = format!(
+                    "today's oomsday decided to revert {} earlier, at {}; the replay follows \
+                     the recording and measures recovery from its revert",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        at.duration_since(decided).unsigned_abs().as_secs()
+                    )),
+                    decided.strftime("%H:%M:%S")
+                );
+                let obs = self.recorded_revert_at(at, today);
+                self.pending.push(obs);
+            }
         }
         Ok(())
     }
 
     async fn observe(&mut self, until: Time) -> Result<Vec<Observation>> {
+        // The recording reverted before today's oomsday would have: follow it, and say so.
+        if let Some(at) = self
+            .reverted
+            .filter(|at| *at <= until && !self.engine_reverted && !self.revert_told)
+            .filter(|_| self.injected.is_some_and(|i| i <= self.now))
+        {
+            self.advance_to(at)?;
+            self.revert_told = true;
+            let obs =
+                self.recorded_revert_at(at, "today's oomsday had not reverted by then".to_string());
+            self.pending.push(obs);
+            return Ok(std::mem::take(&mut self.pending));
+        }
         if !self.pending.is_empty() {
             return Ok(std::mem::take(&mut self.pending));
         }

@@ -73,6 +73,16 @@ pub fn decide(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
 }
 
 fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
+    // A replay follows its recording: the recorded revert is a fact of that run.
+    if let Some((reason, note)) = state.tally.recorded_revert() {
+        return Step::Revert(Ending {
+            reason: reason.unwrap_or(RunReason::Unknown),
+            message: format!(
+                "as recorded ({note}); today's oomsday had not reverted by then, and the replay \
+                 follows the recording"
+            ),
+        });
+    }
     if let Some(e) = stop_ending(state) {
         return Step::Revert(e);
     }

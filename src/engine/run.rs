@@ -175,6 +175,8 @@ pub struct Progress<'a> {
     pub new: &'a [Observation],
     /// A milestone worth a log line ("reverting: abort rule ..."), when there is one.
     pub note: Option<&'a str>,
+    /// Why the leak ended, once it has (a recording keeps it with the phase notes).
+    pub reason: Option<RunReason>,
 }
 
 impl Progress<'_> {
@@ -570,6 +572,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             tally: &self.st.tally,
             new: &new,
             note: Some(detail),
+            reason: self.st.ending.as_ref().map(|e| e.reason),
         });
     }
 
@@ -586,6 +589,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             tally: &self.st.tally,
             new: &new,
             note: None,
+            reason: self.st.ending.as_ref().map(|e| e.reason),
         });
     }
 

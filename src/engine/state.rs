@@ -60,6 +60,8 @@ pub struct Tally {
     observation_failed: Option<String>,
     /// Since when the watches cannot reach the API server, and why, while they cannot.
     gap: Option<(Time, String)>,
+    /// A replay's recorded run reverted before today's oomsday did: its reason and note.
+    recorded_revert: Option<(Option<RunReason>, String)>,
     /// Who last wrote the workload's spec, and when, as its managedFields say.
     writer: Option<(String, Option<Time>)>,
     /// When the workload's template was last seen carrying the leaker during the run.
@@ -163,6 +165,9 @@ impl Tally {
             Event::WorkloadWriter { manager, written } => {
                 self.writer = Some((manager.clone(), *written));
             }
+            Event::RecordedRevert { reason, note, .. } if self.recorded_revert.is_none() => {
+                self.recorded_revert = Some((*reason, note.clone()));
+            }
             Event::ObservationGap { open, detail } => {
                 if !*open {
                     self.gap = None;
@@ -250,6 +255,11 @@ impl Tally {
             .then(|| manager.clone())
     }
 
+    /// In a replay: the recorded run reverted (its reason, when recorded, and its note) before
+    /// today's oomsday did.
+    pub fn recorded_revert(&self) -> Option<(Option<RunReason>, &str)> {
+        self.recorded_revert.as_ref().map(|(r, n)| (*r, n.as_str()))
+    }
     /// Since when, and why, the watches cannot reach the API server, while they cannot.
     pub fn gap(&self) -> Option<(Time, &str)> {
         self.gap.as_ref().map(|(at, d)| (*at, d.as_str()))

@@ -64,6 +64,7 @@ pub enum Kind {
         open: bool,
     },
     RestartsUnseen,
+    RecordedRevert,
 }
 
 /// One line of the story.
@@ -187,7 +188,8 @@ impl Narrator {
             | Event::Alert { .. }
             | Event::Abort { .. }
             | Event::ObservationFailed { .. }
-            | Event::ObservationGap { .. } => Self::run_line(at, &o.event),
+            | Event::ObservationGap { .. }
+            | Event::RecordedRevert { .. } => Self::run_line(at, &o.event),
             Event::LeakerStarted { .. }
             | Event::OomKilled { .. }
             | Event::CrashLoopBackOff { .. }
@@ -278,6 +280,13 @@ impl Narrator {
                     ),
                     detail,
                 ),
+            ),
+            Event::RecordedRevert { note, today, .. } => Line::new(
+                at,
+                Kind::RecordedRevert,
+                "RecordedRevert",
+                true,
+                format!("the recorded run reverted here ({note}); {today}"),
             ),
             Event::ObservationGap { open: false, .. } => Line::new(
                 at,

@@ -14,7 +14,7 @@ pub use timeline::Timeline;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::Phase;
+use crate::spec::{Phase, RunReason};
 
 /// A point in time. Kubernetes' own timestamp type (k8s-openapi's `Time` wraps it).
 pub type Time = jiff::Timestamp;
@@ -216,6 +216,17 @@ pub enum Event {
     AlertCheck { ok: bool, detail: String },
     /// An abort rule fired, or a signal or annotation asked to stop.
     Abort { reason: String, detail: String },
+    /// A replay only: the recorded run took its leaker out here, and today's oomsday decided
+    /// otherwise (`today`: it had not reverted by then, or it reverted earlier). A replay
+    /// follows the recording: the revert is a fact of that run, and recovery is measured from
+    /// it. `reason` and `note` are the recorded run's own (`reason` is missing from recordings
+    /// made before it was kept).
+    RecordedRevert {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<RunReason>,
+        note: String,
+        today: String,
+    },
     /// Watching the cluster failed; the run cannot be trusted.
     ObservationFailed { detail: String },
     /// The watches could not reach the API server (`open`), or reach it again (`!open`): a

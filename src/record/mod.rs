@@ -129,6 +129,10 @@ pub struct RunNote {
     pub phase: Option<Phase>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Why the leak ended, on the notes from the revert on (recordings since the reason was
+    /// kept; older ones have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::spec::RunReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<RecordedExperiment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,8 +191,13 @@ impl Recording {
 
     /// When the recorded run entered `phase`, by its own lines.
     pub fn phase_at(&self, phase: Phase) -> Option<Time> {
+        self.phase_note(phase).map(|r| r.received)
+    }
+
+    /// The recorded run's own line for entering `phase`.
+    pub fn phase_note(&self, phase: Phase) -> Option<&RunLine> {
         self.entries.iter().find_map(|e| match e {
-            Entry::Run(r) if r.run.phase == Some(phase) => Some(r.received),
+            Entry::Run(r) if r.run.phase == Some(phase) => Some(&**r),
             _ => None,
         })
     }

@@ -66,6 +66,7 @@ fn written_lines_read_back() {
             run_id: "r".into(),
             phase: Some(Phase::Leaking),
             detail: "leaking".into(),
+            reason: None,
             experiment: None,
             defences: None,
         },

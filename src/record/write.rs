@@ -119,6 +119,7 @@ impl Recorder {
                         run_id: p.run_id.to_string(),
                         phase: Some(*phase),
                         detail: detail.clone(),
+                        reason: p.reason,
                         experiment: None,
                         defences: None,
                     },

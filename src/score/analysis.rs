@@ -442,9 +442,13 @@ impl Analysis {
         let (budget, source, healthy_since) = sweep.finish();
         a.budget = budget;
         a.budget_source = source;
+        // Derived from the timeline only where the engine watched recovery: a run stopped by
+        // a signal never did, and a budget healthy at its revert says nothing of the rollout
+        // that followed (seen on the bed: 0 s claimed, 2.6 s real).
+        let watched = record.reason.is_none_or(|r| r.watch_recovery());
         a.recovered_at = record.recovered.or_else(|| {
             let reverted = record.reverted?;
-            let since = healthy_since?;
+            let since = healthy_since.filter(|_| watched)?;
             Some(since.max(reverted))
         });
         a

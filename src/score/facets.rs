@@ -375,6 +375,12 @@ pub(super) fn recovery(record: &RunRecord, a: &Analysis) -> Measured {
                 evidence,
             }
         }
+        None if record.reason.is_some_and(|r| !r.watch_recovery()) => {
+            Measured::not_measured(format!(
+                "not measured: recovery was not watched (the run ended {})",
+                record.reason.map_or("early", |r| r.as_str())
+            ))
+        }
         None if let Some(g) = a.open_gap() => Measured::not_measured(format!(
             "not measured: the API server could not be watched from {} to the end of the run \
              ({}), so recovery could not be seen",

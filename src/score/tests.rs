@@ -1039,3 +1039,25 @@ fn a_leaker_without_a_limit_is_not_killed_at_its_limit() {
         "{f:?}"
     );
 }
+
+#[test]
+fn a_run_stopped_by_a_signal_has_its_recovery_not_measured_never_claimed() {
+    // Found on the bed: the controller's leader deleted mid-run; the budget was healthy at the
+    // revert, the reverted template was all ready 2.6 s later. No recovery was watched.
+    let mut r = record(
+        spec(json!({})),
+        vec![(0, workload(3, 3)), (0, budget(2, 3))],
+    );
+    r.reason = Some(crate::spec::RunReason::Signal);
+    r.phase = Phase::Aborted;
+    r.reverted = Some(t(16));
+    r.finished = t(17);
+    let s = score(&r);
+    let f = s.facet(Facet::Recovery).expect("recovery facet");
+    assert!(!f.measured, "{f:?}");
+    assert!(f.explanation.contains("not watched"), "{}", f.explanation);
+    assert_eq!(Analysis::of(&r).recovered_at, None);
+    // Where recovery was watched, the timeline still tells it.
+    r.reason = Some(crate::spec::RunReason::DurationElapsed);
+    assert!(score(&r).facet(Facet::Recovery).expect("facet").measured);
+}

@@ -98,6 +98,7 @@ fn status_line_shows_the_figures() {
         tally: &tally,
         new: &[],
         note: None,
+        reason: None,
     };
     assert_eq!(
         status_line(&p),

@@ -637,6 +637,7 @@ impl KubeCluster {
                     run_id: plan.run_id.clone(),
                     phase: None,
                     detail: String::new(),
+                    reason: None,
                     experiment: Some(RecordedExperiment {
                         name: self.experiment.clone(),
                         namespace: plan.namespace.clone(),

@@ -85,6 +85,7 @@ fn progress_becomes_phase_changes_and_the_narrators_lines() {
         tally: &tally,
         new: &new,
         note: None,
+        reason: None,
     };
     let mut n = Narration::new("checkout");
     let u = n.updates(&progress(Phase::Leaking));

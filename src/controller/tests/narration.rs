@@ -161,6 +161,7 @@ fn an_observation_reads_the_same_in_the_cli_the_report_and_a_leak_run_event() {
             tally: &tally,
             new: &new,
             note: None,
+            reason: None,
         };
         let cli = ProgressView::new(&e, false).lines(&progress);
         assert_eq!(cli.len(), 1, "{o:?}: {cli:?}");
