@@ -111,8 +111,7 @@ fn controller_preflight(live: &Live) {
         "the cluster lacks the controller image {CONTROLLER_IMAGE}: images/build.sh, then \
          ctr -n k8s.io images import target/images/oomsday-0.1.0.tar (on every node)"
     );
-    let mut missing = Vec::new();
-    for (verb, what) in [
+    let missing = live.missing_access(&[
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),
         ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
         ("create", "clusterroles.rbac.authorization.k8s.io"),
@@ -122,12 +121,7 @@ fn controller_preflight(live: &Live) {
         ("delete", "pods"),
         ("get", "services/proxy"),
         ("get", "leases.coordination.k8s.io"),
-    ] {
-        let o = live.kubectl(&["auth", "can-i", verb, what, "-A"]);
-        if String::from_utf8_lossy(&o.stdout).trim() != "yes" {
-            missing.push(format!("{verb} {what}"));
-        }
-    }
+    ]);
     assert!(
         missing.is_empty(),
         "installing the controller needs RBAC the suite lacks: {}",
@@ -524,7 +518,7 @@ fn scheduled_run(live: &Live, dir: &Path) -> String {
     for r in ["Injecting", "Leaking", "Reverting", "Scored"] {
         assert!(reasons.contains(&r), "no {r} Event: {reasons:?}");
     }
-    assert_untouched(live);
+    live.assert_untouched();
     // The experiment's status follows its run; the suspend is seen.
     let e = wait_for(
         "the experiment's status says suspended",
@@ -748,7 +742,7 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
         "every Event of the run from {leader}: {}",
         event_reasons(&events)
     );
-    assert_untouched(live);
+    live.assert_untouched();
     let after = live.deployment();
     assert_eq!(
         after["metadata"]["generation"].as_i64(),
@@ -883,27 +877,6 @@ fn event_reasons(events: &[Value]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Nothing of oomsday is left on bf/checkout.
-fn assert_untouched(live: &Live) {
-    let d = live.deployment();
-    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .expect("containers")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(
-        names,
-        ["checkout"],
-        "bf/checkout's containers after the revert"
-    );
-    assert!(
-        d["metadata"]["labels"]["oomsday.dev/run-id"].is_null(),
-        "{}",
-        d["metadata"]
-    );
 }
 
 /// The recorder of the realbed (its own watches, cluster-wide) over a run folder.

@@ -110,19 +110,13 @@ impl Live {
             self.kubeconfig.display(),
             String::from_utf8_lossy(&v.stderr)
         );
-        let mut missing = Vec::new();
-        for (verb, what) in [
+        let missing = self.missing_access(&[
             ("create", "namespaces"),
             ("delete", "namespaces"),
             ("patch", "deployments.apps"),
             ("watch", "pods"),
             ("get", "pods/proxy"),
-        ] {
-            let o = self.kubectl(&["auth", "can-i", verb, what, "-A"]);
-            if String::from_utf8_lossy(&o.stdout).trim() != "yes" {
-                missing.push(format!("{verb} {what}"));
-            }
-        }
+        ]);
         assert!(
             missing.is_empty(),
             "the live suite lacks RBAC: {}",
@@ -206,6 +200,35 @@ impl Live {
             std::thread::sleep(Duration::from_millis(250));
         }
         None
+    }
+
+    /// Which of `needed` (verb, resource) the suite may not do, cluster-wide, as "verb resource".
+    pub fn missing_access(&self, needed: &[(&str, &str)]) -> Vec<String> {
+        needed
+            .iter()
+            .filter(|(verb, what)| {
+                let o = self.kubectl(&["auth", "can-i", verb, what, "-A"]);
+                String::from_utf8_lossy(&o.stdout).trim() != "yes"
+            })
+            .map(|(verb, what)| format!("{verb} {what}"))
+            .collect()
+    }
+
+    /// Nothing of oomsday is left on bf/checkout: only its own container, no run mark.
+    pub fn assert_untouched(&self) {
+        let d = self.deployment();
+        let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["checkout"], "bf/checkout's containers");
+        assert!(
+            d["metadata"]["labels"]["oomsday.dev/run-id"].is_null(),
+            "{}",
+            d["metadata"]
+        );
     }
 
     pub fn deployment(&self) -> Value {
@@ -444,10 +467,10 @@ pub fn write_readme_table(live: &Live, all: &[Value]) {
             pair(&r["below_budget_s"]),
             pair(&r["recovery_s"]),
             pair(&r["leaker_starts"]),
-            if r["replay_equal"] == Value::Bool(true) {
-                "yes"
-            } else {
-                "**no**"
+            match &r["replay_equal"] {
+                Value::Bool(true) => "yes",
+                Value::Bool(false) => "**no**",
+                _ => "—",
             },
         ));
     }
