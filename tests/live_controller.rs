@@ -984,18 +984,7 @@ print(json.dumps({"in_run": len(t.oom_list) - len(after),
                   "after_run": ["%s/%s received T+%.3fs" % (x["pod"], x["container"], (x["ns"] - t.t0) / 1e9)
                                 for x in after]}))
 "#;
-    let o = Command::new("python3")
-        .args(["-c", script])
-        .arg(&live.realbed)
-        .arg(dir)
-        .output()
-        .expect("python3");
-    assert!(
-        o.status.success(),
-        "truth.py's OOM kills by window: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let split: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let split = live.realbed_json(script, dir);
     t["oom_kills_in_run"] = split["in_run"].clone();
     t["oom_kills_after_run"] = split["after_run"].clone();
     t

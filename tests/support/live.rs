@@ -202,6 +202,24 @@ impl Live {
         None
     }
 
+    /// What a Python `script` of the realbed's own code prints as JSON about the run folder
+    /// `dir` (it gets the realbed's folder and `dir` as its two arguments).
+    pub fn realbed_json(&self, script: &str, dir: &Path) -> Value {
+        let o = Command::new("python3")
+            .args(["-c", script])
+            .arg(&self.realbed)
+            .arg(dir)
+            .output()
+            .expect("python3");
+        assert!(
+            o.status.success(),
+            "the realbed's code on {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).expect("JSON")
+    }
+
     /// Which of `needed` (verb, resource) the suite may not do, cluster-wide, as "verb resource".
     pub fn missing_access(&self, needed: &[(&str, &str)]) -> Vec<String> {
         needed
@@ -280,21 +298,9 @@ print(json.dumps({"truth": F["truth"], "live": F["live"], "replay_rc": F["replay
                   "run_s": F["run_s"], "disagreements": cs.disagreements(F),
                   "replay_equal": eq, "replay_diffs": diffs}))
 "#;
-        let o = Command::new("python3")
-            .args(["-c", script])
-            .arg(&live.realbed)
-            .arg(dir)
-            .output()
-            .expect("python3");
-        assert!(
-            o.status.success(),
-            "campaign-summary on {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
         Run {
             dir: dir.to_path_buf(),
-            figures: serde_json::from_slice(&o.stdout).expect("figures JSON"),
+            figures: live.realbed_json(script, dir),
         }
     }
 

@@ -20,6 +20,10 @@ pub(super) struct PodState {
     /// A target pod that carries a live leaker: one that runs or will run (again).
     live_leaker: bool,
     facts: Vec<Observation>,
+    /// OOM kills reported for this pod, ever, as (time, container): a status that no longer
+    /// shows one (`lastState` cleared) followed by an older one from the other pod watch must
+    /// not tell it again (seen on the bed: the same kill twice, with restart counts 0 and 1).
+    ooms: Vec<(Time, String)>,
     /// Each container's terminations, as last delivered.
     restarts: Vec<Terminations>,
     pub(super) stamp: super::Stamp,
@@ -254,11 +258,26 @@ impl Classifier {
         };
 
         let old = self.pods.get(key.as_str());
+        let told_oom = |f: &Observation| match &f.event {
+            Event::OomKilled { container, .. } => {
+                old.is_some_and(|o| o.ooms.iter().any(|(at, c)| *at == f.at && c == container))
+            }
+            _ => false,
+        };
         let fresh: Vec<Observation> = facts
             .iter()
             .filter(|f| !old.is_some_and(|o| o.facts.iter().any(|g| same_fact(f, g))))
+            .filter(|f| !told_oom(f))
             .cloned()
             .collect();
+        let mut ooms = old.map(|o| o.ooms.clone()).unwrap_or_default();
+        for f in &facts {
+            if let Event::OomKilled { container, .. } = &f.event
+                && !ooms.iter().any(|(at, c)| *at == f.at && c == container)
+            {
+                ooms.push((f.at, container.clone()));
+            }
+        }
         let report = target || node.is_some_and(|n| self.target_nodes.contains(n));
         let restarts = restart_counts(p);
         let unseen = old.map_or_else(Vec::new, |o| unseen_restarts(p, &o.restarts));
@@ -291,6 +310,7 @@ impl Classifier {
                 leaker,
                 live_leaker: target && carries_live_leaker(p),
                 facts,
+                ooms,
                 restarts,
                 stamp,
             },

@@ -618,3 +618,26 @@ fn restarts_no_delivery_showed_are_told_as_unseen_once() {
         vec![]
     );
 }
+
+#[test]
+fn one_kill_delivered_again_by_the_other_watch_out_of_order_is_told_once() {
+    let mut c = super::super::tests::classifier_in("bf", "checkout", ts("2026-12-06T14:28:25Z"));
+    let deliveries = pods(fixture!("pod-two-watches-out-of-order.json"));
+    assert_eq!(deliveries.len(), 4);
+    let mut kills = Vec::new();
+    for p in deliveries {
+        for o in c.apply(&Object::Pod(p), ts("2026-12-06T14:28:46Z")) {
+            if let Event::OomKilled { restart_count, .. } = o.event {
+                kills.push((o.at, restart_count));
+            }
+        }
+    }
+    // Two kills, each once: the second delivery of 14:28:31 (restart count 1) is not a third.
+    assert_eq!(
+        kills,
+        vec![
+            (ts("2026-12-06T14:28:31Z"), 0),
+            (ts("2026-12-06T14:28:35Z"), 1)
+        ]
+    );
+}
