@@ -54,6 +54,9 @@ pub struct ReplayCluster {
     recorded_injecting: Option<Time>,
     recorded_injected: Option<Time>,
     recorded_reverted: Option<Time>,
+    /// When the recorded run decided to revert (its Reverting note): an API server that was
+    /// down then made the revert itself come later.
+    recorded_reverting: Option<Time>,
     /// The recorded run's own note on its revert, and its reason when recorded.
     recorded_revert_note: Option<(Option<RunReason>, String)>,
     /// Today's engine reverted; the recorded revert was told (once).
@@ -74,6 +77,7 @@ impl ReplayCluster {
         let recorded_injecting = recording.phase_at(crate::spec::Phase::Injecting);
         let recorded_injected = recording.phase_at(crate::spec::Phase::Leaking);
         let recorded_reverted = recording.phase_at(crate::spec::Phase::Recovering);
+        let recorded_reverting = recording.phase_at(crate::spec::Phase::Reverting);
         let recorded_revert_note = recording
             .phase_note(crate::spec::Phase::Reverting)
             .map(|r| (r.run.reason, r.run.detail.clone()));
@@ -93,6 +97,7 @@ impl ReplayCluster {
             recorded_injecting,
             recorded_injected,
             recorded_reverted,
+            recorded_reverting,
             recorded_revert_note,
             engine_reverted: false,
             revert_told: false,
@@ -469,9 +474,14 @@ impl Cluster for ReplayCluster {
         let decided = self.now;
         if let Some(at) = self.reverted.filter(|at| *at > self.now) {
             self.advance_to(at)?;
-            // Today's oomsday reverted before the recorded run did: say so, once, where the
-            // recording reverted (beyond the moment the recorded engine woke to note it).
-            if at.duration_since(decided).unsigned_abs() > RECORDED_WAKE && !self.revert_told {
+            // Today's oomsday decided to revert before the recorded run did: say so, once,
+            // where the recording reverted (beyond the moment the recorded engine woke to note
+            // it; a revert the API server kept waiting is the same decision).
+            let recorded_decision = self.recorded_reverting.unwrap_or(at);
+            if recorded_decision.duration_since(decided).unsigned_abs() > RECORDED_WAKE
+                && recorded_decision > decided
+                && !self.revert_told
+            {
                 self.revert_told = true;
                 let today = format!(
                     "today's oomsday decided to revert {} earlier, at {}; the replay follows \
@@ -491,8 +501,10 @@ impl Cluster for ReplayCluster {
     async fn observe(&mut self, until: Time) -> Result<Vec<Observation>> {
         // The recording reverted before today's oomsday would have: follow it, and say so.
         if let Some(at) = self
-            .reverted
-            .filter(|at| *at <= until && !self.engine_reverted && !self.revert_told)
+            .recorded_reverting
+            .or(self.reverted)
+            // Strictly before: at the deadline itself the two decisions agree.
+            .filter(|at| *at < until && !self.engine_reverted && !self.revert_told)
             .filter(|_| self.injected.is_some_and(|i| i <= self.now))
         {
             self.advance_to(at)?;
