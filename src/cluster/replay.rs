@@ -499,32 +499,36 @@ impl Cluster for ReplayCluster {
     }
 
     async fn observe(&mut self, until: Time) -> Result<Vec<Observation>> {
-        // The recording reverted before today's oomsday would have: follow it, and say so.
-        if let Some(at) = self
+        // Where the recorded run decided to revert before today's deadline, deliver up to that
+        // moment only: if today's oomsday, having seen all of it, still leaks, the replay
+        // follows the recording there and says so.
+        let recorded_decision = self
             .recorded_reverting
             .or(self.reverted)
             // Strictly before: at the deadline itself the two decisions agree.
             .filter(|at| *at < until && !self.engine_reverted && !self.revert_told)
-            .filter(|_| self.injected.is_some_and(|i| i <= self.now))
-        {
-            self.advance_to(at)?;
-            self.revert_told = true;
-            let obs =
-                self.recorded_revert_at(at, "today's oomsday had not reverted by then".to_string());
-            self.pending.push(obs);
-            return Ok(std::mem::take(&mut self.pending));
-        }
+            .filter(|_| self.injected.is_some_and(|i| i <= self.now));
+        let until = recorded_decision.map_or(until, |at| at.min(until));
         if !self.pending.is_empty() {
             return Ok(std::mem::take(&mut self.pending));
         }
         while let Some(next) = self.entries.get(self.next).map(Entry::received) {
-            if next > until {
+            // Up to the recorded decision, not including what it did (a recording made beside
+            // a run shows the revert only as the template losing the leaker, at that moment).
+            if next > until || (recorded_decision.is_some() && next >= until) {
                 break;
             }
             let obs = self.deliver_next()?;
             if !obs.is_empty() {
                 return Ok(obs);
             }
+        }
+        if let Some(at) = recorded_decision {
+            self.now = self.now.max(at);
+            self.revert_told = true;
+            let obs =
+                self.recorded_revert_at(at, "today's oomsday had not reverted by then".to_string());
+            return Ok(vec![obs]);
         }
         // Nothing more before `until`: time passes to it — or, in oomsday's own recording, to
         // when the recorded run's engine next noted a milestone just after it (it woke a moment
