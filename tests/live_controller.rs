@@ -822,6 +822,23 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
     row["failover_s"] = json!(failover.as_secs_f64());
     keep(live, row);
     compare_with_truth(&run, &truth);
+    // Stopped by the leaving leader's SIGTERM: recovery was never watched, so none is claimed
+    // (it once read "recovered 0 s after the revert" here, where the truth says 2.6 s).
+    let status = &run["status"];
+    assert!(
+        status["summary"]["recoverySeconds"].is_null(),
+        "a run stopped by a signal claims a recovery: {}",
+        status["summary"]
+    );
+    assert!(
+        !status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Recovered" && c["status"] == "True"),
+        "{}",
+        status["conditions"]
+    );
 }
 
 // ------------------------------------------------------------------------------------------
