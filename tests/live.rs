@@ -151,11 +151,11 @@ fn bed(test: &str) -> Option<PathBuf> {
     if bed.join("run/kube-apiserver.pid").is_file() {
         Some(bed)
     } else {
-        eprintln!(
+        support::live::skipped(&format!(
             "{test}: skipped: no bed on this machine ({}/run/kube-apiserver.pid): the API server \
              restart needs ../shared/realbed here",
             bed.display()
-        );
+        ));
         None
     }
 }
