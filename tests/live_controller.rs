@@ -454,14 +454,7 @@ fn scheduled_run(live: &Live, dir: &Path) -> String {
     ));
     std::thread::sleep(Duration::from_secs(15));
     recorder.stop();
-    let run = get_json(live, &[RUNS, &name, "-n", "bf"]).expect("the LeakRun");
-    std::fs::write(dir.join("leakrun.json"), pretty(&run)).expect("leakrun.json");
-    let events = run_events(live, &name);
-    std::fs::write(
-        dir.join("events.json"),
-        pretty(&Value::Array(events.clone())),
-    )
-    .expect("events.json");
+    let (run, events) = keep_run(live, dir, &name);
     let s = &run["status"];
     say(&format!(
         "status: phase {}, reason {}, score {} ({}), verdict {}, summary {}",
@@ -680,14 +673,7 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
     recorder.stop();
     let _ = log.kill();
     let _ = log.wait();
-    let run = get_json(live, &[RUNS, &name, "-n", "bf"]).expect("the LeakRun");
-    std::fs::write(dir.join("leakrun.json"), pretty(&run)).expect("leakrun.json");
-    let events = run_events(live, &name);
-    std::fs::write(
-        dir.join("events.json"),
-        pretty(&Value::Array(events.clone())),
-    )
-    .expect("events.json");
+    let (run, events) = keep_run(live, dir, &name);
     let s = &run["status"];
     say(&format!(
         "status {:.1}s after the delete: phase {}, reason {}, message {}, summary {}",
@@ -843,6 +829,19 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
 
 // ------------------------------------------------------------------------------------------
 // runs, Events, truth
+
+/// The LeakRun `name` and its Events, as they are now, also written into the run folder.
+fn keep_run(live: &Live, dir: &Path, name: &str) -> (Value, Vec<Value>) {
+    let run = get_json(live, &[RUNS, name, "-n", "bf"]).expect("the LeakRun");
+    std::fs::write(dir.join("leakrun.json"), pretty(&run)).expect("leakrun.json");
+    let events = run_events(live, name);
+    std::fs::write(
+        dir.join("events.json"),
+        pretty(&Value::Array(events.clone())),
+    )
+    .expect("events.json");
+    (run, events)
+}
 
 fn leakruns(live: &Live) -> Vec<Value> {
     let list = get_json(live, &[RUNS, "-n", "bf"]).unwrap_or_default();
