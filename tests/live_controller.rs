@@ -160,14 +160,7 @@ fn install(live: &Live) -> Installed {
             r#"[{"op":"replace","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"IfNotPresent"}]"#,
         ]);
     }
-    live.kubectl_ok(&[
-        "rollout",
-        "status",
-        &format!("deployment/{CONTROLLER}"),
-        "-n",
-        SYSTEM_NS,
-        "--timeout=180s",
-    ]);
+    controller_rolled_out(live);
     let ready_s = t0.elapsed().as_secs_f64();
     let leader = wait_for("a replica holds the Lease", Duration::from_secs(60), || {
         lease_holder(live).ok_or_else(|| "no holder".to_string())
@@ -761,14 +754,7 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
         log_path.display()
     );
     // The Deployment replaces the pod; the new leader says so in its metrics.
-    live.kubectl_ok(&[
-        "rollout",
-        "status",
-        &format!("deployment/{CONTROLLER}"),
-        "-n",
-        SYSTEM_NS,
-        "--timeout=180s",
-    ]);
+    controller_rolled_out(live);
     let pods = wait_for(
         "two replicas again, the deleted one gone",
         Duration::from_secs(90),
@@ -829,6 +815,18 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
 
 // ------------------------------------------------------------------------------------------
 // runs, Events, truth
+
+/// Waits until the controller's Deployment is rolled out (every replica ready).
+fn controller_rolled_out(live: &Live) {
+    live.kubectl_ok(&[
+        "rollout",
+        "status",
+        &format!("deployment/{CONTROLLER}"),
+        "-n",
+        SYSTEM_NS,
+        "--timeout=180s",
+    ]);
+}
 
 /// The LeakRun `name` and its Events, as they are now, also written into the run folder.
 fn keep_run(live: &Live, dir: &Path, name: &str) -> (Value, Vec<Value>) {

@@ -31,6 +31,14 @@ use crate::{Error, Result};
 /// How far past a deadline the recorded run's engine may have woken to note it.
 const RECORDED_WAKE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The recorded run's own decision to revert.
+#[derive(Debug, Clone)]
+struct RecordedDecision {
+    at: Time,
+    reason: Option<RunReason>,
+    note: String,
+}
+
 /// A recorded run, replayed.
 #[derive(Debug)]
 pub struct ReplayCluster {
@@ -54,11 +62,9 @@ pub struct ReplayCluster {
     recorded_injecting: Option<Time>,
     recorded_injected: Option<Time>,
     recorded_reverted: Option<Time>,
-    /// When the recorded run decided to revert (its Reverting note): an API server that was
-    /// down then made the revert itself come later.
-    recorded_reverting: Option<Time>,
-    /// The recorded run's own note on its revert, and its reason when recorded.
-    recorded_revert_note: Option<(Option<RunReason>, String)>,
+    /// The recorded run's decision to revert (its Reverting note): when, why (when recorded)
+    /// and its words. An API server that was down then made the revert itself come later.
+    recorded_reverting: Option<RecordedDecision>,
     /// Today's engine reverted; the recorded revert was told (once).
     engine_reverted: bool,
     revert_told: bool,
@@ -77,10 +83,13 @@ impl ReplayCluster {
         let recorded_injecting = recording.phase_at(crate::spec::Phase::Injecting);
         let recorded_injected = recording.phase_at(crate::spec::Phase::Leaking);
         let recorded_reverted = recording.phase_at(crate::spec::Phase::Recovering);
-        let recorded_reverting = recording.phase_at(crate::spec::Phase::Reverting);
-        let recorded_revert_note = recording
+        let recorded_reverting = recording
             .phase_note(crate::spec::Phase::Reverting)
-            .map(|r| (r.run.reason, r.run.detail.clone()));
+            .map(|r| RecordedDecision {
+                at: r.received,
+                reason: r.run.reason,
+                note: r.run.detail.clone(),
+            });
         Ok(ReplayCluster {
             source: recording.source,
             entries: recording.entries,
@@ -98,7 +107,6 @@ impl ReplayCluster {
             recorded_injected,
             recorded_reverted,
             recorded_reverting,
-            recorded_revert_note,
             engine_reverted: false,
             revert_told: false,
         })
@@ -203,7 +211,8 @@ impl ReplayCluster {
             .filter_map(|e| match e {
                 Entry::Watch(w)
                     if w.resource == resource
-                        && !matches!(w.kind, WatchType::Deleted | WatchType::Error) =>
+                        && w.kind != WatchType::Deleted
+                        && w.kind.carries_object() =>
                 {
                     object_of(w).and_then(|o| o.ok())
                 }
@@ -222,7 +231,7 @@ impl ReplayCluster {
         let mut by_uid: std::collections::BTreeMap<String, Option<T>> = Default::default();
         for e in self.entries.iter().take_while(|e| e.received() <= t) {
             let Entry::Watch(w) = e else { continue };
-            if w.resource != resource || matches!(w.kind, WatchType::Bookmark | WatchType::Error) {
+            if w.resource != resource || !w.kind.carries_object() {
                 continue;
             }
             let Ok(obj) = T::deserialize(&w.object) else {
@@ -248,9 +257,7 @@ impl ReplayCluster {
                 let mut last_generation = None;
                 for e in &self.entries {
                     let Entry::Watch(w) = e else { continue };
-                    if w.resource != resource
-                        || matches!(w.kind, WatchType::Bookmark | WatchType::Error)
-                    {
+                    if w.resource != resource || !w.kind.carries_object() {
                         continue;
                     }
                     let Some(Ok(o)) = object_of(w) else { continue };
@@ -277,9 +284,7 @@ impl ReplayCluster {
                 let mut container = None;
                 for e in &self.entries {
                     let Entry::Watch(w) = e else { continue };
-                    if w.resource != "pods"
-                        || matches!(w.kind, WatchType::Bookmark | WatchType::Error)
-                    {
+                    if w.resource != "pods" || !w.kind.carries_object() {
                         continue;
                     }
                     let Ok(p) = serde_json::from_value::<Pod>(w.object.clone()) else {
@@ -310,18 +315,30 @@ impl ReplayCluster {
 }
 
 impl ReplayCluster {
+    /// When the recorded run decided to revert: its Reverting note, else (a recording made
+    /// beside a run) when its objects show the leaker taken out.
+    fn recorded_decision_at(&self) -> Option<Time> {
+        self.recorded_reverting
+            .as_ref()
+            .map(|d| d.at)
+            .or(self.reverted)
+    }
+
     /// The recorded revert at `at`, with the recorded run's note (or, in a recording made
     /// beside a run, what its objects show) and what today's oomsday did.
     fn recorded_revert_at(&self, at: Time, today: String) -> Observation {
-        let (reason, note) = self.recorded_revert_note.clone().unwrap_or_else(|| {
-            (
-                None,
-                format!(
-                    "the leaker left the template at {}, by the recorded objects",
-                    at.strftime("%H:%M:%S")
-                ),
-            )
-        });
+        let (reason, note) = self.recorded_reverting.as_ref().map_or_else(
+            || {
+                (
+                    None,
+                    format!(
+                        "the leaker left the template at {}, by the recorded objects",
+                        at.strftime("%H:%M:%S")
+                    ),
+                )
+            },
+            |d| (d.reason, d.note.clone()),
+        );
         // Without a recorded reason: a revert within 2 s of the recorded experiment's own
         // deadline was its duration running out; anything else stays unknown.
         let reason = reason.or_else(|| {
@@ -477,7 +494,7 @@ impl Cluster for ReplayCluster {
             // Today's oomsday decided to revert before the recorded run did: say so, once,
             // where the recording reverted (beyond the moment the recorded engine woke to note
             // it; a revert the API server kept waiting is the same decision).
-            let recorded_decision = self.recorded_reverting.unwrap_or(at);
+            let recorded_decision = self.recorded_decision_at().unwrap_or(at);
             if recorded_decision.duration_since(decided).unsigned_abs() > RECORDED_WAKE
                 && recorded_decision > decided
                 && !self.revert_told
@@ -487,7 +504,10 @@ impl Cluster for ReplayCluster {
                     "today's oomsday decided to revert {} earlier, at {}; the replay follows \
                      the recording and measures recovery from its revert",
                     humantime::format_duration(std::time::Duration::from_secs(
-                        at.duration_since(decided).unsigned_abs().as_secs()
+                        recorded_decision
+                            .duration_since(decided)
+                            .unsigned_abs()
+                            .as_secs()
                     )),
                     decided.strftime("%H:%M:%S")
                 );
@@ -503,8 +523,7 @@ impl Cluster for ReplayCluster {
         // moment only: if today's oomsday, having seen all of it, still leaks, the replay
         // follows the recording there and says so.
         let recorded_decision = self
-            .recorded_reverting
-            .or(self.reverted)
+            .recorded_decision_at()
             // Strictly before: at the deadline itself the two decisions agree.
             .filter(|at| *at < until && !self.engine_reverted && !self.revert_told)
             .filter(|_| self.injected.is_some_and(|i| i <= self.now));

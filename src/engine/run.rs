@@ -53,6 +53,19 @@ impl RunOptions {
     }
 }
 
+impl RunOptions {
+    /// How the revert is retried: the attempts asked for, and as many more as outlast an API
+    /// server down for `outage` when the revert is due, so it is reverted as soon as it answers.
+    pub fn revert_backoff_for(&self, outage: StdDuration) -> crate::retry::Backoff {
+        crate::retry::Backoff::spanning(
+            self.revert_backoff,
+            self.revert_backoff_max,
+            self.revert_attempts,
+            outage,
+        )
+    }
+}
+
 /// A run id that is a valid Kubernetes name and label value (at most 63 characters), and the
 /// same for the same inputs: `<experiment>-<yyyymmddhhmmss>-<hash>`. The simulator passes its
 /// seed as `salt` to stay reproducible; the CLI passes something from the wall clock.
@@ -300,14 +313,7 @@ async fn revert_with_retries<C: Cluster>(
     opts: &RunOptions,
     outage: StdDuration,
 ) -> crate::Result<Time> {
-    // An API server that is down when the revert is due is waited for as long as the run
-    // would have ridden out the outage: reverted as soon as it answers.
-    let backoff = crate::retry::Backoff::spanning(
-        opts.revert_backoff,
-        opts.revert_backoff_max,
-        opts.revert_attempts,
-        outage,
-    );
+    let backoff = opts.revert_backoff_for(outage);
     // The cluster is borrowed mutably by each attempt in turn, never twice at once.
     let cluster = tokio::sync::Mutex::new(cluster);
     let attempt = || async {
@@ -490,13 +496,9 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
         let message = format!(
             "could not revert {} after {} attempts: {e}",
             self.target(),
-            crate::retry::Backoff::spanning(
-                self.opts.revert_backoff,
-                self.opts.revert_backoff_max,
-                self.opts.revert_attempts,
-                self.exp.spec.outage_tolerance(),
-            )
-            .attempts
+            self.opts
+                .revert_backoff_for(self.exp.spec.outage_tolerance())
+                .attempts
         );
         self.st.ending = Some(Ending {
             reason: RunReason::RevertFailed,

@@ -68,6 +68,14 @@ pub enum WatchType {
     Error,
 }
 
+impl WatchType {
+    /// Whether the line's object is a Kubernetes object (not a bookmark or a failure), as it
+    /// was when received; a deletion carries the object's last state.
+    pub fn carries_object(self) -> bool {
+        !matches!(self, WatchType::Bookmark | WatchType::Error)
+    }
+}
+
 /// One watch event as received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WatchLine {
@@ -226,7 +234,7 @@ pub fn object_of(w: &WatchLine) -> Option<Result<Object, serde_json::Error>> {
     ) -> Option<Result<Object, serde_json::Error>> {
         Some(T::deserialize(v).map(wrap))
     }
-    if matches!(w.kind, WatchType::Bookmark | WatchType::Error) {
+    if !w.kind.carries_object() {
         return None;
     }
     let v = &w.object;
