@@ -338,14 +338,12 @@ fn promtool_check(text: &str) {
 /// Fresh `bf` (labelled `oomsday.dev/allow=true`) and `bystand` from the contained setup, every
 /// pod Ready, the PDB caught up, no node under memory pressure.
 fn setup_workloads(live: &Live) {
-    live.kubectl_ok(&[
-        "delete",
-        "namespace",
-        "bf",
-        "bystand",
-        "--ignore-not-found",
-        "--timeout=180s",
-    ]);
+    let deleted = live.delete_run_namespaces(true);
+    assert!(
+        deleted.status.success(),
+        "delete namespaces bf, bystand: {}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
     let setup = fixture(EXPERIMENT, "setup.yaml");
     live.kubectl_ok(&["apply", "-f", &setup.to_string_lossy()]);
     live.kubectl_ok(&[
@@ -1220,14 +1218,7 @@ fn teardown(live: &Live) -> Vec<String> {
         "--ignore-not-found",
         "--timeout=180s",
     ]);
-    let _ = live.kubectl(&[
-        "delete",
-        "namespace",
-        "bf",
-        "bystand",
-        "--ignore-not-found",
-        "--timeout=180s",
-    ]);
+    let _ = live.delete_run_namespaces(true);
     let mut left = Vec::new();
     for (what, args) in [
         (

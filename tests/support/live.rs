@@ -227,6 +227,24 @@ impl Live {
         serde_json::from_slice(&o.stdout).expect("JSON")
     }
 
+    /// Deletes the namespaces the runs use (`bf`, `bystand`); `wait`: until they are gone (at
+    /// most 3 minutes).
+    pub fn delete_run_namespaces(&self, wait: bool) -> std::process::Output {
+        let wait = if wait {
+            "--timeout=180s"
+        } else {
+            "--wait=false"
+        };
+        self.kubectl(&[
+            "delete",
+            "namespace",
+            "bf",
+            "bystand",
+            "--ignore-not-found",
+            wait,
+        ])
+    }
+
     /// Which of `needed` (verb, resource) the suite may not do, cluster-wide, as "verb resource".
     pub fn missing_access(&self, needed: &[(&str, &str)]) -> Vec<String> {
         needed
@@ -275,14 +293,7 @@ pub struct Cleanup<'a>(&'a Live);
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        let _ = self.0.kubectl(&[
-            "delete",
-            "namespace",
-            "bf",
-            "bystand",
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
+        let _ = self.0.delete_run_namespaces(false);
     }
 }
 
