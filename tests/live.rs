@@ -297,3 +297,212 @@ fn an_api_server_down_past_the_tolerance_is_reverted_when_it_answers() {
     .expect("JSON");
     assert!(d["revert"].is_string(), "the truth saw the revert: {d:#}");
 }
+
+/// The bed's kubelet of `real-1`, stopped with SIGSTOP until this is dropped: SIGCONT then,
+/// also when the test panics, so no failure leaves the node's kubelet stopped.
+struct StoppedKubelet(String);
+
+impl StoppedKubelet {
+    fn stop(bed: &Path) -> StoppedKubelet {
+        let pid = std::fs::read_to_string(bed.join("run/kubelet-real-1.pid")).expect("pid file");
+        let pid = pid.trim().to_string();
+        let ok = Command::new("kill").args(["-STOP", &pid]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "SIGSTOP the kubelet ({pid})");
+        StoppedKubelet(pid)
+    }
+}
+
+impl Drop for StoppedKubelet {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
+/// The kernel's OOM kills inside the pods' cgroups since `since`, from its own log: (when,
+/// the memory cgroup whose limit was hit, the killed task's pod UID).
+fn kernel_oom_kills(since: jiff::Timestamp) -> Vec<(jiff::Timestamp, String, String)> {
+    let out = Command::new("dmesg")
+        .args(["--time-format", "iso"])
+        .output()
+        .expect("dmesg");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (stamp, rest) = line.split_once(' ')?;
+            let rest = rest.strip_prefix("oom-kill:")?;
+            let at: jiff::Timestamp = stamp.replacen(',', ".", 1).parse().ok()?;
+            let field = |key: &str| {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .map(str::to_string)
+            };
+            let task = field("task_memcg=")?;
+            let pod = task
+                .split('/')
+                .find_map(|p| p.strip_prefix("pod"))?
+                .to_string();
+            Some((at, field("oom_memcg=")?, pod))
+        })
+        .filter(|(at, memcg, _)| *at >= since && memcg.starts_with("/kubepods"))
+        .collect()
+}
+
+/// Pod UID → name, from the independent recorder's watch of the run.
+fn pod_names(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let text = std::fs::read_to_string(dir.join("watch.jsonl")).expect("watch.jsonl");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["resource"] == "pods")
+        .filter_map(|l| {
+            let m = &l["object"]["metadata"];
+            Some((
+                m["uid"].as_str()?.to_string(),
+                m["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// real-1's Ready transitions as the independent recorder received them: (status,
+/// lastTransitionTime), each once.
+fn ready_transitions(dir: &Path) -> Vec<(String, jiff::Timestamp)> {
+    let text = std::fs::read_to_string(dir.join("watch.jsonl")).expect("watch.jsonl");
+    let mut out: Vec<(String, jiff::Timestamp)> = Vec::new();
+    for l in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        if l["resource"] != "nodes" || l["object"]["metadata"]["name"] != "real-1" {
+            continue;
+        }
+        let conditions = l["object"]["status"]["conditions"].as_array().cloned();
+        for c in conditions.into_iter().flatten() {
+            if c["type"] != "Ready" {
+                continue;
+            }
+            let status = c["status"].as_str().unwrap_or_default().to_string();
+            let Some(at) = c["lastTransitionTime"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+            else {
+                continue;
+            };
+            if out.last().is_none_or(|(s, a)| *s != status || *a != at) {
+                out.push((status, at));
+            }
+        }
+    }
+    out
+}
+
+/// oomsday's own facts of one type from its report's timeline.
+fn timeline_of(report: &Value, kind: &str) -> Vec<Value> {
+    report["record"]["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["type"] == kind)
+        .cloned()
+        .collect()
+}
+
+fn at_of(o: &Value) -> jiff::Timestamp {
+    o["at"].as_str().and_then(|s| s.parse().ok()).expect("at")
+}
+
+/// The node's kubelet stopped (SIGSTOP) 10 s into a spill, for 75 s: nothing evicts, the node
+/// goes NotReady (Ready=Unknown) when its lease runs out, and the kernel kills what overflows
+/// the pods' cgroup. When the kubelet comes back oomsday reports each kernel kill at the time
+/// the kernel logged it and the NotReady interval at the recorder's times, and agrees with
+/// the independent truth.
+#[test]
+fn a_kubelet_stopped_during_a_spill_is_reported_when_it_resumes() {
+    let test = "a_kubelet_stopped_during_a_spill_is_reported_when_it_resumes";
+    let Some(live) = live(test) else { return };
+    let Some(bed) = bed(test) else { return };
+    let _one = BedLock::take(&live);
+    let stopped_at = std::sync::Mutex::new(None);
+    let r = live.record(
+        "kubelet-stopped",
+        &fixture("spill", "spill.yaml"),
+        &fixture("spill", "setup.yaml"),
+        |_, injected| {
+            std::thread::sleep(Duration::from_secs(10).saturating_sub(injected.elapsed()));
+            let held = StoppedKubelet::stop(&bed);
+            let from = jiff::Timestamp::now();
+            std::thread::sleep(Duration::from_secs(75));
+            drop(held);
+            *stopped_at.lock().expect("lock") = Some((from, jiff::Timestamp::now()));
+        },
+    );
+    keep(&live, r.result(test, "kubelet SIGSTOP at T+10s for 75s"));
+    let (from, to) = stopped_at.into_inner().expect("lock").expect("stopped");
+    let report = r.report_json();
+
+    // The kernel, not the kubelet, acted while it was stopped.
+    let names = pod_names(&r.dir);
+    let kills: Vec<_> = kernel_oom_kills(from)
+        .into_iter()
+        .filter(|(at, _, _)| *at <= to)
+        .collect();
+    assert!(
+        !kills.is_empty(),
+        "the kernel killed nothing while the kubelet was stopped"
+    );
+    let reported = timeline_of(&report, "oomKilled");
+    for (at, memcg, uid) in &kills {
+        let pod = names.get(uid).map(String::as_str).unwrap_or("?");
+        let told = reported.iter().any(|o| {
+            o["pod"]["name"] == pod && (at_of(o).duration_since(*at).as_secs_f64()).abs() <= 1.0
+        });
+        assert!(
+            told,
+            "the kernel killed a container of {pod} at {at} (limit of {memcg}); oomsday told: {reported:#?}"
+        );
+    }
+
+    // NotReady from the moment the node controller marked it, Ready again when the kubelet
+    // posted, at the times the recorder saw.
+    let truth = ready_transitions(&r.dir);
+    let down = truth
+        .iter()
+        .find(|(s, at)| s != "True" && *at >= from)
+        .map(|(_, at)| *at)
+        .expect("the recorder saw real-1 NotReady");
+    let up = truth
+        .iter()
+        .find(|(s, at)| s == "True" && *at > down)
+        .map(|(_, at)| *at)
+        .expect("the recorder saw real-1 Ready again");
+    let ready: Vec<(bool, jiff::Timestamp)> = timeline_of(&report, "nodeCondition")
+        .iter()
+        .filter(|o| o["node"] == "real-1" && o["condition"] == "Ready")
+        .map(|o| (o["status"] == true, at_of(o)))
+        .collect();
+    assert!(
+        ready.contains(&(false, down)),
+        "NotReady at {down}: {ready:?}"
+    );
+    assert!(ready.contains(&(true, up)), "Ready at {up}: {ready:?}");
+    let interval = format!(
+        "node real-1 NotReady for {}",
+        humantime::format_duration(Duration::from_secs(
+            up.duration_since(down).as_secs_f64().round() as u64
+        ))
+    );
+    let containment = report["score"]["facets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["facet"] == "containment")
+        .map(|f| f["evidence"].to_string())
+        .unwrap_or_default();
+    assert!(containment.contains(&interval), "{interval}: {containment}");
+    eprintln!(
+        "{test}: stopped {from} for {:.1}s; NotReady {down} (+{:.1}s) to {up} (+{:.1}s after SIGCONT); kernel kills: {kills:?}",
+        to.duration_since(from).as_secs_f64(),
+        down.duration_since(from).as_secs_f64(),
+        up.duration_since(to).as_secs_f64(),
+    );
+    r.assert_matches_truth();
+}

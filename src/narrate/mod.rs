@@ -23,6 +23,10 @@ use crate::observe::{
 };
 use crate::spec::Phase;
 
+/// The reason the node lifecycle controller gives every condition of a node whose kubelet
+/// stopped posting status (`pkg/controller/nodelifecycle`).
+const NODE_STATUS_UNKNOWN: &str = "NodeStatusUnknown";
+
 /// Lines of one kind shown in a burst before the rest is folded into one line.
 pub const BURST_SHOWN: usize = 3;
 /// A gap this long between two lines of a kind ends its burst.
@@ -431,6 +435,18 @@ impl Narrator {
                         true,
                         with_detail(format!("node {node} under MemoryPressure"), reason),
                     ),
+                    // The node lifecycle controller sets every condition Unknown when the
+                    // kubelet stops posting (reason NodeStatusUnknown): the pressure is not
+                    // known to be over.
+                    (NodeConditionKind::MemoryPressure, false) if reason == NODE_STATUS_UNKNOWN => {
+                        (
+                            "MemoryPressureUnknown",
+                            true,
+                            format!(
+                                "node {node} MemoryPressure unknown: the kubelet stopped posting status"
+                            ),
+                        )
+                    }
                     (NodeConditionKind::MemoryPressure, false) => (
                         "MemoryPressureCleared",
                         false,

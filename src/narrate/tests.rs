@@ -80,6 +80,32 @@ fn sentences_name_what_happened() {
     );
 }
 
+/// The node lifecycle controller sets MemoryPressure Unknown when the kubelet stops posting:
+/// not known to be over, so not "cleared" (seen on the bed with the kubelet stopped).
+#[test]
+fn memory_pressure_unknown_is_not_cleared() {
+    let mut n = Narrator::new("checkout");
+    let cond = |at, reason: &str| {
+        Observation::new(
+            t(at),
+            Event::NodeCondition {
+                node: "real-1".into(),
+                condition: NodeConditionKind::MemoryPressure,
+                status: false,
+                reason: reason.into(),
+            },
+        )
+    };
+    let l = n.line(&cond(54, "NodeStatusUnknown")).unwrap();
+    assert_eq!(
+        l.text,
+        "node real-1 MemoryPressure unknown: the kubelet stopped posting status"
+    );
+    assert_eq!((l.reason, l.warning), ("MemoryPressureUnknown", true));
+    let l = n.line(&cond(104, "KubeletHasSufficientMemory")).unwrap();
+    assert_eq!(l.text, "node real-1 MemoryPressure cleared");
+}
+
 #[test]
 fn state_series_are_told_when_they_change() {
     let mut n = Narrator::new("checkout");

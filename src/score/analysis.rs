@@ -107,6 +107,8 @@ pub struct Analysis {
     pub pressure_nodes: BTreeMap<String, Time>,
     /// Nodes that went NotReady, with the first time.
     pub not_ready_nodes: BTreeMap<String, Time>,
+    /// Each stretch a node spent NotReady (Ready False or Unknown), in the order they began.
+    pub not_ready_spans: Vec<NodeSpan>,
     /// Most nodes NotReady at one time.
     pub max_concurrent_not_ready: u32,
     /// SystemOOM node events (the node's own OOM killer, outside any pod's limit).
@@ -137,6 +139,16 @@ pub struct Gap {
     /// When the watches were back; None when they never were before the run ended.
     pub to: Option<Time>,
     pub detail: String,
+}
+
+/// A stretch a node spent NotReady.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSpan {
+    pub node: String,
+    pub from: Time,
+    /// When it was Ready again; None when it still was not at the end of the run.
+    pub to: Option<Time>,
 }
 
 impl Analysis {
@@ -472,6 +484,7 @@ impl Analysis {
             baseline: Baseline::default(),
             pressure_nodes: BTreeMap::new(),
             not_ready_nodes: BTreeMap::new(),
+            not_ready_spans: Vec::new(),
             max_concurrent_not_ready: 0,
             system_ooms: Vec::new(),
             failed_scheduling: 0,
@@ -612,13 +625,28 @@ impl Analysis {
             }
             NodeConditionKind::Ready if !status => {
                 self.not_ready_nodes.entry(node.to_string()).or_insert(at);
-                not_ready_now.insert(node.to_string());
+                // False after Unknown (or a new reason) is the same stretch.
+                if not_ready_now.insert(node.to_string()) {
+                    self.not_ready_spans.push(NodeSpan {
+                        node: node.to_string(),
+                        from: at,
+                        to: None,
+                    });
+                }
                 self.max_concurrent_not_ready = self
                     .max_concurrent_not_ready
                     .max(not_ready_now.len() as u32);
             }
             NodeConditionKind::Ready => {
-                not_ready_now.remove(node);
+                if not_ready_now.remove(node)
+                    && let Some(span) = self
+                        .not_ready_spans
+                        .iter_mut()
+                        .rev()
+                        .find(|s| s.node == node)
+                {
+                    span.to = Some(at);
+                }
             }
             NodeConditionKind::MemoryPressure => {}
         }

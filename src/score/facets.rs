@@ -283,11 +283,24 @@ fn node_condition_lines(out: &mut Vec<String>, a: &Analysis) {
         .pressure_nodes
         .iter()
         .map(|(n, at)| (*at, format!("{} node {n} MemoryPressure", offset(s, *at))))
-        .chain(
-            a.not_ready_nodes
-                .iter()
-                .map(|(n, at)| (*at, format!("{} node {n} NotReady", offset(s, *at)))),
-        )
+        .chain(a.not_ready_spans.iter().map(|span| {
+            let how_long = match span.to {
+                Some(to) => format!(
+                    " for {} (Ready again at {})",
+                    human_secs(to.duration_since(span.from).as_secs_f64()),
+                    offset(s, to)
+                ),
+                None => ", still at the end".to_string(),
+            };
+            (
+                span.from,
+                format!(
+                    "{} node {} NotReady{how_long}",
+                    offset(s, span.from),
+                    span.node
+                ),
+            )
+        }))
         .collect();
     nodes.sort();
     let n_nodes = nodes.len();

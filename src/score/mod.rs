@@ -34,7 +34,7 @@ mod analysis;
 mod facets;
 mod hypothesis;
 
-pub use analysis::{Analysis, BudgetSource, BudgetStats, Incident, ProbeStats};
+pub use analysis::{Analysis, BudgetSource, BudgetStats, Incident, NodeSpan, ProbeStats};
 pub(crate) use facets::{human_secs, offset};
 
 use serde::{Deserialize, Serialize};

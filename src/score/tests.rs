@@ -722,6 +722,43 @@ fn max_nodes_not_ready_counts_at_once() {
     assert!(score(&r).hypothesis[0].passed);
 }
 
+/// A kubelet that stops posting (Ready Unknown, then False with another reason) is one stretch
+/// NotReady, told with how long it lasted; a node still NotReady at the end says so.
+#[test]
+fn a_not_ready_stretch_is_told_with_its_length() {
+    let unknown = |n: &str| Event::NodeCondition {
+        node: n.into(),
+        condition: NodeConditionKind::Ready,
+        status: false,
+        reason: "NodeStatusUnknown".into(),
+    };
+    let r = record(
+        spec(json!({})),
+        vec![
+            (0, leaker_started("p", "n1")),
+            (54, unknown("n1")),
+            (60, node("n1", NodeConditionKind::Ready, false)),
+            (94, node("n1", NodeConditionKind::Ready, true)),
+            (100, unknown("n2")),
+        ],
+    );
+    let a = Analysis::of(&r);
+    let spans: Vec<_> = a
+        .not_ready_spans
+        .iter()
+        .map(|s| (s.node.as_str(), s.from, s.to))
+        .collect();
+    assert_eq!(spans, [("n1", t(54), Some(t(94))), ("n2", t(100), None)]);
+    let s = score(&r);
+    let evidence = &s.facet(Facet::Containment).unwrap().evidence;
+    for line in [
+        "T+54s node n1 NotReady for 40s (Ready again at T+1m 34s)",
+        "T+1m 40s node n2 NotReady, still at the end",
+    ] {
+        assert!(evidence.iter().any(|e| e == line), "{line}: {evidence:#?}");
+    }
+}
+
 #[test]
 fn verdict_is_inconclusive_when_the_leaker_never_ran_or_observation_failed() {
     let h = json!({"hypothesis": {"maxBystanderEvictions": 0}});
