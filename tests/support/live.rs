@@ -291,6 +291,12 @@ impl Live {
 /// Deletes what the runs made, also when a test fails.
 pub struct Cleanup<'a>(&'a Live);
 
+impl<'a> Cleanup<'a> {
+    pub fn new(live: &'a Live) -> Cleanup<'a> {
+        Cleanup(live)
+    }
+}
+
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let _ = self.0.delete_run_namespaces(false);
