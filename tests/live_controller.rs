@@ -471,6 +471,14 @@ fn scheduled_run(live: &Live, dir: &Path) -> String {
     ] {
         assert!(s[t].is_string(), "status.{t}: {}", pretty(s));
     }
+    // Reverted by the replica that ran it, the Lease holder.
+    assert!(
+        s["revertedBy"]
+            .as_str()
+            .is_some_and(|by| by.starts_with("oomsday-controller-")),
+        "{}",
+        pretty(s)
+    );
     let leaked = secs_between(&s["injectedTime"], &s["revertedTime"]);
     assert!(
         (59.0..=66.0).contains(&leaked),
@@ -684,6 +692,10 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
     assert!(s["revertedTime"].is_string(), "{}", pretty(s));
     let reverted = condition(&run, "Reverted").expect("Reverted");
     assert_eq!(reverted["status"], "True", "{reverted}");
+    // Which replica reverted, in the status and its condition.
+    assert_eq!(s["revertedBy"], leader.as_str(), "{}", pretty(s));
+    let said = reverted["message"].as_str().unwrap_or_default();
+    assert!(said.ends_with(&format!("by {leader}")), "{said}");
     assert!(
         run["metadata"]["finalizers"]
             .as_array()

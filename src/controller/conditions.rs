@@ -149,7 +149,10 @@ fn reverted(s: &LeakRunStatus) -> Want {
             REVERTED,
             State::True,
             "Reverted",
-            format!("the leaker was taken out at {t}"),
+            match &s.reverted_by {
+                Some(by) => format!("the leaker was taken out at {t} by {by}"),
+                None => format!("the leaker was taken out at {t}"),
+            },
         )
     } else if revert_owed(s) && s.reason == Some(RunReason::RevertFailed) {
         let message = s.message.clone().unwrap_or_default();

@@ -214,6 +214,7 @@ fn reconcile_context(
         ),
         metrics,
         clock: jiff::Timestamp::now,
+        identity: opts.identity.clone(),
     })
 }
 

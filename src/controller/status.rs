@@ -159,6 +159,8 @@ pub fn final_status(report: &Report) -> LeakRunStatus {
         start_time: Some(record.started),
         injected_time: record.injected,
         reverted_time: record.reverted,
+        // Who reverted is the caller's to say: the replica that ran it.
+        reverted_by: None,
         completion_time: Some(record.finished),
         deadline: record
             .injection

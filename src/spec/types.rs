@@ -824,6 +824,10 @@ pub struct LeakRunStatus {
     )]
     #[schemars(with = "Option<String>")]
     pub reverted_time: Option<Timestamp>,
+    /// The controller replica (its pod name) that took the leaker out: the one that ran the
+    /// run, or the leader that reverted it after that one was gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_by: Option<String>,
     /// When the run finished (RFC 3339).
     #[serde(
         default,

@@ -48,6 +48,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The wall clock in production, fixed in tests.
     pub clock: fn() -> Time,
+    /// This replica's name: who reverted a run (`status.revertedBy`).
+    pub identity: String,
 }
 
 impl Context {

@@ -131,6 +131,7 @@ async fn revert_and_finish(
     s.reason = Some(reason);
     s.message = Some(message.clone());
     s.reverted_time = Some(now);
+    s.reverted_by = Some(ctx.identity.clone());
     s.completion_time.get_or_insert(now);
     let stored = write_run_status(api, run, &mut s, now).await?;
     ctx.event_both(run, false, "Reverted", message).await;
@@ -300,6 +301,9 @@ async fn finish(
             let score = &report.score;
             let mut s = final_status(&report);
             s.conditions = status.conditions.clone();
+            if s.reverted_time.is_some() {
+                s.reverted_by = Some(ctx.identity.clone());
+            }
             if let Some(m) = &failed {
                 s.message = Some(format!("{m}. To revert by hand: oomsday cleanup -n {ns}"));
             }

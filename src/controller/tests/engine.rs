@@ -109,6 +109,7 @@ async fn a_run_is_protected_only_while_it_may_leak_and_ends_waitable() {
     );
     assert!(last["score"].as_u64().is_some_and(|s| s <= 100), "{last}");
     assert!(last["revertedTime"].is_string(), "reverted: {last}");
+    assert_eq!(last["revertedBy"], "oomsday-controller-test", "{last}");
     assert_eq!(last["injection"]["name"], "checkout");
     let facets = last["facets"].as_array().expect("facets");
     assert_eq!(facets.len(), 5, "{last}");

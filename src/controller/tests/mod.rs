@@ -115,6 +115,7 @@ fn context(client: Client, leader: watch::Receiver<bool>, executor: Arc<dyn Exec
         ),
         metrics: Arc::new(Metrics::default()),
         clock: now,
+        identity: "oomsday-controller-test".into(),
     }
 }
 

@@ -62,6 +62,12 @@ async fn restart_with_a_run_leaking_past_its_deadline_reverts_completes_and_rele
             assert_eq!(s["revertedTime"], "2026-11-24T11:00:01Z");
             assert_eq!(s["completionTime"], "2026-11-24T11:00:01Z");
             assert_eq!(condition(s, "Reverted")["status"], "True");
+            // The replica that reverted another's run says so.
+            assert_eq!(s["revertedBy"], "oomsday-controller-test");
+            assert_eq!(
+                condition(s, "Reverted")["message"],
+                "the leaker was taken out at 2026-11-24T11:00:01Z by oomsday-controller-test"
+            );
             assert_eq!(condition(s, "Finished")["status"], "True");
             assert_eq!(condition(s, "Succeeded")["status"], "False");
         }),
