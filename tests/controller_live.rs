@@ -98,6 +98,7 @@ async fn a_new_experiment_gets_a_status_and_no_finalizer() {
         ),
         metrics: Arc::new(Metrics::default()),
         clock: jiff::Timestamp::now,
+        identity: "oomsday-controller-test".into(),
     });
     reconcile_experiment(Arc::new(created), ctx.clone())
         .await
