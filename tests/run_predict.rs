@@ -17,6 +17,11 @@ use support::mock_api::{Cluster, initial_lists};
 
 /// The fake, holding recording `run`'s objects as it began and the real bed's kubelet.
 async fn recorded(run: &str) -> ApiServer {
+    serving(run, Cluster::recorded(run)).await
+}
+
+/// The fake, holding recording `run`'s objects as it began and `bed`'s kubelet.
+async fn serving(run: &str, bed: Cluster) -> ApiServer {
     let api = ApiServer::start().await;
     let node: Value = serde_json::from_str(
         &std::fs::read_to_string(
@@ -48,8 +53,7 @@ async fn recorded(run: &str) -> ApiServer {
             api.create(plural, o);
         }
     }
-    let bed = Cluster::recorded(run);
-    for path in ["configz", "stats/summary"] {
+    for path in ["configz", "stats/summary", "metrics"] {
         let (_, body) = &bed.proxy[&("real-1".to_string(), path.to_string())];
         api.kubelet("real-1", path, body.clone());
     }

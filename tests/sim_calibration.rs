@@ -63,15 +63,23 @@ fn json<T: serde::de::DeserializeOwned>(file: &str) -> T {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The model derived from the real node's API objects (Node, kubelet configz, Summary API)
-/// and the recordings' workloads (`setup.yaml`, the same in every recording), with nothing
-/// written by hand.
+/// The model derived from the real node's API objects (Node, kubelet configz, Summary API,
+/// metrics) and the recordings' workloads (`setup.yaml`, the same in every recording), with
+/// nothing written by hand.
 fn derived_model() -> ClusterModel {
     let node: Node = json("node.json");
     let configz: Configz = json("kubelet-configz.json");
     let summary: Summary = json("kubelet-stats-summary.json");
-    let d = node_from_kube(&node, &configz.kubeletconfig, Some(&summary))
-        .expect("the real node derives");
+    let metrics =
+        std::fs::read_to_string(root().join("tests/fixtures/real-bed/kubelet-metrics.txt"))
+            .expect("the real kubelet's metrics");
+    let d = node_from_kube(
+        &node,
+        &configz.kubeletconfig,
+        Some(&summary),
+        Some(&metrics),
+    )
+    .expect("the real node derives");
     assert!(d.notes.is_empty(), "{:?}", d.notes);
     let setup = runs_dir().join("contained/setup.yaml");
     let mut m = from_manifests(&setup, vec![d.group], d.kubelet).expect("setup.yaml imports");
