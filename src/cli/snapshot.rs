@@ -213,6 +213,9 @@ pub(crate) async fn predict_before_run(
             for w in &p.warnings {
                 println!("  warning: {w}");
             }
+            if let Some(n) = &p.notifier {
+                println!("  assumed: {n}");
+            }
             // What is predicted to happen (a count of 0 says nothing here; the report has
             // every measure).
             for f in &p.figures {
