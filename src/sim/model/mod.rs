@@ -572,7 +572,7 @@ impl ClusterModel {
                  evictions on the eviction manager's {look} look"
             );
         }
-        // Group names by what each assumes, in the model's order.
+        // Group names by what each assumes (groups keep the model's order within each).
         let mut by: BTreeMap<Option<CgroupVersion>, Vec<&str>> = BTreeMap::new();
         for g in &self.spec.node_groups {
             by.entry(g.cgroup_version).or_default().push(&g.name);
