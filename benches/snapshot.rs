@@ -1,6 +1,6 @@
 //! A snapshot of a large cluster: 500 nodes and 10,000 pods (1,000 Deployments of 10 replicas
 //! in 10 namespaces, a PDB each) served by a mock API server, every node's kubelet answering
-//! `configz` and a Summary API of its 20 pods.
+//! `configz`, a Summary API of its 20 pods and the real kubelet's `/metrics`.
 //!
 //! `cargo bench --bench snapshot`. Measures what `oomsday snapshot -o FILE` does: the paged
 //! lists, the kubelets read 8 nodes at a time, the model built and written as YAML; prints the
@@ -153,6 +153,8 @@ fn summary(i: usize) -> Value {
 /// The generated cluster: every page and kubelet answer made when asked.
 struct Generated {
     configz: Value,
+    /// The real kubelet's `/metrics` (~120 KB of text, read for the cgroup version).
+    metrics: String,
 }
 
 impl Generated {
@@ -180,6 +182,9 @@ impl Generated {
 impl Api for Generated {
     fn answer(&self, s: &Seen) -> (u16, Vec<u8>) {
         let empty = json!({"kind": "List", "apiVersion": "v1", "metadata": {}, "items": []});
+        if s.path.ends_with("/proxy/metrics") {
+            return (200, self.metrics.clone().into_bytes());
+        }
         let v = match s.path.as_str() {
             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" => {
                 let mut r = s.body.clone();
@@ -215,7 +220,12 @@ async fn main() {
         .expect("the real kubelet's configz"),
     )
     .expect("JSON");
-    let client = mock_api::start_apart(Arc::new(Generated { configz }));
+    let metrics = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real-bed/kubelet-metrics.txt"),
+    )
+    .expect("the real kubelet's metrics");
+    let client = mock_api::start_apart(Arc::new(Generated { configz, metrics }));
     let taken = Taken {
         at: "2026-11-24T14:00:00Z".parse().expect("a time"),
         context: "context bench".into(),

@@ -10,6 +10,7 @@ mod support;
 use std::path::PathBuf;
 
 use oomsday::cli::run::{Args, ReportArgs, exec};
+use oomsday::predict::Measure;
 use oomsday::report::{Format, Report};
 use serde_json::{Value, json};
 use support::apiserver::ApiServer;
@@ -17,6 +18,11 @@ use support::mock_api::{Cluster, initial_lists};
 
 /// The fake, holding recording `run`'s objects as it began and the real bed's kubelet.
 async fn recorded(run: &str) -> ApiServer {
+    serving(run, Cluster::recorded(run)).await
+}
+
+/// The fake, holding recording `run`'s objects as it began and `bed`'s kubelet.
+async fn serving(run: &str, bed: Cluster) -> ApiServer {
     let api = ApiServer::start().await;
     let node: Value = serde_json::from_str(
         &std::fs::read_to_string(
@@ -48,18 +54,18 @@ async fn recorded(run: &str) -> ApiServer {
             api.create(plural, o);
         }
     }
-    let bed = Cluster::recorded(run);
-    for path in ["configz", "stats/summary"] {
+    for path in ["configz", "stats/summary", "metrics"] {
         let (_, body) = &bed.proxy[&("real-1".to_string(), path.to_string())];
         api.kubelet("real-1", path, body.clone());
     }
     api
 }
 
-#[tokio::test]
-async fn run_predict_writes_the_prediction_beside_the_outcome() {
-    let api = recorded("spill").await;
-    let dir = std::env::temp_dir().join(format!("oomsday-run-predict-{}", std::process::id()));
+/// `oomsday run --predict` of a faster spill against `api`: the exit code, the report and its
+/// JSON, Markdown and HTML.
+async fn run_predicted(api: &ApiServer, tag: &str) -> (u8, Report, String, String, String) {
+    let dir =
+        std::env::temp_dir().join(format!("oomsday-run-predict-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, api.kubeconfig()).expect("kubeconfig");
@@ -109,6 +115,13 @@ spec:
     let md = std::fs::read_to_string(file(".md")).expect("Markdown report");
     let html = std::fs::read_to_string(file(".html")).expect("HTML report");
     std::fs::remove_dir_all(&dir).ok();
+    (code, report, json_text, md, html)
+}
+
+#[tokio::test]
+async fn run_predict_writes_the_prediction_beside_the_outcome() {
+    let api = recorded("spill").await;
+    let (code, report, json_text, md, html) = run_predicted(&api, "v1").await;
 
     // The prediction, made on a snapshot of this cluster before the run.
     let p = report
@@ -120,6 +133,14 @@ spec:
     assert!(snap.context.starts_with("context "), "{}", snap.context);
     assert!(snap.taken_at <= report.record.started);
     assert_eq!(p.seeds.len(), 21);
+    // The real bed's kubelet says cgroup v1: its memcg notification is assumed to work.
+    assert!(
+        p.notifier
+            .as_deref()
+            .is_some_and(|n| n.contains("on for real-1 (cgroup v1")),
+        "{:?}",
+        p.notifier
+    );
     // The simulator predicts evictions (the fake, with no kubelet, has none): side by side.
     let c = report.prediction.as_ref().expect("the comparison");
     let row = |label: &str| {
@@ -159,6 +180,38 @@ spec:
         chart.contains("<title>predicted ready pods (simulated, seed "),
         "{chart}"
     );
+}
+
+/// The same run on a cluster whose kubelet says cgroup v2 (`kubelet_cgroup_version 2`) and, as a
+/// v2 kubelet does, `kernelMemcgNotification: true` in its configz: the prediction says it
+/// assumed no memory notifier, and predicts no eviction where v1 evicts at the crossing.
+#[tokio::test]
+async fn run_predict_on_a_cgroup_v2_snapshot_says_which_notifier_it_assumed() {
+    let api = serving("spill", Cluster::recorded_v2("spill")).await;
+    let (_, report, _, md, _) = run_predicted(&api, "v2").await;
+    let p = report
+        .record
+        .prediction
+        .as_deref()
+        .expect("the record carries the prediction");
+    let notifier = p.notifier.as_deref().expect("the notifier assumed");
+    assert!(
+        notifier.contains("kernelMemcgNotification: true")
+            && notifier.contains("none on real-1 (cgroup v2"),
+        "{notifier}"
+    );
+    assert!(md.contains(notifier), "{md}");
+    let notes = p
+        .snapshot
+        .as_ref()
+        .expect("from a snapshot")
+        .notes
+        .join("\n");
+    assert!(notes.contains("real-1 run cgroup v2"), "{notes}");
+    // On v1 the crossing at T+4 is an eviction at once (the test above); on v2 most runs'
+    // next look falls after the 6 s leak has ended.
+    let first = p.figure(Measure::FirstEviction).expect("first eviction");
+    assert!(first.median.is_none() && first.runs < 11, "{first:?}");
 }
 
 fn exit_code_of(report: &Report) -> u8 {

@@ -23,32 +23,11 @@ use oomsday::sim::manifests::from_manifests;
 use oomsday::sim::model::ModelMeta;
 use oomsday::sim::model::from_kube::{Configz, Summary, apply_usage, node_from_kube};
 use oomsday::sim::{ClusterModel, run_experiment};
-use oomsday::spec::{Verdict, load_experiments};
-use support::truth::{RUNS, Truth, runs_dir};
+use oomsday::spec::Verdict;
+use support::truth::{RUNS, Truth, recorded_experiment, runs_dir};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The recording's experiment file (the one YAML in its folder that is not `setup.yaml`).
-fn experiment(dir: &Path) -> ExperimentRef {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("the recording's folder")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "yaml")
-                && p.file_name().is_some_and(|n| n != "setup.yaml")
-        })
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 1, "one experiment in {}", dir.display());
-    let (exps, _) = load_experiments(&files[0]).expect("the recorded experiment is valid");
-    let e = &exps[0].experiment;
-    ExperimentRef {
-        name: e.metadata.name.clone().expect("named"),
-        namespace: e.metadata.namespace.clone().expect("namespaced"),
-        spec: e.spec.clone(),
-    }
 }
 
 /// The model of the real node the recordings ran on, as checked in.
@@ -63,15 +42,23 @@ fn json<T: serde::de::DeserializeOwned>(file: &str) -> T {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The model derived from the real node's API objects (Node, kubelet configz, Summary API)
-/// and the recordings' workloads (`setup.yaml`, the same in every recording), with nothing
-/// written by hand.
+/// The model derived from the real node's API objects (Node, kubelet configz, Summary API,
+/// metrics) and the recordings' workloads (`setup.yaml`, the same in every recording), with
+/// nothing written by hand.
 fn derived_model() -> ClusterModel {
     let node: Node = json("node.json");
     let configz: Configz = json("kubelet-configz.json");
     let summary: Summary = json("kubelet-stats-summary.json");
-    let d = node_from_kube(&node, &configz.kubeletconfig, Some(&summary))
-        .expect("the real node derives");
+    let metrics =
+        std::fs::read_to_string(root().join("tests/fixtures/real-bed/kubelet-metrics.txt"))
+            .expect("the real kubelet's metrics");
+    let d = node_from_kube(
+        &node,
+        &configz.kubeletconfig,
+        Some(&summary),
+        Some(&metrics),
+    )
+    .expect("the real node derives");
     assert!(d.notes.is_empty(), "{:?}", d.notes);
     let setup = runs_dir().join("contained/setup.yaml");
     let mut m = from_manifests(&setup, vec![d.group], d.kubelet).expect("setup.yaml imports");
@@ -637,7 +624,7 @@ async fn calibrate(model: &ClusterModel) -> (String, Vec<Miss>) {
     let mut misses = Vec::new();
     for name in RUNS {
         let truth = Truth::load(name);
-        let exp = experiment(&runs_dir().join(name));
+        let exp = recorded_experiment(name);
         let mut runs = Vec::new();
         for seed in SEEDS {
             let record = run_experiment(model, &exp, seed)
@@ -732,7 +719,7 @@ async fn spill_runs_that_took_the_recorded_history_recover_as_it_did() {
         "the recording: MemoryPressure {pressure} just after the second eviction {evicted:?}"
     );
     let real = truth.recovery().expect("the recorded recovery");
-    let exp = experiment(&runs_dir().join("spill"));
+    let exp = recorded_experiment("spill");
     let (mut took, mut other) = (Vec::new(), Vec::new());
     for seed in SEEDS {
         let r = run_experiment(&model(), &exp, seed)

@@ -1,7 +1,8 @@
 //! `oomsday snapshot` against a mock API server that serves the real bed of
-//! `tests/fixtures/` (its Node, kubelet configz and Summary API, as the API returned them) and
-//! the pods, Deployments and PDBs of a recorded run: the snapshot must reproduce the node
-//! (allocatable, eviction threshold, kernelMemcgNotification) and each pod's working set, ask
+//! `tests/fixtures/` (its Node, kubelet configz, Summary API and metrics, as the API returned
+//! them) and the pods, Deployments and PDBs of a recorded run: the snapshot must reproduce the
+//! node (allocatable, eviction threshold, kernelMemcgNotification, cgroup version) and each
+//! pod's working set, ask
 //! the API whether it may read the kubelets, page through lists, and say what it had to
 //! assume when it may not.
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use oomsday::cluster::kube::CallPolicy;
 use oomsday::sim::ClusterModel;
-use oomsday::sim::model::WorkingSetSource;
+use oomsday::sim::model::{CgroupVersion, WorkingSetSource};
 use oomsday::snapshot::{self, Options, Progress, Scope, Taken};
 use support::mock_api::{self, Cluster, Seen};
 
@@ -67,6 +68,8 @@ async fn the_snapshot_reproduces_the_real_node_and_each_pods_working_set() {
     let g = &m.spec.node_groups[0];
     let node = &g.nodes[0];
     assert_eq!((g.count, node.name.as_str()), (1, "real-1"));
+    // Read from the kubelet's metrics (configz does not say it).
+    assert_eq!(g.cgroup_version, Some(CgroupVersion::V1));
     assert_eq!(node.allocatable.map(|q| q.bytes()), Some(3 << 30));
     let allocatable = g.capacity.bytes()
         - g.system_reserved.bytes()
@@ -125,6 +128,7 @@ async fn the_snapshot_reproduces_the_real_node_and_each_pods_working_set() {
     for path in [
         "/api/v1/nodes/real-1/proxy/configz",
         "/api/v1/nodes/real-1/proxy/stats/summary",
+        "/api/v1/nodes/real-1/proxy/metrics",
     ] {
         assert!(seen.iter().any(|s| s.path == path), "{path} was not read");
     }
@@ -181,8 +185,11 @@ async fn without_nodes_proxy_the_kubelets_are_not_read_and_the_model_says_so() {
         .map(|w| w.containers[0].working_set.bytes())
         .collect();
     assert_eq!(ws, [64 << 20, 256 << 20]);
-    // The Node's allocatable still holds: the reservations it implies.
+    // Nothing says which cgroup version the node runs.
     let g = &m.spec.node_groups[0];
+    assert_eq!(g.cgroup_version, Some(CgroupVersion::Unknown));
+    assert!(notes.contains("cgroup version unknown"), "{notes}");
+    // The Node's allocatable still holds: the reservations it implies.
     assert_eq!(
         g.capacity.bytes() - g.kube_reserved.bytes() - g.system_reserved.bytes() - (100 << 20),
         3 << 30
@@ -203,6 +210,47 @@ async fn a_kubelet_that_does_not_answer_gets_the_defaults_and_a_note() {
         "{notes}"
     );
     assert_eq!(m.spec.kubelet.eviction_hard.bytes(), 100 << 20);
+}
+
+#[tokio::test]
+async fn a_cgroup_v2_kubelet_is_read_as_v2_and_the_model_says_its_notifier_does_nothing() {
+    let (m, _, _) = take(Cluster::recorded_v2("spill"), Scope::All).await;
+    let g = &m.spec.node_groups[0];
+    assert_eq!(g.cgroup_version, Some(CgroupVersion::V2));
+    // Its configz says the notification is on, as a v2 kubelet's does; the model keeps what it
+    // says and the node group what the kernel can do.
+    assert!(m.spec.kubelet.kernel_memcg_notification);
+    assert!(!g.memcg_notified(&m.spec.kubelet));
+    let notes = m.metadata.snapshot.as_ref().expect("info").notes.join("\n");
+    assert!(
+        notes.contains("real-1 run cgroup v2") && notes.contains("10 s look"),
+        "{notes}"
+    );
+    let yaml = snapshot::to_yaml(&m).expect("YAML");
+    assert!(yaml.contains("cgroupVersion: v2"), "{yaml}");
+    assert_eq!(ClusterModel::from_yaml(&yaml).expect("it reads back"), m);
+}
+
+#[tokio::test]
+async fn a_kubelet_whose_metrics_do_not_answer_has_an_unknown_cgroup_version() {
+    let mut cluster = Cluster::recorded("contained");
+    cluster.proxy.insert(
+        ("real-1".into(), "metrics".into()),
+        mock_api::status(404, "NotFound", "no such path on the kubelet"),
+    );
+    let (m, _, _) = take(cluster, Scope::All).await;
+    assert_eq!(
+        m.spec.node_groups[0].cgroup_version,
+        Some(CgroupVersion::Unknown)
+    );
+    // The rest of the kubelet was read as usual.
+    assert!(m.spec.kubelet.kernel_memcg_notification);
+    let notes = m.metadata.snapshot.as_ref().expect("info").notes.join("\n");
+    assert!(
+        notes.contains("node real-1: its kubelet's /metrics did not answer"),
+        "{notes}"
+    );
+    assert!(m.unknown_cgroups_matter());
 }
 
 #[tokio::test]

@@ -24,11 +24,13 @@ use crate::snapshot::{self, Options, Progress, Scope, Taken};
 ///
 /// Reads every node (capacity, allocatable, labels, taints, conditions) and, when you may get
 /// nodes/proxy, each kubelet's running configuration (eviction thresholds,
-/// kernelMemcgNotification, reservations) and its Summary API (what every container really
-/// uses); every pod (requests, limits, QoS, priority, node), rolled up per Deployment and
+/// kernelMemcgNotification, reservations), its Summary API (what every container really
+/// uses) and its host's cgroup version (its /metrics: on cgroup v2 the memcg notification does
+/// nothing); every pod (requests, limits, QoS, priority, node), rolled up per Deployment and
 /// StatefulSet with each pod's working set and the spread kept; PodDisruptionBudgets,
 /// LimitRanges, memory HPAs and PriorityClasses. Without nodes/proxy, kubelets get Kubernetes'
-/// defaults and working sets are estimated from requests; the model's notes say so.
+/// defaults, cgroup versions are unknown and working sets are estimated from requests; the
+/// model's notes say so.
 ///
 /// The model says when and from which context it was taken. Nodes are read a few at a time, so
 /// memory stays small on large clusters.
@@ -212,6 +214,9 @@ pub(crate) async fn predict_before_run(
             );
             for w in &p.warnings {
                 println!("  warning: {w}");
+            }
+            if let Some(n) = &p.notifier {
+                println!("  assumed: {n}");
             }
             // What is predicted to happen (a count of 0 says nothing here; the report has
             // every measure).

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::ExperimentRef;
 use crate::sim::ClusterModel;
-use crate::sim::model::SnapshotInfo;
+use crate::sim::model::{CgroupVersion, SnapshotInfo};
 use crate::spec::Verdict;
 use crate::{Error, Result};
 
@@ -130,9 +130,63 @@ pub struct Prediction {
     /// The run nearest the medians, whose series the report draws.
     pub representative_seed: u64,
     pub series: Series,
-    /// What makes the prediction doubtful, said before anything else (a model past the edge).
+    /// What makes the prediction doubtful, said before anything else (a model past the edge,
+    /// nodes of unknown cgroup version where v2 would predict otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the simulations assumed of the kubelets' memory notifier: which nodes' eviction
+    /// managers the kernel wakes at a threshold crossing, and which find it on their 10 s look
+    /// only (cgroup v2). See [`ClusterModel::notifier_assumption`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifier: Option<String>,
+    /// Where some nodes' cgroup version is unknown and decides the notifier: the prediction
+    /// with those nodes on cgroup v2, beside the one above (which simulates them as v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_cgroup_v2: Option<Alternative>,
+}
+
+/// The same experiment predicted on another assumption of the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alternative {
+    /// What this prediction assumed of the kubelets' memory notifier.
+    pub notifier: String,
+    pub figures: Vec<Figure>,
+    pub verdict: Verdict,
+    pub verdicts: BTreeMap<Verdict, u32>,
+}
+
+impl Alternative {
+    fn of(model: &ClusterModel, p: Prediction) -> Alternative {
+        Alternative {
+            notifier: model.notifier_assumption(),
+            figures: p.figures,
+            verdict: p.verdict,
+            verdicts: p.verdicts,
+        }
+    }
+
+    /// The measures (and the verdict) where this prediction says otherwise than `main`, as
+    /// `first eviction T+31.0 s (…) instead of T+24.0 s (…)`.
+    pub fn differences(&self, main: &Prediction) -> Vec<String> {
+        let of = main.seeds.len() as u32;
+        let mut out: Vec<String> = self
+            .figures
+            .iter()
+            .filter_map(|f| {
+                let here = f.text(of);
+                let there = main.figure(f.measure)?.text(of);
+                (here != there).then(|| format!("{} {here} instead of {there}", f.measure.label()))
+            })
+            .collect();
+        if self.verdict != main.verdict {
+            out.push(format!(
+                "verdict {:?} instead of {:?}",
+                self.verdict, main.verdict
+            ));
+        }
+        out
+    }
 }
 
 /// The prediction's median: the middle value (the upper of the two middle ones), None for none.
@@ -235,6 +289,8 @@ impl Prediction {
             representative_seed: best.0,
             series: best.2.clone(),
             warnings: Vec::new(),
+            notifier: Some(model.notifier_assumption()),
+            if_cgroup_v2: None,
         })
     }
 }
@@ -263,23 +319,46 @@ pub async fn predict(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async {
-            let (mut runs, mut warnings) = (Vec::new(), Vec::new());
-            for &seed in &seeds {
-                let mut cluster = crate::sim::SimCluster::new(&model, seed)?;
-                // Said once, from the first seed's cluster: the model is past the edge or not.
-                if runs.is_empty() {
-                    warnings.extend(cluster.edge_warning());
+            let mut p = simulate(&model, &exp, &seeds).await?;
+            // Nodes of unknown cgroup version are simulated as v1 (as configured); where that
+            // decides the kubelet's memory notifier, the v2 outcome is predicted too and said.
+            if model.unknown_cgroups_matter() {
+                let v2 = model.with_unknown_cgroups_as(CgroupVersion::V2);
+                let alt = Alternative::of(&v2, simulate(&v2, &exp, &seeds).await?);
+                let differ = alt.differences(&p);
+                if !differ.is_empty() {
+                    p.warnings.push(format!(
+                        "the cgroup version of some nodes is unknown, and it decides whether \
+                         their kubelets' memory notifier exists: this prediction simulates them \
+                         as cgroup v1 (evictions at the threshold crossing); on cgroup v2 (the \
+                         10 s look only) it would be: {}",
+                        differ.join("; ")
+                    ));
                 }
-                let record = crate::sim::run_on(&mut cluster, &exp, seed).await?;
-                runs.push((seed, Measures::of(&record), Series::of(&record)));
+                p.if_cgroup_v2 = Some(alt);
             }
-            let mut p = Prediction::of_runs(&model, &runs)?;
-            p.warnings = warnings;
             Ok(p)
         })
     })
     .await
     .map_err(|e| Error::Invalid(format!("the prediction's simulations stopped: {e}")))?
+}
+
+/// The experiment simulated on `model` once per seed, summed up.
+async fn simulate(model: &ClusterModel, exp: &ExperimentRef, seeds: &[u64]) -> Result<Prediction> {
+    let (mut runs, mut warnings) = (Vec::new(), Vec::new());
+    for &seed in seeds {
+        let mut cluster = crate::sim::SimCluster::new(model, seed)?;
+        // Said once, from the first seed's cluster: the model is past the edge or not.
+        if runs.is_empty() {
+            warnings.extend(cluster.edge_warning());
+        }
+        let record = crate::sim::run_on(&mut cluster, exp, seed).await?;
+        runs.push((seed, Measures::of(&record), Series::of(&record)));
+    }
+    let mut p = Prediction::of_runs(model, &runs)?;
+    p.warnings = warnings;
+    Ok(p)
 }
 
 /// Puts a prediction into a run's record (also when the revert failed: the record travels in

@@ -52,10 +52,12 @@ fn provenance(p: &Prediction) -> String {
 }
 
 fn notes(p: &Prediction) -> (Vec<&str>, usize) {
-    // Warnings first: they say whether to trust the rest.
+    // Warnings first: they say whether to trust the rest; then what the simulations assumed of
+    // the kubelets' memory notifier, which decides when evictions come.
     let all: Vec<&String> = p
         .warnings
         .iter()
+        .chain(&p.notifier)
         .chain(p.snapshot.iter().flat_map(|s| &s.notes))
         .collect();
     (
@@ -110,7 +112,7 @@ pub(super) fn markdown(report: &Report) -> String {
     let (shown, more) = notes(p);
     if !shown.is_empty() {
         md.push_str(
-            "What the prediction stands on (warnings first, then what the snapshot assumed):\n\n",
+            "What the prediction stands on (warnings first, then what the simulations and the snapshot assumed):\n\n",
         );
         for n in shown {
             let _ = writeln!(md, "- {}", cell(n));
@@ -447,7 +449,7 @@ fn html_notes(p: &Prediction) -> String {
     let (shown, more) = notes(p);
     let mut h = String::new();
     if !shown.is_empty() {
-        h.push_str("<p><small>What the prediction stands on (warnings first, then what the snapshot assumed):</small></p><ul>");
+        h.push_str("<p><small>What the prediction stands on (warnings first, then what the simulations and the snapshot assumed):</small></p><ul>");
         for n in shown {
             let _ = write!(h, "<li><small>{}</small></li>", escape(n));
         }

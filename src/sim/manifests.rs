@@ -56,6 +56,7 @@ pub fn parse_node_group(s: &str, index: usize) -> Result<NodeGroup> {
         kube_reserved,
         labels: BTreeMap::new(),
         nodes: Vec::new(),
+        cgroup_version: None,
     })
 }
 

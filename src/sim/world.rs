@@ -67,8 +67,6 @@ pub(crate) struct Settings {
     pub kubelet_restart: u64,
     pub max_pods: u32,
     pub container_start: u64,
-    /// `kernelMemcgNotification`: evict at the threshold crossing, not at the next tick.
-    pub memcg: bool,
     /// `nodeStatusUpdateFrequency` in seconds.
     pub status_every: u64,
     /// `enforceNodeAllocatable: [pods]`: the hard threshold also applies to the pods' cgroup
@@ -92,7 +90,6 @@ impl Settings {
             kubelet_restart: s(k.kubelet_restart_delay).max(1),
             max_pods: k.max_pods,
             container_start: s(k.container_start),
-            memcg: k.kernel_memcg_notification,
             status_every: s(k.node_status_update_frequency).max(1),
             allocatable_signal: k.enforce_node_allocatable,
         }
@@ -139,6 +136,9 @@ pub(crate) struct Node {
     /// The pods' working set when this step first changed it: a memcg crossing is placed
     /// between this and the new figure.
     pub usage_before: u64,
+    /// The kernel wakes the eviction manager at a threshold crossing, not only its next tick
+    /// (`kernelMemcgNotification`, on a cgroup v1 host: [`NodeGroup::memcg_notified`]).
+    pub memcg: bool,
     pub watched: bool,
     pub dirty: bool,
     /// Memory the OS and system daemons use on this node (the model's, or the node's own from
@@ -427,16 +427,24 @@ fn token(mut x: u64, len: usize) -> String {
 
 /// Every group's nodes, in group order.
 fn build_nodes(model: &ClusterModel, s: &Settings, rng: &mut Rng) -> Vec<Node> {
-    let enforce = model.spec.kubelet.enforce_node_allocatable;
+    let kubelet = &model.spec.kubelet;
     let mut nodes = Vec::new();
     for (gi, g) in model.spec.node_groups.iter().enumerate() {
-        nodes.extend(group_nodes(gi, g, enforce, s, rng));
+        nodes.extend(group_nodes(gi, g, kubelet, s, rng));
     }
     nodes
 }
 
 /// One group's nodes, named after a snapshot's or in the group's own /20.
-fn group_nodes(gi: usize, g: &NodeGroup, enforce: bool, s: &Settings, rng: &mut Rng) -> Vec<Node> {
+fn group_nodes(
+    gi: usize,
+    g: &NodeGroup,
+    kubelet: &KubeletSettings,
+    s: &Settings,
+    rng: &mut Rng,
+) -> Vec<Node> {
+    let enforce = kubelet.enforce_node_allocatable;
+    let memcg = g.memcg_notified(kubelet);
     let reserved = g.system_reserved.bytes() + g.kube_reserved.bytes();
     // Node allocatable = capacity − kube-reserved − system-reserved − hard eviction.
     // https://kubernetes.io/docs/tasks/administer-cluster/reserve-compute-resources/#node-allocatable
@@ -460,7 +468,9 @@ fn group_nodes(gi: usize, g: &NodeGroup, enforce: bool, s: &Settings, rng: &mut 
             let known = g.nodes.get(i as usize);
             let name = known.map_or_else(|| format!("ip-10-0-{subnet}-{host}"), |n| n.name.clone());
             let sizes = (g.capacity.bytes(), allocatable, pods_limit);
-            fresh_node(name, sizes, known, s, rng)
+            let mut node = fresh_node(name, sizes, known, s, rng);
+            node.memcg = memcg;
+            node
         })
         .collect()
 }
@@ -501,6 +511,7 @@ fn fresh_node(
         status_ms: rng.derive(0x5747) % 1000,
         hk_ms: rng.derive(0x686b) % 1000,
         usage_before: other.working_set.bytes(),
+        memcg: false,
         watched: false,
         dirty: false,
         system_mem: known
@@ -964,6 +975,15 @@ impl World {
 
     /// The kernel killed container `c` of pod `p`: at its own limit, or as the node's (or the
     /// pods' cgroup's) OOM victim when `system`.
+    ///
+    /// The whole container dies, on either cgroup version. On v2 the kubelet sets
+    /// `memory.oom.group` on every container (`calculateLinuxResources`,
+    /// pkg/kubelet/kuberuntime/kuberuntime_container_linux.go, unless `singleProcessOOMKill`,
+    /// which defaults to false on v2: `NewMainKubelet`, pkg/kubelet/kubelet.go), so the kernel
+    /// kills every process of the container's cgroup. On v1 it kills the one process it picked,
+    /// which is the whole container for a single-process one such as the leaker; the model has no
+    /// processes, so a multi-process container on v1 is where it is wrong (one worker would die
+    /// and the container live on).
     fn oom_kill(&mut self, p: PodId, c: usize, t: u64, system: bool) {
         self.set_usage(p, c, 0);
         let (name, leaker, restarts, ephemeral, backing_off) = {

@@ -20,9 +20,10 @@ use crate::objects;
 use crate::sim::manifests;
 use crate::sim::model::from_kube::{DerivedNode, KubeletConfiguration, Summary, node_from_kube};
 use crate::sim::model::{
-    ClusterModel, ClusterSpec, HpaModel, KubeletSettings, LimitRangeModel, MODEL_API_VERSION,
-    MODEL_KIND, MemorySpec, ModelMeta, NodeGroup, NodeModel, ObservedPod, ObservedPods, OtherPods,
-    PdbModel, SnapshotInfo, Spread, TaintModel, WorkingSetSource, WorkloadModel, admit,
+    CgroupVersion, ClusterModel, ClusterSpec, HpaModel, KubeletSettings, LimitRangeModel,
+    MODEL_API_VERSION, MODEL_KIND, MemorySpec, ModelMeta, NodeGroup, NodeModel, ObservedPod,
+    ObservedPods, OtherPods, PdbModel, SnapshotInfo, Spread, TaintModel, WorkingSetSource,
+    WorkloadModel, admit,
 };
 use crate::{Error, Result};
 
@@ -47,11 +48,13 @@ impl Scope {
 /// What could be read of a node's kubelet.
 #[derive(Debug, Clone)]
 pub enum Kubelet {
-    /// Its running configuration (`configz`) and, if it answered, its Summary API.
+    /// Its running configuration (`configz`) and, if they answered, its Summary API and its
+    /// `/metrics` text (read for the host's cgroup version).
     Read {
         // Boxed: the configuration is large and most nodes of a cluster carry one.
         config: Box<KubeletConfiguration>,
         summary: Option<Summary>,
+        metrics: Option<String>,
     },
     /// Nothing: why (said in the model's notes); the node gets Kubernetes' defaults.
     Unread(String),
@@ -228,10 +231,12 @@ fn node_model(e: &NodeEntry, d: &DerivedNode, other: OtherPods) -> NodeModel {
     }
 }
 
-/// Whether a node belongs in group `g`: the same size and reservations, and the same instance
-/// type as the group's first node.
+/// Whether a node belongs in group `g`: the same size, reservations and cgroup version, and the
+/// same instance type as the group's first node.
 fn same_group(g: &NodeGroup, first: &NodeEntry, d: &DerivedNode, itype: Option<&String>) -> bool {
-    g.capacity == d.group.capacity
+    // The cgroup version is the group's (it decides what the kubelet's memcg notification does).
+    g.cgroup_version == d.group.cgroup_version
+        && g.capacity == d.group.capacity
         && g.system_reserved == d.group.system_reserved
         && g.kube_reserved == d.group.kube_reserved
         && first
@@ -340,9 +345,19 @@ impl Builder {
         let mut notes = Vec::new();
         let entry = &mut self.nodes[i];
         match kubelet {
-            Kubelet::Read { config, summary } => {
-                let d = node_from_kube(&entry.node, &config, summary.as_ref())
+            Kubelet::Read {
+                config,
+                summary,
+                metrics,
+            } => {
+                let d = node_from_kube(&entry.node, &config, summary.as_ref(), metrics.as_deref())
                     .map_err(|e| Error::Invalid(format!("node {node}: configz: {e}")))?;
+                if metrics.is_none() {
+                    notes.push(format!(
+                        "node {node}: its kubelet's /metrics did not answer: its cgroup version \
+                         is unknown"
+                    ));
+                }
                 match &summary {
                     Some(s) => {
                         entry.pods_cgroup = s
@@ -377,7 +392,7 @@ impl Builder {
                 notes.push(format!(
                     "node {node}: {why}: Kubernetes' default kubelet settings (evictionHard \
                      memory.available 100Mi, kernelMemcgNotification off, 5m pressure \
-                     transition), reservations from status.allocatable"
+                     transition), reservations from status.allocatable, cgroup version unknown"
                 ));
             }
         }
@@ -523,6 +538,7 @@ impl Builder {
             );
         }
         self.conditions_notes();
+        self.cgroup_notes(&node_groups, &kubelet);
         let namespaces = match &self.scope {
             Scope::All => Vec::new(),
             Scope::Namespaces(n) => n.iter().cloned().collect(),
@@ -855,6 +871,25 @@ impl Builder {
         }
     }
 
+    /// A note when nodes run cgroup v2 while their kubelets are configured with
+    /// `kernelMemcgNotification`: configz says it is on, and it does nothing there.
+    fn cgroup_notes(&mut self, groups: &[NodeGroup], kubelet: &KubeletSettings) {
+        let v2: Vec<&str> = groups
+            .iter()
+            .filter(|g| g.cgroup_version == Some(CgroupVersion::V2))
+            .map(|g| g.name.as_str())
+            .collect();
+        if kubelet.kernel_memcg_notification && !v2.is_empty() {
+            self.note(format!(
+                "node groups {} run cgroup v2: their kubelets' configz says \
+                 kernelMemcgNotification: true, but cgroup v2 has no memcg threshold \
+                 notification (the kubelet's notifier is a disabled one there): the simulator's \
+                 eviction managers find a crossing on their 10 s look only",
+                v2.join(", ")
+            ));
+        }
+    }
+
     /// Notes for nodes that were not healthy or took no pods when the snapshot was taken: the
     /// simulation starts every node Ready and without pressure.
     fn conditions_notes(&mut self) {
@@ -921,7 +956,7 @@ fn default_kubelet(node: &Node) -> Result<DerivedNode> {
             Quantity::from_bytes(reserved).to_string(),
         )]);
     }
-    node_from_kube(node, &config, None)
+    node_from_kube(node, &config, None, None)
 }
 
 #[cfg(test)]

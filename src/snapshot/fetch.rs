@@ -1,5 +1,5 @@
 //! The I/O half of a snapshot: lists the cluster's objects page by page and reads each node's
-//! kubelet (`configz`, Summary API) through the API server's node proxy, a few nodes at a
+//! kubelet (`configz`, Summary API, `/metrics`) through the API server's node proxy, a few nodes at a
 //! time, handing everything to the pure [`Builder`] as it arrives. Memory stays bounded: one
 //! page of objects, and at most [`Options::concurrency`] kubelet answers, at a time.
 
@@ -184,9 +184,21 @@ async fn read_kubelet(client: &Client, policy: CallPolicy, node: &str) -> Kubele
             .ok(),
         Err(_) => None,
     };
+    // The host's cgroup version is in the kubelet's metrics (~120 KB of text), not its configz.
+    let metrics = match request("proxy/metrics") {
+        Ok(r) => policy
+            .call(&format!("get nodes/{node}/proxy/metrics"), || {
+                client.request_text(r.clone())
+            })
+            .await
+            .map_err(|e| tracing::warn!(%node, error = %e, "the kubelet's metrics did not answer"))
+            .ok(),
+        Err(_) => None,
+    };
     Kubelet::Read {
         config: Box::new(config),
         summary,
+        metrics,
     }
 }
 

@@ -3,10 +3,11 @@
 //! it and each pod's measured working set — what a team does not know by heart and the cluster
 //! does.
 //!
-//! - **Nodes**: capacity, allocatable, labels, taints, conditions, and the kubelet's eviction
-//!   settings from its `configz` ([`crate::sim::model::from_kube`]) when the caller may get
-//!   `nodes/proxy` (asked with a SelfSubjectAccessReview); else Kubernetes' defaults, with a
-//!   note in the model.
+//! - **Nodes**: capacity, allocatable, labels, taints, conditions, the kubelet's eviction
+//!   settings from its `configz` and the host's cgroup version from its `/metrics`
+//!   ([`crate::sim::model::from_kube`]) when the caller may get `nodes/proxy` (asked with a
+//!   SelfSubjectAccessReview); else Kubernetes' defaults and an unknown version, with a note in
+//!   the model.
 //! - **Pods**: requests, limits, QoS, priority, node, and each container's working set from the
 //!   kubelet's Summary API, rolled up per Deployment and StatefulSet with the spread kept (each
 //!   pod's figures and percentiles). Without `nodes/proxy`, working sets are estimated from

@@ -212,7 +212,7 @@ impl ApiServer {
     }
 
     /// Makes the node proxy answer `GET /api/v1/nodes/NODE/proxy/PATH` with `body` (a
-    /// kubelet's `configz`, `stats/summary`).
+    /// kubelet's `configz`, `stats/summary`; a JSON string is served as that text: `metrics`).
     pub fn kubelet(&self, node: &str, path: &str, body: Value) {
         self.lock()
             .kubelets
@@ -460,12 +460,15 @@ async fn handle(
         .and_then(|r| r.split_once("/proxy/"))
     {
         let st = state.lock().unwrap_or_else(|e| e.into_inner());
-        return reply(
-            match st.kubelets.get(&(node.to_string(), path.to_string())) {
-                Some(v) => (StatusCode::OK, v.clone()),
-                None => status(404, "NotFound", format!("{path} on node {node}")),
-            },
-        );
+        return match st.kubelets.get(&(node.to_string(), path.to_string())) {
+            Some(Value::String(text)) => Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                .body(Body::from(text.clone()))
+                .unwrap_or_default(),
+            Some(v) => reply((StatusCode::OK, v.clone())),
+            None => reply(status(404, "NotFound", format!("{path} on node {node}"))),
+        };
     }
     let Some(t) = parse_path(uri.path()) else {
         return reply(status(404, "NotFound", format!("{} not found", uri.path())));

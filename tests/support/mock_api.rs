@@ -1,10 +1,10 @@
 //! A mock Kubernetes API server for read-only clients (`oomsday snapshot`): a
 //! `tower_test::mock::pair()` behind `kube::Client`, answering lists (paged with `limit` and
 //! `continue`, as the API does), SelfSubjectAccessReviews and the node proxy (`configz`,
-//! `stats/summary`) from a [`Cluster`] of objects, and logging every request.
+//! `stats/summary`, `metrics`) from a [`Cluster`] of objects, and logging every request.
 //!
-//! [`Cluster::recorded`] is the real bed of `tests/fixtures/`: its Node, kubelet `configz` and
-//! Summary API as the API returned them (`real-bed/`), and the pods, Deployments and PDBs of a
+//! [`Cluster::recorded`] is the real bed of `tests/fixtures/`: its Node, kubelet `configz`,
+//! Summary API and `/metrics` as the API returned them (`real-bed/`), and the pods, Deployments and PDBs of a
 //! recording (`real-runs/*/watch.jsonl`, the watches' initial lists).
 
 #![allow(dead_code)] // each test binary uses part of it
@@ -32,7 +32,8 @@ pub struct Cluster {
     /// By API path prefix of the collection (`/api/v1/pods`, `/apis/apps/v1/deployments`):
     /// every object, any namespace.
     pub objects: BTreeMap<String, Vec<Value>>,
-    /// `(node, "configz" | "stats/summary")` → the kubelet's answer (a status code and body).
+    /// `(node, "configz" | "stats/summary" | "metrics")` → the kubelet's answer (a status code
+    /// and body; a JSON string is served as that text, as the kubelet serves its metrics).
     pub proxy: HashMap<(String, String), (u16, Value)>,
     /// SelfSubjectAccessReviews refuse these (`get nodes/proxy`, `list pods`).
     pub denied: BTreeSet<String>,
@@ -65,11 +66,16 @@ pub const COLLECTIONS: &[(&str, &str, bool)] = &[
 ];
 
 fn fixture(rel: &str) -> Value {
+    let text = fixture_text(rel);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// A file of `tests/fixtures/` as text.
+pub fn fixture_text(rel: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(rel);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The objects of a recording's watches' initial lists (before each watch's
@@ -176,7 +182,32 @@ impl Cluster {
             (200, fixture("real-bed/kubelet-configz.json")),
         );
         c.proxy
-            .insert((node_name, "stats/summary".into()), (200, summary));
+            .insert((node_name.clone(), "stats/summary".into()), (200, summary));
+        c.proxy.insert(
+            (node_name, "metrics".into()),
+            (
+                200,
+                Value::String(fixture_text("real-bed/kubelet-metrics.txt")),
+            ),
+        );
+        c
+    }
+
+    /// The real bed as if its host ran cgroup v2: its kubelet's `/metrics` says so
+    /// (`cgroup-v2/kubelet-metrics.txt`); configz and the Summary API are the same, as a v2
+    /// kubelet with the same configuration returns them (`cgroup-v2/README.md`).
+    pub fn recorded_v2(run: &str) -> Cluster {
+        let mut c = Cluster::recorded(run);
+        for (_, body) in c
+            .proxy
+            .iter_mut()
+            .filter(|((_, path), _)| path == "metrics")
+        {
+            *body = (
+                200,
+                Value::String(fixture_text("cgroup-v2/kubelet-metrics.txt")),
+            );
+        }
         c
     }
 
@@ -292,8 +323,10 @@ pub trait Api: Send + Sync + 'static {
 
 impl Api for Cluster {
     fn answer(&self, seen: &Seen) -> (u16, Vec<u8>) {
-        let (code, v) = Cluster::answer(self, seen);
-        (code, serde_json::to_vec(&v).unwrap_or_default())
+        match Cluster::answer(self, seen) {
+            (code, Value::String(text)) => (code, text.into_bytes()),
+            (code, v) => (code, serde_json::to_vec(&v).unwrap_or_default()),
+        }
     }
 }
 

@@ -18,6 +18,30 @@ pub fn runs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-runs")
 }
 
+/// Recording `name`'s experiment, from its file (the one YAML in its folder that is not
+/// `setup.yaml`).
+pub fn recorded_experiment(name: &str) -> oomsday::engine::ExperimentRef {
+    let dir = runs_dir().join(name);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the recording's folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yaml")
+                && p.file_name().is_some_and(|n| n != "setup.yaml")
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "one experiment in {}", dir.display());
+    let (exps, _) =
+        oomsday::spec::load_experiments(&files[0]).expect("the recorded experiment is valid");
+    let e = &exps[0].experiment;
+    oomsday::engine::ExperimentRef {
+        name: e.metadata.name.clone().expect("named"),
+        namespace: e.metadata.namespace.clone().expect("namespaced"),
+        spec: e.spec.clone(),
+    }
+}
+
 /// Every recording, by folder name.
 pub const RUNS: [&str; 4] = ["contained", "spill", "ephemeral", "apiserver-freeze"];
 

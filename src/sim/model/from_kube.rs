@@ -10,7 +10,10 @@
 //!   `nodeStatusUpdateFrequency`
 //!   (<https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/>);
 //! - optionally its Summary API (`GET /api/v1/nodes/NAME/proxy/stats/summary`): what the node
-//!   and each container really use.
+//!   and each container really use;
+//! - optionally its metrics (`GET /api/v1/nodes/NAME/proxy/metrics`): the host's cgroup version,
+//!   `kubelet_cgroup_version` (v1.31 and later), which `configz` does not say — a kubelet on a
+//!   cgroup v2 host reports `kernelMemcgNotification: true` and has no memcg notifier.
 //!
 //! Pure: parsed objects in, model parts out. `oomsday snapshot` and the calibration fixtures
 //! share it.
@@ -39,7 +42,7 @@ use k8s_openapi::api::core::v1::Node;
 use oomsday_core::{Duration, Quantity};
 use serde::Deserialize;
 
-use super::{ClusterModel, KubeletSettings, NodeGroup};
+use super::{CgroupVersion, ClusterModel, KubeletSettings, NodeGroup};
 use crate::{Error, Result};
 
 #[cfg(test)]
@@ -235,11 +238,42 @@ fn duration_or(field: &str, v: Option<&String>, default: Duration) -> Result<Dur
     }
 }
 
-/// The node group (one node) and kubelet settings a node's API objects describe.
+/// The metric a kubelet exports its host's cgroup version as on `/metrics`: `CgroupVersion` in
+/// pkg/kubelet/metrics/metrics.go, set at start-up by `cgroupVersionCheck`
+/// (pkg/kubelet/kubelet_linux.go); added in v1.31 (kubernetes/kubernetes#125328).
+pub const CGROUP_VERSION_METRIC: &str = "kubelet_cgroup_version";
+
+/// The host's cgroup version from a kubelet's `/metrics` (the Prometheus text format): None when
+/// it exports no `kubelet_cgroup_version` sample, or one that is neither 1 nor 2.
+pub fn cgroup_version(metrics: &str) -> Option<CgroupVersion> {
+    metrics.lines().find_map(|line| {
+        let line = line.trim();
+        // `NAME{LABELS} VALUE [TIMESTAMP]`; other metrics share the prefix
+        // (`kubelet_cgroup_manager_duration_seconds`), so the name must end right there.
+        let rest = line.strip_prefix(CGROUP_VERSION_METRIC)?;
+        let rest = match rest.strip_prefix('{') {
+            Some(labelled) => labelled.split_once('}')?.1,
+            None => rest,
+        };
+        if !rest.starts_with([' ', '\t']) {
+            return None;
+        }
+        let value: f64 = rest.split_whitespace().next()?.parse().ok()?;
+        match value {
+            1.0 => Some(CgroupVersion::V1),
+            2.0 => Some(CgroupVersion::V2),
+            _ => None,
+        }
+    })
+}
+
+/// The node group (one node) and kubelet settings a node's API objects describe; `metrics` is
+/// the kubelet's `/metrics` text, when it was read (without it, the cgroup version is unknown).
 pub fn node_from_kube(
     node: &Node,
     config: &KubeletConfiguration,
     summary: Option<&Summary>,
+    metrics: Option<&str>,
 ) -> Result<DerivedNode> {
     let name = node
         .metadata
@@ -290,6 +324,17 @@ pub fn node_from_kube(
         Some(s) => measured(s, &mut k),
         None => Vec::new(),
     };
+    let cgroup_version = match metrics.map(cgroup_version) {
+        Some(Some(v)) => v,
+        Some(None) => {
+            notes.push(format!(
+                "its kubelet exports no {CGROUP_VERSION_METRIC} (kubelets before v1.31 do not): \
+                 its cgroup version is unknown"
+            ));
+            CgroupVersion::Unknown
+        }
+        None => CgroupVersion::Unknown,
+    };
 
     Ok(DerivedNode {
         group: NodeGroup {
@@ -300,6 +345,7 @@ pub fn node_from_kube(
             kube_reserved,
             labels: BTreeMap::new(),
             nodes: Vec::new(),
+            cgroup_version: Some(cgroup_version),
         },
         kubelet: k,
         usage,

@@ -220,6 +220,47 @@ pub struct NodeGroup {
     /// The group's nodes one by one (a snapshot's): as many as `count`, see [`NodeModel`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeModel>,
+    /// The nodes' cgroup version (`v1`, `v2`; `unknown` where a snapshot could not read it), as
+    /// their kubelets export it. It decides whether `kernelMemcgNotification` does anything:
+    /// see [`NodeGroup::memcg_notified`]. Absent (a hand-written model, or one written before
+    /// the field): the kubelet settings are simulated as written, which is cgroup v1's
+    /// behaviour — so every model written before predicts exactly what it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_version: Option<CgroupVersion>,
+}
+
+/// The cgroup version of a node's host (`kubelet_cgroup_version` on the kubelet's `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupVersion {
+    V1,
+    V2,
+    /// A snapshot could not read it (no `nodes/proxy`, a kubelet before v1.31, `/metrics` did
+    /// not answer). Simulated as v1 (as the kubelet is configured); where v2 would differ, a
+    /// prediction shows that outcome too ([`ClusterModel::unknown_cgroups_matter`]).
+    Unknown,
+}
+
+impl std::fmt::Display for CgroupVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CgroupVersion::V1 => "cgroup v1",
+            CgroupVersion::V2 => "cgroup v2",
+            CgroupVersion::Unknown => "cgroup version unknown",
+        })
+    }
+}
+
+impl NodeGroup {
+    /// Whether the kernel wakes these nodes' eviction managers the moment a memory threshold is
+    /// crossed: `kernelMemcgNotification`, except on cgroup v2, where the kubelet's
+    /// `NewCgroupNotifier` (pkg/kubelet/eviction/threshold_notifier_linux.go, v1.32) returns a
+    /// disabled notifier whatever the configuration says — cgroup v2 has no
+    /// `cgroup.event_control` (kubernetes/kubernetes#106331) — so only the 10 s look finds a
+    /// crossing there, while `configz` still says `kernelMemcgNotification: true`.
+    pub fn memcg_notified(&self, kubelet: &KubeletSettings) -> bool {
+        kubelet.kernel_memcg_notification && self.cgroup_version != Some(CgroupVersion::V2)
+    }
 }
 
 /// A Deployment: its pods' containers, replicas and priority. With `copies: N` the entry
@@ -492,6 +533,78 @@ impl ClusterModel {
             }
         }
         out
+    }
+}
+
+impl ClusterModel {
+    /// Whether some nodes' cgroup version is unknown where it changes what the kubelet does:
+    /// their kubelets are configured with `kernelMemcgNotification`, which works on v1 and does
+    /// nothing on v2. A prediction then shows both outcomes.
+    pub fn unknown_cgroups_matter(&self) -> bool {
+        self.spec.kubelet.kernel_memcg_notification
+            && self
+                .spec
+                .node_groups
+                .iter()
+                .any(|g| g.cgroup_version == Some(CgroupVersion::Unknown))
+    }
+
+    /// The model with the nodes of unknown cgroup version on `version`.
+    pub fn with_unknown_cgroups_as(&self, version: CgroupVersion) -> ClusterModel {
+        let mut m = self.clone();
+        for g in &mut m.spec.node_groups {
+            if g.cgroup_version == Some(CgroupVersion::Unknown) {
+                g.cgroup_version = Some(version);
+            }
+        }
+        m
+    }
+
+    /// What a simulation of this model assumes of the kubelets' memory notifier, in a
+    /// sentence: which nodes' eviction managers are woken at a threshold crossing, which look
+    /// every 10 s only, and why.
+    pub fn notifier_assumption(&self) -> String {
+        let k = &self.spec.kubelet;
+        let look = k.housekeeping_interval;
+        if !k.kernel_memcg_notification {
+            return format!(
+                "kubelet memory notifier: off on every node (kernelMemcgNotification: false): \
+                 evictions on the eviction manager's {look} look"
+            );
+        }
+        // Group names by what each assumes (groups keep the model's order within each).
+        let mut by: BTreeMap<Option<CgroupVersion>, Vec<&str>> = BTreeMap::new();
+        for g in &self.spec.node_groups {
+            by.entry(g.cgroup_version).or_default().push(&g.name);
+        }
+        let parts: Vec<String> = by
+            .iter()
+            .map(|(v, groups)| {
+                let groups = groups.join(", ");
+                match v {
+                    Some(CgroupVersion::V2) => format!(
+                        "none on {groups} (cgroup v2: the kernel has no memcg threshold \
+                         notification there, whatever configz says; evictions on the {look} look \
+                         only)"
+                    ),
+                    Some(CgroupVersion::V1) => {
+                        format!("on for {groups} (cgroup v1: evictions at the threshold crossing)")
+                    }
+                    Some(CgroupVersion::Unknown) => format!(
+                        "assumed on for {groups} (cgroup version unknown: simulated as v1, \
+                         evictions at the crossing; on v2 there would be none)"
+                    ),
+                    None => format!(
+                        "on for {groups} (cgroup version not stated: as configured, \
+                         evictions at the threshold crossing)"
+                    ),
+                }
+            })
+            .collect();
+        format!(
+            "kubelet memory notifier (kernelMemcgNotification: true): {}",
+            parts.join("; ")
+        )
     }
 }
 

@@ -91,3 +91,60 @@ spec:
     let bad = yaml.replace("replicas: 2", "replicas: 2\n      replica: 3");
     assert!(ClusterModel::from_yaml(&bad).is_err());
 }
+
+fn with_cgroup(version: &str, memcg: bool) -> ClusterModel {
+    ClusterModel::from_yaml(&format!(
+        "apiVersion: oomsday.dev/v1alpha1
+kind: ClusterModel
+spec:
+  kubelet: {{kernelMemcgNotification: {memcg}}}
+  nodeGroups:
+    - {{name: old, count: 1, capacity: 8Gi}}
+    - {{name: new, count: 1, capacity: 8Gi{version}}}
+"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn the_cgroup_version_decides_what_kernel_memcg_notification_does() {
+    let m = with_cgroup(", cgroupVersion: v2", true);
+    let k = &m.spec.kubelet;
+    let [old, new] = &m.spec.node_groups[..] else {
+        panic!("two groups")
+    };
+    assert_eq!(old.cgroup_version, None);
+    assert_eq!(new.cgroup_version, Some(CgroupVersion::V2));
+    assert!(old.memcg_notified(k), "not stated: as configured");
+    assert!(
+        !new.memcg_notified(k),
+        "v2: no notifier whatever configz says"
+    );
+    let said = m.notifier_assumption();
+    assert!(
+        said.contains("on for old (cgroup version not stated")
+            && said.contains("none on new (cgroup v2"),
+        "{said}"
+    );
+    assert!(!m.unknown_cgroups_matter());
+    let unknown = with_cgroup(", cgroupVersion: unknown", true);
+    assert!(unknown.unknown_cgroups_matter());
+    let v2 = unknown.with_unknown_cgroups_as(CgroupVersion::V2);
+    assert_eq!(
+        v2.spec.node_groups[1].cgroup_version,
+        Some(CgroupVersion::V2)
+    );
+    assert_eq!(v2.spec.node_groups[0].cgroup_version, None);
+    // Without the notification configured, the version decides nothing.
+    let off = with_cgroup(", cgroupVersion: unknown", false);
+    assert!(!off.unknown_cgroups_matter());
+    assert!(off.notifier_assumption().contains("off on every node"));
+    let bad = ClusterModel::from_yaml(
+        "apiVersion: oomsday.dev/v1alpha1
+kind: ClusterModel
+spec:
+  nodeGroups: [{name: n, count: 1, capacity: 8Gi, cgroupVersion: v3}]
+",
+    );
+    assert!(bad.is_err());
+}

@@ -5,7 +5,10 @@
 //! The eviction manager (pkg/kubelet/eviction/eviction_manager.go,
 //! <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/>):
 //! - it synchronizes every monitoring period (10 s) on its own phase, and — with
-//!   `kernelMemcgNotification` — the moment the kernel reports a memory threshold crossed;
+//!   `kernelMemcgNotification` on a cgroup v1 host — the moment the kernel reports a memory
+//!   threshold crossed; on cgroup v2 the kernel has no such notification and the kubelet's
+//!   notifier is a disabled one (`NewCgroupNotifier`, threshold_notifier_linux.go), so only the
+//!   monitoring period finds a crossing there (`NodeGroup::memcg_notified`);
 //! - its signals are `memory.available` (capacity − the node's working set) and, when node
 //!   allocatable is enforced on the pods' cgroup, `allocatableMemory.available` (the pods'
 //!   cgroup limit − the pods' working set) against the same hard threshold;
@@ -394,7 +397,7 @@ impl World {
     /// a threshold met that was not at the last look (a crossing, not the staying past it).
     fn memcg_fires(&self, n: NodeId) -> bool {
         let node = &self.nodes[n];
-        self.s.memcg && node.kubelet_alive && !node.below && self.threshold_met(n)
+        node.memcg && node.kubelet_alive && !node.below && self.threshold_met(n)
     }
 
     /// When in second `t` the eviction manager of node `n` will synchronize, if it does: at the

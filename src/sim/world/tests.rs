@@ -1,5 +1,5 @@
 use super::*;
-use crate::sim::model::ClusterModel;
+use crate::sim::model::{CgroupVersion, ClusterModel};
 
 fn tiny(extra: &str) -> ClusterModel {
     ClusterModel::from_yaml(&format!(
@@ -254,6 +254,48 @@ fn without_memcg_the_ten_second_monitoring_tick_finds_the_crossing() {
         late += u32::from(met < first);
     }
     assert!(late > 0, "some crossings fall between ticks");
+}
+
+/// The first eviction of the bed's spill-like leak, with `kernelMemcgNotification` configured
+/// and the node on `cgroup` (None: not stated), and the node's monitoring phase.
+fn first_eviction_on(cgroup: Option<CgroupVersion>, seed: u64) -> (u64, u64, Vec<Observation>) {
+    let mut m = bed(", kernelMemcgNotification: true");
+    m.spec.node_groups[0].cgroup_version = cgroup;
+    let mut w = World::new(&m, seed).unwrap();
+    let phase = w.nodes[0].hk_phase;
+    inject(&mut w, leak(48, 8, T0 + 600), None);
+    let obs = run(&mut w, 60, |_, _| {});
+    let first = *times(&w, &obs, evicted).first().expect("an eviction");
+    (first, phase, obs)
+}
+
+#[test]
+fn on_cgroup_v2_the_configured_memcg_notification_does_nothing_and_the_tick_finds_the_crossing() {
+    let mut later = 0;
+    for seed in 1..=8 {
+        // v1 evicts in the second of the crossing (memcg_notification_evicts_in_the_second…).
+        let (crossing, phase, _) = first_eviction_on(Some(CgroupVersion::V1), seed);
+        let (first, phase_v2, _) = first_eviction_on(Some(CgroupVersion::V2), seed);
+        assert_eq!(phase, phase_v2, "the same seed, the same kubelet");
+        // The next monitoring tick at or after the crossing, not the crossing.
+        let tick = (crossing..crossing + 10)
+            .find(|t| (t + phase).is_multiple_of(10))
+            .unwrap();
+        assert_eq!(first, tick, "seed {seed}: crossing {crossing}");
+        later += u32::from(first > crossing);
+    }
+    assert!(later > 0, "some crossings fall between ticks");
+}
+
+#[test]
+fn a_cgroup_version_not_stated_or_unknown_is_simulated_as_configured() {
+    for seed in [1, 2] {
+        let (_, _, v1) = first_eviction_on(Some(CgroupVersion::V1), seed);
+        let (_, _, unstated) = first_eviction_on(None, seed);
+        let (_, _, unknown) = first_eviction_on(Some(CgroupVersion::Unknown), seed);
+        assert_eq!(v1, unstated, "seed {seed}");
+        assert_eq!(v1, unknown, "seed {seed}");
+    }
 }
 
 #[test]

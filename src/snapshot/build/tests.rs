@@ -6,6 +6,8 @@ use crate::sim::model::from_kube::Configz;
 const NODE: &str = include_str!("../../../tests/fixtures/real-bed/node.json");
 const CONFIGZ: &str = include_str!("../../../tests/fixtures/real-bed/kubelet-configz.json");
 const SUMMARY: &str = include_str!("../../../tests/fixtures/real-bed/kubelet-stats-summary.json");
+const METRICS: &str = include_str!("../../../tests/fixtures/real-bed/kubelet-metrics.txt");
+const METRICS_V2: &str = include_str!("../../../tests/fixtures/cgroup-v2/kubelet-metrics.txt");
 
 const GI: u64 = 1 << 30;
 const MI: u64 = 1 << 20;
@@ -19,6 +21,7 @@ fn real_kubelet() -> Kubelet {
     Kubelet::Read {
         config: Box::new(configz.kubeletconfig),
         summary: Some(serde_json::from_str(SUMMARY).unwrap()),
+        metrics: Some(METRICS.into()),
     }
 }
 
@@ -245,7 +248,52 @@ fn config(eviction: &str) -> Kubelet {
             ..KubeletConfiguration::default()
         }),
         summary: None,
+        metrics: Some(METRICS.into()),
     }
+}
+
+#[test]
+fn nodes_of_another_cgroup_version_are_another_group() {
+    let mut b = Builder::new(Scope::All);
+    for n in ["a", "b", "c", "d"] {
+        b.node(node(n, "32Gi", json!({}))).unwrap();
+    }
+    let configz: Configz = serde_json::from_str(CONFIGZ).unwrap();
+    let v2 = |metrics: Option<&str>| Kubelet::Read {
+        config: Box::new(configz.kubeletconfig.clone()),
+        summary: None,
+        metrics: metrics.map(String::from),
+    };
+    b.kubelet("a", v2(Some(METRICS))).unwrap();
+    b.kubelet("b", v2(Some(METRICS_V2))).unwrap();
+    b.kubelet("c", v2(Some(METRICS_V2))).unwrap();
+    b.kubelet("d", v2(None)).unwrap();
+    let m = b.finish(&taken()).unwrap();
+    let groups: Vec<(u32, Option<CgroupVersion>)> = m
+        .spec
+        .node_groups
+        .iter()
+        .map(|g| (g.count, g.cgroup_version))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            (1, Some(CgroupVersion::V1)),
+            (2, Some(CgroupVersion::V2)),
+            (1, Some(CgroupVersion::Unknown))
+        ]
+    );
+    let notes = m.metadata.snapshot.as_ref().unwrap().notes.join("\n");
+    let v2_group = &m.spec.node_groups[1].name;
+    assert!(
+        notes.contains(&format!("node groups {v2_group} run cgroup v2")),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("node d: its kubelet's /metrics did not answer"),
+        "{notes}"
+    );
+    assert!(m.unknown_cgroups_matter());
 }
 
 #[test]

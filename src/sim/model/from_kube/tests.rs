@@ -4,6 +4,9 @@ const NODE: &str = include_str!("../../../../tests/fixtures/real-bed/node.json")
 const CONFIGZ: &str = include_str!("../../../../tests/fixtures/real-bed/kubelet-configz.json");
 const SUMMARY: &str =
     include_str!("../../../../tests/fixtures/real-bed/kubelet-stats-summary.json");
+/// The real kubelet's `/metrics` (cgroup v1), and the v2 excerpt derived from it.
+const METRICS: &str = include_str!("../../../../tests/fixtures/real-bed/kubelet-metrics.txt");
+const METRICS_V2: &str = include_str!("../../../../tests/fixtures/cgroup-v2/kubelet-metrics.txt");
 
 const MI: u64 = 1 << 20;
 const GI: u64 = 1 << 30;
@@ -18,10 +21,11 @@ fn real_bed() -> (Node, KubeletConfiguration, Summary) {
 #[test]
 fn the_real_node_is_derived_from_its_api_objects() {
     let (node, config, summary) = real_bed();
-    let d = node_from_kube(&node, &config, Some(&summary)).unwrap();
+    let d = node_from_kube(&node, &config, Some(&summary), Some(METRICS)).unwrap();
     assert!(d.notes.is_empty(), "{:?}", d.notes);
     let g = &d.group;
     assert_eq!((g.name.as_str(), g.count), ("real-1", 1));
+    assert_eq!(g.cgroup_version, Some(CgroupVersion::V1));
     assert_eq!(g.capacity, Quantity::from_bytes(24_684_092 * 1024));
     assert_eq!(g.system_reserved, Quantity::from_bytes(18_392_636 * 1024));
     assert_eq!(g.kube_reserved, Quantity::ZERO);
@@ -61,7 +65,7 @@ fn defaults_apply_where_the_configuration_is_silent() {
         eviction_hard: BTreeMap::from([("memory.available".into(), "100Mi".into())]),
         ..Default::default()
     };
-    let d = node_from_kube(&node, &config, None).unwrap();
+    let d = node_from_kube(&node, &config, None, None).unwrap();
     let k = &d.kubelet;
     let def = KubeletSettings::default();
     assert!(!k.kernel_memcg_notification, "the kubelet's default is off");
@@ -87,7 +91,7 @@ fn percentage_thresholds_are_shares_of_capacity() {
         .eviction_hard
         .insert("memory.available".into(), "10%".into());
     config.enforce_node_allocatable = Some(vec![]);
-    let d = node_from_kube(&node, &config, None).unwrap();
+    let d = node_from_kube(&node, &config, None, None).unwrap();
     let cap = 24_684_092u64 * 1024;
     assert_eq!(d.kubelet.eviction_hard.bytes(), cap.div_ceil(10));
     assert!(!d.kubelet.enforce_node_allocatable);
@@ -139,4 +143,46 @@ spec:
     assert_eq!(apply_usage(&mut m, &usage), 2);
     assert_eq!(m.spec.workloads[0].containers[0].working_set.bytes(), 300);
     assert_eq!(m.spec.workloads[1].containers[0].working_set.bytes(), 7);
+}
+
+#[test]
+fn the_cgroup_version_is_the_kubelets_metric() {
+    assert_eq!(cgroup_version(METRICS), Some(CgroupVersion::V1));
+    assert_eq!(cgroup_version(METRICS_V2), Some(CgroupVersion::V2));
+    // Labels, a timestamp, and other metrics whose name begins the same.
+    assert_eq!(
+        cgroup_version("kubelet_cgroup_version{} 2 1733493600000\n"),
+        Some(CgroupVersion::V2)
+    );
+    assert_eq!(cgroup_version("kubelet_cgroup_version_total 2\n"), None);
+    let without: String = METRICS
+        .lines()
+        .filter(|l| !l.starts_with("kubelet_cgroup_version "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(cgroup_version(&without), None);
+    assert_eq!(cgroup_version("kubelet_cgroup_version 3\n"), None);
+}
+
+#[test]
+fn a_node_without_the_metric_has_an_unknown_cgroup_version_and_says_why() {
+    let (node, config, summary) = real_bed();
+    let v2 = node_from_kube(&node, &config, Some(&summary), Some(METRICS_V2)).unwrap();
+    assert_eq!(v2.group.cgroup_version, Some(CgroupVersion::V2));
+    // configz says the same on v2: the notification is configured, and does nothing there.
+    assert!(v2.kubelet.kernel_memcg_notification);
+    assert!(!v2.group.memcg_notified(&v2.kubelet));
+    let old = node_from_kube(&node, &config, Some(&summary), Some("# HELP up\nup 1\n")).unwrap();
+    assert_eq!(old.group.cgroup_version, Some(CgroupVersion::Unknown));
+    assert!(
+        old.notes
+            .iter()
+            .any(|n| n.contains("kubelet_cgroup_version") && n.contains("v1.31")),
+        "{:?}",
+        old.notes
+    );
+    let unread = node_from_kube(&node, &config, Some(&summary), None).unwrap();
+    assert_eq!(unread.group.cgroup_version, Some(CgroupVersion::Unknown));
+    // Unknown is simulated as configured (v1's behaviour).
+    assert!(unread.group.memcg_notified(&unread.kubelet));
 }
