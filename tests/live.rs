@@ -506,3 +506,36 @@ fn a_kubelet_stopped_during_a_spill_is_reported_when_it_resumes() {
     );
     r.assert_matches_truth();
 }
+
+/// A snapshot of the bed reads each kubelet's cgroup version from its own `/metrics` (issue
+/// 25): the bed's node runs cgroup v1, and the model says so.
+#[test]
+fn a_snapshot_reads_the_cgroup_version_from_the_kubelet() {
+    let test = "a_snapshot_reads_the_cgroup_version_from_the_kubelet";
+    let Some(live) = live(test) else { return };
+    let out = live.out.join("snapshot.yaml");
+    let o = Command::new(env!("CARGO_BIN_EXE_oomsday"))
+        .args(["snapshot", "--kubeconfig"])
+        .arg(&live.kubeconfig)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("oomsday snapshot");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&out).expect("model")).expect("YAML");
+    let real_1: Vec<&Value> = model["spec"]["nodeGroups"]
+        .as_array()
+        .expect("node groups")
+        .iter()
+        .filter(|g| g.to_string().contains("real-1"))
+        .collect();
+    assert_eq!(real_1.len(), 1, "{model:#}");
+    // The host's own word for it, beside the kubelet's.
+    let host = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "v2"
+    } else {
+        "v1"
+    };
+    assert_eq!(real_1[0]["cgroupVersion"], host, "{:#}", real_1[0]);
+}
