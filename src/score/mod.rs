@@ -40,7 +40,7 @@ pub(crate) use facets::{human_secs, offset};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunRecord;
-use crate::spec::{Verdict, Weights};
+use crate::spec::{RunReason, Verdict, Weights};
 
 /// The facets of the score, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -277,9 +277,28 @@ pub fn score_with(record: &RunRecord, a: &Analysis) -> Score {
 
     let hypothesis = hypothesis::judge(record, a);
     let (verdict, verdict_reason) = verdict(a, &hypothesis);
+    let (total, verdict, verdict_reason) = match record.reason {
+        // What each facet saw is kept (how far it got), but no total: a history of scores
+        // would otherwise trend runs that never ran their course.
+        Some(r) if r.stopped_early() => (
+            None,
+            Verdict::Inconclusive,
+            stopped_early(record, r, &hypothesis),
+        ),
+        // The cluster crossed a line the team drew, whatever the hypothesis says.
+        Some(RunReason::AbortRule) => (
+            Some(total),
+            Verdict::Failed,
+            format!(
+                "an abort rule fired: {}",
+                record.message.as_deref().unwrap_or("spec.abort")
+            ),
+        ),
+        _ => (Some(total), verdict, verdict_reason),
+    };
     Score {
-        total: Some(total),
-        grade: Some(Grade::of(total)),
+        total,
+        grade: total.map(Grade::of),
         facets,
         hypothesis,
         verdict,
@@ -376,6 +395,38 @@ fn not_run(record: &RunRecord) -> Score {
         verdict_reason: format!("nothing was injected, nothing to score: {why}"),
         simulated: record.simulated,
     }
+}
+
+/// Why a run stopped early is Inconclusive: how far it got, who stopped it, and any clause it
+/// had already failed by then (a fact, though the run proves nothing more).
+fn stopped_early(record: &RunRecord, reason: RunReason, clauses: &[ClauseResult]) -> String {
+    let ran = record
+        .injected
+        .map(|i| record.reverted.unwrap_or(record.finished).duration_since(i))
+        .unwrap_or_default();
+    let mut why = format!(
+        "stopped after {} of its {} leak ({reason}{}): a run stopped early proves nothing about \
+         the hypothesis",
+        facets::human_secs(ran.as_secs_f64()),
+        humantime::format_duration(record.spec.duration.0),
+        record
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    );
+    let failed: Vec<&str> = clauses
+        .iter()
+        .filter(|c| c.failed())
+        .map(|c| c.clause.as_str())
+        .collect();
+    if !failed.is_empty() {
+        why.push_str(&format!(
+            "; already failed before the stop: {}",
+            failed.join(", ")
+        ));
+    }
+    why
 }
 
 fn verdict(a: &Analysis, clauses: &[ClauseResult]) -> (Verdict, String) {

@@ -1098,3 +1098,87 @@ fn a_run_stopped_by_a_signal_has_its_recovery_not_measured_never_claimed() {
     r.reason = Some(crate::spec::RunReason::DurationElapsed);
     assert!(score(&r).facet(Facet::Recovery).expect("facet").measured);
 }
+
+/// A run stopped before its duration by a person or by oomsday itself (SIGTERM 16 s into a
+/// 90 s leak, seen on the bed scored 96 and Passed) proves nothing: Inconclusive, no total, and
+/// it says how far it got; what each facet saw is kept. A clause already failed is named.
+#[test]
+fn a_run_stopped_early_is_inconclusive_without_a_score() {
+    use crate::spec::RunReason;
+    let h =
+        json!({"hypothesis": {"pdbHolds": true, "maxBystanderEvictions": 0}, "duration": "90s"});
+    for reason in [
+        RunReason::Signal,
+        RunReason::AbortAnnotation,
+        RunReason::Deleted,
+        RunReason::ControllerRestarted,
+        RunReason::InjectionRemoved,
+    ] {
+        let mut r = record(
+            spec(h.clone()),
+            vec![
+                (0, leaker_started("p", "n1")),
+                (0, workload(3, 3)),
+                (0, budget(2, 3)),
+            ],
+        );
+        r.reason = Some(reason);
+        r.phase = Phase::Aborted;
+        r.message = Some("stop requested: SIGTERM".into());
+        r.reverted = Some(t(16));
+        r.finished = t(17);
+        let s = score(&r);
+        assert_eq!(s.verdict, Verdict::Inconclusive, "{reason}");
+        assert_eq!((s.total, s.grade), (None, None), "{reason}");
+        assert!(
+            s.verdict_reason.starts_with(&format!(
+                "stopped after 16s of its 1m 30s leak ({reason}: stop requested: SIGTERM)"
+            )),
+            "{}",
+            s.verdict_reason
+        );
+        assert!(s.facet(Facet::Availability).expect("facet").measured);
+    }
+    // The budget already breached when it was stopped: said, still Inconclusive.
+    let mut r = record(
+        spec(h),
+        vec![
+            (0, leaker_started("p", "n1")),
+            (5, workload(3, 1)),
+            (5, budget(2, 1)),
+        ],
+    );
+    r.reason = Some(RunReason::Signal);
+    r.reverted = Some(t(16));
+    let s = score(&r);
+    assert_eq!(s.verdict, Verdict::Inconclusive);
+    assert!(
+        s.verdict_reason
+            .ends_with("already failed before the stop: pdbHolds: true"),
+        "{}",
+        s.verdict_reason
+    );
+    // A run that ran its course keeps its score.
+    r.reason = Some(RunReason::DurationElapsed);
+    assert!(score(&r).total.is_some());
+}
+
+/// A run stopped by an abort rule crossed a line the team drew: Failed, whatever its
+/// hypothesis says, and scored.
+#[test]
+fn a_run_stopped_by_an_abort_rule_fails_whatever_the_hypothesis() {
+    let mut r = record(
+        spec(json!({"hypothesis": {"maxBystanderEvictions": 5}})),
+        vec![(0, leaker_started("p", "n1")), (0, workload(3, 3))],
+    );
+    assert_eq!(score(&r).verdict, Verdict::Passed);
+    r.reason = Some(crate::spec::RunReason::AbortRule);
+    r.message = Some("abort rule: 1 nodes NotReady (max 0)".into());
+    let s = score(&r);
+    assert_eq!(s.verdict, Verdict::Failed);
+    assert_eq!(
+        s.verdict_reason,
+        "an abort rule fired: abort rule: 1 nodes NotReady (max 0)"
+    );
+    assert!(s.total.is_some());
+}

@@ -1059,6 +1059,21 @@ impl RunReason {
         )
     }
 
+    /// Whether a run that ended for this reason was stopped before its duration by a person or
+    /// by oomsday itself (Ctrl-C, SIGTERM, `oomsday abort`, the LeakRun deleted, the controller
+    /// restarting or losing its Lease, someone taking the leaker out), not by what the leak did.
+    /// Such a run proves nothing about the hypothesis: it is Inconclusive and has no score.
+    pub const fn stopped_early(self) -> bool {
+        matches!(
+            self,
+            RunReason::Signal
+                | RunReason::AbortAnnotation
+                | RunReason::Deleted
+                | RunReason::ControllerRestarted
+                | RunReason::InjectionRemoved
+        )
+    }
+
     /// The phase a run that ended for this reason finishes in: Completed when it ran its
     /// course, Aborted when something stopped it on purpose, Failed when something broke.
     pub const fn final_phase(self) -> Phase {
