@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, Time};
 use crate::spec::{InjectionRecord, Phase, RunReason};
 
-use super::Defences;
+use crate::defences::Defences;
 
 /// A request from outside to stop the run: a signal, or the abort annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Hand-built runs for tests of the scorer and the reports.
 
-use crate::engine::{Defences, RunRecord};
+use crate::defences::Defences;
+use crate::engine::RunRecord;
 use crate::observe::{Event, Observation, PodRef, Timeline};
 use crate::spec::{LeakExperimentSpec, Phase};
 
