@@ -112,16 +112,15 @@ spec:
 
     // The prediction, made on a snapshot of this cluster before the run.
     let p = report
-        .record
         .prediction
-        .as_deref()
-        .expect("the record carries the prediction");
+        .as_ref()
+        .expect("the report carries the prediction");
     let snap = p.snapshot.as_ref().expect("from a snapshot");
     assert!(snap.context.starts_with("context "), "{}", snap.context);
     assert!(snap.taken_at <= report.record.started);
     assert_eq!(p.seeds.len(), 21);
     // The simulator predicts evictions (the fake, with no kubelet, has none): side by side.
-    let c = report.prediction.as_ref().expect("the comparison");
+    let c = report.comparison.as_ref().expect("the comparison");
     let row = |label: &str| {
         c.rows
             .iter()

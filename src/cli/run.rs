@@ -138,7 +138,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             tty,
         )
         .await;
-        let (report, outcome) = conclude_predicted(result, prediction, &args.reports)?;
+        let (report, outcome) = conclude(result, prediction, &args.reports)?;
         worst = worst.worst(outcome);
         reports.extend(report);
         if outcome == Outcome::RevertFailed {
@@ -160,20 +160,6 @@ fn suite_exit(dry_run: bool, reports: &[Report], worst: Outcome) -> u8 {
         println!("{}", report::suite_summary(reports));
     }
     exit::of(worst)
-}
-
-/// Scores a run with its prediction beside it, writes its reports and prints the comparison.
-fn conclude_predicted(
-    result: crate::Result<RunRecord>,
-    prediction: Option<crate::predict::Prediction>,
-    reports: &ReportArgs,
-) -> anyhow::Result<(Option<Report>, Outcome)> {
-    let result = crate::predict::attach(result, prediction);
-    let (report, outcome) = conclude(result, reports)?;
-    if let Some(r) = &report {
-        super::snapshot::print_comparison(r);
-    }
-    Ok((report, outcome))
 }
 
 /// Connects to the cluster the flags name (or the kubeconfig's current context).
@@ -406,11 +392,12 @@ pub async fn signal_stop(handle: StopHandle) {
     }
 }
 
-/// Scores a finished run, writes its reports into `out`, prints a summary, and returns the
-/// report and the run's outcome. A failed revert still gets its reports (the record travels in
-/// the error) and prints what to do.
+/// Scores a finished run (with the prediction made before it beside it, if one was), writes
+/// its reports into `out`, prints a summary, and returns the report and the run's outcome. A
+/// failed revert still gets its reports (the record travels in the error) and prints what to do.
 pub fn conclude(
     result: crate::Result<RunRecord>,
+    prediction: Option<crate::predict::Prediction>,
     reports: &ReportArgs,
 ) -> anyhow::Result<(Option<Report>, Outcome)> {
     let (out, formats, min_score) = (&reports.out, &reports.format[..], reports.min_score);
@@ -428,7 +415,7 @@ pub fn conclude(
         ),
         Err(e) => return Err(e.into()),
     };
-    let report = Report::new(record);
+    let report = Report::new(record, prediction);
     // A run that never injected has nothing to chart or judge: one small JSON report says why.
     let formats = if report.score.total.is_none() {
         &[Format::Json][..]
@@ -467,6 +454,7 @@ pub fn conclude(
     if let Some(e) = revert_error {
         eprintln!("error: {e}");
     }
+    super::snapshot::print_comparison(&report);
     Ok((Some(report), outcome))
 }
 

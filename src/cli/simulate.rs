@@ -169,7 +169,7 @@ async fn simulate_one(
         print_story(record, &exp.spec.target.name, args);
         print_virtual_time(record, took);
     }
-    let (report, outcome) = conclude(result, &args.reports)?;
+    let (report, outcome) = conclude(result, None, &args.reports)?;
     if let Some(r) = &report {
         print_facets(r);
     }

@@ -238,7 +238,7 @@ pub(crate) async fn predict_before_run(
 
 /// Prints the report's prediction beside the outcome, if it has one.
 pub(crate) fn print_comparison(report: &Report) {
-    let (Some(c), Some(p)) = (&report.prediction, report.record.prediction.as_deref()) else {
+    let (Some(c), Some(p)) = (&report.comparison, &report.prediction) else {
         return;
     };
     println!("  predicted vs observed: {}", c.headline());

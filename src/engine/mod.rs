@@ -118,8 +118,4 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defences: Option<Defences>,
     pub timeline: Timeline,
-    /// The experiment simulated on a snapshot of the cluster just before it ran (`run
-    /// --predict`, `spec.predict`), for the report to set beside what happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<Box<crate::predict::Prediction>>,
 }

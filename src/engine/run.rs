@@ -616,7 +616,6 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             injection: self.st.injection.clone(),
             defences: self.st.defences.clone(),
             timeline: self.timeline.clone(),
-            prediction: None,
         }
     }
 }

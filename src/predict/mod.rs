@@ -282,35 +282,5 @@ pub async fn predict(
     .map_err(|e| Error::Invalid(format!("the prediction's simulations stopped: {e}")))?
 }
 
-/// Puts a prediction into a run's record (also when the revert failed: the record travels in
-/// the error), for its reports and status.
-pub fn attach(
-    result: Result<crate::engine::RunRecord>,
-    prediction: Option<Prediction>,
-) -> Result<crate::engine::RunRecord> {
-    let Some(p) = prediction else {
-        return result;
-    };
-    match result {
-        Ok(mut r) => {
-            r.prediction = Some(Box::new(p));
-            Ok(r)
-        }
-        Err(Error::RevertFailed {
-            message,
-            namespace,
-            mut record,
-        }) => {
-            record.prediction = Some(Box::new(p));
-            Err(Error::RevertFailed {
-                message,
-                namespace,
-                record,
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -16,10 +16,7 @@ const OBSERVED: &str = "#2ca02c";
 const PREDICTED: &str = "#6a3d9a";
 
 fn parts(report: &Report) -> Option<(&Prediction, &Comparison)> {
-    Some((
-        report.record.prediction.as_deref()?,
-        report.prediction.as_ref()?,
-    ))
+    Some((report.prediction.as_ref()?, report.comparison.as_ref()?))
 }
 
 /// Where the prediction came from, in one sentence.

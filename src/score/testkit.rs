@@ -55,7 +55,6 @@ pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Event)>) -> RunRecord 
         injection: None,
         defences: None,
         timeline,
-        prediction: None,
     }
 }
 

@@ -139,9 +139,8 @@ fn markdown(o: &Observation) -> String {
         injection: None,
         defences: None,
         timeline,
-        prediction: None,
     };
-    render(&Report::new(record), Format::Md)
+    render(&Report::new(record, None), Format::Md)
 }
 
 #[test]
