@@ -10,6 +10,7 @@ mod junit;
 mod markdown;
 mod prediction;
 mod suite;
+mod svg;
 mod text;
 
 pub use suite::suite_summary;

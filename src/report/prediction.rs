@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::{BOTTOM, H, LEFT, TOP, step_d, svg_open, x_at};
+use super::svg::{BOTTOM, H, LEFT, TOP, step_d, svg_open, x_at};
 use super::{Report, escape};
 use crate::predict::{Comparison, Prediction, Series};
 use crate::sim::model::WorkingSetSource;
