@@ -31,13 +31,8 @@ use crate::spec::{self, InjectionMode, SourcedExperiment};
 pub struct Args {
     /// An experiment file, or a directory of them (every *.yaml / *.yml, run in order).
     pub path: PathBuf,
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    // Not `env = "KUBECONFIG"`: that may list several files, which kube merges itself.
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use (default: the current context).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterArgs,
     /// Namespace of the targets, overriding each experiment's metadata.namespace.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
@@ -91,7 +86,8 @@ deadline is what ends that leak, and the pods keep the stopped container until t
 replaced.
 
 Exit codes: 0 passed, 1 hypothesis failed or score under --min-score (or a revert failed),
-2 invalid input, 3 aborted, 4 inconclusive.";
+2 invalid input, 3 aborted, 4 inconclusive (the leaker never ran), 5 no cluster reachable
+(also at preflight), 6 forbidden, 7 the target not found.";
 
 /// Runs the command; returns the exit code.
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
@@ -101,13 +97,15 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let Some(probers) = probers(&experiments) else {
         return Ok(exit::USAGE);
     };
-    let mut cluster = connect(&args).await?;
+    let mut cluster = args.cluster.connect(args.namespace.as_deref()).await?;
     let default_ns = cluster.default_namespace().to_string();
 
     let (handle, mut stop) = engine::stop_channel();
     let signals = tokio::spawn(signal_stop(handle.clone()));
     let mut reports = Vec::new();
     let mut worst = Outcome::Passed;
+    // A run that could not reach the cluster, was refused, or lacked its target: its code.
+    let mut cluster_code = None;
     let tty = !args.no_progress && std::io::stderr().is_terminal();
     let suite = experiments.len() > 1;
     for (sourced, mut prober) in experiments.iter().zip(probers) {
@@ -140,6 +138,10 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         .await;
         let (report, outcome) = conclude(result, prediction, &args.reports)?;
         worst = worst.worst(outcome);
+        let code = exit::of_run(outcome, report.as_ref().and_then(|r| r.record.error));
+        if code != exit::of(outcome) {
+            cluster_code = cluster_code.or(Some(code));
+        }
         reports.extend(report);
         if outcome == Outcome::RevertFailed {
             // Do not put more leaks into a cluster that still holds one.
@@ -148,30 +150,23 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         }
     }
     signals.abort();
-    Ok(suite_exit(args.dry_run, &reports, worst))
+    Ok(suite_exit(args.dry_run, &reports, worst, cluster_code))
 }
 
-/// The suite's exit code, after its summary when it ran more than one experiment.
-fn suite_exit(dry_run: bool, reports: &[Report], worst: Outcome) -> u8 {
+/// The suite's exit code, after its summary when it ran more than one experiment: a failed
+/// revert's first, then that of a run the cluster kept from starting (5, 6, 7), then the worst
+/// outcome's.
+fn suite_exit(dry_run: bool, reports: &[Report], worst: Outcome, cluster: Option<u8>) -> u8 {
     if dry_run {
         return exit::OK;
     }
     if reports.len() > 1 {
         println!("{}", report::suite_summary(reports));
     }
-    exit::of(worst)
-}
-
-/// Connects to the cluster the flags name (or the kubeconfig's current context).
-async fn connect(args: &Args) -> anyhow::Result<crate::cluster::KubeCluster> {
-    let connect = crate::cluster::ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        namespace: args.namespace.clone(),
-    };
-    crate::cluster::KubeCluster::connect(connect)
-        .await
-        .context("connecting to the cluster")
+    match cluster {
+        Some(code) if worst != Outcome::RevertFailed => code,
+        _ => exit::of(worst),
+    }
 }
 
 /// The simulated outcome on a fresh snapshot, when `--predict` or the experiment asks for one.

@@ -53,7 +53,7 @@ pub struct Args {
     pub from_cluster: bool,
     /// With --from-cluster: which cluster.
     #[command(flatten)]
-    pub source: super::snapshot::ClusterArgs,
+    pub source: super::cluster::ClusterArgs,
     /// Node groups for --cluster manifests, COUNTxCAPACITY[:KUBE_RESERVED] (120x32Gi, 3x64Gi:1Gi);
     /// with a cluster model, replaces its node groups. Repeatable.
     #[arg(long)]

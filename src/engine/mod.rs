@@ -104,6 +104,10 @@ pub struct RunRecord {
     pub reason: Option<RunReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The kind of the error that ended the run, when a step failed with one (the API server
+    /// unreachable at preflight, the target not found): what the exit code says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorKind>,
     pub started: Time,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected: Option<Time>,

@@ -47,6 +47,7 @@ pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Event)>) -> RunRecord 
         phase: Phase::Completed,
         reason: Some(crate::spec::RunReason::DurationElapsed),
         message: None,
+        error: None,
         started: t(-30),
         injected: Some(t(0)),
         reverted: Some(t(600)),

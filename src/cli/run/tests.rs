@@ -185,8 +185,10 @@ async fn a_run_that_never_injected_writes_one_small_report_and_no_score() {
 fn args(path: PathBuf) -> Args {
     Args {
         path,
-        kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")),
-        context: None,
+        cluster: crate::cli::cluster::ClusterArgs {
+            kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")),
+            context: None,
+        },
         namespace: None,
         dry_run: false,
         record: None,

@@ -131,6 +131,7 @@ fn markdown(o: &Observation) -> String {
         phase: Phase::Completed,
         reason: None,
         message: None,
+        error: None,
         started: t(0),
         injected: Some(t(0)),
         reverted: Some(t(100)),
