@@ -89,7 +89,7 @@ fn main() {
         .expect("replays");
     let replayed = t1.elapsed();
     let t2 = Instant::now();
-    let report = Report::new(record);
+    let report = Report::new(record, None);
     let json = serde_json::to_string(&report).expect("json");
     let scored = t2.elapsed();
     let total = parsed + replayed + scored;

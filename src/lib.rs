@@ -87,3 +87,57 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is: what the exit code says, and what a run's record keeps
+/// of the error that ended it before its leak began (`RunRecord::error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    /// The user's input: flags, files, an experiment, a recording, a report.
+    Input,
+    /// No cluster configured: no kubeconfig, an unreadable one, a context it lacks.
+    Kubeconfig,
+    /// The API server could not be reached, timed out, or failed (429, 5xx).
+    Unreachable,
+    /// Authentication failed or RBAC lacks a verb (401, 403).
+    Forbidden,
+    /// The target or another object oomsday needs does not exist (404).
+    NotFound,
+    /// Another oomsday run is active on the workload.
+    Busy,
+    /// Another field manager owns fields oomsday applies.
+    Conflict,
+    /// Every revert attempt failed: the leaker may still be in place.
+    RevertFailed,
+}
+
+impl Error {
+    /// The kind of this error: an API error by its status code, a connection failure as
+    /// unreachable.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid(_) | Error::Io { .. } | Error::Json(_) => ErrorKind::Input,
+            Error::Kube(e) => kube_error_kind(e),
+            Error::Kubeconfig(_) => ErrorKind::Kubeconfig,
+            Error::RevertFailed { .. } => ErrorKind::RevertFailed,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Timeout { .. } => ErrorKind::Unreachable,
+            Error::Busy(_) => ErrorKind::Busy,
+        }
+    }
+}
+
+/// The kind of a Kubernetes client error: an API error by its status code (another 4xx is the
+/// request's fault: input), anything else (connection, TLS, a body that does not parse) as
+/// the API server unreachable.
+pub fn kube_error_kind(e: &kube::Error) -> ErrorKind {
+    match e {
+        kube::Error::Api(s) if matches!(s.code, 401 | 403) => ErrorKind::Forbidden,
+        kube::Error::Api(s) if s.code == 404 => ErrorKind::NotFound,
+        kube::Error::Api(s) if s.code == 429 || s.code >= 500 => ErrorKind::Unreachable,
+        kube::Error::Api(_) => ErrorKind::Input,
+        _ => ErrorKind::Unreachable,
+    }
+}

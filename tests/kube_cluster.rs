@@ -1007,7 +1007,10 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
         (replayed.injected, replayed.reverted, replayed.recovered),
         (live.injected, live.reverted, live.recovered)
     );
-    assert_eq!(Report::new(replayed).score, Report::new(live).score);
+    assert_eq!(
+        Report::new(replayed, None).score,
+        Report::new(live, None).score
+    );
 }
 
 /// A big cluster's state before the run is the baseline, not the leak's damage: 100 nodes
@@ -1084,7 +1087,7 @@ abort: {nodesNotReady: 1}
         "{:?}",
         record.message
     );
-    let report = Report::new(record);
+    let report = Report::new(record, None);
     let containment = report.score.facet(Facet::Containment).unwrap();
     assert_eq!(
         containment.points,

@@ -53,9 +53,8 @@ async fn every_recording_is_predicted_beside_its_outcome() {
         let p = predict::predict(&model, &exp, predict::SEEDS)
             .await
             .expect("the prediction");
-        let record = predict::attach(Ok(record), Some(p)).expect("attached");
-        let report = Report::new(record);
-        let c = report.prediction.as_ref().expect("a comparison");
+        let report = Report::new(record, Some(p));
+        let c = report.comparison.as_ref().expect("a comparison");
         for r in &c.rows {
             if r.within == Some(false) {
                 misses.push(format!("{name}: {}", r.measure.label()));

@@ -298,6 +298,7 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
         phase: Phase::Completed,
         reason: None,
         message: None,
+        error: None,
         started: leak_start,
         injected: Some(leak_start),
         reverted: Some(end),
@@ -306,7 +307,6 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
         injection: None,
         defences: None,
         timeline,
-        prediction: None,
     };
     let s = score::score(&record(timeline.clone()));
     let detection = s.facet(Facet::Detection).expect("detection facet");

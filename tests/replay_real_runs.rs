@@ -186,8 +186,8 @@ async fn every_real_run_replays_to_its_truth() {
 #[tokio::test]
 async fn a_replay_is_byte_identical_twice() {
     for name in RUNS {
-        let a = serde_json::to_string(&Report::new(replay(name).await)).unwrap();
-        let b = serde_json::to_string(&Report::new(replay(name).await)).unwrap();
+        let a = serde_json::to_string(&Report::new(replay(name).await, None)).unwrap();
+        let b = serde_json::to_string(&Report::new(replay(name).await, None)).unwrap();
         assert!(a == b, "{name}: two replays differ");
     }
 }

@@ -21,9 +21,9 @@ pub struct Args {
     /// The namespace to audit live; with --manifests, the namespace of objects that name none.
     #[arg(short, long)]
     pub namespace: Option<String>,
-    /// Kubeconfig context to use (live audit).
-    #[arg(long)]
-    pub context: Option<String>,
+    /// The cluster of a live audit.
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -83,20 +83,13 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             (inv, note)
         }
         None => {
-            let options = kube::config::KubeConfigOptions {
-                context: args.context.clone(),
-                ..Default::default()
-            };
-            let config = kube::Config::from_kubeconfig(&options)
+            let cluster = args
+                .cluster
+                .connect(args.namespace.as_deref())
                 .await
-                .or_else(|_| kube::Config::incluster())
-                .context("loading the kubeconfig (use --manifests to audit files instead)")?;
-            let ns = args
-                .namespace
-                .clone()
-                .unwrap_or_else(|| config.default_namespace.clone());
-            let client = kube::Client::try_from(config).context("building the client")?;
-            audit::inventory(&client, &ns)
+                .context("a live audit (or --manifests DIR to audit files)")?;
+            let ns = cluster.default_namespace().to_string();
+            audit::inventory(cluster.client(), &ns)
                 .await
                 .with_context(|| format!("reading namespace {ns}"))?
         }

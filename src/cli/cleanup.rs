@@ -9,12 +9,10 @@
 //! Exit 0 when nothing is left, 1 when something remains (a dry run that found leftovers, a
 //! revert that failed, an ephemeral leaker still running), 2 on usage errors.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 
 use crate::cli::exit;
-use crate::cluster::kube::{ConnectOptions, KubeCluster, Leftover};
+use crate::cluster::kube::Leftover;
 
 /// Find every leftover injection (by its marks) and revert it.
 #[derive(Debug, clap::Args)]
@@ -28,12 +26,8 @@ pub struct Args {
     /// List what would be reverted, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, env = "KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: the current context).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterArgs,
 }
 
 /// One line about a leftover, for humans.
@@ -85,13 +79,7 @@ pub fn exit_code(leftovers: &[Leftover], dry_run: bool, failed: usize) -> u8 {
 }
 
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
-    let cluster = KubeCluster::connect(ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        namespace: args.namespace.clone(),
-    })
-    .await
-    .context("connecting to the cluster")?;
+    let cluster = args.cluster.connect(args.namespace.as_deref()).await?;
     let namespace = (!args.all_namespaces).then(|| cluster.default_namespace().to_string());
     let leftovers = cluster
         .find_leftovers(namespace.as_deref())

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::{Client, Config};
 
-use crate::cluster::kube::{ConnectOptions, KubeCluster};
+use crate::cluster::kube::KubeCluster;
 use crate::controller::executor::{EngineExecutor, ForRun};
 use crate::controller::history::{history_rows, render_history};
 use crate::controller::lifecycle::{ABORT_ANNOTATION, RUN_NOW_ANNOTATION, TargetPolicy};
@@ -57,16 +57,16 @@ pub struct Args {
     /// read-only).
     #[arg(long, env = "OOMSDAY_RECORD_DIR")]
     pub record_dir: Option<std::path::PathBuf>,
+    /// In a pod, neither is needed: the ServiceAccount's token is used.
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterArgs,
 }
 
 /// How the controller's runs name their cluster.
 const CONTROLLER_CLUSTER: &str = "in-cluster (oomsday controller)";
 
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
-    let config = Config::infer()
-        .await
-        .context("no cluster configured (in-cluster or kubeconfig)")?;
-    let client = Client::try_from(config).context("building the Kubernetes client")?;
+    let client = args.cluster.connect(None).await?.client().clone();
     // Runs are tasks on this runtime, sharing the client (and its connection pool).
     let run_client = client.clone();
     let predict_client = client.clone();
@@ -109,21 +109,15 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
 /// Which cluster and namespace the client commands talk to.
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// The kubeconfig context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterArgs,
     /// The namespace (default: the context's).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
 }
 
 async fn connect(t: &Target) -> anyhow::Result<(Client, String)> {
-    let cluster = KubeCluster::connect(ConnectOptions {
-        kubeconfig: None,
-        context: t.context.clone(),
-        namespace: t.namespace.clone(),
-    })
-    .await?;
+    let cluster = t.cluster.connect(t.namespace.as_deref()).await?;
     Ok((
         cluster.client().clone(),
         cluster.default_namespace().to_string(),

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod audit;
 pub mod cleanup;
+pub mod cluster;
 pub mod controller;
 pub mod crd;
 pub mod replay;
@@ -27,10 +28,11 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The run was aborted (abort rule, signal, annotation) and reverted.
     pub const ABORTED: u8 = 3;
-    /// Inconclusive: the leaker never ran, or the cluster could not be observed.
+    /// Inconclusive: the leaker never ran (also when another run holds the target or another
+    /// field manager owns its fields), or the cluster could not be observed.
     pub const INCONCLUSIVE: u8 = 4;
     /// No cluster could be reached: no kubeconfig, connection refused, TLS, timeouts, the API
-    /// server failing (5xx).
+    /// server failing (5xx) — also when a run finds it so at preflight.
     pub const CLUSTER: u8 = 5;
     /// The cluster refused: authentication failed or RBAC lacks a verb (401, 403).
     pub const FORBIDDEN: u8 = 6;
@@ -38,6 +40,7 @@ pub mod exit {
     /// named object is missing.
     pub const NOT_FOUND: u8 = 7;
 
+    use crate::ErrorKind;
     use crate::controller::startup::SetupError;
     use crate::engine::Outcome;
 
@@ -52,13 +55,29 @@ pub mod exit {
         }
     }
 
-    fn for_kube(e: &kube::Error) -> u8 {
-        match e {
-            kube::Error::Api(s) if matches!(s.code, 401 | 403) => FORBIDDEN,
-            kube::Error::Api(s) if s.code == 404 => NOT_FOUND,
-            kube::Error::Api(s) if s.code == 429 || s.code >= 500 => CLUSTER,
-            kube::Error::Api(_) => USAGE,
-            _ => CLUSTER,
+    /// The exit code of a kind of error.
+    pub const fn for_kind(kind: ErrorKind) -> u8 {
+        match kind {
+            ErrorKind::Input => USAGE,
+            ErrorKind::Kubeconfig | ErrorKind::Unreachable => CLUSTER,
+            ErrorKind::Forbidden => FORBIDDEN,
+            ErrorKind::NotFound => NOT_FOUND,
+            // The leaker never ran: another run holds the workload, or another field manager
+            // its fields.
+            ErrorKind::Busy | ErrorKind::Conflict => INCONCLUSIVE,
+            ErrorKind::RevertFailed => FAILED,
+        }
+    }
+
+    /// The exit code of a finished run: its outcome's, except a run that ended before its
+    /// leak began because the cluster could not be reached, refused, or lacked the target —
+    /// then the code that says so (5, 6, 7), as when the command itself fails that way.
+    pub fn of_run(outcome: Outcome, error: Option<ErrorKind>) -> u8 {
+        match error.map(for_kind) {
+            Some(code @ (CLUSTER | FORBIDDEN | NOT_FOUND)) if outcome == Outcome::Inconclusive => {
+                code
+            }
+            _ => of(outcome),
         }
     }
 
@@ -77,17 +96,10 @@ pub mod exit {
                 };
             }
             if let Some(l) = cause.downcast_ref::<crate::Error>() {
-                match l {
-                    crate::Error::Kube(k) => return for_kube(k),
-                    crate::Error::Timeout { .. } | crate::Error::Kubeconfig(_) => return CLUSTER,
-                    crate::Error::Forbidden(_) => return FORBIDDEN,
-                    crate::Error::NotFound { .. } => return NOT_FOUND,
-                    crate::Error::RevertFailed { .. } => return FAILED,
-                    _ => {}
-                }
+                return for_kind(l.kind());
             }
             if let Some(k) = cause.downcast_ref::<kube::Error>() {
-                return for_kube(k);
+                return for_kind(crate::kube_error_kind(k));
             }
             if cause
                 .downcast_ref::<kube::config::InferConfigError>()
@@ -112,10 +124,11 @@ pub mod exit {
 /// Start with the built-in simulator, no cluster needed: `oomsday simulate experiments/black-friday`
 ///
 /// Exit codes: 0 passed; 1 hypothesis failed, below --min-score, invalid file, audit findings
-/// or a failed revert; 2 usage or invalid input; 3 aborted (and reverted); 4 inconclusive;
-/// 5 no cluster reachable (no kubeconfig, connection, timeout, API server error); 6 forbidden
-/// (authentication or RBAC); 7 not found (CRDs not installed, lease namespace or a named object
-/// missing).
+/// or a failed revert; 2 usage or invalid input; 3 aborted (and reverted); 4 inconclusive (the
+/// leaker never ran: also another run on the target, or another field manager owning its
+/// fields); 5 no cluster reachable (no kubeconfig, connection, timeout, API server error);
+/// 6 forbidden (authentication or RBAC); 7 not found (CRDs not installed, lease namespace or a
+/// named object such as the target missing).
 #[derive(Debug, Parser)]
 #[command(name = "oomsday", version, about, long_about, propagate_version = true)]
 pub struct Cli {

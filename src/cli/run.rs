@@ -31,13 +31,8 @@ use crate::spec::{self, InjectionMode, SourcedExperiment};
 pub struct Args {
     /// An experiment file, or a directory of them (every *.yaml / *.yml, run in order).
     pub path: PathBuf,
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    // Not `env = "KUBECONFIG"`: that may list several files, which kube merges itself.
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use (default: the current context).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterArgs,
     /// Namespace of the targets, overriding each experiment's metadata.namespace.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
@@ -91,7 +86,8 @@ deadline is what ends that leak, and the pods keep the stopped container until t
 replaced.
 
 Exit codes: 0 passed, 1 hypothesis failed or score under --min-score (or a revert failed),
-2 invalid input, 3 aborted, 4 inconclusive.";
+2 invalid input, 3 aborted, 4 inconclusive (the leaker never ran), 5 no cluster reachable
+(also at preflight), 6 forbidden, 7 the target not found.";
 
 /// Runs the command; returns the exit code.
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
@@ -101,13 +97,15 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
     let Some(probers) = probers(&experiments) else {
         return Ok(exit::USAGE);
     };
-    let mut cluster = connect(&args).await?;
+    let mut cluster = args.cluster.connect(args.namespace.as_deref()).await?;
     let default_ns = cluster.default_namespace().to_string();
 
     let (handle, mut stop) = engine::stop_channel();
     let signals = tokio::spawn(signal_stop(handle.clone()));
     let mut reports = Vec::new();
     let mut worst = Outcome::Passed;
+    // A run that could not reach the cluster, was refused, or lacked its target: its code.
+    let mut cluster_code = None;
     let tty = !args.no_progress && std::io::stderr().is_terminal();
     let suite = experiments.len() > 1;
     for (sourced, mut prober) in experiments.iter().zip(probers) {
@@ -138,8 +136,12 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             tty,
         )
         .await;
-        let (report, outcome) = conclude_predicted(result, prediction, &args.reports)?;
+        let (report, outcome) = conclude(result, prediction, &args.reports)?;
         worst = worst.worst(outcome);
+        let code = exit::of_run(outcome, report.as_ref().and_then(|r| r.record.error));
+        if code != exit::of(outcome) {
+            cluster_code = cluster_code.or(Some(code));
+        }
         reports.extend(report);
         if outcome == Outcome::RevertFailed {
             // Do not put more leaks into a cluster that still holds one.
@@ -148,44 +150,23 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         }
     }
     signals.abort();
-    Ok(suite_exit(args.dry_run, &reports, worst))
+    Ok(suite_exit(args.dry_run, &reports, worst, cluster_code))
 }
 
-/// The suite's exit code, after its summary when it ran more than one experiment.
-fn suite_exit(dry_run: bool, reports: &[Report], worst: Outcome) -> u8 {
+/// The suite's exit code, after its summary when it ran more than one experiment: a failed
+/// revert's first, then that of a run the cluster kept from starting (5, 6, 7), then the worst
+/// outcome's.
+fn suite_exit(dry_run: bool, reports: &[Report], worst: Outcome, cluster: Option<u8>) -> u8 {
     if dry_run {
         return exit::OK;
     }
     if reports.len() > 1 {
         println!("{}", report::suite_summary(reports));
     }
-    exit::of(worst)
-}
-
-/// Scores a run with its prediction beside it, writes its reports and prints the comparison.
-fn conclude_predicted(
-    result: crate::Result<RunRecord>,
-    prediction: Option<crate::predict::Prediction>,
-    reports: &ReportArgs,
-) -> anyhow::Result<(Option<Report>, Outcome)> {
-    let result = crate::predict::attach(result, prediction);
-    let (report, outcome) = conclude(result, reports)?;
-    if let Some(r) = &report {
-        super::snapshot::print_comparison(r);
+    match cluster {
+        Some(code) if worst != Outcome::RevertFailed => code,
+        _ => exit::of(worst),
     }
-    Ok((report, outcome))
-}
-
-/// Connects to the cluster the flags name (or the kubeconfig's current context).
-async fn connect(args: &Args) -> anyhow::Result<crate::cluster::KubeCluster> {
-    let connect = crate::cluster::ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        namespace: args.namespace.clone(),
-    };
-    crate::cluster::KubeCluster::connect(connect)
-        .await
-        .context("connecting to the cluster")
 }
 
 /// The simulated outcome on a fresh snapshot, when `--predict` or the experiment asks for one.
@@ -406,11 +387,12 @@ pub async fn signal_stop(handle: StopHandle) {
     }
 }
 
-/// Scores a finished run, writes its reports into `out`, prints a summary, and returns the
-/// report and the run's outcome. A failed revert still gets its reports (the record travels in
-/// the error) and prints what to do.
+/// Scores a finished run (with the prediction made before it beside it, if one was), writes
+/// its reports into `out`, prints a summary, and returns the report and the run's outcome. A
+/// failed revert still gets its reports (the record travels in the error) and prints what to do.
 pub fn conclude(
     result: crate::Result<RunRecord>,
+    prediction: Option<crate::predict::Prediction>,
     reports: &ReportArgs,
 ) -> anyhow::Result<(Option<Report>, Outcome)> {
     let (out, formats, min_score) = (&reports.out, &reports.format[..], reports.min_score);
@@ -428,7 +410,7 @@ pub fn conclude(
         ),
         Err(e) => return Err(e.into()),
     };
-    let report = Report::new(record);
+    let report = Report::new(record, prediction);
     // A run that never injected has nothing to chart or judge: one small JSON report says why.
     let formats = if report.score.total.is_none() {
         &[Format::Json][..]
@@ -467,6 +449,7 @@ pub fn conclude(
     if let Some(e) = revert_error {
         eprintln!("error: {e}");
     }
+    super::snapshot::print_comparison(&report);
     Ok((Some(report), outcome))
 }
 

@@ -53,7 +53,7 @@ pub struct Args {
     pub from_cluster: bool,
     /// With --from-cluster: which cluster.
     #[command(flatten)]
-    pub source: super::snapshot::ClusterArgs,
+    pub source: super::cluster::ClusterArgs,
     /// Node groups for --cluster manifests, COUNTxCAPACITY[:KUBE_RESERVED] (120x32Gi, 3x64Gi:1Gi);
     /// with a cluster model, replaces its node groups. Repeatable.
     #[arg(long)]
@@ -169,7 +169,7 @@ async fn simulate_one(
         print_story(record, &exp.spec.target.name, args);
         print_virtual_time(record, took);
     }
-    let (report, outcome) = conclude(result, &args.reports)?;
+    let (report, outcome) = conclude(result, None, &args.reports)?;
     if let Some(r) = &report {
         print_facets(r);
     }

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use kube::Client;
 
+use super::cluster::ClusterArgs;
 use super::exit;
-use crate::cluster::{ConnectOptions, KubeCluster};
 use crate::engine::{Cluster as _, ExperimentRef};
 use crate::predict::{self, Prediction};
 use crate::report::Report;
@@ -56,26 +56,9 @@ pub struct Args {
     pub no_progress: bool,
 }
 
-/// Which cluster to take a snapshot of.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ClusterArgs {
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
-}
-
 /// Connects by kubeconfig conventions; returns the client and how reports name the cluster.
 pub(crate) async fn connect(c: &ClusterArgs) -> anyhow::Result<(Client, String)> {
-    let cluster = KubeCluster::connect(ConnectOptions {
-        kubeconfig: c.kubeconfig.clone(),
-        context: c.context.clone(),
-        namespace: None,
-    })
-    .await
-    .context("connecting to the cluster")?;
+    let cluster = c.connect(None).await?;
     Ok((cluster.client().clone(), cluster.describe()))
 }
 
@@ -243,7 +226,7 @@ pub(crate) async fn predict_before_run(
 
 /// Prints the report's prediction beside the outcome, if it has one.
 pub(crate) fn print_comparison(report: &Report) {
-    let (Some(c), Some(p)) = (&report.prediction, report.record.prediction.as_deref()) else {
+    let (Some(c), Some(p)) = (&report.comparison, &report.prediction) else {
         return;
     };
     println!("  predicted vs observed: {}", c.headline());

@@ -65,4 +65,59 @@ fn errors_map_to_their_documented_codes() {
     let wrapped = anyhow::Error::new(api(401)).context("triggering shop/lx");
     assert_eq!(exit::for_error(&wrapped), exit::FORBIDDEN);
     assert_eq!(exit::for_error(&anyhow::anyhow!("bad flag")), exit::USAGE);
+    // The leaker never ran: inconclusive, as when a run meets them.
+    assert_eq!(
+        lib(crate::Error::Busy("in run r1".into())),
+        exit::INCONCLUSIVE
+    );
+    let conflict = crate::Error::Conflict {
+        what: "apply".into(),
+        managers: "argocd".into(),
+        message: "conflict".into(),
+    };
+    assert_eq!(lib(conflict), exit::INCONCLUSIVE);
+    assert_eq!(lib(crate::Error::Kubeconfig("none".into())), exit::CLUSTER);
+}
+
+#[test]
+fn a_run_the_cluster_kept_from_starting_exits_with_the_clusters_code() {
+    use crate::ErrorKind;
+    use crate::engine::Outcome;
+    let cases = [
+        (Outcome::Inconclusive, None, exit::INCONCLUSIVE),
+        (
+            Outcome::Inconclusive,
+            Some(ErrorKind::Unreachable),
+            exit::CLUSTER,
+        ),
+        (
+            Outcome::Inconclusive,
+            Some(ErrorKind::Forbidden),
+            exit::FORBIDDEN,
+        ),
+        (
+            Outcome::Inconclusive,
+            Some(ErrorKind::NotFound),
+            exit::NOT_FOUND,
+        ),
+        (
+            Outcome::Inconclusive,
+            Some(ErrorKind::Busy),
+            exit::INCONCLUSIVE,
+        ),
+        (
+            Outcome::Inconclusive,
+            Some(ErrorKind::Input),
+            exit::INCONCLUSIVE,
+        ),
+        // A run that went on to a verdict keeps its outcome's code.
+        (
+            Outcome::HypothesisFailed,
+            Some(ErrorKind::Unreachable),
+            exit::FAILED,
+        ),
+    ];
+    for (outcome, error, code) in cases {
+        assert_eq!(exit::of_run(outcome, error), code, "{outcome:?} {error:?}");
+    }
 }

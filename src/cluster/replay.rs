@@ -18,7 +18,8 @@ use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
-use crate::engine::{Cluster, Defences, InjectionPlan};
+use crate::defences::Defences;
+use crate::engine::{Cluster, InjectionPlan};
 use crate::inject;
 use crate::observe::classify::{Object, TargetRef};
 use crate::observe::{Delivery, Ingest, Observation, Time};

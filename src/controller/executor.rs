@@ -38,6 +38,14 @@ pub enum RunUpdate {
     Line(Line),
 }
 
+/// How an execution ended: the engine's result, and the prediction made just before the run
+/// (`spec.predict`), which its report sets beside what happened — also when the revert failed.
+#[derive(Debug)]
+pub struct Executed {
+    pub result: crate::Result<RunRecord>,
+    pub prediction: Option<Prediction>,
+}
+
 /// Runs experiments and reverts injections.
 pub trait Executor: Send + Sync + 'static {
     /// Runs one experiment to its end, sending updates as it goes.
@@ -47,7 +55,7 @@ pub trait Executor: Send + Sync + 'static {
         opts: RunOptions,
         stop: StopSignal,
         updates: mpsc::UnboundedSender<RunUpdate>,
-    ) -> BoxFuture<'static, crate::Result<RunRecord>>;
+    ) -> BoxFuture<'static, Executed>;
     /// Takes out an injection nobody is running any more. Idempotent.
     fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>>;
 }
@@ -166,7 +174,7 @@ where
         opts: RunOptions,
         mut stop: StopSignal,
         updates: mpsc::UnboundedSender<RunUpdate>,
-    ) -> BoxFuture<'static, crate::Result<RunRecord>> {
+    ) -> BoxFuture<'static, Executed> {
         let factory = self.factory.clone();
         let record_dir = self.record_dir.clone();
         let predictor = self.predictor.clone().filter(|_| exp.spec.predict);
@@ -174,10 +182,19 @@ where
             let recorder = record_dir
                 .as_deref()
                 .and_then(|d| recorder_for(d, &exp, &opts.run_id));
-            let mut cluster = factory(Some(ForRun {
+            let cluster = factory(Some(ForRun {
                 exp: &exp,
                 recorder: recorder.as_ref(),
-            }))?;
+            }));
+            let mut cluster = match cluster {
+                Ok(c) => c,
+                Err(e) => {
+                    return Executed {
+                        result: Err(e),
+                        prediction: None,
+                    };
+                }
+            };
             // Just before injecting: a prediction that cannot be made is said, not fatal.
             let prediction = match predictor {
                 Some(p) => match p(exp.clone()).await {
@@ -191,7 +208,15 @@ where
             };
             // Scheduled game days run their probes and alert checks exactly as `oomsday run`
             // does; a spec whose probes cannot be built was refused when it was admitted.
-            let mut probes = crate::probe::Prober::new(&exp.spec)?;
+            let mut probes = match crate::probe::Prober::new(&exp.spec) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Executed {
+                        result: Err(e),
+                        prediction,
+                    };
+                }
+            };
             let mut narration = Narration::new(&exp.spec.target.name);
             let mut progress = |p: &Progress<'_>| {
                 for u in narration.updates(p) {
@@ -211,16 +236,15 @@ where
                 &mut progress,
             )
             .await;
-            let result = crate::predict::attach(result, prediction);
             if let (Some(r), Ok(record)) = (&recorder, &result) {
                 r.flush();
                 let dir = r.path().parent().unwrap_or(Path::new("."));
-                let report = crate::report::Report::new(record.clone());
+                let report = crate::report::Report::new(record.clone(), prediction.clone());
                 if let Err(e) = crate::report::write(dir, &report, &[crate::report::Format::Json]) {
                     tracing::warn!(run = %opts.run_id, error = %e, "could not write the run's report");
                 }
             }
-            result
+            Executed { result, prediction }
         })
     }
 

@@ -186,11 +186,11 @@ pub fn final_status(report: &Report) -> LeakRunStatus {
             .collect(),
         alerts: alerts(record, analysis),
         prediction: report
-            .prediction
+            .comparison
             .as_ref()
             .map(prediction)
             .unwrap_or_default(),
-        prediction_warnings: record
+        prediction_warnings: report
             .prediction
             .as_ref()
             .map(|p| p.warnings.clone())

@@ -16,11 +16,38 @@ pub(crate) use checks::{
 };
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::LimitRange;
+use k8s_openapi::api::core::v1::{LimitRange, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Defences;
+use crate::spec::TargetKind;
+
+/// What the cluster knows about the target before the leak: the defences the hygiene facet and
+/// `audit` judge, and the figures the scorer needs (desired replicas, node sizes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defences {
+    pub namespace: String,
+    pub kind: TargetKind,
+    pub name: String,
+    /// Desired replicas of the workload when the run started.
+    pub replicas: u32,
+    /// The workload's pod template (containers, resources, probes, priority class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplateSpec>,
+    /// PDBs whose selector matches the target's pods.
+    #[serde(default)]
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// LimitRanges of the namespace.
+    #[serde(default)]
+    pub limit_ranges: Vec<LimitRange>,
+    /// HPAs that scale the target.
+    #[serde(default)]
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    /// Allocatable memory of each schedulable node, in bytes.
+    #[serde(default)]
+    pub node_allocatable: Vec<u64>,
+}
 
 /// How bad a finding is. Ordered: `Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

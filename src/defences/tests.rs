@@ -17,7 +17,7 @@ pub(crate) fn has(findings: &[Finding], rule: Rule, severity: Severity, object: 
 
 #[test]
 fn defences_of_the_story_target() {
-    let d = crate::engine::Defences {
+    let d = crate::defences::Defences {
         namespace: "shop".into(),
         kind: crate::spec::TargetKind::Deployment,
         name: "checkout".into(),

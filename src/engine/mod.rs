@@ -13,13 +13,11 @@
 //!   the [`RunRecord`]. Time comes only from [`Cluster::now`].
 //! - [`Outcome`] maps a scored run to the exit code every front end uses.
 
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{LimitRange, PodTemplateSpec};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::{Deserialize, Serialize};
 
+use crate::defences::Defences;
 use crate::observe::{Observation, Time, Timeline};
-use crate::spec::{InjectionRecord, LeakExperimentSpec, Phase, TargetKind};
+use crate::spec::{InjectionRecord, LeakExperimentSpec, Phase};
 
 mod decide;
 mod outcome;
@@ -45,33 +43,6 @@ pub use crate::inject::InjectionPlan;
 /// `t + d`, saturating at the end of representable time.
 pub(crate) fn add(t: Time, d: std::time::Duration) -> Time {
     t.saturating_add(d).unwrap_or(Time::MAX)
-}
-
-/// What the cluster knows about the target before the leak: the defences the hygiene facet and
-/// `audit` judge, and the figures the scorer needs (desired replicas, node sizes).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Defences {
-    pub namespace: String,
-    pub kind: TargetKind,
-    pub name: String,
-    /// Desired replicas of the workload when the run started.
-    pub replicas: u32,
-    /// The workload's pod template (containers, resources, probes, priority class).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<PodTemplateSpec>,
-    /// PDBs whose selector matches the target's pods.
-    #[serde(default)]
-    pub pdbs: Vec<PodDisruptionBudget>,
-    /// LimitRanges of the namespace.
-    #[serde(default)]
-    pub limit_ranges: Vec<LimitRange>,
-    /// HPAs that scale the target.
-    #[serde(default)]
-    pub hpas: Vec<HorizontalPodAutoscaler>,
-    /// Allocatable memory of each schedulable node, in bytes.
-    #[serde(default)]
-    pub node_allocatable: Vec<u64>,
 }
 
 /// The seam between the engine and a cluster, real, simulated or replayed. The cluster is also
@@ -133,6 +104,10 @@ pub struct RunRecord {
     pub reason: Option<RunReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The kind of the error that ended the run, when a step failed with one (the API server
+    /// unreachable at preflight, the target not found): what the exit code says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorKind>,
     pub started: Time,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected: Option<Time>,
@@ -147,8 +122,4 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defences: Option<Defences>,
     pub timeline: Timeline,
-    /// The experiment simulated on a snapshot of the cluster just before it ran (`run
-    /// --predict`, `spec.predict`), for the report to set beside what happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<Box<crate::predict::Prediction>>,
 }

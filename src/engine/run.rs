@@ -353,7 +353,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
         let plan = self.plan(now);
         match or_stop(self.stop, &mut self.st, self.cluster.preflight(&plan)).await {
             Some(Ok(defences)) => self.st.defences = Some(defences),
-            Some(Err(e)) => self.st.fail(RunReason::PreflightFailed, e.to_string()),
+            Some(Err(e)) => self.st.fail_with(RunReason::PreflightFailed, &e),
             None => {}
         }
     }
@@ -387,7 +387,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
                 self.st.phase = Phase::Leaking;
                 self.milestone(at, Phase::Leaking, "leaking", Some(plan.deadline));
             }
-            Some(Err(e)) => self.st.fail(RunReason::InjectFailed, e.to_string()),
+            Some(Err(e)) => self.st.fail_with(RunReason::InjectFailed, &e),
             None => {}
         }
     }
@@ -608,6 +608,13 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             phase: self.st.phase,
             reason: ending.map(|e| e.reason),
             message: ending.map(|e| e.message.clone()),
+            // The error's kind, when the run ended with that failure (not, say, a stop first).
+            error: self
+                .st
+                .failure
+                .as_ref()
+                .filter(|f| ending == Some(f))
+                .and(self.st.failure_kind),
             started: self.st.started,
             injected: self.st.injected,
             reverted: self.st.reverted.filter(|_| self.st.injection.is_some()),
@@ -616,7 +623,6 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             injection: self.st.injection.clone(),
             defences: self.st.defences.clone(),
             timeline: self.timeline.clone(),
-            prediction: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, Time};
 use crate::spec::{InjectionRecord, Phase, RunReason};
 
-use super::Defences;
+use crate::defences::Defences;
 
 /// A request from outside to stop the run: a signal, or the abort annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +336,8 @@ pub struct RunState {
     pub stop: Option<Stop>,
     /// A failed step (preflight, inject, observe) with its error, before the driver reverts.
     pub failure: Option<Ending>,
+    /// The kind of the error behind `failure`, when a step failed with one.
+    pub failure_kind: Option<crate::ErrorKind>,
     pub tally: Tally,
 }
 
@@ -354,6 +356,7 @@ impl RunState {
             recovered: None,
             stop: None,
             failure: None,
+            failure_kind: None,
             tally: Tally::new(started),
         }
     }
@@ -379,6 +382,14 @@ impl RunState {
                 message: message.into(),
             });
         }
+    }
+
+    /// Records a step that failed with `error`, keeping its kind; the first failure wins.
+    pub fn fail_with(&mut self, reason: RunReason, error: &crate::Error) {
+        if self.failure.is_none() {
+            self.failure_kind = Some(error.kind());
+        }
+        self.fail(reason, error.to_string());
     }
 
     /// The revert completed at `at`: recovery is measured from here.

@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use crate::observe::{Observation, Time};
 use crate::spec::InjectionRecord;
 
-use super::{Cluster, Defences, InjectionPlan};
+use super::{Cluster, InjectionPlan};
+use crate::defences::Defences;
 
 /// What a scripted step does.
 #[derive(Debug, Clone, PartialEq, Eq)]

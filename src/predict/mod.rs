@@ -361,35 +361,5 @@ async fn simulate(model: &ClusterModel, exp: &ExperimentRef, seeds: &[u64]) -> R
     Ok(p)
 }
 
-/// Puts a prediction into a run's record (also when the revert failed: the record travels in
-/// the error), for its reports and status.
-pub fn attach(
-    result: Result<crate::engine::RunRecord>,
-    prediction: Option<Prediction>,
-) -> Result<crate::engine::RunRecord> {
-    let Some(p) = prediction else {
-        return result;
-    };
-    match result {
-        Ok(mut r) => {
-            r.prediction = Some(Box::new(p));
-            Ok(r)
-        }
-        Err(Error::RevertFailed {
-            message,
-            namespace,
-            mut record,
-        }) => {
-            record.prediction = Some(Box::new(p));
-            Err(Error::RevertFailed {
-                message,
-                namespace,
-                record,
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -247,26 +247,39 @@ async fn a_prediction_simulates_the_experiment_over_the_seeds() {
 }
 
 #[test]
-fn the_prediction_travels_in_the_record_also_when_the_revert_failed() {
+fn the_report_sets_the_prediction_beside_the_outcome() {
     let runs = vec![(1, measures(None, 0, Verdict::Passed), Series::default())];
     let p = Prediction::of_runs(&model(), &runs).unwrap();
     let r = record(spec(json!({})), vec![]);
-    let ok = attach(Ok(r.clone()), Some(p.clone())).unwrap();
-    assert_eq!(ok.prediction.as_deref(), Some(&p));
-    let failed = Err(Error::RevertFailed {
-        message: "boom".into(),
-        namespace: "shop".into(),
-        record: Box::new(r),
-    });
-    match attach(failed, Some(p.clone())) {
-        Err(Error::RevertFailed { record, .. }) => {
-            assert_eq!(record.prediction.as_deref(), Some(&p))
-        }
-        other => panic!("{other:?}"),
-    }
-    // The report sets it beside the outcome.
-    let report = crate::report::Report::new(ok);
-    assert!(report.prediction.is_some());
+    let report = crate::report::Report::new(r.clone(), Some(p.clone()));
+    assert_eq!(report.prediction.as_ref(), Some(&p));
+    assert!(report.comparison.is_some());
+    let plain = crate::report::Report::new(r, None);
+    assert!(plain.prediction.is_none() && plain.comparison.is_none());
+}
+
+#[test]
+fn a_version_1_report_with_its_prediction_in_the_record_still_reads() {
+    let runs = vec![(
+        1,
+        measures(Some(40.0), 2, Verdict::Failed),
+        Series::default(),
+    )];
+    let p = Prediction::of_runs(&model(), &runs).unwrap();
+    let report = crate::report::Report::new(record(spec(json!({})), vec![]), Some(p));
+    let text = crate::report::render(&report, crate::report::Format::Json);
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["schemaVersion"], 2);
+    assert!(v["prediction"]["seeds"].is_array() && v["comparison"]["rows"].is_array());
+    assert!(v["record"].get("prediction").is_none());
+    // Version 1's shape: the prediction in the record, the comparison called `prediction`.
+    let made = v["prediction"].take();
+    v["record"]["prediction"] = made;
+    v["prediction"] = v["comparison"].take();
+    v.as_object_mut().unwrap().remove("comparison");
+    v["schemaVersion"] = json!(1);
+    let old = crate::report::Report::from_json(&v.to_string()).unwrap();
+    assert_eq!(old, report);
 }
 
 #[test]
@@ -373,11 +386,10 @@ async fn a_model_past_the_edge_is_said_before_the_prediction() {
         "{}",
         p.warnings[0]
     );
-    let md = crate::report::Report::new({
-        let mut r = crate::score::testkit::record(spec(json!({})), vec![]);
-        r.prediction = Some(Box::new(p));
-        r
-    });
+    let md = crate::report::Report::new(
+        crate::score::testkit::record(spec(json!({})), vec![]),
+        Some(p),
+    );
     let text = crate::report::render(&md, crate::report::Format::Md);
     assert!(text.contains("past the edge"), "{text}");
 }

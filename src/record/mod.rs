@@ -20,7 +20,7 @@ pub use write::Recorder;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Defences;
+use crate::defences::Defences;
 use crate::observe::Time;
 use crate::observe::classify::{Kind, Object};
 use crate::spec::{LeakExperimentSpec, Phase};

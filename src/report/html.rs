@@ -6,18 +6,13 @@ use std::fmt::Write as _;
 
 use oomsday_core::human_bytes;
 
+use super::svg::{BOTTOM, H, LEFT, RIGHT, TOP, W, step_d, svg_open, x_at};
 use super::{Report, escape, recommendations, story_folded};
 use crate::engine::RunRecord;
 use crate::observe::{AlertState, Event, NodeConditionKind, Time};
 use crate::score::{Analysis, offset};
 use crate::spec::{MemoryLimit, Verdict};
 
-pub(super) const W: f64 = 880.0;
-pub(super) const H: f64 = 220.0;
-pub(super) const LEFT: f64 = 110.0;
-pub(super) const RIGHT: f64 = 30.0;
-pub(super) const TOP: f64 = 14.0;
-pub(super) const BOTTOM: f64 = 28.0;
 /// Most timeline rows the page shows (after folding bursts); the JSON report has every one.
 const HTML_STORY_LINES: usize = 2000;
 const PALETTE: [&str; 8] = [
@@ -50,14 +45,6 @@ impl Axis {
     fn end(&self) -> f64 {
         W - RIGHT
     }
-}
-
-pub(super) fn svg_open(out: &mut String, label: &str, height: f64) {
-    let _ = write!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
-        escape(label)
-    );
 }
 
 /// Time ticks along the bottom, as offsets from the leak's start.
@@ -306,29 +293,6 @@ fn ready_series(r: &RunRecord) -> (Vec<ReadyPoint>, Vec<(Time, u32)>) {
 fn step_path(pts: &[(Time, u32)], axis: &Axis, y: impl Fn(u32) -> f64) -> String {
     let xy: Vec<(f64, f64)> = pts.iter().map(|(t, n)| (axis.x(*t), y(*n))).collect();
     step_d(&xy, axis.end())
-}
-
-/// Where second `s` of an axis from `from` to `to` is drawn: every chart's one mapping.
-pub(super) fn x_at(s: f64, from: f64, to: f64) -> f64 {
-    let span = (to - from).max(1.0);
-    LEFT + ((s - from) / span).clamp(0.0, 1.0) * (W - LEFT - RIGHT)
-}
-
-/// The `d` of a step line through points already in pixels: each value held until the next,
-/// the last to `end_x`. Empty without points.
-pub(super) fn step_d(pts: &[(f64, f64)], end_x: f64) -> String {
-    let mut d = String::new();
-    for (i, (x, y)) in pts.iter().enumerate() {
-        if i == 0 {
-            let _ = write!(d, "M{x:.1},{y:.1}");
-        } else {
-            let _ = write!(d, " H{x:.1} V{y:.1}");
-        }
-    }
-    if !pts.is_empty() {
-        let _ = write!(d, " H{end_x:.1}");
-    }
-    d
 }
 
 /// The desired and ready lines, or a note that ready pods were never observed.

@@ -10,6 +10,7 @@ mod junit;
 mod markdown;
 mod prediction;
 mod suite;
+mod svg;
 mod text;
 
 pub use suite::suite_summary;
@@ -20,11 +21,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunRecord;
+use crate::predict::{Comparison, Measures, Prediction};
 use crate::score::{self, Analysis, Score};
 use crate::{Error, Result};
 
 /// The version of the JSON report's schema. Bumped on any change that breaks readers.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: the prediction moved out of the record, beside it (`prediction`), and the comparison
+/// that was `prediction` is `comparison`. Version 1 is still read.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A run and its score: what every format renders.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,9 +38,13 @@ pub struct Report {
     pub schema_version: u32,
     pub record: RunRecord,
     pub score: Score,
-    /// The prediction made before the run (in `record.prediction`) against what happened.
+    /// The experiment simulated on a snapshot of the cluster just before it ran (`run
+    /// --predict`, `spec.predict`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<crate::predict::Comparison>,
+    pub prediction: Option<Prediction>,
+    /// That prediction against what happened, measure by measure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
     /// What the scorer made of the record, made once: every rendering reads it from here.
     #[serde(skip)]
     pub analysis: Analysis,
@@ -48,38 +57,47 @@ struct Stored {
     record: RunRecord,
     score: Score,
     #[serde(default)]
-    prediction: Option<crate::predict::Comparison>,
+    prediction: Option<Prediction>,
+    #[serde(default)]
+    comparison: Option<Comparison>,
 }
 
 impl Report {
-    /// Scores the record and wraps both.
-    pub fn new(record: RunRecord) -> Report {
+    /// Scores the record and wraps both, with the prediction made before the run (if one was)
+    /// compared with what happened.
+    pub fn new(record: RunRecord, prediction: Option<Prediction>) -> Report {
         let analysis = Analysis::of(&record);
         let score = score::score_with(&record, &analysis);
-        let prediction = record.prediction.as_deref().map(|p| {
-            let observed = crate::predict::Measures::with(&record, &analysis, &score);
-            crate::predict::Comparison::new(p, &record, observed)
+        let comparison = prediction.as_ref().map(|p| {
+            let observed = Measures::with(&record, &analysis, &score);
+            Comparison::new(p, &record, observed)
         });
         Report {
             schema_version: SCHEMA_VERSION,
             record,
             score,
             prediction,
+            comparison,
             analysis,
         }
     }
 
-    /// Reads a JSON report back, refusing schema versions this build does not know.
+    /// Reads a JSON report back (this schema version or the one before), refusing versions
+    /// this build does not know.
     pub fn from_json(text: &str) -> Result<Report> {
-        let v: serde_json::Value = serde_json::from_str(text)?;
+        let mut v: serde_json::Value = serde_json::from_str(text)?;
         let version = v
             .get("schemaVersion")
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| Error::Invalid("not an oomsday report: no schemaVersion".into()))?;
-        if version != u64::from(SCHEMA_VERSION) {
-            return Err(Error::Invalid(format!(
-                "report schemaVersion {version} is not supported by this oomsday (it reads {SCHEMA_VERSION})"
-            )));
+        match version {
+            1 => upgrade_from_v1(&mut v),
+            v if v == u64::from(SCHEMA_VERSION) => {}
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "report schemaVersion {version} is not supported by this oomsday (it reads 1 and {SCHEMA_VERSION})"
+                )));
+            }
         }
         let s: Stored = serde_json::from_value(v)?;
         Ok(Report {
@@ -88,6 +106,7 @@ impl Report {
             record: s.record,
             score: s.score,
             prediction: s.prediction,
+            comparison: s.comparison,
         })
     }
 
@@ -103,6 +122,23 @@ impl Report {
                 }
             })
             .collect()
+    }
+}
+
+/// Version 1 kept the prediction in the record and called the comparison `prediction`.
+fn upgrade_from_v1(v: &mut serde_json::Value) {
+    let Some(report) = v.as_object_mut() else {
+        return;
+    };
+    if let Some(c) = report.remove("prediction") {
+        report.insert("comparison".into(), c);
+    }
+    let made = report
+        .get_mut("record")
+        .and_then(serde_json::Value::as_object_mut)
+        .and_then(|r| r.remove("prediction"));
+    if let Some(p) = made {
+        report.insert("prediction".into(), p);
     }
 }
 

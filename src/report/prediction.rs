@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::{BOTTOM, H, LEFT, TOP, step_d, svg_open, x_at};
+use super::svg::{BOTTOM, H, LEFT, TOP, step_d, svg_open, x_at};
 use super::{Report, escape};
 use crate::predict::{Comparison, Prediction, Series};
 use crate::sim::model::WorkingSetSource;
@@ -16,10 +16,7 @@ const OBSERVED: &str = "#2ca02c";
 const PREDICTED: &str = "#6a3d9a";
 
 fn parts(report: &Report) -> Option<(&Prediction, &Comparison)> {
-    Some((
-        report.record.prediction.as_deref()?,
-        report.prediction.as_ref()?,
-    ))
+    Some((report.prediction.as_ref()?, report.comparison.as_ref()?))
 }
 
 /// Where the prediction came from, in one sentence.

@@ -116,7 +116,7 @@ fn story(simulated: bool) -> Report {
         }),
         4,
     ));
-    Report::new(r)
+    Report::new(r, None)
 }
 
 #[test]
@@ -124,13 +124,16 @@ fn json_round_trip_and_schema_version() {
     let r = story(false);
     let text = render(&r, Format::Json);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["schemaVersion"], 1);
+    assert_eq!(v["schemaVersion"], 2);
     assert!(v["score"]["facets"].is_array());
     assert_eq!(Report::from_json(&text).unwrap(), r);
+    // Without a prediction, version 1 had the same shape.
+    let old = text.replacen("\"schemaVersion\": 2", "\"schemaVersion\": 1", 1);
+    assert_eq!(Report::from_json(&old).unwrap(), r);
 
-    let future = text.replacen("\"schemaVersion\": 1", "\"schemaVersion\": 2", 1);
+    let future = text.replacen("\"schemaVersion\": 2", "\"schemaVersion\": 3", 1);
     let e = Report::from_json(&future).unwrap_err().to_string();
-    assert!(e.contains("schemaVersion 2"), "{e}");
+    assert!(e.contains("schemaVersion 3"), "{e}");
     assert!(Report::from_json("{}").is_err());
 }
 
@@ -213,7 +216,7 @@ fn junit_has_one_testcase_per_clause_and_escapes() {
         leaker_started("p", "n1"),
     )]
     .into();
-    let xml = render(&Report::new(rec), Format::Junit);
+    let xml = render(&Report::new(rec, None), Format::Junit);
     assert_eq!(xml.matches("<testcase ").count(), 1);
     assert!(xml.contains("name=\"verdict\" time=\"0\"/>"), "{xml}");
 }
@@ -249,7 +252,7 @@ fn html_of_an_empty_run() {
     let mut rec = story(false).record;
     rec.timeline = Default::default();
     rec.finished = rec.started;
-    let html = render(&Report::new(rec), Format::Html);
+    let html = render(&Report::new(rec, None), Format::Html);
     assert!(html.contains("no leaker memory was observed"));
     assert!(html.contains("ready pods were not observed"));
 }
@@ -366,7 +369,7 @@ fn bursts_are_folded_in_the_story() {
     let before = render(&r, Format::Html)
         .matches("class=\"m-evict\"")
         .count();
-    let html = render(&Report::new(rec), Format::Html);
+    let html = render(&Report::new(rec, None), Format::Html);
     assert_eq!(
         html.matches("class=\"m-evict\"").count(),
         before + 2,

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Defences, RunRecord};
+use crate::defences::Defences;
+use crate::engine::RunRecord;
 use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind, PodRef, Time};
 use crate::spec::RunSummary;
 

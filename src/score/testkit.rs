@@ -1,6 +1,7 @@
 //! Hand-built runs for tests of the scorer and the reports.
 
-use crate::engine::{Defences, RunRecord};
+use crate::defences::Defences;
+use crate::engine::RunRecord;
 use crate::observe::{Event, Observation, PodRef, Timeline};
 use crate::spec::{LeakExperimentSpec, Phase};
 
@@ -46,6 +47,7 @@ pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Event)>) -> RunRecord 
         phase: Phase::Completed,
         reason: Some(crate::spec::RunReason::DurationElapsed),
         message: None,
+        error: None,
         started: t(-30),
         injected: Some(t(0)),
         reverted: Some(t(600)),
@@ -54,7 +56,6 @@ pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Event)>) -> RunRecord 
         injection: None,
         defences: None,
         timeline,
-        prediction: None,
     }
 }
 

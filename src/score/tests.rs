@@ -539,7 +539,7 @@ fn fixed_template() -> serde_json::Value {
     })
 }
 
-fn fixed_defences() -> crate::engine::Defences {
+fn fixed_defences() -> crate::defences::Defences {
     let mut d = defences(fixed_template(), 3);
     d.pdbs = vec![
         serde_json::from_value(json!({

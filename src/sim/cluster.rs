@@ -20,7 +20,8 @@ use oomsday_core::{CountOrPercent, Quantity};
 
 use super::model::{ClusterModel, HpaModel, LimitRangeModel, MemorySpec};
 use super::world::{Leak, TargetInfo, TplCtr, Workload, World};
-use crate::engine::{Cluster, Defences, InjectionPlan};
+use crate::defences::Defences;
+use crate::engine::{Cluster, InjectionPlan};
 use crate::keys::LEAKER_CONTAINER;
 use crate::observe::{Observation, Time};
 use crate::spec::{InjectionMode, InjectionRecord, TargetKind};

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::recover::{deserialize_all, unknown_field_message};
 use super::types::{API_VERSION, GROUP, LeakExperiment, LeakExperimentSpec};
-use super::validate::check_spec;
+use super::validate::{Severity, check_spec};
 use super::yaml::{Document, FieldPath, parse_documents};
 
 /// An experiment and where it came from.
@@ -38,14 +38,6 @@ pub struct Diagnostic {
     pub field: String,
     pub message: String,
     pub severity: Severity,
-}
-
-/// How bad a [`Diagnostic`] is: errors make a file invalid, warnings do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
 }
 
 impl Diagnostic {

@@ -10,8 +10,8 @@ pub mod validate;
 pub mod yaml;
 
 pub use load::{
-    Checked, Diagnostic, Severity, SourcedExperiment, check_files, check_source, collect_files,
+    Checked, Diagnostic, SourcedExperiment, check_files, check_source, collect_files,
     load_experiments,
 };
 pub use types::*;
-pub use validate::{parse_blackout, parse_cron};
+pub use validate::{Severity, parse_blackout, parse_cron};

@@ -7,7 +7,6 @@ use std::str::FromStr;
 
 use oomsday_core::{CountOrPercent, Duration, Quantity};
 
-use super::load::Severity;
 use super::types::{
     AbortRules, Hypothesis, InjectionMode, Leak, LeakExperimentSpec, MemoryLimit, PatternKind,
     Probe, Schedule, Scoring,
@@ -16,6 +15,15 @@ use super::yaml::FieldPath;
 
 /// Namespaces oomsday refuses to target unless `allowSystemNamespaces: true`.
 pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+/// How bad a finding (and the loader's `Diagnostic`) is: errors make a file invalid, warnings
+/// do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
 
 /// One problem found in a typed spec.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,11 +12,21 @@ pub mod truth;
 /// Runs the `oomsday` binary in the repository's root: its exit code, stdout and stderr.
 #[allow(dead_code)] // each test binary uses part of it
 pub fn oomsday(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oomsday"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run oomsday");
+    oomsday_with(args, &[])
+}
+
+/// [`oomsday`] with environment variables set (`Some`) or removed (`None`).
+#[allow(dead_code)]
+pub fn oomsday_with(args: &[&str], env: &[(&str, Option<&str>)]) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oomsday"));
+    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (name, value) in env {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    let out = command.output().expect("run oomsday");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -10,7 +10,7 @@ fn args(which: &str, fail_on: Option<Severity>) -> Args {
     Args {
         manifests: Some(fixtures(which)),
         namespace: None,
-        context: None,
+        cluster: Default::default(),
         output: Output::Json,
         fail_on,
         node_memory: Some("96Gi".into()),

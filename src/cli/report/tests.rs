@@ -8,7 +8,7 @@ fn stored_report(dir: &std::path::Path) -> PathBuf {
         spec,
         vec![(0, crate::score::testkit::leaker_started("p", "n1"))],
     );
-    let paths = report::write(dir, &Report::new(rec), &[Format::Json]).unwrap();
+    let paths = report::write(dir, &Report::new(rec, None), &[Format::Json]).unwrap();
     paths[0].clone()
 }
 

@@ -32,7 +32,8 @@ use kube::core::Selector;
 use kube::{Api, Client, Config, ResourceExt};
 
 use self::ops::{Workload, WorkloadView};
-use crate::engine::{Cluster, Defences, InjectionPlan};
+use crate::defences::Defences;
+use crate::engine::{Cluster, InjectionPlan};
 use crate::inject::{self, FIELD_MANAGER};
 use crate::keys::{DEADLINE, RUN_ID};
 use crate::observe::classify::TargetRef;

@@ -13,11 +13,11 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use tokio::sync::mpsc;
 
-use crate::engine::{ExperimentRef, RunOptions, RunRecord, stop_channel};
+use crate::engine::{ExperimentRef, RunOptions, stop_channel};
 use crate::observe::Time;
 use crate::spec::{LeakRun, LeakRunStatus, Phase, RunReason};
 
-use super::super::executor::{RunUpdate, key};
+use super::super::executor::{Executed, RunUpdate, key};
 use super::super::lease::RENEW_PERIOD;
 use super::super::lifecycle::{
     RUN_FINALIZER, RunAction, decide_run, decide_target_allowed, revert_owed,
@@ -233,7 +233,7 @@ async fn drive(
     ctx: &Context,
     api: &Api<LeakRun>,
     mut status: LeakRunStatus,
-    mut fut: BoxFuture<'static, crate::Result<RunRecord>>,
+    mut fut: BoxFuture<'static, Executed>,
     mut rx: mpsc::UnboundedReceiver<RunUpdate>,
 ) {
     let result = loop {
@@ -285,8 +285,9 @@ async fn finish(
     run: &LeakRun,
     ctx: &Context,
     status: LeakRunStatus,
-    result: crate::Result<RunRecord>,
+    executed: Executed,
 ) -> LeakRunStatus {
+    let Executed { result, prediction } = executed;
     let ns = run.namespace().unwrap_or_default();
     let (record, failed) = match result {
         Ok(r) => (Some(r), None),
@@ -297,7 +298,7 @@ async fn finish(
     };
     let final_s = match record {
         Some(rec) => {
-            let report = crate::report::Report::new(rec);
+            let report = crate::report::Report::new(rec, prediction);
             let score = &report.score;
             let mut s = final_status(&report);
             s.conditions = status.conditions.clone();

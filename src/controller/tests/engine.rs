@@ -221,6 +221,7 @@ async fn with_a_record_dir_each_run_keeps_its_recording_and_report() {
             tx,
         )
         .await
+        .result
         .unwrap_or_else(|e| panic!("{e}"));
     let recording =
         crate::record::read(&dir.join("bf/contained-rec.jsonl")).unwrap_or_else(|e| panic!("{e}"));
@@ -265,18 +266,20 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
         let (tx, _rx) = mpsc::unbounded_channel();
         executor.execute(e, RunOptions::new("bf-1"), StopSignal::never(), tx)
     };
-    let plain = run(false).await.expect("the run");
+    let plain = run(false).await;
+    plain.result.expect("the run");
     assert!(plain.prediction.is_none());
     assert!(
         asked.lock().map(|a| a.is_empty()).unwrap_or(false),
         "not asked"
     );
 
-    let record = run(true).await.expect("the run");
-    let p = record.prediction.as_deref().expect("a prediction");
+    let executed = run(true).await;
+    let record = executed.result.expect("the run");
+    let p = executed.prediction.expect("a prediction");
     assert_eq!(p.seeds, [1, 2, 3]);
     let p_warnings = p.warnings.clone();
-    let report = crate::report::Report::new(record);
+    let report = crate::report::Report::new(record, Some(p));
     let status = crate::controller::status::final_status(&report);
     let measures: Vec<&str> = status
         .prediction

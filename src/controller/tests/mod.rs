@@ -20,13 +20,13 @@ use kube::{Client, Resource};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::{ExperimentRef, RunOptions, RunRecord, StopSignal};
+use crate::engine::{ExperimentRef, RunOptions, StopSignal};
 use crate::observe::Time;
 use crate::spec::{
     InjectionRecord, LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunStatus, Phase, Trigger,
 };
 
-use super::executor::{Executor, Registry, RunUpdate};
+use super::executor::{Executed, Executor, Registry, RunUpdate};
 use super::lifecycle::{RUN_FINALIZER, TargetPolicy};
 use super::metrics::Metrics;
 use super::reconcile::Context;
@@ -70,7 +70,7 @@ impl Executor for FakeExecutor {
         opts: RunOptions,
         _stop: StopSignal,
         _updates: mpsc::UnboundedSender<RunUpdate>,
-    ) -> BoxFuture<'static, crate::Result<RunRecord>> {
+    ) -> BoxFuture<'static, Executed> {
         self.executed
             .lock()
             .unwrap_or_else(|e| e.into_inner())

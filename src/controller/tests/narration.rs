@@ -131,6 +131,7 @@ fn markdown(o: &Observation) -> String {
         phase: Phase::Completed,
         reason: None,
         message: None,
+        error: None,
         started: t(0),
         injected: Some(t(0)),
         reverted: Some(t(100)),
@@ -139,9 +140,8 @@ fn markdown(o: &Observation) -> String {
         injection: None,
         defences: None,
         timeline,
-        prediction: None,
     };
-    render(&Report::new(record), Format::Md)
+    render(&Report::new(record, None), Format::Md)
 }
 
 #[test]

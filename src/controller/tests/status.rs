@@ -67,7 +67,7 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
         },
     ));
     r.timeline = entries.into();
-    let status = final_status(&crate::report::Report::new(r));
+    let status = final_status(&crate::report::Report::new(r, None));
     let lines: Vec<&str> = status.timeline.iter().map(|l| l.message.as_str()).collect();
     assert!(lines.len() <= TIMELINE_MAX, "{}", lines.len());
     assert!(

@@ -1,5 +1,5 @@
 use super::*;
-use crate::engine::Defences;
+use crate::defences::Defences;
 use crate::engine::state::Stop;
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef};
 use crate::spec::{InjectionMode, InjectionRecord, TargetKind};

@@ -324,17 +324,7 @@ pub fn node_from_kube(
         Some(s) => measured(s, &mut k),
         None => Vec::new(),
     };
-    let cgroup_version = match metrics.map(cgroup_version) {
-        Some(Some(v)) => v,
-        Some(None) => {
-            notes.push(format!(
-                "its kubelet exports no {CGROUP_VERSION_METRIC} (kubelets before v1.31 do not): \
-                 its cgroup version is unknown"
-            ));
-            CgroupVersion::Unknown
-        }
-        None => CgroupVersion::Unknown,
-    };
+    let cgroup_version = node_cgroup_version(metrics, &mut notes);
 
     Ok(DerivedNode {
         group: NodeGroup {
@@ -351,6 +341,22 @@ pub fn node_from_kube(
         usage,
         notes,
     })
+}
+
+/// The node's cgroup version from its kubelet's `/metrics` text: unknown without it, and unknown
+/// with a note when the kubelet does not export it.
+fn node_cgroup_version(metrics: Option<&str>, notes: &mut Vec<String>) -> CgroupVersion {
+    match metrics.map(cgroup_version) {
+        Some(Some(v)) => v,
+        Some(None) => {
+            notes.push(format!(
+                "its kubelet exports no {CGROUP_VERSION_METRIC} (kubelets before v1.31 do not): \
+                 its cgroup version is unknown"
+            ));
+            CgroupVersion::Unknown
+        }
+        None => CgroupVersion::Unknown,
+    }
 }
 
 /// The kubelet's eviction and status settings from its configuration, defaults where unset.
