@@ -76,6 +76,20 @@ images=(
   "oomsday-leaker oomsday-leaker images/leaker/Dockerfile /oomsday-leaker 4"
   "oomsday oomsday images/oomsday/Dockerfile /oomsday 64"
 )
+# The kubectl plugin for krew: the same static binary named kubectl-oomsday, alone in a
+# tar.gz, and .krew.yaml rendered for it (the URI of the release, the archive's sha256).
+version=$(version_of oomsday)
+plugin=$out/kubectl-oomsday_v${version}_linux_amd64.tar.gz
+staging=$(mktemp -d)
+cp "$bin/oomsday" "$staging/kubectl-oomsday"
+tar -C "$staging" --owner=0 --group=0 --mtime="@$created" -czf "$plugin" kubectl-oomsday
+rm -rf "$staging"
+python3 images/krew.py .krew.yaml "v$version" "$plugin" >"$out/oomsday.krew.yaml"
+if ((check)); then
+  python3 images/krew.py --check "$out/oomsday.krew.yaml" "$plugin"
+fi
+echo "kubectl plugin: $plugin, manifest $out/oomsday.krew.yaml"
+
 for image in "${images[@]}"; do
   read -r name package dockerfile source limit <<<"$image"
   version=$(version_of "$package")

@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use oomsday::cli::{Cli, exit};
+use oomsday::cli::invocation::Invocation;
+use oomsday::cli::{Cli, exit, subcommand_names};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let invocation = Invocation::of(std::env::args_os().next().as_deref());
+    let cli = Cli::parse_as(invocation);
     init_tracing(&cli.log, cli.log_json);
     let runtime = if cli.wants_workers() {
         tokio::runtime::Builder::new_multi_thread()
@@ -27,7 +28,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // `{:#}` prints the whole context chain on one line: "reading x.yaml: No such file".
-            eprintln!("error: {e:#}");
+            let line = format!("error: {e:#}");
+            eprintln!("{}", invocation.rewrite(&line, &subcommand_names()));
             ExitCode::from(exit::for_error(&e))
         }
     }

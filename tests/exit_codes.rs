@@ -265,3 +265,34 @@ async fn exit_7_not_found() {
         "{first}"
     );
 }
+
+/// Run by kubectl as its plugin `kubectl-oomsday` (`kubectl oomsday …`), the binary names itself
+/// as the user typed it: in usage, help, examples and errors; its exit codes are the same.
+#[test]
+fn as_the_kubectl_plugin_it_says_kubectl_oomsday() {
+    let (code, stdout, _) = support::oomsday_as("kubectl-oomsday", &["snapshot", "--help"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("Usage: kubectl oomsday snapshot [OPTIONS]")
+            && stdout.contains("Try: kubectl oomsday snapshot -o cluster.yaml"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = support::oomsday_as("kubectl-oomsday", &["bogus"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("Usage: kubectl oomsday [OPTIONS] <COMMAND>"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = support::oomsday_as(
+        "/usr/local/bin/kubectl-oomsday",
+        &["run", "no-such-experiment.yaml"],
+        &[],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    // As `oomsday`, nothing changes.
+    let (_, stdout, _) = support::oomsday(&["snapshot", "--help"]);
+    assert!(
+        stdout.contains("Usage: oomsday snapshot [OPTIONS]") && !stdout.contains("kubectl oomsday"),
+        "{stdout}"
+    );
+}

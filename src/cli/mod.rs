@@ -10,6 +10,7 @@ pub mod cleanup;
 pub mod cluster;
 pub mod controller;
 pub mod crd;
+pub mod invocation;
 pub mod replay;
 pub mod report;
 pub mod run;
@@ -168,6 +169,30 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Parses the command line as the user typed it (`oomsday` or `kubectl oomsday`): usage,
+    /// help and parse errors name the command that way. Exits on `--help`, `--version` and
+    /// usage errors, as clap does.
+    pub fn parse_as(invocation: invocation::Invocation) -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let cmd = Cli::command().bin_name(invocation.name());
+        let subcommands = subcommand_names();
+        let parsed = cmd
+            .try_get_matches()
+            .and_then(|m| Cli::from_arg_matches(&m));
+        match parsed {
+            Ok(cli) => cli,
+            Err(e) => {
+                let text = invocation.rewrite(&e.render().to_string(), &subcommands);
+                if e.use_stderr() {
+                    eprint!("{text}");
+                } else {
+                    print!("{text}");
+                }
+                std::process::exit(e.exit_code());
+            }
+        }
+    }
+
     /// Whether the command serves many tasks at once for a long time (the controller: its
     /// reconcilers, Lease, metrics and runs) and wants a worker per core. Every other command
     /// is one run or one computation: a single thread does it, with one allocator arena, so
@@ -195,6 +220,15 @@ impl Cli {
         };
         Ok(ExitCode::from(code))
     }
+}
+
+/// Every subcommand's name, for [`invocation::Invocation::rewrite`].
+pub fn subcommand_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,8 +18,23 @@ pub fn oomsday(args: &[&str]) -> (i32, String, String) {
 /// [`oomsday`] with environment variables set (`Some`) or removed (`None`).
 #[allow(dead_code)]
 pub fn oomsday_with(args: &[&str], env: &[(&str, Option<&str>)]) -> (i32, String, String) {
+    oomsday_as("oomsday", args, env)
+}
+
+/// [`oomsday_with`] invoked under another name (`argv[0]`), as kubectl runs its plugin
+/// `kubectl-oomsday`.
+#[allow(dead_code)]
+pub fn oomsday_as(
+    argv0: &str,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+) -> (i32, String, String) {
+    use std::os::unix::process::CommandExt;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oomsday"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+        .arg0(argv0)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     for (name, value) in env {
         match value {
             Some(v) => command.env(name, v),
