@@ -58,10 +58,7 @@ impl Invocation {
                 .chars()
                 .last()
                 .is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '.');
-            if starts_word
-                && !before.ends_with("kubectl ")
-                && subcommands.iter().any(|s| *s == word)
-            {
+            if starts_word && !before.ends_with("kubectl ") && subcommands.contains(&word) {
                 out.push_str("kubectl ");
             }
             out.push_str("oomsday ");
