@@ -377,3 +377,28 @@ fn bursts_are_folded_in_the_story() {
     );
     assert!(html.contains("(200 in all)"), "a counted marker");
 }
+
+/// A budget recommendation carries its number and where the number comes from.
+#[test]
+fn a_missing_budget_is_recommended_with_its_number() {
+    use super::text::budget_for;
+    assert_eq!(
+        budget_for(3),
+        "maxUnavailable: 1 (minAvailable: 2 of 3; one pod at a time, as the Kubernetes docs \
+         advise for a replicated stateless workload)."
+    );
+    assert!(budget_for(1).starts_with("run at least 2 replicas first"));
+    let r = story(false);
+    assert!(
+        r.record
+            .defences
+            .as_ref()
+            .is_some_and(|d| d.pdbs.is_empty())
+    );
+    let recs = recommendations(&r);
+    assert!(
+        recs.iter()
+            .any(|x| x.contains("has no PodDisruptionBudget") && x.contains("maxUnavailable: 1")),
+        "{recs:#?}"
+    );
+}

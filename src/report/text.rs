@@ -217,10 +217,29 @@ fn budget(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
             ));
         } else {
             out.push(format!(
-                "{target} has no PodDisruptionBudget and fell to {min} ready pods of {desired}: add one \
-                 (minAvailable) so drains and the Eviction API keep enough pods running."
+                "{target} has no PodDisruptionBudget and fell to {min} ready pods of {desired}: add \
+                 one so drains and the Eviction API keep enough pods running: {}",
+                budget_for(desired)
             ));
         }
+    }
+}
+
+/// A PodDisruptionBudget for `replicas`, with the number and its source: one pod at a time may
+/// go (maxUnavailable: 1, the Kubernetes docs' advice for a stateless Deployment in "Specifying
+/// a Disruption Budget for your Application"); a single replica cannot be protected without
+/// blocking every drain.
+pub(crate) fn budget_for(replicas: u32) -> String {
+    if replicas >= 2 {
+        format!(
+            "maxUnavailable: 1 (minAvailable: {} of {replicas}; one pod at a time, as the \
+             Kubernetes docs advise for a replicated stateless workload).",
+            replicas - 1
+        )
+    } else {
+        "run at least 2 replicas first: a budget on one replica either blocks every drain \
+         (minAvailable: 1) or protects nothing."
+            .to_string()
     }
 }
 
