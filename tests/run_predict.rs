@@ -162,6 +162,15 @@ async fn run_predict_writes_the_prediction_beside_the_outcome() {
     assert_eq!(code, exit_code_of(&report));
 
     assert!(md.contains("## Predicted vs observed"), "{md}");
+    // checkout has no memory limit: its numbers come from the working sets the snapshot measured.
+    assert!(
+        md.contains(
+            "Set checkout's container checkout to requests.memory: 1Mi and limits.memory: 1Mi: \
+             the request as VPA's recommender computes it (the 90th percentile of the working \
+             set, 240.00 KiB, plus its 15% safety margin)"
+        ) && md.contains("over 3 pods measured by the snapshot"),
+        "{md}"
+    );
     assert!(md.contains("| first eviction (±5 s) | T+"), "{md}");
     let section = html
         .split("<h2>Predicted vs observed</h2>")

@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::ExperimentRef;
 use crate::sim::ClusterModel;
-use crate::sim::model::{CgroupVersion, SnapshotInfo};
+use crate::sim::model::{CgroupVersion, SnapshotInfo, Spread};
 use crate::spec::Verdict;
 use crate::{Error, Result};
+use oomsday_core::Quantity;
 
 /// The seeds a prediction simulates, as the calibration does.
 pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=21;
@@ -143,6 +144,59 @@ pub struct Prediction {
     /// with those nodes on cgroup v2, beside the one above (which simulates them as v1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_cgroup_v2: Option<Alternative>,
+    /// The target's containers' memory as the model knows it (working sets a snapshot measured,
+    /// requests, limits): what a memory recommendation is computed from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_memory: Vec<ContainerMemory>,
+}
+
+/// One container of the target, as the model knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerMemory {
+    pub container: String,
+    /// Its working set over the pods a snapshot measured (min, p50, p90, max); a hand-written
+    /// model's one value in all four.
+    pub working_set: Spread,
+    /// How many pods were measured: 0 when the working set is the model's own value.
+    pub pods_measured: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Quantity>,
+}
+
+impl ContainerMemory {
+    /// The containers of `exp`'s target in `model`.
+    pub fn of_target(model: &ClusterModel, exp: &ExperimentRef) -> Vec<ContainerMemory> {
+        let Some(w) = model
+            .workloads()
+            .into_iter()
+            .find(|w| w.namespace == exp.namespace && w.name == exp.spec.target.name)
+        else {
+            return Vec::new();
+        };
+        let pods_measured = w.observed.as_ref().map_or(0, |o| o.pods.len());
+        w.containers
+            .iter()
+            .map(|c| {
+                let spread = w.observed.as_ref().and_then(|o| o.spread.get(&c.name));
+                let one = c.working_set;
+                ContainerMemory {
+                    container: c.name.clone(),
+                    working_set: spread.copied().unwrap_or(Spread {
+                        min: one,
+                        p50: one,
+                        p90: one,
+                        max: one,
+                    }),
+                    pods_measured: if spread.is_some() { pods_measured } else { 0 },
+                    request: c.resources.memory_request().map(Quantity::from_bytes),
+                    limit: c.resources.memory_limit().map(Quantity::from_bytes),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The same experiment predicted on another assumption of the cluster.
@@ -291,6 +345,7 @@ impl Prediction {
             warnings: Vec::new(),
             notifier: Some(model.notifier_assumption()),
             if_cgroup_v2: None,
+            target_memory: Vec::new(),
         })
     }
 }
@@ -320,6 +375,7 @@ pub async fn predict(
     tokio::task::spawn_blocking(move || {
         handle.block_on(async {
             let mut p = simulate(&model, &exp, &seeds).await?;
+            p.target_memory = ContainerMemory::of_target(&model, &exp);
             // Nodes of unknown cgroup version are simulated as v1 (as configured); where that
             // decides the kubelet's memory notifier, the v2 outcome is predicted too and said.
             if model.unknown_cgroups_matter() {

@@ -104,6 +104,7 @@ pub fn recommendations(report: &Report) -> Vec<String> {
     let mut out = Vec::new();
     run_problems(r, a, &mut out);
     limits(r, a, &findings, &mut out);
+    memory_numbers(report, &mut out);
     node_damage(a, &mut out);
     budget(r, a, &mut out);
     audit_findings(&findings, &mut out);
@@ -180,6 +181,52 @@ fn limits(r: &RunRecord, a: &Analysis, findings: &[Finding], out: &mut Vec<Strin
         out.push(format!(
             "{target} has no memory limit. This run stayed contained, but only a limit guarantees \
              that a leak ends in its own container."
+        ));
+    }
+}
+
+/// VPA's recommender defaults: the target is this percentile of the working set…
+const VPA_TARGET_PERCENTILE: &str = "90th";
+/// …plus this safety margin (`--recommendation-margin-fraction`, default 0.15).
+const VPA_MARGIN: f64 = 0.15;
+
+/// A memory request and limit, with their numbers and formula, for each of the target's
+/// containers that lacks one, from the working sets the prediction's model knows (a snapshot's
+/// measurements, or the model's own value, which it says).
+fn memory_numbers(report: &Report, out: &mut Vec<String>) {
+    let Some(p) = &report.prediction else {
+        return;
+    };
+    let target = &report.record.spec.target.name;
+    let with_margin = |bytes: u64| {
+        let mib = (bytes as f64 * (1.0 + VPA_MARGIN) / 1048576.0).ceil() as u64;
+        format!("{mib}Mi")
+    };
+    for c in p
+        .target_memory
+        .iter()
+        .filter(|c| c.limit.is_none() || c.request.is_none())
+    {
+        let ws = &c.working_set;
+        let seen = if c.pods_measured > 0 {
+            format!(
+                "over {} measured by the snapshot",
+                narrate::plural(c.pods_measured as u64, "pod", "pods")
+            )
+        } else {
+            "the model's own value, not measured".to_string()
+        };
+        out.push(format!(
+            "Set {target}'s container {} to requests.memory: {} and limits.memory: {}: the \
+             request as VPA's recommender computes it (the {VPA_TARGET_PERCENTILE} percentile of \
+             the working set, {}, plus its {:.0}% safety margin), the limit from the largest \
+             working set seen ({}) plus the same margin; {seen}.",
+            c.container,
+            with_margin(ws.p90.bytes()),
+            with_margin(ws.max.bytes()),
+            human_bytes(ws.p90.bytes()),
+            VPA_MARGIN * 100.0,
+            human_bytes(ws.max.bytes()),
         ));
     }
 }
