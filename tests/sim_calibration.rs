@@ -895,7 +895,8 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
     let sec = |v: f64| format!("{v:.1} s");
     let n = |v: f64| format!("{v:.0}");
     type Get = fn(&Figures) -> Option<f64>;
-    let measures: [(&str, Measure, Get, &dyn Fn(f64) -> String); 5] = [
+    type Fmt<'a> = &'a dyn Fn(f64) -> String;
+    let measures: [(&str, Measure, Get, Fmt); 5] = [
         (
             "first eviction (±5 s)",
             Measure::FirstEviction,
