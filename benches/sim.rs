@@ -1,5 +1,6 @@
-//! How fast the simulator is: the Black Friday story stretched to 4 h, and synthetic clusters
-//! growing in nodes, pods and virtual duration. Prints one line per case.
+//! How fast the simulator is: the Black Friday story stretched to 4 h, synthetic clusters
+//! growing in nodes, pods and virtual duration, and the 21-seed prediction `run --predict` and
+//! `simulate --seeds 21` make (its seeds on every core). Prints one line per case.
 //!
 //!     cargo bench --bench sim
 
@@ -78,6 +79,31 @@ fn time(label: &str, model: &ClusterModel, exp: &ExperimentRef, rt: &tokio::runt
     );
 }
 
+/// The 21-seed prediction of `exp` on `model`, as `run --predict` makes it.
+fn time_prediction(
+    label: &str,
+    model: &ClusterModel,
+    exp: &ExperimentRef,
+    rt: &tokio::runtime::Runtime,
+) {
+    let start = Instant::now();
+    let p = rt
+        .block_on(oomsday::predict::predict(
+            model,
+            exp,
+            oomsday::predict::SEEDS,
+        ))
+        .expect("the prediction completes");
+    let took = start.elapsed();
+    println!(
+        "{label:<44} {:>7} seeds    {:>9.3} s wall  on {} cores, verdict {:?}",
+        p.seeds.len(),
+        took.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        p.verdict
+    );
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -120,4 +146,16 @@ fn main() {
             &rt,
         );
     }
+    time_prediction(
+        "black-friday 4 h, predicted over 21 seeds",
+        &story,
+        &experiment("3h 45m", "15m", "none", None),
+        &rt,
+    );
+    time_prediction(
+        "synthetic 1000 nodes, 30000 pods, 1 h, 21 seeds",
+        &big,
+        &experiment("45m", "15m", "1200M", None),
+        &rt,
+    );
 }

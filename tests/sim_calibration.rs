@@ -24,7 +24,7 @@ use oomsday::sim::model::ModelMeta;
 use oomsday::sim::model::from_kube::{Configz, Summary, apply_usage, node_from_kube};
 use oomsday::sim::{ClusterModel, run_experiment};
 use oomsday::spec::Verdict;
-use support::truth::{RUNS, Truth, recorded_experiment, runs_dir};
+use support::truth::{CAMPAIGN, RUNS, Truth, recorded_experiment, runs_dir};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -81,7 +81,7 @@ fn derived_model() -> ClusterModel {
 
 #[test]
 fn the_real_bed_model_is_derived_not_written() {
-    for name in RUNS {
+    for name in RUNS.iter().chain(&CAMPAIGN) {
         let setup = std::fs::read(runs_dir().join(name).join("setup.yaml")).expect("setup");
         let first = std::fs::read(runs_dir().join("contained/setup.yaml")).expect("setup");
         assert_eq!(
@@ -615,24 +615,30 @@ fn real_values(f: &Figures) -> [Option<f64>; 9] {
     ]
 }
 
-async fn calibrate(model: &ClusterModel) -> (String, Vec<Miss>) {
+async fn calibrate(model: &ClusterModel, names: &[&str]) -> (String, Vec<Miss>) {
     let mut table = format!(
         "| recording | measure | real | predicted (median of {n} seeds) | seeds' range | error | within |\n\
          | --- | --- | ---: | ---: | ---: | ---: | :---: |\n",
         n = SEEDS.count()
     );
     let mut misses = Vec::new();
-    for name in RUNS {
+    // Recordings of one experiment share its simulations.
+    let mut simulated: std::collections::BTreeMap<String, Vec<Figures>> = Default::default();
+    for &name in names {
         let truth = Truth::load(name);
         let exp = recorded_experiment(name);
-        let mut runs = Vec::new();
-        for seed in SEEDS {
-            let record = run_experiment(model, &exp, seed)
-                .await
-                .expect("the simulation completes");
-            runs.push(predicted(&record));
+        let key = format!("{:?}", exp.spec);
+        if !simulated.contains_key(&key) {
+            let mut runs = Vec::new();
+            for seed in SEEDS {
+                let record = run_experiment(model, &exp, seed)
+                    .await
+                    .expect("the simulation completes");
+                runs.push(predicted(&record));
+            }
+            simulated.insert(key.clone(), runs);
         }
-        let (pred, spread) = summarize(&runs);
+        let (pred, spread) = summarize(&simulated[&key]);
         let real = real(&truth, &exp);
         let reals = real_values(&real);
         for (i, row) in rows(&real, &pred).into_iter().enumerate() {
@@ -687,14 +693,14 @@ async fn a_snapshot_of_the_mock_cluster_predicts_every_recording_within_toleranc
         .expect("snapshot info")
         .notes;
     assert!(notes.is_empty(), "{notes:?}");
-    let (table, misses) = calibrate(&model).await;
+    let (table, misses) = calibrate(&model, &RUNS).await;
     println!("SIMULATED on a snapshot of the mock cluster vs a real kubelet v1.32.13\n\n{table}");
     assert_known_misses(&misses, &table);
 }
 
 #[tokio::test]
 async fn every_recording_is_predicted_within_tolerance() {
-    let (table, misses) = calibrate(&model()).await;
+    let (table, misses) = calibrate(&model(), &RUNS).await;
     println!("SIMULATED vs a real kubelet v1.32.13\n\n{table}");
     assert_known_misses(&misses, &table);
 }
@@ -725,30 +731,10 @@ async fn spill_runs_that_took_the_recorded_history_recover_as_it_did() {
         let r = run_experiment(&model(), &exp, seed)
             .await
             .expect("the simulation completes");
-        // The order the observations were made in, as the watch would see them.
-        let second_eviction = r
-            .timeline
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| {
-                matches!(&o.event, Event::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted)
-            })
-            .nth(1)
-            .map(|(i, _)| i);
-        let first_pressure = r.timeline.iter().position(|o| {
-            matches!(
-                o.event,
-                Event::NodeCondition {
-                    condition: NodeConditionKind::MemoryPressure,
-                    status: true,
-                    ..
-                }
-            )
-        });
         let recovery = predicted(&r).recovery.expect("every spill run recovers");
-        match (second_eviction, first_pressure) {
-            (Some(e), Some(p)) if p > e => took.push(recovery),
-            _ => other.push(recovery),
+        match pressure_after_second_eviction(&r) {
+            true => took.push(recovery),
+            false => other.push(recovery),
         }
     }
     println!("recorded history: {took:?}; the other: {other:?}; real {real:.1} s");
@@ -770,3 +756,278 @@ async fn spill_runs_that_took_the_recorded_history_recover_as_it_did() {
 }
 
 const SECOND: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
+
+/// Which of spill's two histories a simulated run took: whether the node's first MemoryPressure
+/// post came after the second eviction, in the order the observations were made (as the watch
+/// would see them).
+fn pressure_after_second_eviction(r: &RunRecord) -> bool {
+    let second_eviction = r
+        .timeline
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            matches!(&o.event, Event::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted)
+        })
+        .nth(1)
+        .map(|(i, _)| i);
+    let first_pressure = r.timeline.iter().position(|o| {
+        matches!(
+            o.event,
+            Event::NodeCondition {
+                condition: NodeConditionKind::MemoryPressure,
+                status: true,
+                ..
+            }
+        )
+    });
+    matches!((second_eviction, first_pressure), (Some(e), Some(p)) if p > e)
+}
+
+/// The same of a recording, by when the recorder received each (`SUMMARY.md`'s history).
+fn recorded_pressure_after_second_eviction(t: &Truth) -> bool {
+    let mut evicted: Vec<Timestamp> = t
+        .table("Evictions")
+        .iter()
+        .map(|r| t.received(&r["received"]))
+        .collect();
+    evicted.sort();
+    let pressure = t.fact_received("node real-1 MemoryPressure=True");
+    matches!((evicted.get(1), pressure), (Some(e), Some(p)) if p > *e)
+}
+
+/// The spill campaign: the same experiment recorded eight times on the same node (`spill` and
+/// `campaign-spill/*`), against the simulator's 21 seeds of it.
+fn campaign() -> Vec<&'static str> {
+    std::iter::once("spill").chain(CAMPAIGN).collect()
+}
+
+/// The most a history's or a verdict's share may differ, real runs vs seeds: 15 points.
+const SHARE_POINTS: f64 = 15.0;
+
+/// Shares that miss by more than [`SHARE_POINTS`], each with why. The test fails if one of these
+/// is met (remove it) or if any other misses.
+///
+/// A known share miss is only one where the real count is a plausible draw of the simulated
+/// share ([`plausible`]): eight runs cannot then tell the two apart, and only more recordings
+/// can settle it.
+const KNOWN_SHARE_MISSES: &[(&str, &str)] = &[
+    // The first MemoryPressure post lands wherever the kubelet's status loop is, 0–10 s (plus
+    // its 4% jitter, `wait.JitterUntil(kl.syncNodeStatus, nodeStatusUpdateFrequency, 0.04,
+    // …)`, pkg/kubelet/kubelet.go `Run`) after the first eviction, which sets the eviction
+    // manager's condition (`synchronize`, pkg/kubelet/eviction/eviction_manager.go); the second
+    // eviction comes 7.0–7.8 s after the first. The posts are independent of the evictions, so
+    // the odds of "after" are ~(10.2 − 7.4) / 10.2 ≈ 27%: the seeds' 5 of 21. Four of eight real
+    // runs took it; under 27% that is a 1-in-10 draw (two-sided 0.2), and so no mechanism of
+    // the kubelet found in its source moves the odds to one half.
+    ("MemoryPressure after the 2nd eviction", "share"),
+    ("recovery: the shorter history", "share"),
+    ("verdict Passed", "share"),
+];
+
+/// Whether `k` of `n` real runs is a plausible draw of a simulated share `p`: the two-sided
+/// binomial probability of a count at least that far out is 5% or more.
+fn plausible(k: usize, n: usize, p: f64) -> bool {
+    let pmf = |i: usize| {
+        let mut c = 1f64;
+        for j in 0..i {
+            c = c * (n - j) as f64 / (j + 1) as f64;
+        }
+        c * p.powi(i as i32) * (1.0 - p).powi((n - i) as i32)
+    };
+    let tail: f64 = if k as f64 >= p * n as f64 {
+        (k..=n).map(pmf).sum()
+    } else {
+        (0..=k).map(pmf).sum()
+    };
+    (2.0 * tail).min(1.0) >= 0.05
+}
+
+/// A share: how many of the real runs, and of the seeds, did something.
+struct Share {
+    what: String,
+    real: usize,
+    of_real: usize,
+    sim: usize,
+    of_sim: usize,
+}
+
+impl Share {
+    fn points(&self) -> f64 {
+        (self.real as f64 / self.of_real as f64 - self.sim as f64 / self.of_sim as f64).abs()
+            * 100.0
+    }
+}
+
+/// The median and range of some values, as the campaign table shows them.
+fn median_range(v: &[f64], fmt: &dyn Fn(f64) -> String) -> String {
+    let lo = v.iter().copied().reduce(f64::min);
+    let hi = v.iter().copied().reduce(f64::max);
+    match lo.zip(hi) {
+        Some((lo, hi)) => format!("{} ({}–{})", fmt(median(v.to_vec())), fmt(lo), fmt(hi)),
+        None => "—".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_spill_campaign_is_predicted_as_a_distribution() {
+    let exp = recorded_experiment("spill");
+    let names = campaign();
+    let real_runs: Vec<(Figures, bool)> = names
+        .iter()
+        .map(|n| {
+            let t = Truth::load(n);
+            (real(&t, &exp), recorded_pressure_after_second_eviction(&t))
+        })
+        .collect();
+    let mut sims = Vec::new();
+    for seed in SEEDS {
+        let r = run_experiment(&model(), &exp, seed)
+            .await
+            .expect("the simulation completes");
+        sims.push((predicted(&r), pressure_after_second_eviction(&r)));
+    }
+    let (nr, ns) = (real_runs.len(), sims.len());
+    let mut table = format!(
+        "| measure (tolerance) | real, {nr} runs: median (range) | simulated, {ns} seeds: median (range) | within |\n\
+         | --- | ---: | ---: | :---: |\n"
+    );
+    let t = |v: f64| format!("T{v:+.1}");
+    let sec = |v: f64| format!("{v:.1} s");
+    let n = |v: f64| format!("{v:.0}");
+    type Get = fn(&Figures) -> Option<f64>;
+    type Fmt<'a> = &'a dyn Fn(f64) -> String;
+    let measures: [(&str, Measure, Get, Fmt); 5] = [
+        (
+            "first eviction (±5 s)",
+            Measure::FirstEviction,
+            |f| f.first_eviction,
+            &t,
+        ),
+        (
+            "evictions (±1)",
+            Measure::TargetEvictions,
+            |f| Some(f.evictions as f64),
+            &n,
+        ),
+        (
+            "first MemoryPressure (±5 s)",
+            Measure::FirstMemoryPressure,
+            |f| f.first_pressure,
+            &t,
+        ),
+        (
+            "below the budget (±30%, ±5 s under 15 s)",
+            Measure::BelowBudget,
+            |f| Some(f.below_budget),
+            &sec,
+        ),
+        ("recovery (±30%)", Measure::Recovery, |f| f.recovery, &sec),
+    ];
+    let mut medians_off = Vec::new();
+    let mut shares = vec![Share {
+        what: "MemoryPressure after the 2nd eviction".into(),
+        real: real_runs.iter().filter(|r| r.1).count(),
+        of_real: nr,
+        sim: sims.iter().filter(|r| r.1).count(),
+        of_sim: ns,
+    }];
+    for (label, m, get, fmt) in measures {
+        let rv: Vec<f64> = real_runs.iter().filter_map(|r| get(&r.0)).collect();
+        let sv: Vec<f64> = sims.iter().filter_map(|r| get(&r.0)).collect();
+        let ok = within(m, median(rv.clone()), median(sv.clone()));
+        if !ok {
+            medians_off.push(label);
+        }
+        writeln!(
+            table,
+            "| {label} | {} | {} | {} |",
+            median_range(&rv, fmt),
+            median_range(&sv, fmt),
+            if ok { "yes" } else { "**no**" }
+        )
+        .expect("writing to a String");
+        // Where the seeds split into two histories, how many runs take the shorter one: a real
+        // run belongs to the history whose span it is within tolerance of, else the nearer.
+        if let [low, high] = groups(m, &sv).as_slice() {
+            let shorter =
+                |v: f64| low.holds(m, v) || (!high.holds(m, v) && v - low.hi < high.lo - v);
+            let short = if label.starts_with("recovery") {
+                "recovery"
+            } else {
+                label.split(" (").next().unwrap_or(label)
+            };
+            shares.push(Share {
+                what: format!("{short}: the shorter history"),
+                real: rv.iter().filter(|&&v| shorter(v)).count(),
+                of_real: nr,
+                sim: low.runs as usize,
+                of_sim: ns,
+            });
+        }
+    }
+    shares.push(Share {
+        what: "verdict Passed".into(),
+        real: real_runs
+            .iter()
+            .filter(|r| r.0.verdict == Some(Verdict::Passed))
+            .count(),
+        of_real: nr,
+        sim: sims
+            .iter()
+            .filter(|r| r.0.verdict == Some(Verdict::Passed))
+            .count(),
+        of_sim: ns,
+    });
+    table.push_str("\n| history or verdict | real runs | seeds | difference | within 15 points |\n| --- | ---: | ---: | ---: | :---: |\n");
+    let mut share_misses = Vec::new();
+    for s in &shares {
+        let ok = s.points() <= SHARE_POINTS;
+        writeln!(
+            table,
+            "| {} | {} of {} | {} of {} | {:.0} points | {} |",
+            s.what,
+            s.real,
+            s.of_real,
+            s.sim,
+            s.of_sim,
+            s.points(),
+            if ok { "yes" } else { "**no**" }
+        )
+        .expect("writing to a String");
+        if !ok {
+            share_misses.push(s);
+        }
+    }
+    println!("SIMULATED vs {nr} real runs of spill on one node\n\n{table}");
+    assert!(
+        medians_off.is_empty(),
+        "medians off: {medians_off:?}\n\n{table}"
+    );
+    let missed: Vec<(&str, &str)> = share_misses
+        .iter()
+        .map(|s| (s.what.as_str(), "share"))
+        .collect();
+    assert_eq!(
+        missed, KNOWN_SHARE_MISSES,
+        "shares off by more than {SHARE_POINTS} points (left) vs the known ones (right)\n\n{table}"
+    );
+    for s in share_misses {
+        assert!(
+            plausible(s.real, s.of_real, s.sim as f64 / s.of_sim as f64),
+            "{}: {} of {} real runs is no plausible draw of {} of {} seeds\n\n{table}",
+            s.what,
+            s.real,
+            s.of_real,
+            s.sim,
+            s.of_sim
+        );
+    }
+}
+
+#[test]
+fn a_share_is_plausible_only_near_what_the_seeds_give() {
+    assert!(plausible(4, 8, 5.0 / 21.0));
+    assert!(plausible(2, 8, 2.0 / 21.0));
+    assert!(!plausible(7, 8, 5.0 / 21.0));
+    assert!(!plausible(0, 40, 0.5));
+}

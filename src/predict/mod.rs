@@ -371,50 +371,104 @@ pub async fn predict(
     // (its Lease, other runs) go on meanwhile.
     let (model, exp) = (model.clone(), exp.clone());
     let seeds: Vec<u64> = seeds.into_iter().collect();
-    let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        handle.block_on(async {
-            let mut p = simulate(&model, &exp, &seeds).await?;
-            p.target_memory = ContainerMemory::of_target(&model, &exp);
-            // Nodes of unknown cgroup version are simulated as v1 (as configured); where that
-            // decides the kubelet's memory notifier, the v2 outcome is predicted too and said.
-            if model.unknown_cgroups_matter() {
-                let v2 = model.with_unknown_cgroups_as(CgroupVersion::V2);
-                let alt = Alternative::of(&v2, simulate(&v2, &exp, &seeds).await?);
-                let differ = alt.differences(&p);
-                if !differ.is_empty() {
-                    p.warnings.push(format!(
-                        "the cgroup version of some nodes is unknown, and it decides whether \
-                         their kubelets' memory notifier exists: this prediction simulates them \
-                         as cgroup v1 (evictions at the threshold crossing); on cgroup v2 (the \
-                         10 s look only) it would be: {}",
-                        differ.join("; ")
-                    ));
-                }
-                p.if_cgroup_v2 = Some(alt);
+        let workers = workers();
+        let mut p = simulate(&model, &exp, &seeds, workers)?;
+        p.target_memory = ContainerMemory::of_target(&model, &exp);
+        // Nodes of unknown cgroup version are simulated as v1 (as configured); where that
+        // decides the kubelet's memory notifier, the v2 outcome is predicted too and said.
+        if model.unknown_cgroups_matter() {
+            let v2 = model.with_unknown_cgroups_as(CgroupVersion::V2);
+            let alt = Alternative::of(&v2, simulate(&v2, &exp, &seeds, workers)?);
+            let differ = alt.differences(&p);
+            if !differ.is_empty() {
+                p.warnings.push(format!(
+                    "the cgroup version of some nodes is unknown, and it decides whether \
+                     their kubelets' memory notifier exists: this prediction simulates them \
+                     as cgroup v1 (evictions at the threshold crossing); on cgroup v2 (the \
+                     10 s look only) it would be: {}",
+                    differ.join("; ")
+                ));
             }
-            Ok(p)
-        })
+            p.if_cgroup_v2 = Some(alt);
+        }
+        Ok(p)
     })
     .await
     .map_err(|e| Error::Invalid(format!("the prediction's simulations stopped: {e}")))?
 }
 
-/// The experiment simulated on `model` once per seed, summed up.
-async fn simulate(model: &ClusterModel, exp: &ExperimentRef, seeds: &[u64]) -> Result<Prediction> {
-    let (mut runs, mut warnings) = (Vec::new(), Vec::new());
-    for &seed in seeds {
-        let mut cluster = crate::sim::SimCluster::new(model, seed)?;
-        // Said once, from the first seed's cluster: the model is past the edge or not.
-        if runs.is_empty() {
-            warnings.extend(cluster.edge_warning());
+/// How many seeds are simulated at once: one per core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// One seed's run: its measures and series, and the model's past-the-edge warning.
+type SeedRun = (Measures, Series, Option<String>);
+
+/// The experiment simulated on `model` once per seed, summed up. The seeds are independent
+/// runs, each on its own cluster: `workers` threads take the next seed until none is left, and
+/// the runs are summed up in the seeds' order, so the prediction is the same however many
+/// threads ran it.
+fn simulate(
+    model: &ClusterModel,
+    exp: &ExperimentRef,
+    seeds: &[u64],
+    workers: usize,
+) -> Result<Prediction> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<Option<Result<SeedRun>>> = seeds.iter().map(|_| None).collect();
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..workers.clamp(1, seeds.len().max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&seed) = seeds.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, simulate_seed(model, exp, seed, i == 0)));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            // A panicking simulation is a bug: it panics here as it would have sequentially.
+            let mine = t.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (i, run) in mine {
+                done[i] = Some(run);
+            }
         }
-        let record = crate::sim::run_on(&mut cluster, exp, seed).await?;
-        runs.push((seed, Measures::of(&record), Series::of(&record)));
+    });
+    let mut runs = Vec::with_capacity(seeds.len());
+    let mut warnings = Vec::new();
+    for (&seed, run) in seeds.iter().zip(done) {
+        let (measures, series, warning) = run.ok_or_else(|| {
+            Error::Invalid(format!("the simulation of seed {seed} did not run"))
+        })??;
+        // Said once, from the first seed's cluster: the model is past the edge or not.
+        warnings.extend(warning);
+        runs.push((seed, measures, series));
     }
     let mut p = Prediction::of_runs(model, &runs)?;
     p.warnings = warnings;
     Ok(p)
+}
+
+/// One seed simulated on its own cluster (with `warn`, whether the model is past the edge).
+/// The simulator's clock is virtual and nothing in a simulated run waits on I/O, so a plain
+/// executor on this thread drives it.
+fn simulate_seed(
+    model: &ClusterModel,
+    exp: &ExperimentRef,
+    seed: u64,
+    warn: bool,
+) -> Result<SeedRun> {
+    let mut cluster = crate::sim::SimCluster::new(model, seed)?;
+    let warning = warn.then(|| cluster.edge_warning()).flatten();
+    let record = futures::executor::block_on(crate::sim::run_on(&mut cluster, exp, seed))?;
+    Ok((Measures::of(&record), Series::of(&record), warning))
 }
 
 #[cfg(test)]

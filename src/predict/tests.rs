@@ -393,3 +393,19 @@ async fn a_model_past_the_edge_is_said_before_the_prediction() {
     let text = crate::report::render(&md, crate::report::Format::Md);
     assert!(text.contains("past the edge"), "{text}");
 }
+
+#[test]
+fn seeds_simulated_on_many_threads_predict_what_one_thread_does() {
+    let exp = checkout_leak("spill", "100Mi/s", "4Gi", 2);
+    let seeds: Vec<u64> = (1..=7).collect();
+    let one = simulate(&model(), &exp, &seeds, 1).unwrap();
+    for workers in [2, 3, 16] {
+        let many = simulate(&model(), &exp, &seeds, workers).unwrap();
+        assert_eq!(
+            serde_json::to_string(&many).unwrap(),
+            serde_json::to_string(&one).unwrap(),
+            "{workers} threads"
+        );
+    }
+    assert_eq!(one.seeds, seeds);
+}

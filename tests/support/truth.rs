@@ -45,6 +45,19 @@ pub fn recorded_experiment(name: &str) -> oomsday::engine::ExperimentRef {
 /// Every recording, by folder name.
 pub const RUNS: [&str; 4] = ["contained", "spill", "ephemeral", "apiserver-freeze"];
 
+/// Seven more recordings of `spill`'s experiment on the same node and setup
+/// (`campaign-spill/SUMMARY.md`): with `spill`, eight runs of one experiment, whose spread the
+/// calibration compares with the simulator's over its seeds.
+pub const CAMPAIGN: [&str; 7] = [
+    "campaign-spill/spill-01",
+    "campaign-spill/spill-02",
+    "campaign-spill/spill-03",
+    "campaign-spill/spill-04",
+    "campaign-spill/spill-05",
+    "campaign-spill/spill-06",
+    "campaign-spill/spill-07",
+];
+
 /// One table: its rows as header → cell.
 pub type Table = Vec<BTreeMap<String, String>>;
 
@@ -56,8 +69,9 @@ pub struct Truth {
     pub run_exited: Timestamp,
     /// The date of the run, for the `HH:MM:SS.mmm` received times of the tables.
     date: String,
-    /// "## Key facts": fact → (received, detail).
-    facts: BTreeMap<String, (String, String)>,
+    /// "## Key facts": fact, (received, detail), in the table's order: a fact may recur (a node
+    /// under MemoryPressure again).
+    facts: Vec<(String, (String, String))>,
     tables: BTreeMap<String, Table>,
 }
 
@@ -118,8 +132,9 @@ impl Truth {
         ts(&format!("{}T{}Z", self.date, hms.trim()))
     }
 
+    /// The first row of fact `name`.
     fn fact(&self, name: &str) -> Option<&(String, String)> {
-        self.facts.get(name)
+        self.facts.iter().find(|(f, _)| f == name).map(|(_, v)| v)
     }
 
     /// When a fact was received, if the truth has it with a time.
