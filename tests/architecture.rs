@@ -27,7 +27,6 @@ const KNOWN_LONG: &[&str] = &[
     "src/narrate/mod.rs::run_line",
     "src/narrate/mod.rs::pod_line",
     "src/observe/classify/pod.rs::apply_pod",
-    "crates/oomsday-core/src/leaker_config.rs::from_sources",
     "images/leaker/src/main.rs::main",
 ];
 
