@@ -23,8 +23,6 @@ const KNOWN_LONG: &[&str] = &[
     "src/snapshot/build.rs::workloads_with_pods",
     // Still to split (issue 21): listed so that no new one slips in meanwhile.
     "src/cluster/kube/watch.rs::spawn",
-    "src/narrate/mod.rs::run_line",
-    "src/narrate/mod.rs::pod_line",
     "src/observe/classify/pod.rs::apply_pod",
     "images/leaker/src/main.rs::main",
 ];
