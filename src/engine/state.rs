@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, Time};
+use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time};
 use crate::spec::{InjectionRecord, Phase, RunReason};
 
 use crate::defences::Defences;
@@ -89,58 +89,26 @@ impl Tally {
                 self.leaker_bytes.insert(pod.clone(), *bytes);
                 self.peak_leak_bytes = self.peak_leak_bytes.max(*bytes);
             }
-            Event::OomKilled { pod, leaker, .. } if counts => {
-                self.oom_kills += 1;
-                if *leaker {
-                    self.leaker_oom_kills += 1;
-                    // The leaker's memory went with it; its next incarnation reports again.
-                    self.leaker_bytes.remove(&pod.name);
-                }
-                if !pod.target {
-                    self.bystanders.insert(pod.name.clone());
-                }
-            }
+            Event::OomKilled { pod, leaker, .. } if counts => self.record_oom_kill(pod, *leaker),
             // A rollout or a person deleting a pod is not blast radius.
             Event::PodEvicted { pod, cause, .. }
                 if counts && *cause != DisruptionCause::Deleted =>
             {
-                self.evictions += 1;
-                if !pod.target {
-                    self.bystanders.insert(pod.name.clone());
-                }
-                self.leaker_bytes.remove(&pod.name);
+                self.record_eviction(pod)
             }
             Event::NodeCondition {
                 node,
                 condition,
                 status,
                 ..
-            } => {
-                let (map, bad) = match condition {
-                    NodeConditionKind::Ready => (&mut self.node_ready, !*status),
-                    NodeConditionKind::MemoryPressure => (&mut self.node_pressure, *status),
-                };
-                update(map, node, obs, bad);
-            }
+            } => self.record_node_condition(obs, node, condition, *status),
             Event::Workload {
                 desired,
                 ready,
                 leaker,
                 ..
             } if self.workload.is_none_or(|s| obs.at >= s.at) => {
-                if *leaker {
-                    self.template_had_leaker = Some(obs.at);
-                } else if let Some(had) = self.template_had_leaker
-                    && self.template_lost.is_none()
-                {
-                    self.template_lost = Some((obs.at, self.remover(had)));
-                }
-                self.workload = Some(Sample {
-                    at: obs.at,
-                    value: (*desired, *ready),
-                    baseline: obs.baseline,
-                });
-                self.workload_clean = obs.event.rolled_out_clean();
+                self.record_workload(obs, *desired, *ready, *leaker)
             }
             Event::LeakerPods { live } if self.leaker_pods.is_none_or(|s| obs.at >= s.at) => {
                 self.leaker_pods = Some(Sample {
@@ -168,17 +136,78 @@ impl Tally {
             Event::RecordedRevert { reason, note, .. } if self.recorded_revert.is_none() => {
                 self.recorded_revert = Some((*reason, note.clone()));
             }
-            Event::ObservationGap { open, detail } => {
-                if !*open {
-                    self.gap = None;
-                } else if self.gap.is_none() {
-                    self.gap = Some((obs.at, detail.clone()));
-                }
-            }
+            Event::ObservationGap { open, detail } => self.record_gap(obs, *open, detail),
             Event::ObservationFailed { detail } if self.observation_failed.is_none() => {
                 self.observation_failed = Some(detail.clone());
             }
             _ => {}
+        }
+    }
+
+    /// A counted OOM kill: a kill, a leaker's kill (whose memory went with it), and blast
+    /// radius when the pod is not a target.
+    fn record_oom_kill(&mut self, pod: &PodRef, leaker: bool) {
+        self.oom_kills += 1;
+        if leaker {
+            self.leaker_oom_kills += 1;
+            // The leaker's memory went with it; its next incarnation reports again.
+            self.leaker_bytes.remove(&pod.name);
+        }
+        if !pod.target {
+            self.bystanders.insert(pod.name.clone());
+        }
+    }
+
+    /// A counted eviction: blast radius when the pod is not a target, and whatever a leaker
+    /// held there is gone.
+    fn record_eviction(&mut self, pod: &PodRef) {
+        self.evictions += 1;
+        if !pod.target {
+            self.bystanders.insert(pod.name.clone());
+        }
+        self.leaker_bytes.remove(&pod.name);
+    }
+
+    /// A node's Ready or MemoryPressure condition, kept as "bad" (not ready, under pressure).
+    fn record_node_condition(
+        &mut self,
+        obs: &Observation,
+        node: &str,
+        condition: &NodeConditionKind,
+        status: bool,
+    ) {
+        let (map, bad) = match condition {
+            NodeConditionKind::Ready => (&mut self.node_ready, !status),
+            NodeConditionKind::MemoryPressure => (&mut self.node_pressure, status),
+        };
+        update(map, node, obs, bad);
+    }
+
+    /// The workload's newest replicas, and whether its template still carries the leaker: the
+    /// first time it loses it after carrying it is noted with who wrote the workload then.
+    fn record_workload(&mut self, obs: &Observation, desired: u32, ready: u32, leaker: bool) {
+        if leaker {
+            self.template_had_leaker = Some(obs.at);
+        } else if let Some(had) = self.template_had_leaker
+            && self.template_lost.is_none()
+        {
+            self.template_lost = Some((obs.at, self.remover(had)));
+        }
+        self.workload = Some(Sample {
+            at: obs.at,
+            value: (desired, ready),
+            baseline: obs.baseline,
+        });
+        self.workload_clean = obs.event.rolled_out_clean();
+    }
+
+    /// The watches lost (`open`) or regained the API server: the first loss's time and detail
+    /// are kept until it is regained.
+    fn record_gap(&mut self, obs: &Observation, open: bool, detail: &str) {
+        if !open {
+            self.gap = None;
+        } else if self.gap.is_none() {
+            self.gap = Some((obs.at, detail.to_string()));
         }
     }
 

@@ -243,20 +243,7 @@ impl Narrator {
                 matches!(phase, Phase::Aborted | Phase::Failed),
                 with_detail(format!("run {phase:?}"), detail),
             ),
-            Event::Alert { name, state } => Line::new(
-                at,
-                Kind::Alert(name.clone()),
-                "Alert",
-                *state == AlertState::Firing,
-                format!(
-                    "alert {name} {}",
-                    match state {
-                        AlertState::Pending => "pending",
-                        AlertState::Firing => "FIRING",
-                        AlertState::Resolved => "resolved",
-                    }
-                ),
-            ),
+            Event::Alert { name, state } => Self::alert_line(at, name, state),
             Event::Abort { reason, detail } => Line::new(
                 at,
                 Kind::Abort,
@@ -271,20 +258,7 @@ impl Narrator {
                 true,
                 with_detail("observation failed".into(), detail),
             ),
-            Event::ObservationGap { open: true, detail } => Line::new(
-                at,
-                Kind::ObservationGap { open: true },
-                "APIServerUnreachable",
-                true,
-                with_detail(
-                    format!(
-                        "API server unreachable since {} — the leak goes on; what happens \
-                         meanwhile is read from the objects when it is back",
-                        at.strftime("%H:%M:%S")
-                    ),
-                    detail,
-                ),
-            ),
+            Event::ObservationGap { open: true, detail } => Self::gap_opened_line(at, detail),
             Event::RecordedRevert { note, today, .. } => Line::new(
                 at,
                 Kind::RecordedRevert,
@@ -303,6 +277,42 @@ impl Narrator {
         })
     }
 
+    /// An alert's new state; a firing alert is a line to notice.
+    fn alert_line(at: Time, name: &str, state: &AlertState) -> Line {
+        Line::new(
+            at,
+            Kind::Alert(name.to_string()),
+            "Alert",
+            *state == AlertState::Firing,
+            format!(
+                "alert {name} {}",
+                match state {
+                    AlertState::Pending => "pending",
+                    AlertState::Firing => "FIRING",
+                    AlertState::Resolved => "resolved",
+                }
+            ),
+        )
+    }
+
+    /// The watches lost the API server: says that the leak goes on, and how the gap is filled.
+    fn gap_opened_line(at: Time, detail: &str) -> Line {
+        Line::new(
+            at,
+            Kind::ObservationGap { open: true },
+            "APIServerUnreachable",
+            true,
+            with_detail(
+                format!(
+                    "API server unreachable since {} — the leak goes on; what happens \
+                     meanwhile is read from the objects when it is back",
+                    at.strftime("%H:%M:%S")
+                ),
+                detail,
+            ),
+        )
+    }
+
     /// What happened to a pod: a leaker started, an OOM kill, an eviction, a rejection.
     fn pod_line(at: Time, event: &Event) -> Option<Line> {
         Some(match event {
@@ -312,22 +322,7 @@ impl Narrator {
                 count,
                 reason,
                 ..
-            } => Line::new(
-                at,
-                Kind::RestartsUnseen,
-                "RestartsUnseen",
-                true,
-                format!(
-                    "{container} in {} restarted {count} more time(s) than oomsday saw (its \
-                     restart count jumped while it could not be watched): their times are \
-                     unknown{}",
-                    pod_place(pod),
-                    reason
-                        .as_ref()
-                        .map(|r| format!("; the last was {r}"))
-                        .unwrap_or_default()
-                ),
-            ),
+            } => Self::restarts_unseen_line(at, pod, container, *count, reason.as_deref()),
             Event::LeakerStarted { pod } => Line::new(
                 at,
                 Kind::LeakerStarted,
@@ -384,6 +379,32 @@ impl Narrator {
             ),
             _ => return None,
         })
+    }
+
+    /// Restarts that happened while the pod could not be watched: how many, and the reason
+    /// of the last one when its status still shows it.
+    fn restarts_unseen_line(
+        at: Time,
+        pod: &PodRef,
+        container: &str,
+        count: u32,
+        reason: Option<&str>,
+    ) -> Line {
+        Line::new(
+            at,
+            Kind::RestartsUnseen,
+            "RestartsUnseen",
+            true,
+            format!(
+                "{container} in {} restarted {count} more time(s) than oomsday saw (its \
+                 restart count jumped while it could not be watched): their times are \
+                 unknown{}",
+                pod_place(pod),
+                reason
+                    .map(|r| format!("; the last was {r}"))
+                    .unwrap_or_default()
+            ),
+        )
     }
 
     /// An OOM kill, naming whose container died: the leaker, the target's own, or a bystander's.

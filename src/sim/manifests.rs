@@ -15,7 +15,7 @@ use std::path::Path;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{LimitRange, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, LimitRange, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -87,6 +87,44 @@ fn object_name(
     Ok((namespace, name))
 }
 
+/// One container of the workload `namespace/name`: its memory requests and limits, and the
+/// working set its template's annotation gives (per container, or for all), else an estimate.
+fn container(
+    namespace: &str,
+    name: &str,
+    c: &Container,
+    annotations: &BTreeMap<String, String>,
+) -> Result<ContainerModel> {
+    let field = |what: &str| format!("{namespace}/{name}: container {}: {what}", c.name);
+    let res = c.resources.clone().unwrap_or_default();
+    let request = memory(res.requests.as_ref(), &field("requests.memory"))?;
+    let limit = memory(res.limits.as_ref(), &field("limits.memory"))?;
+    let annotated = annotations
+        .get(&format!("{SIM_WORKING_SET_ANNOTATION}.{}", c.name))
+        .or_else(|| annotations.get(SIM_WORKING_SET_ANNOTATION));
+    let working_set = match annotated {
+        Some(s) => s.parse().map_err(|e: oomsday_core::UnitError| {
+            Error::Invalid(format!("{namespace}/{name}: {e}"))
+        })?,
+        None => estimated_working_set(request, limit),
+    };
+    Ok(ContainerModel {
+        name: c.name.clone(),
+        resources: Resources {
+            requests: request.map(|m| ResourceList {
+                memory: Some(m),
+                cpu: None,
+            }),
+            limits: limit.map(|m| ResourceList {
+                memory: Some(m),
+                cpu: None,
+            }),
+        },
+        working_set,
+        jitter: None,
+    })
+}
+
 /// A workload from a pod template and its controller's figures.
 fn workload(
     name: String,
@@ -103,34 +141,7 @@ fn workload(
     let annotations = meta.annotations.unwrap_or_default();
     let mut containers = Vec::new();
     for c in &spec.containers {
-        let field = |what: &str| format!("{namespace}/{name}: container {}: {what}", c.name);
-        let res = c.resources.clone().unwrap_or_default();
-        let request = memory(res.requests.as_ref(), &field("requests.memory"))?;
-        let limit = memory(res.limits.as_ref(), &field("limits.memory"))?;
-        let annotated = annotations
-            .get(&format!("{SIM_WORKING_SET_ANNOTATION}.{}", c.name))
-            .or_else(|| annotations.get(SIM_WORKING_SET_ANNOTATION));
-        let working_set = match annotated {
-            Some(s) => s.parse().map_err(|e: oomsday_core::UnitError| {
-                Error::Invalid(format!("{namespace}/{name}: {e}"))
-            })?,
-            None => estimated_working_set(request, limit),
-        };
-        containers.push(ContainerModel {
-            name: c.name.clone(),
-            resources: Resources {
-                requests: request.map(|m| ResourceList {
-                    memory: Some(m),
-                    cpu: None,
-                }),
-                limits: limit.map(|m| ResourceList {
-                    memory: Some(m),
-                    cpu: None,
-                }),
-            },
-            working_set,
-            jitter: None,
-        });
+        containers.push(container(&namespace, &name, c, &annotations)?);
     }
     let priority = spec
         .priority

@@ -658,8 +658,9 @@ impl Builder {
         k
     }
 
-    /// The modelled workloads with their observed pods, and which pods they own (by index).
-    fn workloads_with_pods(&mut self) -> (Vec<WorkloadModel>, Vec<bool>) {
+    /// Which pods each modelled workload owns (indices into `self.pods`, per workload in
+    /// `self.workloads`' order), and for each pod whether a modelled workload owns it.
+    fn pods_by_workload(&self) -> (Vec<Vec<usize>>, Vec<bool>) {
         let index: HashMap<(&str, &str, &str), usize> = self
             .workloads
             .iter()
@@ -676,6 +677,12 @@ impl Builder {
                 modelled[p] = true;
             }
         }
+        (owned, modelled)
+    }
+
+    /// The modelled workloads with their observed pods, and which pods they own (by index).
+    fn workloads_with_pods(&mut self) -> (Vec<WorkloadModel>, Vec<bool>) {
+        let (owned, modelled) = self.pods_by_workload();
         let mut notes = Vec::new();
         let mut out = Vec::with_capacity(self.workloads.len());
         for ((_, mut w), pods) in std::mem::take(&mut self.workloads).into_iter().zip(owned) {

@@ -409,6 +409,26 @@ impl Given {
             _ => Err(self.invalid("not a boolean")),
         }
     }
+
+    /// A rate that makes the leak grow (above zero).
+    fn positive_rate(&self) -> Result<Rate, ConfigError> {
+        let r: Rate = self.unit()?;
+        if r.amount.bytes() == 0 {
+            Err(self.invalid("the leak would never grow"))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// A duration above zero (a doubling time, an interval, a deadline's distance).
+    fn positive_duration(&self) -> Result<Duration, ConfigError> {
+        let d: Duration = self.unit()?;
+        if d.is_zero() {
+            Err(self.invalid("it is zero"))
+        } else {
+            Ok(d)
+        }
+    }
 }
 
 fn name_of(key: Key, origin: Origin) -> &'static str {
@@ -549,31 +569,31 @@ fn parameters(pattern: &str) -> &'static [Key] {
     }
 }
 
-impl LeakerConfig {
-    /// Reads the configuration from command-line `args` (without the program name) and the
-    /// environment lookup `env`; flags win over environment variables (see the module docs for
-    /// the groups). `--help` yields [`ConfigError::HelpRequested`].
-    pub fn from_sources(
-        args: &[String],
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let m = merge(collect_flags(args)?, env);
-
-        let pattern_given = m.get(Key::Pattern).ok_or_else(|| ConfigError::Missing {
+/// The steps of [`LeakerConfig::from_sources`], one per setting or group, each reading the
+/// merged settings and returning its part of the configuration or the first error in it.
+impl Merged {
+    /// The pattern's name, as the `&'static str` the errors carry: required, one of four.
+    fn pattern_name(&self) -> Result<&'static str, ConfigError> {
+        let given = self.get(Key::Pattern).ok_or_else(|| ConfigError::Missing {
             what: both_names(Key::Pattern),
             why: "the leak needs a shape".into(),
             expected: PATTERN_FORM,
         })?;
-        let pattern_name: &'static str = match pattern_given.value.trim() {
-            "linear" => "linear",
-            "exponential" => "exponential",
-            "step" => "step",
-            "sawtooth" => "sawtooth",
-            _ => return Err(pattern_given.invalid("unknown pattern")),
-        };
+        match given.value.trim() {
+            "linear" => Ok("linear"),
+            "exponential" => Ok("exponential"),
+            "step" => Ok("step"),
+            "sawtooth" => Ok("sawtooth"),
+            _ => Err(given.invalid("unknown pattern")),
+        }
+    }
+
+    /// Refuses a parameter of another pattern (`--doubling` with `linear`): it would be
+    /// silently ignored, and the person who wrote it meant something by it.
+    fn reject_foreign_parameters(&self, pattern_name: &'static str) -> Result<(), ConfigError> {
         let takes = parameters(pattern_name);
         for key in &PATTERN_GROUP[1..] {
-            if let Some(g) = m.get(*key).filter(|_| !takes.contains(key)) {
+            if let Some(g) = self.get(*key).filter(|_| !takes.contains(key)) {
                 let takes = takes
                     .iter()
                     .map(|&k| name_of(k, g.origin))
@@ -587,35 +607,27 @@ impl LeakerConfig {
                 });
             }
         }
-        let required = |key: Key| {
-            m.get(key).ok_or_else(|| ConfigError::Missing {
-                what: both_names(key),
-                why: format!("pattern {pattern_name} needs it"),
-                expected: setting(key).expected,
-            })
-        };
-        let positive_rate = |g: &Given| -> Result<Rate, ConfigError> {
-            let r: Rate = g.unit()?;
-            if r.amount.bytes() == 0 {
-                Err(g.invalid("the leak would never grow"))
-            } else {
-                Ok(r)
-            }
-        };
-        let positive_duration = |g: &Given| -> Result<Duration, ConfigError> {
-            let d: Duration = g.unit()?;
-            if d.is_zero() {
-                Err(g.invalid("it is zero"))
-            } else {
-                Ok(d)
-            }
-        };
-        let pattern = match pattern_name {
+        Ok(())
+    }
+
+    /// A parameter the pattern `pattern_name` needs; missing is an error naming the pattern.
+    fn required(&self, key: Key, pattern_name: &'static str) -> Result<&Given, ConfigError> {
+        self.get(key).ok_or_else(|| ConfigError::Missing {
+            what: both_names(key),
+            why: format!("pattern {pattern_name} needs it"),
+            expected: setting(key).expected,
+        })
+    }
+
+    /// The pattern with its parameters, each parsed and checked to make the leak grow.
+    fn pattern(&self, pattern_name: &'static str) -> Result<Pattern, ConfigError> {
+        let required = |key: Key| self.required(key, pattern_name);
+        Ok(match pattern_name {
             "linear" => Pattern::Linear {
-                rate: positive_rate(required(Key::Rate)?)?,
+                rate: required(Key::Rate)?.positive_rate()?,
             },
             "exponential" => Pattern::Exponential {
-                doubling: positive_duration(required(Key::Doubling)?)?,
+                doubling: required(Key::Doubling)?.positive_duration()?,
             },
             "step" => {
                 let g = required(Key::Step)?;
@@ -625,23 +637,26 @@ impl LeakerConfig {
                 }
                 Pattern::Step {
                     step,
-                    every: positive_duration(required(Key::Every)?)?,
+                    every: required(Key::Every)?.positive_duration()?,
                 }
             }
             _ => Pattern::Sawtooth {
-                rate: positive_rate(required(Key::Rate)?)?,
-                gc_every: positive_duration(required(Key::GcEvery)?)?,
+                rate: required(Key::Rate)?.positive_rate()?,
+                gc_every: required(Key::GcEvery)?.positive_duration()?,
             },
-        };
+        })
+    }
 
-        let start: Quantity = m
+    /// What the leak holds at once (default 0); `exponential` needs more than nothing.
+    fn start(&self, pattern: &Pattern) -> Result<Quantity, ConfigError> {
+        let start: Quantity = self
             .get(Key::Start)
             .map(Given::unit)
             .transpose()?
             .unwrap_or(Quantity::ZERO);
         if matches!(pattern, Pattern::Exponential { .. }) && start.bytes() == 0 {
             let why = "pattern exponential doubles what it holds, and twice nothing is nothing";
-            return Err(match m.get(Key::Start) {
+            return Err(match self.get(Key::Start) {
                 Some(g) => g.invalid(why),
                 None => ConfigError::Missing {
                     what: both_names(Key::Start),
@@ -650,24 +665,25 @@ impl LeakerConfig {
                 },
             });
         }
+        Ok(start)
+    }
 
-        let unbounded = m
-            .get(Key::Unbounded)
-            .map(Given::switch)
-            .transpose()?
-            .unwrap_or(false);
-        let max = match (m.get(Key::Max), unbounded) {
+    /// The bound: `--max` (above zero, not below `start`) or `--unbounded`, exactly one of
+    /// them, so that an unbounded leak is never an accident. `None` = unbounded.
+    fn max(&self, start: Quantity) -> Result<Option<Quantity>, ConfigError> {
+        let unbounded = self.switch_or_false(Key::Unbounded)?;
+        match (self.get(Key::Max), unbounded) {
             (Some(max), true) => {
-                let (u, uv) = m
+                let (u, uv) = self
                     .get(Key::Unbounded)
                     .map(|g| (g.name(), g.value.clone()))
                     .unwrap_or_default();
-                return Err(ConfigError::Conflict {
+                Err(ConfigError::Conflict {
                     first: max.name(),
                     first_value: max.value.clone(),
                     second: u,
                     second_value: uv,
-                });
+                })
             }
             (Some(g), false) => {
                 let max: Quantity = g.unit()?;
@@ -677,83 +693,121 @@ impl LeakerConfig {
                 if max < start {
                     return Err(g.invalid(format!("it is below the start ({start})")));
                 }
-                Some(max)
+                Ok(Some(max))
             }
-            (None, true) => None,
-            (None, false) => {
-                return Err(ConfigError::Missing {
-                    what: both_names(Key::Max),
-                    why: format!(
-                        "an unbounded leak must be asked for with {} true",
-                        both_names(Key::Unbounded)
-                    ),
-                    expected: QUANTITY_FORM,
-                });
-            }
-        };
+            (None, true) => Ok(None),
+            (None, false) => Err(ConfigError::Missing {
+                what: both_names(Key::Max),
+                why: format!(
+                    "an unbounded leak must be asked for with {} true",
+                    both_names(Key::Unbounded)
+                ),
+                expected: QUANTITY_FORM,
+            }),
+        }
+    }
 
-        let deadline = match (m.get(Key::Deadline), m.get(Key::Duration)) {
-            (Some(a), Some(b)) => {
-                return Err(ConfigError::Conflict {
-                    first: a.name(),
-                    first_value: a.value.clone(),
-                    second: b.name(),
-                    second_value: b.value.clone(),
-                });
-            }
-            (Some(g), None) => Deadline::Absolute(
+    /// The deadline: `--deadline` (RFC 3339) or `--duration` (above zero), exactly one.
+    fn deadline(&self) -> Result<Deadline, ConfigError> {
+        match (self.get(Key::Deadline), self.get(Key::Duration)) {
+            (Some(a), Some(b)) => Err(ConfigError::Conflict {
+                first: a.name(),
+                first_value: a.value.clone(),
+                second: b.name(),
+                second_value: b.value.clone(),
+            }),
+            (Some(g), None) => Ok(Deadline::Absolute(
                 humantime::parse_rfc3339_weak(g.value.trim())
                     .map_err(|e| g.invalid(e.to_string()))?,
-            ),
-            (None, Some(g)) => Deadline::After(positive_duration(g)?),
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    what: format!(
-                        "{} or {}",
-                        both_names(Key::Deadline),
-                        both_names(Key::Duration)
-                    ),
-                    why: "the leaker must never outlive the experiment".into(),
-                    expected: "an RFC 3339 time such as 2026-05-01T03:30:00Z or a duration such as 30m",
-                });
-            }
-        };
+            )),
+            (None, Some(g)) => Ok(Deadline::After(g.positive_duration()?)),
+            (None, None) => Err(ConfigError::Missing {
+                what: format!(
+                    "{} or {}",
+                    both_names(Key::Deadline),
+                    both_names(Key::Duration)
+                ),
+                why: "the leaker must never outlive the experiment".into(),
+                expected: "an RFC 3339 time such as 2026-05-01T03:30:00Z or a duration such as 30m",
+            }),
+        }
+    }
 
-        let chunk = match m.get(Key::Chunk) {
+    /// The allocation granularity: [`DEFAULT_CHUNK`], or at least a page ([`MIN_CHUNK`]).
+    fn chunk(&self) -> Result<Quantity, ConfigError> {
+        match self.get(Key::Chunk) {
             Some(g) => {
                 let c: Quantity = g.unit()?;
                 if c.bytes() < MIN_CHUNK {
                     return Err(g.invalid("it is smaller than a page"));
                 }
-                c
+                Ok(c)
             }
-            None => DEFAULT_CHUNK,
-        };
-        let report_interval = match m.get(Key::ReportInterval) {
+            None => Ok(DEFAULT_CHUNK),
+        }
+    }
+
+    /// The interval between report lines: [`DEFAULT_REPORT_INTERVAL`], or at least
+    /// [`MIN_REPORT_INTERVAL`].
+    fn report_interval(&self) -> Result<Duration, ConfigError> {
+        match self.get(Key::ReportInterval) {
             Some(g) => {
                 let d: Duration = g.unit()?;
                 if d.std() < MIN_REPORT_INTERVAL {
                     return Err(g.invalid("it is shorter than 10ms"));
                 }
-                d
+                Ok(d)
             }
-            None => DEFAULT_REPORT_INTERVAL,
-        };
-        let listen = match m.get(Key::Listen) {
-            Some(g) if g.value.trim() == "off" => None,
-            Some(g) => Some(
+            None => Ok(DEFAULT_REPORT_INTERVAL),
+        }
+    }
+
+    /// The metrics endpoint's address: `0.0.0.0:`[`DEFAULT_PORT`] by default, `None` for `off`.
+    fn listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.get(Key::Listen) {
+            Some(g) if g.value.trim() == "off" => Ok(None),
+            Some(g) => Ok(Some(
                 g.value
                     .trim()
                     .parse::<SocketAddr>()
                     .map_err(|_| g.invalid("not a socket address"))?,
-            ),
-            None => Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))),
-        };
-        let exit_at_deadline = m
-            .get(Key::ExitAtDeadline)
+            )),
+            None => Ok(Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))),
+        }
+    }
+
+    /// A switch's value; not given means `false`.
+    fn switch_or_false(&self, key: Key) -> Result<bool, ConfigError> {
+        Ok(self
+            .get(key)
             .map(Given::switch)
             .transpose()?
-            .unwrap_or(false);
+            .unwrap_or(false))
+    }
+}
+
+impl LeakerConfig {
+    /// Reads the configuration from command-line `args` (without the program name) and the
+    /// environment lookup `env`; flags win over environment variables (see the module docs for
+    /// the groups). `--help` yields [`ConfigError::HelpRequested`].
+    ///
+    /// The steps run in a fixed order (pattern, start, bound, deadline, then the options), so
+    /// a configuration with several mistakes always reports the same one first.
+    pub fn from_sources(
+        args: &[String],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let m = merge(collect_flags(args)?, env);
+        let pattern_name = m.pattern_name()?;
+        m.reject_foreign_parameters(pattern_name)?;
+        let pattern = m.pattern(pattern_name)?;
+        let start = m.start(&pattern)?;
+        let max = m.max(start)?;
+        let deadline = m.deadline()?;
+        let chunk = m.chunk()?;
+        let report_interval = m.report_interval()?;
+        let listen = m.listen()?;
+        let exit_at_deadline = m.switch_or_false(Key::ExitAtDeadline)?;
 
         Ok(LeakerConfig {
             curve: LeakCurve {

@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod server;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -25,34 +26,14 @@ use crate::run::Leak;
 use crate::server::Shared;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    // Lossy rather than `env::var`: a non-UTF-8 value is then refused by name instead of ignored.
-    let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-    let config = match LeakerConfig::from_sources(&args, &env) {
+    let config = match read_config() {
         Ok(config) => config,
-        Err(ConfigError::HelpRequested) => {
-            print!("{}", usage());
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!(
-                "oomsday-leaker: invalid configuration: {e}\n(oomsday-leaker --help lists every setting)"
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-
-    // Handlers rather than default actions: as PID 1 in a container, default SIGTERM is ignored.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            eprintln!("oomsday-leaker: cannot handle signal {signal}: {e}");
-            return ExitCode::from(1);
-        }
-    }
+    let stop = match stop_on_signals() {
+        Ok(stop) => stop,
+        Err(code) => return code,
+    };
 
     let started = Instant::now();
     let started_wall = SystemTime::now();
@@ -76,20 +57,10 @@ fn main() -> ExitCode {
             " and idles"
         }
     );
-    if let Some(addr) = config.listen {
-        match server::bind(addr).and_then(|(listener, local)| {
-            server::spawn(listener, Arc::clone(&shared)).map(|()| local)
-        }) {
-            Ok(local) => {
-                eprintln!("oomsday-leaker: serving /metrics and /healthz on http://{local}")
-            }
-            Err(e) => {
-                eprintln!(
-                    "oomsday-leaker: cannot serve metrics on {addr}: {e} (set --listen off to disable)"
-                );
-                return ExitCode::from(1);
-            }
-        }
+    if let Some(addr) = config.listen
+        && let Err(code) = serve_metrics(addr, &shared)
+    {
+        return code;
     }
 
     let leak = Leak {
@@ -110,4 +81,61 @@ fn main() -> ExitCode {
         }
     );
     ExitCode::SUCCESS
+}
+
+/// The configuration from the command line and the environment. `Err` is the exit code to end
+/// with: success after printing `--help`, 2 after printing why the configuration is invalid.
+fn read_config() -> Result<LeakerConfig, ExitCode> {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // Lossy rather than `env::var`: a non-UTF-8 value is then refused by name instead of ignored.
+    let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    match LeakerConfig::from_sources(&args, &env) {
+        Ok(config) => Ok(config),
+        Err(ConfigError::HelpRequested) => {
+            print!("{}", usage());
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!(
+                "oomsday-leaker: invalid configuration: {e}\n(oomsday-leaker --help lists every setting)"
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// A flag that SIGTERM and SIGINT raise, for the leak loop to stop on. `Err(1)` when a handler
+/// cannot be installed.
+fn stop_on_signals() -> Result<Arc<AtomicBool>, ExitCode> {
+    // Handlers rather than default actions: as PID 1 in a container, default SIGTERM is ignored.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("oomsday-leaker: cannot handle signal {signal}: {e}");
+            return Err(ExitCode::from(1));
+        }
+    }
+    Ok(stop)
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` from a thread of its own. `Err(1)` when the
+/// address cannot be bound or the thread cannot be started.
+fn serve_metrics(addr: SocketAddr, shared: &Arc<Shared>) -> Result<(), ExitCode> {
+    match server::bind(addr)
+        .and_then(|(listener, local)| server::spawn(listener, Arc::clone(shared)).map(|()| local))
+    {
+        Ok(local) => {
+            eprintln!("oomsday-leaker: serving /metrics and /healthz on http://{local}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "oomsday-leaker: cannot serve metrics on {addr}: {e} (set --listen off to disable)"
+            );
+            Err(ExitCode::from(1))
+        }
+    }
 }
