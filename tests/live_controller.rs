@@ -353,16 +353,7 @@ fn setup_workloads(live: &Live) {
         "oomsday.dev/allow=true",
         "--overwrite",
     ]);
-    for (ns, d) in [("bf", "checkout"), ("bystand", "cache")] {
-        live.kubectl_ok(&[
-            "rollout",
-            "status",
-            &format!("deployment/{d}"),
-            "-n",
-            ns,
-            "--timeout=180s",
-        ]);
-    }
+    live.wait_rolled_out("180s");
     wait_for("the setup settled", Duration::from_secs(120), || {
         let pdb = get_json(live, &["pdb", "checkout", "-n", "bf"]).ok_or("no PDB")?;
         let s = &pdb["status"];

@@ -306,16 +306,7 @@ fn set_up_contained(live: &Live) {
         "-f",
         &fixture("contained", "setup.yaml").to_string_lossy(),
     ]);
-    for (ns, d) in [("bf", "checkout"), ("bystand", "cache")] {
-        live.kubectl_ok(&[
-            "rollout",
-            "status",
-            &format!("deployment/{d}"),
-            "-n",
-            ns,
-            "--timeout=120s",
-        ]);
-    }
+    live.wait_rolled_out("120s");
     // The PDB's status catches up with the pods.
     std::thread::sleep(Duration::from_secs(3));
 }

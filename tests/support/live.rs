@@ -274,6 +274,20 @@ impl Live {
         );
     }
 
+    /// Waits until the setups' two Deployments (bf/checkout, bystand/cache) are rolled out.
+    pub fn wait_rolled_out(&self, timeout: &str) {
+        for (ns, d) in [("bf", "checkout"), ("bystand", "cache")] {
+            self.kubectl_ok(&[
+                "rollout",
+                "status",
+                &format!("deployment/{d}"),
+                "-n",
+                ns,
+                &format!("--timeout={timeout}"),
+            ]);
+        }
+    }
+
     pub fn deployment(&self) -> Value {
         serde_json::from_str(&self.kubectl_ok(&[
             "get",
