@@ -678,6 +678,9 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
     // Reverted by the replica that was told to stop, for that reason.
     assert_eq!(s["phase"], "Aborted", "{}", pretty(s));
     assert_eq!(s["reason"], "Signal", "{}", pretty(s));
+    // Stopped before its duration: proves nothing, so no score (issue 23).
+    assert_eq!(s["verdict"], "Inconclusive", "{}", pretty(s));
+    assert!(s["score"].is_null(), "{}", pretty(s));
     let message = s["message"].as_str().unwrap_or_default();
     assert!(message.contains("SIGTERM"), "{message}");
     assert!(s["revertedTime"].is_string(), "{}", pretty(s));
