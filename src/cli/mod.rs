@@ -175,14 +175,13 @@ impl Cli {
     pub fn parse_as(invocation: invocation::Invocation) -> Cli {
         use clap::{CommandFactory, FromArgMatches};
         let cmd = Cli::command().bin_name(invocation.name());
-        let subcommands = subcommand_names();
         let parsed = cmd
             .try_get_matches()
             .and_then(|m| Cli::from_arg_matches(&m));
         match parsed {
             Ok(cli) => cli,
             Err(e) => {
-                let text = invocation.rewrite(&e.render().to_string(), &subcommands);
+                let text = invocation.rewrite(&e.render().to_string(), &subcommand_names());
                 if e.use_stderr() {
                     eprint!("{text}");
                 } else {
