@@ -422,14 +422,7 @@ fn scheduled_run(live: &Live, dir: &Path) -> String {
         created.elapsed().as_secs_f64()
     ));
     let t = Instant::now();
-    live.kubectl_ok(&[
-        "wait",
-        "--for=condition=Finished",
-        &format!("{RUNS}/{name}"),
-        "-n",
-        "bf",
-        "--timeout=5m",
-    ]);
+    wait_finished(live, &name, "5m");
     say(&format!(
         "LeakRun {name} Finished ({:.0}s after it was seen); recording 15 s more",
         t.elapsed().as_secs_f64()
@@ -650,14 +643,7 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
         "{holder} holds the Lease {:.1}s after the delete",
         failover.as_secs_f64()
     ));
-    live.kubectl_ok(&[
-        "wait",
-        "--for=condition=Finished",
-        &format!("{RUNS}/{name}"),
-        "-n",
-        "bf",
-        "--timeout=3m",
-    ]);
+    wait_finished(live, &name, "3m");
     let finished = deleted.elapsed();
     std::thread::sleep(Duration::from_secs(15));
     recorder.stop();
@@ -1300,4 +1286,16 @@ fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Result<T, St
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     }
+}
+
+/// `kubectl wait --for=condition=Finished` on the LeakRun `name` in bf.
+fn wait_finished(live: &Live, name: &str, timeout: &str) {
+    live.kubectl_ok(&[
+        "wait",
+        "--for=condition=Finished",
+        &format!("{RUNS}/{name}"),
+        "-n",
+        "bf",
+        &format!("--timeout={timeout}"),
+    ]);
 }

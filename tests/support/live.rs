@@ -192,15 +192,7 @@ impl Live {
     pub fn wait_for_leaker_in_template(&self, within: Duration) -> Option<Instant> {
         let t0 = Instant::now();
         while t0.elapsed() < within {
-            let o = self.kubectl(&[
-                "get",
-                "deployment",
-                "checkout",
-                "-n",
-                "bf",
-                "-o",
-                "jsonpath={.spec.template.spec.containers[*].name}",
-            ]);
+            let o = self.checkout_as("jsonpath={.spec.template.spec.containers[*].name}");
             if String::from_utf8_lossy(&o.stdout).contains("oomsday-leaker") {
                 return Some(Instant::now());
             }
@@ -288,17 +280,14 @@ impl Live {
         }
     }
 
+    /// `kubectl get deployment checkout -n bf -o OUTPUT`.
+    fn checkout_as(&self, output: &str) -> std::process::Output {
+        self.kubectl(&["get", "deployment", "checkout", "-n", "bf", "-o", output])
+    }
+
     pub fn deployment(&self) -> Value {
-        serde_json::from_str(&self.kubectl_ok(&[
-            "get",
-            "deployment",
-            "checkout",
-            "-n",
-            "bf",
-            "-o",
-            "json",
-        ]))
-        .expect("deployment JSON")
+        let json = self.kubectl_ok(&["get", "deployment", "checkout", "-n", "bf", "-o", "json"]);
+        serde_json::from_str(&json).expect("deployment JSON")
     }
 }
 
