@@ -176,14 +176,35 @@ pub(super) fn availability(_record: &RunRecord, a: &Analysis) -> Measured {
     }
 }
 
-/// Points lost per kind of spill, and the most each kind can cost.
-const SPILLS: [(&str, f64, f64); 6] = [
-    ("bystander pods evicted or OOM-killed", 8.0, 48.0),
-    ("nodes NotReady", 25.0, 50.0),
-    ("nodes under MemoryPressure", 12.0, 36.0),
-    ("SystemOOM events (the node's OOM killer)", 8.0, 24.0),
-    ("OOM kills of the target's own containers", 6.0, 18.0),
-    ("target pods evicted", 4.0, 16.0),
+/// Each kind of spill (said of one, said of many), the points it costs each time, and the most
+/// it can cost.
+const SPILLS: [(&str, &str, f64, f64); 6] = [
+    (
+        "bystander pod evicted or OOM-killed",
+        "bystander pods evicted or OOM-killed",
+        8.0,
+        48.0,
+    ),
+    ("node NotReady", "nodes NotReady", 25.0, 50.0),
+    (
+        "node under MemoryPressure",
+        "nodes under MemoryPressure",
+        12.0,
+        36.0,
+    ),
+    (
+        "SystemOOM event (the node's OOM killer)",
+        "SystemOOM events (the node's OOM killer)",
+        8.0,
+        24.0,
+    ),
+    (
+        "OOM kill of the target's own containers",
+        "OOM kills of the target's own containers",
+        6.0,
+        18.0,
+    ),
+    ("target pod evicted", "target pods evicted", 4.0, 16.0),
 ];
 
 /// How far the leak spilled beyond the leaking container: points lost per kind of spill.
@@ -213,10 +234,10 @@ fn spill_points(a: &Analysis) -> (f64, Vec<String>) {
     ];
     let mut points = 100.0;
     let mut spills = Vec::new();
-    for ((what, each, cap), n) in SPILLS.iter().zip(counts) {
+    for ((one, many, each, cap), n) in SPILLS.iter().zip(counts) {
         if n > 0 {
             points -= (each * n as f64).min(*cap);
-            spills.push(format!("{n} {what}"));
+            spills.push(format!("{n} {}", if n == 1 { one } else { many }));
         }
     }
     (points, spills)

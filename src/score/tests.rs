@@ -749,8 +749,25 @@ fn a_not_ready_stretch_is_told_with_its_length() {
         .map(|s| (s.node.as_str(), s.from, s.to))
         .collect();
     assert_eq!(spans, [("n1", t(54), Some(t(94))), ("n2", t(100), None)]);
+    // One of a kind is said in the singular.
+    let one = record(
+        spec(json!({})),
+        vec![(0, leaker_started("p", "n1")), (54, unknown("n1"))],
+    );
+    let scored = score(&one);
+    let explanation = &scored.facet(Facet::Containment).unwrap().explanation;
+    assert!(
+        explanation.ends_with("the leak spilled: 1 node NotReady"),
+        "{explanation}"
+    );
     let s = score(&r);
     let evidence = &s.facet(Facet::Containment).unwrap().evidence;
+    let containment = s.facet(Facet::Containment).unwrap();
+    assert!(
+        containment.explanation.contains("2 nodes NotReady"),
+        "{}",
+        containment.explanation
+    );
     for line in [
         "T+54s node n1 NotReady for 40s (Ready again at T+1m 34s)",
         "T+1m 40s node n2 NotReady, still at the end",
