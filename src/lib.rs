@@ -12,6 +12,7 @@ pub mod defences;
 pub mod engine;
 pub mod inject;
 pub mod keys;
+pub mod metrics_text;
 pub mod narrate;
 pub mod objects;
 pub mod observe;

@@ -191,32 +191,18 @@ struct ApiMetrics {
 
 impl ApiMetrics {
     fn read(live: &Live) -> ApiMetrics {
+        use oomsday::metrics_text::{label, samples};
         let text = live.kubectl_ok(&["get", "--raw", "/metrics"]);
         let mut m = ApiMetrics::default();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some((name, rest)) = line.split_once('{') else {
-                continue;
-            };
-            let Some((labels, value)) = rest.rsplit_once("} ") else {
-                continue;
-            };
-            let label = |key: &str| {
-                labels
-                    .split(',')
-                    .find_map(|kv| kv.strip_prefix(&format!("{key}=\"")))
-                    .map(|v| v.trim_end_matches('"').to_string())
-                    .unwrap_or_default()
-            };
-            let Ok(value) = value.trim().parse::<f64>() else {
-                continue;
-            };
-            let key = format!("{} {}", label("verb"), label("resource"));
-            match name {
-                "apiserver_request_total" => *m.requests.entry(key).or_default() += value,
-                "apiserver_response_sizes_sum" if label("verb") == "LIST" => {
-                    *m.list_bytes.entry(label("resource")).or_default() += value
-                }
-                _ => {}
+        for (labels, value) in samples(&text, "apiserver_request_total") {
+            let verb = label(labels, "verb").unwrap_or_default();
+            let resource = label(labels, "resource").unwrap_or_default();
+            *m.requests.entry(format!("{verb} {resource}")).or_default() += value;
+        }
+        for (labels, value) in samples(&text, "apiserver_response_sizes_sum") {
+            if label(labels, "verb") == Some("LIST") {
+                let resource = label(labels, "resource").unwrap_or_default();
+                *m.list_bytes.entry(resource.to_string()).or_default() += value;
             }
         }
         m

@@ -263,10 +263,9 @@ pub fn kind_of(resource: &str) -> Option<Kind> {
 
 /// What a leaker says it holds, from its Prometheus text (`oomsday_leaker_allocated_bytes`).
 pub fn leaker_bytes(metrics: &str) -> Option<u64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("oomsday_leaker_allocated_bytes "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
+    crate::metrics_text::samples(metrics, "oomsday_leaker_allocated_bytes")
+        .map(|(_, v)| v)
+        .next()
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(|v| v as u64)
 }

@@ -408,7 +408,7 @@ fn stopped_early(record: &RunRecord, reason: RunReason, clauses: &[ClauseResult]
         "stopped after {} of its {} leak ({reason}{}): a run stopped early proves nothing about \
          the hypothesis",
         facets::human_secs(ran.as_secs_f64()),
-        humantime::format_duration(record.spec.duration.0),
+        facets::human_secs(record.spec.duration.0.as_secs_f64()),
         record
             .message
             .as_deref()

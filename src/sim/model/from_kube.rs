@@ -246,24 +246,10 @@ pub const CGROUP_VERSION_METRIC: &str = "kubelet_cgroup_version";
 /// The host's cgroup version from a kubelet's `/metrics` (the Prometheus text format): None when
 /// it exports no `kubelet_cgroup_version` sample, or one that is neither 1 nor 2.
 pub fn cgroup_version(metrics: &str) -> Option<CgroupVersion> {
-    metrics.lines().find_map(|line| {
-        let line = line.trim();
-        // `NAME{LABELS} VALUE [TIMESTAMP]`; other metrics share the prefix
-        // (`kubelet_cgroup_manager_duration_seconds`), so the name must end right there.
-        let rest = line.strip_prefix(CGROUP_VERSION_METRIC)?;
-        let rest = match rest.strip_prefix('{') {
-            Some(labelled) => labelled.split_once('}')?.1,
-            None => rest,
-        };
-        if !rest.starts_with([' ', '\t']) {
-            return None;
-        }
-        let value: f64 = rest.split_whitespace().next()?.parse().ok()?;
-        match value {
-            1.0 => Some(CgroupVersion::V1),
-            2.0 => Some(CgroupVersion::V2),
-            _ => None,
-        }
+    crate::metrics_text::samples(metrics, CGROUP_VERSION_METRIC).find_map(|(_, v)| match v {
+        1.0 => Some(CgroupVersion::V1),
+        2.0 => Some(CgroupVersion::V2),
+        _ => None,
     })
 }
 
