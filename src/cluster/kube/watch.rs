@@ -164,16 +164,8 @@ where
 {
     fn spawn(self, tx: mpsc::Sender<Msg>, recorder: Option<Arc<Recorder>>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let Watch {
-                stream,
-                resource,
-                kind,
-                api,
-                config,
-                wrap,
-            } = self;
-            let keep_managed = crate::record::keeps_managed_fields(resource);
-            let events = watcher(api, config)
+            let keep_managed = crate::record::keeps_managed_fields(self.resource);
+            let events = watcher(self.api.clone(), self.config.clone())
                 .modify(move |o: &mut K| {
                     if !keep_managed {
                         o.managed_fields_mut().clear();
@@ -184,71 +176,75 @@ where
             while let Some(ev) = events.next().await {
                 // The I/O edge: the moment it arrived is the time of what it says.
                 let received = Time::now();
-                let record = |kind: WatchType, o: &K| {
-                    // Serialized only when recording: not on every event of every watch.
-                    if let Some(r) = &recorder
-                        && let Ok(v) = serde_json::to_value(o)
-                    {
-                        r.watch(received, &stream, resource, kind, v);
-                    }
-                };
-                let object = |o: K| {
-                    wrap(o).map(|mut obj| {
-                        obj.strip();
-                        Box::new(obj)
-                    })
-                };
-                let delivery = match ev {
-                    Ok(watcher::Event::Init) => Delivery::ListStarted(kind),
-                    Ok(watcher::Event::InitDone) => {
-                        if let Some(r) = &recorder {
-                            r.initial_list_end(received, &stream, resource);
-                        }
-                        Delivery::ListDone(kind)
-                    }
-                    Ok(watcher::Event::InitApply(o)) => {
-                        record(WatchType::Added, &o);
-                        match object(o) {
-                            Some(obj) => Delivery::Apply(obj),
-                            None => continue,
-                        }
-                    }
-                    Ok(watcher::Event::Apply(o)) => {
-                        record(WatchType::Modified, &o);
-                        match object(o) {
-                            Some(obj) => Delivery::Apply(obj),
-                            None => continue,
-                        }
-                    }
-                    Ok(watcher::Event::Delete(o)) => {
-                        record(WatchType::Deleted, &o);
-                        match object(o) {
-                            Some(obj) => Delivery::Delete(obj),
-                            None => continue,
-                        }
-                    }
-                    // 410 Gone on resume means "list again", which the watcher does at once:
-                    // a relist, never a failure.
-                    Err(watcher::Error::WatchError(s)) if s.code == 410 => {
-                        tracing::info!(%stream, "resource version expired; listing again");
-                        continue;
-                    }
-                    Err(e) => {
-                        let message = e.to_string();
-                        if let Some(r) = &recorder {
-                            r.watch_failed(received, &stream, resource, &message);
-                        }
-                        Delivery::Failed(message)
-                    }
+                let Some(delivery) = self.delivery(ev, received, recorder.as_deref()) else {
+                    continue;
                 };
                 let msg = Msg {
-                    stream: stream.clone(),
+                    stream: self.stream.clone(),
                     received,
                     delivery,
                 };
                 if tx.send(msg).await.is_err() {
                     break; // the observer is gone
                 }
+            }
+        })
+    }
+
+    /// What one watcher event delivers, recorded as received; `None` for what the observer
+    /// does not need (an object it does not keep, a 410 the watcher answers by listing again).
+    fn delivery(
+        &self,
+        ev: Result<watcher::Event<K>, watcher::Error>,
+        received: Time,
+        recorder: Option<&Recorder>,
+    ) -> Option<Delivery> {
+        let record = |kind: WatchType, o: &K| {
+            // Serialized only when recording: not on every event of every watch.
+            if let Some(r) = recorder
+                && let Ok(v) = serde_json::to_value(o)
+            {
+                r.watch(received, &self.stream, self.resource, kind, v);
+            }
+        };
+        let object = |o: K| {
+            (self.wrap)(o).map(|mut obj| {
+                obj.strip();
+                Box::new(obj)
+            })
+        };
+        Some(match ev {
+            Ok(watcher::Event::Init) => Delivery::ListStarted(self.kind),
+            Ok(watcher::Event::InitDone) => {
+                if let Some(r) = recorder {
+                    r.initial_list_end(received, &self.stream, self.resource);
+                }
+                Delivery::ListDone(self.kind)
+            }
+            Ok(watcher::Event::InitApply(o)) => {
+                record(WatchType::Added, &o);
+                Delivery::Apply(object(o)?)
+            }
+            Ok(watcher::Event::Apply(o)) => {
+                record(WatchType::Modified, &o);
+                Delivery::Apply(object(o)?)
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                record(WatchType::Deleted, &o);
+                Delivery::Delete(object(o)?)
+            }
+            // 410 Gone on resume means "list again", which the watcher does at once:
+            // a relist, never a failure.
+            Err(watcher::Error::WatchError(s)) if s.code == 410 => {
+                tracing::info!(stream = %self.stream, "resource version expired; listing again");
+                return None;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if let Some(r) = recorder {
+                    r.watch_failed(received, &self.stream, self.resource, &message);
+                }
+                Delivery::Failed(message)
             }
         })
     }

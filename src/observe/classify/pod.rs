@@ -258,26 +258,7 @@ impl Classifier {
         };
 
         let old = self.pods.get(key.as_str());
-        let told_oom = |f: &Observation| match &f.event {
-            Event::OomKilled { container, .. } => {
-                old.is_some_and(|o| o.ooms.iter().any(|(at, c)| *at == f.at && c == container))
-            }
-            _ => false,
-        };
-        let fresh: Vec<Observation> = facts
-            .iter()
-            .filter(|f| !old.is_some_and(|o| o.facts.iter().any(|g| same_fact(f, g))))
-            .filter(|f| !told_oom(f))
-            .cloned()
-            .collect();
-        let mut ooms = old.map(|o| o.ooms.clone()).unwrap_or_default();
-        for f in &facts {
-            if let Event::OomKilled { container, .. } = &f.event
-                && !ooms.iter().any(|(at, c)| *at == f.at && c == container)
-            {
-                ooms.push((f.at, container.clone()));
-            }
-        }
+        let (fresh, ooms) = fresh_facts(old, &facts);
         let report = target || node.is_some_and(|n| self.target_nodes.contains(n));
         let restarts = restart_counts(p);
         let unseen = old.map_or_else(Vec::new, |o| unseen_restarts(p, &o.restarts));
@@ -316,18 +297,22 @@ impl Classifier {
             },
         );
 
-        // A node that just got its first target pod: bystanders already there that were
-        // evicted or OOM-killed during the run are now blast radius.
         if let Some(n) = new_target_node {
-            let earlier: Vec<(String, Observation)> = self
-                .pods
-                .iter()
-                .filter(|(_, s)| !s.target && s.node.as_deref() == Some(n.as_str()))
-                .flat_map(|(k, s)| s.facts.iter().map(move |f| (k.to_string(), f.clone())))
-                .collect();
-            for (k, f) in earlier {
-                self.report_pod_fact(&k, f, out);
-            }
+            self.report_earlier_on(&n, out);
+        }
+    }
+
+    /// A node that just got its first target pod: bystanders already there that were
+    /// evicted or OOM-killed during the run are now blast radius.
+    fn report_earlier_on(&mut self, node: &str, out: &mut Vec<Observation>) {
+        let earlier: Vec<(String, Observation)> = self
+            .pods
+            .iter()
+            .filter(|(_, s)| !s.target && s.node.as_deref() == Some(node))
+            .flat_map(|(k, s)| s.facts.iter().map(move |f| (k.to_string(), f.clone())))
+            .collect();
+        for (k, f) in earlier {
+            self.report_pod_fact(&k, f, out);
         }
     }
 
@@ -591,3 +576,32 @@ fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<
 
 #[cfg(test)]
 mod tests;
+
+/// Of a pod's facts now, those not told before (an OOM kill counts as told when its time and
+/// container were seen, whatever else changed), and every OOM kill seen so far.
+fn fresh_facts(
+    old: Option<&PodState>,
+    facts: &[Observation],
+) -> (Vec<Observation>, Vec<(Time, String)>) {
+    let told_oom = |f: &Observation| match &f.event {
+        Event::OomKilled { container, .. } => {
+            old.is_some_and(|o| o.ooms.iter().any(|(at, c)| *at == f.at && c == container))
+        }
+        _ => false,
+    };
+    let fresh = facts
+        .iter()
+        .filter(|f| !old.is_some_and(|o| o.facts.iter().any(|g| same_fact(f, g))))
+        .filter(|f| !told_oom(f))
+        .cloned()
+        .collect();
+    let mut ooms = old.map(|o| o.ooms.clone()).unwrap_or_default();
+    for f in facts {
+        if let Event::OomKilled { container, .. } = &f.event
+            && !ooms.iter().any(|(at, c)| *at == f.at && c == container)
+        {
+            ooms.push((f.at, container.clone()));
+        }
+    }
+    (fresh, ooms)
+}
