@@ -43,7 +43,13 @@ pub fn recorded_experiment(name: &str) -> oomsday::engine::ExperimentRef {
 }
 
 /// Every recording, by folder name.
-pub const RUNS: [&str; 4] = ["contained", "spill", "ephemeral", "apiserver-freeze"];
+pub const RUNS: [&str; 5] = [
+    "contained",
+    "spill",
+    "ephemeral",
+    "apiserver-freeze",
+    "campaign-oom-or-evict/run-01",
+];
 
 /// Seven more recordings of `spill`'s experiment on the same node and setup
 /// (`campaign-spill/SUMMARY.md`): with `spill`, eight runs of one experiment, whose spread the
