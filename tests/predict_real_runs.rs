@@ -17,7 +17,7 @@ use oomsday::predict;
 use oomsday::report::Report;
 use oomsday::sim::ClusterModel;
 use support::mock_api::{Cluster, start};
-use support::truth::{RUNS, replay};
+use support::truth::{REPLAYED, replay};
 
 /// A snapshot of the mock cluster as recording `name` began.
 async fn snapshot(name: &str) -> ClusterModel {
@@ -57,7 +57,7 @@ async fn every_recording_is_predicted_beside_its_outcome() {
     );
     let mut verdicts = Vec::new();
     let mut misses = Vec::new();
-    for name in RUNS {
+    for name in REPLAYED {
         let (exp, record) = replay(name).await;
         let model = snapshot(name).await;
         let p = predict::predict(&model, &exp, predict::SEEDS)

@@ -11,7 +11,7 @@ use oomsday::engine::RunRecord;
 use oomsday::observe::{Event, NodeConditionKind};
 use oomsday::report::Report;
 use oomsday::score::Analysis;
-use support::truth::{PodFact, RUNS, Truth};
+use support::truth::{PodFact, REPLAYED, Truth};
 
 async fn replay(name: &str) -> RunRecord {
     support::truth::replay(name).await.1
@@ -177,7 +177,7 @@ fn check(name: &str, record: &RunRecord) {
 
 #[tokio::test]
 async fn every_real_run_replays_to_its_truth() {
-    for name in RUNS {
+    for name in REPLAYED {
         let record = replay(name).await;
         check(name, &record);
     }
@@ -185,7 +185,7 @@ async fn every_real_run_replays_to_its_truth() {
 
 #[tokio::test]
 async fn a_replay_is_byte_identical_twice() {
-    for name in RUNS {
+    for name in REPLAYED {
         let a = serde_json::to_string(&Report::new(replay(name).await, None)).unwrap();
         let b = serde_json::to_string(&Report::new(replay(name).await, None)).unwrap();
         assert!(a == b, "{name}: two replays differ");

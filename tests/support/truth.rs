@@ -42,8 +42,13 @@ pub fn recorded_experiment(name: &str) -> oomsday::engine::ExperimentRef {
     }
 }
 
-/// Every recording, by folder name.
-pub const RUNS: [&str; 5] = [
+/// Every recording the calibration compares one by one, by folder name.
+pub const RUNS: [&str; 4] = ["contained", "spill", "ephemeral", "apiserver-freeze"];
+
+/// Every recording that keeps the recorder's `watch.jsonl` (replayed to its truth): [`RUNS`]
+/// and the first run of `campaign-oom-or-evict`, whose campaign the calibration compares as a
+/// distribution.
+pub const REPLAYED: [&str; 5] = [
     "contained",
     "spill",
     "ephemeral",
