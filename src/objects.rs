@@ -78,6 +78,15 @@ pub fn is_running(pod: &Pod) -> bool {
 
 /// Allocatable memory of every schedulable node, in bytes (cordoned nodes take no new pods).
 pub fn node_allocatable(nodes: &[Node]) -> Vec<u64> {
+    schedulable_memory(nodes, |m| m.allocatable)
+}
+
+/// Memory capacity of every schedulable node, in bytes: what reservations are sized from.
+pub fn node_capacity(nodes: &[Node]) -> Vec<u64> {
+    schedulable_memory(nodes, |m| m.capacity)
+}
+
+fn schedulable_memory(nodes: &[Node], pick: fn(NodeMemory) -> Option<Quantity>) -> Vec<u64> {
     nodes
         .iter()
         .filter(|n| {
@@ -86,7 +95,7 @@ pub fn node_allocatable(nodes: &[Node]) -> Vec<u64> {
                 .and_then(|s| s.unschedulable)
                 .unwrap_or(false)
         })
-        .filter_map(|n| node_memory(n).ok()?.allocatable)
+        .filter_map(|n| pick(node_memory(n).ok()?))
         .map(Quantity::bytes)
         .collect()
 }

@@ -98,6 +98,6 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             .collect();
         super::simulate::print_lines(&lines, args.max_lines);
     }
-    let (_, outcome) = conclude(result, None, &args.reports)?;
+    let (_, outcome) = conclude(result, None, Vec::new(), &args.reports)?;
     Ok(exit::of(outcome))
 }

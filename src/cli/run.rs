@@ -136,7 +136,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             tty,
         )
         .await;
-        let (report, outcome) = conclude(result, prediction, &args.reports)?;
+        let (report, outcome) = conclude(result, prediction, Vec::new(), &args.reports)?;
         worst = worst.worst(outcome);
         let code = exit::of_run(outcome, report.as_ref().and_then(|r| r.record.error));
         if code != exit::of(outcome) {
@@ -387,12 +387,14 @@ pub async fn signal_stop(handle: StopHandle) {
     }
 }
 
-/// Scores a finished run (with the prediction made before it beside it, if one was), writes
-/// its reports into `out`, prints a summary, and returns the report and the run's outcome. A
-/// failed revert still gets its reports (the record travels in the error) and prints what to do.
+/// Scores a finished run (with the prediction made before it beside it, if one was, and the
+/// target's working sets from the model a simulated run ran on), writes its reports into
+/// `out`, prints a summary, and returns the report and the run's outcome. A failed revert
+/// still gets its reports (the record travels in the error) and prints what to do.
 pub fn conclude(
     result: crate::Result<RunRecord>,
     prediction: Option<crate::predict::Prediction>,
+    model_memory: Vec<crate::predict::ContainerMemory>,
     reports: &ReportArgs,
 ) -> anyhow::Result<(Option<Report>, Outcome)> {
     let (out, formats, min_score) = (&reports.out, &reports.format[..], reports.min_score);
@@ -410,7 +412,7 @@ pub fn conclude(
         ),
         Err(e) => return Err(e.into()),
     };
-    let report = Report::new(record, prediction);
+    let report = Report::new(record, prediction).with_model_memory(model_memory);
     // A run that never injected has nothing to chart or judge: one small JSON report says why.
     let formats = if report.score.total.is_none() {
         &[Format::Json][..]

@@ -169,7 +169,8 @@ async fn simulate_one(
         print_story(record, &exp.spec.target.name, args);
         print_virtual_time(record, took);
     }
-    let (report, outcome) = conclude(result, None, &args.reports)?;
+    let memory = crate::predict::ContainerMemory::of_target(model, &exp);
+    let (report, outcome) = conclude(result, None, memory, &args.reports)?;
     if let Some(r) = &report {
         print_facets(r);
     }

@@ -27,6 +27,9 @@ use crate::keys::EXPERIMENT;
 pub const TIMELINE_HEAD: usize = 40;
 pub const TIMELINE_MAX: usize = 50;
 
+/// At most this many recommendations in the status, in the report's order.
+pub const RECOMMENDATIONS_MAX: usize = 10;
+
 /// A new LeakRun for `exp`, started at `at` (a scheduled run: its fire time): owned by the
 /// experiment and carrying a copy of its spec. It has no finalizer: nothing of it is in the
 /// cluster until the controller protects it right before the engine may inject.
@@ -195,6 +198,10 @@ pub fn final_status(report: &Report) -> LeakRunStatus {
             .as_ref()
             .map(|p| p.warnings.clone())
             .unwrap_or_default(),
+        recommendations: crate::report::recommendations(report)
+            .into_iter()
+            .take(RECOMMENDATIONS_MAX)
+            .collect(),
         conditions: Vec::new(),
     }
 }

@@ -47,6 +47,9 @@ pub struct Defences {
     /// Allocatable memory of each schedulable node, in bytes.
     #[serde(default)]
     pub node_allocatable: Vec<u64>,
+    /// Memory capacity of each schedulable node, in bytes (absent from older records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_capacity: Vec<u64>,
 }
 
 /// How bad a finding is. Ordered: `Low < Medium < High < Critical`.

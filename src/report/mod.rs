@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunRecord;
-use crate::predict::{Comparison, Measures, Prediction};
+use crate::predict::{Comparison, ContainerMemory, Measures, Prediction};
 use crate::score::{self, Analysis, Score};
 use crate::{Error, Result};
 
@@ -45,6 +45,10 @@ pub struct Report {
     /// That prediction against what happened, measure by measure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// The target's containers' working sets from the model a simulated run ran on (a
+    /// prediction brings its own): see [`Report::target_memory`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_memory: Vec<ContainerMemory>,
     /// What the scorer made of the record, made once: every rendering reads it from here.
     #[serde(skip)]
     pub analysis: Analysis,
@@ -60,6 +64,8 @@ struct Stored {
     prediction: Option<Prediction>,
     #[serde(default)]
     comparison: Option<Comparison>,
+    #[serde(default)]
+    model_memory: Vec<ContainerMemory>,
 }
 
 impl Report {
@@ -78,7 +84,23 @@ impl Report {
             score,
             prediction,
             comparison,
+            model_memory: Vec::new(),
             analysis,
+        }
+    }
+
+    /// The target's working sets from the model a simulated run ran on.
+    pub fn with_model_memory(mut self, memory: Vec<ContainerMemory>) -> Report {
+        self.model_memory = memory;
+        self
+    }
+
+    /// The target's containers' working sets as a model knows them — the prediction's snapshot,
+    /// else the simulated run's model: what the memory recommendations are computed from.
+    pub fn target_memory(&self) -> &[ContainerMemory] {
+        match &self.prediction {
+            Some(p) if !p.target_memory.is_empty() => &p.target_memory,
+            _ => &self.model_memory,
         }
     }
 
@@ -107,6 +129,7 @@ impl Report {
             score: s.score,
             prediction: s.prediction,
             comparison: s.comparison,
+            model_memory: s.model_memory,
         })
     }
 

@@ -158,6 +158,92 @@ fn recommendation_tells_the_story() {
 }
 
 #[test]
+fn kube_reserved_follows_gke_s_tiers() {
+    const GIB: u64 = 1 << 30;
+    // 25% of 4 GiB + 20% of 4 + 10% of 8 + 6% of 16 = 3.56 GiB for the story's 32 GiB nodes.
+    let r = text::gke_kube_reserved(32 * GIB);
+    assert_eq!(r.div_ceil(1 << 20), 3646, "{r}");
+    assert_eq!(text::gke_kube_reserved(4 * GIB).div_ceil(1 << 20), 1024);
+    assert_eq!(text::gke_kube_reserved(512 << 20), 255 << 20);
+    // Above 128 GiB only 2% more per GiB.
+    let big = text::gke_kube_reserved(256 * GIB) - text::gke_kube_reserved(128 * GIB);
+    assert_eq!(big.div_ceil(1 << 20), (128 * 1024 * 2) / 100 + 1);
+}
+
+#[test]
+fn lost_nodes_get_a_reservation_for_their_size_and_evicted_bystanders_a_priority() {
+    let mut r = story(false);
+    if let Some(d) = r.record.defences.as_mut() {
+        d.node_capacity = vec![32 << 30, 32 << 30, 32 << 30];
+        d.node_allocatable = vec![(32 << 30) - (100 << 20); 3];
+    }
+    let recs = recommendations(&r);
+    let nodes = recs
+        .iter()
+        .find(|x| x.contains("went NotReady"))
+        .expect("a recommendation for the lost nodes");
+    assert!(
+        nodes.contains(
+            "on nodes of 32.00 GiB, kubeReserved memory: 3646Mi and evictionHard \
+             memory.available: 100Mi (today 100.00 MiB is kept back)"
+        ),
+        "{nodes}"
+    );
+    assert!(nodes.contains("GKE's reservation formula"), "{nodes}");
+    // The story's target was never evicted, its bystanders were: a priority with a number.
+    let order = recs
+        .iter()
+        .find(|x| x.contains("evicted before checkout"))
+        .expect("a priority recommendation");
+    assert!(
+        order.starts_with("41 bystander pods (cart-0, cart-1, cart-2 and 38 more) were evicted"),
+        "{order}"
+    );
+    assert!(
+        order.contains("above checkout's 0 (no priorityClassName), e.g. value: 1000"),
+        "{order}"
+    );
+    assert!(
+        order.contains("Pod selection for kubelet eviction"),
+        "{order}"
+    );
+}
+
+#[test]
+fn a_simulated_run_recommends_memory_from_its_model_and_round_trips_it() {
+    use crate::core::Quantity;
+    let one = Quantity::from_bytes(1 << 30);
+    let memory = vec![crate::predict::ContainerMemory {
+        container: "app".into(),
+        working_set: crate::sim::model::Spread {
+            min: one,
+            p50: one,
+            p90: one,
+            max: one,
+        },
+        pods_measured: 0,
+        request: None,
+        limit: None,
+    }];
+    let r = story(true).with_model_memory(memory);
+    let recs = recommendations(&r);
+    assert!(
+        recs.iter().any(|x| x.starts_with(
+            "Set checkout's container app to requests.memory: 1178Mi and limits.memory: 1178Mi"
+        ) && x.ends_with("the model's own value, not measured.")),
+        "{recs:#?}"
+    );
+    let back = Report::from_json(&render(&r, Format::Json)).unwrap();
+    assert_eq!(back.target_memory(), r.target_memory());
+    // Without a model or a prediction there is no number to give.
+    assert!(
+        !recommendations(&story(true))
+            .iter()
+            .any(|x| x.contains("requests.memory: "))
+    );
+}
+
+#[test]
 fn markdown_summary() {
     let md = render(&story(false), Format::Md);
     assert!(md.starts_with("# oomsday: checkout-leak — F"), "{md}");

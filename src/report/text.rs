@@ -105,7 +105,8 @@ pub fn recommendations(report: &Report) -> Vec<String> {
     run_problems(r, a, &mut out);
     limits(r, a, &findings, &mut out);
     memory_numbers(report, &mut out);
-    node_damage(a, &mut out);
+    node_damage(r, a, &mut out);
+    eviction_order(r, a, &mut out);
     budget(r, a, &mut out);
     audit_findings(&findings, &mut out);
     alerts(r, a, &mut out);
@@ -191,19 +192,16 @@ const VPA_TARGET_PERCENTILE: &str = "90th";
 const VPA_MARGIN: f64 = 0.15;
 
 /// A memory request and limit, with their numbers and formula, for each of the target's
-/// containers that lacks one, from the working sets the prediction's model knows (a snapshot's
-/// measurements, or the model's own value, which it says).
+/// containers that lacks one, from the working sets a model knows (the prediction's snapshot
+/// and its measurements, or the simulated run's model and its own value, which it says).
 fn memory_numbers(report: &Report, out: &mut Vec<String>) {
-    let Some(p) = &report.prediction else {
-        return;
-    };
     let target = &report.record.spec.target.name;
     let with_margin = |bytes: u64| {
         let mib = (bytes as f64 * (1.0 + VPA_MARGIN) / 1048576.0).ceil() as u64;
         format!("{mib}Mi")
     };
-    for c in p
-        .target_memory
+    for c in report
+        .target_memory()
         .iter()
         .filter(|c| c.limit.is_none() || c.request.is_none())
     {
@@ -232,11 +230,21 @@ fn memory_numbers(report: &Report, out: &mut Vec<String>) {
 }
 
 /// Nodes that went NotReady, and the node's own OOM killer.
-fn node_damage(a: &Analysis, out: &mut Vec<String>) {
+fn node_damage(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
     if !a.not_ready_nodes.is_empty() {
+        let sizes = r
+            .defences
+            .as_ref()
+            .map(node_reservations)
+            .filter(|s| !s.is_empty())
+            .map_or_else(
+                || "; size them by the node's memory (e.g. GKE's formula)".to_string(),
+                |s| format!(": {s}"),
+            );
         out.push(format!(
             "{} went NotReady: reserve memory for the kubelet and the system (kubeReserved, \
-             systemReserved) and set eviction thresholds with room to act before the kernel does.",
+             systemReserved) and set eviction thresholds with room to act before the kernel \
+             does{sizes}",
             narrate::plural(a.not_ready_nodes.len() as u64, "node", "nodes")
         ));
     }
@@ -247,6 +255,119 @@ fn node_damage(a: &Analysis, out: &mut Vec<String>) {
             narrate::plural(a.system_ooms.len() as u64, "time", "times")
         ));
     }
+}
+
+/// kubeReserved memory for a node of `capacity` bytes by GKE's formula:
+/// 25% of the first 4 GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112 and 2% of
+/// the rest; 255 MiB on a node under 1 GiB.
+/// <https://cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes#memory_and_cpu_reservations>
+pub(crate) fn gke_kube_reserved(capacity: u64) -> u64 {
+    const GIB: u64 = 1 << 30;
+    if capacity < GIB {
+        return 255 << 20;
+    }
+    let tiers = [
+        (4 * GIB, 25),
+        (4 * GIB, 20),
+        (8 * GIB, 10),
+        (112 * GIB, 6),
+        (u64::MAX, 2),
+    ];
+    let (mut left, mut reserved) = (capacity, 0u64);
+    for (size, percent) in tiers {
+        let part = left.min(size);
+        reserved += part / 100 * percent;
+        left -= part;
+        if left == 0 {
+            break;
+        }
+    }
+    reserved
+}
+
+/// The kubelet's default hard eviction threshold for memory (`memory.available<100Mi`), which
+/// GKE keeps beside its reservation.
+const DEFAULT_EVICTION_HARD: u64 = 100 << 20;
+
+/// Each node size the run saw, with the reservation GKE's formula gives it and what the node
+/// keeps back today (capacity − allocatable: reservations plus the hard threshold).
+fn node_reservations(d: &crate::defences::Defences) -> String {
+    let mut sizes: Vec<(u64, u64)> = d
+        .node_capacity
+        .iter()
+        .copied()
+        .zip(d.node_allocatable.iter().copied())
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup_by_key(|(c, _)| *c);
+    let mib = |b: u64| format!("{}Mi", b.div_ceil(1 << 20));
+    let each: Vec<String> = sizes
+        .iter()
+        .map(|&(cap, alloc)| {
+            format!(
+                "on nodes of {}, kubeReserved memory: {} and evictionHard memory.available: {} \
+                 (today {} is kept back)",
+                human_bytes(cap),
+                mib(gke_kube_reserved(cap)),
+                mib(DEFAULT_EVICTION_HARD),
+                human_bytes(cap.saturating_sub(alloc)),
+            )
+        })
+        .collect();
+    if each.is_empty() {
+        return String::new();
+    }
+    format!(
+        "{} — GKE's reservation formula (25% of the first 4 GiB, 20% of the next 4, 10% of the \
+         next 8, 6% of the next 112, 2% above) and the kubelet's default hard threshold.",
+        each.join("; ")
+    )
+}
+
+/// Bystanders evicted before the target, whose leak made the pressure: what decides the
+/// kubelet's order, and the priority that changes it.
+fn eviction_order(r: &RunRecord, a: &Analysis, out: &mut Vec<String>) {
+    let first_target = a.target_evictions.iter().map(|i| i.at).min();
+    let first: Vec<&str> = a
+        .bystander_evictions
+        .iter()
+        .filter(|i| first_target.is_none_or(|t| i.at < t))
+        .map(|i| i.pod.as_str())
+        .collect();
+    if first.is_empty() {
+        return;
+    }
+    let template = r
+        .defences
+        .as_ref()
+        .and_then(|d| d.template.as_ref())
+        .and_then(|t| t.spec.as_ref());
+    let priority = template.and_then(|s| s.priority).unwrap_or(0);
+    let class = template
+        .and_then(|s| s.priority_class_name.as_deref())
+        .map_or_else(
+            || "no priorityClassName".to_string(),
+            |c| format!("priorityClassName {c}"),
+        );
+    let shown: Vec<&str> = first.iter().take(3).copied().collect();
+    let more = first.len().saturating_sub(shown.len());
+    out.push(format!(
+        "{} ({}{}) {} evicted before {target}, whose leak made the pressure: the kubelet evicts \
+         first the pods using more than they request, then by priority, then by usage above the \
+         request (Kubernetes docs, Node-pressure Eviction, \"Pod selection for kubelet \
+         eviction\"). Give the workloads that must stay a PriorityClass with a value above \
+         {target}'s {priority} ({class}), e.g. value: {}, and requests at their real usage.",
+        narrate::plural(first.len() as u64, "bystander pod", "bystander pods"),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+        if first.len() == 1 { "was" } else { "were" },
+        priority.saturating_add(1000),
+        target = r.spec.target.name,
+    ));
 }
 
 /// Time below the PodDisruptionBudget, or no budget at all.

@@ -165,6 +165,13 @@ impl SimCluster {
                 .filter(|n| !n.not_ready)
                 .map(|n| n.allocatable)
                 .collect(),
+            node_capacity: self
+                .world
+                .nodes
+                .iter()
+                .filter(|n| !n.not_ready)
+                .map(|n| n.capacity)
+                .collect(),
         }
     }
 

@@ -884,6 +884,10 @@ pub struct LeakRunStatus {
     /// What makes that prediction doubtful (a model past the edge before the experiment).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prediction_warnings: Vec<String>,
+    /// What to change, each with its number and where the number comes from (bounded; the
+    /// report has them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recommendations: Vec<String>,
     /// `Injected`, `Reverted`, `Recovered`, `Finished` and `Succeeded`, in the metav1 Condition
     /// shape: `kubectl wait --for=condition=Finished leakrun/NAME` waits for the end of a run,
     /// `--for=condition=Succeeded` for a run that completed with its hypothesis held.

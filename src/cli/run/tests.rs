@@ -139,7 +139,7 @@ async fn conclude_writes_reports_and_maps_the_outcome() {
         out: dir.clone(),
         format: vec![Format::Json],
     };
-    let (report, outcome) = conclude(result, None, &reports).unwrap();
+    let (report, outcome) = conclude(result, None, Vec::new(), &reports).unwrap();
     let report = report.unwrap();
     // A bystander was evicted and the hypothesis allows none.
     assert_eq!(report.score.verdict, crate::spec::Verdict::Failed);
@@ -165,7 +165,7 @@ async fn a_run_that_never_injected_writes_one_small_report_and_no_score() {
         out: dir.clone(),
         format: vec![Format::Json, Format::Md, Format::Junit, Format::Html],
     };
-    let (report, outcome) = conclude(result, None, &reports).unwrap();
+    let (report, outcome) = conclude(result, None, Vec::new(), &reports).unwrap();
     let report = report.unwrap();
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

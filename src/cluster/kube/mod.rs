@@ -616,6 +616,7 @@ impl KubeCluster {
             .policy
             .call("list horizontalpodautoscalers", || hpa_api.list(&lp))
             .await?;
+        let nodes = observer.nodes();
         Ok(Defences {
             namespace: ns.to_string(),
             kind: t.kind,
@@ -625,7 +626,8 @@ impl KubeCluster {
             template: view.template,
             limit_ranges: limit_ranges.items,
             hpas: preflight::matching_hpas(hpas.items, t.kind, &t.name),
-            node_allocatable: preflight::node_allocatable(&observer.nodes()),
+            node_allocatable: preflight::node_allocatable(&nodes),
+            node_capacity: crate::objects::node_capacity(&nodes),
         })
     }
 

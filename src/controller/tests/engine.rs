@@ -300,4 +300,15 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
         "{:?}",
         status.prediction_warnings
     );
+    // What to change goes in the status too, with numbers: the snapshot's working sets give
+    // the memory request and limit.
+    assert!(
+        status
+            .recommendations
+            .iter()
+            .any(|r| r.contains("requests.memory: ") && r.contains("VPA's recommender")),
+        "{:?}",
+        status.recommendations
+    );
+    assert!(status.recommendations.len() <= crate::controller::status::RECOMMENDATIONS_MAX);
 }
