@@ -56,10 +56,10 @@ pub const REPLAYED: [&str; 5] = [
     "campaign-oom-or-evict/run-01",
 ];
 
-/// Seven more recordings of `spill`'s experiment on the same node and setup
-/// (`campaign-spill/SUMMARY.md`): with `spill`, eight runs of one experiment, whose spread the
+/// Fifteen more recordings of `spill`'s experiment on the same node and setup
+/// (`campaign-spill/SUMMARY.md`): with `spill`, sixteen runs of one experiment, whose spread the
 /// calibration compares with the simulator's over its seeds.
-pub const CAMPAIGN: [&str; 7] = [
+pub const CAMPAIGN: [&str; 15] = [
     "campaign-spill/spill-01",
     "campaign-spill/spill-02",
     "campaign-spill/spill-03",
@@ -67,6 +67,14 @@ pub const CAMPAIGN: [&str; 7] = [
     "campaign-spill/spill-05",
     "campaign-spill/spill-06",
     "campaign-spill/spill-07",
+    "campaign-spill/spill-08",
+    "campaign-spill/spill-09",
+    "campaign-spill/spill-10",
+    "campaign-spill/spill-11",
+    "campaign-spill/spill-12",
+    "campaign-spill/spill-13",
+    "campaign-spill/spill-14",
+    "campaign-spill/spill-15",
 ];
 
 /// One table: its rows as header → cell.
