@@ -15,7 +15,7 @@ use kube::Client;
 use super::cluster::ClusterArgs;
 use super::exit;
 use crate::engine::{Cluster as _, ExperimentRef};
-use crate::predict::{self, Prediction};
+use crate::predict;
 use crate::report::Report;
 use crate::sim::ClusterModel;
 use crate::snapshot::{self, Options, Progress, Scope, Taken};
@@ -180,15 +180,19 @@ pub(crate) async fn predict_before_run(
     context: &str,
     exp: &ExperimentRef,
     tty: bool,
-) -> Option<Prediction> {
+) -> Option<predict::Predicted> {
     let made = async {
         let model = take(client, context, Scope::All, tty).await?;
         let p = predict::predict(&model, exp, predict::SEEDS).await?;
-        anyhow::Ok(p)
+        anyhow::Ok(predict::Predicted {
+            model,
+            prediction: p,
+        })
     }
     .await;
     match made {
-        Ok(p) => {
+        Ok(predicted) => {
+            let p = &predicted.prediction;
             println!(
                 "PREDICTED for {} (simulated {} times on a fresh snapshot of {context}): verdict {:?}",
                 exp.name,
@@ -215,7 +219,7 @@ pub(crate) async fn predict_before_run(
                     );
                 }
             }
-            Some(p)
+            Some(predicted)
         }
         Err(e) => {
             eprintln!("warning: no prediction for {}: {e:#}", exp.name);

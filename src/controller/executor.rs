@@ -110,9 +110,13 @@ pub struct ForRun<'a> {
 }
 
 /// Predicts a run before it starts (`spec.predict`): in production, a snapshot of the cluster
-/// and the experiment simulated on it ([`crate::snapshot::predict`]).
-pub type Predictor =
-    Arc<dyn Fn(ExperimentRef) -> BoxFuture<'static, crate::Result<Prediction>> + Send + Sync>;
+/// and the experiment simulated on it ([`crate::snapshot::predict`]), with the model it was made
+/// on (kept in the run's recording, for `oomsday calibrate`).
+pub type Predictor = Arc<
+    dyn Fn(ExperimentRef) -> BoxFuture<'static, crate::Result<crate::predict::Predicted>>
+        + Send
+        + Sync,
+>;
 
 /// The engine against clusters made by a factory, each run a task on the caller's runtime. The
 /// factory gets the run it makes a cluster for, and `None` for a revert.
@@ -198,7 +202,12 @@ where
             // Just before injecting: a prediction that cannot be made is said, not fatal.
             let prediction = match predictor {
                 Some(p) => match p(exp.clone()).await {
-                    Ok(p) => Some(p),
+                    Ok(p) => {
+                        if let Some(r) = &recorder {
+                            p.record(r, cluster.now());
+                        }
+                        Some(p.prediction)
+                    }
                     Err(e) => {
                         tracing::warn!(experiment = %exp.name, error = %e, "no prediction for this run");
                         None

@@ -350,6 +350,23 @@ impl Prediction {
     }
 }
 
+/// A prediction with the model it was made on: a recording of the run keeps the model, so that
+/// `oomsday calibrate` can simulate the run again on the cluster as it was just before it.
+#[derive(Debug, Clone)]
+pub struct Predicted {
+    pub model: ClusterModel,
+    pub prediction: Prediction,
+}
+
+impl Predicted {
+    /// Writes the model into the run's recording, at the time it was taken (now, for a model
+    /// that does not say).
+    pub fn record(&self, recorder: &crate::record::Recorder, now: crate::observe::Time) {
+        let at = self.model.metadata.snapshot.as_ref().map_or(now, |s| s.taken_at);
+        recorder.model(at, &self.model);
+    }
+}
+
 /// Simulates `exp` on `model` once per seed and sums the runs up.
 pub async fn predict(
     model: &ClusterModel,

@@ -253,7 +253,13 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
             a.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(e.name.clone());
-            Box::pin(async move { crate::predict::predict(&m, &e, 1..=3).await })
+            Box::pin(async move {
+                let prediction = crate::predict::predict(&m, &e, 1..=3).await?;
+                Ok(crate::predict::Predicted {
+                    model: m,
+                    prediction,
+                })
+            })
         }));
     let run = |predict: bool| {
         let mut spec = exp.spec.clone();
