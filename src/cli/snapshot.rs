@@ -248,6 +248,14 @@ pub(crate) fn print_comparison(report: &Report) {
             r.within_text()
         );
     }
+    let first = &c.target_first;
+    println!(
+        "  {:<28} {}; observed {}  {}",
+        crate::predict::FirstRow::LABEL,
+        first.predicted_text(),
+        first.observed_text(),
+        first.within_text()
+    );
     println!(
         "  {:<28} {:>26} {:>14}",
         "verdict",

@@ -192,6 +192,8 @@ pub struct Recording {
     /// made without `--predict`, and older ones, have none). Not among `entries`: it is no
     /// observation, and a replay has nothing to deliver of it.
     pub model: Option<ModelLine>,
+    /// How many lines the file (a folder's `watch.jsonl`) has, for messages about its end.
+    pub lines: usize,
 }
 
 /// The model of the cluster a run was predicted on, as recorded.
@@ -214,6 +216,20 @@ impl Recording {
     /// When the recorded run entered `phase`, by its own lines.
     pub fn phase_at(&self, phase: Phase) -> Option<Time> {
         self.phase_note(phase).map(|r| r.received)
+    }
+
+    /// Whether oomsday's own lines stop before the run finished: a `run --record` file whose
+    /// writing was cut off (a recording beside a run has no such lines, and is never said to).
+    pub fn ends_unfinished(&self) -> bool {
+        let phases: Vec<Phase> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Run(r) => r.run.phase,
+                _ => None,
+            })
+            .collect();
+        !phases.is_empty() && !phases.iter().any(|p| p.is_finished())
     }
 
     /// The recorded run's own line for entering `phase`.

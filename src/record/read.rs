@@ -131,6 +131,7 @@ fn experiment(path: &Path) -> Result<RecordedExperiment, RecordError> {
 pub fn read_str(source: &str, text: &str) -> Result<Recording, RecordError> {
     let mut rec = Recording {
         source: source.to_string(),
+        lines: text.lines().count(),
         ..Recording::default()
     };
     for (i, line) in text.lines().enumerate() {
@@ -145,6 +146,9 @@ pub fn read_str(source: &str, text: &str) -> Result<Recording, RecordError> {
         let v: Value = serde_json::from_str(line).map_err(|e| parse(e.to_string()))?;
         if v.get("model").is_some() {
             let m = serde_json::from_value::<ModelLine>(v)
+                .map_err(|e| parse(format!("the model line: {e}")))?;
+            m.model
+                .check()
                 .map_err(|e| parse(format!("the model line: {e}")))?;
             // The first is the one taken just before the run.
             rec.model.get_or_insert(m);
