@@ -70,7 +70,10 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
 
 /// The calibration of `recordings`, each simulated on the model it carries, else on
 /// `fallback`'s.
-pub async fn calibrate(recordings: &[PathBuf], fallback: Option<&Path>) -> anyhow::Result<Calibration> {
+pub async fn calibrate(
+    recordings: &[PathBuf],
+    fallback: Option<&Path>,
+) -> anyhow::Result<Calibration> {
     let fallback = fallback
         .map(|p| {
             ClusterModel::load(p)

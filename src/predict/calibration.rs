@@ -253,7 +253,10 @@ impl Calibration {
     pub fn new(runs: Vec<Recorded>) -> Calibration {
         let mut by_experiment: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, r) in runs.iter().enumerate() {
-            by_experiment.entry(experiment_key(&r.record)).or_default().push(i);
+            by_experiment
+                .entry(experiment_key(&r.record))
+                .or_default()
+                .push(i);
         }
         let mut campaigns: Vec<(usize, Campaign)> = by_experiment
             .values()
@@ -314,7 +317,10 @@ fn campaign(runs: &[Recorded], ix: &[usize]) -> Campaign {
     let real: Vec<Measures> = ix.iter().map(|&i| Measures::of(&runs[i].record)).collect();
     let mut predictions: Vec<&Recorded> = Vec::new();
     for &i in ix {
-        if !predictions.iter().any(|p| p.prediction == runs[i].prediction) {
+        if !predictions
+            .iter()
+            .any(|p| p.prediction == runs[i].prediction)
+        {
             predictions.push(&runs[i]);
         }
     }

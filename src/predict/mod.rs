@@ -445,7 +445,12 @@ impl Predicted {
     /// Writes the model into the run's recording, at the time it was taken (now, for a model
     /// that does not say).
     pub fn record(&self, recorder: &crate::record::Recorder, now: crate::observe::Time) {
-        let at = self.model.metadata.snapshot.as_ref().map_or(now, |s| s.taken_at);
+        let at = self
+            .model
+            .metadata
+            .snapshot
+            .as_ref()
+            .map_or(now, |s| s.taken_at);
         recorder.model(at, &self.model);
     }
 }

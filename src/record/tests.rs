@@ -149,7 +149,8 @@ fn the_model_a_run_was_predicted_on_reads_back_and_is_no_entry() {
 
 #[test]
 fn a_recording_without_a_model_still_reads() {
-    let text = r#"{"received":"2026-11-30T07:32:09Z","resource":"pods","type":"ADDED","object":{}}"#;
+    let text =
+        r#"{"received":"2026-11-30T07:32:09Z","resource":"pods","type":"ADDED","object":{}}"#;
     let rec = read_str("old.jsonl", text).unwrap();
     assert!(rec.model.is_none());
     assert_eq!(rec.entries.len(), 1);

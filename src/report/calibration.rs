@@ -87,7 +87,13 @@ fn spread(m: Measure, s: Option<Spread>) -> String {
     }
 }
 
-/// A campaign's two tables: measures, then shares.
+/// A campaign's two tables in Markdown: measures, then shares.
+pub fn campaign(c: &Campaign) -> String {
+    let mut md = String::new();
+    campaign_markdown(&mut md, c);
+    md
+}
+
 fn campaign_markdown(md: &mut String, c: &Campaign) {
     let n = c.recordings.len();
     let _ = write!(
@@ -111,7 +117,10 @@ fn campaign_markdown(md: &mut String, c: &Campaign) {
             label(r.measure),
             spread(r.measure, r.real),
             spread(r.measure, r.simulated),
-            mark(r.within, if r.within == Some(true) { "yes" } else { "no" }.into())
+            mark(
+                r.within,
+                if r.within == Some(true) { "yes" } else { "no" }.into()
+            )
         );
     }
     md.push_str(
@@ -121,7 +130,7 @@ fn campaign_markdown(md: &mut String, c: &Campaign) {
     for s in &c.distribution.shares {
         let _ = writeln!(
             md,
-            "| {} | {} of {} | {} of {} | {:.0} points | {} |",
+            "| {} | {} of {} | {} of {} | {:.1} points | {} |",
             s.what,
             s.real,
             s.of_real,
@@ -191,10 +200,8 @@ pub fn text(c: &Calibration) -> String {
         }
     }
     for camp in &c.campaigns {
-        let mut md = String::new();
-        campaign_markdown(&mut md, camp);
         t.push('\n');
-        t.push_str(&md.replace("**", ""));
+        t.push_str(&campaign(camp).replace("**", ""));
     }
     t
 }
