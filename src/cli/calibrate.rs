@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use super::exit;
 use crate::cluster::ReplayCluster;
@@ -117,17 +117,19 @@ fn read(
     path: &Path,
     fallback: Option<&(ClusterModel, String)>,
 ) -> anyhow::Result<(Recording, ClusterModel, String)> {
-    let recording = crate::record::read(path)?;
+    let recording = crate::record::read(path).map_err(|e| invalid(e.to_string()))?;
     if recording.entries.is_empty() {
-        bail!("{}: not a recording: it holds no line", path.display());
+        return Err(invalid(format!(
+            "{}: not a recording: it holds no line",
+            path.display()
+        )));
     }
     if recording.ends_unfinished() {
-        bail!(
+        return Err(invalid(format!(
             "{}:{}: the recording ends before its run finished (no line says it completed, \
              failed or was aborted): is it truncated?",
-            recording.source,
-            recording.lines
-        );
+            recording.source, recording.lines
+        )));
     }
     let (model, source) = match (&recording.model, fallback) {
         (Some(m), _) => (
@@ -135,24 +137,31 @@ fn read(
             format!("the snapshot it carries ({})", m.received),
         ),
         (None, Some((m, source))) => (m.clone(), source.clone()),
-        (None, None) => bail!(
-            "{}: the recording carries no snapshot; record with `run --predict` or give \
+        (None, None) => {
+            return Err(invalid(format!(
+                "{}: the recording carries no snapshot; record with `run --predict` or give \
              --model FILE",
-            path.display()
-        ),
+                path.display()
+            )));
+        }
     };
     Ok((recording, model, source))
+}
+
+/// Bad input: exit 2 through the error kinds' mapping (`cli::exit::for_error`).
+fn invalid(message: String) -> anyhow::Error {
+    crate::Error::Invalid(message).into()
 }
 
 /// The experiment the recording ran.
 fn experiment(path: &Path, recording: &Recording) -> anyhow::Result<ExperimentRef> {
     match &recording.experiment {
         Some(e) => Ok(ExperimentRef::from(e.clone())),
-        None => bail!(
+        None => Err(invalid(format!(
             "{}: not a recording of a run: it does not say which experiment it ran (no run \
              line with the experiment, no run-meta.json naming it)",
             path.display()
-        ),
+        ))),
     }
 }
 

@@ -219,6 +219,11 @@ pub(crate) async fn predict_before_run(
                     );
                 }
             }
+            println!(
+                "  {:<28} {}",
+                crate::predict::FirstRow::LABEL,
+                p.target_first.text()
+            );
             Some(predicted)
         }
         Err(e) => {
