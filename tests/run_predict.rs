@@ -172,6 +172,22 @@ async fn run_predict_writes_the_prediction_beside_the_outcome() {
         "{md}"
     );
     assert!(md.contains("| first eviction (±5 s) | T+"), "{md}");
+    // What reached the target first: predicted over the seeds, and what the run had (the fake
+    // has no kubelet: neither), in the table and in words.
+    assert!(
+        md.contains(
+            "| what reached the target first | the kubelet's eviction first (21 of 21 runs) | \
+             neither | — | no (0 of 21 runs had it) |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "The simulator expected the kubelet's eviction to reach the target first (21 of 21 \
+             runs); in the run, neither came."
+        ),
+        "{md}"
+    );
     let section = html
         .split("<h2>Predicted vs observed</h2>")
         .nth(1)
