@@ -516,3 +516,31 @@ async fn a_prediction_says_what_reaches_the_target_first_over_its_seeds() {
     assert_eq!(spill.target_first.expected(), Some(TargetFirst::Eviction));
     assert_eq!(spill.target_first.runs(), 5);
 }
+
+/// Where it is close, what reaches the target first flips from seed to seed: the real bed's
+/// node as cgroup v2 (no memory notifier: the eviction manager finds the crossing on its 10 s
+/// look only) under a leak fast enough to fill the pods' cgroup between two looks. Whether the
+/// kernel's OOM killer or the look comes first depends on where the look happens to be.
+#[tokio::test]
+async fn where_it_is_close_the_odds_of_what_comes_first_split_over_the_seeds() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-bed/model.yaml");
+    let yaml = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("cgroupVersion: v1", "cgroupVersion: v2");
+    let model = ClusterModel::from_yaml(&yaml).unwrap();
+    let mut exp = checkout_leak("fast", "200Mi/s", "3Gi", 1);
+    exp.namespace = "bf".into();
+    let p = predict(&model, &exp, SEEDS).await.unwrap();
+    let odds = p.target_first;
+    assert!(
+        odds.oom_kill >= 2 && odds.eviction >= 2,
+        "both outcomes in a real share of the seeds: {odds:?}"
+    );
+    assert_eq!(odds.runs(), 21);
+    let text = odds.text();
+    assert!(
+        text.contains("the kernel's OOM kill") && text.contains("the kubelet's eviction"),
+        "{text}"
+    );
+}
