@@ -81,6 +81,15 @@ fn exit_2_invalid_input() {
         first_error(&stderr),
         "error: unexpected argument '--no-such-flag' found"
     );
+    // A recording calibrate cannot simulate: it carries no model and none was given.
+    let (code, stdout, stderr) =
+        oomsday_on(None, &["calibrate", "tests/fixtures/real-runs/ephemeral"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert_eq!(
+        first_error(&stderr),
+        "error: tests/fixtures/real-runs/ephemeral: the recording carries no snapshot; record \
+         with `run --predict` or give --model FILE"
+    );
 }
 
 #[test]

@@ -172,6 +172,22 @@ async fn run_predict_writes_the_prediction_beside_the_outcome() {
         "{md}"
     );
     assert!(md.contains("| first eviction (±5 s) | T+"), "{md}");
+    // What reached the target first: predicted over the seeds, and what the run had (the fake
+    // has no kubelet: neither), in the table and in words.
+    assert!(
+        md.contains(
+            "| what reached the target first | the kubelet's eviction first (21 of 21 runs) | \
+             neither | — | no (0 of 21 runs had it) |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "The simulator expected the kubelet's eviction to reach the target first (21 of 21 \
+             runs); in the run, neither came."
+        ),
+        "{md}"
+    );
     let section = html
         .split("<h2>Predicted vs observed</h2>")
         .nth(1)
@@ -230,4 +246,76 @@ fn exit_code_of(report: &Report) -> u8 {
         report.score.total,
         None,
     ))
+}
+
+/// `run --predict --record`: the recording carries the snapshot the run was predicted on, and
+/// `oomsday calibrate` simulates the run again on it, needing no --model.
+#[tokio::test]
+async fn a_recording_made_with_predict_carries_its_model_for_calibrate() {
+    let api = recorded("spill").await;
+    let dir = std::env::temp_dir().join(format!("oomsday-run-predict-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig()).expect("kubeconfig");
+    let experiment = dir.join("spill-fast.yaml");
+    std::fs::write(
+        &experiment,
+        "apiVersion: oomsday.dev/v1alpha1
+kind: LeakExperiment
+metadata: {name: spill-fast, namespace: bf}
+spec:
+  target: {kind: Deployment, name: checkout}
+  leak: {pattern: linear, rate: 512Mi/s, start: 8Mi, max: 3Gi, limit: none}
+  duration: 6s
+  recovery: 2s
+  hypothesis: {pdbHolds: true}
+",
+    )
+    .expect("experiment");
+    let recording = dir.join("run.jsonl");
+    exec(Args {
+        path: experiment,
+        cluster: oomsday::cli::cluster::ClusterArgs {
+            kubeconfig: Some(kubeconfig),
+            context: None,
+        },
+        namespace: None,
+        dry_run: false,
+        record: Some(recording.clone()),
+        reports: ReportArgs {
+            min_score: None,
+            out: dir.join("reports"),
+            format: vec![Format::Json],
+        },
+        no_progress: true,
+        predict: true,
+    })
+    .await
+    .expect("the run completes");
+    let read = oomsday::record::read(&recording).expect("the recording reads");
+    let model = read
+        .model
+        .as_ref()
+        .expect("the recording carries the model");
+    let snap = model.model.metadata.snapshot.as_ref().expect("a snapshot");
+    assert_eq!(model.received, snap.taken_at);
+    assert!(read.run_started.is_some_and(|s| model.received <= s));
+    let calibration = oomsday::cli::calibrate::calibrate(&[recording], None)
+        .await
+        .expect("calibrate needs no --model");
+    std::fs::remove_dir_all(&dir).ok();
+    let [one] = calibration.recordings.as_slice() else {
+        panic!("{calibration:?}")
+    };
+    assert!(
+        one.model.starts_with("the snapshot it carries"),
+        "{}",
+        one.model
+    );
+    // The fake has no kubelet: nothing was evicted, where every seed evicts.
+    let first = &one.comparison.target_first;
+    assert_eq!(first.observed, None);
+    assert_eq!(first.predicted.eviction, 21);
+    assert_eq!(first.within, Some(false));
+    assert!(calibration.judged > 0 && calibration.within < calibration.judged);
 }

@@ -18,6 +18,9 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use oomsday::engine::{ExperimentRef, RunRecord};
 use oomsday::observe::{DisruptionCause, Event, NodeConditionKind};
+use oomsday::predict::calibration::{
+    self, Campaign, Distribution, GROWTH_TOLERANCE, SHARE_POINTS, Share,
+};
 use oomsday::predict::{Group, Measure, groups, history_of};
 use oomsday::sim::manifests::from_manifests;
 use oomsday::sim::model::ModelMeta;
@@ -330,14 +333,8 @@ const KNOWN_MISSES: &[(&str, &str)] = &[
     ("spill", "recovery (±30%)"),
 ];
 
-/// The least share of the seeds a known miss's history must have: one in five. The recording's
-/// own odds of its history are about one in four (its first status post had to land in the
-/// last 2.4 s of the 10 s after the first eviction); one in five leaves 21 seeds room to sample
-/// them, and still fails a history only a stray seed or two take.
-const MIN_SHARE: (usize, usize) = (1, 5);
-
 fn share_enough(k: usize, of: usize) -> bool {
-    k * MIN_SHARE.1 >= of * MIN_SHARE.0
+    calibration::share_enough(k as u32, of as u32)
 }
 
 /// Fails unless the measures outside tolerance are exactly the known misses, each in a
@@ -465,10 +462,11 @@ fn secs(v: Option<f64>) -> String {
     v.map_or("none".into(), |s| format!("T{s:+.1}"))
 }
 
-/// Whether `pred` is within the tolerance `run --predict` judges measure `m` by, around `real`.
+/// Whether `pred` is within the tolerance `run --predict` and `oomsday calibrate` judge
+/// measure `m` by, around `real`.
 fn within(m: Measure, real: f64, pred: f64) -> bool {
-    let tol = m.tolerance(real).expect("a judged measure has a tolerance");
-    (pred - real).abs() <= tol + 1e-9
+    assert!(m.tolerance(real).is_some(), "{m:?} has a tolerance");
+    calibration::within(m, real, pred)
 }
 
 fn time_row(measure: &'static str, m: Measure, real: Option<f64>, pred: Option<f64>) -> Row {
@@ -518,7 +516,7 @@ fn rows(real: &Figures, pred: &Figures) -> Vec<Row> {
                 _ => "—".into(),
             },
             ok: match (real.growth, pred.growth) {
-                (Some(r), Some(p)) => Some((p - r).abs() <= 0.05 * r),
+                (Some(r), Some(p)) => Some((p - r).abs() <= GROWTH_TOLERANCE * r),
                 (None, None) => None,
                 _ => Some(false),
             },
@@ -801,14 +799,11 @@ fn campaign() -> Vec<&'static str> {
     std::iter::once("spill").chain(CAMPAIGN).collect()
 }
 
-/// The most a history's or a verdict's share may differ, real runs vs seeds: 15 points.
-const SHARE_POINTS: f64 = 15.0;
-
 /// Shares that miss by more than [`SHARE_POINTS`], each with why. The test fails if one of these
 /// is met (remove it) or if any other misses.
 ///
 /// A known share miss is only one where the real count is a plausible draw of the simulated
-/// share ([`plausible`]): eight runs cannot then tell the two apart, and only more recordings
+/// share ([`Share::plausible`]): eight runs cannot then tell the two apart, and only more recordings
 /// can settle it.
 const KNOWN_SHARE_MISSES: &[(&str, &str)] = &[
     // None left: over the first eight runs, "after" (4 of 8), the short recovery (4 of 8) and
@@ -818,50 +813,6 @@ const KNOWN_SHARE_MISSES: &[(&str, &str)] = &[
     // (spill-08..15, recorded under load) settled it: with `spill`, 5 of 16 "after", 6 of 16
     // short recoveries, 3 of 16 Passed.
 ];
-
-/// Whether `k` of `n` real runs is a plausible draw of a simulated share `p`: the two-sided
-/// binomial probability of a count at least that far out is 5% or more.
-fn plausible(k: usize, n: usize, p: f64) -> bool {
-    let pmf = |i: usize| {
-        let mut c = 1f64;
-        for j in 0..i {
-            c = c * (n - j) as f64 / (j + 1) as f64;
-        }
-        c * p.powi(i as i32) * (1.0 - p).powi((n - i) as i32)
-    };
-    let tail: f64 = if k as f64 >= p * n as f64 {
-        (k..=n).map(pmf).sum()
-    } else {
-        (0..=k).map(pmf).sum()
-    };
-    (2.0 * tail).min(1.0) >= 0.05
-}
-
-/// A share: how many of the real runs, and of the seeds, did something.
-struct Share {
-    what: String,
-    real: usize,
-    of_real: usize,
-    sim: usize,
-    of_sim: usize,
-}
-
-impl Share {
-    fn points(&self) -> f64 {
-        (self.real as f64 / self.of_real as f64 - self.sim as f64 / self.of_sim as f64).abs()
-            * 100.0
-    }
-}
-
-/// The median and range of some values, as the campaign table shows them.
-fn median_range(v: &[f64], fmt: &dyn Fn(f64) -> String) -> String {
-    let lo = v.iter().copied().reduce(f64::min);
-    let hi = v.iter().copied().reduce(f64::max);
-    match lo.zip(hi) {
-        Some((lo, hi)) => format!("{} ({}–{})", fmt(median(v.to_vec())), fmt(lo), fmt(hi)),
-        None => "—".into(),
-    }
-}
 
 #[tokio::test]
 async fn the_spill_campaign_is_predicted_as_a_distribution() {
@@ -881,134 +832,71 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
             .expect("the simulation completes");
         sims.push((predicted(&r), pressure_after_second_eviction(&r)));
     }
-    let (nr, ns) = (real_runs.len(), sims.len());
-    let mut table = format!(
-        "| measure (tolerance) | real, {nr} runs: median (range) | simulated, {ns} seeds: median (range) | within |\n\
-         | --- | ---: | ---: | :---: |\n"
-    );
-    let t = |v: f64| format!("T{v:+.1}");
-    let sec = |v: f64| format!("{v:.1} s");
-    let n = |v: f64| format!("{v:.0}");
+    let (nr, ns) = (real_runs.len() as u32, sims.len() as u32);
     type Get = fn(&Figures) -> Option<f64>;
-    type Fmt<'a> = &'a dyn Fn(f64) -> String;
-    let measures: [(&str, Measure, Get, Fmt); 5] = [
-        (
-            "first eviction (±5 s)",
-            Measure::FirstEviction,
-            |f| f.first_eviction,
-            &t,
-        ),
-        (
-            "evictions (±1)",
-            Measure::TargetEvictions,
-            |f| Some(f.evictions as f64),
-            &n,
-        ),
-        (
-            "first MemoryPressure (±5 s)",
-            Measure::FirstMemoryPressure,
-            |f| f.first_pressure,
-            &t,
-        ),
-        (
-            "below the budget (±30%, ±5 s under 15 s)",
-            Measure::BelowBudget,
-            |f| Some(f.below_budget),
-            &sec,
-        ),
-        ("recovery (±30%)", Measure::Recovery, |f| f.recovery, &sec),
+    let measures: [(Measure, Get); 5] = [
+        (Measure::FirstEviction, |f| f.first_eviction),
+        (Measure::TargetEvictions, |f| Some(f.evictions as f64)),
+        (Measure::FirstMemoryPressure, |f| f.first_pressure),
+        (Measure::BelowBudget, |f| Some(f.below_budget)),
+        (Measure::Recovery, |f| f.recovery),
     ];
-    let mut medians_off = Vec::new();
-    let mut shares = vec![Share {
-        what: "MemoryPressure after the 2nd eviction".into(),
-        real: real_runs.iter().filter(|r| r.1).count(),
-        of_real: nr,
-        sim: sims.iter().filter(|r| r.1).count(),
-        of_sim: ns,
-    }];
-    for (label, m, get, fmt) in measures {
-        let rv: Vec<f64> = real_runs.iter().filter_map(|r| get(&r.0)).collect();
-        let sv: Vec<f64> = sims.iter().filter_map(|r| get(&r.0)).collect();
-        let ok = within(m, median(rv.clone()), median(sv.clone()));
-        if !ok {
-            medians_off.push(label);
-        }
-        writeln!(
-            table,
-            "| {label} | {} | {} | {} |",
-            median_range(&rv, fmt),
-            median_range(&sv, fmt),
-            if ok { "yes" } else { "**no**" }
-        )
-        .expect("writing to a String");
-        // Where the seeds split into two histories, how many runs take the shorter one: a real
-        // run belongs to the history whose span it is within tolerance of, else the nearer.
-        if let [low, high] = groups(m, &sv).as_slice() {
-            let shorter =
-                |v: f64| low.holds(m, v) || (!high.holds(m, v) && v - low.hi < high.lo - v);
-            let short = if label.starts_with("recovery") {
-                "recovery"
-            } else {
-                label.split(" (").next().unwrap_or(label)
-            };
-            shares.push(Share {
-                what: format!("{short}: the shorter history"),
-                real: rv.iter().filter(|&&v| shorter(v)).count(),
-                of_real: nr,
-                sim: low.runs as usize,
-                of_sim: ns,
-            });
-        }
-    }
-    shares.push(Share {
-        what: "verdict Passed".into(),
-        real: real_runs
-            .iter()
-            .filter(|r| r.0.verdict == Some(Verdict::Passed))
-            .count(),
-        of_real: nr,
-        sim: sims
-            .iter()
-            .filter(|r| r.0.verdict == Some(Verdict::Passed))
-            .count(),
-        of_sim: ns,
-    });
-    table.push_str("\n| history or verdict | real runs | seeds | difference | within 15 points |\n| --- | ---: | ---: | ---: | :---: |\n");
-    let mut share_misses = Vec::new();
-    for s in &shares {
-        let ok = s.points() <= SHARE_POINTS;
-        writeln!(
-            table,
-            "| {} | {} of {} | {} of {} | {:.0} points | {} |",
-            s.what,
-            s.real,
-            s.of_real,
-            s.sim,
-            s.of_sim,
-            s.points(),
-            if ok { "yes" } else { "**no**" }
-        )
-        .expect("writing to a String");
-        if !ok {
-            share_misses.push(s);
-        }
-    }
+    let values: Vec<(Measure, Vec<f64>, Vec<f64>)> = measures
+        .iter()
+        .map(|(m, get)| {
+            let of = |v: &[(Figures, bool)]| v.iter().filter_map(|r| get(&r.0)).collect();
+            (*m, of(&real_runs), of(&sims))
+        })
+        .collect();
+    let verdicts = |v: &[(Figures, bool)]| {
+        v.iter()
+            .map(|r| r.0.verdict.expect("a verdict"))
+            .collect::<Vec<_>>()
+    };
+    // The distribution as `oomsday calibrate` sets it out, with one more history the truth
+    // names: whether the node's first MemoryPressure post came after the second eviction.
+    let mut distribution =
+        Distribution::of_values(&values, (&verdicts(&real_runs), &verdicts(&sims)));
+    distribution.shares.insert(
+        0,
+        Share {
+            what: "MemoryPressure after the 2nd eviction".into(),
+            real: real_runs.iter().filter(|r| r.1).count() as u32,
+            of_real: nr,
+            sim: sims.iter().filter(|r| r.1).count() as u32,
+            of_sim: ns,
+        },
+    );
+    let medians_off: Vec<Measure> = distribution
+        .rows
+        .iter()
+        .filter(|r| r.within != Some(true))
+        .map(|r| r.measure)
+        .collect();
+    let share_misses: Vec<&Share> = distribution.shares.iter().filter(|s| !s.within()).collect();
+    let missed: Vec<(&str, &str)> = share_misses
+        .iter()
+        .map(|s| (s.what.as_str(), "share"))
+        .collect();
+    let campaign = Campaign {
+        experiment: "bf/spill".into(),
+        recordings: names.iter().map(|n| n.to_string()).collect(),
+        seeds: ns,
+        distribution: distribution.clone(),
+    };
+    let table = oomsday::report::calibration::campaign(&campaign);
     println!("SIMULATED vs {nr} real runs of spill on one node\n\n{table}");
     assert!(
         medians_off.is_empty(),
         "medians off: {medians_off:?}\n\n{table}"
     );
-    let missed: Vec<(&str, &str)> = share_misses
-        .iter()
-        .map(|s| (s.what.as_str(), "share"))
-        .collect();
     assert_eq!(
         missed, KNOWN_SHARE_MISSES,
         "shares off by more than {SHARE_POINTS} points (left) vs the known ones (right)\n\n{table}"
     );
     for s in share_misses {
         assert!(
-            plausible(s.real, s.of_real, s.sim as f64 / s.of_sim as f64),
+            s.plausible(),
             "{}: {} of {} real runs is no plausible draw of {} of {} seeds\n\n{table}",
             s.what,
             s.real,
@@ -1017,12 +905,4 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
             s.of_sim
         );
     }
-}
-
-#[test]
-fn a_share_is_plausible_only_near_what_the_seeds_give() {
-    assert!(plausible(4, 8, 5.0 / 21.0));
-    assert!(plausible(2, 8, 2.0 / 21.0));
-    assert!(!plausible(7, 8, 5.0 / 21.0));
-    assert!(!plausible(0, 40, 0.5));
 }

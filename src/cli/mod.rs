@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod audit;
+pub mod calibrate;
 pub mod cleanup;
 pub mod cluster;
 pub mod controller;
@@ -156,6 +157,7 @@ pub enum Command {
     Snapshot(snapshot::Args),
     Run(run::Args),
     Replay(replay::Args),
+    Calibrate(calibrate::Args),
     Validate(validate::Args),
     Audit(audit::Args),
     Controller(controller::Args),
@@ -206,6 +208,7 @@ impl Cli {
             Command::Snapshot(a) => snapshot::exec(a).await?,
             Command::Run(a) => run::exec(a).await?,
             Command::Replay(a) => replay::exec(a).await?,
+            Command::Calibrate(a) => calibrate::exec(a).await?,
             Command::Validate(a) => validate::exec(a)?,
             Command::Audit(a) => audit::exec(a).await?,
             Command::Controller(a) => controller::exec(a).await?,

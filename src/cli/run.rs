@@ -124,8 +124,13 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             dry_run(&mut cluster, &exp, run_id, started).await?;
             continue;
         }
-        let prediction = predict_first(&cluster, &exp, args.predict, tty).await;
+        let predicted = predict_first(&cluster, &exp, args.predict, tty).await;
         let recorder = recorder(args.record.as_deref(), &exp, suite)?;
+        // The recording keeps the model the run was predicted on (`oomsday calibrate`).
+        if let (Some(r), Some(p)) = (&recorder, &predicted) {
+            p.record(r, cluster.now());
+        }
+        let prediction = predicted.map(|p| p.prediction);
         let result = watch_run(
             &mut cluster,
             &mut prober,
@@ -175,7 +180,7 @@ async fn predict_first(
     exp: &ExperimentRef,
     flag: bool,
     tty: bool,
-) -> Option<crate::predict::Prediction> {
+) -> Option<crate::predict::Predicted> {
     match flag || exp.spec.predict {
         true => {
             let ctx = cluster.describe();

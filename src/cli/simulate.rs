@@ -204,6 +204,11 @@ fn print_over_seeds(p: &crate::predict::Prediction) {
         .map(|(v, c)| format!("{v:?} {c}"))
         .collect();
     println!(
+        "  {:<28} {}",
+        crate::predict::FirstRow::LABEL,
+        p.target_first.text()
+    );
+    println!(
         "  {:<28} {:?} ({})",
         "verdict",
         p.verdict,

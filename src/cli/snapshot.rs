@@ -15,7 +15,7 @@ use kube::Client;
 use super::cluster::ClusterArgs;
 use super::exit;
 use crate::engine::{Cluster as _, ExperimentRef};
-use crate::predict::{self, Prediction};
+use crate::predict;
 use crate::report::Report;
 use crate::sim::ClusterModel;
 use crate::snapshot::{self, Options, Progress, Scope, Taken};
@@ -180,15 +180,19 @@ pub(crate) async fn predict_before_run(
     context: &str,
     exp: &ExperimentRef,
     tty: bool,
-) -> Option<Prediction> {
+) -> Option<predict::Predicted> {
     let made = async {
         let model = take(client, context, Scope::All, tty).await?;
         let p = predict::predict(&model, exp, predict::SEEDS).await?;
-        anyhow::Ok(p)
+        anyhow::Ok(predict::Predicted {
+            model,
+            prediction: p,
+        })
     }
     .await;
     match made {
-        Ok(p) => {
+        Ok(predicted) => {
+            let p = &predicted.prediction;
             println!(
                 "PREDICTED for {} (simulated {} times on a fresh snapshot of {context}): verdict {:?}",
                 exp.name,
@@ -215,7 +219,12 @@ pub(crate) async fn predict_before_run(
                     );
                 }
             }
-            Some(p)
+            println!(
+                "  {:<28} {}",
+                crate::predict::FirstRow::LABEL,
+                p.target_first.text()
+            );
+            Some(predicted)
         }
         Err(e) => {
             eprintln!("warning: no prediction for {}: {e:#}", exp.name);
@@ -244,6 +253,14 @@ pub(crate) fn print_comparison(report: &Report) {
             r.within_text()
         );
     }
+    let first = &c.target_first;
+    println!(
+        "  {:<28} {}; observed {}  {}",
+        crate::predict::FirstRow::LABEL,
+        first.predicted_text(),
+        first.observed_text(),
+        first.within_text()
+    );
     println!(
         "  {:<28} {:>26} {:>14}",
         "verdict",

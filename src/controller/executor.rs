@@ -110,9 +110,13 @@ pub struct ForRun<'a> {
 }
 
 /// Predicts a run before it starts (`spec.predict`): in production, a snapshot of the cluster
-/// and the experiment simulated on it ([`crate::snapshot::predict`]).
-pub type Predictor =
-    Arc<dyn Fn(ExperimentRef) -> BoxFuture<'static, crate::Result<Prediction>> + Send + Sync>;
+/// and the experiment simulated on it ([`crate::snapshot::predict`]), with the model it was made
+/// on (kept in the run's recording, for `oomsday calibrate`).
+pub type Predictor = Arc<
+    dyn Fn(ExperimentRef) -> BoxFuture<'static, crate::Result<crate::predict::Predicted>>
+        + Send
+        + Sync,
+>;
 
 /// The engine against clusters made by a factory, each run a task on the caller's runtime. The
 /// factory gets the run it makes a cluster for, and `None` for a revert.
@@ -163,6 +167,28 @@ fn recorder_for(dir: &Path, exp: &ExperimentRef, run_id: &str) -> Option<Arc<Rec
     }
 }
 
+/// Just before injecting: the prediction, its model kept in the run's recording; a prediction
+/// that cannot be made is said, not fatal.
+async fn predict_first(
+    predictor: Option<Predictor>,
+    exp: &ExperimentRef,
+    recorder: Option<&Arc<Recorder>>,
+    now: crate::observe::Time,
+) -> Option<Prediction> {
+    match predictor?(exp.clone()).await {
+        Ok(p) => {
+            if let Some(r) = recorder {
+                p.record(r, now);
+            }
+            Some(p.prediction)
+        }
+        Err(e) => {
+            tracing::warn!(experiment = %exp.name, error = %e, "no prediction for this run");
+            None
+        }
+    }
+}
+
 impl<F, C> Executor for EngineExecutor<F>
 where
     F: Fn(Option<ForRun<'_>>) -> crate::Result<C> + Send + Sync + 'static,
@@ -195,17 +221,7 @@ where
                     };
                 }
             };
-            // Just before injecting: a prediction that cannot be made is said, not fatal.
-            let prediction = match predictor {
-                Some(p) => match p(exp.clone()).await {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        tracing::warn!(experiment = %exp.name, error = %e, "no prediction for this run");
-                        None
-                    }
-                },
-                None => None,
-            };
+            let prediction = predict_first(predictor, &exp, recorder.as_ref(), cluster.now()).await;
             // Scheduled game days run their probes and alert checks exactly as `oomsday run`
             // does; a spec whose probes cannot be built was refused when it was admitted.
             let mut probes = match crate::probe::Prober::new(&exp.spec) {

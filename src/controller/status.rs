@@ -219,6 +219,14 @@ fn prediction(c: &Comparison) -> Vec<PredictionStatus> {
             within: r.within,
         })
         .collect();
+    let first = &c.target_first;
+    rows.push(PredictionStatus {
+        measure: crate::predict::FirstRow::LABEL.into(),
+        predicted: first.predicted_text(),
+        observed: first.observed_text(),
+        error: "—".into(),
+        within: first.within,
+    });
     rows.push(PredictionStatus {
         measure: "verdict".into(),
         predicted: format!("{:?}", c.predicted_verdict),

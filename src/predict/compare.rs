@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Group, Kind, Measure, Measures, Prediction};
+use super::{FirstOdds, Group, Kind, Measure, Measures, Prediction, TargetFirst};
 use crate::engine::RunRecord;
 use crate::spec::Verdict;
 
@@ -45,9 +45,90 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     pub predicted_verdict: Verdict,
     pub observed_verdict: Verdict,
-    /// Measures judged, and of those within tolerance (the verdict counts as one).
+    /// What reached the target first, predicted and observed (reports made before it was kept
+    /// have an empty one).
+    #[serde(default)]
+    pub target_first: FirstRow,
+    /// Measures judged, and of those within tolerance (the verdict counts as one, and so does
+    /// what reached the target first when either side had one).
     pub judged: u32,
     pub within: u32,
+}
+
+/// What reached the target first: how often each did over the seeds, and which did in the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstRow {
+    pub predicted: FirstOdds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<TargetFirst>,
+    /// Whether the run had what most seeds had first (None: neither side had either).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<bool>,
+}
+
+impl FirstRow {
+    pub fn new(predicted: FirstOdds, observed: Option<TargetFirst>) -> FirstRow {
+        let expected = predicted.expected();
+        FirstRow {
+            predicted,
+            observed,
+            within: (expected.is_some() || observed.is_some()).then_some(expected == observed),
+        }
+    }
+
+    pub const LABEL: &'static str = "what reached the target first";
+
+    pub fn predicted_text(&self) -> String {
+        self.predicted.text()
+    }
+
+    pub fn observed_text(&self) -> String {
+        self.observed
+            .map_or("neither".into(), |t| format!("{} first", t.label()))
+    }
+
+    /// `yes`, `no`, and how many seeds had what the run had: `no (4 of 21 runs had it)`.
+    pub fn within_text(&self) -> String {
+        let had = match self.observed {
+            Some(TargetFirst::OomKill) => self.predicted.oom_kill,
+            Some(TargetFirst::Eviction) => self.predicted.eviction,
+            None => self.predicted.neither,
+        };
+        match self.within {
+            Some(true) => "yes".into(),
+            Some(false) => format!("no ({had} of {} runs had it)", self.predicted.runs()),
+            None => "—".into(),
+        }
+    }
+
+    /// One sentence for a report's story: which the prediction expected, how often, and which
+    /// came in the run.
+    pub fn sentence(&self) -> Option<String> {
+        self.within?;
+        let said = match self.predicted.expected() {
+            Some(t) => format!(
+                "The simulator expected {} to reach the target first ({} of {} runs)",
+                t.label(),
+                match t {
+                    TargetFirst::OomKill => self.predicted.oom_kill,
+                    TargetFirst::Eviction => self.predicted.eviction,
+                },
+                self.predicted.runs()
+            ),
+            None => format!(
+                "The simulator expected neither an OOM kill nor an eviction of the target ({} of \
+                 {} runs)",
+                self.predicted.neither,
+                self.predicted.runs()
+            ),
+        };
+        let came = match self.observed {
+            Some(t) => format!("{} came first", t.label()),
+            None => "neither came".into(),
+        };
+        Some(format!("{said}; in the run, {came}."))
+    }
 }
 
 impl Row {
@@ -185,10 +266,15 @@ impl Comparison {
                 r
             })
             .collect();
-        let judged = rows.iter().filter(|r| r.within.is_some()).count() as u32 + 1;
+        let target_first = FirstRow::new(prediction.target_first, observed.target_first);
+        let judged = rows.iter().filter(|r| r.within.is_some()).count() as u32
+            + 1
+            + u32::from(target_first.within.is_some());
         let within = rows.iter().filter(|r| r.within == Some(true)).count() as u32
-            + u32::from(prediction.verdict == observed.verdict);
+            + u32::from(prediction.verdict == observed.verdict)
+            + u32::from(target_first.within == Some(true));
         Comparison {
+            target_first,
             predicted_verdict: prediction.verdict,
             observed_verdict: observed.verdict,
             observed,

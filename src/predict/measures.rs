@@ -117,6 +117,39 @@ impl Measure {
     }
 }
 
+/// What reached the target's pods first: the kernel's OOM kill (a container over its limit, or
+/// a node out of memory between two of the kubelet's looks) or the kubelet's eviction. For a
+/// container whose limit is close to its node's headroom this can flip from run to run (a
+/// Kubernetes e2e test meant to be OOM-killed was evicted instead), so a prediction says how
+/// often each comes first over its seeds ([`super::FirstOdds`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TargetFirst {
+    OomKill,
+    Eviction,
+}
+
+impl TargetFirst {
+    pub const fn label(self) -> &'static str {
+        match self {
+            TargetFirst::OomKill => "the kernel's OOM kill",
+            TargetFirst::Eviction => "the kubelet's eviction",
+        }
+    }
+
+    /// Which came first, of the target's first OOM kill (its leaker's or its own containers')
+    /// and its first eviction. At the same instant, the OOM kill: the kernel does not wait for
+    /// the kubelet's look, and an eviction stamped the same second found the pod killed.
+    pub fn of(first_oom_kill: Option<Time>, first_eviction: Option<Time>) -> Option<TargetFirst> {
+        match (first_oom_kill, first_eviction) {
+            (Some(o), Some(e)) if e < o => Some(TargetFirst::Eviction),
+            (Some(_), _) => Some(TargetFirst::OomKill),
+            (None, Some(_)) => Some(TargetFirst::Eviction),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A run's figures on every [`Measure`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,6 +176,9 @@ pub struct Measures {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<u32>,
     pub verdict: Verdict,
+    /// What reached the target first (None: neither an OOM kill nor an eviction did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_first: Option<TargetFirst>,
 }
 
 fn after(start: Time, at: Time) -> f64 {
@@ -182,6 +218,14 @@ impl Measures {
             recovery: a.recovery_seconds(record),
             score: s.total,
             verdict: s.verdict,
+            target_first: TargetFirst::of(
+                a.leaker_oom_kills
+                    .iter()
+                    .chain(&a.target_oom_kills)
+                    .map(|i| i.at)
+                    .min(),
+                a.target_evictions.iter().map(|i| i.at).min(),
+            ),
         }
     }
 

@@ -9,12 +9,13 @@
 //! verdict is the one most runs give. The tolerances a comparison judges by are the
 //! calibration's too ([`Measure::tolerance`]).
 
+pub mod calibration;
 mod compare;
 mod measures;
 mod series;
 
-pub use compare::{Comparison, Row};
-pub use measures::{Kind, Measure, Measures};
+pub use compare::{Comparison, FirstRow, Row};
+pub use measures::{Kind, Measure, Measures, TargetFirst};
 pub use series::Series;
 
 use std::collections::BTreeMap;
@@ -148,6 +149,87 @@ pub struct Prediction {
     /// requests, limits): what a memory recommendation is computed from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_memory: Vec<ContainerMemory>,
+    /// How many runs had the kernel's OOM kill reach the target first, and how many the
+    /// kubelet's eviction (predictions made before it was kept have none).
+    #[serde(default)]
+    pub target_first: FirstOdds,
+}
+
+/// How often each outcome reached the target first over a prediction's runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstOdds {
+    pub oom_kill: u32,
+    pub eviction: u32,
+    /// Runs where neither reached it.
+    pub neither: u32,
+}
+
+impl FirstOdds {
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a Measures>) -> FirstOdds {
+        let mut odds = FirstOdds::default();
+        for m in runs {
+            match m.target_first {
+                Some(TargetFirst::OomKill) => odds.oom_kill += 1,
+                Some(TargetFirst::Eviction) => odds.eviction += 1,
+                None => odds.neither += 1,
+            }
+        }
+        odds
+    }
+
+    pub fn runs(&self) -> u32 {
+        self.oom_kill + self.eviction + self.neither
+    }
+
+    /// What most runs had first (None: in most runs neither reached the target); on a tie of
+    /// the two, the eviction (the outcome a pod's limit was not set to expect).
+    pub fn expected(&self) -> Option<TargetFirst> {
+        let (o, e) = (self.oom_kill, self.eviction);
+        if (o + e) * 2 <= self.runs() {
+            return None;
+        }
+        Some(if o > e {
+            TargetFirst::OomKill
+        } else {
+            TargetFirst::Eviction
+        })
+    }
+
+    /// `the kubelet's eviction first (19 of 21 runs; the kernel's OOM kill in 2)`.
+    pub fn text(&self) -> String {
+        let of = self.runs();
+        let count = |t: TargetFirst| match t {
+            TargetFirst::OomKill => self.oom_kill,
+            TargetFirst::Eviction => self.eviction,
+        };
+        let other = |t: TargetFirst| match t {
+            TargetFirst::OomKill => TargetFirst::Eviction,
+            TargetFirst::Eviction => TargetFirst::OomKill,
+        };
+        match self.expected() {
+            Some(t) => {
+                let mut s = format!("{} first ({} of {of} runs", t.label(), count(t));
+                let o = other(t);
+                if count(o) > 0 {
+                    s.push_str(&format!("; {} in {}", o.label(), count(o)));
+                }
+                if self.neither > 0 {
+                    s.push_str(&format!("; neither in {}", self.neither));
+                }
+                s + ")"
+            }
+            None if self.oom_kill + self.eviction == 0 => "neither".into(),
+            None => format!(
+                "neither in most runs ({} of {of}; {} first in {}, {} in {})",
+                self.neither,
+                TargetFirst::OomKill.label(),
+                self.oom_kill,
+                TargetFirst::Eviction.label(),
+                self.eviction
+            ),
+        }
+    }
 }
 
 /// One container of the target, as the model knows it.
@@ -346,7 +428,30 @@ impl Prediction {
             notifier: Some(model.notifier_assumption()),
             if_cgroup_v2: None,
             target_memory: Vec::new(),
+            target_first: FirstOdds::of(runs.iter().map(|(_, m, _)| m)),
         })
+    }
+}
+
+/// A prediction with the model it was made on: a recording of the run keeps the model, so that
+/// `oomsday calibrate` can simulate the run again on the cluster as it was just before it.
+#[derive(Debug, Clone)]
+pub struct Predicted {
+    pub model: ClusterModel,
+    pub prediction: Prediction,
+}
+
+impl Predicted {
+    /// Writes the model into the run's recording, at the time it was taken (now, for a model
+    /// that does not say).
+    pub fn record(&self, recorder: &crate::record::Recorder, now: crate::observe::Time) {
+        let at = self
+            .model
+            .metadata
+            .snapshot
+            .as_ref()
+            .map_or(now, |s| s.taken_at);
+        recorder.model(at, &self.model);
     }
 }
 
@@ -356,6 +461,16 @@ pub async fn predict(
     exp: &ExperimentRef,
     seeds: impl IntoIterator<Item = u64>,
 ) -> Result<Prediction> {
+    predict_with_runs(model, exp, seeds).await.map(|(p, _)| p)
+}
+
+/// The same, with each seed's measures in the seeds' order: what a calibration over several
+/// recordings of one experiment sets beside their distribution.
+pub async fn predict_with_runs(
+    model: &ClusterModel,
+    exp: &ExperimentRef,
+    seeds: impl IntoIterator<Item = u64>,
+) -> Result<(Prediction, Vec<Measures>)> {
     let target = &exp.spec.target.name;
     if !model
         .workloads()
@@ -373,13 +488,13 @@ pub async fn predict(
     let seeds: Vec<u64> = seeds.into_iter().collect();
     tokio::task::spawn_blocking(move || {
         let workers = workers();
-        let mut p = simulate(&model, &exp, &seeds, workers)?;
+        let (mut p, runs) = simulate(&model, &exp, &seeds, workers)?;
         p.target_memory = ContainerMemory::of_target(&model, &exp);
         // Nodes of unknown cgroup version are simulated as v1 (as configured); where that
         // decides the kubelet's memory notifier, the v2 outcome is predicted too and said.
         if model.unknown_cgroups_matter() {
             let v2 = model.with_unknown_cgroups_as(CgroupVersion::V2);
-            let alt = Alternative::of(&v2, simulate(&v2, &exp, &seeds, workers)?);
+            let alt = Alternative::of(&v2, simulate(&v2, &exp, &seeds, workers)?.0);
             let differ = alt.differences(&p);
             if !differ.is_empty() {
                 p.warnings.push(format!(
@@ -392,7 +507,7 @@ pub async fn predict(
             }
             p.if_cgroup_v2 = Some(alt);
         }
-        Ok(p)
+        Ok((p, runs))
     })
     .await
     .map_err(|e| Error::Invalid(format!("the prediction's simulations stopped: {e}")))?
@@ -415,7 +530,7 @@ fn simulate(
     exp: &ExperimentRef,
     seeds: &[u64],
     workers: usize,
-) -> Result<Prediction> {
+) -> Result<(Prediction, Vec<Measures>)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut done: Vec<Option<Result<SeedRun>>> = seeds.iter().map(|_| None).collect();
     std::thread::scope(|s| {
@@ -453,7 +568,7 @@ fn simulate(
     }
     let mut p = Prediction::of_runs(model, &runs)?;
     p.warnings = warnings;
-    Ok(p)
+    Ok((p, runs.into_iter().map(|(_, m, _)| m).collect()))
 }
 
 /// One seed simulated on its own cluster (with `warn`, whether the model is past the edge).

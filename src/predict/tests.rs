@@ -40,6 +40,7 @@ fn measures(first_eviction: Option<f64>, evictions: u32, verdict: Verdict) -> Me
         recovery: Some(3.0),
         score: Some(80),
         verdict,
+        target_first: first_eviction.map(|_| TargetFirst::Eviction),
     }
 }
 
@@ -398,9 +399,9 @@ async fn a_model_past_the_edge_is_said_before_the_prediction() {
 fn seeds_simulated_on_many_threads_predict_what_one_thread_does() {
     let exp = checkout_leak("spill", "100Mi/s", "4Gi", 2);
     let seeds: Vec<u64> = (1..=7).collect();
-    let one = simulate(&model(), &exp, &seeds, 1).unwrap();
+    let (one, _) = simulate(&model(), &exp, &seeds, 1).unwrap();
     for workers in [2, 3, 16] {
-        let many = simulate(&model(), &exp, &seeds, workers).unwrap();
+        let (many, _) = simulate(&model(), &exp, &seeds, workers).unwrap();
         assert_eq!(
             serde_json::to_string(&many).unwrap(),
             serde_json::to_string(&one).unwrap(),
@@ -408,4 +409,138 @@ fn seeds_simulated_on_many_threads_predict_what_one_thread_does() {
         );
     }
     assert_eq!(one.seeds, seeds);
+}
+
+#[test]
+fn what_reached_the_target_first_is_the_earlier_of_its_oom_kill_and_its_eviction() {
+    let t = crate::testkit::t;
+    assert_eq!(
+        TargetFirst::of(Some(t(5)), Some(t(9))),
+        Some(TargetFirst::OomKill)
+    );
+    assert_eq!(
+        TargetFirst::of(Some(t(9)), Some(t(5))),
+        Some(TargetFirst::Eviction)
+    );
+    // The same second: the kernel does not wait for the kubelet's look.
+    assert_eq!(
+        TargetFirst::of(Some(t(5)), Some(t(5))),
+        Some(TargetFirst::OomKill)
+    );
+    assert_eq!(
+        TargetFirst::of(None, Some(t(5))),
+        Some(TargetFirst::Eviction)
+    );
+    assert_eq!(TargetFirst::of(None, None), None);
+}
+
+#[test]
+fn the_odds_of_what_comes_first_say_how_often_over_the_seeds() {
+    let odds = FirstOdds {
+        oom_kill: 4,
+        eviction: 17,
+        neither: 0,
+    };
+    assert_eq!(odds.expected(), Some(TargetFirst::Eviction));
+    assert_eq!(
+        odds.text(),
+        "the kubelet's eviction first (17 of 21 runs; the kernel's OOM kill in 4)"
+    );
+    let rare = FirstOdds {
+        oom_kill: 3,
+        eviction: 0,
+        neither: 18,
+    };
+    assert_eq!(rare.expected(), None);
+    assert_eq!(
+        rare.text(),
+        "neither in most runs (18 of 21; the kernel's OOM kill first in 3, the kubelet's eviction in 0)"
+    );
+    // An OOM kill observed where most seeds evicted: judged, and how many seeds had it.
+    let row = FirstRow::new(odds, Some(TargetFirst::OomKill));
+    assert_eq!(row.within, Some(false));
+    assert_eq!(row.within_text(), "no (4 of 21 runs had it)");
+    assert_eq!(
+        row.sentence().as_deref(),
+        Some(
+            "The simulator expected the kubelet's eviction to reach the target first (17 of 21 \
+             runs); in the run, the kernel's OOM kill came first."
+        )
+    );
+    // Nothing on either side: not judged.
+    let none = FirstRow::new(
+        FirstOdds {
+            oom_kill: 0,
+            eviction: 0,
+            neither: 21,
+        },
+        None,
+    );
+    assert_eq!(none.within, None);
+    assert_eq!(none.sentence(), None);
+}
+
+/// The odds come from the seeds' runs as simulated: a sidecar leaker with a limit is
+/// OOM-killed by the kernel in every seed, an unlimited one spilling over the node evicted.
+#[tokio::test]
+async fn a_prediction_says_what_reaches_the_target_first_over_its_seeds() {
+    let model = crate::sim::ClusterModel::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real-bed/model.yaml"),
+    )
+    .unwrap();
+    let exp = |dir: &str, file: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real-runs")
+            .join(dir)
+            .join(file);
+        let (mut found, _) = crate::spec::load_experiments(&path).unwrap();
+        let e = found.remove(0).experiment;
+        crate::engine::ExperimentRef {
+            name: e.metadata.name.clone().unwrap_or_default(),
+            namespace: e.metadata.namespace.clone().unwrap_or_default(),
+            spec: e.spec,
+        }
+    };
+    let contained = predict(&model, &exp("contained", "contained.yaml"), 1..=5)
+        .await
+        .unwrap();
+    assert_eq!(
+        contained.target_first.expected(),
+        Some(TargetFirst::OomKill)
+    );
+    assert_eq!(contained.target_first.oom_kill, 5);
+    let spill = predict(&model, &exp("spill", "spill.yaml"), 1..=5)
+        .await
+        .unwrap();
+    assert_eq!(spill.target_first.expected(), Some(TargetFirst::Eviction));
+    assert_eq!(spill.target_first.runs(), 5);
+}
+
+/// Where it is close, what reaches the target first flips from seed to seed: the real bed's
+/// node as cgroup v2 (no memory notifier: the eviction manager finds the crossing on its 10 s
+/// look only) under a leak fast enough to fill the pods' cgroup between two looks. Whether the
+/// kernel's OOM killer or the look comes first depends on where the look happens to be.
+#[tokio::test]
+async fn where_it_is_close_the_odds_of_what_comes_first_split_over_the_seeds() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-bed/model.yaml");
+    let yaml = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("cgroupVersion: v1", "cgroupVersion: v2");
+    let model = ClusterModel::from_yaml(&yaml).unwrap();
+    let mut exp = checkout_leak("fast", "200Mi/s", "3Gi", 1);
+    exp.namespace = "bf".into();
+    let p = predict(&model, &exp, SEEDS).await.unwrap();
+    let odds = p.target_first;
+    assert!(
+        odds.oom_kill >= 2 && odds.eviction >= 2,
+        "both outcomes in a real share of the seeds: {odds:?}"
+    );
+    assert_eq!(odds.runs(), 21);
+    let text = odds.text();
+    assert!(
+        text.contains("the kernel's OOM kill") && text.contains("the kubelet's eviction"),
+        "{text}"
+    );
 }

@@ -6,7 +6,9 @@
 //! leaker sample `{"received", "namespace", "pod", "metrics"}` (the leaker's Prometheus text).
 //! oomsday adds its own lines, `{"received", "run": {...}}`: the experiment, the defences it
 //! read in preflight, and each phase it entered. A recording made by `oomsday run --record` is
-//! one file holding all three; one made beside a run is a folder (`watch.jsonl`,
+//! one file holding all three; with `--predict` (or `spec.predict` in the controller) it also
+//! holds the model the prediction was made on, `{"received", "model": {...}}` (a
+//! `ClusterModel`), which `oomsday calibrate` simulates again. One made beside a run is a folder (`watch.jsonl`,
 //! `leaker-metrics.jsonl`, `run-meta.json`, `recorder-meta.json`). [`read`] takes either, so
 //! both are replayed by the same code.
 //!
@@ -186,6 +188,20 @@ pub struct Recording {
     pub run_started: Option<Time>,
     /// The experiment the run ran, when the recording says.
     pub experiment: Option<RecordedExperiment>,
+    /// The model of the cluster taken just before the run, when it was predicted (recordings
+    /// made without `--predict`, and older ones, have none). Not among `entries`: it is no
+    /// observation, and a replay has nothing to deliver of it.
+    pub model: Option<ModelLine>,
+    /// How many lines the file (a folder's `watch.jsonl`) has, for messages about its end.
+    pub lines: usize,
+}
+
+/// The model of the cluster a run was predicted on, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelLine {
+    /// When the model was taken (the snapshot's time when it has one).
+    pub received: Time,
+    pub model: crate::sim::ClusterModel,
 }
 
 impl Recording {
@@ -200,6 +216,20 @@ impl Recording {
     /// When the recorded run entered `phase`, by its own lines.
     pub fn phase_at(&self, phase: Phase) -> Option<Time> {
         self.phase_note(phase).map(|r| r.received)
+    }
+
+    /// Whether oomsday's own lines stop before the run finished: a `run --record` file whose
+    /// writing was cut off (a recording beside a run has no such lines, and is never said to).
+    pub fn ends_unfinished(&self) -> bool {
+        let phases: Vec<Phase> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Run(r) => r.run.phase,
+                _ => None,
+            })
+            .collect();
+        !phases.is_empty() && !phases.iter().any(|p| p.is_finished())
     }
 
     /// The recorded run's own line for entering `phase`.

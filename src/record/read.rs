@@ -5,8 +5,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{
-    Entry, INITIAL_EVENTS_END, LeakerLine, RecordError, RecordedExperiment, Recording, RunLine,
-    WatchLine, WatchType,
+    Entry, INITIAL_EVENTS_END, LeakerLine, ModelLine, RecordError, RecordedExperiment, Recording,
+    RunLine, WatchLine, WatchType,
 };
 use crate::observe::Time;
 
@@ -131,6 +131,7 @@ fn experiment(path: &Path) -> Result<RecordedExperiment, RecordError> {
 pub fn read_str(source: &str, text: &str) -> Result<Recording, RecordError> {
     let mut rec = Recording {
         source: source.to_string(),
+        lines: text.lines().count(),
         ..Recording::default()
     };
     for (i, line) in text.lines().enumerate() {
@@ -143,6 +144,16 @@ pub fn read_str(source: &str, text: &str) -> Result<Recording, RecordError> {
             message,
         };
         let v: Value = serde_json::from_str(line).map_err(|e| parse(e.to_string()))?;
+        if v.get("model").is_some() {
+            let m = serde_json::from_value::<ModelLine>(v)
+                .map_err(|e| parse(format!("the model line: {e}")))?;
+            m.model
+                .check()
+                .map_err(|e| parse(format!("the model line: {e}")))?;
+            // The first is the one taken just before the run.
+            rec.model.get_or_insert(m);
+            continue;
+        }
         let entry = if v.get("run").is_some() {
             Entry::Run(Box::new(
                 serde_json::from_value::<RunLine>(v).map_err(|e| parse(e.to_string()))?,
@@ -155,7 +166,8 @@ pub fn read_str(source: &str, text: &str) -> Result<Recording, RecordError> {
             Entry::Watch(serde_json::from_value::<WatchLine>(v).map_err(|e| parse(e.to_string()))?)
         } else {
             return Err(parse(
-                "neither a watch event (resource), a leaker sample (metrics) nor a run line (run)"
+                "neither a watch event (resource), a leaker sample (metrics), a run line (run) \
+                 nor a model (model)"
                     .into(),
             ));
         };

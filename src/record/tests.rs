@@ -121,3 +121,44 @@ fn a_folder_recorded_beside_a_run_reads_as_one_recording() {
     let exp = rec.experiment.expect("the experiment of run-meta.json");
     assert_eq!((exp.name.as_str(), exp.namespace.as_str()), ("spill", "bf"));
 }
+
+fn real_bed_model() -> crate::sim::ClusterModel {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-bed/model.yaml");
+    crate::sim::ClusterModel::load(&path).unwrap()
+}
+
+#[test]
+fn the_model_a_run_was_predicted_on_reads_back_and_is_no_entry() {
+    let dir = std::env::temp_dir().join(format!("oomsday-record-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.jsonl");
+    let r = Recorder::create(&path).unwrap();
+    let at: Time = "2026-11-30T07:32:08Z".parse().unwrap();
+    let model = real_bed_model();
+    r.model(at, &model);
+    r.leaker(at, "bf", "p", "oomsday_leaker_allocated_bytes 7\n");
+    r.flush();
+    let rec = read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(rec.entries.len(), 1, "the model is no observation");
+    let m = rec.model.expect("the model line");
+    assert_eq!(m.received, at);
+    assert_eq!(m.model, model);
+}
+
+#[test]
+fn a_recording_without_a_model_still_reads() {
+    let text =
+        r#"{"received":"2026-11-30T07:32:09Z","resource":"pods","type":"ADDED","object":{}}"#;
+    let rec = read_str("old.jsonl", text).unwrap();
+    assert!(rec.model.is_none());
+    assert_eq!(rec.entries.len(), 1);
+}
+
+#[test]
+fn a_broken_model_line_is_named_by_its_number() {
+    let text = "{\"received\":\"2026-11-30T07:32:09Z\",\"resource\":\"pods\",\"type\":\"ADDED\",\"object\":{}}\n{\"received\":\"2026-11-30T07:32:09Z\",\"model\":{\"nodes\":3}}\n";
+    let e = read_str("run.jsonl", text).unwrap_err().to_string();
+    assert!(e.starts_with("run.jsonl:2: the model line: "), "{e}");
+}

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::{LeakerLine, RecordError, RunLine, RunNote, WatchLine, WatchType};
+use super::{LeakerLine, ModelLine, RecordError, RunLine, RunNote, WatchLine, WatchType};
 use crate::observe::Time;
 
 /// Appends lines to a recording file. Shared by the watches, the leaker scraper and the run's
@@ -101,6 +101,15 @@ impl Recorder {
             namespace: namespace.to_string(),
             pod: pod.to_string(),
             metrics: metrics.to_string(),
+        });
+    }
+
+    /// The model of the cluster the run was predicted on, taken at `received`: what
+    /// `oomsday calibrate` simulates the run on again.
+    pub fn model(&self, received: Time, model: &crate::sim::ClusterModel) {
+        self.line(&ModelLine {
+            received,
+            model: model.clone(),
         });
     }
 

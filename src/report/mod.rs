@@ -5,6 +5,7 @@
 //!
 //! Every rendering of a simulated run says "simulated" prominently: a model is not a measurement.
 
+pub mod calibration;
 mod html;
 mod junit;
 mod markdown;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::svg::{BOTTOM, H, LEFT, TOP, step_d, svg_open, x_at};
 use super::{Report, escape};
-use crate::predict::{Comparison, Prediction, Series};
+use crate::predict::{Comparison, FirstRow, Prediction, Series};
 use crate::sim::model::WorkingSetSource;
 
 /// Most snapshot notes a report repeats (the JSON report has all of them).
@@ -95,6 +95,15 @@ pub(super) fn markdown(report: &Report) -> String {
             r.within_text()
         );
     }
+    let first = &c.target_first;
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | — | {} |",
+        FirstRow::LABEL,
+        cell(&first.predicted_text()),
+        cell(&first.observed_text()),
+        first.within_text()
+    );
     let _ = writeln!(
         md,
         "| verdict | {} | {:?} | — | {} |\n",
@@ -106,6 +115,9 @@ pub(super) fn markdown(report: &Report) -> String {
             "no"
         }
     );
+    if let Some(said) = first.sentence() {
+        let _ = writeln!(md, "{said}\n");
+    }
     let (shown, more) = notes(p);
     if !shown.is_empty() {
         md.push_str(
@@ -283,6 +295,20 @@ fn html_table(p: &Prediction, c: &Comparison) -> String {
             r.within_text()
         );
     }
+    let first = &c.target_first;
+    let _ = write!(
+        h,
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>—</td><td class=\"{}\">{}</td></tr>",
+        FirstRow::LABEL,
+        escape(&first.predicted_text()),
+        escape(&first.observed_text()),
+        match first.within {
+            Some(true) => "pass",
+            Some(false) => "fail",
+            None => "",
+        },
+        escape(&first.within_text())
+    );
     let agree = c.predicted_verdict == c.observed_verdict;
     let _ = write!(
         h,

@@ -35,9 +35,10 @@ pub async fn predict(
     client: &kube::Client,
     taken: &Taken,
     exp: &crate::engine::ExperimentRef,
-) -> Result<crate::predict::Prediction> {
+) -> Result<crate::predict::Predicted> {
     let model = take(client, &Options::default(), taken, &mut |_| {}).await?;
-    crate::predict::predict(&model, exp, crate::predict::SEEDS).await
+    let prediction = crate::predict::predict(&model, exp, crate::predict::SEEDS).await?;
+    Ok(crate::predict::Predicted { model, prediction })
 }
 
 /// The model as the file `oomsday snapshot -o` writes: a comment saying what it is, where and

@@ -210,8 +210,22 @@ async fn with_a_record_dir_each_run_keeps_its_recording_and_report() {
         spec: e.spec.clone(),
     };
     let dir = std::env::temp_dir().join(format!("oomsday-recdir-{}", std::process::id()));
+    let m = model.clone();
+    let mut exp = exp;
+    exp.spec.predict = true;
     let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| SimCluster::new(&model, 3))
-        .with_record_dir(Some(dir.clone()));
+        .with_record_dir(Some(dir.clone()))
+        // spec.predict with a record dir: the recording keeps the model it was predicted on.
+        .with_predictor(Arc::new(move |e: ExperimentRef| {
+            let m = m.clone();
+            Box::pin(async move {
+                let prediction = crate::predict::predict(&m, &e, 1..=2).await?;
+                Ok(crate::predict::Predicted {
+                    model: m,
+                    prediction,
+                })
+            })
+        }));
     let (tx, _rx) = mpsc::unbounded_channel();
     let record = executor
         .execute(
@@ -225,6 +239,15 @@ async fn with_a_record_dir_each_run_keeps_its_recording_and_report() {
         .unwrap_or_else(|e| panic!("{e}"));
     let recording =
         crate::record::read(&dir.join("bf/contained-rec.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let root_model = ClusterModel::load(std::path::Path::new(&format!(
+        "{root}/tests/fixtures/real-bed/model.yaml"
+    )))
+    .unwrap_or_else(|e| panic!("model: {e}"));
+    assert_eq!(
+        recording.model.as_ref().map(|m| &m.model),
+        Some(&root_model),
+        "the recording carries the model the run was predicted on"
+    );
     let report = std::fs::read_dir(dir.join("bf"))
         .unwrap_or_else(|e| panic!("{e}"))
         .filter_map(|e| e.ok())
@@ -253,7 +276,13 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
             a.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(e.name.clone());
-            Box::pin(async move { crate::predict::predict(&m, &e, 1..=3).await })
+            Box::pin(async move {
+                let prediction = crate::predict::predict(&m, &e, 1..=3).await?;
+                Ok(crate::predict::Predicted {
+                    model: m,
+                    prediction,
+                })
+            })
         }));
     let run = |predict: bool| {
         let mut spec = exp.spec.clone();
@@ -286,7 +315,9 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
         .iter()
         .map(|r| r.measure.as_str())
         .collect();
-    assert_eq!(measures.len(), crate::predict::Measure::ALL.len() + 1);
+    // Every measure, what reached the target first, and the verdict.
+    assert_eq!(measures.len(), crate::predict::Measure::ALL.len() + 2);
+    assert!(measures.contains(&crate::predict::FirstRow::LABEL));
     assert!(measures.contains(&"first eviction") && measures.contains(&"verdict"));
     let verdict = status.prediction.last().expect("the verdict row");
     assert_eq!(verdict.observed, format!("{:?}", report.score.verdict));
