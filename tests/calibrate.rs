@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::oomsday;
-use support::truth::{CAMPAIGN, RUNS};
+use support::truth::{CAMPAIGN, OOM_OR_EVICT, RUNS};
 
 const MODEL: &str = "tests/fixtures/real-bed/model.yaml";
 const DOC: &str = "docs/simulator.md";
@@ -26,6 +26,7 @@ fn repo(path: &str) -> PathBuf {
 fn recordings() -> Vec<String> {
     RUNS.iter()
         .chain(&CAMPAIGN)
+        .chain(&OOM_OR_EVICT)
         .map(|r| format!("tests/fixtures/real-runs/{r}"))
         .collect()
 }
@@ -49,13 +50,17 @@ fn the_docs_calibration_table_is_what_calibrate_prints_over_the_real_recordings(
     let (code, table, stderr) = calibrate("markdown");
     assert_eq!(code, 0, "{stderr}");
     // Every recording is in it, and the spill campaign as a distribution.
-    for r in RUNS.iter().chain(&CAMPAIGN) {
+    for r in RUNS.iter().chain(&CAMPAIGN).chain(&OOM_OR_EVICT) {
         assert!(
             table.contains(&format!("| {r} | verdict |")),
             "{r} is missing:\n{table}"
         );
     }
-    assert!(table.contains("**8 recordings of bf/spill**"), "{table}");
+    assert!(table.contains("**16 recordings of bf/spill**"), "{table}");
+    assert!(
+        table.contains("**4 recordings of bf/oom-or-evict**"),
+        "{table}"
+    );
     let path = repo(DOC);
     let doc = std::fs::read_to_string(&path).expect("docs/simulator.md");
     let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END)) else {
@@ -83,7 +88,10 @@ fn calibrate_as_json_counts_what_the_table_shows() {
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     let recordings = v["recordings"].as_array().expect("recordings");
-    assert_eq!(recordings.len(), RUNS.len() + CAMPAIGN.len());
+    assert_eq!(
+        recordings.len(),
+        RUNS.len() + CAMPAIGN.len() + OOM_OR_EVICT.len()
+    );
     let sum = |k: &str| -> u64 {
         recordings
             .iter()
@@ -103,9 +111,10 @@ fn calibrate_as_json_counts_what_the_table_shows() {
         "eviction"
     );
     let campaigns = v["campaigns"].as_array().expect("campaigns");
-    assert_eq!(campaigns.len(), 1);
-    assert_eq!(campaigns[0]["recordings"].as_array().map(Vec::len), Some(8));
+    assert_eq!(campaigns.len(), 2);
+    assert_eq!(campaigns[0]["recordings"].as_array().map(Vec::len), Some(16));
     assert_eq!(campaigns[0]["seeds"], 21);
+    assert_eq!(campaigns[1]["recordings"].as_array().map(Vec::len), Some(4));
 }
 
 /// A temporary file holding `text`.
