@@ -128,7 +128,10 @@ const HTTP_URL: &str = r"^https?://[^/\s]\S*$";
 /// Every rule, in the order the API server reports them.
 pub fn rules() -> Vec<Rule> {
     let mut out = Vec::new();
+    out.extend(pattern_rules());
     out.extend(leak_rules());
+    out.extend(limit_rules());
+    out.extend(cross_rules());
     out.extend(spec_rules());
     out.extend(schedule_rules());
     out.extend(probe_rules());
@@ -149,7 +152,7 @@ fn above_zero(q: &str) -> String {
 }
 
 /// The pattern parameters: which patterns take each, and validate's example value.
-fn leak_rules() -> Vec<Rule> {
+fn pattern_rules() -> Vec<Rule> {
     use super::validate::{PATTERN_PARAMS, param_example, pattern_name, pattern_params};
     let mut out = Vec::new();
     for kind in PATTERN_PARAMS {
@@ -181,11 +184,15 @@ fn leak_rules() -> Vec<Rule> {
             }
         }
     }
+    out
+}
+
+/// Amounts above zero, `start` within `max`, a limit the leak starts below.
+fn leak_rules() -> Vec<Rule> {
     let bounded =
         "!(has(self.unbounded) && self.unbounded) && has(self.max) && isQuantity(self.max)";
     let start = "has(self.start) && isQuantity(self.start)";
-    let limit = "has(self.limit) && self.limit != 'none' && isQuantity(self.limit)";
-    out.extend([
+    vec![
         // A zero amount is all zeros and dots before the suffix and the `/`.
         fixed(
             "leak",
@@ -195,13 +202,19 @@ fn leak_rules() -> Vec<Rule> {
         ),
         fixed(
             "leak",
-            format!("!has(self.step) || !isQuantity(self.step) || {}", above_zero("self.step")),
+            format!(
+                "!has(self.step) || !isQuantity(self.step) || {}",
+                above_zero("self.step")
+            ),
             "the step must be above zero",
             Some(".step"),
         ),
         fixed(
             "leak",
-            format!("self.pattern != 'exponential' || ({})", above_zero("self.start")),
+            format!(
+                "self.pattern != 'exponential' || ({})",
+                above_zero("self.start")
+            ),
             "an exponential leak doubles `start`, so it must be above zero (e.g. start: 64Mi)",
             Some(".start"),
         ),
@@ -226,6 +239,14 @@ fn leak_rules() -> Vec<Rule> {
             "'start ' + self.start + ' is above max ' + self.max",
             Some(".start"),
         ),
+    ]
+}
+
+/// A limit that is a quantity or `none`, above zero, not below `start`, not below the request.
+fn limit_rules() -> Vec<Rule> {
+    let start = "has(self.start) && isQuantity(self.start)";
+    let limit = "has(self.limit) && self.limit != 'none' && isQuantity(self.limit)";
+    vec![
         fixed(
             "leak",
             "!has(self.limit) || self.limit == 'none' || isQuantity(self.limit)",
@@ -256,8 +277,7 @@ fn leak_rules() -> Vec<Rule> {
             "'request ' + self.request + ' is above limit ' + self.limit + '; Kubernetes refuses that'",
             Some(".request"),
         ),
-    ]);
-    out
+    ]
 }
 
 fn param_field(param: &str) -> &'static str {
@@ -270,12 +290,11 @@ fn param_field(param: &str) -> &'static str {
     }
 }
 
-/// Rules across the spec's parts, and on single fields outside the leak.
-fn spec_rules() -> Vec<Rule> {
+/// Rules across the spec's parts: the injection mode and the leak, probes and Prometheus.
+fn cross_rules() -> Vec<Rule> {
     let ephemeral =
         "has(self.injection) && has(self.injection.mode) && self.injection.mode == 'ephemeral'";
-    let not_empty = |at: &'static str| fixed(at, r"self.matches('\\S')", "must not be empty", None);
-    let mut out = vec![
+    vec![
         fixed(
             "",
             format!("!({ephemeral}) || !has(self.leak.limit) || self.leak.limit == 'none'"),
@@ -307,6 +326,13 @@ fn spec_rules() -> Vec<Rule> {
             "expected alerts are read from Prometheus: set spec.prometheus.url",
             Some(".expectAlerts"),
         ),
+    ]
+}
+
+/// Rules on single fields outside the leak.
+fn spec_rules() -> Vec<Rule> {
+    let not_empty = |at: &'static str| fixed(at, r"self.matches('\\S')", "must not be empty", None);
+    let mut out = vec![
         expr(
             "target.name",
             format!("self.matches(r'{DNS_SUBDOMAIN}')"),
