@@ -6,10 +6,11 @@
 //! OOMSDAY_LIVE_KUBECONFIG=$HOME/realk8s/admin.kubeconfig cargo test --test live_admission -- --nocapture
 //! ```
 //!
-//! Without `OOMSDAY_LIVE_KUBECONFIG` it says in one line that it skipped. It applies the CRDs and
-//! the policy (cluster-wide, and left in place: other objects may use them), makes its own
-//! namespaces `adm-<pid>` (labelled oomsday.dev/allow=true) and `adm-<pid>-nolabel`, and deletes
-//! them at the end. Invalid examples meant for a system namespace are applied there with
+//! Without `OOMSDAY_LIVE_KUBECONFIG` it says in one line that it skipped. It applies the CRDs
+//! (cluster-wide, left in place: other tests' objects may use them) and the policy (removed at
+//! the end: it is optional, and it would refuse other tests' objects in unlabelled namespaces),
+//! makes its own namespaces `adm-<pid>` (labelled oomsday.dev/allow=true) and
+//! `adm-<pid>-nolabel`, and deletes them at the end, after a failure too. Invalid examples meant for a system namespace are applied there with
 //! `--dry-run=server`, which runs every validation and admission step and stores nothing.
 
 mod support;
@@ -25,6 +26,13 @@ struct Namespaces<'a> {
 
 impl Drop for Namespaces<'_> {
     fn drop(&mut self) {
+        let policy = repo().join("deploy/policy");
+        let _ = self.live.kubectl(&[
+            "delete",
+            "-k",
+            policy.to_str().unwrap_or_default(),
+            "--ignore-not-found",
+        ]);
         for n in &self.names {
             let _ = self.live.kubectl(&[
                 "delete",
@@ -91,13 +99,13 @@ fn the_api_server_refuses_what_oomsday_validate_refuses() {
         "crd/leakruns.oomsday.dev",
         "--timeout=60s",
     ]);
-    let policy = repo().join("deploy/policy");
-    live.kubectl_ok(&["apply", "-k", policy.to_str().expect("path")]);
     let ns = format!("adm-{}", std::process::id());
     let spaces = Namespaces {
         live: &live,
         names: [ns.clone(), format!("{ns}-nolabel")],
     };
+    let policy = repo().join("deploy/policy");
+    live.kubectl_ok(&["apply", "-k", policy.to_str().expect("path")]);
     for n in &spaces.names {
         live.kubectl_ok(&["create", "namespace", n]);
     }
