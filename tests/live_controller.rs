@@ -526,12 +526,13 @@ fn scheduled_run(live: &Live, dir: &Path) -> String {
     // by the pod annotations); the Service answers from either.
     let own = pod_metrics(live, &leader);
     let verdict = s["verdict"].as_str().unwrap_or_default();
+    let reason = s["reason"].as_str().unwrap_or_default();
     assert_eq!(
         sample(
             &own,
             &format!(
                 "oomsday_runs_total{{namespace=\"bf\",experiment=\"{EXPERIMENT}\",\
-                 phase=\"Completed\",verdict=\"{verdict}\"}}"
+                 phase=\"Completed\",verdict=\"{verdict}\",reason=\"{reason}\"}}"
             )
         ),
         Some(1.0),

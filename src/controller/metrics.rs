@@ -1,9 +1,13 @@
 //! The controller's Prometheus metrics, on `prometheus-client` (the OpenMetrics text format):
-//! runs by outcome, last score per experiment, active injections, leadership, reconcile errors
-//! and durations. `/metrics` (see [`super::http`]) encodes the registry; the tests parse that
+//! runs by outcome and reason, last score per experiment, what the last run did (OOM kills,
+//! evictions, time below budget), active injections, leadership, reconcile errors and durations.
+//! Labels are bounded: experiments (objects) and enums, never run or pod names. The Grafana
+//! dashboard of deploy/grafana/ reads these (tests/dashboard.rs checks its queries against them). `/metrics` (see [`super::http`]) encodes the registry; the tests parse that
 //! output with `promtool check metrics`.
 
 use std::time::Duration;
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +28,7 @@ struct RunLabels {
     experiment: String,
     phase: String,
     verdict: String,
+    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,12 +52,26 @@ fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
+/// How a run ended, as the metrics count it: phase, verdict and reason are the names of enums
+/// (bounded), the summary what the run did.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a> {
+    pub phase: &'a str,
+    pub verdict: &'a str,
+    pub reason: &'a str,
+    pub score: Option<u32>,
+    pub summary: Option<&'a crate::spec::RunSummary>,
+}
+
 /// Shared, thread-safe metrics and the registry they are encoded from.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     runs: Family<RunLabels, Counter>,
     last_score: Family<ExperimentLabels, Gauge>,
+    last_oom_kills: Family<ExperimentLabels, Gauge>,
+    last_evictions: Family<ExperimentLabels, Gauge>,
+    last_below_budget: Family<ExperimentLabels, Gauge<f64, AtomicU64>>,
     active_injections: Gauge,
     leader: Gauge,
     errors: Family<ErrorLabels, Counter>,
@@ -69,6 +88,24 @@ impl Default for Metrics {
             "last_score",
             "Score (0-100) of the experiment's last scored run",
             last_score.clone(),
+        );
+        let last_oom_kills = Family::<ExperimentLabels, Gauge>::default();
+        registry.register(
+            "last_run_oom_kills",
+            "Containers OOM-killed in the experiment's last finished run, the leaker's included",
+            last_oom_kills.clone(),
+        );
+        let last_evictions = Family::<ExperimentLabels, Gauge>::default();
+        registry.register(
+            "last_run_evictions",
+            "Pods evicted under node memory pressure in the experiment's last finished run",
+            last_evictions.clone(),
+        );
+        let last_below_budget = Family::<ExperimentLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "last_run_below_budget_seconds",
+            "Seconds the workload spent below its budget in the experiment's last finished run",
+            last_below_budget.clone(),
         );
         let active_injections = Gauge::default();
         registry.register(
@@ -94,6 +131,9 @@ impl Default for Metrics {
             registry,
             runs,
             last_score,
+            last_oom_kills,
+            last_evictions,
+            last_below_budget,
             active_injections,
             leader,
             errors,
@@ -110,25 +150,31 @@ fn exp_labels(namespace: &str, experiment: &str) -> ExperimentLabels {
 }
 
 impl Metrics {
-    /// A run finished with this phase and verdict (and score, when it was scored).
-    pub fn run_finished(
-        &self,
-        namespace: &str,
-        experiment: &str,
-        phase: &str,
-        verdict: &str,
-        score: Option<u32>,
-    ) {
+    /// A run finished: counted by outcome, its score and what it did kept per experiment.
+    pub fn run_finished(&self, namespace: &str, experiment: &str, run: &Finished<'_>) {
         self.runs
             .get_or_create(&RunLabels {
                 namespace: namespace.into(),
                 experiment: experiment.into(),
-                phase: phase.into(),
-                verdict: verdict.into(),
+                phase: run.phase.into(),
+                verdict: run.verdict.into(),
+                reason: run.reason.into(),
             })
             .inc();
-        if let Some(s) = score {
+        if let Some(s) = run.score {
             self.set_last_score(namespace, experiment, s);
+        }
+        if let Some(sum) = run.summary {
+            let l = exp_labels(namespace, experiment);
+            self.last_oom_kills
+                .get_or_create(&l)
+                .set(i64::from(sum.oom_kills));
+            self.last_evictions
+                .get_or_create(&l)
+                .set(i64::from(sum.evictions));
+            self.last_below_budget
+                .get_or_create(&l)
+                .set(sum.budget_breached_seconds);
         }
     }
 
@@ -141,7 +187,11 @@ impl Metrics {
 
     /// Forgets a deleted experiment's score.
     pub fn forget(&self, namespace: &str, experiment: &str) {
-        self.last_score.remove(&exp_labels(namespace, experiment));
+        let l = exp_labels(namespace, experiment);
+        self.last_score.remove(&l);
+        self.last_oom_kills.remove(&l);
+        self.last_evictions.remove(&l);
+        self.last_below_budget.remove(&l);
     }
 
     /// Injections this replica currently has in place.

@@ -1,6 +1,7 @@
 //! The experiment spec: types, loading from YAML with positions, validation, and the schemas
 //! generated from the types (CRDs, the editor JSON Schema).
 
+pub mod api_rules;
 mod de;
 mod load;
 mod recover;

@@ -2,15 +2,50 @@
 //! checked in under deploy/crds/) and the JSON Schema editors validate experiment files with
 //! (`oomsday schema`, checked in under deploy/schema/).
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
 use super::types::{API_VERSION, LeakExperiment, LeakExperimentSpec, LeakRun};
 
-/// Both CRDs, LeakExperiment first.
+/// Both CRDs, LeakExperiment first, with the CEL rules of [`super::api_rules`] on each
+/// experiment spec.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![LeakExperiment::crd(), LeakRun::crd()]
+    let mut out = vec![LeakExperiment::crd(), LeakRun::crd()];
+    for crd in &mut out {
+        add_rules(crd);
+    }
+    out
+}
+
+/// The experiment spec of a CRD's schema: the LeakExperiment's `spec`, the LeakRun's
+/// `spec.experimentSpec`.
+fn experiment_spec(crd: &mut CustomResourceDefinition) -> Option<&mut JSONSchemaProps> {
+    let kind = crd.spec.names.kind.clone();
+    let root = crd
+        .spec
+        .versions
+        .first_mut()?
+        .schema
+        .as_mut()?
+        .open_api_v3_schema
+        .as_mut()?;
+    let spec = root.properties.as_mut()?.get_mut("spec")?;
+    if kind == "LeakRun" {
+        spec.properties.as_mut()?.get_mut("experimentSpec")
+    } else {
+        Some(spec)
+    }
+}
+
+/// Adds the CEL rules; the nodes it could not find (none, as a test checks).
+pub fn add_rules(crd: &mut CustomResourceDefinition) -> Vec<String> {
+    match experiment_spec(crd) {
+        Some(spec) => super::api_rules::apply(spec),
+        None => vec![format!("{}: no experiment spec", crd.spec.names.kind)],
+    }
 }
 
 /// One CRD as YAML, as `kubectl apply -f` reads it.

@@ -298,11 +298,7 @@ fn check_probe(c: &mut Checker, spec: &LeakExperimentSpec, i: usize, p: &Probe) 
         c.error(&format!("{at}.name"), &[], "must not be empty");
     }
     if spec.probes[..i].iter().any(|q| q.name == p.name) {
-        c.error(
-            &format!("{at}.name"),
-            &[],
-            format!("another probe is already named `{}`", p.name),
-        );
+        c.error(&format!("{at}.name"), &[], "two probes have the same name");
     }
     match (&p.http, &p.query) {
         (None, None) => c.error(&at, &[], "a probe needs exactly one of `http` or `query`"),
@@ -332,7 +328,7 @@ fn check_probe(c: &mut Checker, spec: &LeakExperimentSpec, i: usize, p: &Probe) 
             c.error(
                 &format!("{at}.query.min"),
                 &[&format!("{at}.query.max")],
-                format!("min {lo} is above max {hi}: no value can pass"),
+                "min is above max: no value can pass",
             );
         }
         if spec.prometheus.is_none() {
@@ -448,7 +444,7 @@ fn check_scoring(c: &mut Checker, s: &Scoring) {
             c.error(
                 &format!("spec.scoring.weights.{name}"),
                 &[],
-                format!("weight {v} must be a number of 0 or more"),
+                "must be a number of 0 or more",
             );
         }
     }
@@ -473,27 +469,51 @@ fn check_leak(c: &mut Checker, spec: &LeakExperimentSpec) {
     }
 }
 
-/// Each pattern takes its own parameters, and only those.
-fn check_pattern_params(c: &mut Checker, leak: &Leak) {
-    let pattern = match leak.pattern {
+/// Every leak pattern, in the order of the docs.
+pub(super) const PATTERN_PARAMS: [PatternKind; 4] = [
+    PatternKind::Linear,
+    PatternKind::Exponential,
+    PatternKind::Step,
+    PatternKind::Sawtooth,
+];
+
+/// The pattern parameters of `spec.leak`.
+pub(super) const LEAK_PARAMS: [&str; 5] = ["rate", "doubling", "step", "every", "gcEvery"];
+
+pub(super) fn pattern_name(kind: PatternKind) -> &'static str {
+    match kind {
         PatternKind::Linear => "linear",
         PatternKind::Exponential => "exponential",
         PatternKind::Step => "step",
         PatternKind::Sawtooth => "sawtooth",
-    };
-    let own: &[&str] = match leak.pattern {
+    }
+}
+
+/// The parameters a pattern takes (and no others); the CRD's CEL rules are made from the same.
+pub(super) fn pattern_params(kind: PatternKind) -> &'static [&'static str] {
+    match kind {
         PatternKind::Linear => &["rate"],
         PatternKind::Exponential => &["doubling"],
         PatternKind::Step => &["step", "every"],
         PatternKind::Sawtooth => &["rate", "gcEvery"],
-    };
-    let example = |p: &str| match p {
+    }
+}
+
+pub(super) fn param_example(param: &str) -> &'static str {
+    match param {
         "rate" => "40Mi/min",
         "doubling" => "5m",
         "step" => "256Mi",
         "every" => "2m",
         _ => "10m",
-    };
+    }
+}
+
+/// Each pattern takes its own parameters, and only those.
+fn check_pattern_params(c: &mut Checker, leak: &Leak) {
+    let pattern = pattern_name(leak.pattern);
+    let own = pattern_params(leak.pattern);
+    let example = param_example;
     let present = [
         ("rate", leak.rate.is_some()),
         ("doubling", leak.doubling.is_some()),

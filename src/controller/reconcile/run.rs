@@ -311,9 +311,13 @@ async fn finish(
             ctx.metrics.run_finished(
                 &ns,
                 &run.spec.experiment,
-                &format!("{:?}", s.phase),
-                &format!("{:?}", score.verdict),
-                score.total,
+                &crate::controller::metrics::Finished {
+                    phase: &format!("{:?}", s.phase),
+                    verdict: &format!("{:?}", score.verdict),
+                    reason: s.reason.map_or("", RunReason::as_str),
+                    score: score.total,
+                    summary: s.summary.as_ref(),
+                },
             );
             let mut note = format!(
                 "{}, {:?}: {}",
@@ -336,8 +340,17 @@ async fn finish(
             s.reason = Some(RunReason::EngineFailed);
             s.message = failed.clone();
             s.completion_time = Some((ctx.clock)());
-            ctx.metrics
-                .run_finished(&ns, &run.spec.experiment, "Failed", "Inconclusive", None);
+            ctx.metrics.run_finished(
+                &ns,
+                &run.spec.experiment,
+                &crate::controller::metrics::Finished {
+                    phase: "Failed",
+                    verdict: "Inconclusive",
+                    reason: RunReason::EngineFailed.as_str(),
+                    score: None,
+                    summary: None,
+                },
+            );
             s
         }
     };

@@ -190,6 +190,20 @@ async fn a_run_is_protected_only_while_it_may_leak_and_ends_waitable() {
             .contains("oomsday_runs_total{namespace=\"shop\",experiment=\"checkout-black-friday\""),
         "{metrics}"
     );
+    // What the run did, kept per experiment for the dashboard: the story's kills are counted.
+    let kills = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "oomsday_last_run_oom_kills{namespace=\"shop\",experiment=\"checkout-black-friday\"} ",
+            )
+        })
+        .and_then(|v| v.parse::<u32>().ok());
+    assert!(kills.is_some_and(|k| k > 0), "{metrics}");
+    assert!(
+        metrics.contains("oomsday_last_run_below_budget_seconds{"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -37,8 +37,27 @@ fn metrics_pass_promtool_check_metrics() {
         return;
     };
     let m = Metrics::default();
-    m.run_finished("shop", "lx", "Completed", "Passed", Some(82));
-    m.run_finished("shop", "odd \"name\"\\x", "Aborted", "Inconclusive", None);
+    let summary = crate::spec::RunSummary {
+        oom_kills: 1,
+        budget_breached_seconds: 12.5,
+        ..Default::default()
+    };
+    let done = crate::controller::metrics::Finished {
+        phase: "Completed",
+        verdict: "Passed",
+        reason: "DurationElapsed",
+        score: Some(82),
+        summary: Some(&summary),
+    };
+    m.run_finished("shop", "lx", &done);
+    let aborted = crate::controller::metrics::Finished {
+        phase: "Aborted",
+        verdict: "Inconclusive",
+        reason: "Signal",
+        score: None,
+        summary: None,
+    };
+    m.run_finished("shop", "odd \"name\"\\x", &aborted);
     m.set_active_injections(1);
     m.set_leader(true);
     m.reconcile_error("LeakRun", "kube");
