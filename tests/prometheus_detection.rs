@@ -239,7 +239,7 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let fired_at = loop {
         let now = Time::now();
-        timeline.extend(prober.poll(now).await);
+        timeline.extend(prober.poll(now, false).await);
         let fired = timeline.iter().find_map(|o| match &o.event {
             Event::Alert {
                 name,

@@ -446,6 +446,7 @@ impl Cluster for ReplayCluster {
                     limit_ranges: Vec::new(),
                     hpas: Vec::new(),
                     node_allocatable: super::kube::node_allocatable(&nodes),
+                    nodes: Vec::new(),
                 }
             }
         };

@@ -47,6 +47,9 @@ pub struct Defences {
     /// Allocatable memory of each schedulable node, in bytes.
     #[serde(default)]
     pub node_allocatable: Vec<u64>,
+    /// The nodes the target's pods ran on at preflight (the steady-state gate's nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// How bad a finding is. Ordered: `Low < Medium < High < Critical`.

@@ -452,6 +452,7 @@ fn simulate(
         runs.push((seed, measures, series));
     }
     let mut p = Prediction::of_runs(model, &runs)?;
+    warnings.extend(crate::sim::unmodelled(&exp.spec));
     p.warnings = warnings;
     Ok(p)
 }

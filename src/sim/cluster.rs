@@ -165,7 +165,19 @@ impl SimCluster {
                 .filter(|n| !n.not_ready)
                 .map(|n| n.allocatable)
                 .collect(),
+            nodes: self.target_nodes(wl),
         }
+    }
+
+    /// The nodes the workload's pods run on, by name, each once.
+    fn target_nodes(&self, wl: usize) -> Vec<String> {
+        let nodes: std::collections::BTreeSet<&str> = self.world.wls[wl]
+            .pods
+            .iter()
+            .filter_map(|&p| self.world.pods[p].node)
+            .map(|n| self.world.nodes[n].name.as_str())
+            .collect();
+        nodes.into_iter().map(str::to_string).collect()
     }
 
     /// PDB `b` as the API would return it, with its status at internal second `t`.

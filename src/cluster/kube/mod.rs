@@ -626,6 +626,11 @@ impl KubeCluster {
             limit_ranges: limit_ranges.items,
             hpas: preflight::matching_hpas(hpas.items, t.kind, &t.name),
             node_allocatable: preflight::node_allocatable(&observer.nodes()),
+            nodes: observer
+                .classifier()
+                .target_nodes()
+                .map(str::to_string)
+                .collect(),
         })
     }
 

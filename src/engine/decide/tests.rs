@@ -62,6 +62,7 @@ fn leaking(obs: &[Observation]) -> RunState {
 fn recovering(reason: RunReason, before: &[Observation], after: &[Observation]) -> RunState {
     let mut st = leaking(before);
     st.ending = Some(Ending {
+        rule: None,
         reason,
         message: "why".into(),
     });
@@ -386,6 +387,7 @@ fn a_revert_owed_is_retried_first() {
     let mut st = leaking(&[]);
     st.phase = Phase::Reverting;
     st.ending = Some(Ending {
+        rule: None,
         reason: RunReason::AbortRule,
         message: "x".into(),
     });
