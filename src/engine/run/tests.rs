@@ -2,6 +2,7 @@ use super::*;
 use crate::engine::NoProbes;
 use crate::engine::testing::{Script, ScriptedCluster};
 use crate::observe::{DisruptionCause, PodRef};
+use crate::spec::AbortCause;
 use serde_json::json;
 
 use crate::testkit::{EPOCH as START, t};
@@ -193,10 +194,10 @@ struct EveryFive {
 }
 
 impl Probes for EveryFive {
-    fn next_due(&self) -> Option<Time> {
+    fn next_due(&self, _stage: Stage) -> Option<Time> {
         Some(self.next.unwrap_or(Time::MIN))
     }
-    async fn poll(&mut self, now: Time) -> Vec<Observation> {
+    async fn poll(&mut self, now: Time, _stage: Stage) -> Vec<Observation> {
         self.polled.push(now);
         self.next = Some(add(now, StdDuration::from_secs(300)));
         let ok = now < t(500) || now >= t(1890);
@@ -259,8 +260,14 @@ async fn abort_rule_reverts_at_once_and_still_watches_recovery() {
     assert_eq!(r.recovered, None);
     assert_eq!(r.finished, t(1300));
     reverted_once(&c);
-    assert!(r.timeline.iter().any(|o| matches!(&o.event,
-        Event::Abort { reason, .. } if reason == "AbortRule")));
+    assert!(r.timeline.iter().any(|o| matches!(
+        &o.event,
+        Event::Abort {
+            reason: RunReason::AbortRule,
+            rule: Some(AbortCause::Bystanders),
+            ..
+        }
+    )));
 }
 
 #[tokio::test]
