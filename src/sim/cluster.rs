@@ -367,6 +367,11 @@ impl Cluster for SimCluster {
     async fn preflight(&mut self, plan: &InjectionPlan) -> Result<Defences> {
         let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
         self.set_target(wl);
+        if plan.spec.steady_state.is_some() {
+            // The steady-state gate judges the state before anything is injected; a run
+            // without one reads the target's state from the first sample after the injection.
+            self.world.report_baseline();
+        }
         Ok(self.defences(wl, plan.spec.target.kind))
     }
 
