@@ -145,18 +145,29 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             message: format!("the leak ran its duration ({})", spec.duration),
         });
     }
-    // A PromQL rule crossed but not yet for its `for` is due then: wake up to judge it.
+    Step::Observe {
+        until: observe_until(spec, state, deadline, gap_limit),
+    }
+}
+
+/// How long to watch the leak before deciding again: to the deadline, or earlier to the end of
+/// the outage tolerance, or to when a crossed PromQL rule has held for its `for`.
+fn observe_until(
+    spec: &LeakExperimentSpec,
+    state: &RunState,
+    deadline: Time,
+    gap_limit: Option<Time>,
+) -> Time {
     let query_due = spec
         .abort
         .as_ref()
         .and_then(|a| a.promql.as_ref())
         .zip(state.tally.query_crossed())
         .map(|(q, (since, _))| super::add(since, q.hold.std()));
-    let until = [gap_limit, query_due]
+    [gap_limit, query_due]
         .into_iter()
         .flatten()
-        .fold(deadline, Time::min);
-    Step::Observe { until }
+        .fold(deadline, Time::min)
 }
 
 /// Before injecting: inject once the target has been steady for the gate's `for`; watch it

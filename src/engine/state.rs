@@ -164,23 +164,8 @@ impl Tally {
             } if self.workload.is_none_or(|s| obs.at >= s.at) => {
                 self.record_workload(obs, *desired, *ready, *leaker)
             }
-            Event::SteadyProbe { name, ok, detail } => {
-                self.hold(
-                    SteadyCheck::Probe(name.clone()),
-                    *ok,
-                    obs.at,
-                    detail.clone(),
-                );
-            }
-            Event::Alert { name, state } => {
-                self.alerts.insert(name.clone(), *state);
-            }
-            Event::AbortQuery { crossed, detail } => {
-                self.query_crossed = match (&self.query_crossed, crossed) {
-                    (_, false) => None,
-                    (Some(c), true) => Some(c.clone()),
-                    (None, true) => Some((obs.at, detail.clone())),
-                };
+            Event::SteadyProbe { .. } | Event::Alert { .. } | Event::AbortQuery { .. } => {
+                self.record_query(obs)
             }
             Event::LeakerPods { live } if self.leaker_pods.is_none_or(|s| obs.at >= s.at) => {
                 self.leaker_pods = Some(Sample {
@@ -219,6 +204,32 @@ impl Tally {
             Event::ObservationGap { open, detail } => self.record_gap(obs, *open, detail),
             Event::ObservationFailed { detail } if self.observation_failed.is_none() => {
                 self.observation_failed = Some(detail.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// What the prober asked: a steady-state probe's result, an alert's state, the
+    /// `abort.promql` expression crossing its line or coming back.
+    fn record_query(&mut self, obs: &Observation) {
+        match &obs.event {
+            Event::SteadyProbe { name, ok, detail } => {
+                self.hold(
+                    SteadyCheck::Probe(name.clone()),
+                    *ok,
+                    obs.at,
+                    detail.clone(),
+                );
+            }
+            Event::Alert { name, state } => {
+                self.alerts.insert(name.clone(), *state);
+            }
+            Event::AbortQuery { crossed, detail } => {
+                self.query_crossed = match (&self.query_crossed, crossed) {
+                    (_, false) => None,
+                    (Some(c), true) => Some(c.clone()),
+                    (None, true) => Some((obs.at, detail.clone())),
+                };
             }
             _ => {}
         }
