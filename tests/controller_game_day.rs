@@ -246,7 +246,6 @@ fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time
 
 /// Runs the controller until the experiment's scheduled run has finished; returns the run.
 async fn scheduled_run(server: &ApiServer, leaking: &Arc<AtomicBool>) -> Value {
-    let client = server.client();
     let leaking = leaking.clone();
     let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
         Ok(LeakingCluster {
@@ -255,6 +254,17 @@ async fn scheduled_run(server: &ApiServer, leaking: &Arc<AtomicBool>) -> Value {
             leaking: leaking.clone(),
         })
     });
+    finished_run(server, executor).await
+}
+
+/// Runs the controller with `executor` until the experiment's scheduled run has finished;
+/// returns the run.
+async fn finished_run<F, C>(server: &ApiServer, executor: EngineExecutor<F>) -> Value
+where
+    F: Fn(Option<ForRun<'_>>) -> oomsday::Result<C> + Send + Sync + 'static,
+    C: Cluster + 'static,
+{
+    let client = server.client();
     let opts = Options {
         identity: "replica-a".into(),
         lease_namespace: "oomsday-system".into(),
@@ -377,4 +387,99 @@ async fn with_prometheus_unreachable_detection_is_not_measured_never_zero() {
     // What could be measured was: the probe ran.
     assert!(s["probes"][0]["total"].as_u64().unwrap_or(0) >= 5, "{s}");
     assert!(s["alerts"][0].get("firedTime").is_none(), "{s}");
+}
+
+/// A target that never gets steady: one of its two replicas is not ready. Injecting into it
+/// is counted, so the test can say nothing was.
+struct UnsteadyCluster {
+    told: bool,
+    injected: Arc<AtomicBool>,
+}
+
+impl Cluster for UnsteadyCluster {
+    fn describe(&self) -> String {
+        "fake (not steady)".into()
+    }
+    fn simulated(&self) -> bool {
+        false
+    }
+    fn now(&self) -> Time {
+        Time::now()
+    }
+    async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
+        Ok(Defences {
+            namespace: plan.namespace.clone(),
+            kind: oomsday::spec::TargetKind::Deployment,
+            name: plan.spec.target.name.clone(),
+            replicas: 2,
+            ..Defences::default()
+        })
+    }
+    async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
+        self.injected.store(true, Ordering::SeqCst);
+        Ok(plan.record())
+    }
+    async fn revert(&mut self, _record: &InjectionRecord) -> oomsday::Result<()> {
+        Ok(())
+    }
+    async fn observe(&mut self, until: Time) -> oomsday::Result<Vec<Observation>> {
+        if !std::mem::replace(&mut self.told, true) {
+            return Ok(vec![Observation::baseline(
+                Time::now(),
+                Event::workload(2, 1),
+            )]);
+        }
+        let left = Duration::try_from(until.duration_since(Time::now())).unwrap_or_default();
+        tokio::time::sleep(left.min(Duration::from_millis(200))).await;
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_against_a_target_that_is_not_steady_injects_nothing() {
+    let server = cluster().await;
+    let due = Time::now()
+        .checked_add(jiff::SignedDuration::from_secs(3))
+        .expect("time");
+    let cron = due
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%S %M %H * * *")
+        .to_string();
+    server.create(
+        "leakexperiments",
+        json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
+               "metadata": {"name": "checkout-game-day", "namespace": "shop"},
+               "spec": {"target": {"kind": "Deployment", "name": "checkout"},
+                        "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
+                        "duration": "14s", "recovery": "2s",
+                        "schedule": {"cron": cron, "timeZone": "UTC"},
+                        "steadyState": {"for": "2s", "timeout": "4s"}}}),
+    );
+    let injected = Arc::new(AtomicBool::new(false));
+    let flag = injected.clone();
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
+        Ok(UnsteadyCluster {
+            told: false,
+            injected: flag.clone(),
+        })
+    });
+    let run = finished_run(&server, executor).await;
+    let status = &run["status"];
+    assert!(!injected.load(Ordering::SeqCst), "nothing may be injected");
+    assert_eq!(run["spec"]["trigger"], "Schedule");
+    assert_eq!(status["reason"], "NotSteady", "{status:#}");
+    assert_eq!(status["verdict"], "Inconclusive", "{status:#}");
+    assert!(
+        status["score"].is_null() && status["injectedTime"].is_null(),
+        "{status:#}"
+    );
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(message.contains("replicasReady: 1/2 ready"), "{message}");
+    let experiment = server
+        .get("leakexperiments", "shop", "checkout-game-day")
+        .expect("experiment");
+    assert_eq!(
+        experiment["status"]["lastVerdict"], "Inconclusive",
+        "{experiment:#}"
+    );
 }

@@ -103,3 +103,86 @@ async fn stop_before_start_touches_nothing() {
         Verdict::Inconclusive
     );
 }
+
+/// The Black Friday target on the fixed cluster (steady by itself), behind a budget it can
+/// never satisfy (minAvailable above its replicas) or not, with a steady-state gate of 2m
+/// within `timeout`.
+fn gated(unhealthy_budget: bool, timeout: &str) -> (ExperimentRef, ClusterModel) {
+    let (mut exp, _) = black_friday(false);
+    let fixed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday/fixed/cluster.yaml");
+    let mut model = ClusterModel::load(&fixed).expect("valid model");
+    if unhealthy_budget {
+        let labels =
+            std::collections::BTreeMap::from([("app".to_string(), "checkout".to_string())]);
+        let w = model
+            .spec
+            .workloads
+            .iter_mut()
+            .find(|w| w.name == exp.spec.target.name)
+            .expect("the target is in the model");
+        w.labels.extend(labels.clone());
+        let replicas = w.replicas;
+        model.spec.pdbs.push(oomsday::sim::model::PdbModel {
+            name: "checkout".into(),
+            namespace: exp.namespace.clone(),
+            selector: labels,
+            min_available: Some(oomsday_core::CountOrPercent::Count(replicas + 1)),
+            max_unavailable: None,
+        });
+    }
+    exp.spec.steady_state = Some(
+        serde_json::from_value(serde_json::json!({"for": "2m", "timeout": timeout}))
+            .expect("a valid gate"),
+    );
+    (exp, model)
+}
+
+#[tokio::test]
+async fn a_target_that_is_not_steady_is_never_injected_in_the_simulator() {
+    let (exp, model) = gated(true, "5m");
+    let record = run_sim(&exp, &model, 42).await;
+    assert_eq!(
+        record.reason,
+        Some(oomsday::spec::RunReason::NotSteady),
+        "{:?}",
+        record.message
+    );
+    assert_eq!(record.injected, None);
+    assert!(record.injection.is_none());
+    assert!(
+        !record.timeline.iter().any(|o| matches!(
+            o.event,
+            Event::LeakerStarted { .. } | Event::OomKilled { .. }
+        )),
+        "nothing was injected, so nothing leaked"
+    );
+    let message = record.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("budgetHealthy (PDB checkout)"),
+        "{message}"
+    );
+    assert_eq!(
+        record.finished.duration_since(record.started).as_secs(),
+        300,
+        "gave up at the timeout"
+    );
+    let score = oomsday::score::score(&record);
+    assert_eq!((score.verdict, score.total), (Verdict::Inconclusive, None));
+}
+
+#[tokio::test]
+async fn a_steady_target_is_injected_once_it_held_for_the_window_in_the_simulator() {
+    let (exp, model) = gated(false, "10m");
+    let record = run_sim(&exp, &model, 42).await;
+    let injected = record.injected.unwrap_or_else(|| {
+        panic!(
+            "not injected: {:?} {:#?}",
+            record.message,
+            record.timeline.iter().take(30).collect::<Vec<_>>()
+        )
+    });
+    let waited = injected.duration_since(record.started).as_secs();
+    assert!((120..=125).contains(&waited), "injected after {waited}s");
+    assert_eq!(record.phase, Phase::Completed, "{:?}", record.message);
+}

@@ -141,6 +141,52 @@ fn a_scale_and_a_new_image_during_a_run_are_kept_after_the_revert() {
     assert_eq!(containers[0]["image"], "docker.io/library/sleeper:1");
 }
 
+/// `contained`'s experiment and setup, rewritten: the experiment waits for a steady target
+/// (20s within 45s) and the setup's PodDisruptionBudget asks for more pods than bf/checkout
+/// has, so the target is never steady.
+fn not_steady_files(live: &Live) -> (PathBuf, PathBuf) {
+    let read = |file: &str| std::fs::read_to_string(fixture("contained", file)).expect(file);
+    let experiment = read("contained.yaml");
+    assert!(experiment.contains("  duration: 60s\n"), "{experiment}");
+    let experiment = experiment.replacen(
+        "  duration: 60s\n",
+        "  duration: 60s\n  steadyState: {for: 20s, timeout: 45s}\n",
+        1,
+    );
+    let setup = read("setup.yaml");
+    assert!(setup.contains("  minAvailable: 2\n"), "{setup}");
+    let setup = setup.replacen("  minAvailable: 2\n", "  minAvailable: 5\n", 1);
+    let (e, s) = (
+        live.out.join("not-steady.yaml"),
+        live.out.join("not-steady-setup.yaml"),
+    );
+    std::fs::write(&e, experiment).expect("write");
+    std::fs::write(&s, setup).expect("write");
+    (e, s)
+}
+
+#[test]
+fn a_target_that_is_not_steady_is_not_injected_and_the_run_is_inconclusive() {
+    let test = "a_target_that_is_not_steady_is_not_injected_and_the_run_is_inconclusive";
+    let Some(live) = live(test) else { return };
+    let _one = BedLock::take(&live);
+    let (experiment, setup) = not_steady_files(&live);
+    let r = live.record("not-steady", &experiment, &setup, |_, _| {
+        panic!("the leaker was put into a target that is not steady")
+    });
+    assert_eq!(r.exit_code(), 4, "inconclusive (documented exit code 4)");
+    let report = r.report_json();
+    assert_eq!(report["record"]["reason"], "NotSteady", "{report:#}");
+    assert!(report["record"]["injected"].is_null(), "{report:#}");
+    assert_eq!(report["score"]["verdict"], "Inconclusive", "{report:#}");
+    let message = report["record"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("budgetHealthy (PDB checkout)"),
+        "{message}"
+    );
+    live.assert_untouched();
+}
+
 /// The bed on this machine whose API server the outage tests restart, or None (with the line
 /// saying why).
 fn bed(test: &str) -> Option<PathBuf> {

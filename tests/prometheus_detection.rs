@@ -1,7 +1,8 @@
 //! Detection against a real Prometheus: start Debian's `prometheus` on loopback, let it scrape a
 //! real leaker's `/metrics` every second with a test alert on the leaker's bytes, and check that
 //! oomsday's alert check sees the alert fire — dated by Prometheus' own `activeAt` — and that the
-//! detection facet credits it. Also checks the shipped rules with `promtool`.
+//! detection facet credits it. Also checks the shipped rules with `promtool`, and that the
+//! query abort rules (`abort.promql`, `abort.alerts`) fire and revert on a real Prometheus.
 //!
 //! Without the `prometheus` binary these tests say so and pass, unless
 //! `OOMSDAY_REQUIRE_PROMETHEUS=1` (CI), where a missing binary is a failure.
@@ -11,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use oomsday::engine::RunRecord;
+use oomsday::engine::{self, Cluster as _, ExperimentRef, RunOptions, RunRecord};
 use oomsday::observe::{AlertState, Event, Observation, PodRef, Time, Timeline};
 use oomsday::probe::{Prober, Prometheus};
 use oomsday::score::{self, Facet};
-use oomsday::spec::{LeakExperimentSpec, Phase, Verdict};
+use oomsday::sim::{ClusterModel, SimCluster};
+use oomsday::spec::{AbortCause, LeakExperimentSpec, Phase, RunReason, Verdict, load_experiments};
 
 /// Every wait for Prometheus or the leaker is bounded by this.
 const WAIT: Duration = Duration::from_secs(60);
@@ -239,7 +241,7 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let fired_at = loop {
         let now = Time::now();
-        timeline.extend(prober.poll(now).await);
+        timeline.extend(prober.poll(now, false).await);
         let fired = timeline.iter().find_map(|o| match &o.event {
             Event::Alert {
                 name,
@@ -364,5 +366,151 @@ fn shipped_rules_pass_promtool() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// A Prometheus on loopback that scrapes itself every second, with an alert that always fires:
+/// its guard, its URL and the scratch directory it lives in.
+async fn self_scraping_prometheus(prometheus: &Path) -> (Guard, String, TempDir) {
+    let dir = TempDir::new("prometheus-abort");
+    let port = free_port();
+    std::fs::write(
+        dir.0.join("rules.yml"),
+        "groups:\n  - name: oomsday-abort\n    interval: 1s\n    rules:\n      - alert: ClusterOnFire\n        expr: vector(1)\n        for: 0s\n",
+    )
+    .expect("rules file");
+    std::fs::write(
+        dir.0.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+            dir.0.join("rules.yml").display()
+        ),
+    )
+    .expect("config file");
+    let guard = Guard(
+        Command::new(prometheus)
+            .arg(format!(
+                "--config.file={}",
+                dir.0.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_http_ok(&format!("{url}/-/ready")).await;
+    // Wait until it has scraped itself and its alert fires: the rules below read both.
+    let p = Prometheus::new(&url, Duration::from_secs(5)).expect("client");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let up = p
+            .query("up{job=\"self\"}")
+            .await
+            .is_ok_and(|s| !s.is_empty());
+        let firing = p.alerts().await.is_ok_and(|a| {
+            a.iter()
+                .any(|a| a.name == "ClusterOnFire" && a.state == AlertState::Firing)
+        });
+        if up && firing {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "prometheus did not scrape itself and fire ClusterOnFire within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    (guard, url, dir)
+}
+
+/// The Black Friday experiment on the fixed cluster (it holds by itself), with `abort` and the
+/// Prometheus at `url`, and the model to simulate it on.
+fn aborting(url: &str, abort: serde_json::Value) -> (ExperimentRef, ClusterModel) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday");
+    let (exps, _) = load_experiments(&dir.join("checkout-leak.yaml")).expect("valid experiment");
+    let sourced = exps.into_iter().next().expect("one experiment");
+    let mut spec = sourced.experiment.spec.clone();
+    spec.prometheus = Some(serde_json::from_value(serde_json::json!({"url": url})).expect("url"));
+    spec.abort = Some(serde_json::from_value(abort).expect("abort rules"));
+    let exp = ExperimentRef {
+        name: "promql-abort".into(),
+        namespace: sourced
+            .experiment
+            .metadata
+            .namespace
+            .clone()
+            .expect("namespaced"),
+        spec,
+    };
+    let model = ClusterModel::load(&dir.join("fixed/cluster.yaml")).expect("valid model");
+    (exp, model)
+}
+
+/// The engine with the real prober against a real Prometheus: a PromQL abort rule (and an
+/// alert named in `abort.alerts`) fires on the first evaluation after the injection, and the
+/// run reverts at once, Failed, the rule that fired named in its typed Abort event. The
+/// cluster is the simulator (its clock virtual, its Prometheus real): what is tested is the
+/// path from Prometheus' answer to the revert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promql_abort_rule_fires_against_a_real_prometheus_and_reverts_at_once() {
+    let Some(prometheus) = required("prometheus") else {
+        return;
+    };
+    let (_prom, url, _dir) = self_scraping_prometheus(&prometheus).await;
+    let cases = [
+        (
+            serde_json::json!({"promql": {"query": "up{job=\"self\"}", "above": 0.5, "for": "0s"}}),
+            AbortCause::Promql,
+        ),
+        (
+            serde_json::json!({"alerts": ["ClusterOnFire"]}),
+            AbortCause::Alert("ClusterOnFire".into()),
+        ),
+    ];
+    for (abort, cause) in cases {
+        let (exp, model) = aborting(&url, abort);
+        let mut cluster = SimCluster::new(&model, 42).expect("model builds");
+        let mut prober = Prober::new(&exp.spec).expect("prober");
+        let opts = RunOptions::new(engine::run_id(&exp.name, cluster.now(), 42));
+        let record = engine::run(
+            &mut cluster,
+            &mut prober,
+            &exp,
+            &opts,
+            &mut engine::StopSignal::never(),
+            &mut |_| {},
+        )
+        .await
+        .expect("reverted");
+        assert_eq!(
+            record.reason,
+            Some(RunReason::AbortRule),
+            "{:?}",
+            record.message
+        );
+        assert_eq!(record.phase, Phase::Aborted);
+        let injected = record.injected.expect("injected");
+        let reverted = record.reverted.expect("reverted");
+        // The first evaluation is due at the injection; the revert follows at once.
+        assert!(
+            reverted.duration_since(injected).as_secs() <= 5,
+            "reverted {}s after the injection",
+            reverted.duration_since(injected).as_secs()
+        );
+        let abort = record.timeline.iter().find_map(|o| match &o.event {
+            Event::Abort { reason, rule, .. } => Some((*reason, rule.clone())),
+            _ => None,
+        });
+        assert_eq!(abort, Some((RunReason::AbortRule, Some(cause.clone()))));
+        let s = score::score(&record);
+        assert_eq!(s.verdict, Verdict::Failed, "{}", s.verdict_reason);
+        eprintln!("{cause}: {}", record.message.as_deref().unwrap_or_default());
     }
 }

@@ -162,6 +162,9 @@ async fn simulate_one(
     if let Some(warning) = cluster.edge_warning() {
         println!("  warning: {warning}");
     }
+    for note in crate::sim::unmodelled(&exp.spec) {
+        println!("  note: {note}");
+    }
     let wall = std::time::Instant::now();
     let result = crate::sim::run_on(&mut cluster, &exp, seed).await;
     let took = wall.elapsed();

@@ -447,6 +447,7 @@ impl Cluster for ReplayCluster {
                     hpas: Vec::new(),
                     node_allocatable: super::kube::node_allocatable(&nodes),
                     node_capacity: crate::objects::node_capacity(&nodes),
+                    nodes: Vec::new(),
                 }
             }
         };

@@ -50,6 +50,9 @@ pub struct Defences {
     /// Memory capacity of each schedulable node, in bytes (absent from older records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_capacity: Vec<u64>,
+    /// The nodes the target's pods ran on at preflight (the steady-state gate's nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// How bad a finding is. Ordered: `Low < Medium < High < Critical`.

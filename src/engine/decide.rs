@@ -2,9 +2,10 @@
 //! knows and the time. The driver ([`super::run`]) carries steps out and feeds results back in.
 
 use crate::observe::Time;
-use crate::spec::{LeakExperimentSpec, Phase};
+use crate::spec::{AbortCause, LeakExperimentSpec, Phase, SteadyState};
 
 use super::state::{Ending, RunState};
+use super::steady::{Steadiness, steadiness};
 use crate::spec::RunReason;
 
 /// What the driver should do next.
@@ -36,6 +37,7 @@ pub fn decide(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
         Phase::Pending => {
             if let Some(stop) = &state.stop {
                 return Step::Finish(Ending {
+                    rule: None,
                     reason: stop.reason,
                     message: format!("stopped before anything was injected ({})", stop.detail),
                 });
@@ -43,10 +45,10 @@ pub fn decide(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             if let Some(f) = &state.failure {
                 return Step::Finish(f.clone());
             }
-            if state.defences.is_none() {
-                Step::Preflight
-            } else {
-                Step::Inject
+            match (&state.defences, &spec.steady_state) {
+                (None, _) => Step::Preflight,
+                (Some(_), Some(gate)) => steady_gate(gate, state, now),
+                (Some(_), None) => Step::Inject,
             }
         }
         // Injecting is only seen here after `inject` was interrupted or failed: either way the
@@ -55,6 +57,7 @@ pub fn decide(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             stop_ending(state)
                 .or_else(|| state.failure.clone())
                 .unwrap_or_else(|| Ending {
+                    rule: None,
                     reason: RunReason::InjectFailed,
                     message: "injection did not complete".into(),
                 }),
@@ -63,6 +66,7 @@ pub fn decide(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
         // Reverting is only seen here when a revert is still owed (the driver moves on to
         // Recovering or Failed itself).
         Phase::Reverting => Step::Revert(state.ending.clone().unwrap_or_else(|| Ending {
+            rule: None,
             reason: RunReason::DurationElapsed,
             message: "revert pending".into(),
         })),
@@ -76,6 +80,7 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
     // A replay follows its recording: the recorded revert is a fact of that run.
     if let Some((reason, note)) = state.tally.recorded_revert() {
         return Step::Revert(Ending {
+            rule: None,
             reason: reason.unwrap_or(RunReason::Unknown),
             message: format!(
                 "as recorded ({note}); today's oomsday had not reverted by then, and the replay \
@@ -91,6 +96,7 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
     }
     if let Some(detail) = state.tally.observation_failed() {
         return Step::Revert(Ending {
+            rule: None,
             reason: RunReason::ObservationFailed,
             message: format!("the cluster could not be observed: {detail}"),
         });
@@ -102,6 +108,7 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
         Ok(limit) => limit,
         Err(message) => {
             return Step::Revert(Ending {
+                rule: None,
                 reason: RunReason::ObservationFailed,
                 message,
             });
@@ -114,6 +121,7 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             |m| format!("field manager \"{m}\""),
         );
         return Step::Revert(Ending {
+            rule: None,
             reason: RunReason::InjectionRemoved,
             message: format!(
                 "the leaker was taken out of {} {} at T+{secs:.0}s by {by}, not by oomsday; \
@@ -123,20 +131,92 @@ fn leaking(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
             ),
         });
     }
-    if let Some(message) = abort_rule(spec, state) {
+    if let Some((rule, message)) = abort_rule(spec, state, now) {
         return Step::Revert(Ending {
+            rule: Some(rule),
             reason: RunReason::AbortRule,
             message,
         });
     }
     if now >= deadline {
         return Step::Revert(Ending {
+            rule: None,
             reason: RunReason::DurationElapsed,
             message: format!("the leak ran its duration ({})", spec.duration),
         });
     }
     Step::Observe {
-        until: gap_limit.map_or(deadline, |l| l.min(deadline)),
+        until: observe_until(spec, state, deadline, gap_limit),
+    }
+}
+
+/// How long to watch the leak before deciding again: to the deadline, or earlier to the end of
+/// the outage tolerance, or to when a crossed PromQL rule has held for its `for`.
+fn observe_until(
+    spec: &LeakExperimentSpec,
+    state: &RunState,
+    deadline: Time,
+    gap_limit: Option<Time>,
+) -> Time {
+    let query_due = spec
+        .abort
+        .as_ref()
+        .and_then(|a| a.promql.as_ref())
+        .zip(state.tally.query_crossed())
+        .map(|(q, (since, _))| super::add(since, q.hold.std()));
+    [gap_limit, query_due]
+        .into_iter()
+        .flatten()
+        .fold(deadline, Time::min)
+}
+
+/// Before injecting: inject once the target has been steady for the gate's `for`; watch it
+/// meanwhile; give up (inject nothing) at the gate's timeout, naming what was not steady.
+fn steady_gate(gate: &SteadyState, state: &RunState, now: Time) -> Step {
+    if let Some(detail) = state.tally.observation_failed() {
+        return Step::Finish(Ending {
+            rule: None,
+            reason: RunReason::ObservationFailed,
+            message: format!(
+                "the cluster could not be observed while waiting for a steady state: {detail}"
+            ),
+        });
+    }
+    let timeout = super::add(state.started, gate.timeout.std());
+    let not_steady = |why: String| {
+        Step::Finish(Ending {
+            rule: None,
+            reason: RunReason::NotSteady,
+            message: format!(
+                "not steady within the steadyState timeout ({}), nothing was injected: {why}",
+                gate.timeout
+            ),
+        })
+    };
+    match steadiness(gate, state) {
+        Steadiness::Since { since, last_broken } => {
+            let ready = super::add(since, gate.hold.std());
+            if now >= ready {
+                Step::Inject
+            } else if now >= timeout {
+                let held = now.duration_since(since).as_secs_f64().max(0.0);
+                let broken = last_broken.map_or_else(String::new, |(check, detail)| {
+                    format!("; last broken by {check}: {detail}")
+                });
+                not_steady(format!(
+                    "steady for only {held:.0}s of the {} it must hold{broken}",
+                    gate.hold
+                ))
+            } else {
+                Step::Observe {
+                    until: ready.min(timeout),
+                }
+            }
+        }
+        Steadiness::Failing { check, detail } if now >= timeout => {
+            not_steady(format!("{check}: {detail}"))
+        }
+        Steadiness::Failing { .. } => Step::Observe { until: timeout },
     }
 }
 
@@ -171,6 +251,7 @@ fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
     if let Some(stop) = &state.stop {
         // The leak is gone; whoever asked to stop does not want to wait for recovery.
         return Step::Finish(Ending {
+            rule: None,
             reason: stop.reason,
             message: format!(
                 "{}; stopped while watching recovery ({})",
@@ -180,6 +261,7 @@ fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
     }
     if let Some(detail) = state.tally.observation_failed() {
         return Step::Finish(Ending {
+            rule: None,
             reason: ending.reason,
             message: format!(
                 "{}; recovery could not be observed: {detail}",
@@ -191,6 +273,7 @@ fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
         Ok(limit) => limit,
         Err(message) => {
             return Step::Finish(Ending {
+                rule: None,
                 reason: ending.reason,
                 message: format!("{}; during recovery, {message}", ending.message),
             });
@@ -200,6 +283,7 @@ fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
     let until = super::add(reverted, spec.recovery.std());
     if now >= until {
         return Step::Finish(Ending {
+            rule: None,
             reason: ending.reason,
             message: format!(
                 "{}; not recovered within the recovery window ({})",
@@ -214,6 +298,7 @@ fn recovering(spec: &LeakExperimentSpec, state: &RunState, now: Time) -> Step {
 
 fn stop_ending(state: &RunState) -> Option<Ending> {
     state.stop.as_ref().map(|s| Ending {
+        rule: None,
         reason: s.reason,
         message: format!("stop requested: {}", s.detail),
     })
@@ -226,6 +311,7 @@ fn final_ending(state: &RunState) -> Ending {
         .clone()
         .or_else(|| state.failure.clone())
         .unwrap_or_else(|| Ending {
+            rule: None,
             reason: RunReason::DurationElapsed,
             message: "the leak ran its duration".into(),
         })
@@ -236,8 +322,12 @@ fn at_least_one(n: u32) -> u32 {
     n.max(1)
 }
 
-/// The first abort rule that fires, as a sentence, or None.
-pub fn abort_rule(spec: &LeakExperimentSpec, state: &RunState) -> Option<String> {
+/// The first abort rule that fires at `now`: which one, and a sentence; or None.
+pub fn abort_rule(
+    spec: &LeakExperimentSpec,
+    state: &RunState,
+    now: Time,
+) -> Option<(AbortCause, String)> {
     let rules = spec.abort.as_ref()?;
     let t = &state.tally;
     // Judged on changes: a target already short of replicas when the run began is the
@@ -246,35 +336,77 @@ pub fn abort_rule(spec: &LeakExperimentSpec, state: &RunState) -> Option<String>
         && desired > 0
         && u64::from(ready) * 100 < u64::from(min.get()) * u64::from(desired)
     {
-        return Some(format!(
-            "availability {ready}/{desired} ready fell below {min} (abort.availabilityBelow)"
+        return Some((
+            AbortCause::Availability,
+            format!(
+                "availability {ready}/{desired} ready fell below {min} (abort.availabilityBelow)"
+            ),
         ));
     }
     if let Some(max) = rules.nodes_not_ready.map(at_least_one)
         && t.nodes_not_ready() >= max
     {
-        return Some(format!(
-            "{} node(s) NotReady, limit {max} (abort.nodesNotReady)",
-            t.nodes_not_ready()
+        return Some((
+            AbortCause::NodesNotReady,
+            format!(
+                "{} node(s) NotReady, limit {max} (abort.nodesNotReady)",
+                t.nodes_not_ready()
+            ),
         ));
     }
     if let Some(max) = rules.nodes_under_pressure.map(at_least_one)
         && t.nodes_under_pressure() >= max
     {
-        return Some(format!(
-            "{} node(s) under MemoryPressure, limit {max} (abort.nodesUnderPressure)",
-            t.nodes_under_pressure()
+        return Some((
+            AbortCause::NodesUnderPressure,
+            format!(
+                "{} node(s) under MemoryPressure, limit {max} (abort.nodesUnderPressure)",
+                t.nodes_under_pressure()
+            ),
         ));
     }
     if let Some(max) = rules.bystander_evictions.map(at_least_one)
         && t.bystander_pods() >= max
     {
-        return Some(format!(
-            "{} bystander pod(s) evicted or OOM-killed, limit {max} (abort.bystanderEvictions)",
-            t.bystander_pods()
+        return Some((
+            AbortCause::Bystanders,
+            format!(
+                "{} bystander pod(s) evicted or OOM-killed, limit {max} (abort.bystanderEvictions)",
+                t.bystander_pods()
+            ),
         ));
     }
-    None
+    query_rule(rules, state, now)
+}
+
+/// The abort rules that are queries: an alert firing, a PromQL expression across its line
+/// for its `for`.
+fn query_rule(
+    rules: &crate::spec::AbortRules,
+    state: &RunState,
+    now: Time,
+) -> Option<(AbortCause, String)> {
+    let t = &state.tally;
+    if let Some(name) = rules.alerts.iter().find(|a| t.alert_firing(a)) {
+        return Some((
+            AbortCause::Alert(name.clone()),
+            format!("alert {name} is firing (abort.alerts)"),
+        ));
+    }
+    let q = rules.promql.as_ref()?;
+    let (since, detail) = t.query_crossed()?;
+    (now >= super::add(since, q.hold.std())).then(|| {
+        (
+            AbortCause::Promql,
+            format!(
+                "`{}` went {} at {} ({detail}) and stayed there for {} (abort.promql)",
+                q.query,
+                q.line(),
+                since.strftime("%H:%M:%S"),
+                q.hold
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

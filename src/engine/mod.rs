@@ -5,8 +5,9 @@
 //! Nothing here knows whether the cluster is real or simulated.
 //!
 //! - [`decide`] is the state machine as one pure function: the next [`Step`] from the spec, the
-//!   [`RunState`] (milestones and a [`Tally`] of the timeline) and the time. Abort rules, the
-//!   duration, stop requests and recovery detection all live there.
+//!   [`RunState`] (milestones and a [`Tally`] of the timeline) and the time. The steady-state
+//!   gate ([`steadiness`]), abort rules, the duration, stop requests and recovery detection all
+//!   live there.
 //! - [`run`], the one entry point every front end uses (CLI, controller, simulator, replay),
 //!   drives any [`Cluster`] and the run's [`Probes`] through those steps, always reverts (with
 //!   retries; [`crate::Error::RevertFailed`] when that fails, carrying the record), and returns
@@ -24,18 +25,20 @@ mod outcome;
 mod probes;
 mod run;
 mod state;
+mod steady;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use crate::spec::RunReason;
 pub use decide::{Step, abort_rule, decide};
 pub use outcome::Outcome;
-pub use probes::{NoProbes, Probes};
+pub use probes::{NoProbes, Probes, Stage};
 pub use run::{
     ExperimentRef, Progress, ProgressFn, RunOptions, StopHandle, StopSignal, run, run_id,
     run_unattended, stop_channel,
 };
-pub use state::{Ending, RunState, Stop, Tally};
+pub use state::{Ending, Held, RunState, SteadyCheck, Stop, Tally};
+pub use steady::{Steadiness, steadiness};
 
 /// The leaker to put in place for one run: built by the engine, carried out by a [`Cluster`].
 pub use crate::inject::InjectionPlan;

@@ -10,7 +10,7 @@ use crate::observe::{Event, Observation, Time, Timeline};
 use crate::spec::{InjectionMode, LeakExperimentSpec, Phase};
 
 use super::decide::{Step, decide};
-use super::probes::Probes;
+use super::probes::{Probes, Stage};
 use super::state::{Ending, RunState, Stop, Tally};
 use super::{Cluster, InjectionPlan, RunRecord, add};
 use crate::spec::RunReason;
@@ -248,8 +248,10 @@ pub async fn run<C: Cluster, P: Probes>(
     stop: &mut StopSignal,
     progress: &mut ProgressFn<'_>,
 ) -> crate::Result<RunRecord> {
+    let mut st = RunState::new(cluster.now());
+    st.probing = probes.reachable();
     let mut d = Driver {
-        st: RunState::new(cluster.now()),
+        st,
         cluster,
         probes,
         stop,
@@ -352,7 +354,20 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
     async fn preflight(&mut self, now: Time) {
         let plan = self.plan(now);
         match or_stop(self.stop, &mut self.st, self.cluster.preflight(&plan)).await {
-            Some(Ok(defences)) => self.st.defences = Some(defences),
+            Some(Ok(defences)) => {
+                self.st.defences = Some(defences);
+                if let Some(gate) = &self.exp.spec.steady_state {
+                    let at = self.cluster.now();
+                    let note = format!(
+                        "waiting for {} to be steady for {} (timeout {})",
+                        self.target(),
+                        gate.hold,
+                        gate.timeout
+                    );
+                    let timeout = add(self.st.started, gate.timeout.std());
+                    self.milestone(at, Phase::Pending, &note, Some(timeout));
+                }
+            }
             Some(Err(e)) => self.st.fail_with(RunReason::PreflightFailed, &e),
             None => {}
         }
@@ -395,16 +410,23 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
     /// Polls the probes when they are due, else watches the cluster until `until` (or the next
     /// probe, or the refresh), reverting nothing itself: what it sees decides the next step.
     async fn observe(&mut self, now: Time, until: Time) {
-        if self.probes.next_due().is_some_and(|due| due <= now) && self.last_poll != Some(now) {
+        // Nothing is injected yet while pending: the steady-state gate's probes are due then.
+        let stage = if self.st.phase == Phase::Pending {
+            Stage::Steady
+        } else {
+            Stage::Run
+        };
+        if self.probes.next_due(stage).is_some_and(|due| due <= now) && self.last_poll != Some(now)
+        {
             // Once per instant at most: a prober that stays due must not spin the loop.
             self.last_poll = Some(now);
-            let found = self.probes.poll(now).await;
+            let found = self.probes.poll(now, stage).await;
             let at = self.cluster.now();
             self.take(at, until, found);
             return;
         }
         let mut call_until = self.opts.refresh.map_or(until, |r| until.min(add(now, r)));
-        if let Some(due) = self.probes.next_due().filter(|due| *due > now) {
+        if let Some(due) = self.probes.next_due(stage).filter(|due| *due > now) {
             call_until = call_until.min(due);
         }
         match or_stop(self.stop, &mut self.st, self.cluster.observe(call_until)).await {
@@ -451,7 +473,8 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             self.push(Observation::new(
                 now,
                 Event::Abort {
-                    reason: ending.reason.as_str().into(),
+                    reason: ending.reason,
+                    rule: ending.rule.clone(),
                     detail: ending.message.clone(),
                 },
             ));
@@ -501,6 +524,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
                 .attempts
         );
         self.st.ending = Some(Ending {
+            rule: None,
             reason: RunReason::RevertFailed,
             message: message.clone(),
         });

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time};
-use crate::spec::{InjectionRecord, Phase, RunReason};
+use crate::observe::{
+    AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time,
+};
+use crate::spec::{AbortCause, InjectionRecord, Phase, RunReason};
 
 use crate::defences::Defences;
 
@@ -23,6 +25,52 @@ pub struct Stop {
 pub struct Ending {
     pub reason: RunReason,
     pub message: String,
+    /// The abort rule that fired, when one did (reason AbortRule).
+    pub rule: Option<AbortCause>,
+}
+
+/// One check of the steady-state gate (`spec.steadyState`), named in a NotSteady run's message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SteadyCheck {
+    /// The workload is fully rolled out.
+    RolledOut,
+    /// Every desired replica is ready.
+    ReplicasReady,
+    /// This PodDisruptionBudget has its desired healthy pods.
+    Budget(String),
+    /// This node is Ready.
+    NodeReady(String),
+    /// This node is not under MemoryPressure.
+    NodeMemory(String),
+    /// This steady-state probe succeeds.
+    Probe(String),
+}
+
+impl std::fmt::Display for SteadyCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SteadyCheck::RolledOut => f.write_str("rolledOut"),
+            SteadyCheck::ReplicasReady => f.write_str("replicasReady"),
+            SteadyCheck::Budget(name) => write!(f, "budgetHealthy (PDB {name})"),
+            SteadyCheck::NodeReady(node) => write!(f, "nodesHealthy (node {node} NotReady)"),
+            SteadyCheck::NodeMemory(node) => {
+                write!(f, "nodesHealthy (node {node} under MemoryPressure)")
+            }
+            SteadyCheck::Probe(name) => write!(f, "probe {name}"),
+        }
+    }
+}
+
+/// A steady-state check's latest result and since when it has had it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub ok: bool,
+    /// When the result last changed (the object's or the poll's time).
+    pub since: Time,
+    /// What the latest sample said ("2/3 ready").
+    pub detail: String,
+    /// What it said the last time it failed, if it ever did.
+    pub last_failure: Option<String>,
 }
 
 /// The latest value of a state series, with the object time it was true from.
@@ -68,6 +116,12 @@ pub struct Tally {
     template_had_leaker: Option<Time>,
     /// The first time the template lost the leaker after carrying it, and who wrote it then.
     template_lost: Option<(Time, Option<String>)>,
+    /// Each steady-state check's latest result (the gate reads the ones it needs).
+    checks: BTreeMap<SteadyCheck, Held>,
+    /// Each alert's latest state, as Prometheus reported it.
+    alerts: BTreeMap<String, AlertState>,
+    /// Since when the `abort.promql` expression has been across its line, and what it read.
+    query_crossed: Option<(Time, String)>,
 }
 
 impl Tally {
@@ -100,8 +154,8 @@ impl Tally {
                 node,
                 condition,
                 status,
-                ..
-            } => self.record_node_condition(obs, node, condition, *status),
+                reason,
+            } => self.record_node_condition(obs, node, condition, *status, reason),
             Event::Workload {
                 desired,
                 ready,
@@ -109,6 +163,9 @@ impl Tally {
                 ..
             } if self.workload.is_none_or(|s| obs.at >= s.at) => {
                 self.record_workload(obs, *desired, *ready, *leaker)
+            }
+            Event::SteadyProbe { .. } | Event::Alert { .. } | Event::AbortQuery { .. } => {
+                self.record_query(obs)
             }
             Event::LeakerPods { live } if self.leaker_pods.is_none_or(|s| obs.at >= s.at) => {
                 self.leaker_pods = Some(Sample {
@@ -124,12 +181,20 @@ impl Tally {
                 current_healthy,
                 desired_healthy,
                 ..
-            } => update(
-                &mut self.budgets,
-                name,
-                obs,
-                (*current_healthy, *desired_healthy),
-            ),
+            } => {
+                update(
+                    &mut self.budgets,
+                    name,
+                    obs,
+                    (*current_healthy, *desired_healthy),
+                );
+                self.hold(
+                    SteadyCheck::Budget(name.clone()),
+                    current_healthy >= desired_healthy,
+                    obs.at,
+                    format!("{current_healthy} healthy, {desired_healthy} desired"),
+                );
+            }
             Event::WorkloadWriter { manager, written } => {
                 self.writer = Some((manager.clone(), *written));
             }
@@ -139,6 +204,32 @@ impl Tally {
             Event::ObservationGap { open, detail } => self.record_gap(obs, *open, detail),
             Event::ObservationFailed { detail } if self.observation_failed.is_none() => {
                 self.observation_failed = Some(detail.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// What the prober asked: a steady-state probe's result, an alert's state, the
+    /// `abort.promql` expression crossing its line or coming back.
+    fn record_query(&mut self, obs: &Observation) {
+        match &obs.event {
+            Event::SteadyProbe { name, ok, detail } => {
+                self.hold(
+                    SteadyCheck::Probe(name.clone()),
+                    *ok,
+                    obs.at,
+                    detail.clone(),
+                );
+            }
+            Event::Alert { name, state } => {
+                self.alerts.insert(name.clone(), *state);
+            }
+            Event::AbortQuery { crossed, detail } => {
+                self.query_crossed = match (&self.query_crossed, crossed) {
+                    (_, false) => None,
+                    (Some(c), true) => Some(c.clone()),
+                    (None, true) => Some((obs.at, detail.clone())),
+                };
             }
             _ => {}
         }
@@ -175,12 +266,56 @@ impl Tally {
         node: &str,
         condition: &NodeConditionKind,
         status: bool,
+        reason: &str,
     ) {
-        let (map, bad) = match condition {
-            NodeConditionKind::Ready => (&mut self.node_ready, !status),
-            NodeConditionKind::MemoryPressure => (&mut self.node_pressure, status),
+        let (map, bad, check) = match condition {
+            NodeConditionKind::Ready => (
+                &mut self.node_ready,
+                !status,
+                SteadyCheck::NodeReady(node.to_string()),
+            ),
+            NodeConditionKind::MemoryPressure => (
+                &mut self.node_pressure,
+                status,
+                SteadyCheck::NodeMemory(node.to_string()),
+            ),
         };
         update(map, node, obs, bad);
+        let detail = format!(
+            "{condition:?}={} ({reason})",
+            if status { "True" } else { "False" }
+        );
+        self.hold(check, !bad, obs.at, detail);
+    }
+
+    /// A steady-state check's new result at `at`: its `since` moves only when it changes, and
+    /// a late arrival older than what is held changes nothing.
+    fn hold(&mut self, check: SteadyCheck, ok: bool, at: Time, detail: String) {
+        let last_failure = (!ok).then(|| detail.clone());
+        match self.checks.get_mut(&check) {
+            Some(h) if h.since > at => {}
+            Some(h) => {
+                if h.ok != ok {
+                    h.since = at;
+                }
+                h.ok = ok;
+                h.detail = detail;
+                if last_failure.is_some() {
+                    h.last_failure = last_failure;
+                }
+            }
+            None => {
+                self.checks.insert(
+                    check,
+                    Held {
+                        ok,
+                        since: at,
+                        detail,
+                        last_failure,
+                    },
+                );
+            }
+        }
     }
 
     /// The workload's newest replicas, and whether its template still carries the leaker: the
@@ -199,6 +334,27 @@ impl Tally {
             baseline: obs.baseline,
         });
         self.workload_clean = obs.event.rolled_out_clean();
+        if let Event::Workload {
+            updated,
+            current,
+            observed,
+            ..
+        } = &obs.event
+        {
+            let rolled_out = *observed && *updated == desired && *current == desired;
+            let detail = if *observed {
+                format!("{updated} of {desired} replicas on the current template, {current} in all")
+            } else {
+                "its controller has not seen the latest template yet".to_string()
+            };
+            self.hold(SteadyCheck::RolledOut, rolled_out, obs.at, detail);
+        }
+        self.hold(
+            SteadyCheck::ReplicasReady,
+            ready >= desired,
+            obs.at,
+            format!("{ready}/{desired} ready"),
+        );
     }
 
     /// The watches lost (`open`) or regained the API server: the first loss's time and detail
@@ -293,6 +449,24 @@ impl Tally {
     pub fn gap(&self) -> Option<(Time, &str)> {
         self.gap.as_ref().map(|(at, d)| (*at, d.as_str()))
     }
+    /// A steady-state check's latest result, when it was ever sampled.
+    pub fn check(&self, check: &SteadyCheck) -> Option<&Held> {
+        self.checks.get(check)
+    }
+    /// Every steady-state check sampled so far, in order.
+    pub fn checks(&self) -> impl Iterator<Item = (&SteadyCheck, &Held)> {
+        self.checks.iter()
+    }
+    /// Whether Prometheus last reported this alert firing.
+    pub fn alert_firing(&self, name: &str) -> bool {
+        self.alerts.get(name) == Some(&AlertState::Firing)
+    }
+    /// Since when the `abort.promql` expression has been across its line, and what it read
+    /// then, while it is.
+    pub fn query_crossed(&self) -> Option<(Time, &str)> {
+        self.query_crossed.as_ref().map(|(t, d)| (*t, d.as_str()))
+    }
+
     /// The first watch failure reported, if any.
     pub fn observation_failed(&self) -> Option<&str> {
         self.observation_failed.as_deref()
@@ -367,6 +541,9 @@ pub struct RunState {
     pub failure: Option<Ending>,
     /// The kind of the error behind `failure`, when a step failed with one.
     pub failure_kind: Option<crate::ErrorKind>,
+    /// Whether the run's probes can be polled (false in the simulator, which has no endpoints
+    /// to reach): without them the steady-state gate judges the target's conditions alone.
+    pub probing: bool,
     pub tally: Tally,
 }
 
@@ -386,6 +563,7 @@ impl RunState {
             stop: None,
             failure: None,
             failure_kind: None,
+            probing: true,
             tally: Tally::new(started),
         }
     }
@@ -407,6 +585,7 @@ impl RunState {
     pub fn fail(&mut self, reason: RunReason, message: impl Into<String>) {
         if self.failure.is_none() {
             self.failure = Some(Ending {
+                rule: None,
                 reason,
                 message: message.into(),
             });

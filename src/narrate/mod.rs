@@ -206,12 +206,59 @@ impl Narrator {
             | Event::Budget { .. }
             | Event::Probe { .. }
             | Event::AlertCheck { .. } => self.state_line(at, &o.event),
+            Event::SteadyProbe { .. } | Event::AbortQuery { .. } => Self::gate_line(at, &o.event),
             // Who wrote the workload is told with what it did (the run's end, when it took
             // the leaker out).
             Event::LeakerBytes { .. } | Event::LeakerPods { .. } | Event::WorkloadWriter { .. } => {
                 None
             }
         }
+    }
+
+    /// A steady-state probe's result and the `abort.promql` rule crossing its line: state series
+    /// the timeline keeps only when they change, so each is news.
+    fn gate_line(at: Time, event: &Event) -> Option<Line> {
+        Some(match event {
+            Event::SteadyProbe { name, ok, detail } => Line::new(
+                at,
+                Kind::Probe(name.clone()),
+                if *ok {
+                    "SteadyProbeOk"
+                } else {
+                    "SteadyProbeFailing"
+                },
+                !*ok,
+                with_detail(
+                    format!(
+                        "steady-state probe {name} {}",
+                        if *ok { "ok" } else { "FAILING" }
+                    ),
+                    detail,
+                ),
+            ),
+            Event::AbortQuery { crossed, detail } => Line::new(
+                at,
+                Kind::Probe("abort.promql".into()),
+                if *crossed {
+                    "AbortQueryCrossed"
+                } else {
+                    "AbortQueryClear"
+                },
+                *crossed,
+                with_detail(
+                    format!(
+                        "abort.promql {}",
+                        if *crossed {
+                            "CROSSED its line"
+                        } else {
+                            "back within its line"
+                        }
+                    ),
+                    detail,
+                ),
+            ),
+            _ => return None,
+        })
     }
 
     /// The run's own milestones, its baseline, alerts, aborts and observation failures.
@@ -244,12 +291,20 @@ impl Narrator {
                 with_detail(format!("run {phase:?}"), detail),
             ),
             Event::Alert { name, state } => Self::alert_line(at, name, state),
-            Event::Abort { reason, detail } => Line::new(
+            Event::Abort {
+                reason,
+                rule,
+                detail,
+            } => Line::new(
                 at,
                 Kind::Abort,
                 "Aborted",
                 true,
-                with_detail(format!("ABORT {reason}"), detail),
+                with_detail(
+                    rule.as_ref()
+                        .map_or_else(|| format!("ABORT {reason}"), |r| format!("ABORT {r}")),
+                    detail,
+                ),
             ),
             Event::ObservationFailed { detail } => Line::new(
                 at,

@@ -14,7 +14,7 @@ pub use timeline::Timeline;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{Phase, RunReason};
+use crate::spec::{AbortCause, Phase, RunReason};
 
 /// A point in time. Kubernetes' own timestamp type (k8s-openapi's `Time` wraps it).
 pub type Time = jiff::Timestamp;
@@ -214,8 +214,24 @@ pub enum Event {
     /// Whether Prometheus could be asked for the alerts (a state series: only changes are
     /// kept). Without one successful check, detection is not measured.
     AlertCheck { ok: bool, detail: String },
-    /// An abort rule fired, or a signal or annotation asked to stop.
-    Abort { reason: String, detail: String },
+    /// The run ended early: an abort rule fired (`rule` says which), or a signal, an
+    /// annotation or a failure stopped it. `reason` reads recordings that wrote it as a string.
+    Abort {
+        reason: RunReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<AbortCause>,
+        detail: String,
+    },
+    /// A steady-state probe's result, while the run waits for a steady target before
+    /// injecting (a state series: only changes are kept). Not counted in the score.
+    SteadyProbe {
+        name: String,
+        ok: bool,
+        detail: String,
+    },
+    /// The `abort.promql` expression crossed its line (`crossed`) or came back (a state series:
+    /// only changes are kept).
+    AbortQuery { crossed: bool, detail: String },
     /// A replay only: the recorded run took its leaker out here, and today's oomsday decided
     /// otherwise (`today`: it had not reverted by then, or it reverted earlier). A replay
     /// follows the recording: the revert is a fact of that run, and recovery is measured from
@@ -284,6 +300,8 @@ impl Event {
             Event::ObservationGap { .. } => Some("observation-gap".into()),
             Event::LeakerPods { .. } => Some("leaker-pods".into()),
             Event::AlertCheck { .. } => Some("alert-check".into()),
+            Event::SteadyProbe { name, .. } => Some(format!("steady-probe/{name}")),
+            Event::AbortQuery { .. } => Some("abort-query".into()),
             Event::LeakerBytes { pod, .. } => Some(format!("leaker/{pod}")),
             Event::CrashLoopBackOff { pod, container } => {
                 Some(format!("crashloop/{}/{container}", pod.name))

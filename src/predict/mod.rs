@@ -567,6 +567,7 @@ fn simulate(
         runs.push((seed, measures, series));
     }
     let mut p = Prediction::of_runs(model, &runs)?;
+    warnings.extend(crate::sim::unmodelled(&exp.spec));
     p.warnings = warnings;
     Ok((p, runs.into_iter().map(|(_, m, _)| m).collect()))
 }

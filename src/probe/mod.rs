@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::observe::{Event, Observation, Time};
-use crate::spec::{LeakExperimentSpec, Probe};
+use crate::spec::{ExpectedAlert, LeakExperimentSpec, Probe, QueryAbort};
 use crate::{Error, Result};
 
 /// How often expected alerts are checked.
@@ -37,13 +37,26 @@ struct Scheduled {
     next: Option<Time>,
 }
 
-/// Runs a spec's probes and alert checks on their intervals.
+/// The `abort.promql` rule: evaluated on the alert checks' interval while the leak runs; its
+/// crossings are reported when they change.
+struct QueryRule {
+    rule: QueryAbort,
+    next: Option<Time>,
+    crossed: Option<bool>,
+}
+
+/// Runs a spec's probes, steady-state probes, alert checks and query abort rules on their
+/// intervals.
 pub struct Prober {
     probes: Vec<Scheduled>,
+    /// `spec.steadyState.probes`: polled only while the run waits for a steady target.
+    steady: Vec<Scheduled>,
     prometheus: Option<Prometheus>,
+    /// The expected alerts and the `abort.alerts`, read in one call to Prometheus.
     alerts: Option<AlertWatch>,
     next_alert_check: Option<Time>,
     rule_for: Option<BTreeMap<String, f64>>,
+    query: Option<QueryRule>,
     errors: Vec<String>,
 }
 
@@ -59,6 +72,57 @@ fn within(v: f64, min: Option<f64>, max: Option<f64>) -> bool {
     !v.is_nan() && min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m)
 }
 
+/// Probes checked and scheduled; a query probe needs `prometheus`.
+fn schedule(probes: &[Probe], prometheus: Option<&Prometheus>) -> Result<Vec<Scheduled>> {
+    let mut out = Vec::new();
+    for p in probes {
+        let check = match (&p.http, &p.query) {
+            (Some(h), None) => Check::Http(http::Url::parse(&h.url)?),
+            (None, Some(q)) => {
+                if prometheus.is_none() {
+                    return Err(Error::Invalid(format!(
+                        "probe {}: a query probe needs spec.prometheus",
+                        p.name
+                    )));
+                }
+                Check::Query {
+                    expr: q.expr.clone(),
+                    min: q.min,
+                    max: q.max,
+                }
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "probe {}: exactly one of http or query",
+                    p.name
+                )));
+            }
+        };
+        out.push(Scheduled {
+            probe: p.clone(),
+            check,
+            next: None,
+        });
+    }
+    Ok(out)
+}
+
+/// The alerts to follow: the expected ones, and each `abort.alerts` name not already among
+/// them (any labels: the rule is about the alert firing at all).
+fn watched_alerts(spec: &LeakExperimentSpec) -> Vec<ExpectedAlert> {
+    let mut alerts = spec.expect_alerts.clone();
+    for name in spec.abort.iter().flat_map(|a| &a.alerts) {
+        if !alerts.iter().any(|e| &e.name == name) {
+            alerts.push(ExpectedAlert {
+                name: name.clone(),
+                within: spec.duration,
+                labels: BTreeMap::new(),
+            });
+        }
+    }
+    alerts
+}
+
 impl Prober {
     /// Prepares the probes and alert checks of a spec. URLs are checked here, so a typo fails
     /// before the leak starts, not during it.
@@ -68,66 +132,63 @@ impl Prober {
             .as_ref()
             .map(|p| Prometheus::new(&p.url, API_TIMEOUT))
             .transpose()?;
-        let mut probes = Vec::new();
-        for p in &spec.probes {
-            let check = match (&p.http, &p.query) {
-                (Some(h), None) => Check::Http(http::Url::parse(&h.url)?),
-                (None, Some(q)) => {
-                    if prometheus.is_none() {
-                        return Err(Error::Invalid(format!(
-                            "probe {}: a query probe needs spec.prometheus",
-                            p.name
-                        )));
-                    }
-                    Check::Query {
-                        expr: q.expr.clone(),
-                        min: q.min,
-                        max: q.max,
-                    }
-                }
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "probe {}: exactly one of http or query",
-                        p.name
-                    )));
-                }
-            };
-            probes.push(Scheduled {
-                probe: p.clone(),
-                check,
-                next: None,
-            });
+        let probes = schedule(&spec.probes, prometheus.as_ref())?;
+        let steady = spec
+            .steady_state
+            .as_ref()
+            .map(|g| schedule(&g.probes, prometheus.as_ref()))
+            .transpose()?
+            .unwrap_or_default();
+        let watched = watched_alerts(spec);
+        let alerts =
+            (!watched.is_empty() && prometheus.is_some()).then(|| AlertWatch::new(watched));
+        let query = spec.abort.as_ref().and_then(|a| a.promql.clone());
+        if query.is_some() && prometheus.is_none() {
+            return Err(Error::Invalid(
+                "abort.promql needs spec.prometheus to read from".into(),
+            ));
         }
-        let alerts = (!spec.expect_alerts.is_empty() && prometheus.is_some())
-            .then(|| AlertWatch::new(spec.expect_alerts.clone()));
         Ok(Prober {
             probes,
+            steady,
             prometheus,
             alerts,
             next_alert_check: None,
             rule_for: None,
+            query: query.map(|rule| QueryRule {
+                rule,
+                next: None,
+                crossed: None,
+            }),
             errors: Vec::new(),
         })
     }
 
     /// Whether there is anything to poll at all.
     pub fn is_empty(&self) -> bool {
-        self.probes.is_empty() && self.alerts.is_none()
+        self.probes.is_empty()
+            && self.steady.is_empty()
+            && self.alerts.is_none()
+            && self.query.is_none()
     }
 
     /// When the next probe or alert check is due (`None`: nothing to do; a time in the past:
-    /// due now).
-    pub fn next_due(&self) -> Option<Time> {
-        let probe = self
-            .probes
-            .iter()
-            .map(|p| p.next.unwrap_or(Time::MIN))
-            .min();
+    /// due now): of the steady-state probes when `steady`, else of the run's own.
+    pub fn next_due(&self, steady: bool) -> Option<Time> {
+        let due = |list: &[Scheduled]| list.iter().map(|p| p.next.unwrap_or(Time::MIN)).min();
+        if steady {
+            return due(&self.steady);
+        }
         let alert = self
             .alerts
             .as_ref()
             .map(|_| self.next_alert_check.unwrap_or(Time::MIN));
-        probe.into_iter().chain(alert).min()
+        let query = self.query.as_ref().map(|q| q.next.unwrap_or(Time::MIN));
+        due(&self.probes)
+            .into_iter()
+            .chain(alert)
+            .chain(query)
+            .min()
     }
 
     /// Errors from alert checks so far (an unreachable Prometheus), for the run's report.
@@ -135,41 +196,19 @@ impl Prober {
         &self.errors
     }
 
-    /// Runs every probe and alert check that is due at `now`; returns what they observed, dated
-    /// `now` (probes) or by the alerts' own times.
-    pub async fn poll(&mut self, now: Time) -> Vec<Observation> {
-        let mut out = Vec::new();
-        for s in &mut self.probes {
-            if s.next.is_some_and(|n| n > now) {
-                continue;
-            }
-            s.next = Some(after(now, s.probe.interval.std()));
-            let (ok, detail) = match &s.check {
-                Check::Http(url) => match http::get(url, s.probe.timeout.std()).await {
-                    Ok(r) => (r.is_success(), format!("HTTP {}", r.status)),
-                    Err(e) => (false, e.to_string()),
-                },
-                Check::Query { expr, min, max } => match &self.prometheus {
-                    Some(p) => match p.query(expr).await {
-                        Ok(samples) => match samples.first() {
-                            Some(sm) => {
-                                (within(sm.value, *min, *max), format!("value {}", sm.value))
-                            }
-                            None => (false, "no data".into()),
-                        },
-                        Err(e) => (false, format!("query failed: {e}")),
-                    },
-                    None => (false, "no prometheus configured".into()),
-                },
-            };
-            out.push(Observation::new(
-                now,
-                Event::Probe {
-                    name: s.probe.name.clone(),
-                    ok,
-                    detail,
-                },
-            ));
+    /// Runs every check that is due at `now` (the steady-state probes when `steady`, else the
+    /// run's probes, alert checks and query abort rule); returns what they observed, dated
+    /// `now` (probes, queries) or by the alerts' own times.
+    pub async fn poll(&mut self, now: Time, steady: bool) -> Vec<Observation> {
+        if steady {
+            return poll_probes(&mut self.steady, self.prometheus.as_ref(), now, true).await;
+        }
+        let mut out = poll_probes(&mut self.probes, self.prometheus.as_ref(), now, false).await;
+        if let (Some(q), Some(prom)) = (&mut self.query, &self.prometheus)
+            && q.next.is_none_or(|n| n <= now)
+        {
+            q.next = Some(after(now, ALERT_INTERVAL));
+            out.extend(poll_query(q, prom, now, &mut self.errors).await);
         }
         if let (Some(watch), Some(prom)) = (&mut self.alerts, &self.prometheus)
             && self.next_alert_check.is_none_or(|n| n <= now)
@@ -209,6 +248,82 @@ impl Prober {
         }
         out
     }
+}
+
+/// Runs each probe of `list` that is due at `now`: `Event::SteadyProbe` results when `steady`,
+/// else `Event::Probe`.
+async fn poll_probes(
+    list: &mut [Scheduled],
+    prometheus: Option<&Prometheus>,
+    now: Time,
+    steady: bool,
+) -> Vec<Observation> {
+    let mut out = Vec::new();
+    for s in list {
+        if s.next.is_some_and(|n| n > now) {
+            continue;
+        }
+        s.next = Some(after(now, s.probe.interval.std()));
+        let (ok, detail) = check(s, prometheus).await;
+        let name = s.probe.name.clone();
+        let event = if steady {
+            Event::SteadyProbe { name, ok, detail }
+        } else {
+            Event::Probe { name, ok, detail }
+        };
+        out.push(Observation::new(now, event));
+    }
+    out
+}
+
+/// One attempt of a probe: whether it succeeded, and what it saw.
+async fn check(s: &Scheduled, prometheus: Option<&Prometheus>) -> (bool, String) {
+    match &s.check {
+        Check::Http(url) => match http::get(url, s.probe.timeout.std()).await {
+            Ok(r) => (r.is_success(), format!("HTTP {}", r.status)),
+            Err(e) => (false, e.to_string()),
+        },
+        Check::Query { expr, min, max } => match prometheus {
+            Some(p) => match p.query(expr).await {
+                Ok(samples) => match samples.first() {
+                    Some(sm) => (within(sm.value, *min, *max), format!("value {}", sm.value)),
+                    None => (false, "no data".into()),
+                },
+                Err(e) => (false, format!("query failed: {e}")),
+            },
+            None => (false, "no prometheus configured".into()),
+        },
+    }
+}
+
+/// Evaluates the `abort.promql` rule once: an `Event::AbortQuery` when it crossed its line or
+/// came back. A query that fails or returns nothing says neither (noted in `errors`): the
+/// rule is judged on values only.
+async fn poll_query(
+    q: &mut QueryRule,
+    prom: &Prometheus,
+    now: Time,
+    errors: &mut Vec<String>,
+) -> Option<Observation> {
+    let value = match prom.query(&q.rule.query).await {
+        Ok(samples) => samples.first()?.value,
+        Err(e) => {
+            tracing::warn!("abort.promql: {e}");
+            errors.push(format!("{now}: abort.promql: {e}"));
+            return None;
+        }
+    };
+    let crossed = q.rule.crossed(value);
+    if q.crossed == Some(crossed) {
+        return None;
+    }
+    q.crossed = Some(crossed);
+    let detail = format!(
+        "value {value}, {} {}",
+        if crossed { "is" } else { "not" },
+        q.rule.line()
+    );
+    Some(Observation::new(now, Event::AbortQuery { crossed, detail }))
 }
 
 #[cfg(test)]

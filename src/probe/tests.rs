@@ -73,8 +73,8 @@ async fn probes_run_on_their_interval_against_a_real_socket() {
     }));
     let mut p = Prober::new(&spec).unwrap();
     let t0 = crate::score::testkit::t(0);
-    assert_eq!(p.next_due(), Some(Time::MIN));
-    let obs = p.poll(t0).await;
+    assert_eq!(p.next_due(false), Some(Time::MIN));
+    let obs = p.poll(t0, false).await;
     assert_eq!(
         obs,
         vec![Observation::new(
@@ -86,12 +86,12 @@ async fn probes_run_on_their_interval_against_a_real_socket() {
             }
         )]
     );
-    assert_eq!(p.next_due(), Some(crate::score::testkit::t(10)));
+    assert_eq!(p.next_due(false), Some(crate::score::testkit::t(10)));
     assert!(
-        p.poll(crate::score::testkit::t(5)).await.is_empty(),
+        p.poll(crate::score::testkit::t(5), false).await.is_empty(),
         "not due yet"
     );
-    let obs = p.poll(crate::score::testkit::t(10)).await;
+    let obs = p.poll(crate::score::testkit::t(10), false).await;
     assert!(
         matches!(&obs[0].event, Event::Probe { ok: false, detail, .. } if detail == "HTTP 503"),
         "{obs:?}"
@@ -118,5 +118,5 @@ fn bad_specs_fail_before_the_leak() {
     let s = crate::score::testkit::spec(serde_json::json!({}));
     let p = Prober::new(&s).unwrap();
     assert!(p.is_empty());
-    assert_eq!(p.next_due(), None);
+    assert_eq!(p.next_due(false), None);
 }

@@ -880,7 +880,7 @@ fn admission_rejections_are_told_apart_from_evictions() {
     }
     assert_eq!(st.tally.admission_rejections(), 2);
     assert_eq!(st.tally.bystander_pods(), 0);
-    assert_eq!(crate::engine::abort_rule(&r.spec, &st), None);
+    assert_eq!(crate::engine::abort_rule(&r.spec, &st, r.finished), None);
 }
 
 #[test]

@@ -172,7 +172,19 @@ impl SimCluster {
                 .filter(|n| !n.not_ready)
                 .map(|n| n.capacity)
                 .collect(),
+            nodes: self.target_nodes(wl),
         }
+    }
+
+    /// The nodes the workload's pods run on, by name, each once.
+    fn target_nodes(&self, wl: usize) -> Vec<String> {
+        let nodes: std::collections::BTreeSet<&str> = self.world.wls[wl]
+            .pods
+            .iter()
+            .filter_map(|&p| self.world.pods[p].node)
+            .map(|n| self.world.nodes[n].name.as_str())
+            .collect();
+        nodes.into_iter().map(str::to_string).collect()
     }
 
     /// PDB `b` as the API would return it, with its status at internal second `t`.
@@ -362,6 +374,11 @@ impl Cluster for SimCluster {
     async fn preflight(&mut self, plan: &InjectionPlan) -> Result<Defences> {
         let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
         self.set_target(wl);
+        if plan.spec.steady_state.is_some() {
+            // The steady-state gate judges the state before anything is injected; a run
+            // without one reads the target's state from the first sample after the injection.
+            self.world.report_baseline();
+        }
         Ok(self.defences(wl, plan.spec.target.kind))
     }
 

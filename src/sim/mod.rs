@@ -38,6 +38,45 @@ pub use model::ClusterModel;
 mod tests;
 
 use crate::engine::{self, Cluster as _, ExperimentRef, RunOptions, RunRecord};
+use crate::spec::LeakExperimentSpec;
+
+/// What of `spec` the simulator cannot model, one sentence each: it has no endpoints to probe
+/// and no Prometheus to ask. Its steady-state gate judges the target's conditions (rollout,
+/// ready replicas, budgets, nodes) alone; query abort rules never fire.
+pub fn unmodelled(spec: &LeakExperimentSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    let names = |probes: &[crate::spec::Probe]| {
+        probes
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(gate) = spec.steady_state.as_ref().filter(|g| !g.probes.is_empty()) {
+        out.push(format!(
+            "steadyState.probes ({}) are not modelled: the simulator has no endpoints to \
+             reach; its steady-state gate judges the target's conditions alone",
+            names(&gate.probes)
+        ));
+    }
+    if let Some(a) = &spec.abort {
+        if !a.alerts.is_empty() {
+            out.push(format!(
+                "abort.alerts ({}) are not modelled: the simulator has no Prometheus, so they \
+                 never fire",
+                a.alerts.join(", ")
+            ));
+        }
+        if let Some(q) = &a.promql {
+            out.push(format!(
+                "abort.promql (`{}`) is not modelled: the simulator has no Prometheus, so it \
+                 never fires",
+                q.query
+            ));
+        }
+    }
+    out
+}
 
 /// Runs one experiment on a fresh simulated cluster built from `model` with `seed`, through the
 /// same driver as a real run; the run id is derived from the seed, so the record is

@@ -1063,6 +1063,48 @@ impl World {
 
     // ----- what the run watches --------------------------------------------------------------
 
+    /// The state the run begins in, as a real cluster's first lists give it (baseline
+    /// observations): the target's status and budgets, and the conditions of the nodes hosting
+    /// it that are not healthy (the simulator posts node conditions only when they change).
+    pub fn report_baseline(&mut self) {
+        let from = self.out.len();
+        self.report_status();
+        let t = self.t;
+        let hosts: std::collections::BTreeSet<usize> = self
+            .target
+            .iter()
+            .flat_map(|target| self.wls[target.wl].pods.iter())
+            .filter_map(|&p| self.pods[p].node)
+            .collect();
+        for n in hosts {
+            let (name, not_ready, pressure) = {
+                let node = &self.nodes[n];
+                (node.name.clone(), node.not_ready, node.api_pressure)
+            };
+            for (condition, status, bad) in [
+                (NodeConditionKind::Ready, !not_ready, not_ready),
+                (NodeConditionKind::MemoryPressure, pressure, pressure),
+            ] {
+                if bad {
+                    let node = name.clone();
+                    let reason = "as the run began".to_string();
+                    self.emit(
+                        t,
+                        Event::NodeCondition {
+                            node,
+                            condition,
+                            status,
+                            reason,
+                        },
+                    );
+                }
+            }
+        }
+        for o in &mut self.out[from..] {
+            o.baseline = true;
+        }
+    }
+
     fn report_status(&mut self) {
         let t = self.t;
         let Some(target) = self.target.clone() else {

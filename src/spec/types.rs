@@ -90,6 +90,11 @@ pub struct LeakExperimentSpec {
     /// Alerts that should fire during the experiment, and how soon.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect_alerts: Vec<ExpectedAlert>,
+    /// Inject only into a steady target: what must hold, without a break, for a while before
+    /// anything is injected. A run that never gets there injects nothing and ends Inconclusive
+    /// (NotSteady), naming the check that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<SteadyState>,
     /// Stop the leak early, and revert, when any of these is reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<AbortRules>,
@@ -477,6 +482,54 @@ pub struct ExpectedAlert {
     pub labels: BTreeMap<String, String>,
 }
 
+/// What must hold before anything is injected: conditions on the target (each on unless set to
+/// false) and probes, all of them without a break for `for`, within `timeout` of the run's
+/// start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SteadyState {
+    /// How long every check must hold without a break before the leak is injected (2m).
+    #[serde(rename = "for", default = "default_steady_for")]
+    pub hold: Duration,
+    /// Give up, inject nothing and end the run Inconclusive (NotSteady) when the target has
+    /// not been steady for `for` this long after the run started (10m).
+    #[serde(default = "default_steady_timeout")]
+    pub timeout: Duration,
+    /// The workload is fully rolled out: its controller saw the latest template and every
+    /// replica runs it.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub rolled_out: bool,
+    /// Every desired replica is ready.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub replicas_ready: bool,
+    /// Every PodDisruptionBudget guarding the target has its desired healthy pods.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub budget_healthy: bool,
+    /// No node hosting the target's pods is NotReady or under MemoryPressure.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub nodes_healthy: bool,
+    /// Probes (the kinds of spec.probes: http or query) that must succeed; they run only while
+    /// the run waits for a steady state and do not count toward the score.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
+}
+
+fn default_steady_for() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_steady_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 /// Revert early when any of these is reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -493,6 +546,92 @@ pub struct AbortRules {
     /// Abort when this many pods that are not the target were evicted or OOM-killed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bystander_evictions: Option<u32>,
+    /// Abort when any of these alerts is firing in Prometheus (needs spec.prometheus).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
+    /// Abort when a PromQL expression crosses a line for a while (needs spec.prometheus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promql: Option<QueryAbort>,
+}
+
+/// A PromQL abort rule: fires when the expression's first sample is above `above` (or below
+/// `below`) at every evaluation for `for`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryAbort {
+    /// PromQL, evaluated as an instant query every 5 seconds while the leak runs.
+    pub query: String,
+    /// Fires when the value is above this. Exactly one of `above` or `below`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    /// Fires when the value is below this. Exactly one of `above` or `below`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// How long the line must stay crossed before the rule fires (0s: at once).
+    #[serde(rename = "for", default)]
+    pub hold: Duration,
+}
+
+impl QueryAbort {
+    /// Whether `value` is across the line; NaN never is.
+    pub fn crossed(&self, value: f64) -> bool {
+        !value.is_nan()
+            && (self.above.is_some_and(|a| value > a) || self.below.is_some_and(|b| value < b))
+    }
+
+    /// "above 0.9", "below 2".
+    pub fn line(&self) -> String {
+        match (self.above, self.below) {
+            (Some(a), _) => format!("above {a}"),
+            (None, Some(b)) => format!("below {b}"),
+            (None, None) => "without a threshold".into(),
+        }
+    }
+}
+
+/// Which abort rule fired: the typed reason of an abort, kept in the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AbortCause {
+    /// `abort.availabilityBelow`.
+    Availability,
+    /// `abort.nodesNotReady`.
+    NodesNotReady,
+    /// `abort.nodesUnderPressure`.
+    NodesUnderPressure,
+    /// `abort.bystanderEvictions`.
+    Bystanders,
+    /// `abort.alerts`: this alert was firing.
+    Alert(String),
+    /// `abort.promql`.
+    Promql,
+}
+
+impl AbortCause {
+    /// The spec field of the rule (`abort.alerts`).
+    pub const fn field(&self) -> &'static str {
+        match self {
+            AbortCause::Availability => "abort.availabilityBelow",
+            AbortCause::NodesNotReady => "abort.nodesNotReady",
+            AbortCause::NodesUnderPressure => "abort.nodesUnderPressure",
+            AbortCause::Bystanders => "abort.bystanderEvictions",
+            AbortCause::Alert(_) => "abort.alerts",
+            AbortCause::Promql => "abort.promql",
+        }
+    }
+}
+
+impl std::fmt::Display for AbortCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AbortCause::Alert(name) => write!(f, "alert {name}"),
+            AbortCause::Availability => f.write_str("availability"),
+            AbortCause::NodesNotReady => f.write_str("nodes NotReady"),
+            AbortCause::NodesUnderPressure => f.write_str("nodes under pressure"),
+            AbortCause::Bystanders => f.write_str("bystanders"),
+            AbortCause::Promql => f.write_str("promql"),
+        }
+    }
 }
 
 /// What the team expects to hold. Each clause is judged on its own.
@@ -1006,13 +1145,15 @@ pub enum RunReason {
     /// Someone else (a person, a GitOps sync) rewrote the workload and took the leaker out
     /// while it ran: the run ends, it is never injected again.
     InjectionRemoved,
+    /// The target was not steady (spec.steadyState) within the timeout: nothing was injected.
+    NotSteady,
     /// A reason this version does not know (written by a newer controller).
     #[serde(other)]
     Unknown,
 }
 
 impl RunReason {
-    pub const ALL: [RunReason; 16] = [
+    pub const ALL: [RunReason; 17] = [
         RunReason::DurationElapsed,
         RunReason::AbortRule,
         RunReason::Signal,
@@ -1028,6 +1169,7 @@ impl RunReason {
         RunReason::TargetNotAllowed,
         RunReason::TargetBusy,
         RunReason::InjectionRemoved,
+        RunReason::NotSteady,
         RunReason::Unknown,
     ];
 
@@ -1049,6 +1191,7 @@ impl RunReason {
             RunReason::TargetNotAllowed => "TargetNotAllowed",
             RunReason::TargetBusy => "TargetBusy",
             RunReason::InjectionRemoved => "InjectionRemoved",
+            RunReason::NotSteady => "NotSteady",
             RunReason::Unknown => "Unknown",
         }
     }

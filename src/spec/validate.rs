@@ -9,7 +9,7 @@ use oomsday_core::{CountOrPercent, Duration, Quantity};
 
 use super::types::{
     AbortRules, Hypothesis, InjectionMode, Leak, LeakExperimentSpec, MemoryLimit, PatternKind,
-    Probe, Schedule, Scoring,
+    Probe, Schedule, Scoring, SteadyState,
 };
 use super::yaml::FieldPath;
 
@@ -155,8 +155,11 @@ pub fn check_spec(spec: &LeakExperimentSpec, namespace: &str) -> Vec<Finding> {
     if let Some(s) = &spec.schedule {
         check_schedule(&mut c, s);
     }
-    for (i, p) in spec.probes.iter().enumerate() {
-        check_probe(&mut c, spec, i, p);
+    for i in 0..spec.probes.len() {
+        check_probe(&mut c, spec, "spec.probes", &spec.probes, i);
+    }
+    if let Some(gate) = &spec.steady_state {
+        check_steady_state(&mut c, spec, gate);
     }
     if let Some(p) = &spec.prometheus
         && !is_http_url(&p.url)
@@ -169,7 +172,7 @@ pub fn check_spec(spec: &LeakExperimentSpec, namespace: &str) -> Vec<Finding> {
     }
     check_expect_alerts(&mut c, spec);
     if let Some(a) = &spec.abort {
-        check_abort(&mut c, a);
+        check_abort(&mut c, spec, a);
     }
     if let Some(h) = &spec.hypothesis {
         check_hypothesis(&mut c, spec, h);
@@ -291,13 +294,15 @@ fn check_schedule(c: &mut Checker, s: &Schedule) {
     }
 }
 
-/// The `i`th probe: a unique name, exactly one of `http` or `query`, and timing that works.
-fn check_probe(c: &mut Checker, spec: &LeakExperimentSpec, i: usize, p: &Probe) {
-    let at = format!("spec.probes[{i}]");
+/// The `i`th probe of `probes` (at `list`): a unique name, exactly one of `http` or `query`,
+/// and timing that works.
+fn check_probe(c: &mut Checker, spec: &LeakExperimentSpec, list: &str, probes: &[Probe], i: usize) {
+    let at = format!("{list}[{i}]");
+    let p = &probes[i];
     if p.name.trim().is_empty() {
         c.error(&format!("{at}.name"), &[], "must not be empty");
     }
-    if spec.probes[..i].iter().any(|q| q.name == p.name) {
+    if probes[..i].iter().any(|q| q.name == p.name) {
         c.error(&format!("{at}.name"), &[], "two probes have the same name");
     }
     match (&p.http, &p.query) {
@@ -319,9 +324,7 @@ fn check_probe(c: &mut Checker, spec: &LeakExperimentSpec, i: usize, p: &Probe) 
         );
     }
     if let Some(q) = &p.query {
-        if q.expr.trim().is_empty() {
-            c.error(&format!("{at}.query.expr"), &[], "must not be empty");
-        }
+        check_promql(c, &format!("{at}.query.expr"), &q.expr);
         if let (Some(lo), Some(hi)) = (q.min, q.max)
             && lo > hi
         {
@@ -383,8 +386,80 @@ fn check_expect_alerts(c: &mut Checker, spec: &LeakExperimentSpec) {
     }
 }
 
-/// Abort rules: a zero threshold would abort before anything happened.
-fn check_abort(c: &mut Checker, a: &AbortRules) {
+/// A PromQL expression: not empty, and one Prometheus would parse.
+fn check_promql(c: &mut Checker, path: &str, expr: &str) {
+    if expr.trim().is_empty() {
+        c.error(path, &[], "must not be empty");
+    } else if let Err(e) = promql_parser::parser::parse(expr) {
+        c.error(
+            path,
+            &[],
+            format!("`{expr}` is not valid PromQL: {}", e.trim()),
+        );
+    }
+}
+
+/// The steady-state gate: a window it can hold within its timeout, and probes that point at
+/// something (checked as spec.probes are).
+fn check_steady_state(c: &mut Checker, spec: &LeakExperimentSpec, gate: &SteadyState) {
+    c.positive("spec.steadyState.timeout", gate.timeout);
+    if gate.hold > gate.timeout {
+        c.error(
+            "spec.steadyState.for",
+            &["spec.steadyState.timeout"],
+            format!(
+                "{} is longer than the timeout {}: the target could never be steady for long enough",
+                gate.hold, gate.timeout
+            ),
+        );
+    }
+    for i in 0..gate.probes.len() {
+        check_probe(c, spec, "spec.steadyState.probes", &gate.probes, i);
+    }
+}
+
+/// Abort rules: a zero threshold would abort before anything happened; query rules need
+/// Prometheus, a valid expression and exactly one threshold.
+fn check_abort(c: &mut Checker, spec: &LeakExperimentSpec, a: &AbortRules) {
+    let needs_prometheus = |c: &mut Checker, path: &str| {
+        if spec.prometheus.is_none() {
+            c.error(
+                path,
+                &["spec.prometheus"],
+                "query abort rules are read from Prometheus: set spec.prometheus.url",
+            );
+        }
+    };
+    if !a.alerts.is_empty() {
+        needs_prometheus(c, "spec.abort.alerts");
+    }
+    for (i, name) in a.alerts.iter().enumerate() {
+        if name.trim().is_empty() {
+            c.error(&format!("spec.abort.alerts[{i}]"), &[], "must not be empty");
+        }
+    }
+    if let Some(q) = &a.promql {
+        needs_prometheus(c, "spec.abort.promql");
+        check_promql(c, "spec.abort.promql.query", &q.query);
+        match (q.above, q.below) {
+            (None, None) => c.error(
+                "spec.abort.promql",
+                &[],
+                "a PromQL abort rule needs a threshold: `above` or `below`",
+            ),
+            (Some(_), Some(_)) => c.error(
+                "spec.abort.promql.below",
+                &["spec.abort.promql.above"],
+                "a PromQL abort rule has exactly one of `above` or `below`, not both",
+            ),
+            _ => {}
+        }
+    }
+    check_abort_counts(c, a);
+}
+
+/// The structural abort rules' thresholds.
+fn check_abort_counts(c: &mut Checker, a: &AbortRules) {
     for (field, v) in [
         ("nodesNotReady", a.nodes_not_ready),
         ("nodesUnderPressure", a.nodes_under_pressure),

@@ -628,6 +628,11 @@ impl KubeCluster {
             hpas: preflight::matching_hpas(hpas.items, t.kind, &t.name),
             node_allocatable: preflight::node_allocatable(&nodes),
             node_capacity: crate::objects::node_capacity(&nodes),
+            nodes: observer
+                .classifier()
+                .target_nodes()
+                .map(str::to_string)
+                .collect(),
         })
     }
 

@@ -9,7 +9,7 @@ use crate::observe::{
     AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Timeline,
 };
 use crate::report::{Format, Report, render};
-use crate::spec::Phase;
+use crate::spec::{AbortCause, Phase, RunReason};
 
 use crate::testkit::t;
 
@@ -95,8 +95,18 @@ fn every_kind() -> Vec<Event> {
             detail: "connection refused".into(),
         },
         Event::Abort {
-            reason: "AbortRule".into(),
+            reason: RunReason::AbortRule,
+            rule: Some(AbortCause::Bystanders),
             detail: "2 bystander evictions".into(),
+        },
+        Event::SteadyProbe {
+            name: "health".into(),
+            ok: false,
+            detail: "HTTP 503".into(),
+        },
+        Event::AbortQuery {
+            crossed: true,
+            detail: "value 0.97, is above 0.9".into(),
         },
         Event::ObservationFailed {
             detail: "watch pods: 403".into(),

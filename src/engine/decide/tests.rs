@@ -2,7 +2,7 @@ use super::*;
 use crate::defences::Defences;
 use crate::engine::state::Stop;
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef};
-use crate::spec::{InjectionMode, InjectionRecord, TargetKind};
+use crate::spec::{AbortCause, InjectionMode, InjectionRecord, TargetKind};
 use serde_json::json;
 
 use crate::testkit::t;
@@ -62,6 +62,7 @@ fn leaking(obs: &[Observation]) -> RunState {
 fn recovering(reason: RunReason, before: &[Observation], after: &[Observation]) -> RunState {
     let mut st = leaking(before);
     st.ending = Some(Ending {
+        rule: None,
         reason,
         message: "why".into(),
     });
@@ -386,6 +387,7 @@ fn a_revert_owed_is_retried_first() {
     let mut st = leaking(&[]);
     st.phase = Phase::Reverting;
     st.ending = Some(Ending {
+        rule: None,
         reason: RunReason::AbortRule,
         message: "x".into(),
     });
@@ -629,4 +631,254 @@ fn an_outage_past_the_tolerance_while_recovering_ends_the_watch() {
         "{}",
         ending.message
     );
+}
+
+// ----- the steady-state gate ------------------------------------------------------------------
+
+/// A spec whose gate needs 2m steady within a 10m timeout, with `extra` merged into it.
+fn gated(extra: serde_json::Value) -> LeakExperimentSpec {
+    let mut gate = json!({"for": "2m", "timeout": "10m"});
+    if let (Some(g), Some(e)) = (gate.as_object_mut(), extra.as_object()) {
+        g.extend(e.clone());
+    }
+    let mut s = spec();
+    s.steady_state = Some(serde_json::from_value(gate).unwrap());
+    s
+}
+
+/// After preflight (defences in, the target hosted on n1), with these observations.
+fn waiting(obs: &[Observation]) -> RunState {
+    let mut st = pending();
+    st.defences = Some(Defences {
+        nodes: vec!["n1".into()],
+        ..Defences::default()
+    });
+    for o in obs {
+        st.record(o);
+    }
+    st
+}
+
+#[test]
+fn a_steady_target_is_injected_once_it_held_for_the_window() {
+    let spec = gated(json!({}));
+    let st = waiting(&[workload(1, 3, 3), budget(1, 3, 2)]);
+    // Steady since t(1): watched until t(121), injected then and not before.
+    assert_eq!(decide(&spec, &st, t(1)), Step::Observe { until: t(121) });
+    assert_eq!(decide(&spec, &st, t(120)), Step::Observe { until: t(121) });
+    assert_eq!(decide(&spec, &st, t(121)), Step::Inject);
+}
+
+#[test]
+fn a_break_restarts_the_window() {
+    let spec = gated(json!({}));
+    let st = waiting(&[workload(1, 3, 3), workload(60, 3, 2), workload(90, 3, 3)]);
+    assert_eq!(decide(&spec, &st, t(121)), Step::Observe { until: t(210) });
+    assert_eq!(decide(&spec, &st, t(210)), Step::Inject);
+}
+
+#[test]
+fn a_target_never_steady_ends_not_steady_at_the_timeout_naming_the_check() {
+    let spec = gated(json!({}));
+    let st = waiting(&[workload(1, 3, 2)]);
+    assert_eq!(decide(&spec, &st, t(300)), Step::Observe { until: t(600) });
+    let message = assert_finish(decide(&spec, &st, t(600)), RunReason::NotSteady);
+    assert!(message.contains("replicasReady: 2/3 ready"), "{message}");
+    assert!(message.contains("nothing was injected"), "{message}");
+    assert_eq!(RunReason::NotSteady.final_phase(), Phase::Failed);
+}
+
+#[test]
+fn each_condition_of_the_target_is_checked_and_can_be_turned_off() {
+    let cases: [(&[Observation], &str, &str); 4] = [
+        (
+            &[Observation::new(
+                t(1),
+                Event::Workload {
+                    desired: 3,
+                    ready: 3,
+                    updated: 2,
+                    current: 4,
+                    observed: true,
+                    leaker: false,
+                },
+            )],
+            "rolledOut",
+            "rolledOut",
+        ),
+        (
+            &[workload(1, 3, 3), budget(1, 1, 2)],
+            "budgetHealthy (PDB checkout)",
+            "budgetHealthy",
+        ),
+        (
+            &[
+                workload(1, 3, 3),
+                node(1, "n1", NodeConditionKind::MemoryPressure, true),
+            ],
+            "nodesHealthy (node n1 under MemoryPressure)",
+            "nodesHealthy",
+        ),
+        (
+            &[
+                workload(1, 3, 3),
+                node(1, "n1", NodeConditionKind::Ready, false),
+            ],
+            "nodesHealthy (node n1 NotReady)",
+            "nodesHealthy",
+        ),
+    ];
+    for (obs, named, field) in cases {
+        let st = waiting(obs);
+        let message = assert_finish(decide(&gated(json!({})), &st, t(600)), RunReason::NotSteady);
+        assert!(message.contains(named), "{named}: {message}");
+        // Turned off, the same target is steady.
+        let off = gated(json!({ field: false }));
+        assert_eq!(decide(&off, &st, t(600)), Step::Inject, "{field} off");
+    }
+}
+
+#[test]
+fn a_node_not_hosting_the_target_does_not_count() {
+    let st = waiting(&[
+        workload(1, 3, 3),
+        node(1, "n7", NodeConditionKind::Ready, false),
+    ]);
+    assert_eq!(decide(&gated(json!({})), &st, t(121)), Step::Inject);
+}
+
+#[test]
+fn steady_only_briefly_at_the_timeout_names_what_last_broke_it() {
+    let spec = gated(json!({}));
+    let st = waiting(&[workload(1, 3, 3), budget(1, 1, 2), budget(550, 2, 2)]);
+    let message = assert_finish(decide(&spec, &st, t(600)), RunReason::NotSteady);
+    assert!(
+        message.contains("steady for only 50s of the 2m"),
+        "{message}"
+    );
+    assert!(
+        message.contains("last broken by budgetHealthy (PDB checkout): 1 healthy, 2 desired"),
+        "{message}"
+    );
+}
+
+#[test]
+fn steady_state_probes_must_succeed_when_they_can_be_polled() {
+    let spec = gated(json!({"probes": [{"name": "health", "http": {"url": "http://x/"}}]}));
+    let probe = |at: i64, ok: bool| {
+        Observation::new(
+            t(at),
+            Event::SteadyProbe {
+                name: "health".into(),
+                ok,
+                detail: if ok { "HTTP 200" } else { "HTTP 503" }.into(),
+            },
+        )
+    };
+    // Never probed: not steady.
+    let st = waiting(&[workload(1, 3, 3)]);
+    assert_eq!(decide(&spec, &st, t(200)), Step::Observe { until: t(600) });
+    let message = assert_finish(decide(&spec, &st, t(600)), RunReason::NotSteady);
+    assert!(
+        message.contains("probe health: not probed yet"),
+        "{message}"
+    );
+    // Failing, then ok from t(30): injected at t(150).
+    let st = waiting(&[
+        workload(1, 3, 3),
+        probe(5, false),
+        probe(30, true),
+        probe(35, true),
+    ]);
+    assert_eq!(decide(&spec, &st, t(149)), Step::Observe { until: t(150) });
+    assert_eq!(decide(&spec, &st, t(150)), Step::Inject);
+    // Where nothing can be polled (the simulator), the gate judges the target alone.
+    let mut st = waiting(&[workload(1, 3, 3)]);
+    st.probing = false;
+    assert_eq!(decide(&spec, &st, t(121)), Step::Inject);
+}
+
+#[test]
+fn a_stop_or_a_failed_watch_while_waiting_ends_the_run_without_injecting() {
+    let spec = gated(json!({}));
+    let mut st = waiting(&[workload(1, 3, 2)]);
+    st.request_stop(stop(RunReason::Signal));
+    assert_finish(decide(&spec, &st, t(5)), RunReason::Signal);
+    let st = waiting(&[
+        workload(1, 3, 2),
+        Observation::new(
+            t(2),
+            Event::ObservationFailed {
+                detail: "403".into(),
+            },
+        ),
+    ]);
+    assert_finish(decide(&spec, &st, t(5)), RunReason::ObservationFailed);
+}
+
+// ----- abort rules that are queries ------------------------------------------------------------
+
+fn alert(at: i64, name: &str, state: crate::observe::AlertState) -> Observation {
+    Observation::new(
+        t(at),
+        Event::Alert {
+            name: name.into(),
+            state,
+        },
+    )
+}
+
+fn crossed(at: i64, crossed: bool) -> Observation {
+    Observation::new(
+        t(at),
+        Event::AbortQuery {
+            crossed,
+            detail: format!("value {}", if crossed { 0.97 } else { 0.5 }),
+        },
+    )
+}
+
+#[test]
+fn a_firing_alert_named_in_abort_alerts_reverts_and_says_which() {
+    use crate::observe::AlertState;
+    let spec = spec_with(json!({"alerts": ["NodeMemoryHigh"]}), "30m");
+    let st = leaking(&[alert(100, "NodeMemoryHigh", AlertState::Pending)]);
+    assert_eq!(decide(&spec, &st, t(110)), Step::Observe { until: t(1810) });
+    let st = leaking(&[
+        alert(100, "OtherAlert", AlertState::Firing),
+        alert(120, "NodeMemoryHigh", AlertState::Firing),
+    ]);
+    match decide(&spec, &st, t(125)) {
+        Step::Revert(e) => {
+            assert_eq!(e.reason, RunReason::AbortRule);
+            assert_eq!(e.rule, Some(AbortCause::Alert("NodeMemoryHigh".into())));
+            assert!(
+                e.message.contains("alert NodeMemoryHigh is firing"),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("expected a revert, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_promql_rule_fires_once_its_line_stayed_crossed_for_its_for() {
+    let spec = spec_with(
+        json!({"promql": {"query": "up", "above": 0.9, "for": "1m"}}),
+        "30m",
+    );
+    // Crossed at t(100): judged again at t(160), and fires then.
+    let st = leaking(&[crossed(100, true)]);
+    assert_eq!(decide(&spec, &st, t(100)), Step::Observe { until: t(160) });
+    match decide(&spec, &st, t(160)) {
+        Step::Revert(e) => {
+            assert_eq!(e.rule, Some(AbortCause::Promql));
+            assert!(e.message.contains("`up` went above 0.9"), "{}", e.message);
+        }
+        other => panic!("expected a revert, got {other:?}"),
+    }
+    // Back within its line before `for`: the clock starts again at the next crossing.
+    let st = leaking(&[crossed(100, true), crossed(130, false), crossed(150, true)]);
+    assert_eq!(decide(&spec, &st, t(160)), Step::Observe { until: t(210) });
 }

@@ -2,6 +2,7 @@ use super::*;
 use crate::engine::NoProbes;
 use crate::engine::testing::{Script, ScriptedCluster};
 use crate::observe::{DisruptionCause, PodRef};
+use crate::spec::AbortCause;
 use serde_json::json;
 
 use crate::testkit::{EPOCH as START, t};
@@ -193,10 +194,10 @@ struct EveryFive {
 }
 
 impl Probes for EveryFive {
-    fn next_due(&self) -> Option<Time> {
+    fn next_due(&self, _stage: Stage) -> Option<Time> {
         Some(self.next.unwrap_or(Time::MIN))
     }
-    async fn poll(&mut self, now: Time) -> Vec<Observation> {
+    async fn poll(&mut self, now: Time, _stage: Stage) -> Vec<Observation> {
         self.polled.push(now);
         self.next = Some(add(now, StdDuration::from_secs(300)));
         let ok = now < t(500) || now >= t(1890);
@@ -259,8 +260,14 @@ async fn abort_rule_reverts_at_once_and_still_watches_recovery() {
     assert_eq!(r.recovered, None);
     assert_eq!(r.finished, t(1300));
     reverted_once(&c);
-    assert!(r.timeline.iter().any(|o| matches!(&o.event,
-        Event::Abort { reason, .. } if reason == "AbortRule")));
+    assert!(r.timeline.iter().any(|o| matches!(
+        &o.event,
+        Event::Abort {
+            reason: RunReason::AbortRule,
+            rule: Some(AbortCause::Bystanders),
+            ..
+        }
+    )));
 }
 
 #[tokio::test]
@@ -566,4 +573,102 @@ fn run_ids_are_reproducible_and_valid_names() {
         );
         assert!(!id.starts_with('-') && !id.ends_with('-'), "{id}");
     }
+}
+
+/// Probes that answer only while the run waits for a steady target: failing, as a dead
+/// dependency would.
+struct FailingGate {
+    polled: Vec<(Time, Stage)>,
+}
+
+impl Probes for FailingGate {
+    fn next_due(&self, stage: Stage) -> Option<Time> {
+        (stage == Stage::Steady).then(|| {
+            self.polled
+                .last()
+                .map_or(Time::MIN, |(at, _)| add(*at, StdDuration::from_secs(10)))
+        })
+    }
+    async fn poll(&mut self, now: Time, stage: Stage) -> Vec<Observation> {
+        self.polled.push((now, stage));
+        vec![obs(
+            now.as_second() - START,
+            Event::SteadyProbe {
+                name: "payments".into(),
+                ok: false,
+                detail: "HTTP 503".into(),
+            },
+        )]
+    }
+}
+
+fn gated(gate: serde_json::Value) -> ExperimentRef {
+    let mut e = exp(json!(null));
+    e.spec.steady_state = Some(serde_json::from_value(gate).unwrap());
+    e
+}
+
+#[tokio::test]
+async fn a_target_that_is_not_steady_is_never_injected() {
+    // One replica of four never gets ready.
+    let mut c = ScriptedCluster::new(t(0), vec![workload(0, 3), workload(200, 3)]);
+    let (res, _) = go(
+        &mut c,
+        &gated(json!({"for": "1m", "timeout": "5m"})),
+        &mut StopSignal::never(),
+    )
+    .await;
+    let r = res.unwrap();
+    assert_eq!(c.count("inject"), 0, "{:?}", c.calls);
+    assert_eq!(c.count("revert"), 0);
+    assert_eq!(r.reason, Some(RunReason::NotSteady));
+    assert_eq!(r.phase, Phase::Failed);
+    assert_eq!((r.injected, r.injection.as_ref()), (None, None));
+    assert_eq!(r.finished, t(300));
+    let message = r.message.unwrap();
+    assert!(message.contains("replicasReady: 3/4 ready"), "{message}");
+    assert!(
+        r.timeline
+            .iter()
+            .all(|o| !matches!(o.event, Event::Abort { .. } | Event::LeakerStarted { .. }))
+    );
+}
+
+#[tokio::test]
+async fn a_steady_target_is_injected_after_the_window_and_the_gate_probes_stop_then() {
+    let mut c = ScriptedCluster::new(t(0), story());
+    let (res, _) = go(
+        &mut c,
+        &gated(json!({"for": "90s", "timeout": "5m"})),
+        &mut StopSignal::never(),
+    )
+    .await;
+    let r = res.unwrap();
+    assert_eq!(c.count("inject"), 1);
+    assert_eq!(r.injected, Some(t(90)));
+    assert_eq!(r.reason, Some(RunReason::DurationElapsed));
+    // A failing gate probe keeps the same target out.
+    let mut c = ScriptedCluster::new(t(0), story());
+    let mut probes = FailingGate { polled: Vec::new() };
+    let r = run(
+        &mut c,
+        &mut probes,
+        &gated(json!({"for": "90s", "timeout": "2m",
+                      "probes": [{"name": "payments", "http": {"url": "http://payments/"}}]})),
+        &opts(),
+        &mut StopSignal::never(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.count("inject"), 0);
+    assert_eq!(r.reason, Some(RunReason::NotSteady));
+    assert!(r.message.unwrap().contains("probe payments: HTTP 503"));
+    assert!(probes.polled.iter().all(|(_, s)| *s == Stage::Steady));
+    // Every 10 s from t(0) until the timeout at t(120) ends the wait.
+    let want: Vec<Time> = (0..12).map(|i| t(i * 10)).collect();
+    assert_eq!(
+        probes.polled.iter().map(|(at, _)| *at).collect::<Vec<_>>(),
+        want
+    );
 }

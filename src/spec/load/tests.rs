@@ -469,3 +469,100 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn steady_state_and_query_abort_mistakes_each_name_their_line_and_field() {
+    let text = with(
+        "  duration: 30m\n",
+        "  duration: 30m
+  prometheus: {url: 'http://prometheus:9090'}
+  steadyState:
+    for: 15m
+    timeout: 10m
+    probes:
+      - {name: gate}
+      - {name: web, http: {url: ''}}
+  abort:
+    alerts: [PodOOMKilled]
+    promql: {query: 'sum(rate(x[5m])', for: 1m}
+",
+    );
+    let c = check(&text);
+    let got = lines(&c);
+    let fields: Vec<(usize, &str)> = got.iter().map(|(l, f, _)| (*l, f.as_str())).collect();
+    assert_eq!(
+        fields,
+        vec![
+            (15, "spec.steadyState.for"),
+            (18, "spec.steadyState.probes[0]"),
+            (19, "spec.steadyState.probes[1].http.url"),
+            (22, "spec.abort.promql"),
+            (22, "spec.abort.promql.query"),
+        ],
+        "{:#?}",
+        c.diagnostics
+    );
+    let message = |field: &str| {
+        got.iter()
+            .find(|(_, f, _)| f == field)
+            .map(|(_, _, m)| m.clone())
+            .unwrap_or_default()
+    };
+    assert!(message("spec.steadyState.for").contains("longer than the timeout"));
+    assert!(message("spec.steadyState.probes[0]").contains("exactly one of `http` or `query`"));
+    assert!(message("spec.abort.promql").contains("needs a threshold"));
+    assert!(
+        message("spec.abort.promql.query")
+            .contains("is not valid PromQL: unclosed left parenthesis"),
+        "{}",
+        message("spec.abort.promql.query")
+    );
+    // file:line: error: field: message, as every other mistake.
+    let shown = c.diagnostics[0].to_string();
+    assert!(
+        shown.starts_with("x.yaml:15:") && shown.contains("error: spec.steadyState.for"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn query_abort_rules_need_prometheus_and_one_threshold() {
+    let c = check(&with(
+        "  duration: 30m\n",
+        "  duration: 30m
+  abort:
+    alerts: [PodOOMKilled]
+    promql: {query: 'up == 0', above: 0, below: 1}
+",
+    ));
+    let fields: Vec<String> = lines(&c).into_iter().map(|l| l.1).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "spec.abort.alerts",
+            "spec.abort.promql",
+            "spec.abort.promql.below",
+        ],
+        "{:#?}",
+        c.diagnostics
+    );
+    // A valid gate and valid query rules load.
+    let c = check(&with(
+        "  duration: 30m\n",
+        "  duration: 30m
+  prometheus: {url: 'http://prometheus:9090'}
+  steadyState:
+    for: 2m
+    nodesHealthy: false
+    probes: [{name: web, http: {url: 'http://web/healthz'}}]
+  abort:
+    alerts: [PodOOMKilled]
+    promql: {query: 'sum(rate(container_oom_events_total[1m])) by (namespace)', above: 0, for: 30s}
+",
+    ));
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
+    let spec = &c.experiments[0].experiment.spec;
+    let gate = spec.steady_state.as_ref().expect("a gate");
+    assert_eq!(gate.timeout, oomsday_core::Duration::from_secs(600));
+    assert!(gate.rolled_out && !gate.nodes_healthy);
+}
