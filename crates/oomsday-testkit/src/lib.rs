@@ -2,13 +2,15 @@
 //! share ([`ApiServer`]: a store of plain JSON objects with selectors, paging, resourceVersions,
 //! watches with bookmarks and `sendInitialEvents`, request counting, scripted answers; in
 //! process or over HTTP), the free-port helper, the kubeconfig it writes, and the one way to
-//! launch the `oomsday` binary ([`Oomsday`]).
+//! launch the `oomsday` binary ([`Oomsday`]); and the benches' reading of their own memory
+//! ([`proc_status`]).
 //!
 //! The controller's call-by-call tests keep their ordered-call verifier (`src/controller/tests`):
 //! they assert each request in order, which a stateful server does not.
 
 mod launch;
 mod lifecycle;
+pub mod proc_status;
 pub mod query;
 mod serve;
 mod server;
