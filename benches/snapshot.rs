@@ -13,8 +13,8 @@
 use std::time::Instant;
 
 use oomsday::snapshot::{self, Options, Progress, Taken};
-use serde_json::{Value, json};
 use oomsday_testkit::{ApiServer, Reply, Seen, proc_status};
+use serde_json::{Value, json};
 
 const NODES: usize = 500;
 const PODS: usize = 10_000;

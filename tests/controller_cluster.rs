@@ -21,8 +21,8 @@ use oomsday::defences::Defences;
 use oomsday::engine::{Cluster, InjectionPlan};
 use oomsday::observe::{Observation, Time};
 use oomsday::spec::InjectionRecord;
-use serde_json::{Value, json};
 use oomsday_testkit::{ApiServer, Listening, free_port, write_kubeconfig};
+use serde_json::{Value, json};
 
 /// Every injection and revert any replica made: `inject A`, `revert B`.
 type Log = Arc<Mutex<Vec<String>>>;

@@ -24,8 +24,8 @@ use oomsday::defences::Defences;
 use oomsday::engine::{Cluster, InjectionPlan};
 use oomsday::observe::{Event, Observation, PodRef, Time};
 use oomsday::spec::InjectionRecord;
-use serde_json::{Value, json};
 use oomsday_testkit::{ApiServer, Listening, free_port};
+use serde_json::{Value, json};
 
 /// When the fake leak does damage: this long after the injection.
 const DAMAGE_AFTER: Duration = Duration::from_secs(10);

@@ -3,8 +3,8 @@
 
 mod support;
 
-use serde_json::json;
 use oomsday_testkit::{free_port, write_kubeconfig};
+use serde_json::json;
 use support::oomsday_with;
 
 /// The binary with no cluster configured anywhere unless `kubeconfig` names one: an empty
@@ -117,7 +117,9 @@ fn exit_4_inconclusive() {
 /// A kubeconfig file for `server` (a URL), written to a temporary directory of its own.
 fn kubeconfig_file(name: &str, server: &str) -> String {
     let dir = std::env::temp_dir().join(format!("oomsday-exit-{name}-{}", std::process::id()));
-    write_kubeconfig(&dir, server).to_string_lossy().into_owned()
+    write_kubeconfig(&dir, server)
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]

@@ -18,7 +18,6 @@
 //! check the container and marks are there, revert, check they are gone and that a label another
 //! field manager added during the run survived, and delete the Deployment.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,8 +28,8 @@ use oomsday::engine::{Cluster, InjectionPlan};
 use oomsday::inject::{revert_patch, sidecar_patch};
 use oomsday::observe::{Event, Time, Timeline};
 use oomsday::spec::{LeakExperimentSpec, TargetKind};
-use serde_json::{Value, json};
 use oomsday_testkit::{ApiServer, Reply, Seen};
+use serde_json::{Value, json};
 
 /// What the mock answers: a JSON object with a status code, or a watch stream of events.
 enum Answer {
@@ -322,10 +321,7 @@ async fn a_system_namespace_and_an_active_run_are_refused() {
         e.contains("kube-system") && e.contains("allowSystemNamespaces"),
         "{e}"
     );
-    assert!(
-        log.requests().is_empty(),
-        "refused before any API call"
-    );
+    assert!(log.requests().is_empty(), "refused before any API call");
 
     let (mut cluster, _) = mock(healthy(|s| {
         (s.method == "GET" && s.path == DEPLOYMENT).then(|| Answer::Json(200, deployment(true)))

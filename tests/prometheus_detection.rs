@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use oomsday_testkit::free_port;
 use oomsday::engine::RunRecord;
 use oomsday::observe::{AlertState, Event, Observation, PodRef, Time, Timeline};
 use oomsday::probe::{Prober, Prometheus};
 use oomsday::score::{self, Facet};
 use oomsday::spec::{LeakExperimentSpec, Phase, Verdict};
+use oomsday_testkit::free_port;
 
 /// Every wait for Prometheus or the leaker is bounded by this.
 const WAIT: Duration = Duration::from_secs(60);

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use oomsday::cli::run::{Args, ReportArgs, exec};
 use oomsday::predict::Measure;
 use oomsday::report::{Format, Report};
-use serde_json::{Value, json};
 use oomsday_testkit::{ApiServer, Listening};
+use serde_json::{Value, json};
 use support::bed::{self, NODE, initial_lists};
 
 /// The fake, holding recording `run`'s objects as it began and the real bed's kubelet.

@@ -204,7 +204,8 @@ async fn without_nodes_proxy_the_kubelets_are_not_read_and_the_model_says_so() {
 #[tokio::test]
 async fn a_kubelet_that_does_not_answer_gets_the_defaults_and_a_note() {
     let cluster = bed::recorded("contained");
-    let unreachable = oomsday_testkit::status(503, "ServiceUnavailable", "error trying to reach service");
+    let unreachable =
+        oomsday_testkit::status(503, "ServiceUnavailable", "error trying to reach service");
     cluster.kubelet(NODE, "configz", 503, unreachable);
     let (m, _, _) = take(cluster, Scope::All).await;
     let notes = m.metadata.snapshot.as_ref().expect("info").notes.join("\n");

@@ -10,8 +10,8 @@ use super::objects::{
     self, ContainerReport, Involved, PodMeta, Rng, app_container, condition, container_status,
     now_secs, pod_status, running_conditions, ts,
 };
-use oomsday_testkit::{ApiServer, Gvr};
 use super::story::{Story, StoryConfig};
+use oomsday_testkit::{ApiServer, Gvr};
 
 /// The target: namespace, Deployment, node.
 pub const NAMESPACE: &str = "shop";

@@ -88,7 +88,19 @@ impl Answer for StoryHandle {
         Box::pin(async move {
             let parts: Vec<&str> = s.path.trim_matches('/').split('/').collect();
             match (s.method.as_str(), parts.as_slice()) {
-                ("GET", ["api", "v1", "namespaces", _, "pods", pod, "proxy", "metrics"]) => {
+                (
+                    "GET",
+                    [
+                        "api",
+                        "v1",
+                        "namespaces",
+                        _,
+                        "pods",
+                        pod,
+                        "proxy",
+                        "metrics",
+                    ],
+                ) => {
                     let pod = pod.split(':').next().unwrap_or_default();
                     Some(match self.metrics(pod) {
                         Some(text) => Reply::text(200, text),
@@ -548,8 +560,7 @@ impl Story {
                    "conditions": [objects::condition("PodScheduled", true, m.created, None, None)]})
         } else if p.phase == "Pending" {
             let mut conds = running_conditions(m, m.created, &unready);
-            conds[0] =
-                objects::condition("PodReadyToStartContainers", false, m.created, None);
+            conds[0] = objects::condition("PodReadyToStartContainers", false, m.created, None);
             let mut s = pod_status("Pending", conds, m, statuses, qos);
             if let Some(o) = s.as_object_mut() {
                 o.remove("podIP");
@@ -567,8 +578,7 @@ impl Story {
                 };
                 let mut c = running_conditions(m, p.ready_since, &[]);
                 c[2] = objects::condition("Ready", false, p.ready_since, Some(reason));
-                c[3] =
-                    objects::condition("ContainersReady", false, p.ready_since, Some(reason));
+                c[3] = objects::condition("ContainersReady", false, p.ready_since, Some(reason));
                 c
             };
             pod_status(p.phase, conds, m, statuses, qos)
@@ -593,7 +603,10 @@ impl Story {
                 // Marked as it is stored: before any watch can send it.
                 Some(k) => {
                     let (_, rv) = self.inner.put_marked(&Gvr::PODS, v);
-                    self.kills.lock().unwrap_or_else(|e| e.into_inner()).insert(rv, k);
+                    self.kills
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(rv, k);
                 }
                 None => {
                     self.inner.put(&Gvr::PODS, v);
@@ -688,9 +701,7 @@ impl Story {
                 }
                 self.applied.insert(manager, patch);
                 self.deployment = next;
-                let stored = self
-                    .inner
-                    .put(&Gvr::DEPLOYMENTS, self.deployment.clone());
+                let stored = self.inner.put(&Gvr::DEPLOYMENTS, self.deployment.clone());
                 let _ = reply.send(Ok(stored));
                 if changed {
                     self.start_rollout();
@@ -1199,9 +1210,7 @@ impl Story {
                     .any(|(x, y)| x["status"] != y["status"] || x["reason"] != y["reason"])
             });
         if a != b || conditions_flipped {
-            self.deployment = self
-                .inner
-                .put(&Gvr::DEPLOYMENTS, self.deployment.clone());
+            self.deployment = self.inner.put(&Gvr::DEPLOYMENTS, self.deployment.clone());
         } else {
             self.deployment["status"] = before;
         }

@@ -59,66 +59,69 @@ pub fn initial_lists(run: &str) -> BTreeMap<String, Vec<Value>> {
 
 /// The real bed with the objects of recording `run` as it began: the Node, configz and
 /// Summary API of `real-bed/`, and the recording's pods, Deployments and PDBs.
-    ///
-    /// The Summary fixture was taken on the same setup minutes before the recordings, whose
-    /// pods were since recreated (same ReplicaSets, new name suffixes). A live cluster answers
-    /// its pod list and its Summary API with the same pods, so the mock's Summary gives each
-    /// recorded pod the figures the fixture has for a pod of the same ReplicaSet, in name
-    /// order; the node-level figures are unchanged.
+///
+/// The Summary fixture was taken on the same setup minutes before the recordings, whose
+/// pods were since recreated (same ReplicaSets, new name suffixes). A live cluster answers
+/// its pod list and its Summary API with the same pods, so the mock's Summary gives each
+/// recorded pod the figures the fixture has for a pod of the same ReplicaSet, in name
+/// order; the node-level figures are unchanged.
 pub fn recorded(run: &str) -> ApiServer {
-        let lists = initial_lists(run);
-        let node = fixture("real-bed/node.json");
-        let node_name = node["metadata"]["name"]
+    let lists = initial_lists(run);
+    let node = fixture("real-bed/node.json");
+    let node_name = node["metadata"]["name"]
+        .as_str()
+        .expect("the Node is named")
+        .to_string();
+    let mut pods = lists.get("pods").cloned().unwrap_or_default();
+    pods.sort_by(|a, b| {
+        a["metadata"]["name"]
             .as_str()
-            .expect("the Node is named")
-            .to_string();
-        let mut pods = lists.get("pods").cloned().unwrap_or_default();
-        pods.sort_by(|a, b| {
-            a["metadata"]["name"]
+            .cmp(&b["metadata"]["name"].as_str())
+    });
+    let mut summary = fixture("real-bed/kubelet-stats-summary.json");
+    let rs = |name: &str| name.rsplit_once('-').map(|(rs, _)| rs.to_string());
+    if let Some(entries) = summary["pods"].as_array_mut() {
+        entries.sort_by(|a, b| {
+            a["podRef"]["name"]
                 .as_str()
-                .cmp(&b["metadata"]["name"].as_str())
+                .cmp(&b["podRef"]["name"].as_str())
         });
-        let mut summary = fixture("real-bed/kubelet-stats-summary.json");
-        let rs = |name: &str| name.rsplit_once('-').map(|(rs, _)| rs.to_string());
-        if let Some(entries) = summary["pods"].as_array_mut() {
-            entries.sort_by(|a, b| {
-                a["podRef"]["name"]
-                    .as_str()
-                    .cmp(&b["podRef"]["name"].as_str())
-            });
-            let mut used = BTreeSet::new();
-            for e in entries.iter_mut() {
-                let old = e["podRef"]["name"].as_str().unwrap_or_default().to_string();
-                let ns = e["podRef"]["namespace"].clone();
-                let new = pods.iter().find_map(|p| {
-                    let name = p["metadata"]["name"].as_str()?;
-                    (p["metadata"]["namespace"] == ns
-                        && rs(name) == rs(&old)
-                        && !used.contains(name))
+        let mut used = BTreeSet::new();
+        for e in entries.iter_mut() {
+            let old = e["podRef"]["name"].as_str().unwrap_or_default().to_string();
+            let ns = e["podRef"]["namespace"].clone();
+            let new = pods.iter().find_map(|p| {
+                let name = p["metadata"]["name"].as_str()?;
+                (p["metadata"]["namespace"] == ns && rs(name) == rs(&old) && !used.contains(name))
                     .then(|| name.to_string())
-                });
-                let new = new.unwrap_or_else(|| panic!("{run}: no recorded pod for {old}"));
-                used.insert(new.clone());
-                e["podRef"]["name"] = json!(new);
-                e["podRef"]["uid"] = pods
-                    .iter()
-                    .find(|p| p["metadata"]["name"] == json!(new))
-                    .map(|p| p["metadata"]["uid"].clone())
-                    .unwrap_or(Value::Null);
-            }
+            });
+            let new = new.unwrap_or_else(|| panic!("{run}: no recorded pod for {old}"));
+            used.insert(new.clone());
+            e["podRef"]["name"] = json!(new);
+            e["podRef"]["uid"] = pods
+                .iter()
+                .find(|p| p["metadata"]["name"] == json!(new))
+                .map(|p| p["metadata"]["uid"].clone())
+                .unwrap_or(Value::Null);
         }
-        let api = ApiServer::new();
-        api.populate(&Gvr::NODES, [node]);
-        api.populate(&Gvr::PODS, pods);
-        let list = |r: &str| lists.get(r).cloned().unwrap_or_default();
-        api.populate(&Gvr::DEPLOYMENTS, list("deployments"));
-        api.populate(&Gvr::PDBS, list("poddisruptionbudgets"));
-        api.kubelet(&node_name, "configz", 200, fixture("real-bed/kubelet-configz.json"));
-        api.kubelet(&node_name, "stats/summary", 200, summary);
-        let metrics = fixture_text("real-bed/kubelet-metrics.txt");
-        api.kubelet(&node_name, "metrics", 200, Value::String(metrics));
-        api
     }
+    let api = ApiServer::new();
+    api.populate(&Gvr::NODES, [node]);
+    api.populate(&Gvr::PODS, pods);
+    let list = |r: &str| lists.get(r).cloned().unwrap_or_default();
+    api.populate(&Gvr::DEPLOYMENTS, list("deployments"));
+    api.populate(&Gvr::PDBS, list("poddisruptionbudgets"));
+    api.kubelet(
+        &node_name,
+        "configz",
+        200,
+        fixture("real-bed/kubelet-configz.json"),
+    );
+    api.kubelet(&node_name, "stats/summary", 200, summary);
+    let metrics = fixture_text("real-bed/kubelet-metrics.txt");
+    api.kubelet(&node_name, "metrics", 200, Value::String(metrics));
+    api
+}
 
 /// The real bed as if its host ran cgroup v2: its kubelet's `/metrics` says so
 /// (`cgroup-v2/kubelet-metrics.txt`); configz and the Summary API are the same, as a v2
@@ -132,4 +135,3 @@ pub fn recorded_v2(run: &str) -> ApiServer {
 
 /// The real bed's one node.
 pub const NODE: &str = "real-1";
-

@@ -60,5 +60,8 @@ pub fn fake_api() -> oomsday_testkit::ApiServer {
 /// [`fake_api`] listening over HTTP, for the binary or a controller on its own runtime.
 #[allow(dead_code)]
 pub async fn serve() -> oomsday_testkit::Listening {
-    fake_api().listen().await.expect("the fake API server listens")
+    fake_api()
+        .listen()
+        .await
+        .expect("the fake API server listens")
 }

@@ -67,7 +67,10 @@ impl Store {
     /// being deleted and no finalizer is left.
     pub fn update(&mut self, gvr: &Gvr, mut obj: Value, status_only: bool) -> Value {
         let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let (ns, name) = (s(&obj["metadata"]["namespace"]), s(&obj["metadata"]["name"]));
+        let (ns, name) = (
+            s(&obj["metadata"]["namespace"]),
+            s(&obj["metadata"]["name"]),
+        );
         let old = self.get(gvr, &ns, &name).unwrap_or(Value::Null);
         if !status_only && old["spec"] != obj["spec"] {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
@@ -147,7 +150,11 @@ impl Store {
     /// PUT: conditional on the resourceVersion the client read.
     pub fn replace(&mut self, gvr: &Gvr, ns: &str, name: &str, body: Value) -> Answer {
         let Some(obj) = self.get(gvr, ns, name) else {
-            return fail(404, "NotFound", format!("{} \"{name}\" not found", gvr.plural));
+            return fail(
+                404,
+                "NotFound",
+                format!("{} \"{name}\" not found", gvr.plural),
+            );
         };
         if body["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"] {
             return fail(409, "Conflict", "the object has been modified".into());
@@ -164,7 +171,11 @@ impl Store {
         body: &Value,
     ) -> Answer {
         let Some(mut obj) = self.get(gvr, ns, name) else {
-            return fail(404, "NotFound", format!("{} \"{name}\" not found", gvr.plural));
+            return fail(
+                404,
+                "NotFound",
+                format!("{} \"{name}\" not found", gvr.plural),
+            );
         };
         match apply_patch(&mut obj, content_type, body, sub) {
             Ok(()) => (200, self.update(gvr, obj, sub == Some("status"))),

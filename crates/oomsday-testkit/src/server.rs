@@ -374,7 +374,11 @@ impl ApiServer {
             return Vec::new();
         };
         let step = (m.len() / n.max(1)).max(1);
-        m.values().step_by(step).take(n).map(|e| e.value()).collect()
+        m.values()
+            .step_by(step)
+            .take(n)
+            .map(|e| e.value())
+            .collect()
     }
 
     // ------------------------------------------------------------ what was asked
@@ -544,7 +548,10 @@ pub(crate) async fn handle(server: ApiServer, req: Request<Body>) -> Response<Bo
         }
     }
     let Some(t) = target else {
-        let msg = format!("the server could not find the requested resource ({})", seen.path);
+        let msg = format!(
+            "the server could not find the requested resource ({})",
+            seen.path
+        );
         let c = server.count(key, false, 404);
         return respond(Reply::status(404, "NotFound", &msg), c);
     };
@@ -861,7 +868,8 @@ impl WatchState {
                 .flat_map(|m| m.values())
                 .filter(|e| self.filter.matches(e))
             {
-                self.backlog.push_back((e.rv, event_line("ADDED", &e.bytes)));
+                self.backlog
+                    .push_back((e.rv, event_line("ADDED", &e.bytes)));
             }
             self.seen = st.rv;
             if initial_events && self.bookmarks {
@@ -894,7 +902,12 @@ impl WatchState {
     }
 }
 
-fn watch(server: ApiServer, filter: Filter, seen: &Seen, counter: Arc<AtomicU64>) -> Response<Body> {
+fn watch(
+    server: ApiServer,
+    filter: Filter,
+    seen: &Seen,
+    counter: Arc<AtomicU64>,
+) -> Response<Body> {
     let bookmarks = seen.q("allowWatchBookmarks") == Some("true");
     let initial_events = seen.q("sendInitialEvents") == Some("true");
     let timeout: u64 = seen
@@ -918,7 +931,10 @@ fn watch(server: ApiServer, filter: Filter, seen: &Seen, counter: Arc<AtomicU64>
         counter,
         done: false,
     };
-    state.start(seen.q("resourceVersion").unwrap_or_default(), initial_events);
+    state.start(
+        seen.q("resourceVersion").unwrap_or_default(),
+        initial_events,
+    );
     let stream = futures::stream::unfold(state, |mut s| async move {
         loop {
             if let Some((rv, line)) = s.backlog.pop_front() {
