@@ -2,8 +2,6 @@
 //! 2 bystanders) and the big one of the issue (node-000 plus 500 nodes already NotReady, 10,000
 //! pods in 20 namespaces, 50 of them crash-looping elsewhere, 2,000 Events).
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use super::objects::{

@@ -560,7 +560,8 @@ impl Story {
                    "conditions": [objects::condition("PodScheduled", true, m.created, None, None)]})
         } else if p.phase == "Pending" {
             let mut conds = running_conditions(m, m.created, &unready);
-            conds[0] = objects::condition("PodReadyToStartContainers", false, m.created, None);
+            conds[0] =
+                objects::condition("PodReadyToStartContainers", false, m.created, None, None);
             let mut s = pod_status("Pending", conds, m, statuses, qos);
             if let Some(o) = s.as_object_mut() {
                 o.remove("podIP");
@@ -577,8 +578,9 @@ impl Story {
                     "PodCompleted"
                 };
                 let mut c = running_conditions(m, p.ready_since, &[]);
-                c[2] = objects::condition("Ready", false, p.ready_since, Some(reason));
-                c[3] = objects::condition("ContainersReady", false, p.ready_since, Some(reason));
+                c[2] = objects::condition("Ready", false, p.ready_since, Some(reason), None);
+                c[3] =
+                    objects::condition("ContainersReady", false, p.ready_since, Some(reason), None);
                 c
             };
             pod_status(p.phase, conds, m, statuses, qos)
@@ -764,8 +766,8 @@ impl Story {
                         "Successfully assigned {}/{n} to {}",
                         self.cfg.namespace, self.cfg.node
                     );
-                    let about = self.pod_ref(&n);
-                    self.put_pod(&n);
+                    let about = self.pod_ref(&n, None);
+                    self.put_pod(&n, None);
                     self.event(about, "Scheduled", &msg, false, "default-scheduler");
                     self.after(130, Action::PodCreating(n));
                 }
@@ -773,7 +775,7 @@ impl Story {
             Action::PodCreating(n) => {
                 if let Some(p) = self.pods.get_mut(&n) {
                     p.creating = true;
-                    self.put_pod(&n);
+                    self.put_pod(&n, None);
                     self.after(950, Action::PodRunning(n));
                 }
             }
@@ -802,7 +804,7 @@ impl Story {
                     p.phase = if failed { "Failed" } else { "Succeeded" };
                     p.ready_since = now;
                     self.leakers_lock().remove(&n);
-                    self.put_pod(&n);
+                    self.put_pod(&n, None);
                     self.after(300, Action::PodGone(n));
                 }
             }
@@ -854,7 +856,7 @@ impl Story {
             let p = self.new_pod(&hash, &rs_uid, leaker, created);
             let name = p.meta.name.clone();
             self.pods.insert(name.clone(), p);
-            self.put_pod(&name);
+            self.put_pod(&name, None);
             let about = Involved {
                 kind: "ReplicaSet".into(),
                 namespace: Some(self.cfg.namespace.clone()),
@@ -885,7 +887,7 @@ impl Story {
         p.deleting = Some(now + 30);
         let (old_hash, rs_uid) = (p.meta.hash.clone(), p.meta.rs_uid.clone());
         let containers: Vec<String> = p.containers.iter().map(|c| c.name.clone()).collect();
-        self.put_pod(name);
+        self.put_pod(name, None);
         let about = Involved {
             kind: "ReplicaSet".into(),
             namespace: Some(self.cfg.namespace.clone()),
@@ -935,7 +937,7 @@ impl Story {
             .map(|c| (c.name.clone(), c.image.clone()))
             .collect();
         let leaker = p.leaker;
-        self.put_pod(n);
+        self.put_pod(n, None);
         for (c, image) in names {
             let a = self.pod_ref(n, Some(&c));
             let pulled = format!("Container image \"{image}\" already present on machine");
@@ -1068,7 +1070,7 @@ impl Story {
         c.last = c.state.clone();
         c.state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": text}});
         let backoff = p.backoff.clone();
-        self.put_pod(n);
+        self.put_pod(n, None);
         // The kubelet's BackOff Event for the container: one Event, its count growing.
         let now = now_secs();
         let message = format!(
@@ -1123,7 +1125,7 @@ impl Story {
         c.ready = true;
         let next = c.restarts;
         p.ready_since = now;
-        self.put_pod(n);
+        self.put_pod(n, None);
         if let Some((config, limit)) = leaker {
             self.leaker_started(n, config, limit, wall, next);
         }

@@ -17,7 +17,7 @@ mod server;
 mod store;
 
 pub use launch::{Oomsday, Output};
-pub use lifecycle::status;
+pub use lifecycle::{json_patch, status};
 pub use serve::{Listening, free_port, kubeconfig, write_kubeconfig};
 pub use server::{Answer, ApiServer, CallKey, CallSummary, Reply, Seen};
 pub use store::Gvr;

@@ -199,20 +199,7 @@ fn apply_patch(
         return Ok(());
     }
     if content_type.starts_with("application/json-patch") {
-        // The API server takes `test` of null on a missing path as a pass.
-        let ops: Vec<Value> = body
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|op| {
-                let path = op["path"].as_str().unwrap_or_default();
-                !(op["op"] == "test" && op["value"].is_null() && obj.pointer(path).is_none())
-            })
-            .cloned()
-            .collect();
-        let patch: json_patch::Patch =
-            serde_json::from_value(Value::Array(ops)).map_err(|e| e.to_string())?;
-        return json_patch::patch(obj, &patch).map_err(|e| e.to_string());
+        return json_patch(obj, body);
     }
     let patch = match sub {
         Some("status") => json!({"status": body["status"].clone()}),
@@ -220,4 +207,22 @@ fn apply_patch(
     };
     json_patch::merge(obj, &patch);
     Ok(())
+}
+
+/// A JSON patch as the API server applies it: `test` of null on a missing path passes (kube's
+/// finalizer helper relies on it; the json-patch crate does not).
+pub fn json_patch(obj: &mut Value, ops: &Value) -> Result<(), String> {
+    let ops: Vec<Value> = ops
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|op| {
+            let path = op["path"].as_str().unwrap_or_default();
+            !(op["op"] == "test" && op["value"].is_null() && obj.pointer(path).is_none())
+        })
+        .cloned()
+        .collect();
+    let patch: json_patch::Patch =
+        serde_json::from_value(Value::Array(ops)).map_err(|e| e.to_string())?;
+    json_patch::patch(obj, &patch).map_err(|e| e.to_string())
 }

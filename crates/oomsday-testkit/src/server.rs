@@ -681,9 +681,12 @@ impl ApiServer {
             let msg = "the server could not find the requested resource";
             return Err(Reply::status(404, "NotFound", msg));
         }
-        let what = format!("list {}", t.gvr.plural);
-        if t.namespace.is_none() && self.config().denied.contains(&what) {
-            return Err(Reply::status(403, "Forbidden", &what));
+        let plural = &t.gvr.plural;
+        if t.namespace.is_none() && self.config().denied.contains(&format!("list {plural}")) {
+            let msg = format!(
+                "{plural} is forbidden: User \"test\" cannot list resource \"{plural}\" at the cluster scope"
+            );
+            return Err(Reply::status(403, "Forbidden", &msg));
         }
         let bad = |e: String| Reply::status(400, "BadRequest", &e);
         let labels = LabelSelector::parse(seen.q("labelSelector").unwrap_or("")).map_err(bad)?;
