@@ -1,5 +1,5 @@
-//! The fake API server: a store of objects (`store.rs`) behind what oomsday uses of the API — paginated lists
-//! (`limit`/`continue`, a consistent snapshot per list like etcd's), watches from a
+//! The fake API server: a store of objects (`store.rs`) behind what oomsday uses of the API —
+//! paginated lists (`limit`/`continue`, a consistent snapshot per list like etcd's), watches from a
 //! resourceVersion or with the initial state (`sendInitialEvents` and its closing bookmark
 //! included), `allowWatchBookmarks`, `timeoutSeconds`, label and field selectors (an object that
 //! stops or starts matching is sent as DELETED or ADDED, as the real server does), namespaced
