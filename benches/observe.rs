@@ -6,15 +6,13 @@
 //! Latency is measured per event from the JSON bytes to the timeline entry; memory is the
 //! process's VmRSS (/proc/self/status) while it holds the index for every pod and node.
 
-#[path = "support/proc_status.rs"]
-mod proc_status;
-
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use oomsday::observe::classify::{Classifier, Object, TargetRef};
 use oomsday::observe::{Time, Timeline};
 use oomsday::spec::TargetKind;
+use oomsday_testkit::proc_status;
 use serde_json::{Value, json};
 
 const PODS: usize = 10_000;

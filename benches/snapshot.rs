@@ -1,5 +1,5 @@
 //! A snapshot of a large cluster: 500 nodes and 10,000 pods (1,000 Deployments of 10 replicas
-//! in 10 namespaces, a PDB each) served by a mock API server, every node's kubelet answering
+//! in 10 namespaces, a PDB each) served by the test kit's fake API server, every node's kubelet answering
 //! `configz`, a Summary API of its 20 pods and the real kubelet's `/metrics`.
 //!
 //! `cargo bench --bench snapshot`. Measures what `oomsday snapshot -o FILE` does: the paged
@@ -10,18 +10,11 @@
 //! fields and all), on a thread of its own as a server runs apart from its clients, but in the
 //! same process: its memory counts in the figure.
 
-#[path = "support/proc_status.rs"]
-mod proc_status;
-
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-use std::sync::Arc;
 use std::time::Instant;
 
 use oomsday::snapshot::{self, Options, Progress, Taken};
+use oomsday_testkit::{ApiServer, Reply, Seen, proc_status};
 use serde_json::{Value, json};
-use support::mock_api::{self, Api, Seen};
 
 const NODES: usize = 500;
 const PODS: usize = 10_000;
@@ -179,11 +172,11 @@ impl Generated {
     }
 }
 
-impl Api for Generated {
-    fn answer(&self, s: &Seen) -> (u16, Vec<u8>) {
+impl Generated {
+    fn answer(&self, s: &Seen) -> Reply {
         let empty = json!({"kind": "List", "apiVersion": "v1", "metadata": {}, "items": []});
         if s.path.ends_with("/proxy/metrics") {
-            return (200, self.metrics.clone().into_bytes());
+            return Reply::text(200, self.metrics.clone());
         }
         let v = match s.path.as_str() {
             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" => {
@@ -206,7 +199,7 @@ impl Api for Generated {
             }
             _ => empty,
         };
-        (200, serde_json::to_vec(&v).unwrap_or_default())
+        Reply::json(200, &v)
     }
 }
 
@@ -225,7 +218,10 @@ async fn main() {
             .join("tests/fixtures/real-bed/kubelet-metrics.txt"),
     )
     .expect("the real kubelet's metrics");
-    let client = mock_api::start_apart(Arc::new(Generated { configz, metrics }));
+    let generated = Generated { configz, metrics };
+    let api = ApiServer::new();
+    api.answer(move |s| Some(generated.answer(s)));
+    let client = api.client_apart();
     let taken = Taken {
         at: "2026-11-24T14:00:00Z".parse().expect("a time"),
         context: "context bench".into(),

@@ -1,6 +1,6 @@
 //! The controller as a whole — the `oomsday controller` binary, or managers with their watches,
 //! Lease and reconcilers — against a stateful fake API server over HTTP
-//! (`support/apiserver.rs`):
+//! (`oomsday_testkit`):
 //!
 //! - configuration errors fail fast, non-zero, naming the flag or manifest that fixes them;
 //! - a namespace holding finished LeakRuns and their LeakExperiment is deleted with no
@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,8 +21,8 @@ use oomsday::defences::Defences;
 use oomsday::engine::{Cluster, InjectionPlan};
 use oomsday::observe::{Observation, Time};
 use oomsday::spec::InjectionRecord;
+use oomsday_testkit::{ApiServer, Listening, free_port, write_kubeconfig};
 use serde_json::{Value, json};
-use support::apiserver::ApiServer;
 
 /// Every injection and revert any replica made: `inject A`, `revert B`.
 type Log = Arc<Mutex<Vec<String>>>;
@@ -87,7 +86,7 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(server: &ApiServer, who: &str, log: &Log) -> Replica {
+    fn start(server: &Listening, who: &str, log: &Log) -> Replica {
         let url = format!("http://{}", server.addr);
         let (kill, killed) = tokio::sync::oneshot::channel::<()>();
         let (who, log) = (who.to_string(), log.clone());
@@ -205,52 +204,30 @@ fn holder(server: &ApiServer) -> Option<String> {
 
 // ----------------------------------------------------------------- fail fast
 
-/// Runs `oomsday controller` against `kubeconfig`; returns (exit code, stderr, how long).
-fn controller_binary(kubeconfig: &str, args: &[&str]) -> (Option<i32>, String, Duration) {
+/// Runs `oomsday controller` against the API server at `server` (a URL); returns (exit code,
+/// stderr, how long).
+fn controller_binary(server: &str, args: &[&str]) -> (Option<i32>, String, Duration) {
     let dir = std::env::temp_dir().join(format!(
         "oomsday-ctl-{}-{}",
         std::process::id(),
         Time::now().as_nanosecond()
     ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, kubeconfig).expect("kubeconfig");
-    let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oomsday"))
-        .arg("controller")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("KUBECONFIG", &path)
-        .env_remove("POD_NAMESPACE")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("oomsday controller");
+    let kubeconfig = write_kubeconfig(&dir, server);
     // Bounded: a controller that does not exit is killed and reported.
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status.code();
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = child.wait_with_output().expect("output");
+    let out = support::binary()
+        .args(["controller", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("KUBECONFIG", Some(&kubeconfig))
+        .env("POD_NAMESPACE", None::<&str>)
+        .output_within(Duration::from_secs(20));
     let _ = std::fs::remove_dir_all(&dir);
-    (
-        code,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        start.elapsed(),
-    )
+    (out.code, out.stderr, out.took)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_lease_namespace_fails_fast_naming_the_flag() {
-    let server = ApiServer::start().await;
-    let kubeconfig = server.kubeconfig();
+    let server = support::serve().await;
+    let kubeconfig = server.url();
     let (code, stderr, took) = tokio::task::spawn_blocking(move || {
         controller_binary(&kubeconfig, &["--lease-namespace", "oomsday-system"])
     })
@@ -264,9 +241,9 @@ async fn a_missing_lease_namespace_fails_fast_naming_the_flag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_crds_fail_fast_naming_the_manifest() {
-    let server = ApiServer::start().await.without_crds();
+    let server = ApiServer::new().listen().await.expect("listens");
     namespace(&server, "oomsday-system");
-    let kubeconfig = server.kubeconfig();
+    let kubeconfig = server.url();
     let (code, stderr, took) =
         tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
             .await
@@ -278,12 +255,11 @@ async fn missing_crds_fail_fast_naming_the_manifest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
-    let server = ApiServer::start()
-        .await
-        .deny("patch leakruns/status")
-        .deny("update leases");
+    let server = support::serve().await;
+    server.deny("patch leakruns/status");
+    server.deny("update leases");
     namespace(&server, "oomsday-system");
-    let kubeconfig = server.kubeconfig();
+    let kubeconfig = server.url();
     let (code, stderr, took) =
         tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
             .await
@@ -304,15 +280,7 @@ async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cluster_is_not_a_usage_error() {
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\n\
-         contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\ncurrent-context: gone\n\
-         users:\n- name: gone\n  user:\n    token: x\n"
-    );
+    let kubeconfig = format!("http://127.0.0.1:{}", free_port());
     let (code, stderr, took) =
         tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
             .await
@@ -326,7 +294,7 @@ async fn an_unreachable_cluster_is_not_a_usage_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
-    let server = ApiServer::start().await;
+    let server = support::serve().await;
     namespace(&server, "oomsday-system");
     namespace(&server, "shop");
     experiment(&server, "shop", "2s");
@@ -388,7 +356,7 @@ async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_other_replica_takes_over_and_reverts_the_orphan_exactly_once() {
-    let server = ApiServer::start().await;
+    let server = support::serve().await;
     namespace(&server, "oomsday-system");
     namespace(&server, "shop");
     experiment(&server, "shop", "10m");

@@ -24,8 +24,8 @@ use oomsday::defences::Defences;
 use oomsday::engine::{Cluster, InjectionPlan};
 use oomsday::observe::{Event, Observation, PodRef, Time};
 use oomsday::spec::InjectionRecord;
+use oomsday_testkit::{ApiServer, Listening, free_port};
 use serde_json::{Value, json};
-use support::apiserver::ApiServer;
 
 /// When the fake leak does damage: this long after the injection.
 const DAMAGE_AFTER: Duration = Duration::from_secs(10);
@@ -136,13 +136,6 @@ fn prometheus_binary() -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// The workload's endpoints: `/healthz` for the HTTP probe, `/metrics` with the leak gauge
 /// Prometheus scrapes (past the alert's threshold while `leaking`).
 async fn workload(leaking: Arc<AtomicBool>) -> std::net::SocketAddr {
@@ -245,7 +238,7 @@ fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time
 }
 
 /// Runs the controller until the experiment's scheduled run has finished; returns the run.
-async fn scheduled_run(server: &ApiServer, leaking: &Arc<AtomicBool>) -> Value {
+async fn scheduled_run(server: &Listening, leaking: &Arc<AtomicBool>) -> Value {
     let leaking = leaking.clone();
     let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
         Ok(LeakingCluster {
@@ -304,8 +297,8 @@ where
     run
 }
 
-async fn cluster() -> ApiServer {
-    let server = ApiServer::start().await;
+async fn cluster() -> Listening {
+    let server = support::serve().await;
     for ns in ["oomsday-system", "shop"] {
         server.create(
             "namespaces",

@@ -3,8 +3,8 @@
 
 mod support;
 
+use oomsday_testkit::{free_port, write_kubeconfig};
 use serde_json::json;
-use support::apiserver::ApiServer;
 use support::oomsday_with;
 
 /// The binary with no cluster configured anywhere unless `kubeconfig` names one: an empty
@@ -123,19 +123,12 @@ fn exit_4_inconclusive() {
     );
 }
 
-/// A kubeconfig file for `server` (a URL), written to a temporary file.
-fn kubeconfig_file(name: &str, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("oomsday-exit-{name}-{}", std::process::id()));
-    std::fs::write(&path, text).expect("kubeconfig");
-    path.to_string_lossy().into_owned()
-}
-
-/// A port nobody listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
+/// A kubeconfig file for `server` (a URL), written to a temporary directory of its own.
+fn kubeconfig_file(name: &str, server: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("oomsday-exit-{name}-{}", std::process::id()));
+    write_kubeconfig(&dir, server)
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -167,15 +160,7 @@ fn exit_5_no_cluster_reachable() {
         );
     }
     // A kubeconfig whose API server does not answer: unreachable at preflight.
-    let kubeconfig = kubeconfig_file(
-        "closed",
-        &format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{}\n\
-             contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\ncurrent-context: gone\n\
-             users:\n- name: gone\n  user:\n    token: x\n",
-            closed_port()
-        ),
-    );
+    let kubeconfig = kubeconfig_file("closed", &format!("http://127.0.0.1:{}", free_port()));
     let out = std::env::temp_dir().join(format!("oomsday-exit-5-{}", std::process::id()));
     let (code, stdout, stderr) = oomsday_on(
         Some(&kubeconfig),
@@ -188,7 +173,7 @@ fn exit_5_no_cluster_reachable() {
         ],
     );
     let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_file(&kubeconfig);
+    let _ = std::fs::remove_dir_all(std::path::Path::new(&kubeconfig).with_file_name(""));
     assert_eq!(code, 5, "{stdout}\n{stderr}");
     let first = stdout.lines().next().unwrap_or_default();
     assert!(
@@ -201,9 +186,9 @@ fn exit_5_no_cluster_reachable() {
 /// `oomsday run experiments/contained-leak.yaml` against a fake API server with namespace
 /// `shop` (and, if `cart`, its Deployment), refusing `denied`.
 async fn run_against(cart: bool, denied: &[&str]) -> (i32, String, String) {
-    let mut server = ApiServer::start().await;
+    let server = support::fake_api();
     for d in denied {
-        server = server.deny(d);
+        server.deny(d);
     }
     server.create(
         "namespaces",
@@ -225,7 +210,8 @@ async fn run_against(cart: bool, denied: &[&str]) -> (i32, String, String) {
             }),
         );
     }
-    let kubeconfig = kubeconfig_file(&format!("fake-{cart}"), &server.kubeconfig());
+    let http = server.listen().await.expect("the fake API server listens");
+    let kubeconfig = kubeconfig_file(&format!("fake-{cart}"), &http.url());
     let out = std::env::temp_dir().join(format!("oomsday-exit-fake-{}-{cart}", std::process::id()));
     let out = out.to_string_lossy().into_owned();
     let result = tokio::task::spawn_blocking({
@@ -247,7 +233,7 @@ async fn run_against(cart: bool, denied: &[&str]) -> (i32, String, String) {
     .await
     .expect("binary");
     let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_file(&kubeconfig);
+    let _ = std::fs::remove_dir_all(std::path::Path::new(&kubeconfig).with_file_name(""));
     result
 }
 

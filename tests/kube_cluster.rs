@@ -1,8 +1,8 @@
 //! The real-cluster side of oomsday (`KubeCluster`) against a mock API server, and against a live
 //! cluster.
 //!
-//! Mock tests (run by `cargo test`): a `tower_test::mock::pair()` behind `kube::Client` plays the
-//! API server. Each test routes requests by method and path, answers with objects shaped as a
+//! Mock tests (run by `cargo test`): the test kit's fake API server behind `kube::Client` plays the
+//! API server, every answer scripted: each test routes requests by method and path, answers with objects shaped as a
 //! real API server returns them, records every request, and asserts on the ones that matter:
 //! path, parsed query pairs (never whole URIs), content type and body.
 //!
@@ -18,14 +18,9 @@
 //! check the container and marks are there, revert, check they are gone and that a label another
 //! field manager added during the run survived, and delete the Deployment.
 
-mod support;
-
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Request, Response};
-use kube::client::Body;
 use oomsday::Error;
 use oomsday::cluster::KubeCluster;
 use oomsday::cluster::kube::CallPolicy;
@@ -33,27 +28,8 @@ use oomsday::engine::{Cluster, InjectionPlan};
 use oomsday::inject::{revert_patch, sidecar_patch};
 use oomsday::observe::{Event, Time, Timeline};
 use oomsday::spec::{LeakExperimentSpec, TargetKind};
+use oomsday_testkit::{ApiServer, Reply, Seen};
 use serde_json::{Value, json};
-use support::query::query;
-
-/// One request as the mock API server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    query: BTreeMap<String, String>,
-    content_type: String,
-    body: Value,
-}
-
-impl Seen {
-    fn q(&self, k: &str) -> Option<&str> {
-        self.query.get(k).map(String::as_str)
-    }
-    fn is_watch(&self) -> bool {
-        self.q("watch") == Some("true") || self.q("watch") == Some("1")
-    }
-}
 
 /// What the mock answers: a JSON object with a status code, or a watch stream of events.
 enum Answer {
@@ -61,56 +37,28 @@ enum Answer {
     Stream(Vec<Value>),
 }
 
+impl Answer {
+    fn reply(self) -> Reply {
+        match self {
+            Answer::Json(code, v) => Reply::json(code, &v),
+            Answer::Stream(events) => Reply::events(&events),
+        }
+    }
+}
+
 type Router = Arc<dyn Fn(&Seen) -> Answer + Send + Sync>;
 
-/// Starts the mock API server; returns the cluster wired to it and the request log.
-fn mock(router: Router) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
-    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let log2 = log.clone();
-    tokio::spawn(async move {
-        while let Some((req, send)) = handle.next_request().await {
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect_bytes().await.unwrap_or_default();
-            let seen = Seen {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-                query: query(parts.uri.query()),
-                content_type: parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            log2.lock().unwrap().push(seen.clone());
-            let (status, bytes) = match router(&seen) {
-                Answer::Json(code, v) => (code, serde_json::to_vec(&v).unwrap()),
-                Answer::Stream(events) => {
-                    let mut b = Vec::new();
-                    for e in events {
-                        b.extend(serde_json::to_vec(&e).unwrap());
-                        b.push(b'\n');
-                    }
-                    (200, b)
-                }
-            };
-            let resp = Response::builder()
-                .status(status)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Body::from(bytes))
-                .unwrap();
-            send.send_response(resp);
-        }
-    });
-    let client = kube::Client::new(svc, "default");
-    let cluster = KubeCluster::new(client, "mock").with_policy(CallPolicy {
+/// Starts the mock API server; returns the cluster wired to it and the server (its request
+/// log).
+fn mock(router: Router) -> (KubeCluster, ApiServer) {
+    let api = ApiServer::new();
+    api.answer(move |s| Some(router(s).reply()));
+    let cluster = KubeCluster::new(api.client(), "mock").with_policy(CallPolicy {
         timeout: Duration::from_secs(2),
         attempts: 4,
         backoff: Duration::from_millis(5),
     });
-    (cluster, log)
+    (cluster, api)
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Answer {
@@ -201,12 +149,10 @@ duration: 30m
     }
 }
 
-fn patches(log: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
-    log.lock()
-        .unwrap()
-        .iter()
+fn patches(log: &ApiServer) -> Vec<Seen> {
+    log.requests()
+        .into_iter()
         .filter(|s| s.method == "PATCH")
-        .cloned()
         .collect()
 }
 
@@ -375,10 +321,7 @@ async fn a_system_namespace_and_an_active_run_are_refused() {
         e.contains("kube-system") && e.contains("allowSystemNamespaces"),
         "{e}"
     );
-    assert!(
-        log.lock().unwrap().is_empty(),
-        "refused before any API call"
-    );
+    assert!(log.requests().is_empty(), "refused before any API call");
 
     let (mut cluster, _) = mock(healthy(|s| {
         (s.method == "GET" && s.path == DEPLOYMENT).then(|| Answer::Json(200, deployment(true)))
@@ -662,8 +605,7 @@ async fn cleanup_finds_marked_workloads_and_running_ephemeral_leakers() {
 
 #[tokio::test]
 async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
-    // The proxy answers Prometheus text, not JSON: this mock routes it by hand.
-    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    // The proxy answers Prometheus text, not JSON: this mock routes it first.
     let router = healthy(|s| {
         (s.path == "/api/v1/namespaces/shop/pods" && !s.is_watch()).then(|| {
             let mut p = oom_pod("100", "2999-01-01T00:00:05Z");
@@ -671,52 +613,17 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
             list("PodList", "v1", vec![p])
         })
     });
-    tokio::spawn(async move {
-        while let Some((req, send)) = handle.next_request().await {
-            let path = req.uri().path().to_string();
-            let query = query(req.uri().query());
-            if path == "/api/v1/namespaces/shop/pods/checkout-a:9464/proxy/metrics" {
-                send.send_response(
-                    Response::builder()
-                        .status(200)
-                        .body(Body::from(
-                            b"# TYPE oomsday_leaker_allocated_bytes gauge\noomsday_leaker_allocated_bytes 268435456\n".to_vec(),
-                        ))
-                        .unwrap(),
-                );
-                continue;
-            }
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect_bytes().await.unwrap_or_default();
-            let seen = Seen {
-                method: parts.method.to_string(),
-                path,
-                query,
-                content_type: String::new(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            let (code, out) = match router(&seen) {
-                Answer::Json(c, v) => (c, serde_json::to_vec(&v).unwrap()),
-                Answer::Stream(ev) => (
-                    200,
-                    ev.iter()
-                        .flat_map(|e| {
-                            let mut b = serde_json::to_vec(e).unwrap();
-                            b.push(b'\n');
-                            b
-                        })
-                        .collect(),
-                ),
-            };
-            send.send_response(
-                Response::builder()
-                    .status(code)
-                    .body(Body::from(out))
-                    .unwrap(),
-            );
-        }
+    let api = ApiServer::new();
+    api.answer(|s| {
+        (s.path == "/api/v1/namespaces/shop/pods/checkout-a:9464/proxy/metrics").then(|| {
+            Reply::text(
+                200,
+                "# TYPE oomsday_leaker_allocated_bytes gauge\noomsday_leaker_allocated_bytes 268435456\n",
+            )
+        })
     });
-    let mut cluster = KubeCluster::new(kube::Client::new(svc, "default"), "mock")
+    api.answer(move |s| Some(router(s).reply()));
+    let mut cluster = KubeCluster::new(api.client(), "mock")
         .with_scrape_interval(Some(Duration::from_millis(100)));
     cluster.preflight(&plan("sidecar")).await.unwrap();
     let end = Time::now() + jiff::SignedDuration::from_secs(5);
@@ -781,7 +688,7 @@ async fn the_engine_runs_a_whole_experiment_against_the_api_and_reverts() {
     assert!(reverted > injected);
     assert!(reverted.duration_since(record.started).as_secs_f64() >= 2.0);
 
-    let seen = log.lock().unwrap().clone();
+    let seen = log.requests();
     let first_ssar = seen
         .iter()
         .position(|s| s.path == SSAR)
@@ -987,7 +894,7 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
         .unwrap();
     pretty_assertions::assert_eq!(replayed.timeline.entries(), live.timeline.entries());
     // The watches were sized to the experiment: no cluster-wide pod list, one list each.
-    let seen = log.lock().unwrap().clone();
+    let seen = log.requests();
     let lists = |path: &str| {
         seen.iter()
             .filter(|s| s.method == "GET" && s.path == path && !s.is_watch())

@@ -560,14 +560,13 @@ fn a_snapshot_reads_the_cgroup_version_from_the_kubelet() {
     let test = "a_snapshot_reads_the_cgroup_version_from_the_kubelet";
     let Some(live) = live(test) else { return };
     let out = live.out.join("snapshot.yaml");
-    let o = Command::new(env!("CARGO_BIN_EXE_oomsday"))
+    let o = support::binary()
         .args(["snapshot", "--kubeconfig"])
-        .arg(&live.kubeconfig)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .expect("oomsday snapshot");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        .args([&live.kubeconfig])
+        .args(["-o"])
+        .args([&out])
+        .output();
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
     let model: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(&out).expect("model")).expect("YAML");
     let real_1: Vec<&Value> = model["spec"]["nodeGroups"]

@@ -1,5 +1,5 @@
 //! Prediction beside outcome on the real recorded runs: each recording's experiment predicted
-//! on a snapshot of the mock cluster that serves the real bed (`support::mock_api`), and the
+//! on a snapshot of the mock cluster that serves the real bed (`support::bed`), and the
 //! recording replayed through the same engine and scorer as a live run (`oomsday replay`) for
 //! the outcome; the report's comparison of the two, measure by measure. Prints the table with
 //!
@@ -11,17 +11,15 @@
 mod support;
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use oomsday::predict;
 use oomsday::report::Report;
 use oomsday::sim::ClusterModel;
-use support::mock_api::{Cluster, start};
 use support::truth::{REPLAYED, replay};
 
 /// A snapshot of the mock cluster as recording `name` began.
 async fn snapshot(name: &str) -> ClusterModel {
-    let (client, _) = start(Arc::new(Cluster::recorded(name)), false);
+    let client = support::bed::recorded(name).client();
     let taken = oomsday::snapshot::Taken {
         at: "2026-11-30T07:29:00Z".parse().expect("a time"),
         context: "context real-bed (mock API)".into(),

@@ -7,7 +7,6 @@
 //! Without the `prometheus` binary these tests say so and pass, unless
 //! `OOMSDAY_REQUIRE_PROMETHEUS=1` (CI), where a missing binary is a failure.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,6 +17,7 @@ use oomsday::probe::{Prober, Prometheus};
 use oomsday::score::{self, Facet};
 use oomsday::sim::{ClusterModel, SimCluster};
 use oomsday::spec::{AbortCause, LeakExperimentSpec, Phase, RunReason, Verdict, load_experiments};
+use oomsday_testkit::free_port;
 
 /// Every wait for Prometheus or the leaker is bounded by this.
 const WAIT: Duration = Duration::from_secs(60);
@@ -76,14 +76,6 @@ fn required(name: &str) -> Option<PathBuf> {
             None
         }
     }
-}
-
-/// A loopback port nobody is listening on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// Builds the leaker and returns its path, in the same target directory as this test.

@@ -1,4 +1,4 @@
-//! `oomsday run --predict` against a fake API server over real HTTP (`support/apiserver.rs`)
+//! `oomsday run --predict` against a fake API server over real HTTP (`oomsday_testkit`)
 //! holding the real bed's Node and a recording's namespaces, Deployments, pods and PDB, whose
 //! node proxy answers with the real kubelet's `configz` and Summary API: the run takes a
 //! snapshot, predicts the experiment on it, runs it for real (the fake has no kubelet, so
@@ -12,18 +12,18 @@ use std::path::PathBuf;
 use oomsday::cli::run::{Args, ReportArgs, exec};
 use oomsday::predict::Measure;
 use oomsday::report::{Format, Report};
+use oomsday_testkit::{ApiServer, Listening};
 use serde_json::{Value, json};
-use support::apiserver::ApiServer;
-use support::mock_api::{Cluster, initial_lists};
+use support::bed::{self, NODE, initial_lists};
 
 /// The fake, holding recording `run`'s objects as it began and the real bed's kubelet.
-async fn recorded(run: &str) -> ApiServer {
-    serving(run, Cluster::recorded(run)).await
+async fn recorded(run: &str) -> Listening {
+    serving(run, bed::recorded(run)).await
 }
 
 /// The fake, holding recording `run`'s objects as it began and `bed`'s kubelet.
-async fn serving(run: &str, bed: Cluster) -> ApiServer {
-    let api = ApiServer::start().await;
+async fn serving(run: &str, bed: ApiServer) -> Listening {
+    let api = support::fake_api();
     let node: Value = serde_json::from_str(
         &std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-bed/node.json"),
@@ -55,15 +55,15 @@ async fn serving(run: &str, bed: Cluster) -> ApiServer {
         }
     }
     for path in ["configz", "stats/summary", "metrics"] {
-        let (_, body) = &bed.proxy[&("real-1".to_string(), path.to_string())];
-        api.kubelet("real-1", path, body.clone());
+        let (code, body) = bed.kubelet_answer(NODE, path).expect("the bed's kubelet");
+        api.kubelet(NODE, path, code, body);
     }
-    api
+    api.listen().await.expect("the fake API server listens")
 }
 
 /// `oomsday run --predict` of a faster spill against `api`: the exit code, the report and its
 /// JSON, Markdown and HTML.
-async fn run_predicted(api: &ApiServer, tag: &str) -> (u8, Report, String, String, String) {
+async fn run_predicted(api: &Listening, tag: &str) -> (u8, Report, String, String, String) {
     let dir =
         std::env::temp_dir().join(format!("oomsday-run-predict-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
@@ -213,7 +213,7 @@ async fn run_predict_writes_the_prediction_beside_the_outcome() {
 /// assumed no memory notifier, and predicts no eviction where v1 evicts at the crossing.
 #[tokio::test]
 async fn run_predict_on_a_cgroup_v2_snapshot_says_which_notifier_it_assumed() {
-    let api = serving("spill", Cluster::recorded_v2("spill")).await;
+    let api = serving("spill", bed::recorded_v2("spill")).await;
     let (_, report, _, md, _) = run_predicted(&api, "v2").await;
     let p = report
         .prediction

@@ -668,10 +668,9 @@ async fn calibrate(model: &ClusterModel, names: &[&str]) -> (String, Vec<Miss>) 
 
 /// The model of the real bed as `oomsday snapshot` takes it from a mock API server that serves
 /// the real-bed API responses (Node, kubelet configz, Summary API) and the recordings' pods,
-/// Deployments and PDBs (`support::mock_api`): nothing written or derived by hand.
+/// Deployments and PDBs (`support::bed`): nothing written or derived by hand.
 async fn snapshot_model() -> ClusterModel {
-    let cluster = support::mock_api::Cluster::recorded("contained");
-    let (client, _) = support::mock_api::start(std::sync::Arc::new(cluster), false);
+    let client = support::bed::recorded("contained").client();
     let taken = oomsday::snapshot::Taken {
         at: "2026-11-30T07:29:29Z".parse().expect("a time"),
         context: "context real-bed (mock API)".into(),

@@ -1,4 +1,4 @@
-//! `oomsday snapshot` against a mock API server that serves the real bed of
+//! `oomsday snapshot` against the test kit's fake API server serving the real bed of
 //! `tests/fixtures/` (its Node, kubelet configz, Summary API and metrics, as the API returned
 //! them) and the pods, Deployments and PDBs of a recorded run: the snapshot must reproduce the
 //! node (allocatable, eviction threshold, kernelMemcgNotification, cgroup version) and each
@@ -9,14 +9,15 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use oomsday::cluster::kube::CallPolicy;
 use oomsday::sim::ClusterModel;
 use oomsday::sim::model::{CgroupVersion, WorkingSetSource};
 use oomsday::snapshot::{self, Options, Progress, Scope, Taken};
-use support::mock_api::{self, Cluster, Seen};
+use oomsday_testkit::{ApiServer, Seen};
+use serde_json::Value;
+use support::bed::{self, NODE};
 
 fn taken() -> Taken {
     Taken {
@@ -38,20 +39,24 @@ fn opts(scope: Scope) -> Options {
     }
 }
 
-async fn take(cluster: Cluster, scope: Scope) -> (ClusterModel, Vec<Seen>, Vec<Progress>) {
-    let (client, log) = mock_api::start(Arc::new(cluster), true);
+async fn take(api: ApiServer, scope: Scope) -> (ClusterModel, Vec<Seen>, Vec<Progress>) {
+    let client = api.client();
     let mut progress = Vec::new();
     let model = snapshot::take(&client, &opts(scope), &taken(), &mut |p| progress.push(p))
         .await
         .expect("the snapshot is taken");
-    let seen = log.lock().expect("log").clone();
-    (model, seen, progress)
+    (model, api.requests(), progress)
+}
+
+/// What the real bed's kubelet answers for `path` (its `stats/summary`).
+fn kubelet(api: &ApiServer, path: &str) -> Value {
+    api.kubelet_answer(NODE, path).expect("an answer").1
 }
 
 #[tokio::test]
 async fn the_snapshot_reproduces_the_real_node_and_each_pods_working_set() {
-    let cluster = Cluster::recorded("spill");
-    let summary = cluster.summary("real-1").cloned().expect("a Summary");
+    let cluster = bed::recorded("spill");
+    let summary = kubelet(&cluster, "stats/summary");
     let (m, seen, progress) = take(cluster, Scope::All).await;
 
     let k = &m.spec.kubelet;
@@ -139,10 +144,10 @@ async fn the_snapshot_reproduces_the_real_node_and_each_pods_working_set() {
         pod_pages[0].query.get("limit").map(String::as_str),
         Some("2")
     );
-    assert_eq!(
-        pod_pages[2].query.get("continue").map(String::as_str),
-        Some("4")
-    );
+    // The later pages continue with the token the page before gave (opaque, one per page).
+    let tokens: Vec<Option<&str>> = pod_pages.iter().map(|s| s.q("continue")).collect();
+    assert_eq!(tokens[0], None);
+    assert!(tokens[1].is_some() && tokens[2].is_some() && tokens[1] != tokens[2]);
     assert!(progress.contains(&Progress::Kubelets { done: 1, total: 1 }));
     assert!(progress.contains(&Progress::Listed {
         what: "pods",
@@ -156,8 +161,8 @@ async fn the_snapshot_reproduces_the_real_node_and_each_pods_working_set() {
 
 #[tokio::test]
 async fn without_nodes_proxy_the_kubelets_are_not_read_and_the_model_says_so() {
-    let mut cluster = Cluster::recorded("contained");
-    cluster.denied.insert("get nodes/proxy".into());
+    let cluster = bed::recorded("contained");
+    cluster.deny("get nodes/proxy");
     let (m, seen, progress) = take(cluster, Scope::All).await;
     assert!(
         !seen.iter().any(|s| s.path.contains("/proxy/")),
@@ -198,11 +203,10 @@ async fn without_nodes_proxy_the_kubelets_are_not_read_and_the_model_says_so() {
 
 #[tokio::test]
 async fn a_kubelet_that_does_not_answer_gets_the_defaults_and_a_note() {
-    let mut cluster = Cluster::recorded("contained");
-    cluster.proxy.insert(
-        ("real-1".into(), "configz".into()),
-        mock_api::status(503, "ServiceUnavailable", "error trying to reach service"),
-    );
+    let cluster = bed::recorded("contained");
+    let unreachable =
+        oomsday_testkit::status(503, "ServiceUnavailable", "error trying to reach service");
+    cluster.kubelet(NODE, "configz", 503, unreachable);
     let (m, _, _) = take(cluster, Scope::All).await;
     let notes = m.metadata.snapshot.as_ref().expect("info").notes.join("\n");
     assert!(
@@ -214,7 +218,7 @@ async fn a_kubelet_that_does_not_answer_gets_the_defaults_and_a_note() {
 
 #[tokio::test]
 async fn a_cgroup_v2_kubelet_is_read_as_v2_and_the_model_says_its_notifier_does_nothing() {
-    let (m, _, _) = take(Cluster::recorded_v2("spill"), Scope::All).await;
+    let (m, _, _) = take(bed::recorded_v2("spill"), Scope::All).await;
     let g = &m.spec.node_groups[0];
     assert_eq!(g.cgroup_version, Some(CgroupVersion::V2));
     // Its configz says the notification is on, as a v2 kubelet's does; the model keeps what it
@@ -233,11 +237,9 @@ async fn a_cgroup_v2_kubelet_is_read_as_v2_and_the_model_says_its_notifier_does_
 
 #[tokio::test]
 async fn a_kubelet_whose_metrics_do_not_answer_has_an_unknown_cgroup_version() {
-    let mut cluster = Cluster::recorded("contained");
-    cluster.proxy.insert(
-        ("real-1".into(), "metrics".into()),
-        mock_api::status(404, "NotFound", "no such path on the kubelet"),
-    );
+    let cluster = bed::recorded("contained");
+    let missing = oomsday_testkit::status(404, "NotFound", "no such path on the kubelet");
+    cluster.kubelet(NODE, "metrics", 404, missing);
     let (m, _, _) = take(cluster, Scope::All).await;
     assert_eq!(
         m.spec.node_groups[0].cgroup_version,
@@ -256,7 +258,7 @@ async fn a_kubelet_whose_metrics_do_not_answer_has_an_unknown_cgroup_version() {
 #[tokio::test]
 async fn namespaces_limit_the_modelled_workloads_not_the_nodes_load() {
     let scope = Scope::Namespaces(["bf".to_string()].into());
-    let (m, seen, _) = take(Cluster::recorded("spill"), scope).await;
+    let (m, seen, _) = take(bed::recorded("spill"), scope).await;
     let names: Vec<&str> = m.spec.workloads.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["checkout"]);
     assert_eq!(m.spec.pdbs.len(), 1);

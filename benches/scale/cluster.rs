@@ -2,16 +2,14 @@
 //! 2 bystanders) and the big one of the issue (node-000 plus 500 nodes already NotReady, 10,000
 //! pods in 20 namespaces, 50 of them crash-looping elsewhere, 2,000 Events).
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use super::objects::{
     self, ContainerReport, Involved, PodMeta, Rng, app_container, condition, container_status,
     now_secs, pod_status, running_conditions, ts,
 };
-use super::server::{Inner, Res};
 use super::story::{Story, StoryConfig};
+use oomsday_testkit::{ApiServer, Gvr};
 
 /// The target: namespace, Deployment, node.
 pub const NAMESPACE: &str = "shop";
@@ -166,7 +164,7 @@ pub struct Built {
 }
 
 /// Generates the cluster into the server's store.
-pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
+pub fn build(s: &Scenario, inner: &ApiServer) -> Built {
     let mut rng = Rng::new(s.seed);
     let now = now_secs();
     let lost_at = now - 2 * 3600;
@@ -202,29 +200,28 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
     let mut hpas: Vec<Value> = Vec::new();
     let mut pod_refs: Vec<(PodMeta, bool)> = Vec::new();
     for (res, obj) in target_objects {
-        match res {
-            Res::Pods => {
-                let m = &obj["metadata"];
-                let meta = PodMeta {
-                    namespace: NAMESPACE.into(),
-                    app: TARGET.into(),
-                    hash: String::new(),
-                    name: m["name"].as_str().unwrap_or_default().into(),
-                    uid: m["uid"].as_str().unwrap_or_default().into(),
-                    rs_uid: String::new(),
-                    node: NODE.into(),
-                    host_ip: host_ip.clone(),
-                    pod_ip: String::new(),
-                    created: now - 3 * 86_400 + 60,
-                    labels: Vec::new(),
-                    annotations: Vec::new(),
-                };
-                pod_refs.push((meta, true));
-                pods.push(obj);
-            }
-            Res::Deployments => deployments.push(obj),
-            Res::Pdbs => pdbs.push(obj),
-            _ => {}
+        if res == Gvr::PODS {
+            let m = &obj["metadata"];
+            let meta = PodMeta {
+                namespace: NAMESPACE.into(),
+                app: TARGET.into(),
+                hash: String::new(),
+                name: m["name"].as_str().unwrap_or_default().into(),
+                uid: m["uid"].as_str().unwrap_or_default().into(),
+                rs_uid: String::new(),
+                node: NODE.into(),
+                host_ip: host_ip.clone(),
+                pod_ip: String::new(),
+                created: now - 3 * 86_400 + 60,
+                labels: Vec::new(),
+                annotations: Vec::new(),
+            };
+            pod_refs.push((meta, true));
+            pods.push(obj);
+        } else if res == Gvr::DEPLOYMENTS {
+            deployments.push(obj);
+        } else if res == Gvr::PDBS {
+            pdbs.push(obj);
         }
     }
 
@@ -534,13 +531,13 @@ pub fn build(s: &Scenario, inner: &Arc<Inner>) -> Built {
     let not_ready = s.not_ready_nodes;
     let node_count = nodes.len();
     let crash_looping = s.crash_looping - crash_left;
-    inner.populate(Res::Nodes, nodes);
-    inner.populate(Res::Pods, pods);
-    inner.populate(Res::Events, events);
-    inner.populate(Res::Deployments, deployments);
-    inner.populate(Res::Pdbs, pdbs);
-    inner.populate(Res::LimitRanges, limit_ranges);
-    inner.populate(Res::Hpas, hpas);
+    inner.populate(&Gvr::NODES, nodes);
+    inner.populate(&Gvr::PODS, pods);
+    inner.populate(&Gvr::EVENTS, events);
+    inner.populate(&Gvr::DEPLOYMENTS, deployments);
+    inner.populate(&Gvr::PDBS, pdbs);
+    inner.populate(&Gvr::LIMIT_RANGES, limit_ranges);
+    inner.populate(&Gvr::HPAS, hpas);
     Built {
         story,
         nodes: node_count,

@@ -34,7 +34,8 @@ use super::objects::{
     self, ContainerReport, Involved, PodMeta, Rng, container_status, micro_ts, now_secs,
     pod_status, running_conditions, ts,
 };
-use super::server::{Inner, Kill, Res};
+use futures::future::BoxFuture;
+use oomsday_testkit::{Answer, ApiServer, Gvr, Reply, Seen};
 
 const LEAKER: &str = "oomsday-leaker";
 /// The app container's image in the target's template.
@@ -67,6 +68,66 @@ struct LeakerRun {
 pub struct StoryHandle {
     tx: mpsc::Sender<Command>,
     leakers: Arc<Mutex<HashMap<String, LeakerRun>>>,
+    kills: Arc<Mutex<BTreeMap<u64, Kill>>>,
+}
+
+/// An OOM kill the server sent: the pod, the restartCount it was sent with, and when a watch
+/// first wrote it to oomsday.
+#[derive(Debug, Clone)]
+pub struct Kill {
+    pub pod: String,
+    pub container: String,
+    pub restarts: u32,
+    pub sent: Option<SystemTime>,
+}
+
+/// What the story answers itself: the pod proxy to a leaker's metrics port, and server-side
+/// applies to the Deployment (the fake API server keeps the rest).
+impl Answer for StoryHandle {
+    fn answer<'a>(&'a self, _: &'a ApiServer, s: &'a Seen) -> BoxFuture<'a, Option<Reply>> {
+        Box::pin(async move {
+            let parts: Vec<&str> = s.path.trim_matches('/').split('/').collect();
+            match (s.method.as_str(), parts.as_slice()) {
+                (
+                    "GET",
+                    [
+                        "api",
+                        "v1",
+                        "namespaces",
+                        _,
+                        "pods",
+                        pod,
+                        "proxy",
+                        "metrics",
+                    ],
+                ) => {
+                    let pod = pod.split(':').next().unwrap_or_default();
+                    Some(match self.metrics(pod) {
+                        Some(text) => Reply::text(200, text),
+                        // What the API server answers when nothing listens behind the proxy.
+                        None => Reply::text(
+                            503,
+                            format!(
+                                "error trying to reach service: dial tcp 10.88.0.1:9464: connect: connection refused ({pod})"
+                            ),
+                        ),
+                    })
+                }
+                ("PATCH", ["apis", "apps", "v1", "namespaces", ns, "deployments", name])
+                    if s.content_type.starts_with("application/apply-patch") =>
+                {
+                    let manager = s.q("fieldManager").unwrap_or_default();
+                    let dry_run = s.q("dryRun") == Some("All");
+                    let answer = self.apply(ns, name, manager, s.body.clone(), dry_run).await;
+                    Some(match answer {
+                        Ok(obj) => Reply::json(200, &obj),
+                        Err(msg) => Reply::status(404, "NotFound", &msg),
+                    })
+                }
+                _ => None,
+            }
+        })
+    }
 }
 
 enum Command {
@@ -104,6 +165,18 @@ impl StoryHandle {
             .await
             .map_err(|_| "the story has ended".to_string())?;
         rx.await.map_err(|_| "the story has ended".to_string())?
+    }
+
+    /// Every OOM kill sent, in order, with when a watch first sent it (as `api` noted).
+    pub fn kills(&self, api: &ApiServer) -> Vec<Kill> {
+        let kills = self.kills.lock().unwrap_or_else(|e| e.into_inner());
+        kills
+            .iter()
+            .map(|(rv, k)| Kill {
+                sent: api.sent(*rv),
+                ..k.clone()
+            })
+            .collect()
     }
 
     /// The leaker's Prometheus text in the real leaker's shape, or None when nothing listens
@@ -223,7 +296,9 @@ struct Rollout {
 /// The story's state: the target's objects, a clock of scheduled actions.
 pub struct Story {
     cfg: StoryConfig,
-    inner: Arc<Inner>,
+    inner: ApiServer,
+    /// The OOM kills sent, by the resourceVersion of the pod change that carried them.
+    kills: Arc<Mutex<BTreeMap<u64, Kill>>>,
     rng: Rng,
     deployment: Value,
     pdb: Value,
@@ -248,7 +323,7 @@ impl Story {
     /// The target as it stands before the run: a Deployment of `replicas` Ready pods on the
     /// node, its PDB, and the Events its last rollout left. Returns the story and the objects
     /// to populate the server with.
-    pub fn new(cfg: StoryConfig, inner: Arc<Inner>) -> (Story, Vec<(Res, Value)>) {
+    pub fn new(cfg: StoryConfig, inner: ApiServer) -> (Story, Vec<(Gvr, Value)>) {
         let mut rng = Rng::new(cfg.seed);
         let created = now_secs() - 86_400 * 3;
         let hash = rng.template_hash();
@@ -289,6 +364,7 @@ impl Story {
         let mut story = Story {
             cfg: cfg.clone(),
             inner,
+            kills: Arc::default(),
             rng,
             deployment,
             pdb,
@@ -304,8 +380,8 @@ impl Story {
             rev: 1,
         };
         let mut objects = vec![
-            (Res::Deployments, story.deployment.clone()),
-            (Res::Pdbs, story.pdb.clone()),
+            (Gvr::DEPLOYMENTS, story.deployment.clone()),
+            (Gvr::PDBS, story.pdb.clone()),
         ];
         for _ in 0..cfg.replicas {
             let mut p = story.new_pod(&hash, &rs_uid, false, created + 60);
@@ -319,7 +395,7 @@ impl Story {
             p.ready_since = created + 63;
             let name = p.meta.name.clone();
             story.pods.insert(name.clone(), p);
-            objects.push((Res::Pods, story.render(&name)));
+            objects.push((Gvr::PODS, story.render(&name)));
         }
         (story, objects)
     }
@@ -330,6 +406,7 @@ impl Story {
         let handle = StoryHandle {
             tx,
             leakers: self.leakers.clone(),
+            kills: self.kills.clone(),
         };
         tokio::spawn(async move {
             loop {
@@ -524,7 +601,19 @@ impl Story {
     fn put_pod(&mut self, name: &str, kill: Option<Kill>) {
         let v = self.render(name);
         if !v.is_null() {
-            self.inner.put(Res::Pods, v, kill);
+            match kill {
+                // Marked as it is stored: before any watch can send it.
+                Some(k) => {
+                    let (_, rv) = self.inner.put_marked(&Gvr::PODS, v);
+                    self.kills
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(rv, k);
+                }
+                None => {
+                    self.inner.put(&Gvr::PODS, v);
+                }
+            }
         }
         self.sync_soon();
     }
@@ -565,7 +654,7 @@ impl Story {
             e["count"] = Value::Null;
             e["action"] = json!("Binding");
         }
-        self.inner.put(Res::Events, e, None);
+        self.inner.put(&Gvr::EVENTS, e);
         name
     }
 
@@ -614,9 +703,7 @@ impl Story {
                 }
                 self.applied.insert(manager, patch);
                 self.deployment = next;
-                let stored = self
-                    .inner
-                    .put(Res::Deployments, self.deployment.clone(), None);
+                let stored = self.inner.put(&Gvr::DEPLOYMENTS, self.deployment.clone());
                 let _ = reply.send(Ok(stored));
                 if changed {
                     self.start_rollout();
@@ -724,7 +811,7 @@ impl Story {
             Action::PodGone(n) => {
                 let v = self.render(&n);
                 if self.pods.remove(&n).is_some() {
-                    self.inner.remove(Res::Pods, v);
+                    self.inner.remove(&Gvr::PODS, v);
                     self.sync_soon();
                     self.after(50, Action::RolloutStep);
                 }
@@ -992,10 +1079,10 @@ impl Story {
         );
         match backoff {
             Some((name, count)) => {
-                if let Some(mut e) = self.inner.get(Res::Events, &self.cfg.namespace, &name) {
+                if let Some(mut e) = self.inner.get("events", &self.cfg.namespace, &name) {
                     e["count"] = json!(count + 1);
                     e["lastTimestamp"] = json!(ts(now));
-                    self.inner.put(Res::Events, e, None);
+                    self.inner.put(&Gvr::EVENTS, e);
                 }
                 if let Some(p) = self.pods.get_mut(n) {
                     p.backoff = Some((name, count + 1));
@@ -1069,7 +1156,7 @@ impl Story {
         }
         if self.pdb["status"] != pdb_status {
             self.pdb["status"] = pdb_status;
-            self.pdb = self.inner.put(Res::Pdbs, self.pdb.clone(), None);
+            self.pdb = self.inner.put(&Gvr::PDBS, self.pdb.clone());
         }
         let generation = self.deployment["metadata"]["generation"].clone();
         let s = &mut self.deployment["status"];
@@ -1125,9 +1212,7 @@ impl Story {
                     .any(|(x, y)| x["status"] != y["status"] || x["reason"] != y["reason"])
             });
         if a != b || conditions_flipped {
-            self.deployment = self
-                .inner
-                .put(Res::Deployments, self.deployment.clone(), None);
+            self.deployment = self.inner.put(&Gvr::DEPLOYMENTS, self.deployment.clone());
         } else {
             self.deployment["status"] = before;
         }

@@ -1,16 +1,20 @@
-//! Shared by the integration tests (and the snapshot bench): the ground truth of the real
-//! recorded runs; the mock API behind `kube::Client` that serves the real bed and a recording's
-//! objects; the fake API server over real HTTP that the binary and the controller run against;
-//! the one reading of query strings and selectors they (and the scale bench) share; and the
-//! binary run as a user runs it.
-pub mod apiserver;
+//! Shared by the integration tests: the ground truth of the real recorded runs; the real bed
+//! served by the test kit's fake API server (`oomsday_testkit`); and the binary run as a user
+//! runs it.
+pub mod bed;
 pub mod live;
-pub mod mock_api;
-pub mod query;
 pub mod truth;
 
-/// Runs the `oomsday` binary in the repository's root: its exit code, stdout and stderr.
+use oomsday_testkit::Oomsday;
+
+/// The `oomsday` binary, to run in the repository's root.
 #[allow(dead_code)] // each test binary uses part of it
+pub fn binary() -> Oomsday {
+    Oomsday::new(env!("CARGO_BIN_EXE_oomsday"), env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the `oomsday` binary in the repository's root: its exit code, stdout and stderr.
+#[allow(dead_code)]
 pub fn oomsday(args: &[&str]) -> (i32, String, String) {
     oomsday_with(args, &[])
 }
@@ -29,22 +33,35 @@ pub fn oomsday_as(
     args: &[&str],
     env: &[(&str, Option<&str>)],
 ) -> (i32, String, String) {
-    use std::os::unix::process::CommandExt;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oomsday"));
-    command
-        .arg0(argv0)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let mut run = binary().arg0(argv0).args(args);
     for (name, value) in env {
-        match value {
-            Some(v) => command.env(name, v),
-            None => command.env_remove(name),
-        };
+        run = run.env(name, *value);
     }
-    let out = command.output().expect("run oomsday");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = run.output();
+    (out.code.unwrap_or(-1), out.stdout, out.stderr)
+}
+
+/// The test kit's fake API server with oomsday's CRDs installed (discovery lists them).
+#[allow(dead_code)]
+pub fn fake_api() -> oomsday_testkit::ApiServer {
+    let api = oomsday_testkit::ApiServer::new();
+    api.register(
+        "oomsday.dev/v1alpha1",
+        &[
+            ("leakexperiments", "LeakExperiment"),
+            ("leakruns", "LeakRun"),
+            ("leakexperiments/status", "LeakExperiment"),
+            ("leakruns/status", "LeakRun"),
+        ],
+    );
+    api
+}
+
+/// [`fake_api`] listening over HTTP, for the binary or a controller on its own runtime.
+#[allow(dead_code)]
+pub async fn serve() -> oomsday_testkit::Listening {
+    fake_api()
+        .listen()
+        .await
+        .expect("the fake API server listens")
 }

@@ -450,23 +450,8 @@ impl Recorder {
                 (StatusCode::OK, run.clone())
             }
             ("PATCH", p) if p.starts_with(RUNS) && body.is_array() => {
-                // The API server's JSON patch takes `test` of null on a missing path as a
-                // pass (kube's finalizer helper relies on it); json-patch does not.
-                let ops: Vec<Value> = body
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|op| {
-                        let path = op["path"].as_str().unwrap_or_default();
-                        !(op["op"] == "test"
-                            && op["value"].is_null()
-                            && run.pointer(path).is_none())
-                    })
-                    .cloned()
-                    .collect();
-                let patch: json_patch::Patch =
-                    serde_json::from_value(Value::Array(ops)).unwrap_or_else(|e| panic!("{e}"));
-                match json_patch::patch(&mut run, &patch) {
+                // The API server's JSON patch, as the fake API server applies it.
+                match oomsday_testkit::json_patch(&mut run, body) {
                     Ok(()) => (StatusCode::OK, run.clone()),
                     Err(e) => (
                         StatusCode::UNPROCESSABLE_ENTITY,

@@ -5,7 +5,6 @@
 //! `!k`, `k in (a,b)`, `k notin (a,b)`); field selectors take `=`, `==` and `!=` on the field
 //! labels the real API server supports for each resource, and refuse the others with 400
 //! ("field label not supported"), so a selector the real server would refuse fails here too.
-#![allow(dead_code)] // each binary uses part of it
 
 use std::collections::BTreeMap;
 

@@ -11,17 +11,9 @@
 //! a watch event, and the latency is the timestamp of oomsday's log line for that kill minus that
 //! instant (one machine, one clock). Nothing is hard-coded: every figure is measured in the run.
 
-#[path = "scale/child.rs"]
 mod child;
-#[path = "scale/cluster.rs"]
 mod cluster;
-#[path = "scale/objects.rs"]
 mod objects;
-#[path = "../tests/support/query.rs"]
-mod selector;
-#[path = "scale/server.rs"]
-mod server;
-#[path = "scale/story.rs"]
 mod story;
 
 use std::collections::BTreeMap;
@@ -32,7 +24,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use cluster::Scenario;
-use server::{Inner, Res, Server};
+use oomsday_testkit::{ApiServer, CallSummary, Gvr};
 
 /// The experiment: the recorded `contained` run's leak (16Mi/s from 8Mi against a 64Mi limit:
 /// OOM-killed ~4 s after each start), short enough for a bench.
@@ -105,8 +97,8 @@ fn binary() -> PathBuf {
 }
 
 /// The mean size of a sample of pods as sent, and without managedFields.
-fn pod_sizes(inner: &Inner) -> (f64, f64) {
-    let sample = inner.sample(Res::Pods, 200);
+fn pod_sizes(inner: &ApiServer) -> (f64, f64) {
+    let sample = inner.sample(&Gvr::PODS, 200);
     if sample.is_empty() {
         return (0.0, 0.0);
     }
@@ -130,14 +122,14 @@ async fn measure(
 ) -> Result<Measurement, String> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let inner = Inner::new();
+    let inner = ApiServer::new();
     let built = cluster::build(s, &inner);
     let (pod_bytes, pod_bytes_bare) = pod_sizes(&inner);
     let mut m = Measurement {
         nodes: built.nodes,
         not_ready: built.not_ready,
-        pods: inner.census(Res::Pods).0,
-        events: inner.census(Res::Events).0,
+        pods: inner.census(&Gvr::PODS).0,
+        events: inner.census(&Gvr::EVENTS).0,
         crash_looping: built.crash_looping,
         pod_bytes,
         pod_bytes_bare,
@@ -145,7 +137,9 @@ async fn measure(
         ..Measurement::default()
     };
     let handle = built.story.spawn();
-    let srv = Server::start(inner.clone(), handle)
+    inner.answer_with(handle.clone());
+    let srv = inner
+        .listen()
         .await
         .map_err(|e| format!("starting the fake API server: {e}"))?;
     let kubeconfig = dir.join("kubeconfig");
@@ -194,7 +188,7 @@ async fn measure(
                 .map_or(l.clone(), |(_, r)| r.trim().to_string())
         });
 
-    for server::CallSummary {
+    for CallSummary {
         key,
         requests,
         lists,
@@ -240,7 +234,7 @@ async fn measure(
     }
 
     // Latency: each OOM kill's first send in a watch event → its narrated log line.
-    let kills = inner.kills();
+    let kills = handle.kills(&inner);
     m.kills_sent = kills.len();
     let logged = child::logged_kills(&done.stderr);
     for k in &kills {
@@ -566,24 +560,24 @@ fn print_results(small: &[Measurement], big: &[Measurement]) {
 /// `--census`: the two clusters' objects, counted and sized, without running anything.
 fn census() {
     for s in [cluster::SMALL, cluster::BIG] {
-        let inner = Inner::new();
+        let inner = ApiServer::new();
         let built = cluster::build(&s, &inner);
         drop(built);
         println!("{} cluster:", s.name);
         for res in [
-            Res::Nodes,
-            Res::Pods,
-            Res::Events,
-            Res::Deployments,
-            Res::Pdbs,
-            Res::LimitRanges,
-            Res::Hpas,
+            Gvr::NODES,
+            Gvr::PODS,
+            Gvr::EVENTS,
+            Gvr::DEPLOYMENTS,
+            Gvr::PDBS,
+            Gvr::LIMIT_RANGES,
+            Gvr::HPAS,
         ] {
-            let (n, bytes) = inner.census(res);
+            let (n, bytes) = inner.census(&res);
             let mean = if n == 0 { 0.0 } else { bytes as f64 / n as f64 };
             println!(
                 "  {:<26} {n:>6} objects {:>9.2} MB  {:>7.0} B each",
-                res.plural(),
+                res.plural,
                 bytes as f64 / 1e6,
                 mean
             );
@@ -593,9 +587,9 @@ fn census() {
         // One of each, to look at.
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scale");
         let _ = std::fs::create_dir_all(&dir);
-        for res in [Res::Nodes, Res::Pods, Res::Events] {
-            if let Some(v) = inner.sample(res, 1).first() {
-                let path = dir.join(format!("sample-{}-{}.json", s.name, res.plural()));
+        for res in [Gvr::NODES, Gvr::PODS, Gvr::EVENTS] {
+            if let Some(v) = inner.sample(&res, 1).first() {
+                let path = dir.join(format!("sample-{}-{}.json", s.name, res.plural));
                 let _ = std::fs::write(&path, serde_json::to_string_pretty(v).unwrap_or_default());
                 println!("  a sample: {}", path.display());
             }
@@ -627,7 +621,7 @@ fn main() {
         .unwrap_or(1)
         .max(1);
     let only = value("--only");
-    selector::self_check();
+    oomsday_testkit::query::self_check();
     if args.iter().any(|a| a == "--census") {
         census();
         return;
