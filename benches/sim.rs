@@ -1,4 +1,4 @@
-//! How fast the simulator is: the Black Friday story stretched to 4 h, synthetic clusters
+//! How fast the simulator is: the Black Friday story over 4 h (and its cluster past the edge), synthetic clusters
 //! growing in nodes, pods and virtual duration, and the 21-seed prediction `run --predict` and
 //! `simulate --seeds 21` make (its seeds on every core). Prints one line per case.
 //!
@@ -114,10 +114,19 @@ fn main() {
         .expect("the story's model");
     let fixed = ClusterModel::load(&root.join("experiments/black-friday/fixed/cluster.yaml"))
         .expect("the fixed model");
+    let past =
+        ClusterModel::load(&root.join("experiments/black-friday/past-the-edge/cluster.yaml"))
+            .expect("the model past the edge");
     println!("SIMULATED — simulator benchmark");
     time(
-        "black-friday (120 nodes, 2,400 pods), cascade",
+        "black-friday (120 nodes, 2,400 pods)",
         &story,
+        &experiment("3h 45m", "15m", "none", None),
+        &rt,
+    );
+    time(
+        "black-friday past the edge, cascade",
+        &past,
         &experiment("3h 45m", "15m", "none", None),
         &rt,
     );

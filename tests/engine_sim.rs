@@ -29,7 +29,9 @@ fn black_friday(abort: bool) -> (ExperimentRef, ClusterModel) {
             .expect("namespaced"),
         spec,
     };
-    let model = ClusterModel::load(&dir.join("cluster.yaml")).expect("valid model");
+    // The cluster past the edge: the one that cascades (experiments/black-friday/cluster.yaml
+    // holds and contains the leak).
+    let model = ClusterModel::load(&dir.join("past-the-edge/cluster.yaml")).expect("valid model");
     (exp, model)
 }
 

@@ -60,9 +60,14 @@ fn exit_0_passed() {
 #[test]
 fn exit_1_hypothesis_failed() {
     simulated(
-        &["simulate", "experiments/black-friday"],
+        &[
+            "simulate",
+            "experiments/black-friday/checkout-leak.yaml",
+            "--cluster",
+            "experiments/black-friday/past-the-edge/cluster.yaml",
+        ],
         1,
-        "SIMULATED — checkout-black-friday on simulated: black-friday",
+        "SIMULATED — checkout-black-friday on simulated: black-friday-past-the-edge",
         "checkout-black-friday (simulated): hypothesis failed",
     );
 }
@@ -99,10 +104,10 @@ fn exit_3_aborted() {
             "simulate",
             "experiments/pre-peak/01-checkout-linear.yaml",
             "--cluster",
-            "experiments/black-friday/cluster.yaml",
+            "experiments/black-friday/past-the-edge/cluster.yaml",
         ],
         3,
-        "SIMULATED — pre-peak-checkout-linear on simulated: black-friday",
+        "SIMULATED — pre-peak-checkout-linear on simulated: black-friday-past-the-edge",
         "pre-peak-checkout-linear (simulated): aborted",
     );
 }

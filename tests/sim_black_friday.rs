@@ -1,6 +1,8 @@
-//! The Black Friday story on the simulator: the cascade without the fixes, containment with them,
-//! and the score ordering. Runs the real experiment files through the real loader, engine driver
-//! and scorer.
+//! The Black Friday story on the simulator: a cluster that holds without the leak, how close the
+//! story's leak on it comes to the story's timeline over 21 seeds (docs/simulator.md, "The Black
+//! Friday story"), the cascade of the cluster past the edge, containment with the fixes, and the
+//! score ordering. Runs the real experiment files through the real loader, engine driver and
+//! scorer.
 
 mod support;
 
@@ -12,15 +14,33 @@ use oomsday::sim::{ClusterModel, run_experiment};
 use oomsday::spec::load_experiments;
 
 async fn simulate(file: &str, seed: Option<u64>) -> RunRecord {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    simulate_on(file, None, None, seed).await
+}
+
+/// `file`'s experiment on its own cluster model or on `model` (a path from the crate's root),
+/// for its own duration or `duration`.
+async fn simulate_on(
+    file: &str,
+    model: Option<&str>,
+    duration: Option<&str>,
+    seed: Option<u64>,
+) -> RunRecord {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join(file);
     let (exps, _) = load_experiments(&path).expect("the experiment is valid");
     let sourced = &exps[0];
-    let spec = sourced.experiment.spec.clone();
+    let mut spec = sourced.experiment.spec.clone();
+    if let Some(d) = duration {
+        spec.duration = d.parse().expect("a duration");
+    }
     let sim = spec.simulation.clone().expect("names its cluster model");
-    let model_path = path
-        .parent()
-        .unwrap()
-        .join(sim.cluster.expect("names its cluster model"));
+    let model_path = match model {
+        Some(m) => root.join(m),
+        None => path
+            .parent()
+            .unwrap()
+            .join(sim.cluster.expect("names its cluster model")),
+    };
     let model = ClusterModel::load(&model_path).expect("the model is valid");
     let exp = ExperimentRef {
         name: sourced.experiment.metadata.name.clone().unwrap(),
@@ -46,9 +66,24 @@ fn min_ready(r: &RunRecord) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
+/// The cluster past the edge (the demo's before issue 22), for the leak's first hour.
+async fn past_the_edge(seed: Option<u64>, duration: &str) -> RunRecord {
+    simulate_on(
+        "experiments/black-friday/checkout-leak.yaml",
+        Some(PAST_THE_EDGE),
+        Some(duration),
+        seed,
+    )
+    .await
+}
+
+const PAST_THE_EDGE: &str = "experiments/black-friday/past-the-edge/cluster.yaml";
+
+/// On the cluster past the edge every mechanism of the cascade shows; with the fixes the same
+/// leak is contained.
 #[tokio::test]
-async fn the_story_cascades_and_the_fixes_contain_it() {
-    let story = simulate("experiments/black-friday/checkout-leak.yaml", None).await;
+async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
+    let story = past_the_edge(None, "1h").await;
     let fixed = simulate("experiments/black-friday/fixed/checkout-leak.yaml", None).await;
     assert!(story.simulated && fixed.simulated);
 
@@ -239,18 +274,18 @@ async fn same_seed_same_timeline_other_seed_other_timeline() {
     assert_ne!(a.timeline, c.timeline);
 }
 
-/// The story over its 4 hours (as `cargo bench --bench sim` runs it): nodes fail and come back
-/// each at its own pace, not all in the same minute — real nodes differ in what they hold, and
-/// a starved kubelet comes back when its own node lets it. Prints the timeline's milestones for
-/// the README's comparison with the story (first pressure, first node lost, the cascade).
+/// The cluster past the edge over 4 hours: nodes fail and come back each at its own pace, not
+/// all in the same minute — real nodes differ in what they hold, and a starved kubelet comes
+/// back when its own node lets it.
 #[tokio::test]
-async fn the_story_s_nodes_fail_and_come_back_at_their_own_pace() {
+async fn past_the_edge_nodes_fail_and_come_back_at_their_own_pace() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday/checkout-leak.yaml");
     let (exps, _) = load_experiments(&path).expect("valid");
     let mut spec = exps[0].experiment.spec.clone();
     spec.duration = "3h 45m".parse().expect("a duration");
-    let model = ClusterModel::load(&path.parent().unwrap().join("cluster.yaml")).unwrap();
+    let model =
+        ClusterModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(PAST_THE_EDGE)).unwrap();
     let nodes = model
         .spec
         .node_groups
@@ -300,25 +335,28 @@ async fn the_story_s_nodes_fail_and_come_back_at_their_own_pace() {
         }
     }
     println!(
-        "story, seed 42: first MemoryPressure {}, first node lost {}, half the nodes NotReady {}, \
+        "past the edge, seed 42: first MemoryPressure {}, first node lost {}, half the nodes NotReady {}, \
          fewest checkout pods ready {fewest_ready}/20; most nodes back Ready within one minute \
          {back}, most going NotReady within one minute {lost} (of {nodes})",
         first_pressure.map_or("never".into(), hm),
         first_lost.map_or("never".into(), hm),
         cascade.map_or("never".into(), hm),
     );
-    assert!(first_lost.is_some(), "the story loses nodes");
+    assert!(
+        first_lost.is_some(),
+        "the cluster past the edge loses nodes"
+    );
     assert!(
         back * 3 <= nodes,
         "{back} of {nodes} nodes came back Ready within one minute: lock-step"
     );
 }
 
-/// The README says the story's cascade is the model's: its cluster is past the edge before the
-/// leak (some nodes meet their eviction threshold with nothing injected), and `simulate` warns
-/// so. The fixed cluster is not.
+/// The cluster past the edge meets eviction thresholds before any leak and `simulate` warns so;
+/// the story's cluster and the fixed one do not, and `simulate experiments/black-friday` opens
+/// with no warning.
 #[test]
-fn the_story_model_is_past_the_edge_before_the_leak_and_the_fixed_one_is_not() {
+fn only_the_cluster_past_the_edge_is_past_the_edge() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday");
     let at_start = |file: &str, seed: u64| {
         let model = ClusterModel::load(&root.join(file)).expect("the model is valid");
@@ -326,22 +364,156 @@ fn the_story_model_is_past_the_edge_before_the_leak_and_the_fixed_one_is_not() {
         cluster.past_the_edge().len()
     };
     for seed in [1, 2, 42] {
-        let story = at_start("cluster.yaml", seed);
+        let past = at_start("past-the-edge/cluster.yaml", seed);
         assert!(
-            (1..=12).contains(&story),
-            "seed {seed}: {story} of 120 nodes past the edge"
+            (1..=12).contains(&past),
+            "seed {seed}: {past} of 120 nodes past the edge"
         );
         assert_eq!(at_start("fixed/cluster.yaml", seed), 0, "seed {seed}");
     }
+    for seed in (1..=21).chain([42]) {
+        assert_eq!(at_start("cluster.yaml", seed), 0, "seed {seed}");
+    }
     let out = std::env::temp_dir().join("oomsday-past-the-edge");
+    let warning = "warning: the model is past the edge before the experiment";
     let (_, stdout, _) = support::oomsday(&[
         "simulate",
         "experiments/black-friday/checkout-leak.yaml",
+        "--cluster",
+        PAST_THE_EDGE,
         "--out",
         &out.to_string_lossy(),
     ]);
-    assert!(
-        stdout.contains("warning: the model is past the edge before the experiment"),
-        "{stdout}"
+    assert!(stdout.contains(warning), "{stdout}");
+    let (_, stdout, _) = support::oomsday(&[
+        "simulate",
+        "experiments/black-friday",
+        "--out",
+        &out.to_string_lossy(),
+    ]);
+    assert!(!stdout.contains(warning), "{stdout}");
+}
+
+/// The story's cluster holds without the leak: over 4 h 15 m with nothing injected, no node
+/// meets its eviction threshold at the start, none reports MemoryPressure and none is lost
+/// (seeds 1–21).
+#[tokio::test]
+async fn the_story_s_cluster_holds_without_the_leak() {
+    use oomsday::engine::Cluster as _;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday");
+    let model = ClusterModel::load(&root.join("cluster.yaml")).expect("the model is valid");
+    for seed in 1..=21 {
+        let mut cluster = oomsday::sim::SimCluster::new(&model, seed).expect("the model builds");
+        assert!(cluster.past_the_edge().is_empty(), "seed {seed}");
+        let until = cluster.now() + jiff::SignedDuration::from_secs(STORY_SECS);
+        let mut seen = Vec::new();
+        while cluster.now() < until {
+            seen.extend(
+                cluster
+                    .observe(until)
+                    .await
+                    .expect("the simulator observes"),
+            );
+        }
+        let troubled: Vec<_> = seen
+            .iter()
+            .filter(|o| matches!(&o.event, Event::NodeCondition { .. }))
+            .collect();
+        assert!(troubled.is_empty(), "seed {seed}: {troubled:?}");
+    }
+}
+
+/// 4 h 15 m: how long the story's leak is held.
+const STORY_SECS: i64 = 4 * 3600 + 15 * 60;
+
+/// One run's milestones against the story's bands, in seconds from the injection.
+#[derive(Debug)]
+struct Milestones {
+    first_pressure: Option<i64>,
+    first_lost: Option<i64>,
+    /// Nodes going NotReady in each hour (the fifth: 04:00–04:15).
+    lost_by_hour: [u32; 5],
+    /// Checkout pods ready at 04:15, of 20.
+    ready_at_end: u32,
+}
+
+fn milestones(r: &RunRecord) -> Milestones {
+    let start = r.injected.expect("injected");
+    let mut m = Milestones {
+        first_pressure: None,
+        first_lost: None,
+        lost_by_hour: [0; 5],
+        ready_at_end: 20,
+    };
+    for o in r.timeline.iter() {
+        let s = o.at.duration_since(start).as_secs();
+        match &o.event {
+            Event::NodeCondition {
+                condition: NodeConditionKind::MemoryPressure,
+                status: true,
+                ..
+            } => {
+                m.first_pressure.get_or_insert(s);
+            }
+            Event::NodeCondition {
+                condition: NodeConditionKind::Ready,
+                status: false,
+                ..
+            } => {
+                m.first_lost.get_or_insert(s);
+                m.lost_by_hour[(s / 3600).clamp(0, 4) as usize] += 1;
+            }
+            // Before the revert at 04:15 rolls the pods back.
+            Event::Workload { ready, .. } if s < STORY_SECS => m.ready_at_end = *ready,
+            _ => {}
+        }
+    }
+    m
+}
+
+fn hm(s: Option<i64>) -> String {
+    s.map_or("never".into(), |s| {
+        format!("{:02}:{:02}", s / 3600, s / 60 % 60)
+    })
+}
+
+/// The story's leak on the story's cluster over seeds 1–21, against the story's bands (first
+/// MemoryPressure within 01:00–02:00, first node lost within 02:30–03:05, the cascade in hour 4,
+/// checkout availability 27% ± 15 points at 04:15). On a cluster that holds without the leak,
+/// none is met, and this test holds why (docs/simulator.md, "The Black Friday story"): the leak
+/// stops growing at 01:00, so a node it pushes past its threshold does so within the first
+/// hour or never; the kubelet's 10 s look evicts the checkout pod (the largest use above its
+/// request) in time, and no node runs out of memory between two looks. Prints the table.
+#[tokio::test]
+async fn the_story_s_bands_over_21_seeds() {
+    let mut runs = Vec::new();
+    for seed in 1..=21 {
+        let r = simulate("experiments/black-friday/checkout-leak.yaml", Some(seed)).await;
+        runs.push((seed, milestones(&r)));
+    }
+    for (seed, m) in &runs {
+        println!(
+            "seed {seed:2}: first MemoryPressure {}, first node lost {}, nodes lost by hour {:?}, \
+             checkout ready at 04:15 {}/20",
+            hm(m.first_pressure),
+            hm(m.first_lost),
+            m.lost_by_hour,
+            m.ready_at_end
+        );
+    }
+    let pressured: Vec<i64> = runs.iter().filter_map(|(_, m)| m.first_pressure).collect();
+    println!(
+        "first MemoryPressure in {} of 21 seeds, {}–{}",
+        pressured.len(),
+        hm(pressured.iter().min().copied()),
+        hm(pressured.iter().max().copied())
     );
+    // Pressure comes while the leak grows, in some seeds: never in the story's second hour.
+    assert!(!pressured.is_empty(), "the leak never reached a threshold");
+    assert!(pressured.iter().all(|&s| s < 3600), "{pressured:?}");
+    for (seed, m) in &runs {
+        // No node lost, so no cascade, and checkout fully ready at 04:15.
+        assert_eq!(m.first_lost, None, "seed {seed}");
+        assert_eq!(m.ready_at_end, 20, "seed {seed}");
+    }
 }

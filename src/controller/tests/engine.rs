@@ -281,7 +281,15 @@ async fn with_a_record_dir_each_run_keeps_its_recording_and_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
-    let (model, exp) = black_friday();
+    // On the story's cluster past the edge (its own holds), for the leak's first hour: the
+    // prediction's warning must reach the status.
+    let (_, mut exp) = black_friday();
+    exp.spec.duration = "1h".parse().unwrap_or_else(|e| panic!("duration: {e}"));
+    let root = env!("CARGO_MANIFEST_DIR");
+    let model = ClusterModel::load(std::path::Path::new(&format!(
+        "{root}/experiments/black-friday/past-the-edge/cluster.yaml"
+    )))
+    .unwrap_or_else(|e| panic!("model: {e}"));
     let asked = Arc::new(Mutex::new(Vec::new()));
     let (m, a) = (model.clone(), asked.clone());
     let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| SimCluster::new(&model, 7))
@@ -335,8 +343,7 @@ async fn spec_predict_puts_the_prediction_beside_the_outcome_in_the_status() {
     assert!(measures.contains(&"first eviction") && measures.contains(&"verdict"));
     let verdict = status.prediction.last().expect("the verdict row");
     assert_eq!(verdict.observed, format!("{:?}", report.score.verdict));
-    // The story's model is past the edge before the leak: the status says so beside the
-    // prediction.
+    // The model is past the edge before the leak: the status says so beside the prediction.
     assert_eq!(status.prediction_warnings, p_warnings);
     assert!(
         status.prediction_warnings[..]

@@ -424,25 +424,32 @@ impl World {
             let pod = &self.pods[p];
             (pod.request, pod.nonzero_request, pod.wl)
         };
+        // The hottest loop of a large cluster's construction (every initial pod looks at
+        // hundreds of nodes): the fields it reads, borrowed once.
+        let World {
+            nodes, wls, rng, s, ..
+        } = self;
+        let counts = &wls[wl].node_counts;
         let mut found = 0usize;
         let mut best: Option<(u64, NodeId)> = None;
         let mut ties = 0u64;
         let mut reasons = [0u32; 5];
         let start = self.next_start;
         let mut visited = 0;
-        for i in 0..n {
-            let id = (start + i) % n;
+        // From where the last search stopped, round the ring once.
+        for id in (start..n).chain(0..start.min(n)) {
             visited += 1;
-            if let Some(r) = self.unfit(id, pod_req) {
+            let node = &nodes[id];
+            if let Some(r) = unfit(node, s, pod_req) {
                 reasons[r] += 1;
                 continue;
             }
-            let score = self.node_score(id, pod_nz, wl);
+            let score = node_score(node, pod_nz, counts[id]);
             match best {
                 Some((b, _)) if score < b => {}
                 Some((b, _)) if score == b => {
                     ties += 1;
-                    if self.rng.below(ties + 1) == 0 {
+                    if rng.below(ties + 1) == 0 {
                         best = Some((score, id));
                     }
                 }
@@ -458,46 +465,6 @@ impl World {
         }
         self.next_start = (start + visited) % n.max(1);
         (best.map(|(_, id)| id), reasons)
-    }
-
-    /// Why a node cannot take a pod requesting `pod_req` bytes, as an index into [`UNFIT`];
-    /// `None` when it can.
-    fn unfit(&self, id: NodeId, pod_req: u64) -> Option<usize> {
-        let node = &self.nodes[id];
-        if node.not_ready {
-            return Some(UNFIT_NOT_READY);
-        }
-        // The node lifecycle controller taints a node whose API condition says MemoryPressure
-        // (`node.kubernetes.io/memory-pressure:NoSchedule`), and the scheduler refuses every pod
-        // that does not tolerate it — Burstable ones too, as the recordings show; only
-        // DaemonSet pods get the toleration, and they are not modelled. The kubelet itself
-        // refuses BestEffort pods earlier (see `bind`).
-        // https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-nodes-by-condition
-        if node.api_pressure {
-            return Some(UNFIT_PRESSURE);
-        }
-        // A cordoned node takes no new pods.
-        if node.cordoned {
-            return Some(UNFIT_CORDONED);
-        }
-        if node.pods.len() as u32 + node.fixed_pods >= self.s.max_pods {
-            return Some(UNFIT_PODS);
-        }
-        if node.requested + pod_req > node.allocatable {
-            return Some(UNFIT_MEMORY);
-        }
-        None
-    }
-
-    /// A node's score for a pod: least-allocated requests, plus twice the spreading score
-    /// (fewer of the workload's pods there is better).
-    fn node_score(&self, id: NodeId, pod_nz: u64, wl: WlId) -> u64 {
-        let node = &self.nodes[id];
-        let used = (node.nonzero_requested + pod_nz).min(node.allocatable);
-        let least = (node.allocatable - used) * 100 / node.allocatable.max(1);
-        let same = u64::from(self.wls[wl].node_counts[id]);
-        let spread = 100 / (1 + same);
-        least + 2 * spread
     }
 
     /// No node took the pod: it waits for the next try, and the first time it says why, as
@@ -587,6 +554,43 @@ impl World {
             }
         }
     }
+}
+
+/// Why `node` cannot take a pod requesting `pod_req` bytes, as an index into [`UNFIT`]; `None`
+/// when it can.
+fn unfit(node: &Node, s: &Settings, pod_req: u64) -> Option<usize> {
+    if node.not_ready {
+        return Some(UNFIT_NOT_READY);
+    }
+    // The node lifecycle controller taints a node whose API condition says MemoryPressure
+    // (`node.kubernetes.io/memory-pressure:NoSchedule`), and the scheduler refuses every pod
+    // that does not tolerate it — Burstable ones too, as the recordings show; only DaemonSet
+    // pods get the toleration, and they are not modelled. The kubelet itself refuses BestEffort
+    // pods earlier (see `bind`).
+    // https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-nodes-by-condition
+    if node.api_pressure {
+        return Some(UNFIT_PRESSURE);
+    }
+    // A cordoned node takes no new pods.
+    if node.cordoned {
+        return Some(UNFIT_CORDONED);
+    }
+    if node.pods.len() as u32 + node.fixed_pods >= s.max_pods {
+        return Some(UNFIT_PODS);
+    }
+    if node.requested + pod_req > node.allocatable {
+        return Some(UNFIT_MEMORY);
+    }
+    None
+}
+
+/// A node's score for a pod: least-allocated requests, plus twice the spreading score (fewer of
+/// the workload's pods there, `same`, is better).
+fn node_score(node: &Node, pod_nz: u64, same: u16) -> u64 {
+    let used = (node.nonzero_requested + pod_nz).min(node.allocatable);
+    let least = (node.allocatable - used) * 100 / node.allocatable.max(1);
+    let spread = 100 / (1 + u64::from(same));
+    least + 2 * spread
 }
 
 /// A new container from its template, its memory as the namespace's LimitRanges admit it.
