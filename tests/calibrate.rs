@@ -112,7 +112,10 @@ fn calibrate_as_json_counts_what_the_table_shows() {
     );
     let campaigns = v["campaigns"].as_array().expect("campaigns");
     assert_eq!(campaigns.len(), 2);
-    assert_eq!(campaigns[0]["recordings"].as_array().map(Vec::len), Some(16));
+    assert_eq!(
+        campaigns[0]["recordings"].as_array().map(Vec::len),
+        Some(16)
+    );
     assert_eq!(campaigns[0]["seeds"], 21);
     assert_eq!(campaigns[1]["recordings"].as_array().map(Vec::len), Some(4));
 }
