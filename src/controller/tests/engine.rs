@@ -190,16 +190,30 @@ async fn a_run_is_protected_only_while_it_may_leak_and_ends_waitable() {
             .contains("oomsday_runs_total{namespace=\"shop\",experiment=\"checkout-black-friday\""),
         "{metrics}"
     );
-    // What the run did, kept per experiment for the dashboard: the story's kills are counted.
-    let kills = metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                "oomsday_last_run_oom_kills{namespace=\"shop\",experiment=\"checkout-black-friday\"} ",
-            )
-        })
-        .and_then(|v| v.parse::<u32>().ok());
-    assert!(kills.is_some_and(|k| k > 0), "{metrics}");
+    // What the run did, kept per experiment for the dashboard: the story's OOM kills and
+    // evictions are counted as the run's summary counts them.
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "{name}{{namespace=\"shop\",experiment=\"checkout-black-friday\"}} "
+                ))
+            })
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    let (kills, evictions) = (
+        gauge("oomsday_last_run_oom_kills"),
+        gauge("oomsday_last_run_evictions"),
+    );
+    let summary = &end["status"]["summary"];
+    let count = |k: &str| summary[k].as_u64().and_then(|v| u32::try_from(v).ok());
+    assert_eq!(kills, count("oomKills"), "{metrics}\n{summary}");
+    assert_eq!(evictions, count("evictions"), "{metrics}\n{summary}");
+    assert!(
+        kills.zip(evictions).is_some_and(|(k, e)| k + e > 0),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("oomsday_last_run_below_budget_seconds{"),
         "{metrics}"
