@@ -82,6 +82,7 @@ fn the_controller_installed_with_kubectl_runs_a_scheduled_game_day_and_survives_
     let installed = install(&live);
     let first = scheduled_run(&live, &dir.join("scheduled"));
     leader_deleted_mid_run(&live, &dir.join("failover"), &first);
+    not_steady_scheduled_run(&live, &dir.join("not-steady"));
     say(&format!(
         "install: Ready after {:.1}s, Lease held after {:.1}s (by {})",
         installed.ready_s, installed.lease_s, installed.leader
@@ -801,6 +802,97 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
             .any(|c| c["type"] == "Recovered" && c["status"] == "True"),
         "{}",
         status["conditions"]
+    );
+}
+
+/// A scheduled run whose target is not steady (its PDB asks for 5 of 3 pods): the controller
+/// injects nothing and the LeakRun ends Inconclusive, NotSteady, the failing check named.
+fn not_steady_scheduled_run(live: &Live, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("folder");
+    live.kubectl_ok(&[
+        "patch",
+        "pdb",
+        "checkout",
+        "-n",
+        "bf",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"minAvailable":5}}"#,
+    ]);
+    let text = std::fs::read_to_string(fixture(EXPERIMENT, "contained.yaml")).expect("fixture");
+    let text = text.replacen("name: contained,", "name: not-steady,", 1);
+    assert!(text.contains("name: not-steady,"), "{text}");
+    let path = dir.join("leakexperiment.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n  steadyState: {{for: 20s, timeout: 45s}}\n  schedule: {{cron: \"0 * * * * *\", \
+             timeZone: UTC}}\n",
+            text.trim_end()
+        ),
+    )
+    .expect("experiment");
+    live.kubectl_ok(&["apply", "-f", &path.to_string_lossy()]);
+    say("LeakExperiment bf/not-steady applied (PDB minAvailable 5 of 3 pods), scheduled");
+    let name = wait_for(
+        "a scheduled not-steady LeakRun",
+        Duration::from_secs(90),
+        || {
+            leakruns(live)
+                .iter()
+                .filter_map(|r| r["metadata"]["name"].as_str())
+                .find(|n| n.starts_with("not-steady"))
+                .map(String::from)
+                .ok_or_else(|| "none yet".to_string())
+        },
+    );
+    live.kubectl_ok(&[
+        "patch",
+        EXPERIMENTS,
+        "not-steady",
+        "-n",
+        "bf",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"schedule":{"suspend":true}}}"#,
+    ]);
+    wait_finished(live, &name, "3m");
+    let (run, events) = keep_run(live, dir, &name);
+    let s = &run["status"];
+    say(&format!(
+        "not steady: phase {}, reason {}, verdict {}, score {}, message {}; Events: {}",
+        s["phase"],
+        s["reason"],
+        s["verdict"],
+        s["score"],
+        s["message"],
+        event_reasons(&events)
+    ));
+    assert_eq!(s["reason"], "NotSteady", "{}", pretty(s));
+    assert_eq!(s["verdict"], "Inconclusive", "{}", pretty(s));
+    assert!(s["score"].is_null(), "no score: {}", pretty(s));
+    assert!(
+        s["injectedTime"].is_null(),
+        "nothing injected: {}",
+        pretty(s)
+    );
+    let message = s["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("budgetHealthy (PDB checkout)"),
+        "{message}"
+    );
+    // The workload was never touched: no leaker in its template.
+    let deploy = get_json(live, &["deployment", "checkout", "-n", "bf"]).expect("checkout");
+    let containers = deploy["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        containers.iter().all(|c| !c["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("oomsday-")),
+        "{containers:?}"
     );
 }
 
