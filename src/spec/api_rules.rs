@@ -110,7 +110,14 @@ const BOUNDS: [(&str, i64); 26] = [
 ];
 
 /// More bounds, for the strings tested for emptiness and the remaining durations.
-const MORE_BOUNDS: [(&str, i64); 6] = [
+const MORE_BOUNDS: [(&str, i64); 13] = [
+    ("abort.alerts", 64),
+    ("abort.alerts[]", 253),
+    ("abort.promql.query", 16384),
+    ("steadyState.probes", 16),
+    ("steadyState.probes[].name", 253),
+    ("steadyState.probes[].http.url", 2048),
+    ("steadyState.probes[].query.expr", 16384),
     ("expectAlerts[].name", 253),
     ("hypothesis.recoveredWithin", 64),
     ("scoring.recoveryTarget", 64),
@@ -135,6 +142,7 @@ pub fn rules() -> Vec<Rule> {
     out.extend(spec_rules());
     out.extend(schedule_rules());
     out.extend(probe_rules());
+    out.extend(gate_and_query_abort_rules());
     out.extend(POSITIVE_DURATIONS.iter().map(|at| {
         fixed(
             at,
@@ -510,6 +518,55 @@ fn probe_rules() -> Vec<Rule> {
             "!has(self.min) || !has(self.max) || self.min <= self.max",
             "min is above max: no value can pass",
             Some(".min"),
+        ),
+    ]
+}
+
+/// The steady-state gate's probes (one of `http` or `query`, as the run's) and the abort rules
+/// that are queries: a name or an expression, and exactly one threshold.
+fn gate_and_query_abort_rules() -> Vec<Rule> {
+    vec![
+        fixed(
+            "steadyState.probes[]",
+            "has(self.http) || has(self.query)",
+            "a probe needs exactly one of `http` or `query`",
+            None,
+        ),
+        fixed(
+            "steadyState.probes[]",
+            "!(has(self.http) && has(self.query))",
+            "a probe has exactly one of `http` or `query`, not both",
+            Some(".query"),
+        ),
+        fixed(
+            "steadyState.probes[].query.expr",
+            r"self.matches('\\S')",
+            "must not be empty",
+            None,
+        ),
+        fixed(
+            "abort.alerts[]",
+            r"self.matches('\\S')",
+            "must not be empty",
+            None,
+        ),
+        fixed(
+            "abort.promql.query",
+            r"self.matches('\\S')",
+            "must not be empty",
+            None,
+        ),
+        fixed(
+            "abort.promql",
+            "has(self.above) || has(self.below)",
+            "a PromQL abort rule needs a threshold: `above` or `below`",
+            None,
+        ),
+        fixed(
+            "abort.promql",
+            "!(has(self.above) && has(self.below))",
+            "a PromQL abort rule has exactly one of `above` or `below`, not both",
+            Some(".below"),
         ),
     ]
 }

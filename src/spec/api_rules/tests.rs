@@ -521,6 +521,27 @@ fn cases() -> Vec<Vec<Edit>> {
         vec![("/probes/0/http/url", Some(json!("ftp://x")))],
         vec![("/probes/1/query/expr", Some(json!("  ")))],
         vec![("/probes/1/query/min", Some(json!(2)))],
+        vec![("/steadyState", Some(json!({"probes": [{"name": "up"}]})))],
+        vec![(
+            "/steadyState",
+            Some(
+                json!({"probes": [{"name": "up", "http": {"url": "http://checkout/"}, "query": {"expr": "up"}}]}),
+            ),
+        )],
+        vec![(
+            "/steadyState",
+            Some(json!({"probes": [{"name": "up", "query": {"expr": " "}}]})),
+        )],
+        vec![("/abort", Some(json!({"alerts": [" "]})))],
+        vec![(
+            "/abort",
+            Some(json!({"promql": {"query": " ", "above": 1}})),
+        )],
+        vec![("/abort", Some(json!({"promql": {"query": "up"}})))],
+        vec![(
+            "/abort",
+            Some(json!({"promql": {"query": "up", "above": 1, "below": 0}})),
+        )],
     ];
     for w in [
         "availability",
