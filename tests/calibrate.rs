@@ -58,7 +58,7 @@ fn the_docs_calibration_table_is_what_calibrate_prints_over_the_real_recordings(
     }
     assert!(table.contains("**16 recordings of bf/spill**"), "{table}");
     assert!(
-        table.contains("**4 recordings of bf/oom-or-evict**"),
+        table.contains("**8 recordings of bf/oom-or-evict**"),
         "{table}"
     );
     let path = repo(DOC);
@@ -117,7 +117,7 @@ fn calibrate_as_json_counts_what_the_table_shows() {
         Some(16)
     );
     assert_eq!(campaigns[0]["seeds"], 21);
-    assert_eq!(campaigns[1]["recordings"].as_array().map(Vec::len), Some(4));
+    assert_eq!(campaigns[1]["recordings"].as_array().map(Vec::len), Some(8));
 }
 
 /// A temporary file holding `text`.

@@ -45,13 +45,17 @@ pub fn recorded_experiment(name: &str) -> oomsday::engine::ExperimentRef {
 /// Every recording the calibration compares one by one, by folder name.
 pub const RUNS: [&str; 4] = ["contained", "spill", "ephemeral", "apiserver-freeze"];
 
-/// Four recordings of one experiment where the kernel's OOM kill and the kubelet's eviction
+/// Eight recordings of one experiment where the kernel's OOM kill and the kubelet's eviction
 /// race (`campaign-oom-or-evict/README.md`).
-pub const OOM_OR_EVICT: [&str; 4] = [
+pub const OOM_OR_EVICT: [&str; 8] = [
     "campaign-oom-or-evict/run-01",
     "campaign-oom-or-evict/run-02",
     "campaign-oom-or-evict/run-03",
     "campaign-oom-or-evict/run-04",
+    "campaign-oom-or-evict/run-05",
+    "campaign-oom-or-evict/run-06",
+    "campaign-oom-or-evict/run-07",
+    "campaign-oom-or-evict/run-08",
 ];
 
 /// Every recording that keeps the recorder's `watch.jsonl` (replayed to its truth): [`RUNS`]
