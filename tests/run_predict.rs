@@ -9,7 +9,8 @@ mod support;
 
 use std::path::PathBuf;
 
-use oomsday::cli::run::{Args, ReportArgs, exec};
+use oomsday::cli::conclude::ReportArgs;
+use oomsday::cli::run::{Args, exec};
 use oomsday::predict::Measure;
 use oomsday::report::{Format, Report};
 use oomsday_testkit::{ApiServer, Listening};

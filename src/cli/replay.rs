@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use super::conclude::{ReportArgs, conclude};
 use super::exit;
-use super::run::{ReportArgs, conclude, load};
+use super::experiments::load;
 use crate::cluster::ReplayCluster;
 use crate::engine::{self, Cluster, ExperimentRef, RunOptions};
 use crate::narrate;
@@ -67,7 +68,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
             }
             let recorded_ns = cluster.experiment().map(|e| e.namespace.clone());
             let default_ns = recorded_ns.unwrap_or_else(|| "default".into());
-            super::run::experiment_ref(&found.remove(0), None, &default_ns)?
+            super::experiments::experiment_ref(&found.remove(0), None, &default_ns)?
         }
         None => match cluster.experiment() {
             Some(e) => ExperimentRef::from(e.clone()),

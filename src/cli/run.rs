@@ -3,8 +3,8 @@
 //! pipeline can act on.
 //!
 //! The pieces `simulate` and the controller share are public here: [`ProgressView`] (the live
-//! view or log lines), [`conclude`] (score, reports, outcome) and [`signal_stop`] (SIGINT and
-//! SIGTERM to a stop request).
+//! view or log lines) and [`signal_stop`] (SIGINT and SIGTERM to a stop request); loading
+//! experiments is in `experiments.rs`, what a finished run becomes in `conclude.rs`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,9 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use oomsday_core::human_bytes;
 
+use super::conclude::{ReportArgs, conclude};
 use super::exit;
+use super::experiments::{experiment_name, experiment_ref, load};
 use crate::engine::{
     self, Cluster, ExperimentRef, InjectionPlan, Outcome, Progress, RunOptions, RunReason,
     RunRecord, StopHandle,
@@ -22,8 +24,8 @@ use crate::engine::{
 use crate::narrate::{Folder, Narrator};
 use crate::observe::Time;
 use crate::probe::Prober;
-use crate::report::{self, Format, Report};
-use crate::spec::{self, InjectionMode, SourcedExperiment};
+use crate::report::{self, Report};
+use crate::spec::{InjectionMode, SourcedExperiment};
 
 /// Run experiments against the cluster of the current kubeconfig context.
 #[derive(Debug, clap::Args)]
@@ -55,21 +57,6 @@ pub struct Args {
     /// and report the prediction beside what happened, measure by measure.
     #[arg(long)]
     pub predict: bool,
-}
-
-/// What `run` and `simulate` do with a finished run: where reports go, in which formats, and the
-/// score under which the exit code says failed.
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {
-    /// Exit 1 when a run scores below this (0-100), even if its hypothesis held.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub min_score: Option<u32>,
-    /// Directory for the report files.
-    #[arg(long, default_value = "oomsday-reports")]
-    pub out: PathBuf,
-    /// Report formats to write (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "json,md,junit,html")]
-    pub format: Vec<Format>,
 }
 
 const RUN_HELP: &str = "\
@@ -287,58 +274,6 @@ fn recorder(
     Ok(Some(std::sync::Arc::new(r)))
 }
 
-/// Loads the experiments at `path`, printing warnings and diagnostics; None when the input is
-/// invalid or holds no experiment (exit 2). Shared by `run` and `simulate`.
-pub fn load(path: &Path) -> Option<Vec<SourcedExperiment>> {
-    match spec::load_experiments(path) {
-        Ok((experiments, _)) if experiments.is_empty() => {
-            eprintln!("no experiments found in {}", path.display());
-            None
-        }
-        Ok((experiments, warnings)) => {
-            for w in &warnings {
-                eprintln!("{w}");
-            }
-            Some(experiments)
-        }
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                eprintln!("{d}");
-            }
-            None
-        }
-    }
-}
-
-fn experiment_name(sourced: &SourcedExperiment) -> Option<String> {
-    sourced.experiment.metadata.name.clone().or_else(|| {
-        sourced
-            .file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-    })
-}
-
-/// The experiment's name and namespace: `-n` wins, then metadata.namespace, then the
-/// kubeconfig context's namespace.
-pub fn experiment_ref(
-    sourced: &SourcedExperiment,
-    namespace: Option<&str>,
-    default_namespace: &str,
-) -> anyhow::Result<ExperimentRef> {
-    let name = experiment_name(sourced)
-        .with_context(|| format!("{}: the experiment has no name", sourced.file.display()))?;
-    let namespace = namespace
-        .map(str::to_string)
-        .or_else(|| sourced.experiment.metadata.namespace.clone())
-        .unwrap_or_else(|| default_namespace.to_string());
-    Ok(ExperimentRef {
-        name,
-        namespace,
-        spec: sourced.experiment.spec.clone(),
-    })
-}
-
 /// Where a run's recording goes: `--record FILE` itself, or for a suite, FILE with the
 /// experiment's name inserted before the extension.
 fn record_path(flag: &Path, experiment: &str, suite: bool) -> PathBuf {
@@ -390,94 +325,6 @@ pub async fn signal_stop(handle: StopHandle) {
             eprintln!("\n{name}: reverting, please wait (the leak must not be left in place)");
         }
     }
-}
-
-/// Scores a finished run (with the prediction made before it beside it, if one was, and the
-/// target's working sets from the model a simulated run ran on), writes its reports into
-/// `out`, prints a summary, and returns the report and the run's outcome. A failed revert
-/// still gets its reports (the record travels in the error) and prints what to do.
-pub fn conclude(
-    result: crate::Result<RunRecord>,
-    prediction: Option<crate::predict::Prediction>,
-    model_memory: Vec<crate::predict::ContainerMemory>,
-    reports: &ReportArgs,
-) -> anyhow::Result<(Option<Report>, Outcome)> {
-    let (out, formats, min_score) = (&reports.out, &reports.format[..], reports.min_score);
-    let (record, revert_error) = match result {
-        Ok(record) => (record, None),
-        Err(crate::Error::RevertFailed {
-            message,
-            namespace,
-            record,
-        }) => (
-            *record,
-            Some(format!(
-                "{message}; the leaker may still be in place: run `oomsday cleanup -n {namespace}`"
-            )),
-        ),
-        Err(e) => return Err(e.into()),
-    };
-    let report = Report::new(record, prediction).with_model_memory(model_memory);
-    // A run that never injected has nothing to chart or judge: one small JSON report says why.
-    let formats = if report.score.total.is_none() {
-        &[Format::Json][..]
-    } else {
-        formats
-    };
-    // The run happened whatever the disk says: a write failure must not hide its outcome.
-    let paths = report::write(out, &report, formats).unwrap_or_else(|e| {
-        eprintln!("error: writing reports to {}: {e}", out.display());
-        Vec::new()
-    });
-    let outcome = if revert_error.is_some() {
-        Outcome::RevertFailed
-    } else {
-        Outcome::of(
-            report.record.phase,
-            report.score.verdict,
-            report.score.total,
-            min_score,
-        )
-    };
-    println!("{}", summary_line(&report, outcome));
-    for c in report.score.failed_clauses() {
-        println!("  failed: {} — {}", c.clause, c.detail);
-    }
-    if outcome == Outcome::BelowMinScore {
-        println!(
-            "  score {} is under --min-score {}",
-            report.score.headline(),
-            min_score.unwrap_or_default()
-        );
-    }
-    for p in &paths {
-        println!("  report: {}", p.display());
-    }
-    if let Some(e) = revert_error {
-        eprintln!("error: {e}");
-    }
-    super::snapshot::print_comparison(&report);
-    Ok((Some(report), outcome))
-}
-
-fn summary_line(report: &Report, outcome: Outcome) -> String {
-    let r = &report.record;
-    format!(
-        "{}{}: {} — {}, verdict {:?}, phase {:?}{}",
-        r.experiment,
-        if r.simulated { " (simulated)" } else { "" },
-        outcome,
-        match report.score.total {
-            Some(_) => format!("score {}", report.score.headline()),
-            None => report.score.headline(),
-        },
-        report.score.verdict,
-        r.phase,
-        r.message
-            .as_deref()
-            .map(|m| format!(": {m}"))
-            .unwrap_or_default()
-    )
 }
 
 /// The live view of a run: a spinner line on a terminal (phase, elapsed / remaining, leaked

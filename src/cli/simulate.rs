@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use super::conclude::conclude;
 use super::exit;
-use super::run::{conclude, experiment_ref};
+use super::experiments::experiment_ref;
 use crate::engine::{Cluster, Outcome, RunRecord};
 use crate::narrate;
 use crate::report::{self, Report};
@@ -69,7 +70,7 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=1000))]
     pub seeds: Option<u64>,
     #[command(flatten)]
-    pub reports: super::run::ReportArgs,
+    pub reports: super::conclude::ReportArgs,
     /// Print every line of the timeline, without folding bursts of similar events.
     #[arg(long)]
     pub full_timeline: bool,
@@ -80,7 +81,7 @@ pub struct Args {
 
 /// Runs the command; returns the exit code.
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
-    let Some(experiments) = super::run::load(&args.path) else {
+    let Some(experiments) = super::experiments::load(&args.path) else {
         return Ok(exit::USAGE);
     };
     // One snapshot for the whole suite.

@@ -1,7 +1,9 @@
 use super::*;
+use crate::cli::conclude::summary_line;
 use crate::engine::Tally;
 use crate::engine::testing::ScriptedCluster;
 use crate::observe::{DisruptionCause, Event, Observation, PodRef};
+use crate::report::Format;
 use crate::spec::{LeakExperiment, LeakExperimentSpec, Phase};
 use crate::testkit::t;
 use serde_json::json;
