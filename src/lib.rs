@@ -33,8 +33,16 @@ pub use oomsday_core as core;
 /// Everything that can go wrong in the library. The CLI adds context at its edge.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The user's input: flags, files, an experiment, a recording, a report.
     #[error("{0}")]
     Invalid(String),
+    /// A cluster model that cannot be built or simulated: a model file, manifests given as a
+    /// cluster, or the objects a snapshot read.
+    #[error("cluster model: {0}")]
+    Model(String),
+    /// Something oomsday itself got wrong (a broken invariant, a task that died): a bug.
+    #[error("internal error: {0} (a bug in oomsday: please report it)")]
+    Internal(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     /// No cluster could be configured: no kubeconfig, an unreadable one, a context it lacks.
@@ -117,7 +125,13 @@ impl Error {
     /// unreachable.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Invalid(_) | Error::Io { .. } | Error::Json(_) => ErrorKind::Input,
+            // A model is input too, and an internal error has no exit code of its own: both
+            // say usage (2) and their message says which.
+            Error::Invalid(_)
+            | Error::Model(_)
+            | Error::Internal(_)
+            | Error::Io { .. }
+            | Error::Json(_) => ErrorKind::Input,
             Error::Kube(e) => kube_error_kind(e),
             Error::Kubeconfig(_) => ErrorKind::Kubeconfig,
             Error::RevertFailed { .. } => ErrorKind::RevertFailed,

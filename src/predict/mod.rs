@@ -354,32 +354,11 @@ impl Prediction {
     /// the run nearest the medians.
     pub fn of_runs(model: &ClusterModel, runs: &[(u64, Measures, Series)]) -> Result<Prediction> {
         if runs.is_empty() {
-            return Err(Error::Invalid("a prediction needs at least one run".into()));
+            return Err(Error::Internal(
+                "a prediction needs at least one run".into(),
+            ));
         }
-        let n = runs.len();
-        let figures: Vec<Figure> = Measure::ALL
-            .iter()
-            .map(|&m| {
-                let mut v: Vec<f64> = runs.iter().filter_map(|(_, r, _)| r.get(m)).collect();
-                let range = v.iter().fold(None, |acc: Option<(f64, f64)>, &x| {
-                    Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
-                });
-                let runs_with = v.len();
-                let groups = groups(m, &v);
-                let median = if runs_with * 2 > n {
-                    median(&mut v)
-                } else {
-                    None
-                };
-                Figure {
-                    measure: m,
-                    median,
-                    range,
-                    runs: runs_with as u32,
-                    groups,
-                }
-            })
-            .collect();
+        let figures = figures_of(runs);
         let mut verdicts: BTreeMap<Verdict, u32> = BTreeMap::new();
         for (_, r, _) in runs {
             *verdicts.entry(r.verdict).or_default() += 1;
@@ -414,7 +393,7 @@ impl Prediction {
                     .total_cmp(&distance(&b.1))
                     .then(a.0.cmp(&b.0))
             })
-            .ok_or_else(|| Error::Invalid("a prediction needs at least one run".into()))?;
+            .ok_or_else(|| Error::Internal("a prediction needs at least one run".into()))?;
         Ok(Prediction {
             model: model.metadata.name.clone(),
             snapshot: model.metadata.snapshot.clone(),
@@ -431,6 +410,34 @@ impl Prediction {
             target_first: FirstOdds::of(runs.iter().map(|(_, m, _)| m)),
         })
     }
+}
+
+/// Each measure over the runs: its median when most runs have it, its range and its groups.
+fn figures_of(runs: &[(u64, Measures, Series)]) -> Vec<Figure> {
+    let n = runs.len();
+    Measure::ALL
+        .iter()
+        .map(|&m| {
+            let mut v: Vec<f64> = runs.iter().filter_map(|(_, r, _)| r.get(m)).collect();
+            let range = v.iter().fold(None, |acc: Option<(f64, f64)>, &x| {
+                Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+            });
+            let runs_with = v.len();
+            let groups = groups(m, &v);
+            let median = if runs_with * 2 > n {
+                median(&mut v)
+            } else {
+                None
+            };
+            Figure {
+                measure: m,
+                median,
+                range,
+                runs: runs_with as u32,
+                groups,
+            }
+        })
+        .collect()
 }
 
 /// A prediction with the model it was made on: a recording of the run keeps the model, so that
@@ -477,7 +484,7 @@ pub async fn predict_with_runs(
         .iter()
         .any(|w| w.namespace == exp.namespace && &w.name == target)
     {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Model(format!(
             "the model {} has no workload {}/{target} to predict the experiment {} on",
             model.metadata.name, exp.namespace, exp.name
         )));
@@ -510,7 +517,7 @@ pub async fn predict_with_runs(
         Ok((p, runs))
     })
     .await
-    .map_err(|e| Error::Invalid(format!("the prediction's simulations stopped: {e}")))?
+    .map_err(|e| Error::Internal(format!("the prediction's simulations stopped: {e}")))?
 }
 
 /// How many seeds are simulated at once: one per core.
@@ -560,7 +567,7 @@ fn simulate(
     let mut warnings = Vec::new();
     for (&seed, run) in seeds.iter().zip(done) {
         let (measures, series, warning) = run.ok_or_else(|| {
-            Error::Invalid(format!("the simulation of seed {seed} did not run"))
+            Error::Internal(format!("the simulation of seed {seed} did not run"))
         })??;
         // Said once, from the first seed's cluster: the model is past the edge or not.
         warnings.extend(warning);

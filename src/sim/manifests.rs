@@ -33,7 +33,7 @@ use crate::{Error, Result};
 /// Parses `COUNTxCAPACITY` (`120x32Gi`), optionally `:KUBE_RESERVED` (`120x32Gi:1Gi`).
 pub fn parse_node_group(s: &str, index: usize) -> Result<NodeGroup> {
     let bad = || {
-        Error::Invalid(format!(
+        Error::Model(format!(
             "--nodes {s:?}: expected COUNTxCAPACITY[:KUBE_RESERVED], e.g. 120x32Gi or 120x32Gi:1Gi"
         ))
     };
@@ -65,7 +65,7 @@ fn count_or_percent(v: &IntOrString) -> Result<CountOrPercent> {
         IntOrString::Int(n) => Ok(CountOrPercent::Count((*n).max(0) as u32)),
         IntOrString::String(s) => s
             .parse()
-            .map_err(|e: oomsday_core::UnitError| Error::Invalid(e.to_string())),
+            .map_err(|e: oomsday_core::UnitError| Error::Model(e.to_string())),
     }
 }
 
@@ -83,7 +83,7 @@ fn object_name(
     let name = m
         .name
         .clone()
-        .ok_or_else(|| Error::Invalid(format!("a {kind} in {namespace} has no metadata.name")))?;
+        .ok_or_else(|| Error::Model(format!("a {kind} in {namespace} has no metadata.name")))?;
     Ok((namespace, name))
 }
 
@@ -104,7 +104,7 @@ fn container(
         .or_else(|| annotations.get(SIM_WORKING_SET_ANNOTATION));
     let working_set = match annotated {
         Some(s) => s.parse().map_err(|e: oomsday_core::UnitError| {
-            Error::Invalid(format!("{namespace}/{name}: {e}"))
+            Error::Model(format!("{namespace}/{name}: {e}"))
         })?,
         None => estimated_working_set(request, limit),
     };
@@ -134,9 +134,10 @@ fn workload(
     strategy: Option<(CountOrPercent, CountOrPercent)>,
     priorities: &BTreeMap<String, i32>,
 ) -> Result<WorkloadModel> {
-    let spec = template.spec.as_ref().ok_or_else(|| {
-        Error::Invalid(format!("{namespace}/{name}: the pod template has no spec"))
-    })?;
+    let spec = template
+        .spec
+        .as_ref()
+        .ok_or_else(|| Error::Model(format!("{namespace}/{name}: the pod template has no spec")))?;
     let meta = template.metadata.clone().unwrap_or_default();
     let annotations = meta.annotations.unwrap_or_default();
     let mut containers = Vec::new();
@@ -206,7 +207,7 @@ pub fn deployment_workload(
             ))
         })
         .transpose()
-        .map_err(|e| Error::Invalid(format!("Deployment {namespace}/{name}: {e}")))?;
+        .map_err(|e| Error::Model(format!("Deployment {namespace}/{name}: {e}")))?;
     workload(
         name,
         namespace,
@@ -238,7 +239,7 @@ pub fn statefulset_workload(
 pub fn pdb_model(pdb: &PodDisruptionBudget) -> Result<PdbModel> {
     let (namespace, name) = object_name("PodDisruptionBudget", &pdb.metadata)?;
     let s = pdb.spec.clone().unwrap_or_default();
-    let bad = |e: Error| Error::Invalid(format!("PodDisruptionBudget {namespace}/{name}: {e}"));
+    let bad = |e: Error| Error::Model(format!("PodDisruptionBudget {namespace}/{name}: {e}"));
     Ok(PdbModel {
         selector: s.selector.and_then(|l| l.match_labels).unwrap_or_default(),
         min_available: s
@@ -314,7 +315,7 @@ pub fn from_manifests(
     nodes: Vec<NodeGroup>,
     kubelet: KubeletSettings,
 ) -> Result<ClusterModel> {
-    let files = crate::spec::collect_files(path).map_err(|d| Error::Invalid(d.to_string()))?;
+    let files = crate::spec::collect_files(path).map_err(|d| Error::Model(d.to_string()))?;
     let mut docs = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).map_err(|source| Error::Io {
@@ -322,7 +323,7 @@ pub fn from_manifests(
             source,
         })?;
         let values: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", f.display())))?;
+            .map_err(|e| Error::Model(format!("{}: {e}", f.display())))?;
         docs.extend(values.into_iter().filter(|v| !v.is_null()));
     }
     let kind = |v: &serde_json::Value| {
@@ -381,7 +382,7 @@ pub fn from_manifests(
         spec,
     };
     if model.spec.workloads.is_empty() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Model(format!(
             "{}: no Deployment or StatefulSet found",
             path.display()
         )));

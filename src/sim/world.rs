@@ -611,7 +611,7 @@ fn start_time(model: &ClusterModel) -> crate::Result<Time> {
         Some(t) => Ok(t),
         // Black Friday 2026, 06:00 UTC: any fixed instant will do, the wall clock never.
         None => Time::from_second(1_795_759_200)
-            .map_err(|e| crate::Error::Invalid(format!("simulator start time out of range: {e}"))),
+            .map_err(|e| crate::Error::Internal(format!("simulator start time out of range: {e}"))),
     }
 }
 

@@ -313,7 +313,7 @@ impl Builder {
             .metadata
             .name
             .clone()
-            .ok_or_else(|| Error::Invalid("a Node has no metadata.name".into()))?;
+            .ok_or_else(|| Error::Model("a Node has no metadata.name".into()))?;
         if self.node_index.contains_key(&name) {
             return Ok(());
         }
@@ -341,7 +341,7 @@ impl Builder {
         let i = *self
             .node_index
             .get(node)
-            .ok_or_else(|| Error::Invalid(format!("kubelet of node {node}: no such node")))?;
+            .ok_or_else(|| Error::Model(format!("kubelet of node {node}: no such node")))?;
         let mut notes = Vec::new();
         let entry = &mut self.nodes[i];
         match kubelet {
@@ -351,7 +351,7 @@ impl Builder {
                 metrics,
             } => {
                 let d = node_from_kube(&entry.node, &config, summary.as_ref(), metrics.as_deref())
-                    .map_err(|e| Error::Invalid(format!("node {node}: configz: {e}")))?;
+                    .map_err(|e| Error::Model(format!("node {node}: configz: {e}")))?;
                 if metrics.is_none() {
                     notes.push(format!(
                         "node {node}: its kubelet's /metrics did not answer: its cgroup version \
@@ -438,7 +438,7 @@ impl Builder {
             .unwrap_or_else(|| "default".into());
         let name =
             pod.metadata.name.clone().ok_or_else(|| {
-                Error::Invalid(format!("a Pod in {namespace} has no metadata.name"))
+                Error::Model(format!("a Pod in {namespace} has no metadata.name"))
             })?;
         let status = pod.status.as_ref();
         if matches!(
@@ -450,7 +450,7 @@ impl Builder {
         let spec = pod
             .spec
             .as_ref()
-            .ok_or_else(|| Error::Invalid(format!("Pod {namespace}/{name} has no spec")))?;
+            .ok_or_else(|| Error::Model(format!("Pod {namespace}/{name} has no spec")))?;
         let mut containers = Vec::with_capacity(spec.containers.len());
         for c in &spec.containers {
             let res = c.resources.as_ref();
@@ -579,7 +579,7 @@ impl Builder {
             },
         };
         if model.spec.node_groups.is_empty() {
-            return Err(Error::Invalid("the cluster has no nodes".into()));
+            return Err(Error::Model("the cluster has no nodes".into()));
         }
         model.check()?;
         Ok(model)

@@ -45,7 +45,7 @@ pub async fn predict(
 /// when it was taken and how to use it, then the model.
 pub fn to_yaml(model: &ClusterModel) -> Result<String> {
     let body = serde_saphyr::to_string(model)
-        .map_err(|e| Error::Invalid(format!("writing the model as YAML: {e}")))?;
+        .map_err(|e| Error::Internal(format!("writing the model as YAML: {e}")))?;
     let mut head = String::from("# A ClusterModel taken by `oomsday snapshot`");
     if let Some(s) = &model.metadata.snapshot {
         let workloads = model.spec.workloads.len();

@@ -53,7 +53,7 @@ pub fn crd_yaml(crd: &CustomResourceDefinition) -> crate::Result<String> {
     // Through a JSON value: the output then holds exactly what the API server gets, in the
     // key order of the generated schema.
     let value = serde_json::to_value(crd)?;
-    serde_saphyr::to_string(&value).map_err(|e| crate::Error::Invalid(format!("CRD to YAML: {e}")))
+    serde_saphyr::to_string(&value).map_err(|e| crate::Error::Internal(format!("CRD to YAML: {e}")))
 }
 
 /// `(file name, YAML)` of each CRD, as checked in under deploy/crds/.

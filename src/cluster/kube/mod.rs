@@ -388,7 +388,7 @@ impl KubeCluster {
         let mut out = String::new();
         for (comment, doc) in docs {
             let yaml = serde_saphyr::to_string(&doc)
-                .map_err(|e| Error::Invalid(format!("rendering the patch: {e}")))?;
+                .map_err(|e| Error::Internal(format!("rendering the patch: {e}")))?;
             out.push_str(&format!("---\n{comment}\n{yaml}"));
         }
         Ok(out)
@@ -660,7 +660,7 @@ impl KubeCluster {
     /// The run in progress; injecting or observing without a preflight is a bug of the caller.
     fn session(&mut self) -> Result<&mut Session> {
         self.session.as_mut().ok_or_else(|| {
-            Error::Invalid("preflight must run before injecting or observing".into())
+            Error::Internal("preflight must run before injecting or observing".into())
         })
     }
 }

@@ -169,7 +169,7 @@ fn has_image(node: &Node, image: &str) -> bool {
 
 fn quantity(field: &str, v: &str) -> Result<Quantity> {
     v.parse()
-        .map_err(|e: oomsday_core::UnitError| Error::Invalid(format!("{field}: {e}")))
+        .map_err(|e: oomsday_core::UnitError| Error::Model(format!("{field}: {e}")))
 }
 
 /// A threshold as the kubelet writes it: a quantity, or a percentage of `capacity`.
@@ -179,7 +179,7 @@ fn threshold(field: &str, v: &str, capacity: u64) -> Result<Quantity> {
             let p: f64 = p
                 .trim()
                 .parse()
-                .map_err(|_| Error::Invalid(format!("{field}: invalid percentage {v:?}")))?;
+                .map_err(|_| Error::Model(format!("{field}: invalid percentage {v:?}")))?;
             Ok(Quantity::from_bytes(
                 (capacity as f64 * p / 100.0).ceil() as u64
             ))
@@ -191,7 +191,7 @@ fn threshold(field: &str, v: &str, capacity: u64) -> Result<Quantity> {
 /// A Go duration (`10s`, `1m0s`, `2h45m`, `100ms`), as the kubelet's configz writes them.
 pub fn parse_go_duration(s: &str) -> Result<StdDuration> {
     let bad = || {
-        Error::Invalid(format!(
+        Error::Model(format!(
             "invalid duration {s:?}: expected a Go duration such as 10s or 5m0s"
         ))
     };
@@ -233,7 +233,7 @@ fn duration_or(field: &str, v: Option<&String>, default: Duration) -> Result<Dur
     match v {
         Some(v) => parse_go_duration(v)
             .map(Duration)
-            .map_err(|e| Error::Invalid(format!("{field}: {e}"))),
+            .map_err(|e| Error::Model(format!("{field}: {e}"))),
         None => Ok(default),
     }
 }
@@ -265,11 +265,11 @@ pub fn node_from_kube(
         .metadata
         .name
         .clone()
-        .ok_or_else(|| Error::Invalid("the Node has no metadata.name".into()))?;
+        .ok_or_else(|| Error::Model("the Node has no metadata.name".into()))?;
     let memory = crate::objects::node_memory(node)?;
     let capacity = memory
         .capacity
-        .ok_or_else(|| Error::Invalid(format!("node {name}: no status.capacity.memory")))?;
+        .ok_or_else(|| Error::Model(format!("node {name}: no status.capacity.memory")))?;
     let reserved = |m: &BTreeMap<String, String>, field: &str| {
         m.get("memory")
             .map(|v| quantity(field, v))

@@ -416,8 +416,8 @@ fn d_one() -> u32 {
 impl ClusterModel {
     /// Parses a cluster model from YAML and checks it.
     pub fn from_yaml(text: &str) -> Result<Self> {
-        let m: ClusterModel = serde_saphyr::from_str(text)
-            .map_err(|e| Error::Invalid(format!("cluster model: {e}")))?;
+        let m: ClusterModel =
+            serde_saphyr::from_str(text).map_err(|e| Error::Model(e.to_string()))?;
         m.check()?;
         Ok(m)
     }
@@ -428,12 +428,12 @@ impl ClusterModel {
             context: format!("reading cluster model {}", path.display()),
             source,
         })?;
-        Self::from_yaml(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+        Self::from_yaml(&text).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
     }
 
     /// Semantic checks serde cannot do.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Invalid(m));
+        let bad = |m: String| Err(Error::Model(m));
         if self.api_version != MODEL_API_VERSION || self.kind != MODEL_KIND {
             return bad(format!(
                 "expected apiVersion {MODEL_API_VERSION} and kind {MODEL_KIND}, found {} {}",
