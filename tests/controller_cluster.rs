@@ -48,13 +48,7 @@ impl Cluster for FakeCluster {
         Time::now()
     }
     async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
-        Ok(Defences {
-            namespace: plan.namespace.clone(),
-            kind: oomsday::spec::TargetKind::Deployment,
-            name: plan.spec.target.name.clone(),
-            replicas: 2,
-            ..Defences::default()
-        })
+        Ok(support::plain_defences(plan, 2))
     }
     async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
         self.log

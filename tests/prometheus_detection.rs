@@ -199,23 +199,7 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
         ),
     )
     .expect("config file");
-    let _prom = Guard(
-        Command::new(&prometheus)
-            .arg(format!(
-                "--config.file={}",
-                dir.0.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus"),
-    );
+    let _prom = prometheus_in(&prometheus, &dir, prom_port);
     let prom_url = format!("http://127.0.0.1:{prom_port}");
     wait_http_ok(&format!("{prom_url}/-/ready")).await;
 
@@ -361,6 +345,28 @@ fn shipped_rules_pass_promtool() {
     }
 }
 
+/// Debian's `prometheus` on loopback at `port`, configured by `dir`'s prometheus.yml and keeping
+/// its data there.
+fn prometheus_in(prometheus: &Path, dir: &TempDir, port: u16) -> Guard {
+    Guard(
+        Command::new(prometheus)
+            .arg(format!(
+                "--config.file={}",
+                dir.0.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus"),
+    )
+}
+
 /// A Prometheus on loopback that scrapes itself every second, with an alert that always fires:
 /// its guard, its URL and the scratch directory it lives in.
 async fn self_scraping_prometheus(prometheus: &Path) -> (Guard, String, TempDir) {
@@ -379,23 +385,7 @@ async fn self_scraping_prometheus(prometheus: &Path) -> (Guard, String, TempDir)
         ),
     )
     .expect("config file");
-    let guard = Guard(
-        Command::new(prometheus)
-            .arg(format!(
-                "--config.file={}",
-                dir.0.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus"),
-    );
+    let guard = prometheus_in(prometheus, &dir, port);
     let url = format!("http://127.0.0.1:{port}");
     wait_http_ok(&format!("{url}/-/ready")).await;
     // Wait until it has scraped itself and its alert fires: the rules below read both.

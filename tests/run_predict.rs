@@ -17,6 +17,17 @@ use oomsday_testkit::{ApiServer, Listening};
 use serde_json::{Value, json};
 use support::bed::{self, NODE, initial_lists};
 
+/// The spill experiment, faster: the pods' 3 GiB threshold is crossed within the 6 s leak.
+const SPILL_FAST: &str = "apiVersion: oomsday.dev/v1alpha1
+kind: LeakExperiment
+metadata: {name: spill-fast, namespace: bf}
+spec:
+  target: {kind: Deployment, name: checkout}
+  leak: {pattern: linear, rate: 512Mi/s, start: 8Mi, max: 3Gi, limit: none}
+  duration: 6s
+  recovery: 2s
+  hypothesis: {pdbHolds: true}
+";
 /// The fake, holding recording `run`'s objects as it began and the real bed's kubelet.
 async fn recorded(run: &str) -> Listening {
     serving(run, bed::recorded(run)).await
@@ -70,22 +81,8 @@ async fn run_predicted(api: &Listening, tag: &str) -> (u8, Report, String, Strin
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, api.kubeconfig()).expect("kubeconfig");
-    // The spill experiment, faster: the pods' 3 GiB threshold is crossed within the 6 s leak.
     let experiment = dir.join("spill-fast.yaml");
-    std::fs::write(
-        &experiment,
-        "apiVersion: oomsday.dev/v1alpha1
-kind: LeakExperiment
-metadata: {name: spill-fast, namespace: bf}
-spec:
-  target: {kind: Deployment, name: checkout}
-  leak: {pattern: linear, rate: 512Mi/s, start: 8Mi, max: 3Gi, limit: none}
-  duration: 6s
-  recovery: 2s
-  hypothesis: {pdbHolds: true}
-",
-    )
-    .expect("experiment");
+    std::fs::write(&experiment, SPILL_FAST).expect("experiment");
     let out = dir.join("reports");
     let code = exec(Args {
         path: experiment,
@@ -259,20 +256,7 @@ async fn a_recording_made_with_predict_carries_its_model_for_calibrate() {
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, api.kubeconfig()).expect("kubeconfig");
     let experiment = dir.join("spill-fast.yaml");
-    std::fs::write(
-        &experiment,
-        "apiVersion: oomsday.dev/v1alpha1
-kind: LeakExperiment
-metadata: {name: spill-fast, namespace: bf}
-spec:
-  target: {kind: Deployment, name: checkout}
-  leak: {pattern: linear, rate: 512Mi/s, start: 8Mi, max: 3Gi, limit: none}
-  duration: 6s
-  recovery: 2s
-  hypothesis: {pdbHolds: true}
-",
-    )
-    .expect("experiment");
+    std::fs::write(&experiment, SPILL_FAST).expect("experiment");
     let recording = dir.join("run.jsonl");
     exec(Args {
         path: experiment,
