@@ -233,6 +233,12 @@ fn a_simulated_run_recommends_memory_from_its_model_and_round_trips_it() {
         ) && x.ends_with("the model's own value, not measured.")),
         "{recs:#?}"
     );
+    // The namespace's missing LimitRange gets a default to start from: that limit.
+    assert!(
+        recs.iter()
+            .any(|x| x.contains("add a LimitRange with a default memory limit (default: 1178Mi")),
+        "{recs:#?}"
+    );
     let back = Report::from_json(&render(&r, Format::Json)).unwrap();
     assert_eq!(back.target_memory(), r.target_memory());
     // Without a model or a prediction there is no number to give.

@@ -108,7 +108,7 @@ pub fn recommendations(report: &Report) -> Vec<String> {
     node_damage(r, a, &mut out);
     eviction_order(r, a, &mut out);
     budget(r, a, &mut out);
-    audit_findings(&findings, &mut out);
+    audit_findings(&findings, suggested_limit(report).as_deref(), &mut out);
     alerts(r, a, &mut out);
     recovery_and_mode(report, &mut out);
     if let Some(peak) = a.peak_leak()
@@ -186,6 +186,22 @@ fn limits(r: &RunRecord, a: &Analysis, findings: &[Finding], out: &mut Vec<Strin
     }
 }
 
+/// The memory limit [`memory_numbers`] recommends for the target's first container without
+/// one, for the recommendations that need a number to start from.
+fn suggested_limit(report: &Report) -> Option<String> {
+    report
+        .target_memory()
+        .iter()
+        .find(|c| c.limit.is_none())
+        .map(|c| with_margin(c.working_set.max.bytes()))
+}
+
+/// `bytes` plus VPA's safety margin, in whole MiB rounded up.
+fn with_margin(bytes: u64) -> String {
+    let mib = (bytes as f64 * (1.0 + VPA_MARGIN) / 1048576.0).ceil() as u64;
+    format!("{mib}Mi")
+}
+
 /// VPA's recommender defaults: the target is this percentile of the working set…
 const VPA_TARGET_PERCENTILE: &str = "90th";
 /// …plus this safety margin (`--recommendation-margin-fraction`, default 0.15).
@@ -196,10 +212,6 @@ const VPA_MARGIN: f64 = 0.15;
 /// and its measurements, or the simulated run's model and its own value, which it says).
 fn memory_numbers(report: &Report, out: &mut Vec<String>) {
     let target = &report.record.spec.target.name;
-    let with_margin = |bytes: u64| {
-        let mib = (bytes as f64 * (1.0 + VPA_MARGIN) / 1048576.0).ceil() as u64;
-        format!("{mib}Mi")
-    };
     for c in report
         .target_memory()
         .iter()
@@ -412,13 +424,17 @@ pub(crate) fn budget_for(replicas: u32) -> String {
 }
 
 /// What the static checks found that a run makes urgent.
-fn audit_findings(findings: &[Finding], out: &mut Vec<String>) {
+fn audit_findings(findings: &[Finding], limit: Option<&str>, out: &mut Vec<String>) {
     for f in findings {
         match f.rule {
             Rule::NamespaceWithoutLimitRange if f.severity >= audit::Severity::Medium => {
                 out.push(format!(
-                    "{}: add a LimitRange with a default memory limit.",
-                    f.message
+                    "{}: add a LimitRange with a default memory limit{}.",
+                    f.message,
+                    limit.map_or_else(String::new, |l| format!(
+                        " (default: {l}, the limit above, fits this workload; size it for the \
+                         namespace's largest container)"
+                    ))
                 ))
             }
             Rule::HpaExceedsCapacity => out.push(format!("{}.", f.message)),
