@@ -207,15 +207,21 @@ async fn prometheus(
     (Guard(child), url)
 }
 
-/// The experiment, scheduled a few seconds from now (a daily cron at that second, in UTC).
-fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time {
+/// A moment `secs` from now and a daily cron (with seconds, UTC) that fires at it.
+fn due_in(secs: i64) -> (Time, String) {
     let due = Time::now()
-        .checked_add(jiff::SignedDuration::from_secs(4))
+        .checked_add(jiff::SignedDuration::from_secs(secs))
         .expect("time");
     let cron = due
         .to_zoned(jiff::tz::TimeZone::UTC)
         .strftime("%S %M %H * * *")
         .to_string();
+    (due, cron)
+}
+
+/// The experiment, scheduled a few seconds from now (a daily cron at that second, in UTC).
+fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time {
+    let (due, cron) = due_in(4);
     server.create(
         "leakexperiments",
         json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
@@ -419,13 +425,7 @@ impl Cluster for UnsteadyCluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_run_against_a_target_that_is_not_steady_injects_nothing() {
     let server = cluster().await;
-    let due = Time::now()
-        .checked_add(jiff::SignedDuration::from_secs(3))
-        .expect("time");
-    let cron = due
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .strftime("%S %M %H * * *")
-        .to_string();
+    let (_, cron) = due_in(3);
     server.create(
         "leakexperiments",
         json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
