@@ -375,30 +375,18 @@ fn spec_rules() -> Vec<Rule> {
         not_empty("simulation.cluster"),
         fixed(
             "scoring.weights",
-            [
-                "availability",
-                "containment",
-                "recovery",
-                "detection",
-                "hygiene",
-            ]
-            .map(|w| format!("!(has(self.{w}) && self.{w} == 0.0)"))
-            .join(" || "),
+            WEIGHTS
+                .map(|(w, _)| format!("!(has(self.{w}) && self.{w} == 0.0)"))
+                .join(" || "),
             "all weights are zero: nothing would be scored",
             None,
         ),
     ];
-    for w in [
-        "availability",
-        "containment",
-        "recovery",
-        "detection",
-        "hygiene",
-    ] {
+    for (_, at) in WEIGHTS {
         // The message quotes no value: the API server's estimate of string(double) is too
         // costly for a message, and the field path says which weight it is.
         out.push(fixed(
-            weight_at(w),
+            at,
             "self >= 0.0",
             "must be a number of 0 or more",
             None,
@@ -419,15 +407,14 @@ fn spec_rules() -> Vec<Rule> {
     out
 }
 
-fn weight_at(w: &str) -> &'static str {
-    match w {
-        "availability" => "scoring.weights.availability",
-        "containment" => "scoring.weights.containment",
-        "recovery" => "scoring.weights.recovery",
-        "detection" => "scoring.weights.detection",
-        _ => "scoring.weights.hygiene",
-    }
-}
+/// The scoring weights, by name, and where each is below the spec.
+pub(super) const WEIGHTS: [(&str, &str); 5] = [
+    ("availability", "scoring.weights.availability"),
+    ("containment", "scoring.weights.containment"),
+    ("recovery", "scoring.weights.recovery"),
+    ("detection", "scoring.weights.detection"),
+    ("hygiene", "scoring.weights.hygiene"),
+];
 
 /// The cron's shape (its full grammar is the controller's to check), a known time zone, dates.
 fn schedule_rules() -> Vec<Rule> {
