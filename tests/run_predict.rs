@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oomsday::cli::conclude::ReportArgs;
 use oomsday::cli::run::{Args, exec};
@@ -73,18 +73,20 @@ async fn serving(run: &str, bed: ApiServer) -> Listening {
     api.listen().await.expect("the fake API server listens")
 }
 
-/// `oomsday run --predict` of a faster spill against `api`: the exit code, the report and its
-/// JSON, Markdown and HTML.
-async fn run_predicted(api: &Listening, tag: &str) -> (u8, Report, String, String, String) {
-    let dir =
-        std::env::temp_dir().join(format!("oomsday-run-predict-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
+/// `oomsday run --predict` of [`SPILL_FAST`] against `api`, from a fresh `dir` (its kubeconfig
+/// and experiment written there, its reports into `dir/reports`).
+fn spill_fast_predicted(
+    api: &Listening,
+    dir: &Path,
+    record: Option<PathBuf>,
+    format: Vec<Format>,
+) -> Args {
+    std::fs::create_dir_all(dir).expect("a temp dir");
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, api.kubeconfig()).expect("kubeconfig");
     let experiment = dir.join("spill-fast.yaml");
     std::fs::write(&experiment, SPILL_FAST).expect("experiment");
-    let out = dir.join("reports");
-    let code = exec(Args {
+    Args {
         path: experiment,
         cluster: oomsday::cli::cluster::ClusterArgs {
             kubeconfig: Some(kubeconfig),
@@ -92,17 +94,26 @@ async fn run_predicted(api: &Listening, tag: &str) -> (u8, Report, String, Strin
         },
         namespace: None,
         dry_run: false,
-        record: None,
+        record,
         reports: ReportArgs {
             min_score: None,
-            out: out.clone(),
-            format: Format::ALL.to_vec(),
+            out: dir.join("reports"),
+            format,
         },
         no_progress: true,
         predict: true,
-    })
-    .await
-    .expect("the run completes");
+    }
+}
+
+/// `oomsday run --predict` of a faster spill against `api`: the exit code, the report and its
+/// JSON, Markdown and HTML.
+async fn run_predicted(api: &Listening, tag: &str) -> (u8, Report, String, String, String) {
+    let dir =
+        std::env::temp_dir().join(format!("oomsday-run-predict-{tag}-{}", std::process::id()));
+    let out = dir.join("reports");
+    let code = exec(spill_fast_predicted(api, &dir, None, Format::ALL.to_vec()))
+        .await
+        .expect("the run completes");
     let file = |ext: &str| {
         std::fs::read_dir(&out)
             .expect("reports")
@@ -252,29 +263,13 @@ fn exit_code_of(report: &Report) -> u8 {
 async fn a_recording_made_with_predict_carries_its_model_for_calibrate() {
     let api = recorded("spill").await;
     let dir = std::env::temp_dir().join(format!("oomsday-run-predict-rec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig()).expect("kubeconfig");
-    let experiment = dir.join("spill-fast.yaml");
-    std::fs::write(&experiment, SPILL_FAST).expect("experiment");
     let recording = dir.join("run.jsonl");
-    exec(Args {
-        path: experiment,
-        cluster: oomsday::cli::cluster::ClusterArgs {
-            kubeconfig: Some(kubeconfig),
-            context: None,
-        },
-        namespace: None,
-        dry_run: false,
-        record: Some(recording.clone()),
-        reports: ReportArgs {
-            min_score: None,
-            out: dir.join("reports"),
-            format: vec![Format::Json],
-        },
-        no_progress: true,
-        predict: true,
-    })
+    exec(spill_fast_predicted(
+        &api,
+        &dir,
+        Some(recording.clone()),
+        vec![Format::Json],
+    ))
     .await
     .expect("the run completes");
     let read = oomsday::record::read(&recording).expect("the recording reads");
