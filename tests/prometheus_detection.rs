@@ -186,20 +186,9 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
     );
     wait_http_ok(&format!("http://127.0.0.1:{leaker_port}/healthz")).await;
 
-    std::fs::write(
-        dir.0.join("rules.yml"),
-        "groups:\n  - name: oomsday-test\n    interval: 1s\n    rules:\n      - alert: LeakerBytesHigh\n        expr: oomsday_leaker_allocated_bytes > 32*1024*1024\n        for: 0s\n        labels:\n          severity: test\n",
-    )
-    .expect("rules file");
-    std::fs::write(
-        dir.0.join("prometheus.yml"),
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: leaker\n    static_configs:\n      - targets: ['127.0.0.1:{leaker_port}']\n",
-            dir.0.join("rules.yml").display()
-        ),
-    )
-    .expect("config file");
-    let _prom = prometheus_in(&prometheus, &dir, prom_port);
+    let rules = "groups:\n  - name: oomsday-test\n    interval: 1s\n    rules:\n      - alert: LeakerBytesHigh\n        expr: oomsday_leaker_allocated_bytes > 32*1024*1024\n        for: 0s\n        labels:\n          severity: test\n";
+    let scrape = ("leaker", format!("127.0.0.1:{leaker_port}"));
+    let _prom = prometheus_in(&prometheus, &dir, prom_port, rules, scrape);
     let prom_url = format!("http://127.0.0.1:{prom_port}");
     wait_http_ok(&format!("{prom_url}/-/ready")).await;
 
@@ -345,9 +334,24 @@ fn shipped_rules_pass_promtool() {
     }
 }
 
-/// Debian's `prometheus` on loopback at `port`, configured by `dir`'s prometheus.yml and keeping
-/// its data there.
-fn prometheus_in(prometheus: &Path, dir: &TempDir, port: u16) -> Guard {
+/// Debian's `prometheus` on loopback at `port`, evaluating `rules` every second and scraping
+/// one job `(name, target)` every second, its configuration and data kept in `dir`.
+fn prometheus_in(
+    prometheus: &Path,
+    dir: &TempDir,
+    port: u16,
+    rules: &str,
+    (job, target): (&str, String),
+) -> Guard {
+    std::fs::write(dir.0.join("rules.yml"), rules).expect("rules file");
+    std::fs::write(
+        dir.0.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n",
+            dir.0.join("rules.yml").display()
+        ),
+    )
+    .expect("config file");
     Guard(
         Command::new(prometheus)
             .arg(format!(
@@ -372,20 +376,9 @@ fn prometheus_in(prometheus: &Path, dir: &TempDir, port: u16) -> Guard {
 async fn self_scraping_prometheus(prometheus: &Path) -> (Guard, String, TempDir) {
     let dir = TempDir::new("prometheus-abort");
     let port = free_port();
-    std::fs::write(
-        dir.0.join("rules.yml"),
-        "groups:\n  - name: oomsday-abort\n    interval: 1s\n    rules:\n      - alert: ClusterOnFire\n        expr: vector(1)\n        for: 0s\n",
-    )
-    .expect("rules file");
-    std::fs::write(
-        dir.0.join("prometheus.yml"),
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
-            dir.0.join("rules.yml").display()
-        ),
-    )
-    .expect("config file");
-    let guard = prometheus_in(prometheus, &dir, port);
+    let rules = "groups:\n  - name: oomsday-abort\n    interval: 1s\n    rules:\n      - alert: ClusterOnFire\n        expr: vector(1)\n        for: 0s\n";
+    let scrape = ("self", format!("127.0.0.1:{port}"));
+    let guard = prometheus_in(prometheus, &dir, port, rules, scrape);
     let url = format!("http://127.0.0.1:{port}");
     wait_http_ok(&format!("{url}/-/ready")).await;
     // Wait until it has scraped itself and its alert fires: the rules below read both.
