@@ -190,6 +190,20 @@ fn lost_nodes_get_a_reservation_for_their_size_and_evicted_bystanders_a_priority
         "{nodes}"
     );
     assert!(nodes.contains("GKE's reservation formula"), "{nodes}");
+    // A node whose allocatable was not reported: the sizes stand, what is kept back is not said.
+    let mut short = r.clone();
+    if let Some(d) = short.record.defences.as_mut() {
+        d.node_allocatable.pop();
+    }
+    let recs_short = recommendations(&short);
+    let short_nodes = recs_short
+        .iter()
+        .find(|x| x.contains("went NotReady"))
+        .expect("a recommendation for the lost nodes");
+    assert!(
+        short_nodes.contains("kubeReserved memory: 3646Mi") && !short_nodes.contains("kept back"),
+        "{short_nodes}"
+    );
     // The story's target was never evicted, its bystanders were: a priority with a number.
     let order = recs
         .iter()

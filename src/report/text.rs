@@ -304,11 +304,14 @@ const DEFAULT_EVICTION_HARD: u64 = 100 << 20;
 /// Each node size the run saw, with the reservation GKE's formula gives it and what the node
 /// keeps back today (capacity − allocatable: reservations plus the hard threshold).
 fn node_reservations(d: &crate::defences::Defences) -> String {
-    let mut sizes: Vec<(u64, u64)> = d
+    // Node by node only when both lists hold every node: each drops a node that lacks its
+    // own field, so lists of different lengths no longer line up.
+    let aligned = d.node_capacity.len() == d.node_allocatable.len();
+    let mut sizes: Vec<(u64, Option<u64>)> = d
         .node_capacity
         .iter()
-        .copied()
-        .zip(d.node_allocatable.iter().copied())
+        .enumerate()
+        .map(|(i, &c)| (c, aligned.then(|| d.node_allocatable[i])))
         .collect();
     sizes.sort_unstable();
     sizes.dedup_by_key(|(c, _)| *c);
@@ -316,13 +319,14 @@ fn node_reservations(d: &crate::defences::Defences) -> String {
     let each: Vec<String> = sizes
         .iter()
         .map(|&(cap, alloc)| {
+            let kept = alloc.map_or_else(String::new, |a| {
+                format!(" (today {} is kept back)", human_bytes(cap.saturating_sub(a)))
+            });
             format!(
-                "on nodes of {}, kubeReserved memory: {} and evictionHard memory.available: {} \
-                 (today {} is kept back)",
+                "on nodes of {}, kubeReserved memory: {} and evictionHard memory.available: {}{kept}",
                 human_bytes(cap),
                 mib(gke_kube_reserved(cap)),
                 mib(DEFAULT_EVICTION_HARD),
-                human_bytes(cap.saturating_sub(alloc)),
             )
         })
         .collect();
