@@ -17,6 +17,7 @@ mod support;
 
 use std::path::PathBuf;
 
+use oomsday_testkit::admission::header;
 use support::live::{Live, live, repo};
 
 struct Namespaces<'a> {
@@ -46,24 +47,7 @@ impl Drop for Namespaces<'_> {
 }
 
 fn examples(kind: &str) -> Vec<(PathBuf, String)> {
-    let dir = repo().join("tests/fixtures/admission").join(kind);
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read");
-            (p, text)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("# "))
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+    oomsday_testkit::admission::examples(&repo(), kind)
 }
 
 /// The policy names the namespaces and the label oomsday itself uses.

@@ -278,59 +278,14 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// `promtool check metrics`, as `src/controller/tests/metrics.rs` reads it: promtool 2.42 reads
-/// the classic text format, so "foo_total no help text" for an OpenMetrics counter family whose
-/// `# HELP foo` is there is expected; anything else fails.
+/// `promtool check metrics` on the controller's `/metrics` (skipped without promtool).
 fn promtool_check(text: &str) {
-    use std::io::Write as _;
-    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file());
-    let Some(promtool) = promtool else {
-        assert!(
-            std::env::var("OOMSDAY_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "promtool not found and OOMSDAY_REQUIRE_PROMETHEUS=1 (apt-get install prometheus)"
-        );
-        say("promtool not found (apt-get install prometheus): /metrics not linted");
+    let Some(promtool) = oomsday_testkit::prometheus::required("promtool") else {
         return;
     };
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("to promtool");
-    let out = child.wait_with_output().expect("promtool");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        matches!(out.status.code(), Some(0 | 3)),
-        "promtool could not parse /metrics:\n{report}\n--- /metrics:\n{text}"
-    );
-    let unexpected: Vec<&str> = report
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| {
-            !l.strip_suffix(" no help text")
-                .and_then(|n| n.strip_suffix("_total"))
-                .is_some_and(|family| text.contains(&format!("# HELP {family} ")))
-        })
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "promtool check metrics: {unexpected:?}\n--- /metrics:\n{text}"
-    );
+    if let Err(problems) = oomsday_testkit::prometheus::check_metrics(&promtool, text) {
+        panic!("{problems}");
+    }
 }
 
 // ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ use oomsday::score::{self, Facet};
 use oomsday::sim::{ClusterModel, SimCluster};
 use oomsday::spec::{AbortCause, LeakExperimentSpec, Phase, RunReason, Verdict, load_experiments};
 use oomsday_testkit::free_port;
+use oomsday_testkit::prometheus::required;
 
 /// Every wait for Prometheus or the leaker is bounded by this.
 const WAIT: Duration = Duration::from_secs(60);
@@ -51,30 +52,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn find_binary(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// The binary, or `None` (test skipped) when it is missing and not required.
-fn required(name: &str) -> Option<PathBuf> {
-    match find_binary(name) {
-        Some(p) => Some(p),
-        None if std::env::var("OOMSDAY_REQUIRE_PROMETHEUS").as_deref() == Ok("1") => {
-            panic!("{name} not found and OOMSDAY_REQUIRE_PROMETHEUS=1 (apt-get install prometheus)")
-        }
-        None => {
-            eprintln!(
-                "SKIPPED: {name} not found (apt-get install prometheus); set OOMSDAY_REQUIRE_PROMETHEUS=1 to fail instead"
-            );
-            None
-        }
     }
 }
 

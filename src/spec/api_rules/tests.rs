@@ -13,6 +13,7 @@ use std::sync::Arc;
 use cel::extractors::This;
 use cel::objects::{Opaque, Value as Cel};
 use cel::{Context, Env, ExecutionError, Program};
+use oomsday_testkit::admission::{examples, header};
 use serde_json::{Value, json};
 
 use super::{Message, WEIGHTS, rules};
@@ -335,28 +336,13 @@ fn validate_errors(doc: &Value, namespace: &str) -> Vec<(String, String)> {
 }
 
 fn fixtures(kind: &str) -> Vec<(PathBuf, String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/admission")
-        .join(kind);
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read");
+    examples(Path::new(env!("CARGO_MANIFEST_DIR")), kind)
+        .into_iter()
+        .map(|(p, text)| {
             let doc: Value = serde_saphyr::from_str(&text).expect("yaml");
             (p, text, doc)
         })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(!out.is_empty(), "no fixtures in {}", dir.display());
-    out
-}
-
-fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("# "))
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+        .collect()
 }
 
 #[test]
