@@ -65,19 +65,3 @@ pub async fn serve() -> oomsday_testkit::Listening {
         .await
         .expect("the fake API server listens")
 }
-
-/// The defences a wall-clock fake cluster of a controller test reports at preflight: its
-/// target, a Deployment of `replicas`, nothing else.
-#[allow(dead_code)]
-pub fn plain_defences(
-    plan: &oomsday::engine::InjectionPlan,
-    replicas: u32,
-) -> oomsday::defences::Defences {
-    oomsday::defences::Defences {
-        namespace: plan.namespace.clone(),
-        kind: oomsday::spec::TargetKind::Deployment,
-        name: plan.spec.target.name.clone(),
-        replicas,
-        ..oomsday::defences::Defences::default()
-    }
-}
