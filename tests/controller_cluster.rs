@@ -78,8 +78,7 @@ impl Replica {
             rt.block_on(async move {
                 let config = kube::Config::new(url.parse().expect("url"));
                 let client = kube::Client::try_from(config).expect("client");
-                let executor =
-                    EngineExecutor::new(move |_: Option<ForRun<'_>>| Ok(make(&calls)));
+                let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| Ok(make(&calls)));
                 let opts = Options {
                     identity: who,
                     lease_namespace: "oomsday-system".into(),

@@ -324,7 +324,10 @@ async fn with_prometheus_unreachable_detection_is_not_measured_never_zero() {
     // With no Prometheus to keep time with, the run is on a virtual clock: its probes are
     // polled on their interval in the cluster's time, one after the other.
     let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
-        Ok(leaking(ScriptedCluster::new(Time::now(), Vec::new()), &calls))
+        Ok(leaking(
+            ScriptedCluster::new(Time::now(), Vec::new()),
+            &calls,
+        ))
     });
     let run = finished_run(&server, executor).await;
     let s = &run["status"];
@@ -362,7 +365,11 @@ async fn a_scheduled_run_against_a_target_that_is_not_steady_injects_nothing() {
     });
     let run = finished_run(&server, executor).await;
     let status = &run["status"];
-    assert_eq!(calls.count("inject"), 0, "nothing may be injected: {calls:?}");
+    assert_eq!(
+        calls.count("inject"),
+        0,
+        "nothing may be injected: {calls:?}"
+    );
     assert_eq!(run["spec"]["trigger"], "Schedule");
     assert_eq!(status["reason"], "NotSteady", "{status:#}");
     assert_eq!(status["verdict"], "Inconclusive", "{status:#}");
