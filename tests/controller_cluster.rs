@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use oomsday::controller::executor::{EngineExecutor, ForRun};
 use oomsday::controller::lease::{LEASE_DURATION, RENEW_PERIOD};
-use oomsday::controller::lifecycle::{RUN_FINALIZER, TargetPolicy};
-use oomsday::controller::manager::{Options, run_until};
+use oomsday::controller::lifecycle::RUN_FINALIZER;
+use oomsday::controller::manager::run_until;
 use oomsday::engine::testing::{Calls, ScriptedCluster};
 use oomsday::observe::Time;
 use oomsday_testkit::{ApiServer, Listening, free_port, write_kubeconfig};
@@ -79,18 +79,7 @@ impl Replica {
                 let config = kube::Config::new(url.parse().expect("url"));
                 let client = kube::Client::try_from(config).expect("client");
                 let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| Ok(make(&calls)));
-                let opts = Options {
-                    identity: who,
-                    lease_namespace: "oomsday-system".into(),
-                    lease_name: "oomsday-controller".into(),
-                    watch_namespace: None,
-                    policy: TargetPolicy {
-                        require_allow_label: false,
-                        allow_system_namespaces: false,
-                    },
-                    listen: "127.0.0.1:0".parse().expect("addr"),
-                    shutdown_grace: Duration::from_secs(5),
-                };
+                let opts = support::controller_options(&who);
                 tokio::select! {
                     r = run_until(client, Arc::new(executor), opts, std::future::pending()) => {
                         if let Err(e) = r {
@@ -122,13 +111,6 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn namespace(server: &ApiServer, name: &str) {
-    server.create(
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-    );
 }
 
 fn experiment(server: &ApiServer, ns: &str, duration: &str) -> Value {
@@ -213,7 +195,7 @@ async fn a_missing_lease_namespace_fails_fast_naming_the_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_crds_fail_fast_naming_the_manifest() {
     let server = ApiServer::new().listen().await.expect("listens");
-    namespace(&server, "oomsday-system");
+    support::namespace(&server, "oomsday-system");
     let kubeconfig = server.url();
     let (code, stderr, took) =
         tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
@@ -229,7 +211,7 @@ async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
     let server = support::serve().await;
     server.deny("patch leakruns/status");
     server.deny("update leases");
-    namespace(&server, "oomsday-system");
+    support::namespace(&server, "oomsday-system");
     let kubeconfig = server.url();
     let (code, stderr, took) =
         tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
@@ -266,8 +248,8 @@ async fn an_unreachable_cluster_is_not_a_usage_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
     let server = support::serve().await;
-    namespace(&server, "oomsday-system");
-    namespace(&server, "shop");
+    support::namespace(&server, "oomsday-system");
+    support::namespace(&server, "shop");
     experiment(&server, "shop", "2s");
     let calls = Calls::default();
     let mut replica = Replica::start(&server, "replica-a", &calls, finishing);
@@ -292,7 +274,7 @@ async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
     replica.kill();
 
     // A control: a namespace whose run may still leak stays until that run is reverted.
-    namespace(&server, "live");
+    support::namespace(&server, "live");
     let owner = experiment(&server, "live", "30m");
     server.create(
         "leakruns",
@@ -328,8 +310,8 @@ async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_other_replica_takes_over_and_reverts_the_orphan_exactly_once() {
     let server = support::serve().await;
-    namespace(&server, "oomsday-system");
-    namespace(&server, "shop");
+    support::namespace(&server, "oomsday-system");
+    support::namespace(&server, "shop");
     experiment(&server, "shop", "10m");
     // Each replica's calls, in a log of its own.
     let mut replicas: Vec<(&str, Calls, Replica)> = ["replica-a", "replica-b"]

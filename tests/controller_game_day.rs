@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use oomsday::controller::executor::{EngineExecutor, ForRun};
-use oomsday::controller::lifecycle::TargetPolicy;
-use oomsday::controller::manager::{Options, run_until};
+use oomsday::controller::manager::run_until;
 use oomsday::engine::Cluster;
 use oomsday::engine::testing::{Calls, ScriptedCluster};
 use oomsday::observe::{Event, Observation, PodRef, Time};
@@ -166,8 +165,9 @@ async fn prometheus(
     (Guard(child), url)
 }
 
-/// A moment `secs` from now and a daily cron (with seconds, UTC) that fires at it.
-fn due_in(secs: i64) -> (Time, String) {
+/// The game-day experiment, scheduled `secs` from now (a daily cron at that second, in UTC),
+/// its spec completed with `more`; returns the moment it is due.
+fn scheduled(server: &ApiServer, secs: i64, more: Value) -> Time {
     let due = Time::now()
         .checked_add(jiff::SignedDuration::from_secs(secs))
         .expect("time");
@@ -175,25 +175,31 @@ fn due_in(secs: i64) -> (Time, String) {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .strftime("%S %M %H * * *")
         .to_string();
-    (due, cron)
-}
-
-/// The experiment, scheduled a few seconds from now (a daily cron at that second, in UTC).
-fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time {
-    let (due, cron) = due_in(4);
+    let mut spec = json!({"target": {"kind": "Deployment", "name": "checkout"},
+                          "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
+                          "duration": "14s", "recovery": "2s",
+                          "schedule": {"cron": cron, "timeZone": "UTC"}});
+    if let (Some(spec), Value::Object(more)) = (spec.as_object_mut(), more) {
+        spec.extend(more);
+    }
     server.create(
         "leakexperiments",
         json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
                "metadata": {"name": "checkout-game-day", "namespace": "shop"},
-               "spec": {"target": {"kind": "Deployment", "name": "checkout"},
-                        "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
-                        "duration": "14s", "recovery": "2s",
-                        "schedule": {"cron": cron, "timeZone": "UTC"},
-                        "probes": [{"name": "health", "http": {"url": probe_url}, "interval": "1s"}],
-                        "prometheus": {"url": prometheus_url},
-                        "expectAlerts": [{"name": "LeakHigh", "within": "30s"}]}}),
+               "spec": spec}),
     );
     due
+}
+
+/// The experiment with an HTTP probe and an expected alert, scheduled a few seconds from now.
+fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time {
+    scheduled(
+        server,
+        4,
+        json!({"probes": [{"name": "health", "http": {"url": probe_url}, "interval": "1s"}],
+               "prometheus": {"url": prometheus_url},
+               "expectAlerts": [{"name": "LeakHigh", "within": "30s"}]}),
+    )
 }
 
 /// Runs the controller with `executor` until the experiment's scheduled run has finished;
@@ -204,18 +210,7 @@ where
     C: Cluster + 'static,
 {
     let client = server.client();
-    let opts = Options {
-        identity: "replica-a".into(),
-        lease_namespace: "oomsday-system".into(),
-        lease_name: "oomsday-controller".into(),
-        watch_namespace: None,
-        policy: TargetPolicy {
-            require_allow_label: false,
-            allow_system_namespaces: false,
-        },
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        shutdown_grace: Duration::from_secs(5),
-    };
+    let opts = support::controller_options("replica-a");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let manager = tokio::spawn(run_until(client, Arc::new(executor), opts, async move {
         let _ = stopped.await;
@@ -246,10 +241,7 @@ where
 async fn cluster() -> Listening {
     let server = support::serve().await;
     for ns in ["oomsday-system", "shop"] {
-        server.create(
-            "namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        );
+        support::namespace(&server, ns);
     }
     server
 }
@@ -344,16 +336,10 @@ async fn with_prometheus_unreachable_detection_is_not_measured_never_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_run_against_a_target_that_is_not_steady_injects_nothing() {
     let server = cluster().await;
-    let (_, cron) = due_in(3);
-    server.create(
-        "leakexperiments",
-        json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
-               "metadata": {"name": "checkout-game-day", "namespace": "shop"},
-               "spec": {"target": {"kind": "Deployment", "name": "checkout"},
-                        "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
-                        "duration": "14s", "recovery": "2s",
-                        "schedule": {"cron": cron, "timeZone": "UTC"},
-                        "steadyState": {"for": "2s", "timeout": "4s"}}}),
+    scheduled(
+        &server,
+        3,
+        json!({"steadyState": {"for": "2s", "timeout": "4s"}}),
     );
     let calls = Calls::default();
     let log = calls.clone();
