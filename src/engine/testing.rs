@@ -289,3 +289,58 @@ impl Cluster for ScriptedCluster {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::t;
+
+    fn plan() -> InjectionPlan {
+        InjectionPlan {
+            run_id: "bf-1".into(),
+            namespace: "shop".into(),
+            spec: serde_json::from_value(serde_json::json!({
+                "target": {"kind": "Deployment", "name": "checkout"},
+                "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
+                "duration": "30m",
+            }))
+            .unwrap(),
+            deadline: t(1800),
+            started: t(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_after_the_injection_are_dated_from_it_in_a_log_shared_with_the_test() {
+        let calls = Calls::default();
+        let mut c =
+            ScriptedCluster::new(t(0), vec![Observation::new(t(50), Event::workload(4, 4))])
+                .logging_to(&calls)
+                .after_inject(SignedDuration::from_secs(10), Event::workload(4, 3));
+        c.inject_secs = 30;
+        assert!(!calls.leaking());
+        let record = c.inject(&plan()).await.unwrap();
+        assert_eq!(c.now(), t(30));
+        assert!(calls.leaking());
+        // The injection's event at t(40) comes before the one scripted for t(50).
+        let first = c.observe(t(100)).await.unwrap();
+        assert_eq!(first, [Observation::new(t(40), Event::workload(4, 3))]);
+        let second = c.observe(t(100)).await.unwrap();
+        assert_eq!(second, [Observation::new(t(50), Event::workload(4, 4))]);
+        assert!(c.observe(t(100)).await.unwrap().is_empty());
+        assert_eq!(c.now(), t(100));
+        c.revert(&record).await.unwrap();
+        assert!(!calls.leaking());
+        assert_eq!(
+            calls.names(),
+            ["inject", "observe", "observe", "observe", "revert"]
+        );
+        assert!(
+            calls
+                .all()
+                .iter()
+                .filter(|c| c.name != "observe")
+                .all(|c| c.run_id.as_deref() == Some("bf-1"))
+        );
+    }
+}
