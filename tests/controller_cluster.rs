@@ -177,16 +177,22 @@ fn controller_binary(server: &str, args: &[&str]) -> (Option<i32>, String, Durat
     (out.code, out.stderr, out.took)
 }
 
+/// [`controller_binary`] on a blocking thread; the controller must give up within 10 s.
+/// Returns its exit code and stderr.
+async fn fails_fast(server: String, args: &'static [&'static str]) -> (Option<i32>, String) {
+    let (code, stderr, took) =
+        tokio::task::spawn_blocking(move || controller_binary(&server, args))
+            .await
+            .expect("binary");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    (code, stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_lease_namespace_fails_fast_naming_the_flag() {
     let server = support::serve().await;
     let kubeconfig = server.url();
-    let (code, stderr, took) = tokio::task::spawn_blocking(move || {
-        controller_binary(&kubeconfig, &["--lease-namespace", "oomsday-system"])
-    })
-    .await
-    .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &["--lease-namespace", "oomsday-system"]).await;
     assert_eq!(code, Some(7), "{stderr}");
     assert!(stderr.contains("--lease-namespace"), "{stderr}");
     assert!(stderr.contains("oomsday-system"), "{stderr}");
@@ -197,11 +203,7 @@ async fn missing_crds_fail_fast_naming_the_manifest() {
     let server = ApiServer::new().listen().await.expect("listens");
     support::namespace(&server, "oomsday-system");
     let kubeconfig = server.url();
-    let (code, stderr, took) =
-        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
-            .await
-            .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &[]).await;
     assert_eq!(code, Some(7), "{stderr}");
     assert!(stderr.contains("kubectl apply -f deploy/crds/"), "{stderr}");
 }
@@ -213,11 +215,7 @@ async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
     server.deny("update leases");
     support::namespace(&server, "oomsday-system");
     let kubeconfig = server.url();
-    let (code, stderr, took) =
-        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
-            .await
-            .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &[]).await;
     assert_eq!(code, Some(6), "{stderr}");
     assert!(
         stderr.contains("patch leakruns/status.oomsday.dev"),
@@ -234,11 +232,7 @@ async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
 async fn an_unreachable_cluster_is_not_a_usage_error() {
     // A port nobody listens on.
     let kubeconfig = format!("http://127.0.0.1:{}", free_port());
-    let (code, stderr, took) =
-        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
-            .await
-            .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &[]).await;
     assert_eq!(code, Some(5), "{stderr}");
     assert!(stderr.contains("could not be reached"), "{stderr}");
 }

@@ -299,13 +299,8 @@ mod tests {
         InjectionPlan {
             run_id: "bf-1".into(),
             namespace: "shop".into(),
-            spec: serde_json::from_value(serde_json::json!({
-                "target": {"kind": "Deployment", "name": "checkout"},
-                "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
-                "duration": "30m",
-            }))
-            .unwrap(),
-            deadline: t(1800),
+            spec: crate::score::testkit::spec(serde_json::json!({})),
+            deadline: t(600),
             started: t(0),
         }
     }
