@@ -7,69 +7,46 @@
 //!   controller running (and one holding a live run is not: the finalizer does hold);
 //! - leader failover: the leader killed mid-run, the other replica takes the Lease and reverts
 //!   and finishes the orphaned run exactly once. The takeover time is printed.
+//!
+//! The runs themselves are on `ScriptedCluster`s on a virtual clock; what is timed in real time
+//! is the controller's own: its Lease, watches and status writes.
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oomsday::controller::executor::{EngineExecutor, ForRun};
 use oomsday::controller::lease::{LEASE_DURATION, RENEW_PERIOD};
-use oomsday::controller::lifecycle::{RUN_FINALIZER, TargetPolicy};
-use oomsday::controller::manager::{Options, run_until};
-use oomsday::defences::Defences;
-use oomsday::engine::{Cluster, InjectionPlan};
-use oomsday::observe::{Observation, Time};
-use oomsday::spec::InjectionRecord;
+use oomsday::controller::lifecycle::RUN_FINALIZER;
+use oomsday::controller::manager::run_until;
+use oomsday::engine::testing::{Calls, ScriptedCluster};
+use oomsday::observe::Time;
 use oomsday_testkit::{ApiServer, Listening, free_port, write_kubeconfig};
 use serde_json::{Value, json};
 
-/// Every injection and revert any replica made: `inject A`, `revert B`.
-type Log = Arc<Mutex<Vec<String>>>;
-
-fn entries(log: &Log) -> Vec<String> {
-    log.lock().map(|l| l.clone()).unwrap_or_default()
+/// A cluster for a replica's runs, scripted on a virtual clock, logging every call to `calls`:
+/// its runs take no real time.
+fn finishing(calls: &Calls) -> ScriptedCluster {
+    ScriptedCluster::new(Time::now(), Vec::new()).logging_to(calls)
 }
 
-/// A cluster that only records: the leak "runs" for real time, nothing is observed.
-struct FakeCluster {
-    who: String,
-    log: Log,
+/// [`finishing`], except that a leak goes on until the replica stops the run: `observe` says
+/// nothing and never returns once the run has begun, as a quiet watch does.
+fn never_ending(calls: &Calls) -> ScriptedCluster {
+    let mut cluster = finishing(calls);
+    cluster.observe_hangs_at = Some(cluster.now);
+    cluster
 }
 
-impl Cluster for FakeCluster {
-    fn describe(&self) -> String {
-        "fake".into()
-    }
-    fn simulated(&self) -> bool {
-        false
-    }
-    fn now(&self) -> Time {
-        Time::now()
-    }
-    async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
-        Ok(support::plain_defences(plan, 2))
-    }
-    async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(format!("inject {} {}", self.who, plan.run_id));
-        Ok(plan.record())
-    }
-    async fn revert(&mut self, record: &InjectionRecord) -> oomsday::Result<()> {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(format!("revert {} {}", self.who, record.run_id));
-        Ok(())
-    }
-    async fn observe(&mut self, until: Time) -> oomsday::Result<Vec<Observation>> {
-        let left = until.duration_since(Time::now());
-        let wait = Duration::try_from(left).unwrap_or_default();
-        tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
-        Ok(Vec::new())
-    }
+/// The injections and reverts in `calls`: `inject RUN`, `revert RUN`.
+fn leaks(calls: &Calls) -> Vec<String> {
+    calls
+        .all()
+        .into_iter()
+        .filter(|c| matches!(c.name, "inject" | "revert"))
+        .map(|c| format!("{} {}", c.name, c.run_id.unwrap_or_default()))
+        .collect()
 }
 
 /// One controller replica on its own runtime; killing it drops everything at once, like
@@ -80,10 +57,16 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(server: &Listening, who: &str, log: &Log) -> Replica {
+    /// Replica `who`, whose runs and reverts are on clusters `make` makes, logging to `calls`.
+    fn start(
+        server: &Listening,
+        who: &str,
+        calls: &Calls,
+        make: fn(&Calls) -> ScriptedCluster,
+    ) -> Replica {
         let url = format!("http://{}", server.addr);
         let (kill, killed) = tokio::sync::oneshot::channel::<()>();
-        let (who, log) = (who.to_string(), log.clone());
+        let (who, calls) = (who.to_string(), calls.clone());
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -95,25 +78,8 @@ impl Replica {
             rt.block_on(async move {
                 let config = kube::Config::new(url.parse().expect("url"));
                 let client = kube::Client::try_from(config).expect("client");
-                let me = who.clone();
-                let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
-                    Ok(FakeCluster {
-                        who: me.clone(),
-                        log: log.clone(),
-                    })
-                });
-                let opts = Options {
-                    identity: who,
-                    lease_namespace: "oomsday-system".into(),
-                    lease_name: "oomsday-controller".into(),
-                    watch_namespace: None,
-                    policy: TargetPolicy {
-                        require_allow_label: false,
-                        allow_system_namespaces: false,
-                    },
-                    listen: "127.0.0.1:0".parse().expect("addr"),
-                    shutdown_grace: Duration::from_secs(5),
-                };
+                let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| Ok(make(&calls)));
+                let opts = support::controller_options(&who);
                 tokio::select! {
                     r = run_until(client, Arc::new(executor), opts, std::future::pending()) => {
                         if let Err(e) = r {
@@ -145,13 +111,6 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn namespace(server: &ApiServer, name: &str) {
-    server.create(
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-    );
 }
 
 fn experiment(server: &ApiServer, ns: &str, duration: &str) -> Value {
@@ -218,16 +177,22 @@ fn controller_binary(server: &str, args: &[&str]) -> (Option<i32>, String, Durat
     (out.code, out.stderr, out.took)
 }
 
+/// [`controller_binary`] on a blocking thread; the controller must give up within 10 s.
+/// Returns its exit code and stderr.
+async fn fails_fast(server: String, args: &'static [&'static str]) -> (Option<i32>, String) {
+    let (code, stderr, took) =
+        tokio::task::spawn_blocking(move || controller_binary(&server, args))
+            .await
+            .expect("binary");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    (code, stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_lease_namespace_fails_fast_naming_the_flag() {
     let server = support::serve().await;
     let kubeconfig = server.url();
-    let (code, stderr, took) = tokio::task::spawn_blocking(move || {
-        controller_binary(&kubeconfig, &["--lease-namespace", "oomsday-system"])
-    })
-    .await
-    .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &["--lease-namespace", "oomsday-system"]).await;
     assert_eq!(code, Some(7), "{stderr}");
     assert!(stderr.contains("--lease-namespace"), "{stderr}");
     assert!(stderr.contains("oomsday-system"), "{stderr}");
@@ -236,13 +201,9 @@ async fn a_missing_lease_namespace_fails_fast_naming_the_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_crds_fail_fast_naming_the_manifest() {
     let server = ApiServer::new().listen().await.expect("listens");
-    namespace(&server, "oomsday-system");
+    support::namespace(&server, "oomsday-system");
     let kubeconfig = server.url();
-    let (code, stderr, took) =
-        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
-            .await
-            .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &[]).await;
     assert_eq!(code, Some(7), "{stderr}");
     assert!(stderr.contains("kubectl apply -f deploy/crds/"), "{stderr}");
 }
@@ -252,13 +213,9 @@ async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
     let server = support::serve().await;
     server.deny("patch leakruns/status");
     server.deny("update leases");
-    namespace(&server, "oomsday-system");
+    support::namespace(&server, "oomsday-system");
     let kubeconfig = server.url();
-    let (code, stderr, took) =
-        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
-            .await
-            .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &[]).await;
     assert_eq!(code, Some(6), "{stderr}");
     assert!(
         stderr.contains("patch leakruns/status.oomsday.dev"),
@@ -275,11 +232,7 @@ async fn a_missing_rbac_verb_fails_fast_naming_it_and_the_manifest() {
 async fn an_unreachable_cluster_is_not_a_usage_error() {
     // A port nobody listens on.
     let kubeconfig = format!("http://127.0.0.1:{}", free_port());
-    let (code, stderr, took) =
-        tokio::task::spawn_blocking(move || controller_binary(&kubeconfig, &[]))
-            .await
-            .expect("binary");
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let (code, stderr) = fails_fast(kubeconfig, &[]).await;
     assert_eq!(code, Some(5), "{stderr}");
     assert!(stderr.contains("could not be reached"), "{stderr}");
 }
@@ -289,11 +242,11 @@ async fn an_unreachable_cluster_is_not_a_usage_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
     let server = support::serve().await;
-    namespace(&server, "oomsday-system");
-    namespace(&server, "shop");
+    support::namespace(&server, "oomsday-system");
+    support::namespace(&server, "shop");
     experiment(&server, "shop", "2s");
-    let log = Log::default();
-    let mut replica = Replica::start(&server, "replica-a", &log);
+    let calls = Calls::default();
+    let mut replica = Replica::start(&server, "replica-a", &calls, finishing);
     until("a leader", Duration::from_secs(10), || holder(&server)).await;
     run_now(&server, "shop");
     let done = until("the run to finish", Duration::from_secs(30), || {
@@ -315,7 +268,7 @@ async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
     replica.kill();
 
     // A control: a namespace whose run may still leak stays until that run is reverted.
-    namespace(&server, "live");
+    support::namespace(&server, "live");
     let owner = experiment(&server, "live", "30m");
     server.create(
         "leakruns",
@@ -351,14 +304,18 @@ async fn a_namespace_of_finished_runs_is_deleted_with_no_controller_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_other_replica_takes_over_and_reverts_the_orphan_exactly_once() {
     let server = support::serve().await;
-    namespace(&server, "oomsday-system");
-    namespace(&server, "shop");
+    support::namespace(&server, "oomsday-system");
+    support::namespace(&server, "shop");
     experiment(&server, "shop", "10m");
-    let log = Log::default();
-    let mut replicas = vec![
-        ("replica-a", Replica::start(&server, "replica-a", &log)),
-        ("replica-b", Replica::start(&server, "replica-b", &log)),
-    ];
+    // Each replica's calls, in a log of its own.
+    let mut replicas: Vec<(&str, Calls, Replica)> = ["replica-a", "replica-b"]
+        .into_iter()
+        .map(|who| {
+            let calls = Calls::default();
+            let replica = Replica::start(&server, who, &calls, never_ending);
+            (who, calls, replica)
+        })
+        .collect();
     let leader = until("a leader", Duration::from_secs(10), || holder(&server)).await;
     run_now(&server, "shop");
     let leaking = until("the run to leak", Duration::from_secs(20), || {
@@ -374,15 +331,17 @@ async fn the_other_replica_takes_over_and_reverts_the_orphan_exactly_once() {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert_eq!(entries(&log), [format!("inject {leader} {run_id}")]);
-
-    // SIGKILL the leader mid-run.
     let idx = replicas
         .iter()
-        .position(|(n, _)| *n == leader)
+        .position(|(n, _, _)| *n == leader)
         .expect("leader replica");
-    let (_, mut dead) = replicas.remove(idx);
-    let (survivor, _) = replicas[0];
+    let (_, leader_calls, mut dead) = replicas.remove(idx);
+    let (survivor, survivor_calls, _) = &replicas[0];
+    let survivor = *survivor;
+    assert_eq!(leaks(&leader_calls), [format!("inject {run_id}")]);
+    assert_eq!(leaks(survivor_calls), Vec::<String>::new());
+
+    // SIGKILL the leader mid-run.
     dead.kill();
     let killed = Instant::now();
     until("the takeover", LEASE_DURATION + RENEW_PERIOD * 3, || {
@@ -418,11 +377,6 @@ async fn the_other_replica_takes_over_and_reverts_the_orphan_exactly_once() {
     assert!(finished["status"]["revertedTime"].is_string());
     // Exactly once: give a second revert every chance to happen, then count.
     tokio::time::sleep(RENEW_PERIOD * 2).await;
-    assert_eq!(
-        entries(&log),
-        [
-            format!("inject {leader} {run_id}"),
-            format!("revert {survivor} {run_id}")
-        ]
-    );
+    assert_eq!(leaks(&leader_calls), [format!("inject {run_id}")]);
+    assert_eq!(leaks(survivor_calls), [format!("revert {run_id}")]);
 }

@@ -6,38 +6,30 @@
 //!
 //! Without the `prometheus` binary the Prometheus test says so and passes, unless
 //! `OOMSDAY_REQUIRE_PROMETHEUS=1` (CI).
+//!
+//! The runs are on `ScriptedCluster`s: on a virtual clock, except the one against a real
+//! Prometheus, which keeps real time. The schedule comes due on the wall clock, as the
+//! controller reads it.
 
 mod support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
 use oomsday::controller::executor::{EngineExecutor, ForRun};
-use oomsday::controller::lifecycle::TargetPolicy;
-use oomsday::controller::manager::{Options, run_until};
-use oomsday::defences::Defences;
-use oomsday::engine::{Cluster, InjectionPlan};
+use oomsday::controller::manager::run_until;
+use oomsday::engine::Cluster;
+use oomsday::engine::testing::{Calls, ScriptedCluster};
 use oomsday::observe::{Event, Observation, PodRef, Time};
-use oomsday::spec::InjectionRecord;
 use oomsday_testkit::{ApiServer, Listening, free_port};
 use serde_json::{Value, json};
 
 /// When the fake leak does damage: this long after the injection.
 const DAMAGE_AFTER: Duration = Duration::from_secs(10);
-
-/// A cluster whose leak starts at the injection (the workload's leak gauge goes up, so the
-/// alert can only fire after it) and OOM-kills the target [`DAMAGE_AFTER`] later; time is the
-/// wall clock, as on a real cluster.
-struct LeakingCluster {
-    injected: Option<Time>,
-    told: usize,
-    leaking: Arc<AtomicBool>,
-}
 
 fn pod() -> PodRef {
     PodRef {
@@ -47,61 +39,27 @@ fn pod() -> PodRef {
     }
 }
 
-impl Cluster for LeakingCluster {
-    fn describe(&self) -> String {
-        "fake (game day test)".into()
-    }
-    fn simulated(&self) -> bool {
-        false
-    }
-    fn now(&self) -> Time {
-        Time::now()
-    }
-    async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
-        Ok(support::plain_defences(plan, 2))
-    }
-    async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
-        self.injected = Some(Time::now());
-        self.leaking.store(true, Ordering::SeqCst);
-        Ok(plan.record())
-    }
-    async fn revert(&mut self, _record: &InjectionRecord) -> oomsday::Result<()> {
-        self.leaking.store(false, Ordering::SeqCst);
-        Ok(())
-    }
-    async fn observe(&mut self, until: Time) -> oomsday::Result<Vec<Observation>> {
-        let Some(injected) = self.injected else {
-            return Ok(Vec::new());
-        };
-        let damage = injected
-            .checked_add(jiff::SignedDuration::try_from(DAMAGE_AFTER).unwrap_or_default())
-            .unwrap_or(injected);
-        let facts = [
-            Observation::new(injected, Event::LeakerStarted { pod: pod() }),
-            Observation::new(injected, Event::workload(2, 2)),
-            Observation::new(
-                damage,
-                Event::OomKilled {
-                    pod: pod(),
-                    container: "app".into(),
-                    leaker: false,
-                    restart_count: 1,
-                },
-            ),
-        ];
-        let due: Vec<Observation> = facts
-            .iter()
-            .skip(self.told)
-            .take_while(|o| o.at <= Time::now())
-            .cloned()
-            .collect();
-        self.told += due.len();
-        if due.is_empty() {
-            let left = Duration::try_from(until.duration_since(Time::now())).unwrap_or_default();
-            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
-        }
-        Ok(due)
-    }
+/// A cluster whose leak starts at the injection (the workload's leak gauge, which follows
+/// `calls`, goes up, so the alert can only fire after it) and OOM-kills the target
+/// [`DAMAGE_AFTER`] later.
+fn leaking(cluster: ScriptedCluster, calls: &Calls) -> ScriptedCluster {
+    let damage = jiff::SignedDuration::try_from(DAMAGE_AFTER).expect("a duration");
+    cluster
+        .logging_to(calls)
+        .after_inject(
+            jiff::SignedDuration::ZERO,
+            Event::LeakerStarted { pod: pod() },
+        )
+        .after_inject(jiff::SignedDuration::ZERO, Event::workload(2, 2))
+        .after_inject(
+            damage,
+            Event::OomKilled {
+                pod: pod(),
+                container: "app".into(),
+                leaker: false,
+                restart_count: 1,
+            },
+        )
 }
 
 /// A child process killed (and reaped) when the test ends.
@@ -131,14 +89,14 @@ fn prometheus_binary() -> Option<PathBuf> {
 }
 
 /// The workload's endpoints: `/healthz` for the HTTP probe, `/metrics` with the leak gauge
-/// Prometheus scrapes (past the alert's threshold while `leaking`).
-async fn workload(leaking: Arc<AtomicBool>) -> std::net::SocketAddr {
+/// Prometheus scrapes (past the alert's threshold while a leak is in place, by `calls`).
+async fn workload(calls: Calls) -> std::net::SocketAddr {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/metrics",
             get(move || {
-                let bytes = if leaking.load(Ordering::SeqCst) { "2e9" } else { "1e8" };
+                let bytes = if calls.leaking() { "2e9" } else { "1e8" };
                 async move {
                     format!(
                         "# HELP test_leak_bytes Bytes leaked.\n# TYPE test_leak_bytes gauge\ntest_leak_bytes {bytes}\n"
@@ -207,8 +165,9 @@ async fn prometheus(
     (Guard(child), url)
 }
 
-/// A moment `secs` from now and a daily cron (with seconds, UTC) that fires at it.
-fn due_in(secs: i64) -> (Time, String) {
+/// The game-day experiment, scheduled `secs` from now (a daily cron at that second, in UTC),
+/// its spec completed with `more`; returns the moment it is due.
+fn scheduled(server: &ApiServer, secs: i64, more: Value) -> Time {
     let due = Time::now()
         .checked_add(jiff::SignedDuration::from_secs(secs))
         .expect("time");
@@ -216,38 +175,31 @@ fn due_in(secs: i64) -> (Time, String) {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .strftime("%S %M %H * * *")
         .to_string();
-    (due, cron)
-}
-
-/// The experiment, scheduled a few seconds from now (a daily cron at that second, in UTC).
-fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time {
-    let (due, cron) = due_in(4);
+    let mut spec = json!({"target": {"kind": "Deployment", "name": "checkout"},
+                          "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
+                          "duration": "14s", "recovery": "2s",
+                          "schedule": {"cron": cron, "timeZone": "UTC"}});
+    if let (Some(spec), Value::Object(more)) = (spec.as_object_mut(), more) {
+        spec.extend(more);
+    }
     server.create(
         "leakexperiments",
         json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
                "metadata": {"name": "checkout-game-day", "namespace": "shop"},
-               "spec": {"target": {"kind": "Deployment", "name": "checkout"},
-                        "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
-                        "duration": "14s", "recovery": "2s",
-                        "schedule": {"cron": cron, "timeZone": "UTC"},
-                        "probes": [{"name": "health", "http": {"url": probe_url}, "interval": "1s"}],
-                        "prometheus": {"url": prometheus_url},
-                        "expectAlerts": [{"name": "LeakHigh", "within": "30s"}]}}),
+               "spec": spec}),
     );
     due
 }
 
-/// Runs the controller until the experiment's scheduled run has finished; returns the run.
-async fn scheduled_run(server: &Listening, leaking: &Arc<AtomicBool>) -> Value {
-    let leaking = leaking.clone();
-    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
-        Ok(LeakingCluster {
-            injected: None,
-            told: 0,
-            leaking: leaking.clone(),
-        })
-    });
-    finished_run(server, executor).await
+/// The experiment with an HTTP probe and an expected alert, scheduled a few seconds from now.
+fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time {
+    scheduled(
+        server,
+        4,
+        json!({"probes": [{"name": "health", "http": {"url": probe_url}, "interval": "1s"}],
+               "prometheus": {"url": prometheus_url},
+               "expectAlerts": [{"name": "LeakHigh", "within": "30s"}]}),
+    )
 }
 
 /// Runs the controller with `executor` until the experiment's scheduled run has finished;
@@ -258,18 +210,7 @@ where
     C: Cluster + 'static,
 {
     let client = server.client();
-    let opts = Options {
-        identity: "replica-a".into(),
-        lease_namespace: "oomsday-system".into(),
-        lease_name: "oomsday-controller".into(),
-        watch_namespace: None,
-        policy: TargetPolicy {
-            require_allow_label: false,
-            allow_system_namespaces: false,
-        },
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        shutdown_grace: Duration::from_secs(5),
-    };
+    let opts = support::controller_options("replica-a");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let manager = tokio::spawn(run_until(client, Arc::new(executor), opts, async move {
         let _ = stopped.await;
@@ -300,10 +241,7 @@ where
 async fn cluster() -> Listening {
     let server = support::serve().await;
     for ns in ["oomsday-system", "shop"] {
-        server.create(
-            "namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        );
+        support::namespace(&server, ns);
     }
     server
 }
@@ -322,12 +260,17 @@ async fn a_scheduled_run_records_its_probe_and_the_alerts_lead_time() {
     };
     let dir = std::env::temp_dir().join(format!("oomsday-game-day-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let leaking = Arc::new(AtomicBool::new(false));
-    let target = workload(leaking.clone()).await;
+    let calls = Calls::default();
+    let target = workload(calls.clone()).await;
     let (_prom, prom_url) = prometheus(&binary, target, &dir).await;
     let server = cluster().await;
     let due = experiment(&server, &format!("http://{target}/healthz"), &prom_url);
-    let run = scheduled_run(&server, &leaking).await;
+    // On the wall clock: Prometheus scrapes and fires on its own, real clock, and the alert's
+    // lead time sets its firing against the cluster's time of the OOM kill.
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
+        Ok(leaking(ScriptedCluster::on_wall_clock(Vec::new()), &calls))
+    });
+    let run = finished_run(&server, executor).await;
     let _ = std::fs::remove_dir_all(&dir);
 
     let s = &run["status"];
@@ -365,12 +308,20 @@ async fn a_scheduled_run_records_its_probe_and_the_alerts_lead_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_prometheus_unreachable_detection_is_not_measured_never_zero() {
-    let leaking = Arc::new(AtomicBool::new(false));
-    let target = workload(leaking.clone()).await;
+    let calls = Calls::default();
+    let target = workload(calls.clone()).await;
     let gone = format!("http://127.0.0.1:{}", free_port());
     let server = cluster().await;
     experiment(&server, &format!("http://{target}/healthz"), &gone);
-    let run = scheduled_run(&server, &leaking).await;
+    // With no Prometheus to keep time with, the run is on a virtual clock: its probes are
+    // polled on their interval in the cluster's time, one after the other.
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
+        Ok(leaking(
+            ScriptedCluster::new(Time::now(), Vec::new()),
+            &calls,
+        ))
+    });
+    let run = finished_run(&server, executor).await;
     let s = &run["status"];
     let detection = facet(s, "detection");
     assert_eq!(detection["measured"], false, "{s}");
@@ -382,71 +333,29 @@ async fn with_prometheus_unreachable_detection_is_not_measured_never_zero() {
     assert!(s["alerts"][0].get("firedTime").is_none(), "{s}");
 }
 
-/// A target that never gets steady: one of its two replicas is not ready. Injecting into it
-/// is counted, so the test can say nothing was.
-struct UnsteadyCluster {
-    told: bool,
-    injected: Arc<AtomicBool>,
-}
-
-impl Cluster for UnsteadyCluster {
-    fn describe(&self) -> String {
-        "fake (not steady)".into()
-    }
-    fn simulated(&self) -> bool {
-        false
-    }
-    fn now(&self) -> Time {
-        Time::now()
-    }
-    async fn preflight(&mut self, plan: &InjectionPlan) -> oomsday::Result<Defences> {
-        Ok(support::plain_defences(plan, 2))
-    }
-    async fn inject(&mut self, plan: &InjectionPlan) -> oomsday::Result<InjectionRecord> {
-        self.injected.store(true, Ordering::SeqCst);
-        Ok(plan.record())
-    }
-    async fn revert(&mut self, _record: &InjectionRecord) -> oomsday::Result<()> {
-        Ok(())
-    }
-    async fn observe(&mut self, until: Time) -> oomsday::Result<Vec<Observation>> {
-        if !std::mem::replace(&mut self.told, true) {
-            return Ok(vec![Observation::baseline(
-                Time::now(),
-                Event::workload(2, 1),
-            )]);
-        }
-        let left = Duration::try_from(until.duration_since(Time::now())).unwrap_or_default();
-        tokio::time::sleep(left.min(Duration::from_millis(200))).await;
-        Ok(Vec::new())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_run_against_a_target_that_is_not_steady_injects_nothing() {
     let server = cluster().await;
-    let (_, cron) = due_in(3);
-    server.create(
-        "leakexperiments",
-        json!({"apiVersion": "oomsday.dev/v1alpha1", "kind": "LeakExperiment",
-               "metadata": {"name": "checkout-game-day", "namespace": "shop"},
-               "spec": {"target": {"kind": "Deployment", "name": "checkout"},
-                        "leak": {"pattern": "linear", "rate": "40Mi/min", "max": "1Gi"},
-                        "duration": "14s", "recovery": "2s",
-                        "schedule": {"cron": cron, "timeZone": "UTC"},
-                        "steadyState": {"for": "2s", "timeout": "4s"}}}),
+    scheduled(
+        &server,
+        3,
+        json!({"steadyState": {"for": "2s", "timeout": "4s"}}),
     );
-    let injected = Arc::new(AtomicBool::new(false));
-    let flag = injected.clone();
+    let calls = Calls::default();
+    let log = calls.clone();
     let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
-        Ok(UnsteadyCluster {
-            told: false,
-            injected: flag.clone(),
-        })
+        // A target that never gets steady: one of its two replicas is not ready.
+        let now = Time::now();
+        let script = vec![Observation::baseline(now, Event::workload(2, 1))];
+        Ok(ScriptedCluster::new(now, script).logging_to(&log))
     });
     let run = finished_run(&server, executor).await;
     let status = &run["status"];
-    assert!(!injected.load(Ordering::SeqCst), "nothing may be injected");
+    assert_eq!(
+        calls.count("inject"),
+        0,
+        "nothing may be injected: {calls:?}"
+    );
     assert_eq!(run["spec"]["trigger"], "Schedule");
     assert_eq!(status["reason"], "NotSteady", "{status:#}");
     assert_eq!(status["verdict"], "Inconclusive", "{status:#}");

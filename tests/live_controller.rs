@@ -545,16 +545,11 @@ fn leader_deleted_mid_run(live: &Live, dir: &Path, first: &str) {
         .as_i64()
         .expect("generation");
     let recorder = Recorder::start(live, dir);
-    let o = Command::new(env!("CARGO_BIN_EXE_oomsday"))
+    let o = support::binary()
         .args(["trigger", EXPERIMENT, "-n", "bf"])
-        .env("KUBECONFIG", &live.kubeconfig)
-        .output()
-        .expect("oomsday trigger");
-    assert!(
-        o.status.success(),
-        "oomsday trigger: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+        .env("KUBECONFIG", Some(&live.kubeconfig))
+        .output();
+    assert_eq!(o.code, Some(0), "oomsday trigger: {}", o.stderr);
     let name = wait_for("the triggered LeakRun", Duration::from_secs(30), || {
         leakruns(live)
             .iter()

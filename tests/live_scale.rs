@@ -302,10 +302,7 @@ fn a_big_cluster_on_a_real_api_server_is_seen_once_and_not_scored() {
     let test = "a_big_cluster_on_a_real_api_server_is_seen_once_and_not_scored";
     let Some(live) = live(test) else { return };
     let _one = BedLock::take(&live);
-    let bin = std::env::var_os("OOMSDAY_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_oomsday")),
-        PathBuf::from,
-    );
+    let bin = oomsday_testkit::measured_binary(env!("CARGO_BIN_EXE_oomsday"));
     let dir = live.out.join(format!(
         "scale-{}",
         jiff::Timestamp::now().strftime("%Y%m%d%H%M%S")

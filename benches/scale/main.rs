@@ -89,13 +89,6 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// The oomsday binary: `cargo bench` builds it (release profile) for this bench.
-fn binary() -> PathBuf {
-    std::env::var_os("OOMSDAY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_oomsday")))
-}
-
 /// The mean size of a sample of pods as sent, and without managedFields.
 fn pod_sizes(inner: &ApiServer) -> (f64, f64) {
     let sample = inner.sample(&Gvr::PODS, 200);
@@ -626,7 +619,8 @@ fn main() {
         census();
         return;
     }
-    let bin = binary();
+    // `cargo bench` builds the binary (release profile) for this bench.
+    let bin = oomsday_testkit::measured_binary(env!("CARGO_BIN_EXE_oomsday"));
     if !bin.exists() {
         eprintln!(
             "{} is missing: run `cargo bench --bench scale` (it builds it) or `cargo build --release --bin oomsday`",

@@ -26,8 +26,8 @@ mod probes;
 mod run;
 mod state;
 mod steady;
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use crate::spec::RunReason;
 pub use decide::{Step, abort_rule, decide};

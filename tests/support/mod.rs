@@ -66,18 +66,29 @@ pub async fn serve() -> oomsday_testkit::Listening {
         .expect("the fake API server listens")
 }
 
-/// The defences a wall-clock fake cluster of a controller test reports at preflight: its
-/// target, a Deployment of `replicas`, nothing else.
+/// A controller replica's options in the tests: Lease `oomsday-controller` in `oomsday-system`,
+/// every namespace watched with no allow label needed, /metrics on a port of its own.
 #[allow(dead_code)]
-pub fn plain_defences(
-    plan: &oomsday::engine::InjectionPlan,
-    replicas: u32,
-) -> oomsday::defences::Defences {
-    oomsday::defences::Defences {
-        namespace: plan.namespace.clone(),
-        kind: oomsday::spec::TargetKind::Deployment,
-        name: plan.spec.target.name.clone(),
-        replicas,
-        ..oomsday::defences::Defences::default()
+pub fn controller_options(identity: &str) -> oomsday::controller::manager::Options {
+    oomsday::controller::manager::Options {
+        identity: identity.into(),
+        lease_namespace: "oomsday-system".into(),
+        lease_name: "oomsday-controller".into(),
+        watch_namespace: None,
+        policy: oomsday::controller::lifecycle::TargetPolicy {
+            require_allow_label: false,
+            allow_system_namespaces: false,
+        },
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        shutdown_grace: std::time::Duration::from_secs(5),
     }
+}
+
+/// Creates namespace `name` in `server`.
+#[allow(dead_code)]
+pub fn namespace(server: &oomsday_testkit::ApiServer, name: &str) {
+    server.create(
+        "namespaces",
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+    );
 }

@@ -4,9 +4,16 @@
 
 use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The binary whose cost is measured (the scale bench, `tests/live_scale.rs`): `$OOMSDAY_BIN`
+/// when set (the release build the figures are compared on), else `built`, the caller's
+/// `env!("CARGO_BIN_EXE_oomsday")`.
+pub fn measured_binary(built: &str) -> PathBuf {
+    std::env::var_os("OOMSDAY_BIN").map_or_else(|| PathBuf::from(built), PathBuf::from)
+}
 
 /// The binary, about to run.
 pub struct Oomsday {

@@ -18,7 +18,7 @@ mod serve;
 mod server;
 mod store;
 
-pub use launch::{Oomsday, Output};
+pub use launch::{Oomsday, Output, measured_binary};
 pub use lifecycle::{json_patch, status};
 pub use serve::{Listening, free_port, kubeconfig, write_kubeconfig};
 pub use server::{Answer, ApiServer, CallKey, CallSummary, Reply, Seen};
