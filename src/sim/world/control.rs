@@ -23,6 +23,14 @@ const UNFIT_MEMORY: usize = 3;
 const UNFIT_CORDONED: usize = 4;
 
 impl World {
+    pub(super) fn template_hash(&self, wl: WlId) -> String {
+        let w = &self.wls[wl];
+        token(
+            hash_str(&format!("{}/{}/{}", w.namespace, w.name, w.revision)),
+            10,
+        )
+    }
+
     // ----- pods and controllers --------------------------------------------------------------
 
     /// Takes a pod off its node and out of its workload; `why` is reported when it was a
@@ -176,7 +184,7 @@ impl World {
     }
 
     /// Ready pods of revision `rev` (its ReplicaSet's available replicas).
-    fn available(&self, wl: WlId, rev: u32) -> u32 {
+    pub(super) fn available(&self, wl: WlId, rev: u32) -> u32 {
         let t = self.t;
         self.wls[wl]
             .pods
@@ -187,7 +195,7 @@ impl World {
 
     /// The Deployment controller's rolling update: new ReplicaSet up within the surge, old ones
     /// down as availability allows. Returns whether any ReplicaSet's replicas changed.
-    fn deployment_sync(&mut self, wl: WlId) -> bool {
+    pub(super) fn deployment_sync(&mut self, wl: WlId) -> bool {
         let (replicas, cur) = (self.wls[wl].replicas, self.wls[wl].revision);
         let olds: Vec<u32> = self.wls[wl]
             .rs
@@ -245,7 +253,7 @@ impl World {
     /// Each ReplicaSet's controller: create the pods it lacks (replacing evicted or rejected
     /// ones), delete the ones it has too many of — unscheduled first, then not ready, then the
     /// newest (`getPodsToDelete`'s ranking). Empty old ReplicaSets are forgotten.
-    fn replica_set_sync(&mut self, wl: WlId) {
+    pub(super) fn replica_set_sync(&mut self, wl: WlId) {
         let t = self.t;
         let revisions: Vec<(u32, u32)> = self.wls[wl]
             .rs
@@ -419,7 +427,12 @@ impl World {
     /// The scheduler's pick for a pod: from where the last search stopped, the first `to_find`
     /// nodes that take it are scored; the best wins, ties broken at random (seeded). With it,
     /// how many nodes each reason ruled out (see [`UNFIT`]).
-    fn find_node(&mut self, p: PodId, n: usize, to_find: usize) -> (Option<NodeId>, [u32; 5]) {
+    pub(super) fn find_node(
+        &mut self,
+        p: PodId,
+        n: usize,
+        to_find: usize,
+    ) -> (Option<NodeId>, [u32; 5]) {
         let (pod_req, pod_nz, wl) = {
             let pod = &self.pods[p];
             (pod.request, pod.nonzero_request, pod.wl)
@@ -469,7 +482,7 @@ impl World {
 
     /// No node took the pod: it waits for the next try, and the first time it says why, as
     /// kube-scheduler's FailedScheduling does.
-    fn unschedulable(&mut self, p: PodId, n: usize, reasons: &[u32; 5]) {
+    pub(super) fn unschedulable(&mut self, p: PodId, n: usize, reasons: &[u32; 5]) {
         let t = self.t;
         self.pods[p].next_try = t + SCHEDULING_RETRY;
         if self.pods[p].unschedulable_reported {
@@ -651,4 +664,15 @@ fn unused_pod_name(names: &BTreeSet<String>, rng: &mut Rng, workload: &str, hash
             return n;
         }
     }
+}
+
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn token(mut x: u64, len: usize) -> String {
+    let mut s = String::with_capacity(len);
+    for _ in 0..len {
+        s.push(NAME_ALPHABET[(x % NAME_ALPHABET.len() as u64) as usize] as char);
+        x /= NAME_ALPHABET.len() as u64;
+    }
+    s
 }
