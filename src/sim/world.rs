@@ -1,5 +1,12 @@
-//! The simulated cluster's state and its clock: nodes, pods, the controllers that act on them,
-//! advanced in virtual seconds.
+//! The simulated cluster's state: nodes, pods, workloads and the controllers' bookkeeping, with
+//! a virtual clock. This file holds the state and its plain data; each mechanism that changes it
+//! is a file of its own:
+//! - `build.rs`: the world built from a [`ClusterModel`], in its steady state;
+//! - `clock.rs`: the clock, timers and the step;
+//! - `node.rs`: the node's memory and the kernel OOM killer, the kubelet starved and restarted,
+//!   NotReady and taint-based deletion; `eviction.rs`: the kubelet's eviction manager;
+//! - `control.rs`: the Deployment and ReplicaSet controllers, the HPA and the scheduler;
+//! - `watch.rs`: what the run observes of its target; `injection.rs`: the leaker put in.
 //!
 //! One step is one second. Only what can change is visited each step: containers whose memory
 //! is still growing (warming up or leaking), nodes whose memory changed, nodes under watch by
@@ -21,8 +28,8 @@ use oomsday_core::{CountOrPercent, LeakCurve, human_bytes};
 
 use super::kubelet::{Backoff, EvictionCandidate, eviction_order, oom_badness};
 use super::model::{
-    ClusterModel, KubeletSettings, LimitRangeModel, MemorySpec, NodeGroup, NodeModel, ObservedPod,
-    PdbModel, QosClass, WorkloadModel, admit, oom_score_adj, qos_class,
+    ClusterModel, HpaModel, KubeletSettings, LimitRangeModel, MemorySpec, NodeGroup, NodeModel,
+    ObservedPod, PdbModel, QosClass, WorkloadModel, admit, oom_score_adj, qos_class,
 };
 use super::rng::{Rng, hash_str};
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time};
@@ -60,79 +67,79 @@ const SCHEDULING_RETRY: u64 = 10;
 /// Model settings in whole seconds and bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    pub eviction_hard: u64,
-    pub eviction_soft: Option<u64>,
-    pub soft_grace: u64,
-    pub housekeeping: u64,
-    pub transition: u64,
-    pub grace: u64,
-    pub toleration: u64,
-    pub kubelet_mem: u64,
-    pub system_mem: u64,
-    pub kubelet_restart: u64,
-    pub max_pods: u32,
-    pub container_start: u64,
+    eviction_hard: u64,
+    eviction_soft: Option<u64>,
+    soft_grace: u64,
+    housekeeping: u64,
+    transition: u64,
+    grace: u64,
+    toleration: u64,
+    kubelet_mem: u64,
+    system_mem: u64,
+    kubelet_restart: u64,
+    max_pods: u32,
+    container_start: u64,
     /// `nodeStatusUpdateFrequency` in seconds.
-    pub status_every: u64,
+    status_every: u64,
     /// `enforceNodeAllocatable: [pods]`: the hard threshold also applies to the pods' cgroup
     /// (`allocatableMemory.available`).
-    pub allocatable_signal: bool,
+    allocatable_signal: bool,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub name: String,
-    pub capacity: u64,
-    pub allocatable: u64,
+    name: String,
+    capacity: u64,
+    allocatable: u64,
     /// The pods' cgroup limit (capacity − reserved when node allocatable is enforced).
-    pub pods_limit: u64,
-    pub requested: u64,
-    pub nonzero_requested: u64,
-    pub pods: Vec<PodId>,
-    pub pod_usage: u64,
-    pub kubelet_alive: bool,
-    pub kubelet_down_since: u64,
+    pods_limit: u64,
+    requested: u64,
+    nonzero_requested: u64,
+    pods: Vec<PodId>,
+    pod_usage: u64,
+    kubelet_alive: bool,
+    kubelet_down_since: u64,
     /// Bumped whenever the kubelet dies or comes back; stale timers carry an old value.
-    pub incarnation: u32,
+    incarnation: u32,
     /// The control plane's view: Ready=Unknown after the grace period.
-    pub not_ready: bool,
+    not_ready: bool,
     /// The eviction manager's MemoryPressure: what the kubelet acts on (admission) at once.
-    pub pressure: bool,
+    pressure: bool,
     /// MemoryPressure as the API shows it (the condition, and the node lifecycle controller's
     /// `node.kubernetes.io/memory-pressure:NoSchedule` taint): set by the next status post.
-    pub api_pressure: bool,
+    api_pressure: bool,
     /// A status post is scheduled.
-    pub status_pending: bool,
+    status_pending: bool,
     /// When a threshold was last seen met (`nodeConditionsLastObservedAt`).
-    pub last_observed: Option<u64>,
-    pub soft_since: Option<u64>,
+    last_observed: Option<u64>,
+    soft_since: Option<u64>,
     /// A threshold was met at the last look: a new crossing wakes a memcg-notified kubelet.
-    pub below: bool,
+    below: bool,
     /// The eviction manager's monitoring tick: seconds `s` with `(s + hk_phase) % period == 0`.
-    pub hk_phase: u64,
+    hk_phase: u64,
     /// The node status loop's phase, the same way.
-    pub status_phase: u64,
+    status_phase: u64,
     /// Where in its second each loop runs (ms): a status post and a synchronize due in the same
     /// second happen in this order, as a real kubelet's loops do, not always the post first.
-    pub status_ms: u64,
-    pub hk_ms: u64,
+    status_ms: u64,
+    hk_ms: u64,
     /// The pods' working set when this step first changed it: a memcg crossing is placed
     /// between this and the new figure.
-    pub usage_before: u64,
+    usage_before: u64,
     /// The kernel wakes the eviction manager at a threshold crossing, not only its next tick
     /// (`kernelMemcgNotification`, on a cgroup v1 host: [`NodeGroup::memcg_notified`]).
-    pub memcg: bool,
-    pub watched: bool,
-    pub dirty: bool,
+    memcg: bool,
+    watched: bool,
+    dirty: bool,
     /// Memory the OS and system daemons use on this node (the model's, or the node's own from
     /// a snapshot).
-    pub system_mem: u64,
+    system_mem: u64,
     /// Pods on the node the model does not model one by one (a snapshot's `otherPods`): they
     /// count toward `maxPods`; their requests and working set are in `requested` and
     /// `pod_usage` from the start.
-    pub fixed_pods: u32,
+    fixed_pods: u32,
     /// Cordoned: the scheduler sends it no new pods.
-    pub cordoned: bool,
+    cordoned: bool,
 }
 
 impl Node {
@@ -168,25 +175,25 @@ pub(crate) enum CState {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Leak {
-    pub curve: LeakCurve,
-    pub deadline: u64,
+    curve: LeakCurve,
+    deadline: u64,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Ctr {
-    pub name: String,
-    pub mem: MemorySpec,
-    pub working_set: u64,
-    pub warmup: u64,
-    pub leak: Option<Leak>,
-    pub leaker: bool,
-    pub ephemeral: bool,
-    pub state: CState,
-    pub usage: u64,
-    pub restarts: u32,
-    pub backoff: Backoff,
-    pub oom_adj: i64,
-    pub epoch: u32,
+    name: String,
+    mem: MemorySpec,
+    working_set: u64,
+    warmup: u64,
+    leak: Option<Leak>,
+    leaker: bool,
+    ephemeral: bool,
+    state: CState,
+    usage: u64,
+    restarts: u32,
+    backoff: Backoff,
+    oom_adj: i64,
+    epoch: u32,
 }
 
 impl Ctr {
@@ -234,24 +241,24 @@ pub(crate) enum PodPhase {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Pod {
-    pub name: String,
-    pub wl: WlId,
-    pub revision: u32,
-    pub node: Option<NodeId>,
-    pub phase: PodPhase,
-    pub ctrs: Vec<Ctr>,
-    pub request: u64,
-    pub nonzero_request: u64,
-    pub qos: QosClass,
-    pub priority: i32,
-    pub ready_after: u64,
-    pub seq: u64,
-    pub next_try: u64,
-    pub unschedulable_reported: bool,
-    pub in_dynamic: bool,
-    pub last_leak_sample: u64,
+    name: String,
+    wl: WlId,
+    revision: u32,
+    node: Option<NodeId>,
+    phase: PodPhase,
+    ctrs: Vec<Ctr>,
+    request: u64,
+    nonzero_request: u64,
+    qos: QosClass,
+    priority: i32,
+    ready_after: u64,
+    seq: u64,
+    next_try: u64,
+    unschedulable_reported: bool,
+    in_dynamic: bool,
+    last_leak_sample: u64,
     /// Deleted by the control plane while its kubelet was away: still running on its node.
-    pub deleting: bool,
+    deleting: bool,
 }
 
 impl Pod {
@@ -263,54 +270,54 @@ impl Pod {
 /// A container of a workload's pod template.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TplCtr {
-    pub name: String,
-    pub mem: MemorySpec,
-    pub working_set: u64,
-    pub jitter: f64,
-    pub leak: Option<Leak>,
-    pub leaker: bool,
+    name: String,
+    mem: MemorySpec,
+    working_set: u64,
+    jitter: f64,
+    leak: Option<Leak>,
+    leaker: bool,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Workload {
-    pub name: String,
-    pub namespace: String,
-    pub labels: BTreeMap<String, String>,
-    pub replicas: u32,
-    pub priority: i32,
-    pub priority_class_name: Option<String>,
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    replicas: u32,
+    priority: i32,
+    priority_class_name: Option<String>,
     /// The Deployment's pod template: its ReplicaSet is `rs[revision]`.
-    pub template: Vec<TplCtr>,
-    pub revision: u32,
+    template: Vec<TplCtr>,
+    revision: u32,
     /// The ReplicaSets by revision: old ones stay while they have replicas (a rollback to an
     /// earlier template reuses its ReplicaSet, as the Deployment controller does).
-    pub rs: BTreeMap<u32, ReplicaSet>,
+    rs: BTreeMap<u32, ReplicaSet>,
     /// The controller has acted on the latest template (`observedGeneration >= generation`).
-    pub observed: bool,
-    pub pods: Vec<PodId>,
+    observed: bool,
+    pods: Vec<PodId>,
     /// Pods deleted while their kubelet was away: still running until it is back.
-    pub deleting: Vec<PodId>,
-    pub node_counts: Vec<u16>,
-    pub max_surge: CountOrPercent,
-    pub max_unavailable: CountOrPercent,
-    pub ready_after: u64,
-    pub warmup: u64,
-    pub readiness_probe: bool,
-    pub dirty: bool,
-    pub hash: String,
+    deleting: Vec<PodId>,
+    node_counts: Vec<u16>,
+    max_surge: CountOrPercent,
+    max_unavailable: CountOrPercent,
+    ready_after: u64,
+    warmup: u64,
+    readiness_probe: bool,
+    dirty: bool,
+    hash: String,
     /// Each observed pod's containers' working sets (a snapshot's): the k-th pod created takes
     /// the (k mod n)-th, in place of the template's figure and its jitter.
-    pub measured: Vec<BTreeMap<String, u64>>,
+    measured: Vec<BTreeMap<String, u64>>,
     /// Pods created so far.
-    pub created: usize,
+    created: usize,
 }
 
 /// A ReplicaSet of a workload: its `spec.replicas`, its pod template and pod-template-hash.
 #[derive(Debug, Clone)]
 pub(crate) struct ReplicaSet {
-    pub replicas: u32,
-    pub template: Vec<TplCtr>,
-    pub hash: String,
+    replicas: u32,
+    template: Vec<TplCtr>,
+    hash: String,
 }
 
 /// The target workload as its Deployment status reports it.
@@ -352,37 +359,48 @@ enum Timer {
 /// Where the run's target is.
 #[derive(Debug, Clone)]
 pub(crate) struct TargetInfo {
-    pub wl: WlId,
-    pub pdbs: Vec<usize>,
+    wl: WlId,
+    pdbs: Vec<usize>,
 }
 
-/// The simulated cluster.
+/// The simulated cluster: its objects, its clock and what it has observed. The mechanisms that
+/// change it are this module's files (`node.rs`, `eviction.rs`, `control.rs`, ...); the rest of
+/// the simulator reads it through the accessors below.
 #[derive(Debug, Clone)]
 pub(crate) struct World {
-    pub s: Settings,
-    pub t: u64,
-    pub start: Time,
-    pub rng: Rng,
-    pub nodes: Vec<Node>,
-    pub pods: Vec<Pod>,
-    pub wls: Vec<Workload>,
-    pub pdbs: Vec<PdbModel>,
-    pub limit_ranges: Vec<LimitRangeModel>,
-    pub hpas: Vec<super::model::HpaModel>,
+    settings: Settings,
+    /// The current internal second (see [`T0`]).
+    clock: u64,
+    /// The virtual time of [`T0`].
+    start: Time,
+    rng: Rng,
+    nodes: Vec<Node>,
+    pods: Vec<Pod>,
+    workloads: Vec<Workload>,
+    pdbs: Vec<PdbModel>,
+    limit_ranges: Vec<LimitRangeModel>,
+    hpas: Vec<HpaModel>,
+    /// (when, order of arming, what): the earliest first, ties in the order they were set.
     timers: BinaryHeap<Reverse<(u64, u64, Timer)>>,
     timer_seq: u64,
+    /// The scheduler's queue: (−priority, creation order, pod).
     pending: BTreeSet<(i64, u64, PodId)>,
+    /// Pods with a container whose memory is still changing (warming up or leaking).
     dynamic: Vec<PodId>,
+    /// Nodes near a threshold, which the eviction manager's tick looks at.
     watched: BTreeSet<NodeId>,
     dirty_nodes: Vec<NodeId>,
     /// Status posts due this second, and those that come after the step's synchronize.
     status_due: Vec<NodeId>,
     status_late: Vec<NodeId>,
+    /// Where the scheduler's last search for a node stopped.
     next_start: usize,
     pod_seq: u64,
+    /// Pod names in use.
     names: BTreeSet<String>,
-    pub target: Option<TargetInfo>,
-    pub out: Vec<Observation>,
+    target: Option<TargetInfo>,
+    /// What happened since the caller last took them.
+    observations: Vec<Observation>,
     last_workload: Option<WorkloadSample>,
     last_leaker_pods: Option<u32>,
     /// How often the leaker's bytes are sampled, and from when: see [`World::sample_leaks_every`].
@@ -393,11 +411,86 @@ pub(crate) struct World {
     quiet: bool,
     /// Nodes whose eviction threshold is met in the steady state, before any experiment: a
     /// model past the edge fails by itself, and what a run then shows is not the leak's doing.
-    pub past_edge: Vec<NodeId>,
+    past_edge: Vec<NodeId>,
     hpa_state: Vec<(u64, u32)>,
 }
 
 impl World {
+    /// The current internal second.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// What was observed since the last call.
+    pub fn take_observations(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut self.observations)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn node_name(&self, n: NodeId) -> &str {
+        &self.nodes[n].name
+    }
+
+    /// The nodes the control plane sees Ready.
+    pub fn ready_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| !n.not_ready)
+    }
+
+    /// The names of the nodes past the edge before any experiment (see `past_edge`).
+    pub fn past_edge_nodes(&self) -> impl Iterator<Item = &str> {
+        self.past_edge.iter().map(|&n| self.node_name(n))
+    }
+
+    /// The nodes a workload's pods run on, each once.
+    pub fn hosts(&self, wl: WlId) -> BTreeSet<NodeId> {
+        self.workloads[wl]
+            .pods
+            .iter()
+            .filter_map(|&p| self.pods[p].node)
+            .collect()
+    }
+
+    pub fn pod_name(&self, p: PodId) -> &str {
+        &self.pods[p].name
+    }
+
+    /// Pods that are Pending (not scheduled), in the whole cluster.
+    pub fn pending_pods(&self) -> usize {
+        self.pods
+            .iter()
+            .filter(|p| p.phase == PodPhase::Pending)
+            .count()
+    }
+
+    /// The ready pods of a workload now.
+    pub fn ready_pods(&self, wl: WlId) -> u32 {
+        let t = self.clock;
+        self.workloads[wl]
+            .pods
+            .iter()
+            .filter(|&&p| self.pod_ready(p, t))
+            .count() as u32
+    }
+
+    pub fn workload(&self, wl: WlId) -> &Workload {
+        &self.workloads[wl]
+    }
+
+    pub fn pdb(&self, b: usize) -> &PdbModel {
+        &self.pdbs[b]
+    }
+
+    pub fn limit_ranges(&self) -> &[LimitRangeModel] {
+        &self.limit_ranges
+    }
+
+    pub fn hpas(&self) -> &[HpaModel] {
+        &self.hpas
+    }
+
     pub fn pod_ref(&self, p: PodId) -> PodRef {
         let pod = &self.pods[p];
         PodRef {
@@ -405,6 +498,81 @@ impl World {
             node: pod.node.map(|n| self.nodes[n].name.clone()),
             target: self.target.as_ref().is_some_and(|t| t.wl == pod.wl),
         }
+    }
+}
+
+impl Node {
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub fn allocatable(&self) -> u64 {
+        self.allocatable
+    }
+}
+
+impl Leak {
+    pub fn new(curve: LeakCurve, deadline: u64) -> Self {
+        Leak { curve, deadline }
+    }
+
+    /// The internal second the leaker frees its memory (and an ephemeral one exits).
+    pub fn deadline(&self) -> u64 {
+        self.deadline
+    }
+}
+
+impl TplCtr {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn memory(&self) -> MemorySpec {
+        self.mem
+    }
+
+    pub fn is_leaker(&self) -> bool {
+        self.leaker
+    }
+}
+
+impl Workload {
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn replicas(&self) -> u32 {
+        self.replicas
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+
+    pub fn priority_class_name(&self) -> Option<&str> {
+        self.priority_class_name.as_deref()
+    }
+
+    /// The Deployment's pod template.
+    pub fn template(&self) -> &[TplCtr] {
+        &self.template
+    }
+
+    pub fn readiness_probe(&self) -> bool {
+        self.readiness_probe
+    }
+
+    /// Seconds from a container's start to its readiness probe passing.
+    pub fn ready_after(&self) -> u64 {
+        self.ready_after
     }
 }
 

@@ -218,17 +218,17 @@ fn start_time(model: &ClusterModel) -> crate::Result<Time> {
 impl World {
     /// Builds the cluster in its steady state: every pod scheduled and running since long ago.
     pub fn new(model: &ClusterModel, seed: u64) -> crate::Result<Self> {
-        let s = Settings::from(&model.spec.kubelet);
+        let settings = Settings::from(&model.spec.kubelet);
         let mut rng = Rng::new(seed);
-        let nodes = build_nodes(model, &s, &mut rng);
+        let nodes = build_nodes(model, &settings, &mut rng);
         let workloads = model.workloads();
         let hints = placement_hints(&workloads, &nodes);
-        let wls = workloads
+        let workload_states = workloads
             .iter()
             .map(|w| fresh_workload(w, nodes.len()))
             .collect();
         let start = start_time(model)?;
-        let mut w = World::empty(model, s, start, rng, nodes, wls);
+        let mut w = World::empty(model, settings, start, rng, nodes, workload_states);
         w.create_first_replica_sets();
         // Steady state: place everything at time 0 with containers long since running, then
         // start the clock at T0.
@@ -243,20 +243,20 @@ impl World {
     /// A world with its nodes and workloads but no pods, timers or observations yet.
     pub(super) fn empty(
         model: &ClusterModel,
-        s: Settings,
+        settings: Settings,
         start: Time,
         rng: Rng,
         nodes: Vec<Node>,
-        wls: Vec<Workload>,
+        workloads: Vec<Workload>,
     ) -> Self {
         World {
-            s,
-            t: 0,
+            settings,
+            clock: 0,
             start,
             rng,
             nodes,
             pods: Vec::new(),
-            wls,
+            workloads,
             pdbs: model.spec.pdbs.clone(),
             limit_ranges: model.spec.limit_ranges.clone(),
             hpas: model.spec.hpas.clone(),
@@ -272,7 +272,7 @@ impl World {
             pod_seq: 0,
             names: BTreeSet::new(),
             target: None,
-            out: Vec::new(),
+            observations: Vec::new(),
             last_workload: None,
             last_leaker_pods: None,
             leak_every: 30,
@@ -286,11 +286,11 @@ impl World {
 
     /// Gives every workload its first ReplicaSet (revision 0) and pod-template-hash.
     pub(super) fn create_first_replica_sets(&mut self) {
-        for i in 0..self.wls.len() {
+        for i in 0..self.workloads.len() {
             let hash = self.template_hash(i);
-            let template = self.wls[i].template.clone();
-            self.wls[i].hash = hash.clone();
-            self.wls[i].rs.insert(
+            let template = self.workloads[i].template.clone();
+            self.workloads[i].hash = hash.clone();
+            self.workloads[i].rs.insert(
                 0,
                 ReplicaSet {
                     replicas: 0,
@@ -311,7 +311,7 @@ impl World {
         let (n, to_find) = (self.nodes.len(), self.nodes_to_find());
         for p in initial {
             let wl = self.pods[p].wl;
-            let ordinal = self.wls[wl].pods.iter().position(|&q| q == p);
+            let ordinal = self.workloads[wl].pods.iter().position(|&q| q == p);
             match ordinal.and_then(|k| hints[wl].get(k).copied().flatten()) {
                 // A snapshot's pod goes back where it was.
                 Some(node) => self.bind(p, node),
@@ -335,7 +335,7 @@ impl World {
     /// Starts the clock at T0 and lets the world emit from then on.
     pub(super) fn start_clock(&mut self) {
         self.timers.clear();
-        self.t = T0;
+        self.clock = T0;
         self.update_dynamic();
         self.past_edge = (0..self.nodes.len())
             .filter(|&n| self.threshold_met(n))

@@ -19,13 +19,13 @@ impl World {
     }
 
     pub fn now(&self) -> Time {
-        self.time_of(self.t)
+        self.time_of(self.clock)
     }
 
     pub(super) fn emit(&mut self, t: u64, event: Event) {
         if !self.quiet {
             let at = self.time_of(t);
-            self.out.push(Observation::new(at, event));
+            self.observations.push(Observation::new(at, event));
         }
     }
 
@@ -37,15 +37,15 @@ impl World {
 
     /// Runs until something was observed or `until` (an internal second) is reached.
     pub fn advance(&mut self, until: u64) {
-        while self.out.is_empty() && self.t < until {
+        while self.observations.is_empty() && self.clock < until {
             if self.quiescent() {
                 let next = self
                     .timers
                     .peek()
                     .map_or(until, |Reverse((at, _, _))| *at)
                     .min(until);
-                if next > self.t + 1 {
-                    self.t = next - 1;
+                if next > self.clock + 1 {
+                    self.clock = next - 1;
                 }
             }
             self.step();
@@ -56,13 +56,13 @@ impl World {
         self.dynamic.is_empty()
             && self.watched.is_empty()
             && self.pending.is_empty()
-            && self.wls.iter().all(|w| !w.dirty)
+            && self.workloads.iter().all(|w| !w.dirty)
             && self.hpas.is_empty()
     }
 
     pub(super) fn step(&mut self) {
-        self.t += 1;
-        let t = self.t;
+        self.clock += 1;
+        let t = self.clock;
         self.drain_timers(t);
         self.update_dynamic();
         self.post_statuses_due(t);

@@ -24,7 +24,7 @@ const UNFIT_CORDONED: usize = 4;
 
 impl World {
     pub(super) fn template_hash(&self, wl: WlId) -> String {
-        let w = &self.wls[wl];
+        let w = &self.workloads[wl];
         token(
             hash_str(&format!("{}/{}/{}", w.namespace, w.name, w.revision)),
             10,
@@ -56,7 +56,7 @@ impl World {
         }
         let wl = self.pods[p].wl;
         if self.pods[p].deleting {
-            self.wls[wl].deleting.retain(|&q| q != p);
+            self.workloads[wl].deleting.retain(|&q| q != p);
         }
         if let Some(n) = self.pods[p].node
             && self.pods[p].phase == PodPhase::Bound
@@ -67,7 +67,7 @@ impl World {
             node.requested -= pod.request;
             node.nonzero_requested -= pod.nonzero_request;
             if !pod.deleting {
-                let cnt = &mut self.wls[wl].node_counts[n];
+                let cnt = &mut self.workloads[wl].node_counts[n];
                 *cnt = cnt.saturating_sub(1);
             }
         }
@@ -76,8 +76,8 @@ impl World {
             self.pending.remove(&key);
         }
         self.pods[p].phase = PodPhase::Gone;
-        self.wls[wl].pods.retain(|&q| q != p);
-        self.wls[wl].dirty = true;
+        self.workloads[wl].pods.retain(|&q| q != p);
+        self.workloads[wl].dirty = true;
     }
 
     pub fn pod_ready(&self, p: PodId, t: u64) -> bool {
@@ -101,16 +101,16 @@ impl World {
 
     /// A new pod of revision `rev`'s ReplicaSet.
     pub(super) fn create_pod(&mut self, wl: WlId, rev: u32) {
-        let t = self.t;
-        let ns = self.wls[wl].namespace.clone();
+        let t = self.clock;
+        let ns = self.workloads[wl].namespace.clone();
         let ranges: Vec<&LimitRangeModel> = self
             .limit_ranges
             .iter()
             .filter(|l| l.namespace == ns)
             .collect();
-        let ordinal = self.wls[wl].created;
-        self.wls[wl].created += 1;
-        let w = &self.wls[wl];
+        let ordinal = self.workloads[wl].created;
+        self.workloads[wl].created += 1;
+        let w = &self.workloads[wl];
         let Some(rs) = w.rs.get(&rev) else {
             return;
         };
@@ -146,7 +146,7 @@ impl World {
         let p = self.pods.len();
         self.pending.insert((-i64::from(pod.priority), pod.seq, p));
         self.pods.push(pod);
-        self.wls[wl].pods.push(p);
+        self.workloads[wl].pods.push(p);
     }
 
     /// The Deployment and ReplicaSet controllers, until neither has anything left to do this
@@ -156,11 +156,11 @@ impl World {
     /// <https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#rolling-update-deployment>
     /// <https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/>
     pub(super) fn reconcile_workloads(&mut self) {
-        for wl in 0..self.wls.len() {
-            if !self.wls[wl].dirty {
+        for wl in 0..self.workloads.len() {
+            if !self.workloads[wl].dirty {
                 continue;
             }
-            self.wls[wl].dirty = false;
+            self.workloads[wl].dirty = false;
             // Scale up, then down, then up again into the room that made: at most a few rounds,
             // since new pods are not ready within the same second.
             for _ in 0..4 {
@@ -170,23 +170,23 @@ impl World {
                     break;
                 }
             }
-            self.wls[wl].observed = true;
+            self.workloads[wl].observed = true;
             // Keep looking while a rollout is in progress: readiness changes move it on.
-            let w = &self.wls[wl];
+            let w = &self.workloads[wl];
             let rolling =
                 w.rs.iter()
                     .any(|(&r, rs)| r != w.revision && rs.replicas > 0)
                     || w.pods.iter().any(|&p| self.pods[p].revision != w.revision);
             if rolling {
-                self.wls[wl].dirty = true;
+                self.workloads[wl].dirty = true;
             }
         }
     }
 
     /// Ready pods of revision `rev` (its ReplicaSet's available replicas).
     pub(super) fn available(&self, wl: WlId, rev: u32) -> u32 {
-        let t = self.t;
-        self.wls[wl]
+        let t = self.clock;
+        self.workloads[wl]
             .pods
             .iter()
             .filter(|&&p| self.pods[p].revision == rev && self.pod_ready(p, t))
@@ -196,17 +196,17 @@ impl World {
     /// The Deployment controller's rolling update: new ReplicaSet up within the surge, old ones
     /// down as availability allows. Returns whether any ReplicaSet's replicas changed.
     pub(super) fn deployment_sync(&mut self, wl: WlId) -> bool {
-        let (replicas, cur) = (self.wls[wl].replicas, self.wls[wl].revision);
-        let olds: Vec<u32> = self.wls[wl]
+        let (replicas, cur) = (self.workloads[wl].replicas, self.workloads[wl].revision);
+        let olds: Vec<u32> = self.workloads[wl]
             .rs
             .iter()
             .filter(|(r, rs)| **r != cur && rs.replicas > 0)
             .map(|(r, _)| *r)
             .collect();
-        let new = self.wls[wl].rs.get(&cur).map_or(0, |rs| rs.replicas);
+        let new = self.workloads[wl].rs.get(&cur).map_or(0, |rs| rs.replicas);
         if olds.is_empty() {
             // Nothing to roll: the Deployment's scale is the ReplicaSet's.
-            if let Some(rs) = self.wls[wl].rs.get_mut(&cur) {
+            if let Some(rs) = self.workloads[wl].rs.get_mut(&cur) {
                 let changed = rs.replicas != replicas;
                 rs.replicas = replicas;
                 return changed;
@@ -215,13 +215,13 @@ impl World {
         }
         let (surge, unavailable) = fenceposts(
             replicas,
-            self.wls[wl].max_surge,
-            self.wls[wl].max_unavailable,
+            self.workloads[wl].max_surge,
+            self.workloads[wl].max_unavailable,
         );
-        let all: u32 = self.wls[wl].rs.values().map(|rs| rs.replicas).sum();
+        let all: u32 = self.workloads[wl].rs.values().map(|rs| rs.replicas).sum();
         let up = new_rs_replicas(replicas, surge, new, all);
         if up != new {
-            if let Some(rs) = self.wls[wl].rs.get_mut(&cur) {
+            if let Some(rs) = self.workloads[wl].rs.get_mut(&cur) {
                 rs.replicas = up;
             }
             return true;
@@ -233,7 +233,7 @@ impl World {
         let counts: Vec<RsCount> = olds
             .iter()
             .map(|&r| RsCount {
-                replicas: self.wls[wl].rs[&r].replicas,
+                replicas: self.workloads[wl].rs[&r].replicas,
                 available: self.available(wl, r),
             })
             .collect();
@@ -241,7 +241,7 @@ impl World {
         let mut changed = false;
         for (r, d) in olds.iter().zip(down) {
             if d > 0 {
-                if let Some(rs) = self.wls[wl].rs.get_mut(r) {
+                if let Some(rs) = self.workloads[wl].rs.get_mut(r) {
                     rs.replicas -= d;
                 }
                 changed = true;
@@ -254,14 +254,14 @@ impl World {
     /// ones), delete the ones it has too many of — unscheduled first, then not ready, then the
     /// newest (`getPodsToDelete`'s ranking). Empty old ReplicaSets are forgotten.
     pub(super) fn replica_set_sync(&mut self, wl: WlId) {
-        let t = self.t;
-        let revisions: Vec<(u32, u32)> = self.wls[wl]
+        let t = self.clock;
+        let revisions: Vec<(u32, u32)> = self.workloads[wl]
             .rs
             .iter()
             .map(|(r, rs)| (*r, rs.replicas))
             .collect();
         for (rev, want) in revisions {
-            let have: Vec<PodId> = self.wls[wl]
+            let have: Vec<PodId> = self.workloads[wl]
                 .pods
                 .iter()
                 .copied()
@@ -294,7 +294,7 @@ impl World {
         }
         // Old ReplicaSets stay, scaled to 0, for a rollback to reuse (`revisionHistoryLimit`,
         // 10): beyond that the oldest empty ones go.
-        let (cur, w) = (self.wls[wl].revision, &self.wls[wl]);
+        let (cur, w) = (self.workloads[wl].revision, &self.workloads[wl]);
         let empty: Vec<u32> =
             w.rs.iter()
                 .filter(|(r, rs)| {
@@ -306,7 +306,7 @@ impl World {
                 .collect();
         let extra = empty.len().saturating_sub(REVISION_HISTORY);
         for r in empty.into_iter().take(extra) {
-            self.wls[wl].rs.remove(&r);
+            self.workloads[wl].rs.remove(&r);
         }
     }
 
@@ -314,17 +314,17 @@ impl World {
     /// a 10% tolerance, and a 5-minute stabilisation window before scaling down.
     /// <https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/#algorithm-details>
     pub(super) fn autoscale(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         for h in 0..self.hpas.len() {
             let hpa = self.hpas[h].clone();
             let Some(wl) = self
-                .wls
+                .workloads
                 .iter()
                 .position(|w| w.name == hpa.target && w.namespace == hpa.namespace)
             else {
                 continue;
             };
-            let ready: Vec<PodId> = self.wls[wl]
+            let ready: Vec<PodId> = self.workloads[wl]
                 .pods
                 .iter()
                 .copied()
@@ -336,7 +336,7 @@ impl World {
             let usage: u64 = ready.iter().map(|&p| self.pods[p].usage()).sum();
             let request: u64 = ready.iter().map(|&p| self.pods[p].request).sum();
             let ratio = usage as f64 / request as f64 / hpa.memory_utilization.fraction().max(0.01);
-            let current = self.wls[wl].replicas;
+            let current = self.workloads[wl].replicas;
             let mut desired = current;
             if (ratio - 1.0).abs() > 0.1 {
                 desired = (f64::from(current) * ratio).ceil() as u32;
@@ -351,8 +351,8 @@ impl World {
                 desired = current.max((*high).min(current));
             }
             if desired != current {
-                self.wls[wl].replicas = desired;
-                self.wls[wl].dirty = true;
+                self.workloads[wl].replicas = desired;
+                self.workloads[wl].dirty = true;
             }
         }
     }
@@ -363,7 +363,7 @@ impl World {
     /// <https://kubernetes.io/docs/concepts/scheduling-eviction/kube-scheduler/>
     /// <https://kubernetes.io/docs/concepts/scheduling-eviction/scheduler-perf-tuning/>
     pub(super) fn schedule(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         if self.pending.is_empty() {
             return;
         }
@@ -440,9 +440,13 @@ impl World {
         // The hottest loop of a large cluster's construction (every initial pod looks at
         // hundreds of nodes): the fields it reads, borrowed once.
         let World {
-            nodes, wls, rng, s, ..
+            nodes,
+            workloads,
+            rng,
+            settings,
+            ..
         } = self;
-        let counts = &wls[wl].node_counts;
+        let counts = &workloads[wl].node_counts;
         let mut found = 0usize;
         let mut best: Option<(u64, NodeId)> = None;
         let mut ties = 0u64;
@@ -453,7 +457,7 @@ impl World {
         for id in (start..n).chain(0..start.min(n)) {
             visited += 1;
             let node = &nodes[id];
-            if let Some(r) = unfit(node, s, pod_req) {
+            if let Some(r) = unfit(node, settings, pod_req) {
                 reasons[r] += 1;
                 continue;
             }
@@ -483,7 +487,7 @@ impl World {
     /// No node took the pod: it waits for the next try, and the first time it says why, as
     /// kube-scheduler's FailedScheduling does.
     pub(super) fn unschedulable(&mut self, p: PodId, n: usize, reasons: &[u32; 5]) {
-        let t = self.t;
+        let t = self.clock;
         self.pods[p].next_try = t + SCHEDULING_RETRY;
         if self.pods[p].unschedulable_reported {
             return;
@@ -507,7 +511,7 @@ impl World {
     }
 
     pub(super) fn bind(&mut self, p: PodId, n: NodeId) {
-        let t = self.t;
+        let t = self.clock;
         let key = (-i64::from(self.pods[p].priority), self.pods[p].seq, p);
         self.pending.remove(&key);
         // The kubelet admits the pod: while its eviction manager sees MemoryPressure — before
@@ -529,8 +533,8 @@ impl World {
             );
             self.pods[p].phase = PodPhase::Gone;
             let wl = self.pods[p].wl;
-            self.wls[wl].pods.retain(|&q| q != p);
-            self.wls[wl].dirty = true;
+            self.workloads[wl].pods.retain(|&q| q != p);
+            self.workloads[wl].dirty = true;
             return;
         }
         let cap = self.nodes[n].capacity;
@@ -543,7 +547,7 @@ impl World {
             for c in &mut pod.ctrs {
                 c.oom_adj = oom_score_adj(qos, c.mem.request, cap);
                 c.state = CState::Waiting {
-                    until: t + self.s.container_start,
+                    until: t + self.settings.container_start,
                 };
                 c.epoch += 1;
             }
@@ -552,12 +556,12 @@ impl World {
         node.pods.push(p);
         node.requested += self.pods[p].request;
         node.nonzero_requested += self.pods[p].nonzero_request;
-        self.wls[wl].node_counts[n] += 1;
+        self.workloads[wl].node_counts[n] += 1;
         if self.nodes[n].kubelet_alive {
             for c in 0..self.pods[p].ctrs.len() {
                 let epoch = self.pods[p].ctrs[c].epoch;
                 self.timer(
-                    t + self.s.container_start,
+                    t + self.settings.container_start,
                     Timer::CtrStart {
                         pod: p,
                         ctr: c,

@@ -24,14 +24,14 @@ impl World {
     /// The hard threshold met, on either signal: `(threshold, available)`.
     pub(super) fn hard_met(&self, n: NodeId) -> Option<(u64, u64)> {
         let node = &self.nodes[n];
-        let hard = self.s.eviction_hard;
-        let avail = node.available(&self.s);
+        let hard = self.settings.eviction_hard;
+        let avail = node.available(&self.settings);
         if avail < hard {
             return Some((hard, avail));
         }
         // Hard memory thresholds apply to the pods' cgroup too when allocatable is enforced
         // (kubelet `addAllocatableThresholds`); soft ones do not.
-        if self.s.allocatable_signal {
+        if self.settings.allocatable_signal {
             let a = node.allocatable_available();
             if a < hard {
                 return Some((hard, a));
@@ -41,9 +41,9 @@ impl World {
     }
 
     pub(super) fn soft_met(&self, n: NodeId) -> bool {
-        self.s
+        self.settings
             .eviction_soft
-            .is_some_and(|s| self.nodes[n].available(&self.s) < s)
+            .is_some_and(|s| self.nodes[n].available(&self.settings) < s)
     }
 
     pub(super) fn threshold_met(&self, n: NodeId) -> bool {
@@ -52,9 +52,13 @@ impl World {
 
     pub(super) fn update_watch(&mut self, n: NodeId) {
         let node = &self.nodes[n];
-        let threshold = self.s.eviction_hard.max(self.s.eviction_soft.unwrap_or(0));
-        let near = node.available(&self.s) < threshold
-            || (self.s.allocatable_signal && node.allocatable_available() < self.s.eviction_hard);
+        let threshold = self
+            .settings
+            .eviction_hard
+            .max(self.settings.eviction_soft.unwrap_or(0));
+        let near = node.available(&self.settings) < threshold
+            || (self.settings.allocatable_signal
+                && node.allocatable_available() < self.settings.eviction_hard);
         let want = node.kubelet_alive && (node.pressure || near);
         if want != node.watched {
             self.nodes[n].watched = want;
@@ -69,8 +73,8 @@ impl World {
     /// The eviction manager's monitoring tick, on the nodes near a threshold (the others have
     /// nothing to find).
     pub(super) fn housekeeping(&mut self) {
-        let t = self.t;
-        let hk = self.s.housekeeping;
+        let t = self.clock;
+        let hk = self.settings.housekeeping;
         let due: Vec<NodeId> = self
             .watched
             .iter()
@@ -98,7 +102,7 @@ impl World {
         }
         let soft_due = self.nodes[n]
             .soft_since
-            .is_some_and(|s| t.saturating_sub(s) >= self.s.soft_grace);
+            .is_some_and(|s| t.saturating_sub(s) >= self.settings.soft_grace);
         if hard.is_some() || soft {
             self.nodes[n].last_observed = Some(t);
         }
@@ -106,7 +110,7 @@ impl World {
         // (`nodeConditionsObservedSince`).
         let pressure = self.nodes[n]
             .last_observed
-            .is_some_and(|lo| t - lo < self.s.transition.max(1));
+            .is_some_and(|lo| t - lo < self.settings.transition.max(1));
         if pressure != self.nodes[n].pressure {
             self.nodes[n].pressure = pressure;
             self.schedule_status(n, t, Some(ms));
@@ -114,9 +118,9 @@ impl World {
         let act = match hard {
             Some(h) => Some(h),
             None if soft_due => self
-                .s
+                .settings
                 .eviction_soft
-                .map(|s| (s, self.nodes[n].available(&self.s))),
+                .map(|s| (s, self.nodes[n].available(&self.settings))),
             None => None,
         };
         if let Some((threshold, avail)) = act {
@@ -132,7 +136,7 @@ impl World {
             if self.evict_one(n, t, threshold, avail) && from_loop {
                 // `waitForPodsCleanup` polls every second, then the loop synchronizes again at
                 // once and sleeps its period from there.
-                let hk = self.s.housekeeping;
+                let hk = self.settings.housekeeping;
                 self.nodes[n].hk_phase = (hk - (t + 1) % hk) % hk;
             }
         }
@@ -167,7 +171,7 @@ impl World {
         if node.dirty && self.memcg_fires(n) {
             return Some(self.crossing_ms(n));
         }
-        let tick = (t + node.hk_phase).is_multiple_of(self.s.housekeeping);
+        let tick = (t + node.hk_phase).is_multiple_of(self.settings.housekeeping);
         (tick && node.watched).then_some(node.hk_ms)
     }
 
@@ -175,7 +179,7 @@ impl World {
     /// taking its growth since the last step as linear.
     pub(super) fn crossing_ms(&self, n: NodeId) -> u64 {
         let node = &self.nodes[n];
-        let s = &self.s;
+        let s = &self.settings;
         // The pods' usage at which each signal meets its threshold.
         let beside = node.system_mem + if node.kubelet_alive { s.kubelet_mem } else { 0 };
         let mut level = node
@@ -199,12 +203,16 @@ impl World {
         }
         self.nodes[n].status_pending = true;
         let node = &self.nodes[n];
-        let ticks_now = (t + node.status_phase).is_multiple_of(self.s.status_every.max(1));
+        let ticks_now = (t + node.status_phase).is_multiple_of(self.settings.status_every.max(1));
         if ticks_now && ms.is_some_and(|ms| ms < node.status_ms) {
             self.status_late.push(n);
             return;
         }
-        let at = crate::sim::kubelet::next_tick(t, self.nodes[n].status_phase, self.s.status_every);
+        let at = crate::sim::kubelet::next_tick(
+            t,
+            self.nodes[n].status_phase,
+            self.settings.status_every,
+        );
         self.timer(at, Timer::NodeStatus { node: n });
     }
 

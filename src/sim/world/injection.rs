@@ -6,7 +6,7 @@ impl World {
     // ----- injection -------------------------------------------------------------------------
 
     pub fn find_workload(&self, namespace: &str, name: &str) -> Option<WlId> {
-        self.wls
+        self.workloads
             .iter()
             .position(|w| w.namespace == namespace && w.name == name)
     }
@@ -16,7 +16,7 @@ impl World {
     /// Deployment controller does by pod-template-hash. The controllers act at once: the change
     /// is accepted now, its rollout is observed afterwards.
     pub fn set_template(&mut self, wl: WlId, template: Vec<TplCtr>) {
-        let existing = self.wls[wl]
+        let existing = self.workloads[wl]
             .rs
             .iter()
             .find(|(_, rs)| rs.template == template)
@@ -24,10 +24,14 @@ impl World {
         let revision = match existing {
             Some(r) => r,
             None => {
-                let r = self.wls[wl].rs.keys().next_back().map_or(0, |r| r + 1);
-                self.wls[wl].revision = r;
+                let r = self.workloads[wl]
+                    .rs
+                    .keys()
+                    .next_back()
+                    .map_or(0, |r| r + 1);
+                self.workloads[wl].revision = r;
                 let hash = self.template_hash(wl);
-                self.wls[wl].rs.insert(
+                self.workloads[wl].rs.insert(
                     r,
                     ReplicaSet {
                         replicas: 0,
@@ -38,7 +42,7 @@ impl World {
                 r
             }
         };
-        let w = &mut self.wls[wl];
+        let w = &mut self.workloads[wl];
         w.revision = revision;
         w.hash = w.rs[&revision].hash.clone();
         w.template = template;
@@ -55,7 +59,7 @@ impl World {
     /// Attaches an ephemeral leaker to a running pod: no resources, charged to the pod, never
     /// restarted. <https://kubernetes.io/docs/concepts/workloads/pods/ephemeral-containers/>
     pub fn attach_ephemeral(&mut self, p: PodId, name: &str, leak: Leak) {
-        let t = self.t;
+        let t = self.clock;
         let ctr = Ctr {
             name: name.to_string(),
             mem: MemorySpec::default(),
@@ -98,7 +102,7 @@ impl World {
 
     /// Pods of a workload that are running, in a stable order.
     pub fn running_pods(&self, wl: WlId) -> Vec<PodId> {
-        self.wls[wl]
+        self.workloads[wl]
             .pods
             .iter()
             .copied()
@@ -108,6 +112,6 @@ impl World {
 
     /// Total pods that are not gone (for descriptions).
     pub fn live_pods(&self) -> usize {
-        self.wls.iter().map(|w| w.pods.len()).sum()
+        self.workloads.iter().map(|w| w.pods.len()).sum()
     }
 }

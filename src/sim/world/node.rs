@@ -47,7 +47,7 @@ impl World {
 
     /// Recomputes the memory of containers that are still changing; kills those at their limit.
     pub(super) fn update_dynamic(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         let list = std::mem::take(&mut self.dynamic);
         let mut keep = Vec::with_capacity(list.len());
         for p in list {
@@ -184,7 +184,7 @@ impl World {
     }
 
     pub(super) fn check_nodes(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         let dirty = std::mem::take(&mut self.dirty_nodes);
         for &n in &dirty {
             self.nodes[n].dirty = false;
@@ -192,7 +192,7 @@ impl World {
             // kernel kills inside it, the node is fine); without, the node itself runs out before
             // the kubelet could act.
             // https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#node-out-of-memory-behavior
-            if self.nodes[n].kubelet_unprotected(&self.s) {
+            if self.nodes[n].kubelet_unprotected(&self.settings) {
                 self.node_oom(n, t);
                 self.cgroup_oom(n, t);
             } else {
@@ -224,13 +224,13 @@ impl World {
     /// The node is out of memory: the kubelet dies if nothing was reserved for it, and the
     /// kernel OOM killer picks among the containers (SystemOOM).
     pub(super) fn node_oom(&mut self, n: NodeId, t: u64) {
-        if self.nodes[n].total(&self.s) <= self.nodes[n].capacity {
+        if self.nodes[n].total(&self.settings) <= self.nodes[n].capacity {
             return;
         }
-        if self.nodes[n].kubelet_alive && self.nodes[n].kubelet_unprotected(&self.s) {
+        if self.nodes[n].kubelet_alive && self.nodes[n].kubelet_unprotected(&self.settings) {
             self.kubelet_killed(n, t);
         }
-        while self.nodes[n].total(&self.s) > self.nodes[n].capacity {
+        while self.nodes[n].total(&self.settings) > self.nodes[n].capacity {
             let Some((p, c)) = self.oom_victim(n) else {
                 break;
             };
@@ -283,13 +283,13 @@ impl World {
         // kubelet renews its Lease every 10 s) is older than the grace period, checking every
         // 5 s (`node-monitor-period`): 30–45 s after the kubelet died, not 40 s on the dot.
         // https://kubernetes.io/docs/concepts/architecture/nodes/#heartbeats
-        let grace = (self.s.grace + self.rng.below(6)).saturating_sub(self.rng.below(10));
+        let grace = (self.settings.grace + self.rng.below(6)).saturating_sub(self.rng.below(10));
         self.timer(t + grace.max(1), Timer::NodeGrace { node: n, inc });
         // How long a starved node takes to let its kubelet run again depends on what thrashes
         // there: the model's figure is the typical time, each incident draws from half to one
         // and a half times it. A fixed delay would bring every node that died in one wave back in
         // the same second, to die together again.
-        let d = self.s.kubelet_restart;
+        let d = self.settings.kubelet_restart;
         let delay = d / 2 + self.rng.below(d + 1);
         self.timer(t + delay.max(1), Timer::KubeletRestart { node: n, inc });
     }
@@ -298,7 +298,7 @@ impl World {
         // The restarted kubelet allocates what it needs; on a full node that allocation is
         // what wakes the kernel OOM killer, which frees room by killing containers (never the
         // kubelet: oom_score_adj -999).
-        while self.nodes[n].available(&self.s) < self.s.kubelet_mem {
+        while self.nodes[n].available(&self.settings) < self.settings.kubelet_mem {
             let Some((p, c)) = self.oom_victim(n) else {
                 // Nothing left to kill: systemd keeps trying.
                 let inc = self.nodes[n].incarnation;
@@ -390,7 +390,10 @@ impl World {
                 message: "Kubelet stopped posting node status: kubelet OOM-killed".into(),
             },
         );
-        self.timer(t + self.s.toleration, Timer::TaintEvict { node: n, inc });
+        self.timer(
+            t + self.settings.toleration,
+            Timer::TaintEvict { node: n, inc },
+        );
     }
 
     /// The taint manager deletes the pods of a node that stayed NotReady past the toleration.
@@ -415,11 +418,11 @@ impl World {
             );
             self.pods[p].deleting = true;
             let wl = self.pods[p].wl;
-            self.wls[wl].pods.retain(|&q| q != p);
-            self.wls[wl].deleting.push(p);
-            let cnt = &mut self.wls[wl].node_counts[n];
+            self.workloads[wl].pods.retain(|&q| q != p);
+            self.workloads[wl].deleting.push(p);
+            let cnt = &mut self.workloads[wl].node_counts[n];
             *cnt = cnt.saturating_sub(1);
-            self.wls[wl].dirty = true;
+            self.workloads[wl].dirty = true;
         }
     }
 }

@@ -42,7 +42,7 @@ fn container_over_its_limit_is_oom_killed_and_backs_off() {
         start: oomsday_core::Quantity::mib(100),
         max: None,
     };
-    let mut tpl = w.wls[wl].template.clone();
+    let mut tpl = w.workloads[wl].template.clone();
     tpl.push(World::leaker_template(
         "oomsday-leaker",
         MemorySpec {
@@ -56,10 +56,10 @@ fn container_over_its_limit_is_oom_killed_and_backs_off() {
     ));
     w.set_template(wl, tpl);
     w.advance(T0 + 600);
-    let mut all = std::mem::take(&mut w.out);
-    while w.t < T0 + 600 {
+    let mut all = std::mem::take(&mut w.observations);
+    while w.clock < T0 + 600 {
         w.advance(T0 + 600);
-        all.append(&mut w.out);
+        all.append(&mut w.observations);
     }
     let kills: Vec<_> = all
         .iter()
@@ -141,8 +141,8 @@ fn inject(w: &mut World, l: Leak, limit_mib: Option<u64>) {
         wl: 0,
         pdbs: vec![0],
     });
-    w.sample_leaks_every(1, w.t);
-    let mut tpl = w.wls[0].template.clone();
+    w.sample_leaks_every(1, w.clock);
+    let mut tpl = w.workloads[0].template.clone();
     tpl.push(World::leaker_template(
         "oomsday-leaker",
         MemorySpec {
@@ -155,7 +155,7 @@ fn inject(w: &mut World, l: Leak, limit_mib: Option<u64>) {
 }
 
 fn revert(w: &mut World) {
-    let tpl = w.wls[0]
+    let tpl = w.workloads[0]
         .template
         .iter()
         .filter(|c| !c.leaker)
@@ -166,18 +166,18 @@ fn revert(w: &mut World) {
 
 /// Exactly one second, and what it produced.
 fn step(w: &mut World) -> Vec<Observation> {
-    let target = w.t + 1;
-    let mut out = std::mem::take(&mut w.out);
-    while w.t < target {
+    let target = w.clock + 1;
+    let mut out = std::mem::take(&mut w.observations);
+    while w.clock < target {
         w.advance(target);
-        out.append(&mut w.out);
+        out.append(&mut w.observations);
     }
     out
 }
 
 /// Runs `secs` seconds; `each` looks at the world after every second.
 fn run(w: &mut World, secs: u64, mut each: impl FnMut(&World, &[Observation])) -> Vec<Observation> {
-    let mut all = std::mem::take(&mut w.out);
+    let mut all = std::mem::take(&mut w.observations);
     for _ in 0..secs {
         let obs = step(w);
         each(w, &obs);
@@ -218,7 +218,7 @@ fn memcg_notification_evicts_in_the_second_the_threshold_is_crossed() {
         inject(&mut w, leak(48, 8, T0 + 600), None);
         let mut met_before = Vec::new();
         let obs = run(&mut w, 60, |w, _| {
-            met_before.push((w.t, w.threshold_met(0)))
+            met_before.push((w.clock, w.threshold_met(0)))
         });
         let first = *times(&w, &obs, evicted).first().expect("an eviction");
         // Not met at the end of the second before: the notification acted at the crossing.
@@ -235,7 +235,9 @@ fn without_memcg_the_ten_second_monitoring_tick_finds_the_crossing() {
         let phase = w.nodes[0].hk_phase;
         inject(&mut w, leak(48, 8, T0 + 600), None);
         let mut met_at = Vec::new();
-        let obs = run(&mut w, 60, |w, _| met_at.push((w.t, w.threshold_met(0))));
+        let obs = run(&mut w, 60, |w, _| {
+            met_at.push((w.clock, w.threshold_met(0)))
+        });
         let first = *times(&w, &obs, evicted).first().expect("an eviction");
         assert!(
             (first + phase).is_multiple_of(10),
@@ -387,7 +389,7 @@ fn the_memory_pressure_taint_refuses_burstable_pods_until_it_is_lifted() {
         // (second, the API's MemoryPressure, pods waiting for the scheduler) after each second.
         let mut state = Vec::new();
         let obs = run(&mut w, 150, |w, _| {
-            state.push((w.t, w.nodes[0].api_pressure, w.pending.len()))
+            state.push((w.clock, w.nodes[0].api_pressure, w.pending.len()))
         });
         let api_at = |t: u64| state.iter().find(|s| s.0 == t).map(|s| s.1);
         for o in &obs {
@@ -432,7 +434,7 @@ fn best_effort_pods_sent_before_the_taint_are_rejected_at_admission() {
         inject(&mut w, leak(48, 8, T0 + 600), None);
         let mut state = Vec::new();
         let obs = run(&mut w, 60, |w, _| {
-            state.push((w.t, w.nodes[0].pressure, w.nodes[0].api_pressure))
+            state.push((w.clock, w.nodes[0].pressure, w.nodes[0].api_pressure))
         });
         for o in &obs {
             if let Event::AdmissionRejected { message, pod } = &o.event {
@@ -457,13 +459,13 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
     let mut fewest = u32::MAX;
     let mut waiting_ready = 0;
     let obs = run(&mut w, 90, |w, _| {
-        fewest = fewest.min(w.budget_status(0, w.t).0);
-        for &p in &w.wls[0].pods {
+        fewest = fewest.min(w.budget_status(0, w.clock).0);
+        for &p in &w.workloads[0].pods {
             let waiting = w.pods[p]
                 .ctrs
                 .iter()
                 .any(|c| c.leaker && matches!(c.state, CState::Waiting { .. }));
-            if waiting && w.pod_ready(p, w.t) {
+            if waiting && w.pod_ready(p, w.clock) {
                 waiting_ready += 1;
             }
         }
@@ -471,7 +473,7 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
     assert_eq!(waiting_ready, 0, "a pod whose leaker waits is not ready");
     assert_eq!(fewest, 0, "all three waiting at once: the PDB at 0 healthy");
     // Per pod: kill → restart gaps of 1 s, then 11–16 s, then 21–31 s.
-    let pod = w.wls[0].pods[0];
+    let pod = w.workloads[0].pods[0];
     let name = w.pods[pod].name.clone();
     let mine = |e: &Event| match e {
         Event::LeakerStarted { pod } | Event::OomKilled { pod, .. } => pod.name == name,
@@ -500,34 +502,34 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
 #[test]
 fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
     let mut w = World::new(&bed(""), 4).unwrap();
-    let t0 = w.t;
+    let t0 = w.clock;
     inject(&mut w, leak(0, 8, T0 + 600), None);
     let check = |w: &World, done: &mut Option<u64>| {
-        let pods = w.wls[0].pods.len();
-        let ready = w.wls[0]
+        let pods = w.workloads[0].pods.len();
+        let ready = w.workloads[0]
             .pods
             .iter()
-            .filter(|&&p| w.pod_ready(p, w.t))
+            .filter(|&&p| w.pod_ready(p, w.clock))
             .count();
         assert!(pods <= 4, "maxSurge 25% of 3 = 1: {pods} pods");
         assert!(ready >= 3, "maxUnavailable 0: {ready} ready");
-        let s = w.workload_sample(0, w.t);
+        let s = w.workload_sample(0, w.clock);
         if done.is_none() && s.updated == 3 && s.current == 3 && s.ready == 3 {
-            *done = Some(w.t);
+            *done = Some(w.clock);
         }
     };
     let mut done = None;
     run(&mut w, 10, |w, _| check(w, &mut done));
     assert_eq!(done, Some(t0 + 3), "one pod a second");
-    let t1 = w.t;
+    let t1 = w.clock;
     revert(&mut w);
     let mut back = None;
     let obs = run(&mut w, 10, |w, _| check(w, &mut back));
     assert_eq!(back, Some(t1 + 3));
     // The revert reuses the first ReplicaSet: its pods carry its hash again.
-    let hash = &w.wls[0].rs[&0].hash;
+    let hash = &w.workloads[0].rs[&0].hash;
     assert!(
-        w.wls[0]
+        w.workloads[0]
             .pods
             .iter()
             .all(|&p| w.pods[p].name.contains(hash.as_str()))
@@ -541,7 +543,7 @@ fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
 #[test]
 fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
     let mut w = World::new(&bed(""), 5).unwrap();
-    let t0 = w.t;
+    let t0 = w.clock;
     inject(&mut w, leak(48, 8, T0 + 600), None);
     let obs = run(&mut w, 12, |_, _| {});
     let starts: Vec<(String, u64)> = obs
@@ -572,7 +574,7 @@ fn workload_samples_and_leaker_pods_follow_the_rollouts() {
     let mut w = World::new(&bed(""), 6).unwrap();
     inject(&mut w, leak(1, 8, T0 + 600), None);
     let mut obs = run(&mut w, 6, |_, _| {});
-    let t = w.t;
+    let t = w.clock;
     revert(&mut w);
     obs.extend(run(&mut w, 6, |_, _| {}));
     let samples: Vec<(u64, &Event)> = obs
@@ -682,11 +684,11 @@ fn pods_created_later_take_the_measured_working_sets_in_turn_and_avoid_cordoned_
     let wl = 0;
     let mut fresh = Vec::new();
     for _ in 0..3 {
-        let p = w.wls[wl].pods[0];
-        w.remove_pod(p, w.t, None);
+        let p = w.workloads[wl].pods[0];
+        w.remove_pod(p, w.clock, None);
         w.reconcile_workloads();
         w.schedule();
-        let newest = *w.wls[wl].pods.last().unwrap();
+        let newest = *w.workloads[wl].pods.last().unwrap();
         fresh.push((
             w.pods[newest].ctrs[0].working_set >> 20,
             w.pods[newest].node.map(|n| w.nodes[n].name.clone()),

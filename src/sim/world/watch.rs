@@ -4,21 +4,39 @@
 use super::*;
 
 impl World {
+    /// Makes workload `wl` the run's target, watching its budgets.
+    pub fn set_target(&mut self, wl: WlId) {
+        let pdbs = self.budgets_of(wl);
+        self.target = Some(TargetInfo { wl, pdbs });
+    }
+
+    /// The PDBs that select workload `wl`'s pods (an empty selector selects none here).
+    pub fn budgets_of(&self, wl: WlId) -> Vec<usize> {
+        let w = &self.workloads[wl];
+        (0..self.pdbs.len())
+            .filter(|&b| {
+                let p = &self.pdbs[b];
+                p.namespace == w.namespace
+                    && !p.selector.is_empty()
+                    && p.selector.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+            })
+            .collect()
+    }
+
     // ----- what the run watches --------------------------------------------------------------
 
     /// The state the run begins in, as a real cluster's first lists give it (baseline
     /// observations): the target's status and budgets, and the conditions of the nodes hosting
     /// it that are not healthy (the simulator posts node conditions only when they change).
     pub fn report_baseline(&mut self) {
-        let from = self.out.len();
+        let from = self.observations.len();
         self.report_status();
-        let t = self.t;
-        let hosts: std::collections::BTreeSet<usize> = self
+        let t = self.clock;
+        let hosts = self
             .target
-            .iter()
-            .flat_map(|target| self.wls[target.wl].pods.iter())
-            .filter_map(|&p| self.pods[p].node)
-            .collect();
+            .as_ref()
+            .map(|target| self.hosts(target.wl))
+            .unwrap_or_default();
         for n in hosts {
             let (name, not_ready, pressure) = {
                 let node = &self.nodes[n];
@@ -43,13 +61,13 @@ impl World {
                 }
             }
         }
-        for o in &mut self.out[from..] {
+        for o in &mut self.observations[from..] {
             o.baseline = true;
         }
     }
 
     pub(super) fn report_status(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         let Some(target) = self.target.clone() else {
             return;
         };
@@ -104,7 +122,7 @@ impl World {
             }
         }
         if t >= self.leak_from && (t - self.leak_from).is_multiple_of(self.leak_every) {
-            let pods = self.wls[wl].pods.clone();
+            let pods = self.workloads[wl].pods.clone();
             for p in pods {
                 self.sample_leak(p, t);
             }
@@ -115,7 +133,7 @@ impl World {
     /// of the current template), `replicas` (every pod not terminating), whether the controller
     /// has seen the latest template, and whether that template carries the leaker.
     pub(super) fn workload_sample(&self, wl: WlId, t: u64) -> WorkloadSample {
-        let w = &self.wls[wl];
+        let w = &self.workloads[wl];
         let ready = w.pods.iter().filter(|&&p| self.pod_ready(p, t)).count() as u32;
         let updated = w
             .pods
@@ -135,7 +153,7 @@ impl World {
     /// Target pods that still carry a live leaker: a sidecar leaker in a pod that has not
     /// terminated (whatever the container's state), an ephemeral one that has not exited.
     pub(super) fn leaker_pods(&self, wl: WlId) -> u32 {
-        let w = &self.wls[wl];
+        let w = &self.workloads[wl];
         w.pods
             .iter()
             .chain(&w.deleting)
@@ -179,19 +197,19 @@ impl World {
     /// <https://kubernetes.io/docs/tasks/run-application/configure-pdb/>
     pub fn budget_status(&self, b: usize, t: u64) -> (u32, u32, u32, u32) {
         let pdb = &self.pdbs[b];
-        let matching: Vec<WlId> = (0..self.wls.len())
+        let matching: Vec<WlId> = (0..self.workloads.len())
             .filter(|&w| {
-                self.wls[w].namespace == pdb.namespace
+                self.workloads[w].namespace == pdb.namespace
                     && pdb
                         .selector
                         .iter()
-                        .all(|(k, v)| self.wls[w].labels.get(k) == Some(v))
+                        .all(|(k, v)| self.workloads[w].labels.get(k) == Some(v))
             })
             .collect();
-        let expected: u32 = matching.iter().map(|&w| self.wls[w].replicas).sum();
+        let expected: u32 = matching.iter().map(|&w| self.workloads[w].replicas).sum();
         let healthy = matching
             .iter()
-            .flat_map(|&w| self.wls[w].pods.iter())
+            .flat_map(|&w| self.workloads[w].pods.iter())
             .filter(|&&p| self.pod_ready(p, t))
             .count() as u32;
         let desired = match (pdb.min_available, pdb.max_unavailable) {
