@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use oomsday_core::{CountOrPercent, Quantity};
 
 use super::model::{ClusterModel, HpaModel, LimitRangeModel, MemorySpec};
-use super::world::{Leak, TplCtr, Workload, World};
+use super::world::{Leak, PdbId, TplCtr, Workload, WorkloadId, World};
 use crate::defences::Defences;
 use crate::engine::{Cluster, InjectionPlan};
 use crate::keys::LEAKER_CONTAINER;
@@ -101,7 +101,7 @@ impl SimCluster {
         Ok(Leak::new(curve, self.world.second_of(plan.deadline)))
     }
 
-    fn target(&self, namespace: &str, name: &str) -> Result<usize> {
+    fn target(&self, namespace: &str, name: &str) -> Result<WorkloadId> {
         self.world.find_workload(namespace, name).ok_or_else(|| {
             Error::Invalid(format!(
                 "the simulated cluster {:?} has no workload {namespace}/{name}",
@@ -112,7 +112,7 @@ impl SimCluster {
 
     /// The defences of a workload as the Kubernetes objects a real cluster would return.
     /// (`kind` is the experiment's: the simulator rolls every workload out alike.)
-    fn defences(&self, wl: usize, kind: TargetKind) -> Defences {
+    fn defences(&self, wl: WorkloadId, kind: TargetKind) -> Defences {
         let w = self.world.workload(wl);
         let t = self.world.clock();
         Defences {
@@ -148,7 +148,7 @@ impl SimCluster {
     }
 
     /// The nodes the workload's pods run on, by name, each once.
-    fn target_nodes(&self, wl: usize) -> Vec<String> {
+    fn target_nodes(&self, wl: WorkloadId) -> Vec<String> {
         let nodes: std::collections::BTreeSet<&str> = self
             .world
             .hosts(wl)
@@ -159,7 +159,7 @@ impl SimCluster {
     }
 
     /// PDB `b` as the API would return it, with its status at internal second `t`.
-    fn pdb_object(&self, b: usize, t: u64) -> PodDisruptionBudget {
+    fn pdb_object(&self, b: PdbId, t: u64) -> PodDisruptionBudget {
         let pdb = self.world.pdb(b);
         let (current, desired, allowed, expected) = self.world.budget_status(b, t);
         PodDisruptionBudget {

@@ -38,13 +38,13 @@ mod build;
 mod clock;
 mod control;
 mod eviction;
+mod ids;
 mod injection;
 mod node;
 mod watch;
 
-pub(crate) type NodeId = usize;
-pub(crate) type PodId = usize;
-pub(crate) type WlId = usize;
+use ids::{Id, Table};
+pub(crate) use ids::{NodeId, PdbId, PodId, WorkloadId};
 
 /// Internal seconds start here so that "long before the simulation" is representable without
 /// signed arithmetic: pods that exist at the start have been running since 0.
@@ -242,7 +242,7 @@ pub(crate) enum PodPhase {
 #[derive(Debug, Clone)]
 pub(crate) struct Pod {
     name: String,
-    wl: WlId,
+    wl: WorkloadId,
     revision: u32,
     node: Option<NodeId>,
     phase: PodPhase,
@@ -297,7 +297,7 @@ pub(crate) struct Workload {
     pods: Vec<PodId>,
     /// Pods deleted while their kubelet was away: still running until it is back.
     deleting: Vec<PodId>,
-    node_counts: Vec<u16>,
+    node_counts: Table<NodeId, u16>,
     max_surge: CountOrPercent,
     max_unavailable: CountOrPercent,
     ready_after: u64,
@@ -359,8 +359,8 @@ enum Timer {
 /// Where the run's target is.
 #[derive(Debug, Clone)]
 pub(crate) struct TargetInfo {
-    wl: WlId,
-    pdbs: Vec<usize>,
+    wl: WorkloadId,
+    pdbs: Vec<PdbId>,
 }
 
 /// The simulated cluster: its objects, its clock and what it has observed. The mechanisms that
@@ -374,10 +374,10 @@ pub(crate) struct World {
     /// The virtual time of [`T0`].
     start: Time,
     rng: Rng,
-    nodes: Vec<Node>,
-    pods: Vec<Pod>,
-    workloads: Vec<Workload>,
-    pdbs: Vec<PdbModel>,
+    nodes: Table<NodeId, Node>,
+    pods: Table<PodId, Pod>,
+    workloads: Table<WorkloadId, Workload>,
+    pdbs: Table<PdbId, PdbModel>,
     limit_ranges: Vec<LimitRangeModel>,
     hpas: Vec<HpaModel>,
     /// (when, order of arming, what): the earliest first, ties in the order they were set.
@@ -445,7 +445,7 @@ impl World {
     }
 
     /// The nodes a workload's pods run on, each once.
-    pub fn hosts(&self, wl: WlId) -> BTreeSet<NodeId> {
+    pub fn hosts(&self, wl: WorkloadId) -> BTreeSet<NodeId> {
         self.workloads[wl]
             .pods
             .iter()
@@ -466,7 +466,7 @@ impl World {
     }
 
     /// The ready pods of a workload now.
-    pub fn ready_pods(&self, wl: WlId) -> u32 {
+    pub fn ready_pods(&self, wl: WorkloadId) -> u32 {
         let t = self.clock;
         self.workloads[wl]
             .pods
@@ -475,11 +475,11 @@ impl World {
             .count() as u32
     }
 
-    pub fn workload(&self, wl: WlId) -> &Workload {
+    pub fn workload(&self, wl: WorkloadId) -> &Workload {
         &self.workloads[wl]
     }
 
-    pub fn pdb(&self, b: usize) -> &PdbModel {
+    pub fn pdb(&self, b: PdbId) -> &PdbModel {
         &self.pdbs[b]
     }
 

@@ -128,9 +128,11 @@ fn observed_pods(w: &WorkloadModel) -> &[ObservedPod] {
 }
 
 /// Where each workload's observed pods ran, in order: the first pods go there.
-fn placement_hints(workloads: &[WorkloadModel], nodes: &[Node]) -> Vec<Vec<Option<NodeId>>> {
+fn placement_hints(
+    workloads: &[WorkloadModel],
+    nodes: &Table<NodeId, Node>,
+) -> Table<WorkloadId, Vec<Option<NodeId>>> {
     let node_ids: BTreeMap<&str, NodeId> = nodes
-        .iter()
         .enumerate()
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
@@ -161,7 +163,7 @@ fn fresh_workload(w: &WorkloadModel, n_nodes: usize) -> Workload {
         template: template_of(w),
         revision: 0,
         pods: Vec::new(),
-        node_counts: vec![0; n_nodes],
+        node_counts: vec![0; n_nodes].into(),
         max_surge: w.max_surge,
         max_unavailable: w.max_unavailable,
         ready_after: w.ready_after.std().as_secs(),
@@ -220,7 +222,7 @@ impl World {
     pub fn new(model: &ClusterModel, seed: u64) -> crate::Result<Self> {
         let settings = Settings::from(&model.spec.kubelet);
         let mut rng = Rng::new(seed);
-        let nodes = build_nodes(model, &settings, &mut rng);
+        let nodes: Table<NodeId, Node> = build_nodes(model, &settings, &mut rng).into();
         let workloads = model.workloads();
         let hints = placement_hints(&workloads, &nodes);
         let workload_states = workloads
@@ -246,8 +248,8 @@ impl World {
         settings: Settings,
         start: Time,
         rng: Rng,
-        nodes: Vec<Node>,
-        workloads: Vec<Workload>,
+        nodes: Table<NodeId, Node>,
+        workloads: Table<WorkloadId, Workload>,
     ) -> Self {
         World {
             settings,
@@ -255,9 +257,9 @@ impl World {
             start,
             rng,
             nodes,
-            pods: Vec::new(),
+            pods: Table::default(),
             workloads,
-            pdbs: model.spec.pdbs.clone(),
+            pdbs: model.spec.pdbs.clone().into(),
             limit_ranges: model.spec.limit_ranges.clone(),
             hpas: model.spec.hpas.clone(),
             timers: BinaryHeap::new(),
@@ -286,7 +288,7 @@ impl World {
 
     /// Gives every workload its first ReplicaSet (revision 0) and pod-template-hash.
     pub(super) fn create_first_replica_sets(&mut self) {
-        for i in 0..self.workloads.len() {
+        for i in self.workloads.ids() {
             let hash = self.template_hash(i);
             let template = self.workloads[i].template.clone();
             self.workloads[i].hash = hash.clone();
@@ -303,26 +305,26 @@ impl World {
 
     /// Places the pending initial pods: a snapshot's pods where they ran, the rest by the
     /// scheduler.
-    pub(super) fn place_initial_pods(&mut self, hints: &[Vec<Option<NodeId>>]) {
+    pub(super) fn place_initial_pods(&mut self, hints: &Table<WorkloadId, Vec<Option<NodeId>>>) {
         // A real cluster's pods arrived over months in no particular order: place the initial
         // pods in a seeded random order, not workload by workload.
         let mut initial: Vec<PodId> = self.pending.iter().map(|&(_, _, p)| p).collect();
         self.rng.shuffle(&mut initial);
-        let (n, to_find) = (self.nodes.len(), self.nodes_to_find());
+        let (node_count, to_find) = (self.nodes.len(), self.nodes_to_find());
         for p in initial {
             let wl = self.pods[p].wl;
             let ordinal = self.workloads[wl].pods.iter().position(|&q| q == p);
             match ordinal.and_then(|k| hints[wl].get(k).copied().flatten()) {
                 // A snapshot's pod goes back where it was.
                 Some(node) => self.bind(p, node),
-                None => self.schedule_pod(p, n, to_find),
+                None => self.schedule_pod(p, node_count, to_find),
             }
         }
     }
 
     /// Starts every bound pod's containers at time 0, long before the clock starts.
     pub(super) fn start_initial_containers(&mut self) {
-        for p in 0..self.pods.len() {
+        for p in self.pods.ids() {
             if self.pods[p].phase != PodPhase::Bound {
                 continue;
             }
@@ -337,7 +339,9 @@ impl World {
         self.timers.clear();
         self.clock = T0;
         self.update_dynamic();
-        self.past_edge = (0..self.nodes.len())
+        self.past_edge = self
+            .nodes
+            .ids()
             .filter(|&n| self.threshold_met(n))
             .collect();
         self.check_nodes();

@@ -23,7 +23,7 @@ const UNFIT_MEMORY: usize = 3;
 const UNFIT_CORDONED: usize = 4;
 
 impl World {
-    pub(super) fn template_hash(&self, wl: WlId) -> String {
+    pub(super) fn template_hash(&self, wl: WorkloadId) -> String {
         let w = &self.workloads[wl];
         token(
             hash_str(&format!("{}/{}/{}", w.namespace, w.name, w.revision)),
@@ -100,7 +100,7 @@ impl World {
     }
 
     /// A new pod of revision `rev`'s ReplicaSet.
-    pub(super) fn create_pod(&mut self, wl: WlId, rev: u32) {
+    pub(super) fn create_pod(&mut self, wl: WorkloadId, rev: u32) {
         let t = self.clock;
         let ns = self.workloads[wl].namespace.clone();
         let ranges: Vec<&LimitRangeModel> = self
@@ -143,9 +143,9 @@ impl World {
             last_leak_sample: 0,
             deleting: false,
         };
-        let p = self.pods.len();
-        self.pending.insert((-i64::from(pod.priority), pod.seq, p));
-        self.pods.push(pod);
+        let (priority, seq) = (pod.priority, pod.seq);
+        let p = self.pods.push(pod);
+        self.pending.insert((-i64::from(priority), seq, p));
         self.workloads[wl].pods.push(p);
     }
 
@@ -156,7 +156,7 @@ impl World {
     /// <https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#rolling-update-deployment>
     /// <https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/>
     pub(super) fn reconcile_workloads(&mut self) {
-        for wl in 0..self.workloads.len() {
+        for wl in self.workloads.ids() {
             if !self.workloads[wl].dirty {
                 continue;
             }
@@ -184,7 +184,7 @@ impl World {
     }
 
     /// Ready pods of revision `rev` (its ReplicaSet's available replicas).
-    pub(super) fn available(&self, wl: WlId, rev: u32) -> u32 {
+    pub(super) fn available(&self, wl: WorkloadId, rev: u32) -> u32 {
         let t = self.clock;
         self.workloads[wl]
             .pods
@@ -195,7 +195,7 @@ impl World {
 
     /// The Deployment controller's rolling update: new ReplicaSet up within the surge, old ones
     /// down as availability allows. Returns whether any ReplicaSet's replicas changed.
-    pub(super) fn deployment_sync(&mut self, wl: WlId) -> bool {
+    pub(super) fn deployment_sync(&mut self, wl: WorkloadId) -> bool {
         let (replicas, cur) = (self.workloads[wl].replicas, self.workloads[wl].revision);
         let olds: Vec<u32> = self.workloads[wl]
             .rs
@@ -253,7 +253,7 @@ impl World {
     /// Each ReplicaSet's controller: create the pods it lacks (replacing evicted or rejected
     /// ones), delete the ones it has too many of — unscheduled first, then not ready, then the
     /// newest (`getPodsToDelete`'s ranking). Empty old ReplicaSets are forgotten.
-    pub(super) fn replica_set_sync(&mut self, wl: WlId) {
+    pub(super) fn replica_set_sync(&mut self, wl: WorkloadId) {
         let t = self.clock;
         let revisions: Vec<(u32, u32)> = self.workloads[wl]
             .rs
@@ -319,7 +319,6 @@ impl World {
             let hpa = self.hpas[h].clone();
             let Some(wl) = self
                 .workloads
-                .iter()
                 .position(|w| w.name == hpa.target && w.namespace == hpa.namespace)
             else {
                 continue;
@@ -376,7 +375,7 @@ impl World {
         if queue.is_empty() {
             return;
         }
-        let n = self.nodes.len();
+        let node_count = self.nodes.len();
         let to_find = self.nodes_to_find();
         // Every node unreachable: no pod can go anywhere, no need to look at each node for each.
         if self.nodes.iter().all(|node| node.not_ready) {
@@ -391,7 +390,7 @@ impl World {
                             pod,
                             insufficient_memory: false,
                             message: format!(
-                                "0/{n} nodes are available: {n} node(s) had untolerated taint \
+                                "0/{node_count} nodes are available: {node_count} node(s) had untolerated taint \
                                  {{node.kubernetes.io/unreachable: }}."
                             ),
                         },
@@ -401,7 +400,7 @@ impl World {
             return;
         }
         for p in queue {
-            self.schedule_pod(p, n, to_find);
+            self.schedule_pod(p, node_count, to_find);
         }
     }
 
@@ -416,11 +415,11 @@ impl World {
     }
 
     /// Places a pending pod on the best node that takes it, or says why none would.
-    pub(super) fn schedule_pod(&mut self, p: PodId, n: usize, to_find: usize) {
-        let (best, reasons) = self.find_node(p, n, to_find);
+    pub(super) fn schedule_pod(&mut self, p: PodId, node_count: usize, to_find: usize) {
+        let (best, reasons) = self.find_node(p, node_count, to_find);
         match best {
             Some(id) => self.bind(p, id),
-            None => self.unschedulable(p, n, &reasons),
+            None => self.unschedulable(p, node_count, &reasons),
         }
     }
 
@@ -430,7 +429,7 @@ impl World {
     pub(super) fn find_node(
         &mut self,
         p: PodId,
-        n: usize,
+        node_count: usize,
         to_find: usize,
     ) -> (Option<NodeId>, [u32; 5]) {
         let (pod_req, pod_nz, wl) = {
@@ -454,7 +453,8 @@ impl World {
         let start = self.next_start;
         let mut visited = 0;
         // From where the last search stopped, round the ring once.
-        for id in (start..n).chain(0..start.min(n)) {
+        for i in (start..node_count).chain(0..start.min(node_count)) {
+            let id = NodeId::from_index(i);
             visited += 1;
             let node = &nodes[id];
             if let Some(r) = unfit(node, settings, pod_req) {
@@ -480,13 +480,13 @@ impl World {
                 break;
             }
         }
-        self.next_start = (start + visited) % n.max(1);
+        self.next_start = (start + visited) % node_count.max(1);
         (best.map(|(_, id)| id), reasons)
     }
 
     /// No node took the pod: it waits for the next try, and the first time it says why, as
     /// kube-scheduler's FailedScheduling does.
-    pub(super) fn unschedulable(&mut self, p: PodId, n: usize, reasons: &[u32; 5]) {
+    pub(super) fn unschedulable(&mut self, p: PodId, node_count: usize, reasons: &[u32; 5]) {
         let t = self.clock;
         self.pods[p].next_try = t + SCHEDULING_RETRY;
         if self.pods[p].unschedulable_reported {
@@ -505,7 +505,7 @@ impl World {
             Event::FailedScheduling {
                 pod: name,
                 insufficient_memory: reasons[UNFIT_MEMORY] > 0,
-                message: format!("0/{n} nodes are available: {}.", detail.join(", ")),
+                message: format!("0/{node_count} nodes are available: {}.", detail.join(", ")),
             },
         );
     }

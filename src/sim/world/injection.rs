@@ -5,9 +5,8 @@ use super::*;
 impl World {
     // ----- injection -------------------------------------------------------------------------
 
-    pub fn find_workload(&self, namespace: &str, name: &str) -> Option<WlId> {
+    pub fn find_workload(&self, namespace: &str, name: &str) -> Option<WorkloadId> {
         self.workloads
-            .iter()
             .position(|w| w.namespace == namespace && w.name == name)
     }
 
@@ -15,7 +14,7 @@ impl World {
     /// A template an existing ReplicaSet already has (a rollback, the revert) reuses it, as the
     /// Deployment controller does by pod-template-hash. The controllers act at once: the change
     /// is accepted now, its rollout is observed afterwards.
-    pub fn set_template(&mut self, wl: WlId, template: Vec<TplCtr>) {
+    pub fn set_template(&mut self, wl: WorkloadId, template: Vec<TplCtr>) {
         let existing = self.workloads[wl]
             .rs
             .iter()
@@ -101,7 +100,7 @@ impl World {
     }
 
     /// Pods of a workload that are running, in a stable order.
-    pub fn running_pods(&self, wl: WlId) -> Vec<PodId> {
+    pub fn running_pods(&self, wl: WorkloadId) -> Vec<PodId> {
         self.workloads[wl]
             .pods
             .iter()

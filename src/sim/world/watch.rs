@@ -5,15 +5,15 @@ use super::*;
 
 impl World {
     /// Makes workload `wl` the run's target, watching its budgets.
-    pub fn set_target(&mut self, wl: WlId) {
+    pub fn set_target(&mut self, wl: WorkloadId) {
         let pdbs = self.budgets_of(wl);
         self.target = Some(TargetInfo { wl, pdbs });
     }
 
     /// The PDBs that select workload `wl`'s pods (an empty selector selects none here).
-    pub fn budgets_of(&self, wl: WlId) -> Vec<usize> {
+    pub fn budgets_of(&self, wl: WorkloadId) -> Vec<PdbId> {
         let w = &self.workloads[wl];
-        (0..self.pdbs.len())
+        (self.pdbs.ids())
             .filter(|&b| {
                 let p = &self.pdbs[b];
                 p.namespace == w.namespace
@@ -132,7 +132,7 @@ impl World {
     /// The target's Deployment status: `spec.replicas`, `readyReplicas`, `updatedReplicas` (pods
     /// of the current template), `replicas` (every pod not terminating), whether the controller
     /// has seen the latest template, and whether that template carries the leaker.
-    pub(super) fn workload_sample(&self, wl: WlId, t: u64) -> WorkloadSample {
+    pub(super) fn workload_sample(&self, wl: WorkloadId, t: u64) -> WorkloadSample {
         let w = &self.workloads[wl];
         let ready = w.pods.iter().filter(|&&p| self.pod_ready(p, t)).count() as u32;
         let updated = w
@@ -152,7 +152,7 @@ impl World {
 
     /// Target pods that still carry a live leaker: a sidecar leaker in a pod that has not
     /// terminated (whatever the container's state), an ephemeral one that has not exited.
-    pub(super) fn leaker_pods(&self, wl: WlId) -> u32 {
+    pub(super) fn leaker_pods(&self, wl: WorkloadId) -> u32 {
         let w = &self.workloads[wl];
         w.pods
             .iter()
@@ -195,9 +195,9 @@ impl World {
     /// controllers' scale, desiredHealthy from minAvailable or maxUnavailable (percentages round
     /// up), disruptionsAllowed = currentHealthy − desiredHealthy.
     /// <https://kubernetes.io/docs/tasks/run-application/configure-pdb/>
-    pub fn budget_status(&self, b: usize, t: u64) -> (u32, u32, u32, u32) {
+    pub fn budget_status(&self, b: PdbId, t: u64) -> (u32, u32, u32, u32) {
         let pdb = &self.pdbs[b];
-        let matching: Vec<WlId> = (0..self.workloads.len())
+        let matching: Vec<WorkloadId> = (self.workloads.ids())
             .filter(|&w| {
                 self.workloads[w].namespace == pdb.namespace
                     && pdb
