@@ -33,7 +33,6 @@ impl World {
         self.timer_seq += 1;
         self.timers.push(Reverse((at, self.timer_seq, timer)));
     }
-    // ----- the clock -------------------------------------------------------------------------
 
     /// Runs until something was observed or `until` (an internal second) is reached.
     pub fn advance(&mut self, until: u64) {

@@ -3,8 +3,6 @@
 use super::*;
 
 impl World {
-    // ----- injection -------------------------------------------------------------------------
-
     pub fn find_workload(&self, namespace: &str, name: &str) -> Option<WorkloadId> {
         self.workloads
             .position(|w| w.namespace == namespace && w.name == name)

@@ -23,8 +23,6 @@ impl World {
             .collect()
     }
 
-    // ----- what the run watches --------------------------------------------------------------
-
     /// The state the run begins in, as a real cluster's first lists give it (baseline
     /// observations): the target's status and budgets, and the conditions of the nodes hosting
     /// it that are not healthy (the simulator posts node conditions only when they change).
