@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use oomsday_core::{CountOrPercent, Quantity};
 
 use super::model::{ClusterModel, HpaModel, LimitRangeModel, MemorySpec};
-use super::world::{Leak, TargetInfo, TplCtr, Workload, World};
+use super::world::{Leak, PdbId, TplCtr, Workload, WorkloadId, World};
 use crate::defences::Defences;
 use crate::engine::{Cluster, InjectionPlan};
 use crate::keys::LEAKER_CONTAINER;
@@ -52,11 +52,7 @@ impl SimCluster {
     /// The nodes whose eviction threshold is met before any experiment (the model is past the
     /// edge there: it would evict, or lose the node, with no leak at all).
     pub fn past_the_edge(&self) -> Vec<&str> {
-        self.world
-            .past_edge
-            .iter()
-            .map(|&n| self.world.nodes[n].name.as_str())
-            .collect()
+        self.world.past_edge_nodes().collect()
     }
 
     /// The warning for a model that fails by itself, when it does: what a run shows then
@@ -79,7 +75,7 @@ impl SimCluster {
 
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
-        self.world.nodes.len()
+        self.world.node_count()
     }
 
     /// Number of pods that exist now.
@@ -89,37 +85,23 @@ impl SimCluster {
 
     /// Pods that are Pending (not scheduled), in the whole cluster.
     pub fn pending_pods(&self) -> usize {
-        self.world
-            .pods
-            .iter()
-            .filter(|p| p.phase == super::world::PodPhase::Pending)
-            .count()
+        self.world.pending_pods()
     }
 
     /// The ready pods of a workload now, if it exists.
     pub fn ready_pods(&self, namespace: &str, name: &str) -> Option<u32> {
         let wl = self.world.find_workload(namespace, name)?;
-        let t = self.world.t;
-        Some(
-            self.world.wls[wl]
-                .pods
-                .iter()
-                .filter(|&&p| self.world.pod_ready(p, t))
-                .count() as u32,
-        )
+        Some(self.world.ready_pods(wl))
     }
 
     fn leak_of(&self, plan: &InjectionPlan) -> Result<Leak> {
         let curve = plan.spec.leak.curve().map_err(|field| {
             Error::Invalid(format!("spec.leak.{field} is required for this pattern"))
         })?;
-        Ok(Leak {
-            curve,
-            deadline: self.world.second_of(plan.deadline),
-        })
+        Ok(Leak::new(curve, self.world.second_of(plan.deadline)))
     }
 
-    fn target(&self, namespace: &str, name: &str) -> Result<usize> {
+    fn target(&self, namespace: &str, name: &str) -> Result<WorkloadId> {
         self.world.find_workload(namespace, name).ok_or_else(|| {
             Error::Invalid(format!(
                 "the simulated cluster {:?} has no workload {namespace}/{name}",
@@ -130,66 +112,55 @@ impl SimCluster {
 
     /// The defences of a workload as the Kubernetes objects a real cluster would return.
     /// (`kind` is the experiment's: the simulator rolls every workload out alike.)
-    fn defences(&self, wl: usize, kind: TargetKind) -> Defences {
-        let w = &self.world.wls[wl];
-        let t = self.world.t;
+    fn defences(&self, wl: WorkloadId, kind: TargetKind) -> Defences {
+        let w = self.world.workload(wl);
+        let t = self.world.clock();
         Defences {
-            namespace: w.namespace.clone(),
+            namespace: w.namespace().to_string(),
             kind,
-            name: w.name.clone(),
-            replicas: w.replicas,
+            name: w.name().to_string(),
+            replicas: w.replicas(),
             template: Some(pod_template(w)),
             pdbs: self
-                .pdb_indexes(wl)
+                .world
+                .budgets_of(wl)
                 .into_iter()
                 .map(|b| self.pdb_object(b, t))
                 .collect(),
             limit_ranges: self
                 .world
-                .limit_ranges
+                .limit_ranges()
                 .iter()
-                .filter(|l| l.namespace == w.namespace)
+                .filter(|l| l.namespace == w.namespace())
                 .map(limit_range_object)
                 .collect(),
             hpas: self
                 .world
-                .hpas
+                .hpas()
                 .iter()
-                .filter(|h| h.namespace == w.namespace && h.target == w.name)
+                .filter(|h| h.namespace == w.namespace() && h.target == w.name())
                 .map(hpa_object)
                 .collect(),
-            node_allocatable: self
-                .world
-                .nodes
-                .iter()
-                .filter(|n| !n.not_ready)
-                .map(|n| n.allocatable)
-                .collect(),
-            node_capacity: self
-                .world
-                .nodes
-                .iter()
-                .filter(|n| !n.not_ready)
-                .map(|n| n.capacity)
-                .collect(),
+            node_allocatable: self.world.ready_nodes().map(|n| n.allocatable()).collect(),
+            node_capacity: self.world.ready_nodes().map(|n| n.capacity()).collect(),
             nodes: self.target_nodes(wl),
         }
     }
 
     /// The nodes the workload's pods run on, by name, each once.
-    fn target_nodes(&self, wl: usize) -> Vec<String> {
-        let nodes: std::collections::BTreeSet<&str> = self.world.wls[wl]
-            .pods
-            .iter()
-            .filter_map(|&p| self.world.pods[p].node)
-            .map(|n| self.world.nodes[n].name.as_str())
+    fn target_nodes(&self, wl: WorkloadId) -> Vec<String> {
+        let nodes: std::collections::BTreeSet<&str> = self
+            .world
+            .hosts(wl)
+            .into_iter()
+            .map(|n| self.world.node_name(n))
             .collect();
         nodes.into_iter().map(str::to_string).collect()
     }
 
     /// PDB `b` as the API would return it, with its status at internal second `t`.
-    fn pdb_object(&self, b: usize, t: u64) -> PodDisruptionBudget {
-        let pdb = &self.world.pdbs[b];
+    fn pdb_object(&self, b: PdbId, t: u64) -> PodDisruptionBudget {
+        let pdb = self.world.pdb(b);
         let (current, desired, allowed, expected) = self.world.budget_status(b, t);
         PodDisruptionBudget {
             metadata: ObjectMeta {
@@ -215,36 +186,19 @@ impl SimCluster {
             }),
         }
     }
-
-    fn pdb_indexes(&self, wl: usize) -> Vec<usize> {
-        let w = &self.world.wls[wl];
-        (0..self.world.pdbs.len())
-            .filter(|&b| {
-                let p = &self.world.pdbs[b];
-                p.namespace == w.namespace
-                    && !p.selector.is_empty()
-                    && p.selector.iter().all(|(k, v)| w.labels.get(k) == Some(v))
-            })
-            .collect()
-    }
-
-    fn set_target(&mut self, wl: usize) {
-        let pdbs = self.pdb_indexes(wl);
-        self.world.target = Some(TargetInfo { wl, pdbs });
-    }
 }
 
 /// The workload's pod template: its labels, priority and containers.
 fn pod_template(w: &Workload) -> PodTemplateSpec {
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
-            labels: Some(w.labels.clone()),
+            labels: Some(w.labels().clone()),
             ..Default::default()
         }),
         spec: Some(PodSpec {
-            containers: w.template.iter().map(|c| container(w, c)).collect(),
-            priority: Some(w.priority),
-            priority_class_name: w.priority_class_name.clone(),
+            containers: w.template().iter().map(|c| container(w, c)).collect(),
+            priority: Some(w.priority()),
+            priority_class_name: w.priority_class_name().map(str::to_string),
             ..Default::default()
         }),
     }
@@ -254,16 +208,16 @@ fn pod_template(w: &Workload) -> PodTemplateSpec {
 /// readiness probe that passes after the workload's start-up time.
 fn container(w: &Workload, c: &TplCtr) -> Container {
     Container {
-        name: c.name.clone(),
-        image: Some(format!("simulated/{}", c.name)),
-        resources: resources(c.mem),
-        readiness_probe: (w.readiness_probe && !c.leaker).then(|| Probe {
+        name: c.name().to_string(),
+        image: Some(format!("simulated/{}", c.name())),
+        resources: resources(c.memory()),
+        readiness_probe: (w.readiness_probe() && !c.is_leaker()).then(|| Probe {
             http_get: Some(HTTPGetAction {
                 path: Some("/healthz".into()),
                 port: IntOrString::Int(8080),
                 ..Default::default()
             }),
-            initial_delay_seconds: Some(w.ready_after as i32),
+            initial_delay_seconds: Some(w.ready_after() as i32),
             ..Default::default()
         }),
         ..Default::default()
@@ -373,7 +327,7 @@ impl Cluster for SimCluster {
 
     async fn preflight(&mut self, plan: &InjectionPlan) -> Result<Defences> {
         let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
-        self.set_target(wl);
+        self.world.set_target(wl);
         if plan.spec.steady_state.is_some() {
             // The steady-state gate judges the state before anything is injected; a run
             // without one reads the target's state from the first sample after the injection.
@@ -384,18 +338,18 @@ impl Cluster for SimCluster {
 
     async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {
         let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
-        self.set_target(wl);
+        self.world.set_target(wl);
         let leak = self.leak_of(plan)?;
         let mut record = plan.record();
         // The real leaker reports every second; over a long leak, a few hundred samples per pod
         // draw the same curve.
-        let now = self.world.t;
-        let every = (leak.deadline.saturating_sub(now) / 600).clamp(1, 30);
+        let now = self.world.clock();
+        let every = (leak.deadline().saturating_sub(now) / 600).clamp(1, 30);
         self.world.sample_leaks_every(every, now);
         match plan.spec.injection.mode {
             InjectionMode::Sidecar => {
-                let mut template = self.world.wls[wl].template.clone();
-                template.retain(|c| !c.leaker);
+                let mut template = self.world.workload(wl).template().to_vec();
+                template.retain(|c| !c.is_leaker());
                 let mem = MemorySpec {
                     request: plan.spec.leak.request.map(|q| q.bytes()),
                     limit: plan.spec.leak.limit.bytes(),
@@ -414,16 +368,16 @@ impl Cluster for SimCluster {
                 // The same reproducible choice as on a real cluster: one definition of it.
                 let names: Vec<String> = pods
                     .iter()
-                    .map(|&p| self.world.pods[p].name.clone())
+                    .map(|&p| self.world.pod_name(p).to_string())
                     .collect();
                 let chosen =
                     crate::inject::choose_pods(&plan.run_id, &names, plan.spec.injection.pods);
-                pods.retain(|&p| chosen.contains(&self.world.pods[p].name));
+                pods.retain(|&p| chosen.iter().any(|c| c == self.world.pod_name(p)));
                 let n = pods.len();
                 for &p in pods.iter().take(n) {
                     self.world
                         .attach_ephemeral(p, LEAKER_CONTAINER, leak.clone());
-                    record.pods.push(self.world.pods[p].name.clone());
+                    record.pods.push(self.world.pod_name(p).to_string());
                 }
             }
         }
@@ -434,9 +388,13 @@ impl Cluster for SimCluster {
         let wl = self.target(&record.namespace, &record.name)?;
         match record.mode {
             InjectionMode::Sidecar => {
-                let template = &self.world.wls[wl].template;
-                if template.iter().any(|c| c.leaker) {
-                    let kept = template.iter().filter(|c| !c.leaker).cloned().collect();
+                let template = self.world.workload(wl).template();
+                if template.iter().any(|c| c.is_leaker()) {
+                    let kept = template
+                        .iter()
+                        .filter(|c| !c.is_leaker())
+                        .cloned()
+                        .collect();
                     self.world.set_template(wl, kept);
                 }
             }
@@ -449,6 +407,6 @@ impl Cluster for SimCluster {
     async fn observe(&mut self, until: Time) -> Result<Vec<Observation>> {
         let until = self.world.second_of(until);
         self.world.advance(until);
-        Ok(std::mem::take(&mut self.world.out))
+        Ok(self.world.take_observations())
     }
 }

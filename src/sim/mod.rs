@@ -6,7 +6,7 @@
 //! source (cited where it is implemented):
 //! - node allocatable and reservations, and a model of a real node derived from its API objects
 //!   ([`model::from_kube`]);
-//! - the kubelet's eviction manager (`world`'s node side): its 10 s monitoring tick and
+//! - the kubelet's eviction manager (`world/eviction.rs`): its 10 s monitoring tick and
 //!   `kernelMemcgNotification`, `memory.available` and `allocatableMemory.available`, one
 //!   eviction per synchronize and the wait for the pod's cleanup, the ranking, MemoryPressure
 //!   with `evictionPressureTransitionPeriod`, posted to the API (with its NoSchedule taint)

@@ -23,6 +23,14 @@ const UNFIT_MEMORY: usize = 3;
 const UNFIT_CORDONED: usize = 4;
 
 impl World {
+    pub(super) fn template_hash(&self, wl: WorkloadId) -> String {
+        let w = &self.workloads[wl];
+        token(
+            hash_str(&format!("{}/{}/{}", w.namespace, w.name, w.revision)),
+            10,
+        )
+    }
+
     // ----- pods and controllers --------------------------------------------------------------
 
     /// Takes a pod off its node and out of its workload; `why` is reported when it was a
@@ -48,7 +56,7 @@ impl World {
         }
         let wl = self.pods[p].wl;
         if self.pods[p].deleting {
-            self.wls[wl].deleting.retain(|&q| q != p);
+            self.workloads[wl].deleting.retain(|&q| q != p);
         }
         if let Some(n) = self.pods[p].node
             && self.pods[p].phase == PodPhase::Bound
@@ -59,7 +67,7 @@ impl World {
             node.requested -= pod.request;
             node.nonzero_requested -= pod.nonzero_request;
             if !pod.deleting {
-                let cnt = &mut self.wls[wl].node_counts[n];
+                let cnt = &mut self.workloads[wl].node_counts[n];
                 *cnt = cnt.saturating_sub(1);
             }
         }
@@ -68,8 +76,8 @@ impl World {
             self.pending.remove(&key);
         }
         self.pods[p].phase = PodPhase::Gone;
-        self.wls[wl].pods.retain(|&q| q != p);
-        self.wls[wl].dirty = true;
+        self.workloads[wl].pods.retain(|&q| q != p);
+        self.workloads[wl].dirty = true;
     }
 
     pub fn pod_ready(&self, p: PodId, t: u64) -> bool {
@@ -92,17 +100,17 @@ impl World {
     }
 
     /// A new pod of revision `rev`'s ReplicaSet.
-    pub(super) fn create_pod(&mut self, wl: WlId, rev: u32) {
-        let t = self.t;
-        let ns = self.wls[wl].namespace.clone();
+    pub(super) fn create_pod(&mut self, wl: WorkloadId, rev: u32) {
+        let t = self.clock;
+        let ns = self.workloads[wl].namespace.clone();
         let ranges: Vec<&LimitRangeModel> = self
             .limit_ranges
             .iter()
             .filter(|l| l.namespace == ns)
             .collect();
-        let ordinal = self.wls[wl].created;
-        self.wls[wl].created += 1;
-        let w = &self.wls[wl];
+        let ordinal = self.workloads[wl].created;
+        self.workloads[wl].created += 1;
+        let w = &self.workloads[wl];
         let Some(rs) = w.rs.get(&rev) else {
             return;
         };
@@ -135,10 +143,10 @@ impl World {
             last_leak_sample: 0,
             deleting: false,
         };
-        let p = self.pods.len();
-        self.pending.insert((-i64::from(pod.priority), pod.seq, p));
-        self.pods.push(pod);
-        self.wls[wl].pods.push(p);
+        let (priority, seq) = (pod.priority, pod.seq);
+        let p = self.pods.push(pod);
+        self.pending.insert((-i64::from(priority), seq, p));
+        self.workloads[wl].pods.push(p);
     }
 
     /// The Deployment and ReplicaSet controllers, until neither has anything left to do this
@@ -148,11 +156,11 @@ impl World {
     /// <https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#rolling-update-deployment>
     /// <https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/>
     pub(super) fn reconcile_workloads(&mut self) {
-        for wl in 0..self.wls.len() {
-            if !self.wls[wl].dirty {
+        for wl in self.workloads.ids() {
+            if !self.workloads[wl].dirty {
                 continue;
             }
-            self.wls[wl].dirty = false;
+            self.workloads[wl].dirty = false;
             // Scale up, then down, then up again into the room that made: at most a few rounds,
             // since new pods are not ready within the same second.
             for _ in 0..4 {
@@ -162,23 +170,23 @@ impl World {
                     break;
                 }
             }
-            self.wls[wl].observed = true;
+            self.workloads[wl].observed = true;
             // Keep looking while a rollout is in progress: readiness changes move it on.
-            let w = &self.wls[wl];
+            let w = &self.workloads[wl];
             let rolling =
                 w.rs.iter()
                     .any(|(&r, rs)| r != w.revision && rs.replicas > 0)
                     || w.pods.iter().any(|&p| self.pods[p].revision != w.revision);
             if rolling {
-                self.wls[wl].dirty = true;
+                self.workloads[wl].dirty = true;
             }
         }
     }
 
     /// Ready pods of revision `rev` (its ReplicaSet's available replicas).
-    fn available(&self, wl: WlId, rev: u32) -> u32 {
-        let t = self.t;
-        self.wls[wl]
+    pub(super) fn available(&self, wl: WorkloadId, rev: u32) -> u32 {
+        let t = self.clock;
+        self.workloads[wl]
             .pods
             .iter()
             .filter(|&&p| self.pods[p].revision == rev && self.pod_ready(p, t))
@@ -187,18 +195,18 @@ impl World {
 
     /// The Deployment controller's rolling update: new ReplicaSet up within the surge, old ones
     /// down as availability allows. Returns whether any ReplicaSet's replicas changed.
-    fn deployment_sync(&mut self, wl: WlId) -> bool {
-        let (replicas, cur) = (self.wls[wl].replicas, self.wls[wl].revision);
-        let olds: Vec<u32> = self.wls[wl]
+    pub(super) fn deployment_sync(&mut self, wl: WorkloadId) -> bool {
+        let (replicas, cur) = (self.workloads[wl].replicas, self.workloads[wl].revision);
+        let olds: Vec<u32> = self.workloads[wl]
             .rs
             .iter()
             .filter(|(r, rs)| **r != cur && rs.replicas > 0)
             .map(|(r, _)| *r)
             .collect();
-        let new = self.wls[wl].rs.get(&cur).map_or(0, |rs| rs.replicas);
+        let new = self.workloads[wl].rs.get(&cur).map_or(0, |rs| rs.replicas);
         if olds.is_empty() {
             // Nothing to roll: the Deployment's scale is the ReplicaSet's.
-            if let Some(rs) = self.wls[wl].rs.get_mut(&cur) {
+            if let Some(rs) = self.workloads[wl].rs.get_mut(&cur) {
                 let changed = rs.replicas != replicas;
                 rs.replicas = replicas;
                 return changed;
@@ -207,13 +215,13 @@ impl World {
         }
         let (surge, unavailable) = fenceposts(
             replicas,
-            self.wls[wl].max_surge,
-            self.wls[wl].max_unavailable,
+            self.workloads[wl].max_surge,
+            self.workloads[wl].max_unavailable,
         );
-        let all: u32 = self.wls[wl].rs.values().map(|rs| rs.replicas).sum();
+        let all: u32 = self.workloads[wl].rs.values().map(|rs| rs.replicas).sum();
         let up = new_rs_replicas(replicas, surge, new, all);
         if up != new {
-            if let Some(rs) = self.wls[wl].rs.get_mut(&cur) {
+            if let Some(rs) = self.workloads[wl].rs.get_mut(&cur) {
                 rs.replicas = up;
             }
             return true;
@@ -225,7 +233,7 @@ impl World {
         let counts: Vec<RsCount> = olds
             .iter()
             .map(|&r| RsCount {
-                replicas: self.wls[wl].rs[&r].replicas,
+                replicas: self.workloads[wl].rs[&r].replicas,
                 available: self.available(wl, r),
             })
             .collect();
@@ -233,7 +241,7 @@ impl World {
         let mut changed = false;
         for (r, d) in olds.iter().zip(down) {
             if d > 0 {
-                if let Some(rs) = self.wls[wl].rs.get_mut(r) {
+                if let Some(rs) = self.workloads[wl].rs.get_mut(r) {
                     rs.replicas -= d;
                 }
                 changed = true;
@@ -245,15 +253,15 @@ impl World {
     /// Each ReplicaSet's controller: create the pods it lacks (replacing evicted or rejected
     /// ones), delete the ones it has too many of — unscheduled first, then not ready, then the
     /// newest (`getPodsToDelete`'s ranking). Empty old ReplicaSets are forgotten.
-    fn replica_set_sync(&mut self, wl: WlId) {
-        let t = self.t;
-        let revisions: Vec<(u32, u32)> = self.wls[wl]
+    pub(super) fn replica_set_sync(&mut self, wl: WorkloadId) {
+        let t = self.clock;
+        let revisions: Vec<(u32, u32)> = self.workloads[wl]
             .rs
             .iter()
             .map(|(r, rs)| (*r, rs.replicas))
             .collect();
         for (rev, want) in revisions {
-            let have: Vec<PodId> = self.wls[wl]
+            let have: Vec<PodId> = self.workloads[wl]
                 .pods
                 .iter()
                 .copied()
@@ -286,7 +294,7 @@ impl World {
         }
         // Old ReplicaSets stay, scaled to 0, for a rollback to reuse (`revisionHistoryLimit`,
         // 10): beyond that the oldest empty ones go.
-        let (cur, w) = (self.wls[wl].revision, &self.wls[wl]);
+        let (cur, w) = (self.workloads[wl].revision, &self.workloads[wl]);
         let empty: Vec<u32> =
             w.rs.iter()
                 .filter(|(r, rs)| {
@@ -298,7 +306,7 @@ impl World {
                 .collect();
         let extra = empty.len().saturating_sub(REVISION_HISTORY);
         for r in empty.into_iter().take(extra) {
-            self.wls[wl].rs.remove(&r);
+            self.workloads[wl].rs.remove(&r);
         }
     }
 
@@ -306,17 +314,16 @@ impl World {
     /// a 10% tolerance, and a 5-minute stabilisation window before scaling down.
     /// <https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/#algorithm-details>
     pub(super) fn autoscale(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         for h in 0..self.hpas.len() {
             let hpa = self.hpas[h].clone();
             let Some(wl) = self
-                .wls
-                .iter()
+                .workloads
                 .position(|w| w.name == hpa.target && w.namespace == hpa.namespace)
             else {
                 continue;
             };
-            let ready: Vec<PodId> = self.wls[wl]
+            let ready: Vec<PodId> = self.workloads[wl]
                 .pods
                 .iter()
                 .copied()
@@ -328,7 +335,7 @@ impl World {
             let usage: u64 = ready.iter().map(|&p| self.pods[p].usage()).sum();
             let request: u64 = ready.iter().map(|&p| self.pods[p].request).sum();
             let ratio = usage as f64 / request as f64 / hpa.memory_utilization.fraction().max(0.01);
-            let current = self.wls[wl].replicas;
+            let current = self.workloads[wl].replicas;
             let mut desired = current;
             if (ratio - 1.0).abs() > 0.1 {
                 desired = (f64::from(current) * ratio).ceil() as u32;
@@ -343,8 +350,8 @@ impl World {
                 desired = current.max((*high).min(current));
             }
             if desired != current {
-                self.wls[wl].replicas = desired;
-                self.wls[wl].dirty = true;
+                self.workloads[wl].replicas = desired;
+                self.workloads[wl].dirty = true;
             }
         }
     }
@@ -355,7 +362,7 @@ impl World {
     /// <https://kubernetes.io/docs/concepts/scheduling-eviction/kube-scheduler/>
     /// <https://kubernetes.io/docs/concepts/scheduling-eviction/scheduler-perf-tuning/>
     pub(super) fn schedule(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         if self.pending.is_empty() {
             return;
         }
@@ -368,7 +375,7 @@ impl World {
         if queue.is_empty() {
             return;
         }
-        let n = self.nodes.len();
+        let node_count = self.nodes.len();
         let to_find = self.nodes_to_find();
         // Every node unreachable: no pod can go anywhere, no need to look at each node for each.
         if self.nodes.iter().all(|node| node.not_ready) {
@@ -383,7 +390,7 @@ impl World {
                             pod,
                             insufficient_memory: false,
                             message: format!(
-                                "0/{n} nodes are available: {n} node(s) had untolerated taint \
+                                "0/{node_count} nodes are available: {node_count} node(s) had untolerated taint \
                                  {{node.kubernetes.io/unreachable: }}."
                             ),
                         },
@@ -393,7 +400,7 @@ impl World {
             return;
         }
         for p in queue {
-            self.schedule_pod(p, n, to_find);
+            self.schedule_pod(p, node_count, to_find);
         }
     }
 
@@ -408,18 +415,23 @@ impl World {
     }
 
     /// Places a pending pod on the best node that takes it, or says why none would.
-    pub(super) fn schedule_pod(&mut self, p: PodId, n: usize, to_find: usize) {
-        let (best, reasons) = self.find_node(p, n, to_find);
+    pub(super) fn schedule_pod(&mut self, p: PodId, node_count: usize, to_find: usize) {
+        let (best, reasons) = self.find_node(p, node_count, to_find);
         match best {
             Some(id) => self.bind(p, id),
-            None => self.unschedulable(p, n, &reasons),
+            None => self.unschedulable(p, node_count, &reasons),
         }
     }
 
     /// The scheduler's pick for a pod: from where the last search stopped, the first `to_find`
     /// nodes that take it are scored; the best wins, ties broken at random (seeded). With it,
     /// how many nodes each reason ruled out (see [`UNFIT`]).
-    fn find_node(&mut self, p: PodId, n: usize, to_find: usize) -> (Option<NodeId>, [u32; 5]) {
+    pub(super) fn find_node(
+        &mut self,
+        p: PodId,
+        node_count: usize,
+        to_find: usize,
+    ) -> (Option<NodeId>, [u32; 5]) {
         let (pod_req, pod_nz, wl) = {
             let pod = &self.pods[p];
             (pod.request, pod.nonzero_request, pod.wl)
@@ -427,9 +439,13 @@ impl World {
         // The hottest loop of a large cluster's construction (every initial pod looks at
         // hundreds of nodes): the fields it reads, borrowed once.
         let World {
-            nodes, wls, rng, s, ..
+            nodes,
+            workloads,
+            rng,
+            settings,
+            ..
         } = self;
-        let counts = &wls[wl].node_counts;
+        let counts = &workloads[wl].node_counts;
         let mut found = 0usize;
         let mut best: Option<(u64, NodeId)> = None;
         let mut ties = 0u64;
@@ -437,10 +453,11 @@ impl World {
         let start = self.next_start;
         let mut visited = 0;
         // From where the last search stopped, round the ring once.
-        for id in (start..n).chain(0..start.min(n)) {
+        for i in (start..node_count).chain(0..start.min(node_count)) {
+            let id = NodeId::from_index(i);
             visited += 1;
             let node = &nodes[id];
-            if let Some(r) = unfit(node, s, pod_req) {
+            if let Some(r) = unfit(node, settings, pod_req) {
                 reasons[r] += 1;
                 continue;
             }
@@ -463,14 +480,14 @@ impl World {
                 break;
             }
         }
-        self.next_start = (start + visited) % n.max(1);
+        self.next_start = (start + visited) % node_count.max(1);
         (best.map(|(_, id)| id), reasons)
     }
 
     /// No node took the pod: it waits for the next try, and the first time it says why, as
     /// kube-scheduler's FailedScheduling does.
-    fn unschedulable(&mut self, p: PodId, n: usize, reasons: &[u32; 5]) {
-        let t = self.t;
+    pub(super) fn unschedulable(&mut self, p: PodId, node_count: usize, reasons: &[u32; 5]) {
+        let t = self.clock;
         self.pods[p].next_try = t + SCHEDULING_RETRY;
         if self.pods[p].unschedulable_reported {
             return;
@@ -488,13 +505,13 @@ impl World {
             Event::FailedScheduling {
                 pod: name,
                 insufficient_memory: reasons[UNFIT_MEMORY] > 0,
-                message: format!("0/{n} nodes are available: {}.", detail.join(", ")),
+                message: format!("0/{node_count} nodes are available: {}.", detail.join(", ")),
             },
         );
     }
 
     pub(super) fn bind(&mut self, p: PodId, n: NodeId) {
-        let t = self.t;
+        let t = self.clock;
         let key = (-i64::from(self.pods[p].priority), self.pods[p].seq, p);
         self.pending.remove(&key);
         // The kubelet admits the pod: while its eviction manager sees MemoryPressure — before
@@ -516,8 +533,8 @@ impl World {
             );
             self.pods[p].phase = PodPhase::Gone;
             let wl = self.pods[p].wl;
-            self.wls[wl].pods.retain(|&q| q != p);
-            self.wls[wl].dirty = true;
+            self.workloads[wl].pods.retain(|&q| q != p);
+            self.workloads[wl].dirty = true;
             return;
         }
         let cap = self.nodes[n].capacity;
@@ -530,7 +547,7 @@ impl World {
             for c in &mut pod.ctrs {
                 c.oom_adj = oom_score_adj(qos, c.mem.request, cap);
                 c.state = CState::Waiting {
-                    until: t + self.s.container_start,
+                    until: t + self.settings.container_start,
                 };
                 c.epoch += 1;
             }
@@ -539,12 +556,12 @@ impl World {
         node.pods.push(p);
         node.requested += self.pods[p].request;
         node.nonzero_requested += self.pods[p].nonzero_request;
-        self.wls[wl].node_counts[n] += 1;
+        self.workloads[wl].node_counts[n] += 1;
         if self.nodes[n].kubelet_alive {
             for c in 0..self.pods[p].ctrs.len() {
                 let epoch = self.pods[p].ctrs[c].epoch;
                 self.timer(
-                    t + self.s.container_start,
+                    t + self.settings.container_start,
                     Timer::CtrStart {
                         pod: p,
                         ctr: c,
@@ -651,4 +668,15 @@ fn unused_pod_name(names: &BTreeSet<String>, rng: &mut Rng, workload: &str, hash
             return n;
         }
     }
+}
+
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn token(mut x: u64, len: usize) -> String {
+    let mut s = String::with_capacity(len);
+    for _ in 0..len {
+        s.push(NAME_ALPHABET[(x % NAME_ALPHABET.len() as u64) as usize] as char);
+        x /= NAME_ALPHABET.len() as u64;
+    }
+    s
 }

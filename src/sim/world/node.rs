@@ -1,31 +1,190 @@
-//! The node side of the simulated cluster: the kernel OOM killer (node-wide and in the pods'
-//! cgroup), the kubelet starved without kube-reserved, NotReady and taint-based deletion, and the
-//! kubelet's eviction manager with its node status posts.
-//!
-//! The eviction manager (pkg/kubelet/eviction/eviction_manager.go,
-//! <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/>):
-//! - it synchronizes every monitoring period (10 s) on its own phase, and — with
-//!   `kernelMemcgNotification` on a cgroup v1 host — the moment the kernel reports a memory
-//!   threshold crossed; on cgroup v2 the kernel has no such notification and the kubelet's
-//!   notifier is a disabled one (`NewCgroupNotifier`, threshold_notifier_linux.go), so only the
-//!   monitoring period finds a crossing there (`NodeGroup::memcg_notified`);
-//! - its signals are `memory.available` (capacity − the node's working set) and, when node
-//!   allocatable is enforced on the pods' cgroup, `allocatableMemory.available` (the pods'
-//!   cgroup limit − the pods' working set) against the same hard threshold;
-//! - a synchronize that finds a threshold met records it (MemoryPressure is on while the last
-//!   such observation is younger than `evictionPressureTransitionPeriod`) and evicts at most one
-//!   pod; after an eviction from its own loop it waits for the pod's cleanup (polled every
-//!   second) and synchronizes again at once, which moves its 10-s phase;
-//! - what it decides reaches the API only with the kubelet's next node status post
-//!   (`nodeStatusUpdateFrequency`), and the memory-pressure taint with it.
+//! The node's memory: what its containers use (warming up, leaking), the kernel OOM killer
+//! (at a container's limit, in the pods' cgroup, node-wide), the kubelet starved without
+//! kube-reserved and brought back, NotReady after the grace period and taint-based deletion.
+//! The kubelet's eviction manager, which acts before the kernel has to, is `eviction.rs`.
 
 use super::*;
 
 impl World {
-    // ----- nodes -----------------------------------------------------------------------------
+    pub(super) fn start_container(&mut self, p: PodId, c: usize, t: u64) {
+        let ctr = &mut self.pods[p].ctrs[c];
+        ctr.state = CState::Running { since: t };
+        ctr.epoch += 1;
+        if !self.pods[p].in_dynamic {
+            self.pods[p].in_dynamic = true;
+            self.dynamic.push(p);
+        }
+        // Every start of a leaker container, restarts included, as the real watch reports each
+        // new `startedAt`.
+        if self.pods[p].ctrs[c].leaker {
+            let pod = self.pod_ref(p);
+            self.emit(t, Event::LeakerStarted { pod });
+        }
+    }
+
+    pub(super) fn set_usage(&mut self, p: PodId, c: usize, usage: u64) {
+        let old = self.pods[p].ctrs[c].usage;
+        if old == usage {
+            return;
+        }
+        self.pods[p].ctrs[c].usage = usage;
+        if let Some(n) = self.pods[p].node {
+            self.mark_dirty(n);
+            let node = &mut self.nodes[n];
+            node.pod_usage = node.pod_usage + usage - old;
+        }
+    }
+
+    /// Node `n` changed this step: the next check looks at it.
+    pub(super) fn mark_dirty(&mut self, n: NodeId) {
+        let node = &mut self.nodes[n];
+        if !node.dirty {
+            node.dirty = true;
+            node.usage_before = node.pod_usage;
+            self.dirty_nodes.push(n);
+        }
+    }
+
+    /// Recomputes the memory of containers that are still changing; kills those at their limit.
+    pub(super) fn update_dynamic(&mut self) {
+        let t = self.clock;
+        let list = std::mem::take(&mut self.dynamic);
+        let mut keep = Vec::with_capacity(list.len());
+        for p in list {
+            if self.pods[p].phase == PodPhase::Gone {
+                self.pods[p].in_dynamic = false;
+                continue;
+            }
+            let mut still = false;
+            for c in 0..self.pods[p].ctrs.len() {
+                let ctr = &self.pods[p].ctrs[c];
+                if !matches!(ctr.state, CState::Running { .. }) {
+                    continue;
+                }
+                // An ephemeral leaker exits by itself at its deadline (exit 0, `Completed`, and
+                // never restarted); a sidecar one frees its memory and idles until reverted.
+                if ctr.ephemeral && ctr.leak.as_ref().is_some_and(|l| t >= l.deadline) {
+                    self.set_usage(p, c, 0);
+                    let ctr = &mut self.pods[p].ctrs[c];
+                    ctr.state = CState::Done;
+                    ctr.epoch += 1;
+                    continue;
+                }
+                let u = ctr.usage_at(t);
+                // The cgroup limit: a container that reaches it is OOM-killed by the kernel.
+                // https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#memory-limits
+                if let Some(limit) = ctr.mem.limit
+                    && u >= limit
+                {
+                    self.set_usage(p, c, limit);
+                    self.oom_kill(p, c, t, false);
+                    continue;
+                }
+                self.set_usage(p, c, u);
+                still |= self.pods[p].ctrs[c].is_dynamic(t);
+            }
+            if still {
+                keep.push(p);
+            } else {
+                self.pods[p].in_dynamic = false;
+                self.sample_leak(p, t);
+            }
+        }
+        // Containers started during this pass were pushed onto the (now empty) list.
+        keep.append(&mut self.dynamic);
+        self.dynamic = keep;
+    }
+
+    /// The kernel killed container `c` of pod `p`: at its own limit, or as the node's (or the
+    /// pods' cgroup's) OOM victim when `system`.
+    ///
+    /// The whole container dies, on either cgroup version. On v2 the kubelet sets
+    /// `memory.oom.group` on every container (`calculateLinuxResources`,
+    /// pkg/kubelet/kuberuntime/kuberuntime_container_linux.go, unless `singleProcessOOMKill`,
+    /// which defaults to false on v2: `NewMainKubelet`, pkg/kubelet/kubelet.go), so the kernel
+    /// kills every process of the container's cgroup. On v1 it kills the one process it picked,
+    /// which is the whole container for a single-process one such as the leaker; the model has no
+    /// processes, so a multi-process container on v1 is where it is wrong (one worker would die
+    /// and the container live on).
+    pub(super) fn oom_kill(&mut self, p: PodId, c: usize, t: u64, system: bool) {
+        self.set_usage(p, c, 0);
+        let (name, leaker, restarts, ephemeral, backing_off) = {
+            let rng = &mut self.rng;
+            let ctr = &mut self.pods[p].ctrs[c];
+            ctr.epoch += 1;
+            let mut backing_off = false;
+            if ctr.ephemeral {
+                // Ephemeral containers are never restarted.
+                // https://kubernetes.io/docs/concepts/workloads/pods/ephemeral-containers/
+                ctr.state = CState::Done;
+            } else {
+                ctr.restarts += 1;
+                let (at, b) = crate::sim::kubelet::restart_at(ctr.backoff, t, || {
+                    crate::sim::kubelet::pod_worker_requeue(rng.below(6))
+                });
+                backing_off = at > t + 1;
+                ctr.backoff = b;
+                ctr.state = CState::Waiting { until: at };
+            }
+            (
+                ctr.name.clone(),
+                ctr.leaker,
+                ctr.restarts,
+                ctr.ephemeral,
+                backing_off,
+            )
+        };
+        let pod = self.pod_ref(p);
+        if system && let Some(n) = self.pods[p].node {
+            let node = self.nodes[n].name.clone();
+            self.emit(
+                t,
+                Event::NodeEvent {
+                    node,
+                    reason: "SystemOOM".into(),
+                    message: format!(
+                        "System OOM encountered, victim process: {name} (pod {})",
+                        pod.name
+                    ),
+                },
+            );
+        }
+        self.emit(
+            t,
+            Event::OomKilled {
+                pod: pod.clone(),
+                container: name.clone(),
+                leaker,
+                restart_count: restarts,
+            },
+        );
+        if !ephemeral {
+            // The first restart comes at once; later ones wait in CrashLoopBackOff.
+            if backing_off {
+                self.emit(
+                    t,
+                    Event::CrashLoopBackOff {
+                        pod,
+                        container: name,
+                    },
+                );
+            }
+            if let CState::Waiting { until } = self.pods[p].ctrs[c].state {
+                let epoch = self.pods[p].ctrs[c].epoch;
+                self.timer(
+                    until,
+                    Timer::CtrStart {
+                        pod: p,
+                        ctr: c,
+                        epoch,
+                    },
+                );
+            }
+        }
+    }
 
     pub(super) fn check_nodes(&mut self) {
-        let t = self.t;
+        let t = self.clock;
         let dirty = std::mem::take(&mut self.dirty_nodes);
         for &n in &dirty {
             self.nodes[n].dirty = false;
@@ -33,7 +192,7 @@ impl World {
             // kernel kills inside it, the node is fine); without, the node itself runs out before
             // the kubelet could act.
             // https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/#node-out-of-memory-behavior
-            if self.nodes[n].kubelet_unprotected(&self.s) {
+            if self.nodes[n].kubelet_unprotected(&self.settings) {
                 self.node_oom(n, t);
                 self.cgroup_oom(n, t);
             } else {
@@ -65,62 +224,17 @@ impl World {
     /// The node is out of memory: the kubelet dies if nothing was reserved for it, and the
     /// kernel OOM killer picks among the containers (SystemOOM).
     pub(super) fn node_oom(&mut self, n: NodeId, t: u64) {
-        if self.nodes[n].total(&self.s) <= self.nodes[n].capacity {
+        if self.nodes[n].total(&self.settings) <= self.nodes[n].capacity {
             return;
         }
-        if self.nodes[n].kubelet_alive && self.nodes[n].kubelet_unprotected(&self.s) {
+        if self.nodes[n].kubelet_alive && self.nodes[n].kubelet_unprotected(&self.settings) {
             self.kubelet_killed(n, t);
         }
-        while self.nodes[n].total(&self.s) > self.nodes[n].capacity {
+        while self.nodes[n].total(&self.settings) > self.nodes[n].capacity {
             let Some((p, c)) = self.oom_victim(n) else {
                 break;
             };
             self.oom_kill(p, c, t, true);
-        }
-    }
-
-    /// The hard threshold met, on either signal: `(threshold, available)`.
-    pub(super) fn hard_met(&self, n: NodeId) -> Option<(u64, u64)> {
-        let node = &self.nodes[n];
-        let hard = self.s.eviction_hard;
-        let avail = node.available(&self.s);
-        if avail < hard {
-            return Some((hard, avail));
-        }
-        // Hard memory thresholds apply to the pods' cgroup too when allocatable is enforced
-        // (kubelet `addAllocatableThresholds`); soft ones do not.
-        if self.s.allocatable_signal {
-            let a = node.allocatable_available();
-            if a < hard {
-                return Some((hard, a));
-            }
-        }
-        None
-    }
-
-    fn soft_met(&self, n: NodeId) -> bool {
-        self.s
-            .eviction_soft
-            .is_some_and(|s| self.nodes[n].available(&self.s) < s)
-    }
-
-    pub(super) fn threshold_met(&self, n: NodeId) -> bool {
-        self.hard_met(n).is_some() || self.soft_met(n)
-    }
-
-    pub(super) fn update_watch(&mut self, n: NodeId) {
-        let node = &self.nodes[n];
-        let threshold = self.s.eviction_hard.max(self.s.eviction_soft.unwrap_or(0));
-        let near = node.available(&self.s) < threshold
-            || (self.s.allocatable_signal && node.allocatable_available() < self.s.eviction_hard);
-        let want = node.kubelet_alive && (node.pressure || near);
-        if want != node.watched {
-            self.nodes[n].watched = want;
-            if want {
-                self.watched.insert(n);
-            } else {
-                self.watched.remove(&n);
-            }
         }
     }
 
@@ -169,13 +283,13 @@ impl World {
         // kubelet renews its Lease every 10 s) is older than the grace period, checking every
         // 5 s (`node-monitor-period`): 30–45 s after the kubelet died, not 40 s on the dot.
         // https://kubernetes.io/docs/concepts/architecture/nodes/#heartbeats
-        let grace = (self.s.grace + self.rng.below(6)).saturating_sub(self.rng.below(10));
+        let grace = (self.settings.grace + self.rng.below(6)).saturating_sub(self.rng.below(10));
         self.timer(t + grace.max(1), Timer::NodeGrace { node: n, inc });
         // How long a starved node takes to let its kubelet run again depends on what thrashes
         // there: the model's figure is the typical time, each incident draws from half to one
         // and a half times it. A fixed delay would bring every node that died in one wave back in
         // the same second, to die together again.
-        let d = self.s.kubelet_restart;
+        let d = self.settings.kubelet_restart;
         let delay = d / 2 + self.rng.below(d + 1);
         self.timer(t + delay.max(1), Timer::KubeletRestart { node: n, inc });
     }
@@ -184,7 +298,7 @@ impl World {
         // The restarted kubelet allocates what it needs; on a full node that allocation is
         // what wakes the kernel OOM killer, which frees room by killing containers (never the
         // kubelet: oom_score_adj -999).
-        while self.nodes[n].available(&self.s) < self.s.kubelet_mem {
+        while self.nodes[n].available(&self.settings) < self.settings.kubelet_mem {
             let Some((p, c)) = self.oom_victim(n) else {
                 // Nothing left to kill: systemd keeps trying.
                 let inc = self.nodes[n].incarnation;
@@ -276,7 +390,10 @@ impl World {
                 message: "Kubelet stopped posting node status: kubelet OOM-killed".into(),
             },
         );
-        self.timer(t + self.s.toleration, Timer::TaintEvict { node: n, inc });
+        self.timer(
+            t + self.settings.toleration,
+            Timer::TaintEvict { node: n, inc },
+        );
     }
 
     /// The taint manager deletes the pods of a node that stayed NotReady past the toleration.
@@ -301,228 +418,11 @@ impl World {
             );
             self.pods[p].deleting = true;
             let wl = self.pods[p].wl;
-            self.wls[wl].pods.retain(|&q| q != p);
-            self.wls[wl].deleting.push(p);
-            let cnt = &mut self.wls[wl].node_counts[n];
+            self.workloads[wl].pods.retain(|&q| q != p);
+            self.workloads[wl].deleting.push(p);
+            let cnt = &mut self.workloads[wl].node_counts[n];
             *cnt = cnt.saturating_sub(1);
-            self.wls[wl].dirty = true;
+            self.workloads[wl].dirty = true;
         }
-    }
-
-    /// The eviction manager's monitoring tick, on the nodes near a threshold (the others have
-    /// nothing to find).
-    pub(super) fn housekeeping(&mut self) {
-        let t = self.t;
-        let hk = self.s.housekeeping;
-        let due: Vec<NodeId> = self
-            .watched
-            .iter()
-            .copied()
-            .filter(|&n| (t + self.nodes[n].hk_phase).is_multiple_of(hk))
-            .collect();
-        for n in due {
-            if self.nodes[n].kubelet_alive {
-                let ms = self.nodes[n].hk_ms;
-                self.synchronize(n, t, true, ms);
-            }
-        }
-    }
-
-    /// One `synchronize` of the eviction manager: observe the signals, update MemoryPressure,
-    /// evict at most one pod. `from_loop`: the monitoring loop (which then waits for the
-    /// evicted pod's cleanup), not the memcg notification; `ms`: where in second `t`.
-    pub(super) fn synchronize(&mut self, n: NodeId, t: u64, from_loop: bool, ms: u64) {
-        let hard = self.hard_met(n);
-        let soft = self.soft_met(n);
-        if soft {
-            self.nodes[n].soft_since.get_or_insert(t);
-        } else {
-            self.nodes[n].soft_since = None;
-        }
-        let soft_due = self.nodes[n]
-            .soft_since
-            .is_some_and(|s| t.saturating_sub(s) >= self.s.soft_grace);
-        if hard.is_some() || soft {
-            self.nodes[n].last_observed = Some(t);
-        }
-        // The condition holds while its last observation is younger than the transition period
-        // (`nodeConditionsObservedSince`).
-        let pressure = self.nodes[n]
-            .last_observed
-            .is_some_and(|lo| t - lo < self.s.transition.max(1));
-        if pressure != self.nodes[n].pressure {
-            self.nodes[n].pressure = pressure;
-            self.schedule_status(n, t, Some(ms));
-        }
-        let act = match hard {
-            Some(h) => Some(h),
-            None if soft_due => self
-                .s
-                .eviction_soft
-                .map(|s| (s, self.nodes[n].available(&self.s))),
-            None => None,
-        };
-        if let Some((threshold, avail)) = act {
-            let name = self.nodes[n].name.clone();
-            self.emit(
-                t,
-                Event::NodeEvent {
-                    node: name,
-                    reason: "EvictionThresholdMet".into(),
-                    message: "Attempting to reclaim memory".into(),
-                },
-            );
-            if self.evict_one(n, t, threshold, avail) && from_loop {
-                // `waitForPodsCleanup` polls every second, then the loop synchronizes again at
-                // once and sleeps its period from there.
-                let hk = self.s.housekeeping;
-                self.nodes[n].hk_phase = (hk - (t + 1) % hk) % hk;
-            }
-        }
-        self.update_watch(n);
-    }
-
-    /// This second's status posts that come before the node's synchronize go now; the others
-    /// after the step's scheduling.
-    pub(super) fn post_statuses_due(&mut self, t: u64) {
-        for n in std::mem::take(&mut self.status_due) {
-            match self.first_sync_ms(n, t) {
-                Some(ms) if ms < self.nodes[n].status_ms => self.status_late.push(n),
-                _ => self.post_node_status(n, t),
-            }
-        }
-    }
-
-    /// Whether the kernel's memory threshold notification wakes node `n`'s eviction manager now:
-    /// a threshold met that was not at the last look (a crossing, not the staying past it).
-    fn memcg_fires(&self, n: NodeId) -> bool {
-        let node = &self.nodes[n];
-        node.memcg && node.kubelet_alive && !node.below && self.threshold_met(n)
-    }
-
-    /// When in second `t` the eviction manager of node `n` will synchronize, if it does: at the
-    /// memcg threshold crossing, or at its monitoring tick.
-    fn first_sync_ms(&self, n: NodeId, t: u64) -> Option<u64> {
-        let node = &self.nodes[n];
-        if !node.kubelet_alive {
-            return None;
-        }
-        if node.dirty && self.memcg_fires(n) {
-            return Some(self.crossing_ms(n));
-        }
-        let tick = (t + node.hk_phase).is_multiple_of(self.s.housekeeping);
-        (tick && node.watched).then_some(node.hk_ms)
-    }
-
-    /// Where in this step the pods' working set crossed the first threshold it met, in ms,
-    /// taking its growth since the last step as linear.
-    pub(super) fn crossing_ms(&self, n: NodeId) -> u64 {
-        let node = &self.nodes[n];
-        let s = &self.s;
-        // The pods' usage at which each signal meets its threshold.
-        let beside = node.system_mem + if node.kubelet_alive { s.kubelet_mem } else { 0 };
-        let mut level = node
-            .capacity
-            .saturating_sub(s.eviction_hard.max(s.eviction_soft.unwrap_or(0)) + beside);
-        if s.allocatable_signal {
-            level = level.min(node.pods_limit.saturating_sub(s.eviction_hard));
-        }
-        let (before, now) = (node.usage_before, node.pod_usage);
-        if now <= before || level < before {
-            return 0;
-        }
-        ((level - before) as u128 * 1000 / (now - before) as u128).min(999) as u64
-    }
-
-    /// The kubelet's next node status post will carry the eviction manager's MemoryPressure:
-    /// this second's, when its loop runs later in it than the change made at `ms`.
-    pub(super) fn schedule_status(&mut self, n: NodeId, t: u64, ms: Option<u64>) {
-        if self.nodes[n].status_pending {
-            return;
-        }
-        self.nodes[n].status_pending = true;
-        let node = &self.nodes[n];
-        let ticks_now = (t + node.status_phase).is_multiple_of(self.s.status_every.max(1));
-        if ticks_now && ms.is_some_and(|ms| ms < node.status_ms) {
-            self.status_late.push(n);
-            return;
-        }
-        let at = crate::sim::kubelet::next_tick(t, self.nodes[n].status_phase, self.s.status_every);
-        self.timer(at, Timer::NodeStatus { node: n });
-    }
-
-    /// The kubelet posts the node's status: MemoryPressure (and with it the node lifecycle
-    /// controller's taint) as the eviction manager sees it now.
-    pub(super) fn post_node_status(&mut self, n: NodeId, t: u64) {
-        self.nodes[n].status_pending = false;
-        if !self.nodes[n].kubelet_alive || self.nodes[n].api_pressure == self.nodes[n].pressure {
-            return;
-        }
-        let on = self.nodes[n].pressure;
-        self.nodes[n].api_pressure = on;
-        let node = self.nodes[n].name.clone();
-        self.emit(
-            t,
-            Event::NodeCondition {
-                node,
-                condition: NodeConditionKind::MemoryPressure,
-                status: on,
-                reason: if on {
-                    "KubeletHasInsufficientMemory".into()
-                } else {
-                    "KubeletHasSufficientMemory".into()
-                },
-            },
-        );
-        if !on {
-            // The scheduler retries unschedulable pods when a node changes (the taint is gone).
-            for &(_, _, p) in &self.pending {
-                let pod = &mut self.pods[p];
-                pod.next_try = pod.next_try.min(t);
-            }
-        }
-    }
-
-    /// Evicts the first pod of the kubelet's ranking; false when there was none.
-    pub(super) fn evict_one(&mut self, n: NodeId, t: u64, threshold: u64, avail: u64) -> bool {
-        let mut cands: Vec<(EvictionCandidate, PodId)> = self.nodes[n]
-            .pods
-            .iter()
-            .map(|&p| {
-                let pod = &self.pods[p];
-                (
-                    EvictionCandidate {
-                        usage: pod.usage(),
-                        request: pod.request,
-                        priority: pod.priority,
-                        order: pod.seq,
-                    },
-                    p,
-                )
-            })
-            .collect();
-        cands.sort_by(|a, b| eviction_order(&a.0, &b.0));
-        let Some(&(_, p)) = cands.first() else {
-            return false;
-        };
-        let biggest = self.pods[p]
-            .ctrs
-            .iter()
-            .max_by_key(|c| c.usage)
-            .map(|c| (c.name.clone(), c.usage, c.mem.request.unwrap_or(0)));
-        let mut message = format!(
-            "The node was low on resource: memory. Threshold quantity: {}, available: {}.",
-            human_bytes(threshold),
-            human_bytes(avail)
-        );
-        if let Some((name, usage, req)) = biggest {
-            message.push_str(&format!(
-                " Container {name} was using {}, request is {}, has larger consumption of memory.",
-                human_bytes(usage),
-                human_bytes(req)
-            ));
-        }
-        self.remove_pod(p, t, Some((DisruptionCause::TerminationByKubelet, message)));
-        true
     }
 }

@@ -1,6 +1,22 @@
 use super::*;
 use crate::sim::model::{CgroupVersion, ClusterModel};
 
+fn node_id(i: usize) -> NodeId {
+    NodeId::from_index(i)
+}
+
+fn pod_id(i: usize) -> PodId {
+    PodId::from_index(i)
+}
+
+fn wl_id(i: usize) -> WorkloadId {
+    WorkloadId::from_index(i)
+}
+
+fn pdb_id(i: usize) -> PdbId {
+    PdbId::from_index(i)
+}
+
 fn tiny(extra: &str) -> ClusterModel {
     ClusterModel::from_yaml(&format!(
         r#"
@@ -26,14 +42,14 @@ fn steady_state_places_every_pod_spread_and_running() {
     assert_eq!(w.live_pods(), 3);
     let nodes: BTreeSet<_> = w.pods.iter().filter_map(|p| p.node).collect();
     assert_eq!(nodes.len(), 3, "spread over the three nodes");
-    assert!((0..3).all(|p| w.pod_ready(p, T0)));
+    assert!((0..3).map(pod_id).all(|p| w.pod_ready(p, T0)));
     assert!(w.nodes.iter().all(|n| n.pod_usage == 1 << 30));
 }
 
 #[test]
 fn container_over_its_limit_is_oom_killed_and_backs_off() {
     let mut w = World::new(&tiny(""), 1).unwrap();
-    let wl = 0;
+    let wl = wl_id(0);
     w.target = Some(TargetInfo { wl, pdbs: vec![] });
     let curve = LeakCurve {
         pattern: oomsday_core::Pattern::Linear {
@@ -42,7 +58,7 @@ fn container_over_its_limit_is_oom_killed_and_backs_off() {
         start: oomsday_core::Quantity::mib(100),
         max: None,
     };
-    let mut tpl = w.wls[wl].template.clone();
+    let mut tpl = w.workloads[wl].template.clone();
     tpl.push(World::leaker_template(
         "oomsday-leaker",
         MemorySpec {
@@ -56,10 +72,10 @@ fn container_over_its_limit_is_oom_killed_and_backs_off() {
     ));
     w.set_template(wl, tpl);
     w.advance(T0 + 600);
-    let mut all = std::mem::take(&mut w.out);
-    while w.t < T0 + 600 {
+    let mut all = std::mem::take(&mut w.observations);
+    while w.clock < T0 + 600 {
         w.advance(T0 + 600);
-        all.append(&mut w.out);
+        all.append(&mut w.observations);
     }
     let kills: Vec<_> = all
         .iter()
@@ -138,11 +154,11 @@ fn leak(rate_mib: u64, start_mib: u64, deadline: u64) -> Leak {
 /// The web workload as the run's target, its leaker sidecar put in now.
 fn inject(w: &mut World, l: Leak, limit_mib: Option<u64>) {
     w.target = Some(TargetInfo {
-        wl: 0,
-        pdbs: vec![0],
+        wl: wl_id(0),
+        pdbs: vec![pdb_id(0)],
     });
-    w.sample_leaks_every(1, w.t);
-    let mut tpl = w.wls[0].template.clone();
+    w.sample_leaks_every(1, w.clock);
+    let mut tpl = w.workloads[wl_id(0)].template.clone();
     tpl.push(World::leaker_template(
         "oomsday-leaker",
         MemorySpec {
@@ -151,33 +167,33 @@ fn inject(w: &mut World, l: Leak, limit_mib: Option<u64>) {
         },
         l,
     ));
-    w.set_template(0, tpl);
+    w.set_template(wl_id(0), tpl);
 }
 
 fn revert(w: &mut World) {
-    let tpl = w.wls[0]
+    let tpl = w.workloads[wl_id(0)]
         .template
         .iter()
         .filter(|c| !c.leaker)
         .cloned()
         .collect();
-    w.set_template(0, tpl);
+    w.set_template(wl_id(0), tpl);
 }
 
 /// Exactly one second, and what it produced.
 fn step(w: &mut World) -> Vec<Observation> {
-    let target = w.t + 1;
-    let mut out = std::mem::take(&mut w.out);
-    while w.t < target {
+    let target = w.clock + 1;
+    let mut out = std::mem::take(&mut w.observations);
+    while w.clock < target {
         w.advance(target);
-        out.append(&mut w.out);
+        out.append(&mut w.observations);
     }
     out
 }
 
 /// Runs `secs` seconds; `each` looks at the world after every second.
 fn run(w: &mut World, secs: u64, mut each: impl FnMut(&World, &[Observation])) -> Vec<Observation> {
-    let mut all = std::mem::take(&mut w.out);
+    let mut all = std::mem::take(&mut w.observations);
     for _ in 0..secs {
         let obs = step(w);
         each(w, &obs);
@@ -218,7 +234,7 @@ fn memcg_notification_evicts_in_the_second_the_threshold_is_crossed() {
         inject(&mut w, leak(48, 8, T0 + 600), None);
         let mut met_before = Vec::new();
         let obs = run(&mut w, 60, |w, _| {
-            met_before.push((w.t, w.threshold_met(0)))
+            met_before.push((w.clock, w.threshold_met(node_id(0))))
         });
         let first = *times(&w, &obs, evicted).first().expect("an eviction");
         // Not met at the end of the second before: the notification acted at the crossing.
@@ -232,10 +248,12 @@ fn without_memcg_the_ten_second_monitoring_tick_finds_the_crossing() {
     let mut late = 0;
     for seed in 1..=8 {
         let mut w = World::new(&bed(""), seed).unwrap();
-        let phase = w.nodes[0].hk_phase;
+        let phase = w.nodes[node_id(0)].hk_phase;
         inject(&mut w, leak(48, 8, T0 + 600), None);
         let mut met_at = Vec::new();
-        let obs = run(&mut w, 60, |w, _| met_at.push((w.t, w.threshold_met(0))));
+        let obs = run(&mut w, 60, |w, _| {
+            met_at.push((w.clock, w.threshold_met(node_id(0))))
+        });
         let first = *times(&w, &obs, evicted).first().expect("an eviction");
         assert!(
             (first + phase).is_multiple_of(10),
@@ -262,7 +280,7 @@ fn first_eviction_on(cgroup: Option<CgroupVersion>, seed: u64) -> (u64, u64, Vec
     let mut m = bed(", kernelMemcgNotification: true");
     m.spec.node_groups[0].cgroup_version = cgroup;
     let mut w = World::new(&m, seed).unwrap();
-    let phase = w.nodes[0].hk_phase;
+    let phase = w.nodes[node_id(0)].hk_phase;
     inject(&mut w, leak(48, 8, T0 + 600), None);
     let obs = run(&mut w, 60, |_, _| {});
     let first = *times(&w, &obs, evicted).first().expect("an eviction");
@@ -322,10 +340,10 @@ fn one_eviction_per_cycle_and_the_loop_waits_for_the_cleanup() {
     // Three pods at 1.6 GiB at once (4.8 GiB): one eviction is not enough, two are.
     let mut w = World::new(&bed(""), 2).unwrap();
     w.target = Some(TargetInfo {
-        wl: 0,
-        pdbs: vec![0],
+        wl: wl_id(0),
+        pdbs: vec![pdb_id(0)],
     });
-    for p in w.running_pods(0) {
+    for p in w.running_pods(wl_id(0)) {
         w.attach_ephemeral(p, "oomsday-leaker-x", leak(0, 1638, T0 + 600));
     }
     let obs = run(&mut w, 30, |_, _| {});
@@ -340,12 +358,12 @@ fn one_eviction_per_cycle_and_the_loop_waits_for_the_cleanup() {
 fn memory_pressure_reaches_the_api_with_the_next_status_post_and_clears_after_the_transition() {
     for seed in 1..=6 {
         let mut w = World::new(&bed(", kernelMemcgNotification: true"), seed).unwrap();
-        let status_phase = w.nodes[0].status_phase;
+        let status_phase = w.nodes[node_id(0)].status_phase;
         // The leak stops at T0 + 45: the pods go back under the threshold for good.
         inject(&mut w, leak(48, 8, T0 + 45), None);
         let mut last_seen = 0;
         let obs = run(&mut w, 120, |w, _| {
-            if let Some(lo) = w.nodes[0].last_observed {
+            if let Some(lo) = w.nodes[node_id(0)].last_observed {
                 last_seen = lo;
             }
         });
@@ -387,7 +405,7 @@ fn the_memory_pressure_taint_refuses_burstable_pods_until_it_is_lifted() {
         // (second, the API's MemoryPressure, pods waiting for the scheduler) after each second.
         let mut state = Vec::new();
         let obs = run(&mut w, 150, |w, _| {
-            state.push((w.t, w.nodes[0].api_pressure, w.pending.len()))
+            state.push((w.clock, w.nodes[node_id(0)].api_pressure, w.pending.len()))
         });
         let api_at = |t: u64| state.iter().find(|s| s.0 == t).map(|s| s.1);
         for o in &obs {
@@ -432,7 +450,11 @@ fn best_effort_pods_sent_before_the_taint_are_rejected_at_admission() {
         inject(&mut w, leak(48, 8, T0 + 600), None);
         let mut state = Vec::new();
         let obs = run(&mut w, 60, |w, _| {
-            state.push((w.t, w.nodes[0].pressure, w.nodes[0].api_pressure))
+            state.push((
+                w.clock,
+                w.nodes[node_id(0)].pressure,
+                w.nodes[node_id(0)].api_pressure,
+            ))
         });
         for o in &obs {
             if let Event::AdmissionRejected { message, pod } = &o.event {
@@ -457,13 +479,13 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
     let mut fewest = u32::MAX;
     let mut waiting_ready = 0;
     let obs = run(&mut w, 90, |w, _| {
-        fewest = fewest.min(w.budget_status(0, w.t).0);
-        for &p in &w.wls[0].pods {
+        fewest = fewest.min(w.budget_status(pdb_id(0), w.clock).0);
+        for &p in &w.workloads[wl_id(0)].pods {
             let waiting = w.pods[p]
                 .ctrs
                 .iter()
                 .any(|c| c.leaker && matches!(c.state, CState::Waiting { .. }));
-            if waiting && w.pod_ready(p, w.t) {
+            if waiting && w.pod_ready(p, w.clock) {
                 waiting_ready += 1;
             }
         }
@@ -471,7 +493,7 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
     assert_eq!(waiting_ready, 0, "a pod whose leaker waits is not ready");
     assert_eq!(fewest, 0, "all three waiting at once: the PDB at 0 healthy");
     // Per pod: kill → restart gaps of 1 s, then 11–16 s, then 21–31 s.
-    let pod = w.wls[0].pods[0];
+    let pod = w.workloads[wl_id(0)].pods[0];
     let name = w.pods[pod].name.clone();
     let mine = |e: &Event| match e {
         Event::LeakerStarted { pod } | Event::OomKilled { pod, .. } => pod.name == name,
@@ -500,34 +522,34 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
 #[test]
 fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
     let mut w = World::new(&bed(""), 4).unwrap();
-    let t0 = w.t;
+    let t0 = w.clock;
     inject(&mut w, leak(0, 8, T0 + 600), None);
     let check = |w: &World, done: &mut Option<u64>| {
-        let pods = w.wls[0].pods.len();
-        let ready = w.wls[0]
+        let pods = w.workloads[wl_id(0)].pods.len();
+        let ready = w.workloads[wl_id(0)]
             .pods
             .iter()
-            .filter(|&&p| w.pod_ready(p, w.t))
+            .filter(|&&p| w.pod_ready(p, w.clock))
             .count();
         assert!(pods <= 4, "maxSurge 25% of 3 = 1: {pods} pods");
         assert!(ready >= 3, "maxUnavailable 0: {ready} ready");
-        let s = w.workload_sample(0, w.t);
+        let s = w.workload_sample(wl_id(0), w.clock);
         if done.is_none() && s.updated == 3 && s.current == 3 && s.ready == 3 {
-            *done = Some(w.t);
+            *done = Some(w.clock);
         }
     };
     let mut done = None;
     run(&mut w, 10, |w, _| check(w, &mut done));
     assert_eq!(done, Some(t0 + 3), "one pod a second");
-    let t1 = w.t;
+    let t1 = w.clock;
     revert(&mut w);
     let mut back = None;
     let obs = run(&mut w, 10, |w, _| check(w, &mut back));
     assert_eq!(back, Some(t1 + 3));
     // The revert reuses the first ReplicaSet: its pods carry its hash again.
-    let hash = &w.wls[0].rs[&0].hash;
+    let hash = &w.workloads[wl_id(0)].rs[&0].hash;
     assert!(
-        w.wls[0]
+        w.workloads[wl_id(0)]
             .pods
             .iter()
             .all(|&p| w.pods[p].name.contains(hash.as_str()))
@@ -541,7 +563,7 @@ fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
 #[test]
 fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
     let mut w = World::new(&bed(""), 5).unwrap();
-    let t0 = w.t;
+    let t0 = w.clock;
     inject(&mut w, leak(48, 8, T0 + 600), None);
     let obs = run(&mut w, 12, |_, _| {});
     let starts: Vec<(String, u64)> = obs
@@ -572,7 +594,7 @@ fn workload_samples_and_leaker_pods_follow_the_rollouts() {
     let mut w = World::new(&bed(""), 6).unwrap();
     inject(&mut w, leak(1, 8, T0 + 600), None);
     let mut obs = run(&mut w, 6, |_, _| {});
-    let t = w.t;
+    let t = w.clock;
     revert(&mut w);
     obs.extend(run(&mut w, 6, |_, _| {}));
     let samples: Vec<(u64, &Event)> = obs
@@ -650,14 +672,18 @@ fn snapshot_nodes_keep_their_names_their_own_memory_and_their_other_pods() {
     let w = World::new(&snapshot_model(), 1).unwrap();
     let names: Vec<&str> = w.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["alpha", "beta", "gamma"]);
-    let alpha = &w.nodes[0];
+    let alpha = &w.nodes[node_id(0)];
     assert_eq!(alpha.system_mem, 1 << 30);
-    assert_eq!(w.nodes[1].system_mem, 500 << 20, "the model's figure");
+    assert_eq!(
+        w.nodes[node_id(1)].system_mem,
+        500 << 20,
+        "the model's figure"
+    );
     assert_eq!(alpha.fixed_pods, 108);
     // The other pods' requests and working set, beside the web pod placed there.
     assert_eq!(alpha.requested, (2 << 30) + (100 << 20));
     assert_eq!(alpha.pod_usage, (1536 << 20) + (200 << 20));
-    assert!(w.nodes[2].cordoned);
+    assert!(w.nodes[node_id(2)].cordoned);
 }
 
 #[test]
@@ -679,14 +705,14 @@ fn observed_pods_go_back_to_their_nodes_with_their_own_working_sets() {
 #[test]
 fn pods_created_later_take_the_measured_working_sets_in_turn_and_avoid_cordoned_nodes() {
     let mut w = World::new(&snapshot_model(), 1).unwrap();
-    let wl = 0;
+    let wl = wl_id(0);
     let mut fresh = Vec::new();
     for _ in 0..3 {
-        let p = w.wls[wl].pods[0];
-        w.remove_pod(p, w.t, None);
+        let p = w.workloads[wl].pods[0];
+        w.remove_pod(p, w.clock, None);
         w.reconcile_workloads();
         w.schedule();
-        let newest = *w.wls[wl].pods.last().unwrap();
+        let newest = *w.workloads[wl].pods.last().unwrap();
         fresh.push((
             w.pods[newest].ctrs[0].working_set >> 20,
             w.pods[newest].node.map(|n| w.nodes[n].name.clone()),
@@ -706,14 +732,18 @@ fn pods_created_later_take_the_measured_working_sets_in_turn_and_avoid_cordoned_
 #[test]
 fn a_memcg_crossing_is_placed_within_its_second_by_the_growth() {
     let mut w = World::new(&bed(", kernelMemcgNotification: true"), 1).unwrap();
-    let n = &mut w.nodes[0];
+    let n = &mut w.nodes[node_id(0)];
     // The pods' threshold: their cgroup limit less the hard threshold.
     let level = n.pods_limit - 3 * 1024 * MI;
     n.usage_before = level - 300 * MI;
     n.pod_usage = level + 100 * MI;
-    assert_eq!(w.crossing_ms(0), 750);
-    w.nodes[0].usage_before = level + MI;
-    assert_eq!(w.crossing_ms(0), 0, "already past when the second began");
+    assert_eq!(w.crossing_ms(node_id(0)), 750);
+    w.nodes[node_id(0)].usage_before = level + MI;
+    assert_eq!(
+        w.crossing_ms(node_id(0)),
+        0,
+        "already past when the second began"
+    );
 }
 
 /// The spill recording's leak (48 MiB/s from 8 MiB) on the bed with memcg notification, the
@@ -726,9 +756,9 @@ fn spill_on_bed(
 ) -> (World, Vec<Observation>) {
     let mut w = World::new(&bed(", kernelMemcgNotification: true"), seed).unwrap();
     if let Some(p) = phase {
-        w.nodes[0].status_phase = p;
+        w.nodes[node_id(0)].status_phase = p;
     }
-    w.nodes[0].status_ms = status_ms;
+    w.nodes[node_id(0)].status_ms = status_ms;
     inject(&mut w, leak(48, 8, T0 + 600), None);
     let obs = run(&mut w, secs, |_, _| {});
     (w, obs)

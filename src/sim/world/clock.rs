@@ -1,0 +1,120 @@
+//! The clock: virtual seconds, timers, and the step that visits what can change.
+
+use super::*;
+
+impl World {
+    /// The virtual time of internal second `t`.
+    pub fn time_of(&self, t: u64) -> Time {
+        let secs = t.saturating_sub(T0).min(i64::MAX as u64 / 2) as i64;
+        self.start
+            .checked_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap_or(self.start)
+    }
+
+    /// The internal second of a virtual time (rounded up, never before now).
+    pub fn second_of(&self, at: Time) -> u64 {
+        let d = at.duration_since(self.start);
+        let secs = d.as_secs() + i64::from(d.subsec_nanos() > 0);
+        T0.saturating_add_signed(secs.max(0))
+    }
+
+    pub fn now(&self) -> Time {
+        self.time_of(self.clock)
+    }
+
+    pub(super) fn emit(&mut self, t: u64, event: Event) {
+        if !self.quiet {
+            let at = self.time_of(t);
+            self.observations.push(Observation::new(at, event));
+        }
+    }
+
+    pub(super) fn timer(&mut self, at: u64, timer: Timer) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, timer)));
+    }
+
+    /// Runs until something was observed or `until` (an internal second) is reached.
+    pub fn advance(&mut self, until: u64) {
+        while self.observations.is_empty() && self.clock < until {
+            if self.quiescent() {
+                let next = self
+                    .timers
+                    .peek()
+                    .map_or(until, |Reverse((at, _, _))| *at)
+                    .min(until);
+                if next > self.clock + 1 {
+                    self.clock = next - 1;
+                }
+            }
+            self.step();
+        }
+    }
+
+    pub(super) fn quiescent(&self) -> bool {
+        self.dynamic.is_empty()
+            && self.watched.is_empty()
+            && self.pending.is_empty()
+            && self.workloads.iter().all(|w| !w.dirty)
+            && self.hpas.is_empty()
+    }
+
+    pub(super) fn step(&mut self) {
+        self.clock += 1;
+        let t = self.clock;
+        self.drain_timers(t);
+        self.update_dynamic();
+        self.post_statuses_due(t);
+        self.check_nodes();
+        self.housekeeping();
+        if !self.hpas.is_empty() && t.is_multiple_of(15) {
+            self.autoscale();
+        }
+        self.reconcile_workloads();
+        self.schedule();
+        // A post later in the second than the node's synchronize carries what that decided,
+        // after the scheduler placed this second's pods (as the recorded replacement was,
+        // 150 ms before the taint).
+        for n in std::mem::take(&mut self.status_late) {
+            self.post_node_status(n, t);
+        }
+        self.report_status();
+    }
+
+    pub(super) fn drain_timers(&mut self, t: u64) {
+        while let Some(Reverse((at, _, timer))) = self.timers.peek().copied() {
+            if at > t {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::CtrStart { pod, ctr, epoch } => {
+                    let p = &self.pods[pod];
+                    let ok = p.phase == PodPhase::Bound
+                        && p.ctrs[ctr].epoch == epoch
+                        && matches!(p.ctrs[ctr].state, CState::Waiting { .. })
+                        && p.node.is_some_and(|n| self.nodes[n].kubelet_alive);
+                    if ok {
+                        self.start_container(pod, ctr, at);
+                    }
+                }
+                Timer::KubeletRestart { node, inc } => {
+                    if self.nodes[node].incarnation == inc {
+                        self.try_kubelet_restart(node, at);
+                    }
+                }
+                Timer::NodeGrace { node, inc } => {
+                    if self.nodes[node].incarnation == inc && !self.nodes[node].kubelet_alive {
+                        self.node_not_ready(node, at);
+                    }
+                }
+                Timer::TaintEvict { node, inc } => {
+                    if self.nodes[node].incarnation == inc && self.nodes[node].not_ready {
+                        self.taint_evict(node, at);
+                    }
+                }
+                Timer::NodeStatus { node } => self.status_due.push(node),
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The kubelet's eviction manager and its node status posts: MemoryPressure, the ranking, one
+//! eviction per synchronize.
+//!
+//! The eviction manager (pkg/kubelet/eviction/eviction_manager.go,
+//! <https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/>):
+//! - it synchronizes every monitoring period (10 s) on its own phase, and — with
+//!   `kernelMemcgNotification` on a cgroup v1 host — the moment the kernel reports a memory
+//!   threshold crossed; on cgroup v2 the kernel has no such notification and the kubelet's
+//!   notifier is a disabled one (`NewCgroupNotifier`, threshold_notifier_linux.go), so only the
+//!   monitoring period finds a crossing there (`NodeGroup::memcg_notified`);
+//! - its signals are `memory.available` (capacity − the node's working set) and, when node
+//!   allocatable is enforced on the pods' cgroup, `allocatableMemory.available` (the pods'
+//!   cgroup limit − the pods' working set) against the same hard threshold;
+//! - a synchronize that finds a threshold met records it (MemoryPressure is on while the last
+//!   such observation is younger than `evictionPressureTransitionPeriod`) and evicts at most one
+//!   pod; after an eviction from its own loop it waits for the pod's cleanup (polled every
+//!   second) and synchronizes again at once, which moves its 10-s phase;
+//! - what it decides reaches the API only with the kubelet's next node status post
+//!   (`nodeStatusUpdateFrequency`), and the memory-pressure taint with it.
+
+use super::*;
+
+impl World {
+    /// The hard threshold met, on either signal: `(threshold, available)`.
+    pub(super) fn hard_met(&self, n: NodeId) -> Option<(u64, u64)> {
+        let node = &self.nodes[n];
+        let hard = self.settings.eviction_hard;
+        let avail = node.available(&self.settings);
+        if avail < hard {
+            return Some((hard, avail));
+        }
+        // Hard memory thresholds apply to the pods' cgroup too when allocatable is enforced
+        // (kubelet `addAllocatableThresholds`); soft ones do not.
+        if self.settings.allocatable_signal {
+            let a = node.allocatable_available();
+            if a < hard {
+                return Some((hard, a));
+            }
+        }
+        None
+    }
+
+    pub(super) fn soft_met(&self, n: NodeId) -> bool {
+        self.settings
+            .eviction_soft
+            .is_some_and(|s| self.nodes[n].available(&self.settings) < s)
+    }
+
+    pub(super) fn threshold_met(&self, n: NodeId) -> bool {
+        self.hard_met(n).is_some() || self.soft_met(n)
+    }
+
+    pub(super) fn update_watch(&mut self, n: NodeId) {
+        let node = &self.nodes[n];
+        let threshold = self
+            .settings
+            .eviction_hard
+            .max(self.settings.eviction_soft.unwrap_or(0));
+        let near = node.available(&self.settings) < threshold
+            || (self.settings.allocatable_signal
+                && node.allocatable_available() < self.settings.eviction_hard);
+        let want = node.kubelet_alive && (node.pressure || near);
+        if want != node.watched {
+            self.nodes[n].watched = want;
+            if want {
+                self.watched.insert(n);
+            } else {
+                self.watched.remove(&n);
+            }
+        }
+    }
+
+    /// The eviction manager's monitoring tick, on the nodes near a threshold (the others have
+    /// nothing to find).
+    pub(super) fn housekeeping(&mut self) {
+        let t = self.clock;
+        let hk = self.settings.housekeeping;
+        let due: Vec<NodeId> = self
+            .watched
+            .iter()
+            .copied()
+            .filter(|&n| (t + self.nodes[n].hk_phase).is_multiple_of(hk))
+            .collect();
+        for n in due {
+            if self.nodes[n].kubelet_alive {
+                let ms = self.nodes[n].hk_ms;
+                self.synchronize(n, t, true, ms);
+            }
+        }
+    }
+
+    /// One `synchronize` of the eviction manager: observe the signals, update MemoryPressure,
+    /// evict at most one pod. `from_loop`: the monitoring loop (which then waits for the
+    /// evicted pod's cleanup), not the memcg notification; `ms`: where in second `t`.
+    pub(super) fn synchronize(&mut self, n: NodeId, t: u64, from_loop: bool, ms: u64) {
+        let hard = self.hard_met(n);
+        let soft = self.soft_met(n);
+        if soft {
+            self.nodes[n].soft_since.get_or_insert(t);
+        } else {
+            self.nodes[n].soft_since = None;
+        }
+        let soft_due = self.nodes[n]
+            .soft_since
+            .is_some_and(|s| t.saturating_sub(s) >= self.settings.soft_grace);
+        if hard.is_some() || soft {
+            self.nodes[n].last_observed = Some(t);
+        }
+        // The condition holds while its last observation is younger than the transition period
+        // (`nodeConditionsObservedSince`).
+        let pressure = self.nodes[n]
+            .last_observed
+            .is_some_and(|lo| t - lo < self.settings.transition.max(1));
+        if pressure != self.nodes[n].pressure {
+            self.nodes[n].pressure = pressure;
+            self.schedule_status(n, t, Some(ms));
+        }
+        let act = match hard {
+            Some(h) => Some(h),
+            None if soft_due => self
+                .settings
+                .eviction_soft
+                .map(|s| (s, self.nodes[n].available(&self.settings))),
+            None => None,
+        };
+        if let Some((threshold, avail)) = act {
+            let name = self.nodes[n].name.clone();
+            self.emit(
+                t,
+                Event::NodeEvent {
+                    node: name,
+                    reason: "EvictionThresholdMet".into(),
+                    message: "Attempting to reclaim memory".into(),
+                },
+            );
+            if self.evict_one(n, t, threshold, avail) && from_loop {
+                // `waitForPodsCleanup` polls every second, then the loop synchronizes again at
+                // once and sleeps its period from there.
+                let hk = self.settings.housekeeping;
+                self.nodes[n].hk_phase = (hk - (t + 1) % hk) % hk;
+            }
+        }
+        self.update_watch(n);
+    }
+
+    /// This second's status posts that come before the node's synchronize go now; the others
+    /// after the step's scheduling.
+    pub(super) fn post_statuses_due(&mut self, t: u64) {
+        for n in std::mem::take(&mut self.status_due) {
+            match self.first_sync_ms(n, t) {
+                Some(ms) if ms < self.nodes[n].status_ms => self.status_late.push(n),
+                _ => self.post_node_status(n, t),
+            }
+        }
+    }
+
+    /// Whether the kernel's memory threshold notification wakes node `n`'s eviction manager now:
+    /// a threshold met that was not at the last look (a crossing, not the staying past it).
+    pub(super) fn memcg_fires(&self, n: NodeId) -> bool {
+        let node = &self.nodes[n];
+        node.memcg && node.kubelet_alive && !node.below && self.threshold_met(n)
+    }
+
+    /// When in second `t` the eviction manager of node `n` will synchronize, if it does: at the
+    /// memcg threshold crossing, or at its monitoring tick.
+    pub(super) fn first_sync_ms(&self, n: NodeId, t: u64) -> Option<u64> {
+        let node = &self.nodes[n];
+        if !node.kubelet_alive {
+            return None;
+        }
+        if node.dirty && self.memcg_fires(n) {
+            return Some(self.crossing_ms(n));
+        }
+        let tick = (t + node.hk_phase).is_multiple_of(self.settings.housekeeping);
+        (tick && node.watched).then_some(node.hk_ms)
+    }
+
+    /// Where in this step the pods' working set crossed the first threshold it met, in ms,
+    /// taking its growth since the last step as linear.
+    pub(super) fn crossing_ms(&self, n: NodeId) -> u64 {
+        let node = &self.nodes[n];
+        let s = &self.settings;
+        // The pods' usage at which each signal meets its threshold.
+        let beside = node.system_mem + if node.kubelet_alive { s.kubelet_mem } else { 0 };
+        let mut level = node
+            .capacity
+            .saturating_sub(s.eviction_hard.max(s.eviction_soft.unwrap_or(0)) + beside);
+        if s.allocatable_signal {
+            level = level.min(node.pods_limit.saturating_sub(s.eviction_hard));
+        }
+        let (before, now) = (node.usage_before, node.pod_usage);
+        if now <= before || level < before {
+            return 0;
+        }
+        ((level - before) as u128 * 1000 / (now - before) as u128).min(999) as u64
+    }
+
+    /// The kubelet's next node status post will carry the eviction manager's MemoryPressure:
+    /// this second's, when its loop runs later in it than the change made at `ms`.
+    pub(super) fn schedule_status(&mut self, n: NodeId, t: u64, ms: Option<u64>) {
+        if self.nodes[n].status_pending {
+            return;
+        }
+        self.nodes[n].status_pending = true;
+        let node = &self.nodes[n];
+        let ticks_now = (t + node.status_phase).is_multiple_of(self.settings.status_every.max(1));
+        if ticks_now && ms.is_some_and(|ms| ms < node.status_ms) {
+            self.status_late.push(n);
+            return;
+        }
+        let at = crate::sim::kubelet::next_tick(
+            t,
+            self.nodes[n].status_phase,
+            self.settings.status_every,
+        );
+        self.timer(at, Timer::NodeStatus { node: n });
+    }
+
+    /// The kubelet posts the node's status: MemoryPressure (and with it the node lifecycle
+    /// controller's taint) as the eviction manager sees it now.
+    pub(super) fn post_node_status(&mut self, n: NodeId, t: u64) {
+        self.nodes[n].status_pending = false;
+        if !self.nodes[n].kubelet_alive || self.nodes[n].api_pressure == self.nodes[n].pressure {
+            return;
+        }
+        let on = self.nodes[n].pressure;
+        self.nodes[n].api_pressure = on;
+        let node = self.nodes[n].name.clone();
+        self.emit(
+            t,
+            Event::NodeCondition {
+                node,
+                condition: NodeConditionKind::MemoryPressure,
+                status: on,
+                reason: if on {
+                    "KubeletHasInsufficientMemory".into()
+                } else {
+                    "KubeletHasSufficientMemory".into()
+                },
+            },
+        );
+        if !on {
+            // The scheduler retries unschedulable pods when a node changes (the taint is gone).
+            for &(_, _, p) in &self.pending {
+                let pod = &mut self.pods[p];
+                pod.next_try = pod.next_try.min(t);
+            }
+        }
+    }
+
+    /// Evicts the first pod of the kubelet's ranking; false when there was none.
+    pub(super) fn evict_one(&mut self, n: NodeId, t: u64, threshold: u64, avail: u64) -> bool {
+        let mut cands: Vec<(EvictionCandidate, PodId)> = self.nodes[n]
+            .pods
+            .iter()
+            .map(|&p| {
+                let pod = &self.pods[p];
+                (
+                    EvictionCandidate {
+                        usage: pod.usage(),
+                        request: pod.request,
+                        priority: pod.priority,
+                        order: pod.seq,
+                    },
+                    p,
+                )
+            })
+            .collect();
+        cands.sort_by(|a, b| eviction_order(&a.0, &b.0));
+        let Some(&(_, p)) = cands.first() else {
+            return false;
+        };
+        let biggest = self.pods[p]
+            .ctrs
+            .iter()
+            .max_by_key(|c| c.usage)
+            .map(|c| (c.name.clone(), c.usage, c.mem.request.unwrap_or(0)));
+        let mut message = format!(
+            "The node was low on resource: memory. Threshold quantity: {}, available: {}.",
+            human_bytes(threshold),
+            human_bytes(avail)
+        );
+        if let Some((name, usage, req)) = biggest {
+            message.push_str(&format!(
+                " Container {name} was using {}, request is {}, has larger consumption of memory.",
+                human_bytes(usage),
+                human_bytes(req)
+            ));
+        }
+        self.remove_pod(p, t, Some((DisruptionCause::TerminationByKubelet, message)));
+        true
+    }
+}
