@@ -210,7 +210,7 @@ pub(crate) async fn predict_before_run(
             for f in &p.figures {
                 let shown = f
                     .median
-                    .is_some_and(|m| m != 0.0 || f.measure.kind() == crate::predict::Kind::Time);
+                    .is_some_and(|m| m != 0.0 || f.measure.kind() == crate::predict::Unit::Time);
                 if shown {
                     println!(
                         "  {:<28} {}",

@@ -7,7 +7,7 @@
 //! - [`Narrator`] turns observations into lines. Discrete facts (an OOM kill, an eviction) each
 //!   get a line; state series (ready replicas, a budget, a probe) only when they change in a way
 //!   worth telling (a new low, a breach, a probe failing).
-//! - [`Folder`] folds bursts: after [`BURST_SHOWN`] lines of one [`Kind`] within [`BURST_GAP`]
+//! - [`Folder`] folds bursts: after [`BURST_SHOWN`] lines of one [`Topic`] within [`BURST_GAP`]
 //!   of each other, the rest of the burst becomes one line, "… and 38 more like …". It works
 //!   live (line by line) and over a whole timeline ([`story`]). Only lines of the same kind fold
 //!   together.
@@ -34,7 +34,7 @@ pub const BURST_GAP: Duration = Duration::from_secs(60);
 
 /// What a line is about: lines fold only with lines of the same kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
+pub enum Topic {
     Phase(Phase),
     Baseline,
     LeakerStarted,
@@ -75,7 +75,7 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub at: Time,
-    pub kind: Kind,
+    pub kind: Topic,
     pub text: String,
     /// Something went wrong for someone (a Warning Event, a red line).
     pub warning: bool,
@@ -86,7 +86,7 @@ pub struct Line {
 }
 
 impl Line {
-    fn new(at: Time, kind: Kind, reason: &'static str, warning: bool, text: String) -> Line {
+    fn new(at: Time, kind: Topic, reason: &'static str, warning: bool, text: String) -> Line {
         Line {
             at,
             kind,
@@ -221,7 +221,7 @@ impl Narrator {
         Some(match event {
             Event::SteadyProbe { name, ok, detail } => Line::new(
                 at,
-                Kind::Probe(name.clone()),
+                Topic::Probe(name.clone()),
                 if *ok {
                     "SteadyProbeOk"
                 } else {
@@ -238,7 +238,7 @@ impl Narrator {
             ),
             Event::AbortQuery { crossed, detail } => Line::new(
                 at,
-                Kind::Probe("abort.promql".into()),
+                Topic::Probe("abort.promql".into()),
                 if *crossed {
                     "AbortQueryCrossed"
                 } else {
@@ -272,7 +272,7 @@ impl Narrator {
                 budgets_breached,
             } => Line::new(
                 at,
-                Kind::Baseline,
+                Topic::Baseline,
                 "Baseline",
                 false,
                 baseline_text(
@@ -285,7 +285,7 @@ impl Narrator {
             ),
             Event::RunPhase { phase, detail } => Line::new(
                 at,
-                Kind::Phase(*phase),
+                Topic::Phase(*phase),
                 phase_reason(*phase),
                 matches!(phase, Phase::Aborted | Phase::Failed),
                 with_detail(format!("run {phase:?}"), detail),
@@ -297,7 +297,7 @@ impl Narrator {
                 detail,
             } => Line::new(
                 at,
-                Kind::Abort,
+                Topic::Abort,
                 "Aborted",
                 true,
                 with_detail(
@@ -308,7 +308,7 @@ impl Narrator {
             ),
             Event::ObservationFailed { detail } => Line::new(
                 at,
-                Kind::ObservationFailed,
+                Topic::ObservationFailed,
                 "ObservationFailed",
                 true,
                 with_detail("observation failed".into(), detail),
@@ -316,14 +316,14 @@ impl Narrator {
             Event::ObservationGap { open: true, detail } => Self::gap_opened_line(at, detail),
             Event::RecordedRevert { note, today, .. } => Line::new(
                 at,
-                Kind::RecordedRevert,
+                Topic::RecordedRevert,
                 "RecordedRevert",
                 true,
                 format!("the recorded run reverted here ({note}); {today}"),
             ),
             Event::ObservationGap { open: false, .. } => Line::new(
                 at,
-                Kind::ObservationGap { open: false },
+                Topic::ObservationGap { open: false },
                 "APIServerReachable",
                 false,
                 format!("API server reachable again at {}", at.strftime("%H:%M:%S")),
@@ -336,7 +336,7 @@ impl Narrator {
     fn alert_line(at: Time, name: &str, state: &AlertState) -> Line {
         Line::new(
             at,
-            Kind::Alert(name.to_string()),
+            Topic::Alert(name.to_string()),
             "Alert",
             *state == AlertState::Firing,
             format!(
@@ -354,7 +354,7 @@ impl Narrator {
     fn gap_opened_line(at: Time, detail: &str) -> Line {
         Line::new(
             at,
-            Kind::ObservationGap { open: true },
+            Topic::ObservationGap { open: true },
             "APIServerUnreachable",
             true,
             with_detail(
@@ -380,7 +380,7 @@ impl Narrator {
             } => Self::restarts_unseen_line(at, pod, container, *count, reason.as_deref()),
             Event::LeakerStarted { pod } => Line::new(
                 at,
-                Kind::LeakerStarted,
+                Topic::LeakerStarted,
                 "LeakerStarted",
                 false,
                 format!("leaker started in {}", pod_place(pod)),
@@ -393,7 +393,7 @@ impl Narrator {
             } => Self::oom_kill_line(at, pod, container, *leaker, *restart_count),
             Event::CrashLoopBackOff { pod, container } => Line::new(
                 at,
-                Kind::CrashLoop,
+                Topic::CrashLoop,
                 "CrashLoopBackOff",
                 true,
                 format!("CrashLoopBackOff {}", container_place(pod, container)),
@@ -404,7 +404,7 @@ impl Narrator {
                 message,
             } => Line::new(
                 at,
-                Kind::Eviction { target: pod.target },
+                Topic::Eviction { target: pod.target },
                 "Evicted",
                 true,
                 with_detail(
@@ -414,7 +414,7 @@ impl Narrator {
             ),
             Event::AdmissionRejected { pod, message } => Line::new(
                 at,
-                Kind::AdmissionRejected { target: pod.target },
+                Topic::AdmissionRejected { target: pod.target },
                 "AdmissionRejected",
                 true,
                 with_detail(
@@ -424,7 +424,7 @@ impl Narrator {
             ),
             Event::FailedScheduling { pod, message, .. } => Line::new(
                 at,
-                Kind::FailedScheduling,
+                Topic::FailedScheduling,
                 "FailedScheduling",
                 true,
                 with_detail(
@@ -447,7 +447,7 @@ impl Narrator {
     ) -> Line {
         Line::new(
             at,
-            Kind::RestartsUnseen,
+            Topic::RestartsUnseen,
             "RestartsUnseen",
             true,
             format!(
@@ -479,7 +479,7 @@ impl Narrator {
         };
         Line::new(
             at,
-            Kind::OomKill {
+            Topic::OomKill {
                 leaker,
                 target: pod.target,
             },
@@ -501,7 +501,7 @@ impl Narrator {
                 status,
                 reason,
             } => {
-                let kind = Kind::NodeCondition {
+                let kind = Topic::NodeCondition {
                     condition: *condition,
                     status: *status,
                 };
@@ -554,7 +554,13 @@ impl Narrator {
                     }
                     _ => with_detail(format!("node {node}: {reason}"), message),
                 };
-                Line::new(at, Kind::NodeEvent(reason.clone()), "NodeEvent", true, text)
+                Line::new(
+                    at,
+                    Topic::NodeEvent(reason.clone()),
+                    "NodeEvent",
+                    true,
+                    text,
+                )
             }
             _ => return None,
         })
@@ -577,7 +583,7 @@ impl Narrator {
                 }
                 Line::new(
                     at,
-                    Kind::Budget { breached: below },
+                    Topic::Budget { breached: below },
                     if below {
                         "BudgetBreached"
                     } else {
@@ -597,7 +603,7 @@ impl Narrator {
                 }
                 Line::new(
                     at,
-                    Kind::Probe(name.clone()),
+                    Topic::Probe(name.clone()),
                     if *ok { "ProbeOk" } else { "ProbeFailing" },
                     !*ok,
                     with_detail(
@@ -617,7 +623,7 @@ impl Narrator {
                 } else {
                     with_detail("alert checks FAILING".into(), detail)
                 };
-                Line::new(at, Kind::AlertCheck, "AlertCheck", !*ok, text)
+                Line::new(at, Topic::AlertCheck, "AlertCheck", !*ok, text)
             }
             _ => return None,
         })
@@ -656,7 +662,7 @@ impl Narrator {
         ((first || new_low || back) && changed).then(|| {
             Line::new(
                 at,
-                Kind::Workload,
+                Topic::Workload,
                 "Replicas",
                 ready < desired,
                 format!("{} ready {ready}/{desired}", self.target),
@@ -728,7 +734,7 @@ struct Burst {
 /// Folds bursts of lines of the same kind, live or over a whole story.
 #[derive(Debug, Clone, Default)]
 pub struct Folder {
-    bursts: HashMap<Kind, Burst>,
+    bursts: HashMap<Topic, Burst>,
 }
 
 impl Folder {
@@ -740,7 +746,7 @@ impl Folder {
     /// burst is young, and the fold of an earlier burst of its kind that just ended. The target's
     /// ready count and budget breaches are never folded: each line says a different number.
     pub fn push(&mut self, line: Line) -> Vec<Line> {
-        if matches!(line.kind, Kind::Workload | Kind::Budget { .. }) {
+        if matches!(line.kind, Topic::Workload | Topic::Budget { .. }) {
             return vec![line];
         }
         let mut out = Vec::new();
@@ -809,24 +815,24 @@ pub fn story(timeline: &[Observation], target: &str) -> Vec<Line> {
     out
 }
 
-impl Kind {
+impl Topic {
     /// How much a line of this kind matters when only a few can be kept (a LeakRun's status):
     /// 0 the run's own milestones and its baseline, 1 what the leak did (OOM kills, evictions,
     /// rejections, pressure, NotReady, budget breaches, aborts), 2 the rest.
     pub fn weight(&self) -> u8 {
         match self {
-            Kind::Phase(_) | Kind::Baseline | Kind::Abort | Kind::ObservationFailed => 0,
-            Kind::OomKill { .. }
-            | Kind::Eviction { .. }
-            | Kind::AdmissionRejected { .. }
-            | Kind::NodeCondition { .. }
-            | Kind::Budget { .. } => 1,
+            Topic::Phase(_) | Topic::Baseline | Topic::Abort | Topic::ObservationFailed => 0,
+            Topic::OomKill { .. }
+            | Topic::Eviction { .. }
+            | Topic::AdmissionRejected { .. }
+            | Topic::NodeCondition { .. }
+            | Topic::Budget { .. } => 1,
             _ => 2,
         }
     }
 }
 
-/// At most `max` lines of a story, the ones that matter most first (by [`Kind::weight`], then
+/// At most `max` lines of a story, the ones that matter most first (by [`Topic::weight`], then
 /// in time order), kept in time order; and how many were left out.
 pub fn keep_what_matters(lines: Vec<Line>, max: usize) -> (Vec<Line>, usize) {
     if lines.len() <= max {

@@ -61,7 +61,7 @@ fn sentences_name_what_happened() {
         "target pod checkout-x on n1 rejected by the kubelet at admission (it never ran): The \
          node had condition: [MemoryPressure]."
     );
-    assert_eq!(l.kind, Kind::AdmissionRejected { target: true });
+    assert_eq!(l.kind, Topic::AdmissionRejected { target: true });
     let sched = Observation::new(
         t(7),
         Event::FailedScheduling {
@@ -164,7 +164,7 @@ fn only_lines_of_the_same_kind_fold() {
     );
     let bystanders = story
         .iter()
-        .filter(|l| l.kind == Kind::Eviction { target: false })
+        .filter(|l| l.kind == Topic::Eviction { target: false })
         .collect::<Vec<_>>();
     assert_eq!(bystanders.len(), 4, "3 shown and one fold: {texts:#?}");
     let fold = bystanders[3];
@@ -176,7 +176,7 @@ fn only_lines_of_the_same_kind_fold() {
     assert_eq!(fold.at, t(140));
     let targets = story
         .iter()
-        .filter(|l| l.kind == Kind::Eviction { target: true })
+        .filter(|l| l.kind == Topic::Eviction { target: true })
         .count();
     assert_eq!(
         targets, 2,

@@ -7,16 +7,16 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::classify::{Classifier, Kind, Object, TargetRef};
+use super::classify::{Classifier, Object, ObjectKind, TargetRef};
 use super::{Event, Observation, Time};
 
 /// One thing a watch (or the leaker scraper) delivered.
 #[derive(Debug, Clone)]
 pub enum Delivery {
     /// A (re-)list of `kind` begins.
-    ListStarted(Kind),
+    ListStarted(ObjectKind),
     /// The (re-)list of `kind` is complete.
-    ListDone(Kind),
+    ListDone(ObjectKind),
     Apply(Box<Object>),
     Delete(Box<Object>),
     /// What a leaker said it holds (`oomsday_leaker_allocated_bytes` from its `/metrics`).

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FirstOdds, Group, Kind, Measure, Measures, Prediction, TargetFirst};
+use super::{FirstOdds, Group, Measure, Measures, Prediction, TargetFirst, Unit};
 use crate::engine::RunRecord;
 use crate::spec::Verdict;
 
@@ -178,10 +178,10 @@ impl Row {
         match (self.error, self.predicted, self.observed) {
             (Some(e), _, Some(o)) => {
                 let unit = match self.measure.kind() {
-                    Kind::Time | Kind::Duration => format!("{e:+.1} s"),
-                    Kind::Count | Kind::Points => format!("{e:+.0}"),
+                    Unit::Time | Unit::Duration => format!("{e:+.1} s"),
+                    Unit::Count | Unit::Points => format!("{e:+.0}"),
                 };
-                if self.measure.kind() == Kind::Time || o == 0.0 {
+                if self.measure.kind() == Unit::Time || o == 0.0 {
                     unit
                 } else {
                     format!("{unit} ({:+.0}%)", e / o * 100.0)
@@ -242,11 +242,11 @@ pub(super) fn predicted_text(
 }
 
 /// A value as a table shows it.
-fn value(k: Kind, v: f64) -> String {
+fn value(k: Unit, v: f64) -> String {
     match k {
-        Kind::Time => format!("T{v:+.1} s"),
-        Kind::Duration => format!("{v:.1} s"),
-        Kind::Count | Kind::Points => format!("{v:.0}"),
+        Unit::Time => format!("T{v:+.1} s"),
+        Unit::Duration => format!("{v:.1} s"),
+        Unit::Count | Unit::Points => format!("{v:.0}"),
     }
 }
 

@@ -29,7 +29,7 @@ pub enum Measure {
 
 /// How a measure reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Unit {
     /// Seconds after the injection; absent when it did not happen.
     Time,
     Count,
@@ -72,19 +72,19 @@ impl Measure {
         }
     }
 
-    pub const fn kind(self) -> Kind {
+    pub const fn kind(self) -> Unit {
         match self {
             Measure::FirstOomKill
             | Measure::FirstEviction
             | Measure::FirstMemoryPressure
-            | Measure::FirstNotReady => Kind::Time,
+            | Measure::FirstNotReady => Unit::Time,
             Measure::OomKills
             | Measure::TargetEvictions
             | Measure::BystanderEvictions
             | Measure::NodesUnderPressure
-            | Measure::NodesNotReady => Kind::Count,
-            Measure::BelowBudget | Measure::Recovery => Kind::Duration,
-            Measure::Score => Kind::Points,
+            | Measure::NodesNotReady => Unit::Count,
+            Measure::BelowBudget | Measure::Recovery => Unit::Duration,
+            Measure::Score => Unit::Points,
         }
     }
 

@@ -15,7 +15,7 @@ mod measures;
 mod series;
 
 pub use compare::{Comparison, FirstRow, Row};
-pub use measures::{Kind, Measure, Measures, TargetFirst};
+pub use measures::{Measure, Measures, TargetFirst, Unit};
 pub use series::Series;
 
 use std::collections::BTreeMap;

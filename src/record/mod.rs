@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::defences::Defences;
 use crate::observe::Time;
-use crate::observe::classify::{Kind, Object};
+use crate::observe::classify::{Object, ObjectKind};
 use crate::spec::{LeakExperimentSpec, Phase};
 
 /// Whether objects of `resource` keep their `managedFields` when watched and recorded: only
@@ -280,13 +280,13 @@ pub fn object_of(w: &WatchLine) -> Option<Result<Object, serde_json::Error>> {
 }
 
 /// The classifier's kind for a watched resource it reads.
-pub fn kind_of(resource: &str) -> Option<Kind> {
+pub fn kind_of(resource: &str) -> Option<ObjectKind> {
     Some(match resource {
-        "pods" => Kind::Pod,
-        "nodes" => Kind::Node,
-        "events" => Kind::Event,
-        "poddisruptionbudgets" => Kind::Budget,
-        "deployments" | "statefulsets" => Kind::Workload,
+        "pods" => ObjectKind::Pod,
+        "nodes" => ObjectKind::Node,
+        "events" => ObjectKind::Event,
+        "poddisruptionbudgets" => ObjectKind::Budget,
+        "deployments" | "statefulsets" => ObjectKind::Workload,
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::predict::calibration::{Calibrated, Calibration, Campaign, Spread};
-use crate::predict::{FirstRow, Kind, Measure, Row};
+use crate::predict::{FirstRow, Measure, Row, Unit};
 
 /// Whether a row says something: judged, and something happened on one side or it missed.
 /// Measures that happened on neither side are counted, not listed.
@@ -76,9 +76,9 @@ fn cells(c: &Calibrated) -> Vec<[String; 5]> {
 
 fn spread(m: Measure, s: Option<Spread>) -> String {
     let v = |x: f64| match m.kind() {
-        Kind::Time => format!("T{x:+.1} s"),
-        Kind::Duration => format!("{x:.1} s"),
-        Kind::Count | Kind::Points => format!("{x:.0}"),
+        Unit::Time => format!("T{x:+.1} s"),
+        Unit::Duration => format!("{x:.1} s"),
+        Unit::Count | Unit::Points => format!("{x:.0}"),
     };
     match s {
         None => "none".into(),

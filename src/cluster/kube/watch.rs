@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::observe::classify::{Kind, Object, TargetRef, relevant_reason};
+use crate::observe::classify::{Object, ObjectKind, TargetRef, relevant_reason};
 use crate::observe::{Delivery, Event, Ingest, Observation, Time};
 use crate::record::{Recorder, WatchType, leaker_bytes};
 use crate::spec::TargetKind;
@@ -152,7 +152,7 @@ impl Drop for Observer {
 struct Watch<K> {
     stream: Arc<str>,
     resource: &'static str,
-    kind: Kind,
+    kind: ObjectKind,
     api: Api<K>,
     config: watcher::Config,
     wrap: fn(K) -> Option<Object>,
@@ -312,7 +312,7 @@ impl Observer {
         self.watch(Watch {
             stream: TARGET_PODS.into(),
             resource: "pods",
-            kind: Kind::Pod,
+            kind: ObjectKind::Pod,
             api: Api::<Pod>::namespaced(c(), &ns),
             config: selected,
             wrap: |p| Some(Object::Pod(p)),
@@ -320,7 +320,7 @@ impl Observer {
         self.watch(Watch {
             stream: "nodes".into(),
             resource: "nodes",
-            kind: Kind::Node,
+            kind: ObjectKind::Node,
             api: Api::<Node>::all(c()),
             config: all(),
             wrap: |n| Some(Object::Node(n)),
@@ -328,7 +328,7 @@ impl Observer {
         self.watch(Watch {
             stream: "events".into(),
             resource: "events",
-            kind: Kind::Event,
+            kind: ObjectKind::Event,
             api: Api::<CoreEvent>::namespaced(c(), &ns),
             config: all(),
             wrap: relevant_event,
@@ -336,7 +336,7 @@ impl Observer {
         self.watch(Watch {
             stream: "events involvedObject.kind=Node".into(),
             resource: "events",
-            kind: Kind::Event,
+            kind: ObjectKind::Event,
             api: Api::<CoreEvent>::all(c()),
             config: node_events,
             wrap: relevant_event,
@@ -344,7 +344,7 @@ impl Observer {
         self.watch(Watch {
             stream: "poddisruptionbudgets".into(),
             resource: "poddisruptionbudgets",
-            kind: Kind::Budget,
+            kind: ObjectKind::Budget,
             api: Api::<PodDisruptionBudget>::namespaced(c(), &ns),
             config: all(),
             wrap: |b| Some(Object::Budget(b)),
@@ -353,7 +353,7 @@ impl Observer {
             TargetKind::Deployment => self.watch(Watch {
                 stream: workload.into(),
                 resource: workload,
-                kind: Kind::Workload,
+                kind: ObjectKind::Workload,
                 api: Api::<Deployment>::namespaced(c(), &ns),
                 config: by_name,
                 wrap: |d| Some(Object::Deployment(d)),
@@ -361,7 +361,7 @@ impl Observer {
             TargetKind::StatefulSet => self.watch(Watch {
                 stream: workload.into(),
                 resource: workload,
-                kind: Kind::Workload,
+                kind: ObjectKind::Workload,
                 api: Api::<StatefulSet>::namespaced(c(), &ns),
                 config: by_name,
                 wrap: |s| Some(Object::StatefulSet(s)),
@@ -423,7 +423,7 @@ impl Observer {
             self.watch(Watch {
                 stream: ALL_PODS.into(),
                 resource: "pods",
-                kind: Kind::Pod,
+                kind: ObjectKind::Pod,
                 api,
                 config: config(),
                 wrap: |p| Some(Object::Pod(p)),
@@ -435,7 +435,7 @@ impl Observer {
             let stop = self.watch_stoppable(Watch {
                 stream: format!("pods spec.nodeName={node}").into(),
                 resource: "pods",
-                kind: Kind::Pod,
+                kind: ObjectKind::Pod,
                 api,
                 config: config().fields(&format!("spec.nodeName={node}")),
                 wrap: |p| Some(Object::Pod(p)),

@@ -87,7 +87,7 @@ pub enum Object {
 
 /// The kinds of object the index keeps, for re-list bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub enum ObjectKind {
     Pod,
     Node,
     Event,
@@ -96,13 +96,13 @@ pub enum Kind {
 }
 
 impl Object {
-    pub fn kind(&self) -> Kind {
+    pub fn kind(&self) -> ObjectKind {
         match self {
-            Object::Pod(_) => Kind::Pod,
-            Object::Node(_) => Kind::Node,
-            Object::Event(_) | Object::EventV1(_) => Kind::Event,
-            Object::Budget(_) => Kind::Budget,
-            Object::Deployment(_) | Object::StatefulSet(_) => Kind::Workload,
+            Object::Pod(_) => ObjectKind::Pod,
+            Object::Node(_) => ObjectKind::Node,
+            Object::Event(_) | Object::EventV1(_) => ObjectKind::Event,
+            Object::Budget(_) => ObjectKind::Budget,
+            Object::Deployment(_) | Object::StatefulSet(_) => ObjectKind::Workload,
         }
     }
 
@@ -199,7 +199,7 @@ pub struct Classifier {
     current: Stamp,
     current_baseline: Option<bool>,
     /// Kinds whose first list completed: an object not known then is gone, not yet to come.
-    listed: HashSet<Kind>,
+    listed: HashSet<ObjectKind>,
     baseline_told: bool,
 }
 
@@ -270,7 +270,7 @@ impl Classifier {
     }
 
     /// Whether the first list of `kind` completed.
-    fn relisted(&self, kind: Kind) -> bool {
+    fn relisted(&self, kind: ObjectKind) -> bool {
         self.listed.contains(&kind)
     }
 
@@ -365,7 +365,7 @@ impl Classifier {
 
     /// The current stream (re-)started listing `kind`: objects it applies from now on are
     /// stamped with a new generation.
-    pub fn relist_started(&mut self, _kind: Kind) {
+    pub fn relist_started(&mut self, _kind: ObjectKind) {
         self.current.generation = self.current.generation.wrapping_add(1);
         if let Some(s) = self
             .streams
@@ -378,20 +378,20 @@ impl Classifier {
 
     /// The current stream's (re-)list of `kind` is complete at `now`: whatever it listed
     /// before and not this time was deleted meanwhile. Other watches' objects are theirs.
-    pub fn relist_done(&mut self, kind: Kind, now: Time) -> Vec<Observation> {
+    pub fn relist_done(&mut self, kind: ObjectKind, now: Time) -> Vec<Observation> {
         let cur = self.current;
         let keep = |s: &Stamp| s.stream != cur.stream || s.generation == cur.generation;
         self.listed.insert(kind);
         let mut out = Vec::new();
         match kind {
-            Kind::Pod => {
+            ObjectKind::Pod => {
                 self.pods.retain(|_, p| keep(&p.stamp));
                 self.report_leaker_pods(now, &mut out);
             }
-            Kind::Node => self.nodes.retain(|_, n| keep(&n.stamp)),
-            Kind::Event => self.events.retain(|_, e| keep(&e.stamp)),
-            Kind::Budget => self.budgets.retain(|_, b| keep(&b.stamp)),
-            Kind::Workload => {}
+            ObjectKind::Node => self.nodes.retain(|_, n| keep(&n.stamp)),
+            ObjectKind::Event => self.events.retain(|_, e| keep(&e.stamp)),
+            ObjectKind::Budget => self.budgets.retain(|_, b| keep(&b.stamp)),
+            ObjectKind::Workload => {}
         }
         self.report_baseline(now, &mut out);
         out
@@ -415,10 +415,10 @@ impl Classifier {
     /// A state sample; one delivered by its watch's first list is the baseline.
     fn push_state(&self, out: &mut Vec<Observation>, at: Time, event: Event) {
         let kind = match &event {
-            Event::NodeCondition { .. } => Kind::Node,
-            Event::Budget { .. } => Kind::Budget,
-            Event::Workload { .. } | Event::WorkloadWriter { .. } => Kind::Workload,
-            _ => Kind::Pod,
+            Event::NodeCondition { .. } => ObjectKind::Node,
+            Event::Budget { .. } => ObjectKind::Budget,
+            Event::Workload { .. } | Event::WorkloadWriter { .. } => ObjectKind::Workload,
+            _ => ObjectKind::Pod,
         };
         let at = at.max(self.since);
         let baseline = self
@@ -434,7 +434,12 @@ impl Classifier {
     /// Once the first lists of pods, nodes, budgets and the workload are in: what the cluster
     /// already looked like, in one observation.
     fn report_baseline(&mut self, now: Time, out: &mut Vec<Observation>) {
-        let all = [Kind::Pod, Kind::Node, Kind::Budget, Kind::Workload];
+        let all = [
+            ObjectKind::Pod,
+            ObjectKind::Node,
+            ObjectKind::Budget,
+            ObjectKind::Workload,
+        ];
         if self.baseline_told || !all.iter().all(|k| self.listed.contains(k)) {
             return;
         }

@@ -363,7 +363,7 @@ impl Classifier {
             },
         );
         // A pod already gone will send no status.
-        if !self.pods.contains_key(uid.as_str()) && self.relisted(super::Kind::Pod) {
+        if !self.pods.contains_key(uid.as_str()) && self.relisted(super::ObjectKind::Pod) {
             self.report_pending_eviction(&uid, out);
         }
     }

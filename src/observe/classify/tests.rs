@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::{Classifier, Kind, TargetRef};
+use super::{Classifier, ObjectKind, TargetRef};
 use crate::spec::TargetKind;
 pub(crate) use crate::testkit::ts;
 
@@ -46,11 +46,11 @@ pub(crate) fn classifier_in(namespace: &str, app: &str, since: crate::observe::T
     let mut c = Classifier::new(target, since);
     // The first lists are in: what follows are changes, not the baseline.
     for kind in [
-        Kind::Pod,
-        Kind::Node,
-        Kind::Event,
-        Kind::Budget,
-        Kind::Workload,
+        ObjectKind::Pod,
+        ObjectKind::Node,
+        ObjectKind::Event,
+        ObjectKind::Budget,
+        ObjectKind::Workload,
     ] {
         c.relist_done(kind, since);
     }

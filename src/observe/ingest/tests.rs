@@ -32,12 +32,12 @@ fn failing_watches_open_one_gap_that_closes_when_every_one_is_back() {
     seen.extend(i.take(
         "pods",
         ts("2026-11-24T13:31:30Z"),
-        Delivery::ListStarted(Kind::Pod),
+        Delivery::ListStarted(ObjectKind::Pod),
     ));
     seen.extend(i.take(
         "nodes",
         ts("2026-11-24T13:31:31Z"),
-        Delivery::ListStarted(Kind::Node),
+        Delivery::ListStarted(ObjectKind::Node),
     ));
     // A watch that is really broken (say, its RBAC is gone) opens a gap of its own again.
     seen.extend(i.take("events", ts("2026-11-24T13:31:35Z"), fail("403 Forbidden")));

@@ -1,5 +1,5 @@
 use super::super::tests::{fixture, items, ts};
-use super::super::{Kind, Object};
+use super::super::{Object, ObjectKind};
 use super::*;
 use crate::observe::{DisruptionCause, PodRef, Timeline};
 use pretty_assertions::assert_eq;
@@ -66,7 +66,7 @@ fn evicted_event_alone_reports_the_eviction() {
         .collect();
     run(&mut c, &running);
     // The pods' list is complete: a pod not in it is gone and will send no status.
-    c.relist_done(Kind::Pod, ts("2026-11-24T13:40:00Z"));
+    c.relist_done(ObjectKind::Pod, ts("2026-11-24T13:40:00Z"));
     let got = run(&mut c, &core_events());
     let evictions: Vec<_> = got
         .iter()
@@ -111,9 +111,9 @@ fn a_relist_adds_nothing_and_a_repeat_is_a_new_occurrence() {
     let mut c = super::super::tests::classifier("evict-demo");
     let evs = core_events();
     let first = run(&mut c, &evs);
-    c.relist_started(Kind::Event);
+    c.relist_started(ObjectKind::Event);
     assert!(run(&mut c, &evs).is_empty());
-    c.relist_done(Kind::Event, ts("2026-11-24T13:40:00Z"));
+    c.relist_done(ObjectKind::Event, ts("2026-11-24T13:40:00Z"));
     assert!(!first.is_empty());
     // EvictionThresholdMet happens a third time.
     let mut again = items::<CoreEvent>(fixture!("events-core-all.json"))

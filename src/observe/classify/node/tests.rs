@@ -1,5 +1,5 @@
 use super::super::tests::{fixture, items, ts};
-use super::super::{Kind, Object};
+use super::super::{Object, ObjectKind};
 use super::*;
 use pretty_assertions::assert_eq;
 
@@ -81,12 +81,12 @@ fn a_relist_forgets_nodes_that_vanished() {
     let mut c = super::super::tests::classifier("evict-demo");
     let now = ts("2026-11-24T13:40:00Z");
     let n: Node = items(fixture!("node-ready.json")).remove(0);
-    c.relist_started(Kind::Node);
+    c.relist_started(ObjectKind::Node);
     c.apply(&Object::Node(n.clone()), now);
-    c.relist_done(Kind::Node, ts("2026-11-24T13:40:00Z"));
+    c.relist_done(ObjectKind::Node, ts("2026-11-24T13:40:00Z"));
     assert_eq!(c.sizes().1, 1);
-    c.relist_started(Kind::Node);
-    c.relist_done(Kind::Node, ts("2026-11-24T13:40:00Z"));
+    c.relist_started(ObjectKind::Node);
+    c.relist_done(ObjectKind::Node, ts("2026-11-24T13:40:00Z"));
     assert_eq!(c.sizes().1, 0);
     // Seen again after being forgotten: its state is reported again (the timeline drops
     // the unchanged samples).

@@ -1,5 +1,5 @@
 use super::super::tests::{classifier, fixture, items, ts};
-use super::super::{Classifier, Kind, Object, TargetRef};
+use super::super::{Classifier, Object, ObjectKind, TargetRef};
 use super::*;
 use crate::spec::TargetKind;
 use k8s_openapi::api::core::v1::Node;
@@ -48,10 +48,15 @@ fn the_first_lists_are_the_baseline_told_once() {
     assert!(!states.is_empty());
     assert!(states.iter().all(|o| o.baseline), "{got:#?}");
     // The OOM kill in the pod's past is history either way, not baseline state.
-    for kind in [Kind::Pod, Kind::Node, Kind::Event, Kind::Budget] {
+    for kind in [
+        ObjectKind::Pod,
+        ObjectKind::Node,
+        ObjectKind::Event,
+        ObjectKind::Budget,
+    ] {
         assert!(c.relist_done(kind, now).is_empty());
     }
-    let told = c.relist_done(Kind::Workload, now);
+    let told = c.relist_done(ObjectKind::Workload, now);
     assert_eq!(
         told,
         vec![Observation::baseline(
@@ -66,7 +71,7 @@ fn the_first_lists_are_the_baseline_told_once() {
         )]
     );
     // Once told; and later changes are not the baseline.
-    assert!(c.relist_done(Kind::Pod, now).is_empty());
+    assert!(c.relist_done(ObjectKind::Pod, now).is_empty());
     let mut ready: Node = items(fixture!("node-ready.json")).remove(0);
     ready.metadata.name = pressure.metadata.name.clone();
     let later = c.apply(&Object::Node(ready), now);
