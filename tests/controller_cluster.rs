@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use oomsday::controller::executor::{EngineExecutor, ForRun};
 use oomsday::controller::lease::{LEASE_DURATION, RENEW_PERIOD};
 use oomsday::controller::lifecycle::RUN_FINALIZER;
-use oomsday::controller::manager::run_until;
+use oomsday::controller::manager::serve_until;
 use oomsday::engine::testing::{Calls, ScriptedCluster};
 use oomsday::observe::Time;
 use oomsday_testkit::{ApiServer, Listening, free_port, write_kubeconfig};
@@ -81,7 +81,7 @@ impl Replica {
                 let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| Ok(make(&calls)));
                 let opts = support::controller_options(&who);
                 tokio::select! {
-                    r = run_until(client, Arc::new(executor), opts, std::future::pending()) => {
+                    r = serve_until(client, Arc::new(executor), opts, std::future::pending()) => {
                         if let Err(e) = r {
                             eprintln!("replica stopped: {e}");
                         }

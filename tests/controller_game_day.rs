@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use oomsday::controller::executor::{EngineExecutor, ForRun};
-use oomsday::controller::manager::run_until;
+use oomsday::controller::manager::serve_until;
 use oomsday::engine::Cluster;
 use oomsday::engine::testing::{Calls, ScriptedCluster};
 use oomsday::observe::{Event, Observation, PodRef, Time};
@@ -212,7 +212,7 @@ where
     let client = server.client();
     let opts = support::controller_options("replica-a");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let manager = tokio::spawn(run_until(client, Arc::new(executor), opts, async move {
+    let manager = tokio::spawn(serve_until(client, Arc::new(executor), opts, async move {
         let _ = stopped.await;
     }));
     let start = Instant::now();

@@ -12,7 +12,7 @@ use crate::cluster::kube::KubeCluster;
 use crate::controller::executor::{EngineExecutor, ForRun};
 use crate::controller::history::{history_rows, render_history};
 use crate::controller::lifecycle::{ABORT_ANNOTATION, RUN_NOW_ANNOTATION, TargetPolicy};
-use crate::controller::manager::{Options, run};
+use crate::controller::manager::{Options, serve};
 use crate::engine::ExperimentRef;
 use crate::spec::{LeakExperiment, LeakRun};
 
@@ -102,7 +102,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
         listen: args.listen,
         shutdown_grace: args.shutdown_grace,
     };
-    run(client, Arc::new(executor), opts).await?;
+    serve(client, Arc::new(executor), opts).await?;
     Ok(exit::OK)
 }
 

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::spec::{LeakExperiment, LeakRun};
 
 use super::executor::{Executor, Registry};
-use super::http::{Endpoints, serve};
+use super::http::{self, Endpoints};
 use super::lease::Elector;
 use super::lifecycle::TargetPolicy;
 use super::metrics::Metrics;
@@ -93,16 +93,16 @@ async fn shutdown_signal() {
 /// period ran out — the leakers still stop at their own deadlines, and `oomsday cleanup`
 /// finds anything left). Fails within seconds, naming what to fix, when the configuration
 /// cannot work ([`super::startup`]).
-pub async fn run(
+pub async fn serve(
     client: Client,
     executor: Arc<dyn Executor>,
     opts: Options,
 ) -> Result<(), SetupError> {
-    run_until(client, executor, opts, shutdown_signal()).await
+    serve_until(client, executor, opts, shutdown_signal()).await
 }
 
-/// [`run`], stopping (gracefully: runs in flight are reverted) when `shutdown` resolves.
-pub async fn run_until(
+/// [`serve`], stopping (gracefully: runs in flight are reverted) when `shutdown` resolves.
+pub async fn serve_until(
     client: Client,
     executor: Arc<dyn Executor>,
     opts: Options,
@@ -170,7 +170,7 @@ async fn start_endpoints(
             addr: listen,
             source,
         })?;
-    Ok(tokio::spawn(serve(
+    Ok(tokio::spawn(http::serve(
         listener,
         Endpoints {
             metrics: metrics.clone(),
