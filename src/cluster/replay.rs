@@ -26,7 +26,7 @@ use crate::observe::{Delivery, Ingest, Observation, Time};
 use crate::record::{
     Entry, RecordedExperiment, Recording, WatchLine, WatchType, kind_of, leaker_bytes, object_of,
 };
-use crate::spec::{InjectionMode, InjectionRecord, RunReason, TargetKind};
+use crate::spec::{Injected, InjectionMode, RunReason, TargetKind};
 use crate::{Error, Result};
 
 /// How far past a deadline the recorded run's engine may have woken to note it.
@@ -463,7 +463,7 @@ impl Cluster for ReplayCluster {
         Ok(defences)
     }
 
-    async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {
+    async fn inject(&mut self, plan: &InjectionPlan) -> Result<Injected> {
         let t = &plan.spec.target;
         let at = self.injected.ok_or_else(|| {
             self.invalid(format!(
@@ -487,7 +487,7 @@ impl Cluster for ReplayCluster {
         Ok(record)
     }
 
-    async fn revert(&mut self, _record: &InjectionRecord) -> Result<()> {
+    async fn revert(&mut self, _record: &Injected) -> Result<()> {
         // The revert happened when the recording shows it (the run's own revert, a moment
         // after its deadline); without one (ephemeral leakers end by themselves), now.
         self.engine_reverted = true;

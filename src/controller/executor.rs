@@ -22,7 +22,7 @@ use crate::narrate::{Folder, Line, Narrator};
 use crate::observe::Time;
 use crate::predict::Prediction;
 use crate::record::Recorder;
-use crate::spec::{InjectionRecord, Phase};
+use crate::spec::{Injected, Phase};
 
 /// Something the reconciler hears about a run in progress.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +57,7 @@ pub trait Executor: Send + Sync + 'static {
         updates: mpsc::UnboundedSender<RunUpdate>,
     ) -> BoxFuture<'static, Executed>;
     /// Takes out an injection nobody is running any more. Idempotent.
-    fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>>;
+    fn revert(&self, record: Injected) -> BoxFuture<'static, crate::Result<()>>;
 }
 
 /// Turns engine progress into updates, with the one narrator and its burst folding: the same
@@ -264,7 +264,7 @@ where
         })
     }
 
-    fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>> {
+    fn revert(&self, record: Injected) -> BoxFuture<'static, crate::Result<()>> {
         let factory = self.factory.clone();
         Box::pin(async move {
             let mut cluster = factory(None)?;

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use crate::observe::Time;
-use crate::spec::{InjectionRecord, LeakRun, LeakRunStatus, Phase, RunReason};
+use crate::spec::{Injected, LeakRun, LeakRunStatus, Phase, RunReason};
 
 use super::schedule::{ActiveRun, WorkloadKey};
 
@@ -85,7 +85,7 @@ pub enum RunAction {
     /// Nobody executes it but an injection may be in place: revert it, then mark it finished
     /// and release the finalizer.
     RevertAndFinish {
-        record: InjectionRecord,
+        record: Injected,
         phase: Phase,
         reason: RunReason,
         message: String,
@@ -229,12 +229,12 @@ fn revert_orphan(run: &LeakRun, status: &LeakRunStatus, deleting: bool, now: Tim
 /// The injection to revert for a run: its recorded one, or — when the controller died between
 /// injecting and writing status — the one the engine would have made (same run id, container
 /// and target; revert is idempotent, so reverting what was never applied is harmless).
-pub fn injection_record(run: &LeakRun, deadline: Option<Time>) -> InjectionRecord {
+pub fn injection_record(run: &LeakRun, deadline: Option<Time>) -> Injected {
     if let Some(r) = run.status.as_ref().and_then(|s| s.injection.clone()) {
         return r;
     }
     let spec = &run.spec.experiment_spec;
-    InjectionRecord {
+    Injected {
         mode: spec.injection.mode,
         namespace: run.metadata.namespace.clone().unwrap_or_default(),
         kind: spec.target.kind,

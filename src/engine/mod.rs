@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::defences::Defences;
 use crate::observe::{Observation, Time, Timeline};
-use crate::spec::{InjectionRecord, LeakExperimentSpec, Phase};
+use crate::spec::{Injected, LeakExperimentSpec, Phase};
 
 mod decide;
 mod outcome;
@@ -72,12 +72,9 @@ pub trait Cluster: Send {
     fn inject(
         &mut self,
         plan: &InjectionPlan,
-    ) -> impl Future<Output = crate::Result<InjectionRecord>> + Send;
+    ) -> impl Future<Output = crate::Result<Injected>> + Send;
     /// Takes out exactly what `inject` added. Idempotent.
-    fn revert(
-        &mut self,
-        record: &InjectionRecord,
-    ) -> impl Future<Output = crate::Result<()>> + Send;
+    fn revert(&mut self, record: &Injected) -> impl Future<Output = crate::Result<()>> + Send;
     /// Observations from now until `until` at the latest. Must be cancel-safe: the engine drops
     /// the future when a stop request arrives, and calls again later (buffer, do not lose). A
     /// real cluster returns as soon as something was observed (so that abort rules act at
@@ -121,7 +118,7 @@ pub struct RunRecord {
     pub recovered: Option<Time>,
     pub finished: Time,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub injection: Option<InjectionRecord>,
+    pub injection: Option<Injected>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defences: Option<Defences>,
     pub timeline: Timeline,

@@ -311,7 +311,7 @@ fn mode_name(mode: InjectionMode) -> &'static str {
 /// recovery is measured from the moment the leak was taken out.
 async fn revert_with_retries<C: Cluster>(
     cluster: &mut C,
-    record: &crate::spec::InjectionRecord,
+    record: &crate::spec::Injected,
     opts: &RunOptions,
     outage: StdDuration,
 ) -> crate::Result<Time> {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::observe::{
     AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time,
 };
-use crate::spec::{AbortCause, InjectionRecord, Phase, RunReason};
+use crate::spec::{AbortCause, Injected, Phase, RunReason};
 
 use crate::defences::Defences;
 
@@ -529,7 +529,7 @@ pub struct RunState {
     /// When the leak ends: the leaker's own absolute deadline.
     pub deadline: Option<Time>,
     /// What was (or, after a failed or interrupted injection, may have been) put in place.
-    pub injection: Option<InjectionRecord>,
+    pub injection: Option<Injected>,
     /// Why the leak ended (or never began), once known.
     pub ending: Option<Ending>,
     pub reverted: Option<Time>,

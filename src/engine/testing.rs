@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use jiff::SignedDuration;
 
 use crate::observe::{Event, Observation, Time};
-use crate::spec::InjectionRecord;
+use crate::spec::Injected;
 
 use super::{Cluster, InjectionPlan};
 use crate::defences::Defences;
@@ -127,7 +127,7 @@ pub struct ScriptedCluster {
     /// Every call, in order.
     pub calls: Calls,
     /// The records `revert` was called with.
-    pub reverted: Vec<InjectionRecord>,
+    pub reverted: Vec<Injected>,
     /// The plan `inject` was called with.
     pub plan: Option<InjectionPlan>,
 }
@@ -236,7 +236,7 @@ impl Cluster for ScriptedCluster {
             ..Defences::default()
         })
     }
-    async fn inject(&mut self, plan: &InjectionPlan) -> crate::Result<InjectionRecord> {
+    async fn inject(&mut self, plan: &InjectionPlan) -> crate::Result<Injected> {
         self.calls.push("inject", Some(&plan.run_id));
         self.plan = Some(plan.clone());
         act(&self.inject).await?;
@@ -250,7 +250,7 @@ impl Cluster for ScriptedCluster {
         record.pods = vec!["checkout-1".into()];
         Ok(record)
     }
-    async fn revert(&mut self, record: &InjectionRecord) -> crate::Result<()> {
+    async fn revert(&mut self, record: &Injected) -> crate::Result<()> {
         self.calls.push("revert", Some(&record.run_id));
         self.reverted.push(record.clone());
         let script = self.reverts.pop_front().unwrap_or(Script::Ok);

@@ -30,7 +30,7 @@ use oomsday_core::leaker_config::{self, Deadline, LeakerConfig};
 use serde_json::{Value, json};
 
 use crate::keys::{DEADLINE, EXPERIMENT, LEAKER_CONTAINER, RUN_ID};
-use crate::spec::{InjectionMode, InjectionRecord, LeakExperimentSpec, MemoryLimit, TargetKind};
+use crate::spec::{Injected, InjectionMode, LeakExperimentSpec, MemoryLimit, TargetKind};
 use crate::{Error, Result};
 
 /// The field manager oomsday applies with; the revert applies under the same one.
@@ -58,7 +58,7 @@ impl InjectionPlan {
     /// What this plan puts in place, before the cluster has said which pods it chose: enough to
     /// revert a sidecar injection that failed or was interrupted half-way (revert is
     /// idempotent, so reverting what was never applied is harmless).
-    pub fn record(&self) -> InjectionRecord {
+    pub fn record(&self) -> Injected {
         let mut record = sidecar_record(self);
         if self.spec.injection.mode == InjectionMode::Ephemeral {
             record.mode = InjectionMode::Ephemeral;
@@ -236,8 +236,8 @@ pub fn revert_patch(kind: TargetKind, namespace: &str, name: &str) -> Value {
 }
 
 /// What a sidecar injection changed, for anyone to revert it.
-pub fn sidecar_record(plan: &InjectionPlan) -> InjectionRecord {
-    InjectionRecord {
+pub fn sidecar_record(plan: &InjectionPlan) -> Injected {
+    Injected {
         mode: InjectionMode::Sidecar,
         namespace: plan.namespace.clone(),
         kind: plan.spec.target.kind,

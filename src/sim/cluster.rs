@@ -24,7 +24,7 @@ use crate::defences::Defences;
 use crate::engine::{Cluster, InjectionPlan};
 use crate::keys::LEAKER_CONTAINER;
 use crate::observe::{Observation, Time};
-use crate::spec::{InjectionMode, InjectionRecord, TargetKind};
+use crate::spec::{Injected, InjectionMode, TargetKind};
 use crate::{Error, Result};
 
 /// A simulated Kubernetes cluster with a virtual clock. Same model and seed, same timeline.
@@ -336,7 +336,7 @@ impl Cluster for SimCluster {
         Ok(self.defences(wl, plan.spec.target.kind))
     }
 
-    async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {
+    async fn inject(&mut self, plan: &InjectionPlan) -> Result<Injected> {
         let wl = self.target(&plan.namespace, &plan.spec.target.name)?;
         self.world.set_target(wl);
         let leak = self.leak_of(plan)?;
@@ -384,7 +384,7 @@ impl Cluster for SimCluster {
         Ok(record)
     }
 
-    async fn revert(&mut self, record: &InjectionRecord) -> Result<()> {
+    async fn revert(&mut self, record: &Injected) -> Result<()> {
         let wl = self.target(&record.namespace, &record.name)?;
         match record.mode {
             InjectionMode::Sidecar => {

@@ -985,7 +985,7 @@ pub struct LeakRunStatus {
     pub deadline: Option<Timestamp>,
     /// What was injected, so that it can be reverted by anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub injection: Option<InjectionRecord>,
+    pub injection: Option<Injected>,
     /// Counts of what happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<RunSummary>,
@@ -1253,7 +1253,7 @@ impl std::fmt::Display for RunReason {
 /// What oomsday changed in the cluster for a run: enough to take exactly that out again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct InjectionRecord {
+pub struct Injected {
     pub mode: InjectionMode,
     /// The target's namespace.
     pub namespace: String,

@@ -39,7 +39,7 @@ use crate::keys::{DEADLINE, RUN_ID};
 use crate::observe::classify::TargetRef;
 use crate::observe::{Observation, Time};
 use crate::record::{RecordedExperiment, Recorder, RunNote};
-use crate::spec::{InjectionMode, InjectionRecord, TargetKind};
+use crate::spec::{Injected, InjectionMode, TargetKind};
 use crate::{Error, Result};
 
 /// Which cluster to talk to, by kubeconfig conventions.
@@ -524,7 +524,7 @@ impl Cluster for KubeCluster {
         Ok(defences)
     }
 
-    async fn inject(&mut self, plan: &InjectionPlan) -> Result<InjectionRecord> {
+    async fn inject(&mut self, plan: &InjectionPlan) -> Result<Injected> {
         // The watches started at preflight, before the change: nothing the leak does is missed.
         self.session()?;
         let t = &plan.spec.target;
@@ -553,7 +553,7 @@ impl Cluster for KubeCluster {
         }
     }
 
-    async fn revert(&mut self, record: &InjectionRecord) -> Result<()> {
+    async fn revert(&mut self, record: &Injected) -> Result<()> {
         match record.mode {
             InjectionMode::Sidecar => {
                 self.revert_workload(record.kind, &record.namespace, &record.name)

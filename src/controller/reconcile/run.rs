@@ -106,7 +106,7 @@ async fn revert_and_finish(
     run: &LeakRun,
     ctx: &Context,
     api: &Api<LeakRun>,
-    (record, phase, reason, message): (crate::spec::InjectionRecord, Phase, RunReason, String),
+    (record, phase, reason, message): (crate::spec::Injected, Phase, RunReason, String),
     now: Time,
 ) -> Result<Action, Error> {
     let ns = run.namespace().unwrap_or_default();

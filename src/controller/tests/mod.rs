@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 use crate::engine::{ExperimentRef, RunOptions, StopSignal};
 use crate::observe::Time;
 use crate::spec::{
-    InjectionRecord, LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunStatus, Phase, Trigger,
+    Injected, LeakExperiment, LeakExperimentStatus, LeakRun, LeakRunStatus, Phase, Trigger,
 };
 
 use super::executor::{Executed, Executor, Registry, RunUpdate};
@@ -77,7 +77,7 @@ impl Executor for FakeExecutor {
             .push(opts.run_id);
         Box::pin(std::future::pending())
     }
-    fn revert(&self, record: InjectionRecord) -> BoxFuture<'static, crate::Result<()>> {
+    fn revert(&self, record: Injected) -> BoxFuture<'static, crate::Result<()>> {
         note(
             &self.log,
             format!("revert {}/{}", record.namespace, record.name),

@@ -2,7 +2,7 @@ use super::*;
 use crate::defences::Defences;
 use crate::engine::state::Stop;
 use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef};
-use crate::spec::{AbortCause, InjectionMode, InjectionRecord, TargetKind};
+use crate::spec::{AbortCause, Injected, InjectionMode, TargetKind};
 use serde_json::json;
 
 use crate::testkit::t;
@@ -26,8 +26,8 @@ fn spec() -> LeakExperimentSpec {
     )
 }
 
-fn record() -> InjectionRecord {
-    InjectionRecord {
+fn record() -> Injected {
+    Injected {
         mode: InjectionMode::Sidecar,
         namespace: "shop".into(),
         kind: TargetKind::Deployment,
