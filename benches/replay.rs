@@ -13,7 +13,7 @@ use std::time::Instant;
 use oomsday::cluster::ReplayCluster;
 use oomsday::engine::{self, ExperimentRef, RunOptions};
 use oomsday::observe::Time;
-use oomsday::record::{Entry, Recording};
+use oomsday::recording::{Entry, Recording};
 use oomsday::report::Report;
 use serde_json::json;
 
@@ -38,7 +38,7 @@ fn churn_pod(i: usize, rv: usize, at: Time, ready: bool) -> serde_json::Value {
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-runs/spill");
-    let real = oomsday::record::read(&dir).expect("the spill recording");
+    let real = oomsday::recording::read(&dir).expect("the spill recording");
     let first = real.entries.first().map(Entry::received).expect("entries");
     let last = real.entries.last().map(Entry::received).expect("entries");
     let span = last.duration_since(first).as_nanos();
@@ -64,7 +64,8 @@ fn main() {
     let bytes = text.len();
 
     let t0 = Instant::now();
-    let mut recording: Recording = oomsday::record::read_str("bench", &text).expect("reads back");
+    let mut recording: Recording =
+        oomsday::recording::read_str("bench", &text).expect("reads back");
     recording.run_started = real.run_started;
     recording.experiment = real.experiment.clone();
     let parsed = t0.elapsed();

@@ -18,7 +18,7 @@ pub mod objects;
 pub mod observe;
 pub mod predict;
 pub mod probe;
-pub mod record;
+pub mod recording;
 pub mod report;
 pub mod retry;
 pub mod score;

@@ -774,7 +774,7 @@ async fn a_stop_mid_leak_reverts_at_once() {
 async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
     use oomsday::cluster::ReplayCluster;
     use oomsday::engine::{self, ExperimentRef, RunOptions, StopSignal};
-    use oomsday::record::Recorder;
+    use oomsday::recording::Recorder;
     use oomsday::report::Report;
 
     // Object times a moment into the run, so that they are the run's facts; in whole seconds,
@@ -881,7 +881,7 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
 
-    let recording = oomsday::record::read(&path).unwrap();
+    let recording = oomsday::recording::read(&path).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     let mut replay = ReplayCluster::new(recording).unwrap();
     let recorded = replay

@@ -196,8 +196,8 @@ async fn a_replay_is_byte_identical_twice() {
 /// differently from the run it replays.
 async fn replay_with_duration(name: &str, duration: &str) -> RunRecord {
     use oomsday::engine::{self, ExperimentRef, RunOptions};
-    let recording =
-        oomsday::record::read(&support::truth::runs_dir().join(name)).expect("the recording reads");
+    let recording = oomsday::recording::read(&support::truth::runs_dir().join(name))
+        .expect("the recording reads");
     let mut cluster = oomsday::cluster::ReplayCluster::new(recording).expect("a replay");
     let mut exp = ExperimentRef::from(cluster.experiment().cloned().expect("an experiment"));
     exp.spec.duration = duration.parse().expect("a duration");

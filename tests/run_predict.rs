@@ -272,7 +272,7 @@ async fn a_recording_made_with_predict_carries_its_model_for_calibrate() {
     ))
     .await
     .expect("the run completes");
-    let read = oomsday::record::read(&recording).expect("the recording reads");
+    let read = oomsday::recording::read(&recording).expect("the recording reads");
     let model = read
         .model
         .as_ref()

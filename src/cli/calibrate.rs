@@ -11,7 +11,7 @@ use crate::cluster::ReplayCluster;
 use crate::engine::{self, Cluster as _, ExperimentRef, RunOptions};
 use crate::predict::calibration::{Calibration, Recorded};
 use crate::predict::{self, Measures, Prediction};
-use crate::record::Recording;
+use crate::recording::Recording;
 use crate::sim::ClusterModel;
 
 /// Calibrate the simulator on your cluster: each recorded run against its prediction.
@@ -117,7 +117,7 @@ fn read(
     path: &Path,
     fallback: Option<&(ClusterModel, String)>,
 ) -> anyhow::Result<(Recording, ClusterModel, String)> {
-    let recording = crate::record::read(path).map_err(|e| invalid(e.to_string()))?;
+    let recording = crate::recording::read(path).map_err(|e| invalid(e.to_string()))?;
     if recording.entries.is_empty() {
         return Err(invalid(format!(
             "{}: not a recording: it holds no line",

@@ -44,7 +44,7 @@ pub struct Args {
 
 /// Runs the command; returns the exit code.
 pub async fn exec(args: Args) -> anyhow::Result<u8> {
-    let recording = match crate::record::read(&args.recording) {
+    let recording = match crate::recording::read(&args.recording) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -184,7 +184,7 @@ async fn watch_run(
     exp: &ExperimentRef,
     run_id: String,
     stop: &mut engine::StopSignal,
-    recorder: Option<std::sync::Arc<crate::record::Recorder>>,
+    recorder: Option<std::sync::Arc<crate::recording::Recorder>>,
     tty: bool,
 ) -> crate::Result<RunRecord> {
     let opts = RunOptions {
@@ -264,12 +264,12 @@ fn recorder(
     path: Option<&Path>,
     exp: &ExperimentRef,
     suite: bool,
-) -> anyhow::Result<Option<std::sync::Arc<crate::record::Recorder>>> {
+) -> anyhow::Result<Option<std::sync::Arc<crate::recording::Recorder>>> {
     let Some(path) = path else {
         return Ok(None);
     };
     let path = record_path(path, &exp.name, suite);
-    let r = crate::record::Recorder::create(&path)
+    let r = crate::recording::Recorder::create(&path)
         .with_context(|| format!("--record {}", path.display()))?;
     Ok(Some(std::sync::Arc::new(r)))
 }

@@ -23,7 +23,7 @@ use crate::engine::{Cluster, InjectionPlan};
 use crate::inject;
 use crate::observe::classify::{Object, TargetRef};
 use crate::observe::{Delivery, Ingest, Observation, Time};
-use crate::record::{
+use crate::recording::{
     Entry, RecordedExperiment, Recording, WatchLine, WatchType, kind_of, leaker_bytes, object_of,
 };
 use crate::spec::{Injected, InjectionMode, RunReason, TargetKind};

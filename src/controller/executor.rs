@@ -21,7 +21,7 @@ use crate::engine::{
 use crate::narrate::{Folder, Line, Narrator};
 use crate::observe::Time;
 use crate::predict::Prediction;
-use crate::record::Recorder;
+use crate::recording::Recorder;
 use crate::spec::{Injected, Phase};
 
 /// Something the reconciler hears about a run in progress.

@@ -451,7 +451,7 @@ pub struct Predicted {
 impl Predicted {
     /// Writes the model into the run's recording, at the time it was taken (now, for a model
     /// that does not say).
-    pub fn record(&self, recorder: &crate::record::Recorder, now: crate::observe::Time) {
+    pub fn record(&self, recorder: &crate::recording::Recorder, now: crate::observe::Time) {
         let at = self
             .model
             .metadata

@@ -361,7 +361,7 @@ fn parse_tables(md: &str) -> BTreeMap<String, Table> {
 /// the run's record.
 pub async fn replay(name: &str) -> (oomsday::engine::ExperimentRef, oomsday::engine::RunRecord) {
     use oomsday::engine::{self, ExperimentRef, RunOptions};
-    let recording = oomsday::record::read(&runs_dir().join(name)).expect("the recording reads");
+    let recording = oomsday::recording::read(&runs_dir().join(name)).expect("the recording reads");
     let mut cluster = oomsday::cluster::ReplayCluster::new(recording).expect("a replay");
     let exp = ExperimentRef::from(
         cluster

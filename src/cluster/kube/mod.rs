@@ -38,7 +38,7 @@ use crate::inject::{self, FIELD_MANAGER};
 use crate::keys::{DEADLINE, RUN_ID};
 use crate::observe::classify::TargetRef;
 use crate::observe::{Observation, Time};
-use crate::record::{RecordedExperiment, Recorder, RunNote};
+use crate::recording::{RecordedExperiment, Recorder, RunNote};
 use crate::spec::{Injected, InjectionMode, TargetKind};
 use crate::{Error, Result};
 

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 
 use crate::observe::classify::{Object, ObjectKind, TargetRef, relevant_reason};
 use crate::observe::{Delivery, Event, Ingest, Observation, Time};
-use crate::record::{Recorder, WatchType, leaker_bytes};
+use crate::recording::{Recorder, WatchType, leaker_bytes};
 use crate::spec::TargetKind;
 
 /// Messages handled per batch, so a huge re-list does not hold the engine back.
@@ -164,7 +164,7 @@ where
 {
     fn spawn(self, tx: mpsc::Sender<Msg>, recorder: Option<Arc<Recorder>>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let keep_managed = crate::record::keeps_managed_fields(self.resource);
+            let keep_managed = crate::recording::keeps_managed_fields(self.resource);
             let events = watcher(self.api.clone(), self.config.clone())
                 .modify(move |o: &mut K| {
                     if !keep_managed {

@@ -265,8 +265,8 @@ async fn with_a_record_dir_each_run_keeps_its_recording_and_report() {
         .await
         .result
         .unwrap_or_else(|e| panic!("{e}"));
-    let recording =
-        crate::record::read(&dir.join("bf/contained-rec.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let recording = crate::recording::read(&dir.join("bf/contained-rec.jsonl"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let root_model = ClusterModel::load(std::path::Path::new(&format!(
         "{root}/tests/fixtures/real-bed/model.yaml"
     )))
