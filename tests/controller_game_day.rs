@@ -24,7 +24,7 @@ use oomsday::controller::executor::{EngineExecutor, ForRun};
 use oomsday::controller::manager::serve_until;
 use oomsday::engine::Cluster;
 use oomsday::engine::testing::{Calls, ScriptedCluster};
-use oomsday::observe::{Event, Observation, PodRef, Time};
+use oomsday::observe::{Happening, Observation, PodRef, Time};
 use oomsday_testkit::{ApiServer, Listening, free_port};
 use serde_json::{Value, json};
 
@@ -48,12 +48,12 @@ fn leaking(cluster: ScriptedCluster, calls: &Calls) -> ScriptedCluster {
         .logging_to(calls)
         .after_inject(
             jiff::SignedDuration::ZERO,
-            Event::LeakerStarted { pod: pod() },
+            Happening::LeakerStarted { pod: pod() },
         )
-        .after_inject(jiff::SignedDuration::ZERO, Event::workload(2, 2))
+        .after_inject(jiff::SignedDuration::ZERO, Happening::workload(2, 2))
         .after_inject(
             damage,
-            Event::OomKilled {
+            Happening::OomKilled {
                 pod: pod(),
                 container: "app".into(),
                 leaker: false,
@@ -346,7 +346,7 @@ async fn a_scheduled_run_against_a_target_that_is_not_steady_injects_nothing() {
     let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| {
         // A target that never gets steady: one of its two replicas is not ready.
         let now = Time::now();
-        let script = vec![Observation::baseline(now, Event::workload(2, 1))];
+        let script = vec![Observation::baseline(now, Happening::workload(2, 1))];
         Ok(ScriptedCluster::new(now, script).logging_to(&log))
     });
     let run = finished_run(&server, executor).await;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use oomsday::engine::{self, Cluster, ExperimentRef, RunOptions, stop_channel};
-use oomsday::observe::Event;
+use oomsday::observe::Happening;
 use oomsday::sim::{ClusterModel, SimCluster};
 use oomsday::spec::{Phase, Verdict, load_experiments};
 
@@ -50,10 +50,12 @@ async fn black_friday_cascades_and_is_reverted() {
     assert!(record.simulated);
     assert_eq!(record.phase, Phase::Completed, "{:?}", record.message);
     assert!(record.injected.is_some() && record.reverted.is_some());
-    let oom_or_evicted = record
-        .timeline
-        .iter()
-        .any(|o| matches!(o.event, Event::OomKilled { .. } | Event::PodEvicted { .. }));
+    let oom_or_evicted = record.timeline.iter().any(|o| {
+        matches!(
+            o.happening,
+            Happening::OomKilled { .. } | Happening::PodEvicted { .. }
+        )
+    });
     assert!(oom_or_evicted, "the story's cascade did not happen");
     let score = oomsday::score::score(&record);
     assert_eq!(score.verdict, Verdict::Failed);
@@ -154,8 +156,8 @@ async fn a_target_that_is_not_steady_is_never_injected_in_the_simulator() {
     assert!(record.injection.is_none());
     assert!(
         !record.timeline.iter().any(|o| matches!(
-            o.event,
-            Event::LeakerStarted { .. } | Event::OomKilled { .. }
+            o.happening,
+            Happening::LeakerStarted { .. } | Happening::OomKilled { .. }
         )),
         "nothing was injected, so nothing leaked"
     );

@@ -26,7 +26,7 @@ use oomsday::cluster::KubeCluster;
 use oomsday::cluster::kube::CallPolicy;
 use oomsday::engine::{Cluster, InjectionPlan};
 use oomsday::inject::{revert_patch, sidecar_patch};
-use oomsday::observe::{Event, Time, Timeline};
+use oomsday::observe::{Happening, Time, Timeline};
 use oomsday::spec::{LeakExperimentSpec, TargetKind};
 use oomsday_testkit::{ApiServer, Reply, Seen};
 use serde_json::{Value, json};
@@ -436,7 +436,7 @@ async fn a_watch_that_drops_and_relists_duplicates_nothing() {
     let end = Time::now() + jiff::SignedDuration::from_secs(8);
     let kills = |all: &Vec<oomsday::observe::Observation>| {
         all.iter()
-            .filter(|o| matches!(o.event, Event::OomKilled { .. }))
+            .filter(|o| matches!(o.happening, Happening::OomKilled { .. }))
             .count()
     };
     while Time::now() < end && (*lists.lock().unwrap() < 2 || kills(&all) < 2) {
@@ -448,7 +448,7 @@ async fn a_watch_that_drops_and_relists_duplicates_nothing() {
     assert!(*lists.lock().unwrap() >= 2, "the watcher re-listed");
     let ooms: Vec<_> = all
         .iter()
-        .filter(|o| matches!(o.event, Event::OomKilled { .. }))
+        .filter(|o| matches!(o.happening, Happening::OomKilled { .. }))
         .map(|o| o.at.to_string())
         .collect();
     // Each kill once, from the classifier itself (not just the timeline's dedup).
@@ -459,7 +459,7 @@ async fn a_watch_that_drops_and_relists_duplicates_nothing() {
     );
     assert!(
         all.iter()
-            .any(|o| matches!(o.event, Event::LeakerStarted { .. }))
+            .any(|o| matches!(o.happening, Happening::LeakerStarted { .. }))
     );
 }
 
@@ -631,7 +631,7 @@ async fn the_leakers_bytes_are_read_through_the_pod_proxy() {
     while bytes.is_none() && Time::now() < end {
         let until = Time::now() + jiff::SignedDuration::from_millis(300);
         for o in cluster.observe(until).await.unwrap() {
-            if let Event::LeakerBytes { pod, bytes: b } = o.event {
+            if let Happening::LeakerBytes { pod, bytes: b } = o.happening {
                 bytes = Some((pod, b));
             }
         }
@@ -868,11 +868,11 @@ async fn a_recorded_run_replays_to_the_same_timeline_and_score() {
     let kinds: Vec<&str> = live
         .timeline
         .iter()
-        .map(|o| match o.event {
-            Event::LeakerStarted { .. } => "start",
-            Event::OomKilled { .. } => "oom",
-            Event::PodEvicted { .. } => "evicted",
-            Event::Budget { .. } => "budget",
+        .map(|o| match o.happening {
+            Happening::LeakerStarted { .. } => "start",
+            Happening::OomKilled { .. } => "oom",
+            Happening::PodEvicted { .. } => "evicted",
+            Happening::Budget { .. } => "budget",
             _ => "",
         })
         .filter(|k| !k.is_empty())

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use oomsday::engine::{self, Cluster as _, ExperimentRef, RunOptions, RunRecord};
-use oomsday::observe::{AlertState, Event, Observation, PodRef, Time, Timeline};
+use oomsday::observe::{AlertState, Happening, Observation, PodRef, Time, Timeline};
 use oomsday::probe::{Prober, Prometheus};
 use oomsday::score::{self, Facet};
 use oomsday::sim::{ClusterModel, SimCluster};
@@ -179,13 +179,16 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
         node: Some("localhost".into()),
         target: true,
     };
-    timeline.push(Observation::new(leak_start, Event::LeakerStarted { pod }));
+    timeline.push(Observation::new(
+        leak_start,
+        Happening::LeakerStarted { pod },
+    ));
     let deadline = tokio::time::Instant::now() + WAIT;
     let fired_at = loop {
         let now = Time::now();
         timeline.extend(prober.poll(now, false).await);
-        let fired = timeline.iter().find_map(|o| match &o.event {
-            Event::Alert {
+        let fired = timeline.iter().find_map(|o| match &o.happening {
+            Happening::Alert {
                 name,
                 state: AlertState::Firing,
             } if name == "LeakerBytesHigh" => Some((o.at, now)),
@@ -215,7 +218,7 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
     // The PromQL probe read the leaker's bytes through Prometheus.
     let probe_ok = timeline
         .iter()
-        .any(|o| matches!(&o.event, Event::Probe { name, ok: true, .. } if name == "leaker-bytes"));
+        .any(|o| matches!(&o.happening, Happening::Probe { name, ok: true, .. } if name == "leaker-bytes"));
     assert!(probe_ok, "{:#?}", timeline.entries());
     let p = Prometheus::new(&prom_url, Duration::from_secs(5)).expect("client");
     let samples = p
@@ -269,7 +272,7 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
         fired
             .checked_sub(jiff::SignedDuration::from_millis(500))
             .expect("time"),
-        Event::OomKilled {
+        Happening::OomKilled {
             pod: PodRef {
                 name: "leaker-local".into(),
                 node: Some("localhost".into()),
@@ -456,8 +459,8 @@ async fn a_promql_abort_rule_fires_against_a_real_prometheus_and_reverts_at_once
             "reverted {}s after the injection",
             reverted.duration_since(injected).as_secs()
         );
-        let abort = record.timeline.iter().find_map(|o| match &o.event {
-            Event::Abort { reason, rule, .. } => Some((*reason, rule.clone())),
+        let abort = record.timeline.iter().find_map(|o| match &o.happening {
+            Happening::Abort { reason, rule, .. } => Some((*reason, rule.clone())),
             _ => None,
         });
         assert_eq!(abort, Some((RunReason::AbortRule, Some(cause.clone()))));

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use oomsday::engine::RunRecord;
-use oomsday::observe::{Event, NodeConditionKind};
+use oomsday::observe::{Happening, NodeConditionKind};
 use oomsday::report::Report;
 use oomsday::score::Analysis;
 use support::truth::{PodFact, REPLAYED, Truth};
@@ -46,12 +46,15 @@ fn same_facts(what: &str, got: &[PodFact], want: &[PodFact], tolerance: f64) {
     }
 }
 
-fn pod_facts(record: &RunRecord, pick: impl Fn(&Event) -> Option<(String, bool)>) -> Vec<PodFact> {
+fn pod_facts(
+    record: &RunRecord,
+    pick: impl Fn(&Happening) -> Option<(String, bool)>,
+) -> Vec<PodFact> {
     record
         .timeline
         .iter()
         .filter_map(|o| {
-            pick(&o.event).map(|(pod, target)| PodFact {
+            pick(&o.happening).map(|(pod, target)| PodFact {
                 pod,
                 container: String::new(),
                 at: o.at,
@@ -74,7 +77,7 @@ fn check(name: &str, record: &RunRecord) {
 
     // Every leaker start, sidecar and ephemeral, at its startedAt.
     let starts = pod_facts(record, |e| match e {
-        Event::LeakerStarted { pod } => Some((pod.name.clone(), pod.target)),
+        Happening::LeakerStarted { pod } => Some((pod.name.clone(), pod.target)),
         _ => None,
     });
     let want: BTreeSet<(String, Timestamp)> = truth
@@ -87,7 +90,7 @@ fn check(name: &str, record: &RunRecord) {
 
     // OOM kills: count exact, each within a second.
     let ooms = pod_facts(record, |e| match e {
-        Event::OomKilled { pod, .. } => Some((pod.name.clone(), pod.target)),
+        Happening::OomKilled { pod, .. } => Some((pod.name.clone(), pod.target)),
         _ => None,
     });
     same_facts(
@@ -99,7 +102,7 @@ fn check(name: &str, record: &RunRecord) {
 
     // Evictions (the pod ran; DisruptionTarget's time), target vs bystander.
     let evictions = pod_facts(record, |e| match e {
-        Event::PodEvicted { pod, .. } => Some((pod.name.clone(), pod.target)),
+        Happening::PodEvicted { pod, .. } => Some((pod.name.clone(), pod.target)),
         _ => None,
     });
     same_facts(
@@ -113,7 +116,7 @@ fn check(name: &str, record: &RunRecord) {
     let rejections = record
         .timeline
         .iter()
-        .filter(|o| matches!(o.event, Event::AdmissionRejected { .. }))
+        .filter(|o| matches!(o.happening, Happening::AdmissionRejected { .. }))
         .count();
     assert_eq!(
         rejections as u32,
@@ -125,8 +128,8 @@ fn check(name: &str, record: &RunRecord) {
     let pressure: Vec<(String, bool, Timestamp)> = record
         .timeline
         .iter()
-        .filter_map(|o| match &o.event {
-            Event::NodeCondition {
+        .filter_map(|o| match &o.happening {
+            Happening::NodeCondition {
                 node,
                 condition: NodeConditionKind::MemoryPressure,
                 status,
@@ -215,8 +218,8 @@ fn recorded_revert_lines(record: &RunRecord) -> Vec<(Timestamp, String)> {
         .timeline
         .entries()
         .iter()
-        .filter_map(|o| match &o.event {
-            Event::RecordedRevert { today, .. } => Some((o.at, today.clone())),
+        .filter_map(|o| match &o.happening {
+            Happening::RecordedRevert { today, .. } => Some((o.at, today.clone())),
             _ => None,
         })
         .collect()

@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 
 use oomsday::engine::{ExperimentRef, RunRecord};
-use oomsday::observe::{DisruptionCause, Event, NodeConditionKind};
+use oomsday::observe::{DisruptionCause, Happening, NodeConditionKind};
 use oomsday::sim::{ClusterModel, run_experiment};
 use oomsday::spec::load_experiments;
 
@@ -52,14 +52,14 @@ async fn simulate_on(
         .expect("the run completes")
 }
 
-fn events(r: &RunRecord) -> impl Iterator<Item = &Event> {
-    r.timeline.iter().map(|o| &o.event)
+fn events(r: &RunRecord) -> impl Iterator<Item = &Happening> {
+    r.timeline.iter().map(|o| &o.happening)
 }
 
 fn min_ready(r: &RunRecord) -> u32 {
     events(r)
         .filter_map(|e| match e {
-            Event::Workload { ready, .. } => Some(*ready),
+            Happening::Workload { ready, .. } => Some(*ready),
             _ => None,
         })
         .min()
@@ -88,10 +88,10 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     assert!(story.simulated && fixed.simulated);
 
     // The cascade: pressure, kubelet evictions, a kubelet OOM-killed, nodes NotReady...
-    let has = |r: &RunRecord, f: &dyn Fn(&Event) -> bool| events(r).any(f);
+    let has = |r: &RunRecord, f: &dyn Fn(&Happening) -> bool| events(r).any(f);
     assert!(has(&story, &|e| matches!(
         e,
-        Event::NodeCondition {
+        Happening::NodeCondition {
             condition: NodeConditionKind::MemoryPressure,
             status: true,
             ..
@@ -99,18 +99,18 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     )));
     assert!(has(&story, &|e| matches!(
         e,
-        Event::PodEvicted {
+        Happening::PodEvicted {
             cause: DisruptionCause::TerminationByKubelet,
             ..
         }
     )));
     assert!(has(
         &story,
-        &|e| matches!(e, Event::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
+        &|e| matches!(e, Happening::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
     ));
     assert!(has(&story, &|e| matches!(
         e,
-        Event::NodeCondition {
+        Happening::NodeCondition {
             condition: NodeConditionKind::Ready,
             status: false,
             ..
@@ -118,14 +118,14 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     )));
     assert!(has(&story, &|e| matches!(
         e,
-        Event::PodEvicted {
+        Happening::PodEvicted {
             cause: DisruptionCause::DeletionByTaintManager,
             ..
         }
     )));
     assert!(has(
         &story,
-        &|e| matches!(e, Event::NodeEvent { reason, .. } if reason == "SystemOOM")
+        &|e| matches!(e, Happening::NodeEvent { reason, .. } if reason == "SystemOOM")
     ));
 
     // ...checkout pods rescheduled onto nodes that were already full: the scheduler, going by
@@ -134,8 +134,8 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     let pressure_at: Vec<(&str, jiff::Timestamp)> = story
         .timeline
         .iter()
-        .filter_map(|o| match &o.event {
-            Event::NodeCondition {
+        .filter_map(|o| match &o.happening {
+            Happening::NodeCondition {
                 node,
                 condition: NodeConditionKind::MemoryPressure,
                 status: true,
@@ -148,8 +148,8 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     let landed_on_full = story
         .timeline
         .iter()
-        .filter(|o| match &o.event {
-            Event::LeakerStarted { pod } => pod.node.as_deref().is_some_and(|n| {
+        .filter(|o| match &o.happening {
+            Happening::LeakerStarted { pod } => pod.node.as_deref().is_some_and(|n| {
                 pressure_at.iter().any(|(pn, at)| {
                     *pn == n
                         && *at >= o.at
@@ -174,7 +174,7 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     // With the fixes: the leak ends in OOM kills of the leaker itself, no node goes NotReady,
     // no kubelet dies, the budget holds.
     let leaker_kills = events(&fixed)
-        .filter(|e| matches!(e, Event::OomKilled { leaker: true, .. }))
+        .filter(|e| matches!(e, Happening::OomKilled { leaker: true, .. }))
         .count();
     assert!(
         leaker_kills >= 20,
@@ -182,11 +182,11 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     );
     assert!(!has(
         &fixed,
-        &|e| matches!(e, Event::OomKilled { pod, leaker: false, .. } if pod.target)
+        &|e| matches!(e, Happening::OomKilled { pod, leaker: false, .. } if pod.target)
     ));
     assert!(!has(&fixed, &|e| matches!(
         e,
-        Event::NodeCondition {
+        Happening::NodeCondition {
             condition: NodeConditionKind::Ready,
             status: false,
             ..
@@ -194,20 +194,20 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     )));
     assert!(!has(
         &fixed,
-        &|e| matches!(e, Event::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
+        &|e| matches!(e, Happening::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
     ));
     // Contained means nothing else was hurt: no bystander evicted or OOM-killed, no node under
     // memory pressure.
     let harmed: Vec<_> = events(&fixed)
         .filter(|e| match e {
-            Event::OomKilled { pod, .. } | Event::PodEvicted { pod, .. } => !pod.target,
+            Happening::OomKilled { pod, .. } | Happening::PodEvicted { pod, .. } => !pod.target,
             _ => false,
         })
         .collect();
     assert!(harmed.is_empty(), "bystanders hurt: {harmed:?}");
     assert!(!has(&fixed, &|e| matches!(
         e,
-        Event::NodeCondition {
+        Happening::NodeCondition {
             condition: NodeConditionKind::MemoryPressure,
             status: true,
             ..
@@ -215,7 +215,7 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     )));
     let budgets: Vec<_> = events(&fixed)
         .filter_map(|e| match e {
-            Event::Budget {
+            Happening::Budget {
                 current_healthy,
                 desired_healthy,
                 ..
@@ -250,7 +250,7 @@ fn busiest_minute(r: &RunRecord, ready: bool) -> usize {
         .timeline
         .iter()
         .filter(|o| {
-            matches!(&o.event, Event::NodeCondition { condition: NodeConditionKind::Ready, status, .. } if *status == ready)
+            matches!(&o.happening, Happening::NodeCondition { condition: NodeConditionKind::Ready, status, .. } if *status == ready)
         })
         .map(|o| o.at)
         .collect();
@@ -306,15 +306,15 @@ async fn past_the_edge_nodes_fail_and_come_back_at_their_own_pace() {
     let (mut first_pressure, mut first_lost, mut cascade) = (None, None, None);
     let mut fewest_ready = u32::MAX;
     for o in r.timeline.iter() {
-        match &o.event {
-            Event::NodeCondition {
+        match &o.happening {
+            Happening::NodeCondition {
                 condition: NodeConditionKind::MemoryPressure,
                 status: true,
                 ..
             } => {
                 first_pressure.get_or_insert(mins(o.at));
             }
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node,
                 condition: NodeConditionKind::Ready,
                 status,
@@ -330,7 +330,7 @@ async fn past_the_edge_nodes_fail_and_come_back_at_their_own_pace() {
                     }
                 }
             }
-            Event::Workload { ready, .. } => fewest_ready = fewest_ready.min(*ready),
+            Happening::Workload { ready, .. } => fewest_ready = fewest_ready.min(*ready),
             _ => {}
         }
     }
@@ -417,7 +417,7 @@ async fn the_story_s_cluster_holds_without_the_leak() {
         }
         let troubled: Vec<_> = seen
             .iter()
-            .filter(|o| matches!(&o.event, Event::NodeCondition { .. }))
+            .filter(|o| matches!(&o.happening, Happening::NodeCondition { .. }))
             .collect();
         assert!(troubled.is_empty(), "seed {seed}: {troubled:?}");
     }
@@ -447,15 +447,15 @@ fn milestones(r: &RunRecord) -> Milestones {
     };
     for o in r.timeline.iter() {
         let s = o.at.duration_since(start).as_secs();
-        match &o.event {
-            Event::NodeCondition {
+        match &o.happening {
+            Happening::NodeCondition {
                 condition: NodeConditionKind::MemoryPressure,
                 status: true,
                 ..
             } => {
                 m.first_pressure.get_or_insert(s);
             }
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 condition: NodeConditionKind::Ready,
                 status: false,
                 ..
@@ -464,7 +464,7 @@ fn milestones(r: &RunRecord) -> Milestones {
                 m.lost_by_hour[(s / 3600).clamp(0, 4) as usize] += 1;
             }
             // Before the revert at 04:15 rolls the pods back.
-            Event::Workload { ready, .. } if s < STORY_SECS => m.ready_at_end = *ready,
+            Happening::Workload { ready, .. } if s < STORY_SECS => m.ready_at_end = *ready,
             _ => {}
         }
     }

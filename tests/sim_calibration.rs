@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use oomsday::engine::{ExperimentRef, RunRecord};
-use oomsday::observe::{DisruptionCause, Event, NodeConditionKind};
+use oomsday::observe::{DisruptionCause, Happening, NodeConditionKind};
 use oomsday::predict::calibration::{
     self, Campaign, Distribution, GROWTH_TOLERANCE, SHARE_POINTS, Share,
 };
@@ -257,30 +257,30 @@ fn predicted(r: &RunRecord) -> Figures {
             continue;
         }
         let t = after(start, o.at);
-        match &o.event {
-            Event::LeakerStarted { .. } => {
+        match &o.happening {
+            Happening::LeakerStarted { .. } => {
                 f.first_leaker.get_or_insert(t);
             }
             // Leaking, as the real leaker's phase says: not yet holding at the curve's max.
-            Event::LeakerBytes { pod, bytes } if *bytes > 0 && Some(*bytes) != max => {
+            Happening::LeakerBytes { pod, bytes } if *bytes > 0 && Some(*bytes) != max => {
                 leak.push((pod.clone(), t, *bytes));
             }
-            Event::OomKilled { .. } => {
+            Happening::OomKilled { .. } => {
                 f.ooms += 1;
                 f.first_oom.get_or_insert(t);
             }
-            Event::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted => {
+            Happening::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted => {
                 f.evictions += 1;
                 f.first_eviction.get_or_insert(t);
             }
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 condition: NodeConditionKind::MemoryPressure,
                 status: true,
                 ..
             } => {
                 f.first_pressure.get_or_insert(t);
             }
-            Event::Budget {
+            Happening::Budget {
                 current_healthy,
                 desired_healthy,
                 ..
@@ -763,14 +763,14 @@ fn pressure_after_second_eviction(r: &RunRecord) -> bool {
         .iter()
         .enumerate()
         .filter(|(_, o)| {
-            matches!(&o.event, Event::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted)
+            matches!(&o.happening, Happening::PodEvicted { cause, .. } if *cause != DisruptionCause::Deleted)
         })
         .nth(1)
         .map(|(i, _)| i);
     let first_pressure = r.timeline.iter().position(|o| {
         matches!(
-            o.event,
-            Event::NodeCondition {
+            o.happening,
+            Happening::NodeCondition {
                 condition: NodeConditionKind::MemoryPressure,
                 status: true,
                 ..

@@ -350,7 +350,7 @@ impl ReplayCluster {
         });
         Observation::new(
             at,
-            crate::observe::Event::RecordedRevert {
+            crate::observe::Happening::RecordedRevert {
                 reason,
                 note,
                 today,

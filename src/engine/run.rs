@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 
 use tokio::sync::watch;
 
-use crate::observe::{Event, Observation, Time, Timeline};
+use crate::observe::{Happening, Observation, Time, Timeline};
 use crate::spec::{InjectionMode, LeakExperimentSpec, Phase};
 
 use super::decide::{Step, decide};
@@ -439,7 +439,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
                 let detail = e.to_string();
                 let failed = Observation::new(
                     at,
-                    Event::ObservationFailed {
+                    Happening::ObservationFailed {
                         detail: detail.clone(),
                     },
                 );
@@ -464,7 +464,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
             // once, as a failed watch says it.
             self.push(Observation::new(
                 now,
-                Event::ObservationFailed {
+                Happening::ObservationFailed {
                     detail: ending.message.clone(),
                 },
             ));
@@ -472,7 +472,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
         if ending.reason != RunReason::DurationElapsed {
             self.push(Observation::new(
                 now,
-                Event::Abort {
+                Happening::Abort {
                     reason: ending.reason,
                     rule: ending.rule.clone(),
                     detail: ending.message.clone(),
@@ -578,7 +578,7 @@ impl<C: Cluster, P: Probes> Driver<'_, '_, '_, C, P> {
     fn milestone(&mut self, at: Time, phase: Phase, detail: &str, until: Option<Time>) {
         let obs = Observation::new(
             at,
-            Event::RunPhase {
+            Happening::RunPhase {
                 phase,
                 detail: detail.to_string(),
             },

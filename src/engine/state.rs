@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::observe::{
-    AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time,
+    AlertState, DisruptionCause, Happening, NodeConditionKind, Observation, PodRef, Time,
 };
 use crate::spec::{AbortCause, Injected, Phase, RunReason};
 
@@ -136,27 +136,29 @@ impl Tally {
     /// Takes one (new, deduplicated) observation into account.
     pub fn record(&mut self, obs: &Observation) {
         let counts = self.since.is_none_or(|s| obs.at >= s);
-        match &obs.event {
-            Event::LeakerStarted { .. } => self.leaker_started = true,
-            Event::LeakerBytes { pod, bytes } => {
+        match &obs.happening {
+            Happening::LeakerStarted { .. } => self.leaker_started = true,
+            Happening::LeakerBytes { pod, bytes } => {
                 self.leaker_started = true;
                 self.leaker_bytes.insert(pod.clone(), *bytes);
                 self.peak_leak_bytes = self.peak_leak_bytes.max(*bytes);
             }
-            Event::OomKilled { pod, leaker, .. } if counts => self.record_oom_kill(pod, *leaker),
+            Happening::OomKilled { pod, leaker, .. } if counts => {
+                self.record_oom_kill(pod, *leaker)
+            }
             // A rollout or a person deleting a pod is not blast radius.
-            Event::PodEvicted { pod, cause, .. }
+            Happening::PodEvicted { pod, cause, .. }
                 if counts && *cause != DisruptionCause::Deleted =>
             {
                 self.record_eviction(pod)
             }
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node,
                 condition,
                 status,
                 reason,
             } => self.record_node_condition(obs, node, condition, *status, reason),
-            Event::Workload {
+            Happening::Workload {
                 desired,
                 ready,
                 leaker,
@@ -164,10 +166,10 @@ impl Tally {
             } if self.workload.is_none_or(|s| obs.at >= s.at) => {
                 self.record_workload(obs, *desired, *ready, *leaker)
             }
-            Event::SteadyProbe { .. } | Event::Alert { .. } | Event::AbortQuery { .. } => {
-                self.record_query(obs)
-            }
-            Event::LeakerPods { live } if self.leaker_pods.is_none_or(|s| obs.at >= s.at) => {
+            Happening::SteadyProbe { .. }
+            | Happening::Alert { .. }
+            | Happening::AbortQuery { .. } => self.record_query(obs),
+            Happening::LeakerPods { live } if self.leaker_pods.is_none_or(|s| obs.at >= s.at) => {
                 self.leaker_pods = Some(Sample {
                     at: obs.at,
                     value: *live,
@@ -175,8 +177,8 @@ impl Tally {
                 });
             }
             // Refused at admission: never ran, so not an eviction and not blast radius.
-            Event::AdmissionRejected { .. } if counts => self.admission_rejections += 1,
-            Event::Budget {
+            Happening::AdmissionRejected { .. } if counts => self.admission_rejections += 1,
+            Happening::Budget {
                 name,
                 current_healthy,
                 desired_healthy,
@@ -195,14 +197,14 @@ impl Tally {
                     format!("{current_healthy} healthy, {desired_healthy} desired"),
                 );
             }
-            Event::WorkloadWriter { manager, written } => {
+            Happening::WorkloadWriter { manager, written } => {
                 self.writer = Some((manager.clone(), *written));
             }
-            Event::RecordedRevert { reason, note, .. } if self.recorded_revert.is_none() => {
+            Happening::RecordedRevert { reason, note, .. } if self.recorded_revert.is_none() => {
                 self.recorded_revert = Some((*reason, note.clone()));
             }
-            Event::ObservationGap { open, detail } => self.record_gap(obs, *open, detail),
-            Event::ObservationFailed { detail } if self.observation_failed.is_none() => {
+            Happening::ObservationGap { open, detail } => self.record_gap(obs, *open, detail),
+            Happening::ObservationFailed { detail } if self.observation_failed.is_none() => {
                 self.observation_failed = Some(detail.clone());
             }
             _ => {}
@@ -212,8 +214,8 @@ impl Tally {
     /// What the prober asked: a steady-state probe's result, an alert's state, the
     /// `abort.promql` expression crossing its line or coming back.
     fn record_query(&mut self, obs: &Observation) {
-        match &obs.event {
-            Event::SteadyProbe { name, ok, detail } => {
+        match &obs.happening {
+            Happening::SteadyProbe { name, ok, detail } => {
                 self.hold(
                     SteadyCheck::Probe(name.clone()),
                     *ok,
@@ -221,10 +223,10 @@ impl Tally {
                     detail.clone(),
                 );
             }
-            Event::Alert { name, state } => {
+            Happening::Alert { name, state } => {
                 self.alerts.insert(name.clone(), *state);
             }
-            Event::AbortQuery { crossed, detail } => {
+            Happening::AbortQuery { crossed, detail } => {
                 self.query_crossed = match (&self.query_crossed, crossed) {
                     (_, false) => None,
                     (Some(c), true) => Some(c.clone()),
@@ -333,13 +335,13 @@ impl Tally {
             value: (desired, ready),
             baseline: obs.baseline,
         });
-        self.workload_clean = obs.event.rolled_out_clean();
-        if let Event::Workload {
+        self.workload_clean = obs.happening.rolled_out_clean();
+        if let Happening::Workload {
             updated,
             current,
             observed,
             ..
-        } = &obs.event
+        } = &obs.happening
         {
             let rolled_out = *observed && *updated == desired && *current == desired;
             let detail = if *observed {

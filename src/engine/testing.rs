@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::SignedDuration;
 
-use crate::observe::{Event, Observation, Time};
+use crate::observe::{Happening, Observation, Time};
 use crate::spec::Injected;
 
 use super::{Cluster, InjectionPlan};
@@ -113,7 +113,7 @@ pub struct ScriptedCluster {
     pub script: VecDeque<Observation>,
     /// Events delivered this long after a successful injection, whenever the run gets there
     /// (a leak's effects follow the injection).
-    pub after_inject: Vec<(SignedDuration, Event)>,
+    pub after_inject: Vec<(SignedDuration, Happening)>,
     pub preflight: Script,
     pub inject: Script,
     /// How long a successful inject takes (a rollout).
@@ -162,7 +162,7 @@ impl ScriptedCluster {
     }
 
     /// Also delivers `event` `after` the injection succeeded.
-    pub fn after_inject(mut self, after: SignedDuration, event: Event) -> Self {
+    pub fn after_inject(mut self, after: SignedDuration, event: Happening) -> Self {
         self.after_inject.push((after, event));
         self
     }
@@ -308,10 +308,12 @@ mod tests {
     #[tokio::test]
     async fn events_after_the_injection_are_dated_from_it_in_a_log_shared_with_the_test() {
         let calls = Calls::default();
-        let mut c =
-            ScriptedCluster::new(t(0), vec![Observation::new(t(50), Event::workload(4, 4))])
-                .logging_to(&calls)
-                .after_inject(SignedDuration::from_secs(10), Event::workload(4, 3));
+        let mut c = ScriptedCluster::new(
+            t(0),
+            vec![Observation::new(t(50), Happening::workload(4, 4))],
+        )
+        .logging_to(&calls)
+        .after_inject(SignedDuration::from_secs(10), Happening::workload(4, 3));
         c.inject_secs = 30;
         assert!(!calls.leaking());
         let record = c.inject(&plan()).await.unwrap();
@@ -319,9 +321,9 @@ mod tests {
         assert!(calls.leaking());
         // The injection's event at t(40) comes before the one scripted for t(50).
         let first = c.observe(t(100)).await.unwrap();
-        assert_eq!(first, [Observation::new(t(40), Event::workload(4, 3))]);
+        assert_eq!(first, [Observation::new(t(40), Happening::workload(4, 3))]);
         let second = c.observe(t(100)).await.unwrap();
-        assert_eq!(second, [Observation::new(t(50), Event::workload(4, 4))]);
+        assert_eq!(second, [Observation::new(t(50), Happening::workload(4, 4))]);
         assert!(c.observe(t(100)).await.unwrap().is_empty());
         assert_eq!(c.now(), t(100));
         c.revert(&record).await.unwrap();

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::observe::{
-    AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time,
+    AlertState, DisruptionCause, Happening, NodeConditionKind, Observation, PodRef, Time,
 };
 use crate::spec::Phase;
 
@@ -180,46 +180,50 @@ impl Narrator {
     /// changes nothing a person needs to read, leaked bytes the charts show).
     pub fn line(&mut self, o: &Observation) -> Option<Line> {
         let at = o.at;
-        if o.baseline && !matches!(o.event, Event::Baseline { .. }) {
+        if o.baseline && !matches!(o.happening, Happening::Baseline { .. }) {
             // The state the run began in: the Baseline line sums it up once, and the series
             // remember it, so that only changes from it are told.
             self.remember(o);
             return None;
         }
-        match &o.event {
-            Event::Baseline { .. }
-            | Event::RunPhase { .. }
-            | Event::Alert { .. }
-            | Event::Abort { .. }
-            | Event::ObservationFailed { .. }
-            | Event::ObservationGap { .. }
-            | Event::RecordedRevert { .. } => Self::run_line(at, &o.event),
-            Event::LeakerStarted { .. }
-            | Event::OomKilled { .. }
-            | Event::CrashLoopBackOff { .. }
-            | Event::PodEvicted { .. }
-            | Event::AdmissionRejected { .. }
-            | Event::RestartsUnseen { .. }
-            | Event::FailedScheduling { .. } => Self::pod_line(at, &o.event),
-            Event::NodeCondition { .. } | Event::NodeEvent { .. } => Self::node_line(at, &o.event),
-            Event::Workload { .. }
-            | Event::Budget { .. }
-            | Event::Probe { .. }
-            | Event::AlertCheck { .. } => self.state_line(at, &o.event),
-            Event::SteadyProbe { .. } | Event::AbortQuery { .. } => Self::gate_line(at, &o.event),
+        match &o.happening {
+            Happening::Baseline { .. }
+            | Happening::RunPhase { .. }
+            | Happening::Alert { .. }
+            | Happening::Abort { .. }
+            | Happening::ObservationFailed { .. }
+            | Happening::ObservationGap { .. }
+            | Happening::RecordedRevert { .. } => Self::run_line(at, &o.happening),
+            Happening::LeakerStarted { .. }
+            | Happening::OomKilled { .. }
+            | Happening::CrashLoopBackOff { .. }
+            | Happening::PodEvicted { .. }
+            | Happening::AdmissionRejected { .. }
+            | Happening::RestartsUnseen { .. }
+            | Happening::FailedScheduling { .. } => Self::pod_line(at, &o.happening),
+            Happening::NodeCondition { .. } | Happening::NodeEvent { .. } => {
+                Self::node_line(at, &o.happening)
+            }
+            Happening::Workload { .. }
+            | Happening::Budget { .. }
+            | Happening::Probe { .. }
+            | Happening::AlertCheck { .. } => self.state_line(at, &o.happening),
+            Happening::SteadyProbe { .. } | Happening::AbortQuery { .. } => {
+                Self::gate_line(at, &o.happening)
+            }
             // Who wrote the workload is told with what it did (the run's end, when it took
             // the leaker out).
-            Event::LeakerBytes { .. } | Event::LeakerPods { .. } | Event::WorkloadWriter { .. } => {
-                None
-            }
+            Happening::LeakerBytes { .. }
+            | Happening::LeakerPods { .. }
+            | Happening::WorkloadWriter { .. } => None,
         }
     }
 
     /// A steady-state probe's result and the `abort.promql` rule crossing its line: state series
     /// the timeline keeps only when they change, so each is news.
-    fn gate_line(at: Time, event: &Event) -> Option<Line> {
+    fn gate_line(at: Time, event: &Happening) -> Option<Line> {
         Some(match event {
-            Event::SteadyProbe { name, ok, detail } => Line::new(
+            Happening::SteadyProbe { name, ok, detail } => Line::new(
                 at,
                 Topic::Probe(name.clone()),
                 if *ok {
@@ -236,7 +240,7 @@ impl Narrator {
                     detail,
                 ),
             ),
-            Event::AbortQuery { crossed, detail } => Line::new(
+            Happening::AbortQuery { crossed, detail } => Line::new(
                 at,
                 Topic::Probe("abort.promql".into()),
                 if *crossed {
@@ -262,9 +266,9 @@ impl Narrator {
     }
 
     /// The run's own milestones, its baseline, alerts, aborts and observation failures.
-    fn run_line(at: Time, event: &Event) -> Option<Line> {
+    fn run_line(at: Time, event: &Happening) -> Option<Line> {
         Some(match event {
-            Event::Baseline {
+            Happening::Baseline {
                 nodes,
                 nodes_not_ready,
                 nodes_under_pressure,
@@ -283,15 +287,15 @@ impl Narrator {
                     *budgets_breached,
                 ),
             ),
-            Event::RunPhase { phase, detail } => Line::new(
+            Happening::RunPhase { phase, detail } => Line::new(
                 at,
                 Topic::Phase(*phase),
                 phase_reason(*phase),
                 matches!(phase, Phase::Aborted | Phase::Failed),
                 with_detail(format!("run {phase:?}"), detail),
             ),
-            Event::Alert { name, state } => Self::alert_line(at, name, state),
-            Event::Abort {
+            Happening::Alert { name, state } => Self::alert_line(at, name, state),
+            Happening::Abort {
                 reason,
                 rule,
                 detail,
@@ -306,22 +310,22 @@ impl Narrator {
                     detail,
                 ),
             ),
-            Event::ObservationFailed { detail } => Line::new(
+            Happening::ObservationFailed { detail } => Line::new(
                 at,
                 Topic::ObservationFailed,
                 "ObservationFailed",
                 true,
                 with_detail("observation failed".into(), detail),
             ),
-            Event::ObservationGap { open: true, detail } => Self::gap_opened_line(at, detail),
-            Event::RecordedRevert { note, today, .. } => Line::new(
+            Happening::ObservationGap { open: true, detail } => Self::gap_opened_line(at, detail),
+            Happening::RecordedRevert { note, today, .. } => Line::new(
                 at,
                 Topic::RecordedRevert,
                 "RecordedRevert",
                 true,
                 format!("the recorded run reverted here ({note}); {today}"),
             ),
-            Event::ObservationGap { open: false, .. } => Line::new(
+            Happening::ObservationGap { open: false, .. } => Line::new(
                 at,
                 Topic::ObservationGap { open: false },
                 "APIServerReachable",
@@ -369,36 +373,36 @@ impl Narrator {
     }
 
     /// What happened to a pod: a leaker started, an OOM kill, an eviction, a rejection.
-    fn pod_line(at: Time, event: &Event) -> Option<Line> {
+    fn pod_line(at: Time, event: &Happening) -> Option<Line> {
         Some(match event {
-            Event::RestartsUnseen {
+            Happening::RestartsUnseen {
                 pod,
                 container,
                 count,
                 reason,
                 ..
             } => Self::restarts_unseen_line(at, pod, container, *count, reason.as_deref()),
-            Event::LeakerStarted { pod } => Line::new(
+            Happening::LeakerStarted { pod } => Line::new(
                 at,
                 Topic::LeakerStarted,
                 "LeakerStarted",
                 false,
                 format!("leaker started in {}", pod_place(pod)),
             ),
-            Event::OomKilled {
+            Happening::OomKilled {
                 pod,
                 container,
                 leaker,
                 restart_count,
             } => Self::oom_kill_line(at, pod, container, *leaker, *restart_count),
-            Event::CrashLoopBackOff { pod, container } => Line::new(
+            Happening::CrashLoopBackOff { pod, container } => Line::new(
                 at,
                 Topic::CrashLoop,
                 "CrashLoopBackOff",
                 true,
                 format!("CrashLoopBackOff {}", container_place(pod, container)),
             ),
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 pod,
                 cause,
                 message,
@@ -412,7 +416,7 @@ impl Narrator {
                     message,
                 ),
             ),
-            Event::AdmissionRejected { pod, message } => Line::new(
+            Happening::AdmissionRejected { pod, message } => Line::new(
                 at,
                 Topic::AdmissionRejected { target: pod.target },
                 "AdmissionRejected",
@@ -422,7 +426,7 @@ impl Narrator {
                     message,
                 ),
             ),
-            Event::FailedScheduling { pod, message, .. } => Line::new(
+            Happening::FailedScheduling { pod, message, .. } => Line::new(
                 at,
                 Topic::FailedScheduling,
                 "FailedScheduling",
@@ -493,9 +497,9 @@ impl Narrator {
     }
 
     /// A node's condition or event.
-    fn node_line(at: Time, event: &Event) -> Option<Line> {
+    fn node_line(at: Time, event: &Happening) -> Option<Line> {
         Some(match event {
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node,
                 condition,
                 status,
@@ -539,7 +543,7 @@ impl Narrator {
                 };
                 Line::new(at, kind, r, warning, text)
             }
-            Event::NodeEvent {
+            Happening::NodeEvent {
                 node,
                 reason,
                 message,
@@ -567,10 +571,12 @@ impl Narrator {
     }
 
     /// A state series, told only when it changes in a way worth a line.
-    fn state_line(&mut self, at: Time, event: &Event) -> Option<Line> {
+    fn state_line(&mut self, at: Time, event: &Happening) -> Option<Line> {
         Some(match event {
-            Event::Workload { desired, ready, .. } => return self.workload(at, *desired, *ready),
-            Event::Budget {
+            Happening::Workload { desired, ready, .. } => {
+                return self.workload(at, *desired, *ready);
+            }
+            Happening::Budget {
                 name,
                 current_healthy,
                 desired_healthy,
@@ -596,7 +602,7 @@ impl Narrator {
                     ),
                 )
             }
-            Event::Probe { name, ok, detail } => {
+            Happening::Probe { name, ok, detail } => {
                 // Only a change of a probe's result is news.
                 if self.probes.insert(name.clone(), *ok) == Some(*ok) {
                     return None;
@@ -612,7 +618,7 @@ impl Narrator {
                     ),
                 )
             }
-            Event::AlertCheck { ok, detail } => {
+            Happening::AlertCheck { ok, detail } => {
                 // A failing check is news; a working one only after failures.
                 let was = self.alert_check.replace(*ok);
                 if *ok && was != Some(false) || was == Some(*ok) {
@@ -631,12 +637,12 @@ impl Narrator {
 
     /// Takes in a baseline sample without telling it.
     fn remember(&mut self, o: &Observation) {
-        match &o.event {
-            Event::Workload { desired, ready, .. } => {
+        match &o.happening {
+            Happening::Workload { desired, ready, .. } => {
                 self.last_ready = Some((*desired, *ready));
                 self.low = Some(*ready);
             }
-            Event::Budget {
+            Happening::Budget {
                 name,
                 current_healthy,
                 desired_healthy,

@@ -14,7 +14,7 @@ fn pod(name: &str, target: bool) -> PodRef {
 fn evicted(at: i64, name: &str, target: bool) -> Observation {
     Observation::new(
         t(at),
-        Event::PodEvicted {
+        Happening::PodEvicted {
             pod: pod(name, target),
             cause: DisruptionCause::TerminationByKubelet,
             message: "The node was low on resource: memory. ".into(),
@@ -25,7 +25,7 @@ fn evicted(at: i64, name: &str, target: bool) -> Observation {
 fn phase(at: i64, phase: Phase, detail: &str) -> Observation {
     Observation::new(
         t(at),
-        Event::RunPhase {
+        Happening::RunPhase {
             phase,
             detail: detail.into(),
         },
@@ -50,7 +50,7 @@ fn sentences_name_what_happened() {
     assert_eq!((l.reason, l.warning), ("Evicted", true));
     let rejected = Observation::new(
         t(6),
-        Event::AdmissionRejected {
+        Happening::AdmissionRejected {
             pod: pod("checkout-x", true),
             message: "The node had condition: [MemoryPressure]. ".into(),
         },
@@ -64,7 +64,7 @@ fn sentences_name_what_happened() {
     assert_eq!(l.kind, Topic::AdmissionRejected { target: true });
     let sched = Observation::new(
         t(7),
-        Event::FailedScheduling {
+        Happening::FailedScheduling {
             pod: "checkout-y".into(),
             insufficient_memory: false,
             message: "0/1 nodes are available: 1 node(s) had untolerated taint \
@@ -88,7 +88,7 @@ fn memory_pressure_unknown_is_not_cleared() {
     let cond = |at, reason: &str| {
         Observation::new(
             t(at),
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: "real-1".into(),
                 condition: NodeConditionKind::MemoryPressure,
                 status: false,
@@ -109,7 +109,7 @@ fn memory_pressure_unknown_is_not_cleared() {
 #[test]
 fn state_series_are_told_when_they_change() {
     let mut n = Narrator::new("checkout");
-    let w = |at, ready| Observation::new(t(at), Event::workload(3, ready));
+    let w = |at, ready| Observation::new(t(at), Happening::workload(3, ready));
     assert_eq!(n.line(&w(0, 3)).unwrap().text, "checkout ready 3/3");
     assert!(n.line(&w(1, 3)).is_none());
     assert_eq!(n.line(&w(2, 2)).unwrap().text, "checkout ready 2/3");
@@ -120,7 +120,7 @@ fn state_series_are_told_when_they_change() {
     let b = |at, cur| {
         Observation::new(
             t(at),
-            Event::Budget {
+            Happening::Budget {
                 name: "checkout".into(),
                 current_healthy: cur,
                 desired_healthy: 2,

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::classify::{Classifier, Object, ObjectKind, TargetRef};
-use super::{Event, Observation, Time};
+use super::{Happening, Observation, Time};
 
 /// One thing a watch (or the leaker scraper) delivered.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl Ingest {
             // What happened meanwhile arrives now, each fact with its own time.
             out.push(Observation::new(
                 received,
-                Event::ObservationGap {
+                Happening::ObservationGap {
                     open: false,
                     detail: format!("watching {stream} again"),
                 },
@@ -83,7 +83,7 @@ impl Ingest {
             Delivery::Delete(obj) => self.classifier.delete(&obj, received),
             Delivery::LeakerBytes { pod, bytes } => vec![Observation::new(
                 received,
-                Event::LeakerBytes { pod, bytes },
+                Happening::LeakerBytes { pod, bytes },
             )],
             Delivery::Failed(error) => {
                 tracing::warn!(stream, %error, "watch failed; retrying");
@@ -92,7 +92,7 @@ impl Ingest {
                 if opens {
                     vec![Observation::new(
                         received,
-                        Event::ObservationGap {
+                        Happening::ObservationGap {
                             open: true,
                             detail: format!("watching {stream} failed: {error}"),
                         },

@@ -19,12 +19,12 @@ use crate::spec::{AbortCause, Phase, RunReason};
 /// A point in time. Kubernetes' own timestamp type (k8s-openapi's `Time` wraps it).
 pub type Time = jiff::Timestamp;
 
-/// One fact about the cluster at one moment.
+/// One happening in the cluster (a fact or a state sample) at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Observation {
     pub at: Time,
     #[serde(flatten)]
-    pub event: Event,
+    pub happening: Happening,
     /// The state the cluster was already in when the run began (its watches' first lists):
     /// shown as the baseline, never counted as the leak's doing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -32,19 +32,19 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub fn new(at: Time, event: Event) -> Self {
+    pub fn new(at: Time, happening: Happening) -> Self {
         Observation {
             at,
-            event,
+            happening,
             baseline: false,
         }
     }
 
     /// A sample of the state the cluster was in when the run began.
-    pub fn baseline(at: Time, event: Event) -> Self {
+    pub fn baseline(at: Time, happening: Happening) -> Self {
         Observation {
             at,
-            event,
+            happening,
             baseline: true,
         }
     }
@@ -92,10 +92,11 @@ pub enum AlertState {
     Resolved,
 }
 
-/// What happened.
+/// What happened: a fact (it carries the object's own time) or a state sample (the time it was
+/// received). Not a Kubernetes Event, which is one of the objects the classifier reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
-pub enum Event {
+pub enum Happening {
     /// The run moved to a new phase (oomsday's own milestones: Injecting, Leaking, Reverting...).
     RunPhase { phase: Phase, detail: String },
     /// A leaker container is running in this pod.
@@ -251,11 +252,11 @@ pub enum Event {
     ObservationGap { open: bool, detail: String },
 }
 
-impl Event {
+impl Happening {
     /// A workload sample in its steady state: every replica on the current template, the
     /// controller caught up, no leaker in the template.
-    pub fn workload(desired: u32, ready: u32) -> Event {
-        Event::Workload {
+    pub fn workload(desired: u32, ready: u32) -> Happening {
+        Happening::Workload {
             desired,
             ready,
             updated: desired,
@@ -269,7 +270,7 @@ impl Event {
     /// every replica ready on it: `kubectl rollout status` done, on the reverted template.
     pub fn rolled_out_clean(&self) -> bool {
         match self {
-            Event::Workload {
+            Happening::Workload {
                 desired,
                 ready,
                 updated,
@@ -291,19 +292,19 @@ impl Event {
     /// the old, and an unchanged value (a re-list after a watch reconnect) is not a new fact.
     pub fn series(&self) -> Option<String> {
         match self {
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node, condition, ..
             } => Some(format!("node/{node}/{condition:?}")),
-            Event::Budget { name, .. } => Some(format!("pdb/{name}")),
-            Event::Workload { .. } => Some("workload".into()),
-            Event::WorkloadWriter { .. } => Some("workload-writer".into()),
-            Event::ObservationGap { .. } => Some("observation-gap".into()),
-            Event::LeakerPods { .. } => Some("leaker-pods".into()),
-            Event::AlertCheck { .. } => Some("alert-check".into()),
-            Event::SteadyProbe { name, .. } => Some(format!("steady-probe/{name}")),
-            Event::AbortQuery { .. } => Some("abort-query".into()),
-            Event::LeakerBytes { pod, .. } => Some(format!("leaker/{pod}")),
-            Event::CrashLoopBackOff { pod, container } => {
+            Happening::Budget { name, .. } => Some(format!("pdb/{name}")),
+            Happening::Workload { .. } => Some("workload".into()),
+            Happening::WorkloadWriter { .. } => Some("workload-writer".into()),
+            Happening::ObservationGap { .. } => Some("observation-gap".into()),
+            Happening::LeakerPods { .. } => Some("leaker-pods".into()),
+            Happening::AlertCheck { .. } => Some("alert-check".into()),
+            Happening::SteadyProbe { name, .. } => Some(format!("steady-probe/{name}")),
+            Happening::AbortQuery { .. } => Some("abort-query".into()),
+            Happening::LeakerBytes { pod, .. } => Some(format!("leaker/{pod}")),
+            Happening::CrashLoopBackOff { pod, container } => {
                 Some(format!("crashloop/{}/{container}", pod.name))
             }
             _ => None,

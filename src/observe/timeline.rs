@@ -3,7 +3,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Event, Observation, Time};
+use super::{Happening, Observation, Time};
 
 /// The run's observations in time order, without duplicates.
 ///
@@ -16,7 +16,7 @@ pub struct Timeline {
     entries: Vec<Observation>,
     /// Hashes of the discrete facts seen: a cheap first test, confirmed exactly on a hit.
     hashes: HashSet<u64>,
-    last_in_series: HashMap<String, Event>,
+    last_in_series: HashMap<String, Happening>,
 }
 
 impl Timeline {
@@ -26,11 +26,11 @@ impl Timeline {
 
     /// Adds an observation; returns whether it was new.
     pub fn push(&mut self, obs: Observation) -> bool {
-        if let Some(series) = obs.event.series() {
-            if self.last_in_series.get(&series) == Some(&obs.event) {
+        if let Some(series) = obs.happening.series() {
+            if self.last_in_series.get(&series) == Some(&obs.happening) {
                 return false;
             }
-            self.last_in_series.insert(series, obs.event.clone());
+            self.last_in_series.insert(series, obs.happening.clone());
         } else {
             // A re-delivered fact carries the object's own timestamp, so a duplicate can only sit
             // among the entries with the same time. The hash set answers "new" for almost every

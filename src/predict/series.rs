@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunRecord;
-use crate::observe::{DisruptionCause, Event, NodeConditionKind};
+use crate::observe::{DisruptionCause, Happening, NodeConditionKind};
 
 /// Step series of one run; each point holds until the next.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,9 +53,9 @@ impl Series {
         let mut not_ready: BTreeSet<&str> = BTreeSet::new();
         for o in record.timeline.iter() {
             let t = at(o.at);
-            match &o.event {
-                Event::Workload { ready, .. } => step(&mut s.ready, t, *ready),
-                Event::Budget {
+            match &o.happening {
+                Happening::Workload { ready, .. } => step(&mut s.ready, t, *ready),
+                Happening::Budget {
                     name,
                     desired_healthy,
                     ..
@@ -63,13 +63,13 @@ impl Series {
                     pdbs.insert(name.as_str(), *desired_healthy);
                     step(&mut s.budget, t, pdbs.values().copied().max().unwrap_or(0));
                 }
-                Event::OomKilled { .. } if !o.baseline => s.disruptions.push(t),
-                Event::PodEvicted { cause, .. }
+                Happening::OomKilled { .. } if !o.baseline => s.disruptions.push(t),
+                Happening::PodEvicted { cause, .. }
                     if !o.baseline && *cause != DisruptionCause::Deleted =>
                 {
                     s.disruptions.push(t)
                 }
-                Event::NodeCondition {
+                Happening::NodeCondition {
                     node,
                     condition,
                     status,

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::observe::{DisruptionCause, Event, NodeConditionKind};
+use crate::observe::{DisruptionCause, Happening, NodeConditionKind};
 use crate::score::testkit::{pod, record, spec};
 use crate::sim::ClusterModel;
 
@@ -104,7 +104,7 @@ fn each_measure_is_the_median_of_the_runs_that_have_it_when_most_do() {
 
 #[test]
 fn measures_are_read_from_the_timeline_after_the_injection() {
-    let evicted = |name: &str, target: bool| Event::PodEvicted {
+    let evicted = |name: &str, target: bool| Happening::PodEvicted {
         pod: pod(name, "n1", target),
         cause: DisruptionCause::TerminationByKubelet,
         message: String::new(),
@@ -112,17 +112,17 @@ fn measures_are_read_from_the_timeline_after_the_injection() {
     let r = record(
         spec(json!({"hypothesis": {"maxBystanderEvictions": 0}})),
         vec![
-            (0, Event::workload(3, 3)),
+            (0, Happening::workload(3, 3)),
             (
                 1,
-                Event::LeakerStarted {
+                Happening::LeakerStarted {
                     pod: pod("checkout-1", "n1", true),
                 },
             ),
             (22, evicted("checkout-1", true)),
             (
                 30,
-                Event::NodeCondition {
+                Happening::NodeCondition {
                     node: "n1".into(),
                     condition: NodeConditionKind::MemoryPressure,
                     status: true,
@@ -130,8 +130,8 @@ fn measures_are_read_from_the_timeline_after_the_injection() {
                 },
             ),
             (40, evicted("cache-1", false)),
-            (41, Event::workload(3, 2)),
-            (700, Event::workload(3, 3)),
+            (41, Happening::workload(3, 2)),
+            (700, Happening::workload(3, 3)),
         ],
     );
     let m = Measures::of(&r);
@@ -163,7 +163,7 @@ fn a_comparison_judges_each_measure_by_the_calibrations_tolerance() {
     let evicted = |at: i64, name: &str| {
         (
             at,
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 pod: pod(name, "n1", true),
                 cause: DisruptionCause::TerminationByKubelet,
                 message: String::new(),
@@ -175,7 +175,7 @@ fn a_comparison_judges_each_measure_by_the_calibrations_tolerance() {
     let r = record(
         spec(json!({})),
         vec![
-            (0, Event::workload(3, 3)),
+            (0, Happening::workload(3, 3)),
             evicted(26, "a"),
             evicted(40, "b"),
         ],
@@ -330,7 +330,7 @@ fn a_comparison_says_which_history_the_outcome_took() {
     let f = p.figure(Measure::Recovery).unwrap();
     assert_eq!(f.text(10), "18.0 s (3.0 s in 4, 17.0 s–22.0 s in 6 runs)");
     let recovered_after = |ms: i64| {
-        let mut r = record(spec(json!({})), vec![(0, Event::workload(3, 3))]);
+        let mut r = record(spec(json!({})), vec![(0, Happening::workload(3, 3))]);
         r.recovered = r
             .reverted
             .map(|at| at + jiff::SignedDuration::from_millis(ms));

@@ -3,7 +3,7 @@
 //! scorer's business. Time is passed in by the caller (the cluster's clock), never read here.
 //!
 //! The engine calls [`Prober::poll`] whenever [`Prober::next_due`] comes, and puts the returned
-//! observations (`Event::Probe`, `Event::Alert`) into the run's timeline.
+//! observations (`Happening::Probe`, `Happening::Alert`) into the run's timeline.
 
 pub mod http;
 pub mod prometheus;
@@ -13,7 +13,7 @@ pub use prometheus::{ActiveAlert, AlertWatch, Prometheus, Sample};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::observe::{Event, Observation, Time};
+use crate::observe::{Happening, Observation, Time};
 use crate::spec::{ExpectedAlert, LeakExperimentSpec, Probe, QueryAbort};
 use crate::{Error, Result};
 
@@ -226,7 +226,7 @@ impl Prober {
                 Ok(alerts) => {
                     out.push(Observation::new(
                         now,
-                        Event::AlertCheck {
+                        Happening::AlertCheck {
                             ok: true,
                             detail: String::new(),
                         },
@@ -238,7 +238,7 @@ impl Prober {
                     self.errors.push(format!("{now}: {e}"));
                     out.push(Observation::new(
                         now,
-                        Event::AlertCheck {
+                        Happening::AlertCheck {
                             ok: false,
                             detail: e.to_string(),
                         },
@@ -250,8 +250,8 @@ impl Prober {
     }
 }
 
-/// Runs each probe of `list` that is due at `now`: `Event::SteadyProbe` results when `steady`,
-/// else `Event::Probe`.
+/// Runs each probe of `list` that is due at `now`: `Happening::SteadyProbe` results when `steady`,
+/// else `Happening::Probe`.
 async fn poll_probes(
     list: &mut [Scheduled],
     prometheus: Option<&Prometheus>,
@@ -267,9 +267,9 @@ async fn poll_probes(
         let (ok, detail) = check(s, prometheus).await;
         let name = s.probe.name.clone();
         let event = if steady {
-            Event::SteadyProbe { name, ok, detail }
+            Happening::SteadyProbe { name, ok, detail }
         } else {
-            Event::Probe { name, ok, detail }
+            Happening::Probe { name, ok, detail }
         };
         out.push(Observation::new(now, event));
     }
@@ -296,7 +296,7 @@ async fn check(s: &Scheduled, prometheus: Option<&Prometheus>) -> (bool, String)
     }
 }
 
-/// Evaluates the `abort.promql` rule once: an `Event::AbortQuery` when it crossed its line or
+/// Evaluates the `abort.promql` rule once: a `Happening::AbortQuery` when it crossed its line or
 /// came back. A query that fails or returns nothing says neither (noted in `errors`): the
 /// rule is judged on values only.
 async fn poll_query(
@@ -323,7 +323,10 @@ async fn poll_query(
         if crossed { "is" } else { "not" },
         q.rule.line()
     );
-    Some(Observation::new(now, Event::AbortQuery { crossed, detail }))
+    Some(Observation::new(
+        now,
+        Happening::AbortQuery { crossed, detail },
+    ))
 }
 
 #[cfg(test)]

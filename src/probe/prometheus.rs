@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::http::{self, Url, encode_query};
-use crate::observe::{AlertState, Event, Observation, Time};
+use crate::observe::{AlertState, Happening, Observation, Time};
 use crate::spec::ExpectedAlert;
 use crate::{Error, Result};
 
@@ -299,7 +299,7 @@ impl AlertWatch {
                     self.state.insert(e.name.clone(), s);
                     out.push(Observation::new(
                         at,
-                        Event::Alert {
+                        Happening::Alert {
                             name: e.name.clone(),
                             state: s,
                         },
@@ -309,7 +309,7 @@ impl AlertWatch {
                     self.state.insert(e.name.clone(), AlertState::Resolved);
                     out.push(Observation::new(
                         now,
-                        Event::Alert {
+                        Happening::Alert {
                             name: e.name.clone(),
                             state: AlertState::Resolved,
                         },

@@ -79,7 +79,7 @@ async fn probes_run_on_their_interval_against_a_real_socket() {
         obs,
         vec![Observation::new(
             t0,
-            Event::Probe {
+            Happening::Probe {
                 name: "health".into(),
                 ok: true,
                 detail: "HTTP 200".into()
@@ -93,7 +93,7 @@ async fn probes_run_on_their_interval_against_a_real_socket() {
     );
     let obs = p.poll(crate::score::testkit::t(10), false).await;
     assert!(
-        matches!(&obs[0].event, Event::Probe { ok: false, detail, .. } if detail == "HTTP 503"),
+        matches!(&obs[0].happening, Happening::Probe { ok: false, detail, .. } if detail == "HTTP 503"),
         "{obs:?}"
     );
     server.abort();

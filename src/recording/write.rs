@@ -121,7 +121,7 @@ impl Recorder {
     /// The run's phase changes in a progress report from the engine.
     pub fn progress(&self, p: &crate::engine::Progress<'_>) {
         for o in p.new {
-            if let crate::observe::Event::RunPhase { phase, detail } = &o.event {
+            if let crate::observe::Happening::RunPhase { phase, detail } = &o.happening {
                 self.run(
                     o.at,
                     RunNote {

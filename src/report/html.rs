@@ -9,7 +9,7 @@ use oomsday_core::human_bytes;
 use super::svg::{BOTTOM, H, LEFT, RIGHT, TOP, W, step_d, svg_open, x_at};
 use super::{Report, escape, recommendations, story_folded};
 use crate::engine::RunRecord;
-use crate::observe::{AlertState, Event, NodeConditionKind, Time};
+use crate::observe::{AlertState, Happening, NodeConditionKind, Time};
 use crate::score::{Analysis, offset};
 use crate::spec::{MemoryLimit, Verdict};
 
@@ -88,8 +88,8 @@ fn markers(out: &mut String, report: &Report, axis: &Axis, bottom: f64) {
         mark(t, "m-phase", "leak reverted".into());
     }
     for o in r.timeline.iter() {
-        match &o.event {
-            Event::OomKilled {
+        match &o.happening {
+            Happening::OomKilled {
                 pod,
                 container,
                 leaker,
@@ -99,7 +99,7 @@ fn markers(out: &mut String, report: &Report, axis: &Axis, bottom: f64) {
                 if *leaker { "m-oom-leaker" } else { "m-oom" },
                 format!("OOM kill {}/{container}", pod.name),
             ),
-            Event::PodEvicted { pod, cause, .. }
+            Happening::PodEvicted { pod, cause, .. }
                 if *cause != crate::observe::DisruptionCause::Deleted =>
             {
                 mark(
@@ -108,7 +108,7 @@ fn markers(out: &mut String, report: &Report, axis: &Axis, bottom: f64) {
                     format!("eviction of {} ({cause:?})", pod.name),
                 )
             }
-            Event::Alert {
+            Happening::Alert {
                 name,
                 state: AlertState::Firing,
             } => mark(o.at, "m-alert", format!("alert {name} firing")),
@@ -148,7 +148,7 @@ fn leak_chart(report: &Report, axis: &Axis, start: Time) -> String {
     let r = &report.record;
     let mut series: BTreeMap<&str, Vec<(Time, u64)>> = BTreeMap::new();
     for o in r.timeline.iter() {
-        if let Event::LeakerBytes { pod, bytes } = &o.event {
+        if let Happening::LeakerBytes { pod, bytes } = &o.happening {
             series.entry(pod.as_str()).or_default().push((o.at, *bytes));
         }
     }
@@ -271,11 +271,11 @@ fn ready_series(r: &RunRecord) -> (Vec<ReadyPoint>, Vec<(Time, u32)>) {
     let mut budget: Vec<(Time, u32)> = Vec::new();
     let mut pdbs: BTreeMap<&str, u32> = BTreeMap::new();
     for o in r.timeline.iter() {
-        match &o.event {
-            Event::Workload {
+        match &o.happening {
+            Happening::Workload {
                 desired, ready: n, ..
             } => ready.push((o.at, *n, *desired)),
-            Event::Budget {
+            Happening::Budget {
                 name,
                 desired_healthy,
                 ..
@@ -326,12 +326,12 @@ fn node_chart(report: &Report, axis: &Axis, start: Time) -> Option<String> {
     type Bands = Vec<(Time, Option<Time>)>;
     let mut nodes: BTreeMap<&str, (Bands, Bands)> = BTreeMap::new();
     for o in r.timeline.iter() {
-        if let Event::NodeCondition {
+        if let Happening::NodeCondition {
             node,
             condition,
             status,
             ..
-        } = &o.event
+        } = &o.happening
         {
             let entry = nodes.entry(node.as_str()).or_default();
             let (bands, bad) = match condition {

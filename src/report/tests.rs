@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind};
+use crate::observe::{AlertState, DisruptionCause, Happening, NodeConditionKind};
 use crate::score::testkit::*;
 use crate::spec::Verdict;
 
@@ -14,7 +14,7 @@ fn story(simulated: bool) -> Report {
         (0, workload(4, 4)),
         (
             0,
-            Event::Budget {
+            Happening::Budget {
                 name: "checkout".into(),
                 current_healthy: 4,
                 desired_healthy: 3,
@@ -26,14 +26,14 @@ fn story(simulated: bool) -> Report {
     for i in 0..10 {
         events.push((
             i * 30,
-            Event::LeakerBytes {
+            Happening::LeakerBytes {
                 pod: "checkout-1".into(),
                 bytes: (800 + 120 * i as u64) << 20,
             },
         ));
         events.push((
             i * 30 + 5,
-            Event::LeakerBytes {
+            Happening::LeakerBytes {
                 pod: "checkout-2".into(),
                 bytes: (800 + 100 * i as u64) << 20,
             },
@@ -43,7 +43,7 @@ fn story(simulated: bool) -> Report {
         let k = k as i64;
         events.push((
             100 + k,
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: n.to_string(),
                 condition: NodeConditionKind::MemoryPressure,
                 status: true,
@@ -52,7 +52,7 @@ fn story(simulated: bool) -> Report {
         ));
         events.push((
             300 + k,
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: n.to_string(),
                 condition: NodeConditionKind::Ready,
                 status: false,
@@ -61,7 +61,7 @@ fn story(simulated: bool) -> Report {
         ));
         events.push((
             500 + k,
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: n.to_string(),
                 condition: NodeConditionKind::Ready,
                 status: true,
@@ -72,7 +72,7 @@ fn story(simulated: bool) -> Report {
     for i in 0..41 {
         events.push((
             120 + i,
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 pod: pod(
                     &format!("cart-{i}"),
                     ["n1", "n2", "n3"][i as usize % 3],
@@ -87,7 +87,7 @@ fn story(simulated: bool) -> Report {
     // As the disruption controller follows the pods.
     events.push((
         200,
-        Event::Budget {
+        Happening::Budget {
             name: "checkout".into(),
             current_healthy: 1,
             desired_healthy: 3,
@@ -97,7 +97,7 @@ fn story(simulated: bool) -> Report {
     ));
     events.push((
         220,
-        Event::Alert {
+        Happening::Alert {
             name: "PodMemoryUsageHigh".into(),
             state: AlertState::Firing,
         },
@@ -417,7 +417,7 @@ fn long_runs_draw_one_point_per_pixel() {
     for i in 0..5000 {
         events.push(crate::observe::Observation::new(
             t(i * 3600 / 5000),
-            Event::LeakerBytes {
+            Happening::LeakerBytes {
                 pod: "checkout-1".into(),
                 bytes: (i as u64) << 20,
             },
@@ -464,7 +464,7 @@ fn bursts_are_folded_in_the_story() {
     for i in 0..200 {
         events.push(crate::observe::Observation::new(
             t(700),
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 pod: pod(&format!("storm-{i}"), "n4", false),
                 cause: DisruptionCause::TerminationByKubelet,
                 message: String::new(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::defences::Defences;
 use crate::engine::RunRecord;
-use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind, PodRef, Time};
+use crate::observe::{AlertState, DisruptionCause, Happening, NodeConditionKind, PodRef, Time};
 use crate::spec::RunSummary;
 
 /// Where the availability budget (the number of healthy pods that must stay) came from.
@@ -175,10 +175,10 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    fn note(&mut self, e: &Event) {
+    fn note(&mut self, e: &Happening) {
         match e {
-            Event::Baseline { nodes, .. } => self.nodes = Some(*nodes),
-            Event::NodeCondition {
+            Happening::Baseline { nodes, .. } => self.nodes = Some(*nodes),
+            Happening::NodeCondition {
                 node,
                 condition,
                 status,
@@ -192,11 +192,11 @@ impl Baseline {
                     _ => false,
                 };
             }
-            Event::CrashLoopBackOff { pod, container } => {
+            Happening::CrashLoopBackOff { pod, container } => {
                 self.crash_looping
                     .insert(format!("{}/{container}", pod.name));
             }
-            Event::Budget {
+            Happening::Budget {
                 name,
                 current_healthy,
                 desired_healthy,
@@ -227,13 +227,13 @@ struct State {
 }
 
 impl State {
-    fn apply(&mut self, e: &Event) {
+    fn apply(&mut self, e: &Happening) {
         match e {
-            Event::Workload { desired, ready, .. } => {
+            Happening::Workload { desired, ready, .. } => {
                 self.ready = Some(*ready);
                 self.desired = Some(*desired);
             }
-            Event::Budget {
+            Happening::Budget {
                 name,
                 current_healthy,
                 desired_healthy,
@@ -394,13 +394,13 @@ impl BudgetSweep {
     }
 
     /// Sweeps up to an observation and takes it in.
-    fn observe(&mut self, at: Time, event: &Event) {
+    fn observe(&mut self, at: Time, event: &Happening) {
         if at > self.window_start && at <= self.window_end && self.cursor < at {
             self.accumulate(at);
             self.cursor = at;
         }
         self.state.apply(event);
-        if matches!(event, Event::Budget { .. }) {
+        if matches!(event, Happening::Budget { .. }) {
             self.saw_pdb_status = true;
         }
         if (self.window_start..=self.window_end).contains(&at) {
@@ -445,11 +445,11 @@ impl Analysis {
         let mut a = Analysis::empty(window_start, window_end, sweep.sb.source);
         let mut not_ready_now: BTreeSet<String> = BTreeSet::new();
         for obs in record.timeline.entries() {
-            sweep.observe(obs.at, &obs.event);
+            sweep.observe(obs.at, &obs.happening);
             if obs.baseline {
-                a.baseline.note(&obs.event);
+                a.baseline.note(&obs.happening);
             } else {
-                a.note(obs.at, &obs.event, record.started, &mut not_ready_now);
+                a.note(obs.at, &obs.happening, record.started, &mut not_ready_now);
             }
         }
         let (budget, source, healthy_since) = sweep.finish();
@@ -504,35 +504,35 @@ impl Analysis {
     fn note(
         &mut self,
         at: Time,
-        event: &Event,
+        event: &Happening,
         run_start: Time,
         not_ready_now: &mut BTreeSet<String>,
     ) {
         match event {
-            Event::LeakerStarted { pod } => self.leaker_seen(pod),
-            Event::LeakerBytes { pod, bytes } => {
+            Happening::LeakerStarted { pod } => self.leaker_seen(pod),
+            Happening::LeakerBytes { pod, bytes } => {
                 self.leaker_ran = true;
                 let peak = self.leak_peak_by_pod.entry(pod.clone()).or_insert(0);
                 *peak = (*peak).max(*bytes);
             }
-            Event::OomKilled {
+            Happening::OomKilled {
                 pod,
                 container,
                 leaker,
                 ..
             } => self.note_oom_kill(at, pod, container, *leaker),
-            Event::PodEvicted { pod, cause, .. } => self.note_eviction(at, pod, cause),
+            Happening::PodEvicted { pod, cause, .. } => self.note_eviction(at, pod, cause),
             // The rescheduling storm: told as what it is, not counted as damage.
-            Event::AdmissionRejected { pod, .. } if at >= run_start => self
+            Happening::AdmissionRejected { pod, .. } if at >= run_start => self
                 .admission_rejections
                 .push(Incident::of(at, pod, "rejected at admission".into())),
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node,
                 condition,
                 status,
                 ..
             } => self.note_node_condition(at, node, *condition, *status, not_ready_now),
-            Event::NodeEvent { node, reason, .. } if reason == "SystemOOM" => {
+            Happening::NodeEvent { node, reason, .. } if reason == "SystemOOM" => {
                 self.system_ooms.push(Incident {
                     at,
                     pod: String::new(),
@@ -540,24 +540,24 @@ impl Analysis {
                     what: reason.clone(),
                 });
             }
-            Event::FailedScheduling { .. } => self.failed_scheduling += 1,
-            Event::Probe { name, ok, .. } => {
+            Happening::FailedScheduling { .. } => self.failed_scheduling += 1,
+            Happening::Probe { name, ok, .. } => {
                 let p = self.probes.entry(name.clone()).or_default();
                 p.total += 1;
                 if *ok {
                     p.ok += 1;
                 }
             }
-            Event::Alert { name, state } if *state == AlertState::Firing && at >= run_start => {
+            Happening::Alert { name, state } if *state == AlertState::Firing && at >= run_start => {
                 self.alerts_firing.entry(name.clone()).or_insert(at);
             }
-            Event::ObservationFailed { detail } => self.observation_failed.push(detail.clone()),
-            Event::ObservationGap { open: true, detail } => self.gaps.push(Gap {
+            Happening::ObservationFailed { detail } => self.observation_failed.push(detail.clone()),
+            Happening::ObservationGap { open: true, detail } => self.gaps.push(Gap {
                 from: at,
                 to: None,
                 detail: detail.clone(),
             }),
-            Event::RestartsUnseen {
+            Happening::RestartsUnseen {
                 pod,
                 container,
                 count,
@@ -565,7 +565,7 @@ impl Analysis {
             } => self
                 .restarts_unseen
                 .push((at, pod.name.clone(), container.clone(), *count)),
-            Event::ObservationGap { open: false, .. } => {
+            Happening::ObservationGap { open: false, .. } => {
                 if let Some(g) = self.gaps.last_mut().filter(|g| g.to.is_none()) {
                     g.to = Some(at);
                 }

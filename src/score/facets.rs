@@ -450,7 +450,7 @@ pub(super) fn detection(record: &RunRecord, a: &Analysis) -> Measured {
     let saw_alerts = record
         .timeline
         .iter()
-        .any(|o| matches!(o.event, crate::observe::Event::Alert { .. }));
+        .any(|o| matches!(o.happening, crate::observe::Happening::Alert { .. }));
     if record.spec.prometheus.is_none() && !saw_alerts {
         return Measured::not_measured(
             "not measured: expectAlerts is set but there is no prometheus to ask",
@@ -458,8 +458,8 @@ pub(super) fn detection(record: &RunRecord, a: &Analysis) -> Measured {
     }
     // Prometheus configured but never answered: silence is not "the alert never fired".
     let checks = || {
-        record.timeline.iter().filter_map(|o| match &o.event {
-            crate::observe::Event::AlertCheck { ok, detail } => Some((*ok, detail)),
+        record.timeline.iter().filter_map(|o| match &o.happening {
+            crate::observe::Happening::AlertCheck { ok, detail } => Some((*ok, detail)),
             _ => None,
         })
     };

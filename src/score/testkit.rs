@@ -2,7 +2,7 @@
 
 use crate::defences::Defences;
 use crate::engine::RunRecord;
-use crate::observe::{Event, Observation, PodRef, Timeline};
+use crate::observe::{Happening, Observation, PodRef, Timeline};
 use crate::spec::{LeakExperimentSpec, Phase};
 
 /// The one test clock, for the tests of the scorer and the reports.
@@ -31,7 +31,7 @@ pub fn pod(name: &str, node: &str, target: bool) -> PodRef {
 }
 
 /// A run: leak from t(0), reverted at t(600), finished at t(900), with these observations.
-pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Event)>) -> RunRecord {
+pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Happening)>) -> RunRecord {
     let timeline: Timeline = events
         .into_iter()
         .map(|(s, e)| Observation::new(t(s), e))
@@ -59,14 +59,14 @@ pub fn record(spec: LeakExperimentSpec, events: Vec<(i64, Event)>) -> RunRecord 
     }
 }
 
-pub fn leaker_started(pod_name: &str, node: &str) -> Event {
-    Event::LeakerStarted {
+pub fn leaker_started(pod_name: &str, node: &str) -> Happening {
+    Happening::LeakerStarted {
         pod: pod(pod_name, node, true),
     }
 }
 
-pub fn workload(desired: u32, ready: u32) -> Event {
-    Event::workload(desired, ready)
+pub fn workload(desired: u32, ready: u32) -> Happening {
+    Happening::workload(desired, ready)
 }
 
 /// Defences from YAML of a pod template, with the given PDB/LimitRange/HPA objects as JSON.

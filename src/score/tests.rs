@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::testkit::*;
 use super::*;
-use crate::observe::{AlertState, DisruptionCause, Event, NodeConditionKind};
+use crate::observe::{AlertState, DisruptionCause, Happening, NodeConditionKind};
 use crate::spec::Phase;
 
 fn points(s: &Score, f: Facet) -> Option<f64> {
@@ -16,8 +16,8 @@ fn approx(a: Option<f64>, b: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() < 0.01)
 }
 
-fn oom(pod_name: &str, node: &str, target: bool, leaker: bool) -> Event {
-    Event::OomKilled {
+fn oom(pod_name: &str, node: &str, target: bool, leaker: bool) -> Happening {
+    Happening::OomKilled {
         pod: pod(pod_name, node, target),
         container: if leaker {
             "oomsday-leaker".into()
@@ -29,16 +29,16 @@ fn oom(pod_name: &str, node: &str, target: bool, leaker: bool) -> Event {
     }
 }
 
-fn evicted(pod_name: &str, node: &str, target: bool) -> Event {
-    Event::PodEvicted {
+fn evicted(pod_name: &str, node: &str, target: bool) -> Happening {
+    Happening::PodEvicted {
         pod: pod(pod_name, node, target),
         cause: DisruptionCause::TerminationByKubelet,
         message: "The node was low on resource: memory.".into(),
     }
 }
 
-fn node(name: &str, condition: NodeConditionKind, status: bool) -> Event {
-    Event::NodeCondition {
+fn node(name: &str, condition: NodeConditionKind, status: bool) -> Happening {
+    Happening::NodeCondition {
         node: name.into(),
         condition,
         status,
@@ -46,23 +46,23 @@ fn node(name: &str, condition: NodeConditionKind, status: bool) -> Event {
     }
 }
 
-fn alert(name: &str) -> Event {
-    Event::Alert {
+fn alert(name: &str) -> Happening {
+    Happening::Alert {
         name: name.into(),
         state: AlertState::Firing,
     }
 }
 
-fn probe(ok: bool) -> Event {
-    Event::Probe {
+fn probe(ok: bool) -> Happening {
+    Happening::Probe {
         name: "health".into(),
         ok,
         detail: String::new(),
     }
 }
 
-fn budget(desired_healthy: u32, current: u32) -> Event {
-    Event::Budget {
+fn budget(desired_healthy: u32, current: u32) -> Happening {
+    Happening::Budget {
         name: "checkout".into(),
         current_healthy: current,
         desired_healthy,
@@ -96,7 +96,7 @@ fn availability_table() {
     type Case = (
         &'static str,
         serde_json::Value,
-        Vec<(i64, Event)>,
+        Vec<(i64, Happening)>,
         Option<f64>,
     );
     let cases: Vec<Case> = vec![
@@ -206,7 +206,7 @@ fn availability_zero_length_run_is_not_measured() {
 #[test]
 fn containment_table() {
     let l = leaker_started("checkout-1", "n1");
-    type Case = (&'static str, Vec<(i64, Event)>, Option<f64>);
+    type Case = (&'static str, Vec<(i64, Happening)>, Option<f64>);
     let cases: Vec<Case> = vec![
         ("nothing happened", vec![(0, l.clone())], Some(100.0)),
         (
@@ -256,7 +256,7 @@ fn containment_table() {
                     v.push((300, node(n, NodeConditionKind::Ready, false)));
                     v.push((
                         301,
-                        Event::NodeEvent {
+                        Happening::NodeEvent {
                             node: n.into(),
                             reason: "SystemOOM".into(),
                             message: String::new(),
@@ -278,7 +278,7 @@ fn containment_table() {
                 (0, l.clone()),
                 (
                     5,
-                    Event::PodEvicted {
+                    Happening::PodEvicted {
                         pod: pod("checkout-0", "n1", true),
                         cause: DisruptionCause::Deleted,
                         message: String::new(),
@@ -305,7 +305,7 @@ fn recovery_table() {
     type Case = (
         &'static str,
         serde_json::Value,
-        Vec<(i64, Event)>,
+        Vec<(i64, Happening)>,
         Option<i64>,
         bool,
         Option<f64>,
@@ -421,7 +421,7 @@ fn detection_table() {
     type Case = (
         &'static str,
         serde_json::Value,
-        Vec<(i64, Event)>,
+        Vec<(i64, Happening)>,
         Option<f64>,
     );
     let cases: Vec<Case> = vec![
@@ -496,7 +496,7 @@ fn detection_table() {
                 l.clone(),
                 (
                     120,
-                    Event::Alert {
+                    Happening::Alert {
                         name: "LeakRate".into(),
                         state: AlertState::Pending,
                     },
@@ -726,7 +726,7 @@ fn max_nodes_not_ready_counts_at_once() {
 /// NotReady, told with how long it lasted; a node still NotReady at the end says so.
 #[test]
 fn a_not_ready_stretch_is_told_with_its_length() {
-    let unknown = |n: &str| Event::NodeCondition {
+    let unknown = |n: &str| Happening::NodeCondition {
         node: n.into(),
         condition: NodeConditionKind::Ready,
         status: false,
@@ -794,7 +794,7 @@ fn verdict_is_inconclusive_when_the_leaker_never_ran_or_observation_failed() {
             (0, leaker_started("p", "n1")),
             (
                 50,
-                Event::ObservationFailed {
+                Happening::ObservationFailed {
                     detail: "watch pods: 403".into(),
                 },
             ),
@@ -847,7 +847,7 @@ fn a_run_that_never_injected_has_no_score_and_judges_nothing() {
 #[test]
 fn admission_rejections_are_told_apart_from_evictions() {
     let h = json!({"hypothesis": {"maxBystanderEvictions": 0}, "abort": {"bystanderEvictions": 1}});
-    let rejected = |name: &str, target| Event::AdmissionRejected {
+    let rejected = |name: &str, target| Happening::AdmissionRejected {
         pod: pod(name, "n1", target),
         message: "Pod was rejected: The node had condition: [MemoryPressure].".into(),
     };
@@ -893,7 +893,7 @@ fn deterministic_and_stable_through_json() {
             (100, workload(3, 2)),
             (
                 100,
-                Event::LeakerBytes {
+                Happening::LeakerBytes {
                     pod: "p".into(),
                     bytes: 1 << 30,
                 },
@@ -916,14 +916,14 @@ fn summary_counts() {
             (0, workload(3, 3)),
             (
                 10,
-                Event::LeakerBytes {
+                Happening::LeakerBytes {
                     pod: "p".into(),
                     bytes: 100,
                 },
             ),
             (
                 20,
-                Event::LeakerBytes {
+                Happening::LeakerBytes {
                     pod: "p".into(),
                     bytes: 300,
                 },
@@ -951,12 +951,12 @@ mod properties {
 
     use super::*;
 
-    fn event() -> impl Strategy<Value = Event> {
+    fn event() -> impl Strategy<Value = Happening> {
         let name = prop::sample::select(vec!["a", "b", "c", "d"]);
         let node_name = prop::sample::select(vec!["n1", "n2", "n3"]);
         prop_oneof![
             (name.clone(), node_name.clone()).prop_map(|(p, n)| leaker_started(p, n)),
-            (name.clone(), any::<u32>()).prop_map(|(p, b)| Event::LeakerBytes {
+            (name.clone(), any::<u32>()).prop_map(|(p, b)| Happening::LeakerBytes {
                 pod: p.into(),
                 bytes: u64::from(b)
             }),
@@ -1054,7 +1054,7 @@ fn evidence_of_a_cascade_is_capped_and_counted() {
     }
     events.push((
         50,
-        Event::NodeEvent {
+        Happening::NodeEvent {
             node: "n3".into(),
             reason: "SystemOOM".into(),
             message: String::new(),

@@ -4,7 +4,7 @@ use oomsday_core::Duration;
 
 use super::{ClusterModel, SimCluster};
 use crate::engine::{Cluster, InjectionPlan};
-use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, Time};
+use crate::observe::{DisruptionCause, Happening, NodeConditionKind, Observation, Time};
 use crate::spec::{InjectionMode, LeakExperimentSpec};
 
 fn model(nodes: &str, extra: &str) -> ClusterModel {
@@ -60,8 +60,8 @@ async fn run_for(c: &mut SimCluster, secs: u64) -> Vec<Observation> {
     all
 }
 
-fn count(obs: &[Observation], f: impl Fn(&Event) -> bool) -> usize {
-    obs.iter().filter(|o| f(&o.event)).count()
+fn count(obs: &[Observation], f: impl Fn(&Happening) -> bool) -> usize {
+    obs.iter().filter(|o| f(&o.happening)).count()
 }
 
 #[tokio::test]
@@ -111,14 +111,16 @@ async fn sidecar_with_a_limit_is_contained_and_reverts_by_rolling() {
     // One leaker per pod of the rollout; every start is reported, restarts included.
     let started: std::collections::BTreeSet<_> = obs
         .iter()
-        .filter_map(|o| match &o.event {
-            Event::LeakerStarted { pod } => Some(pod.name.clone()),
+        .filter_map(|o| match &o.happening {
+            Happening::LeakerStarted { pod } => Some(pod.name.clone()),
             _ => None,
         })
         .collect();
     assert_eq!(started.len(), 4);
-    let starts = count(&obs, |e| matches!(e, Event::LeakerStarted { .. }));
-    let leaker_kills = count(&obs, |e| matches!(e, Event::OomKilled { leaker: true, .. }));
+    let starts = count(&obs, |e| matches!(e, Happening::LeakerStarted { .. }));
+    let leaker_kills = count(&obs, |e| {
+        matches!(e, Happening::OomKilled { leaker: true, .. })
+    });
     assert!(leaker_kills >= 4, "{leaker_kills}");
     assert!(
         starts > 4 && starts <= 4 + leaker_kills,
@@ -127,18 +129,24 @@ async fn sidecar_with_a_limit_is_contained_and_reverts_by_rolling() {
     assert_eq!(
         count(&obs, |e| matches!(
             e,
-            Event::OomKilled { leaker: false, .. }
+            Happening::OomKilled { leaker: false, .. }
         )),
         0
     );
-    assert_eq!(count(&obs, |e| matches!(e, Event::PodEvicted { .. })), 0);
-    assert_eq!(count(&obs, |e| matches!(e, Event::NodeCondition { .. })), 0);
+    assert_eq!(
+        count(&obs, |e| matches!(e, Happening::PodEvicted { .. })),
+        0
+    );
+    assert_eq!(
+        count(&obs, |e| matches!(e, Happening::NodeCondition { .. })),
+        0
+    );
     c.revert(&record).await.unwrap();
     c.revert(&record).await.unwrap(); // idempotent
     let after = run_for(&mut c, 300).await;
     assert_eq!(c.ready_pods("shop", "web"), Some(4));
     assert_eq!(
-        count(&after, |e| matches!(e, Event::LeakerStarted { .. })),
+        count(&after, |e| matches!(e, Happening::LeakerStarted { .. })),
         0
     );
 }
@@ -160,8 +168,8 @@ async fn ephemeral_picks_pods_reproducibly_and_the_deadline_ends_the_leak() {
         let obs = run_for(&mut c, 2400).await;
         let bytes: Vec<u64> = obs
             .iter()
-            .filter_map(|o| match &o.event {
-                Event::LeakerBytes { bytes, .. } => Some(*bytes),
+            .filter_map(|o| match &o.happening {
+                Happening::LeakerBytes { bytes, .. } => Some(*bytes),
                 _ => None,
             })
             .collect();
@@ -190,7 +198,7 @@ async fn node_pressure_evicts_the_biggest_offender_first() {
     let pressure = count(&obs, |e| {
         matches!(
             e,
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 condition: NodeConditionKind::MemoryPressure,
                 status: true,
                 ..
@@ -202,8 +210,8 @@ async fn node_pressure_evicts_the_biggest_offender_first() {
         .iter()
         .filter(|o| {
             matches!(
-                o.event,
-                Event::PodEvicted {
+                o.happening,
+                Happening::PodEvicted {
                     cause: DisruptionCause::TerminationByKubelet,
                     ..
                 }
@@ -212,12 +220,12 @@ async fn node_pressure_evicts_the_biggest_offender_first() {
         .collect();
     assert!(!evicted.is_empty());
     // The first one evicted is a leaking target pod, not the higher-priority bystanders.
-    assert!(matches!(&evicted[0].event, Event::PodEvicted { pod, .. } if pod.target));
+    assert!(matches!(&evicted[0].happening, Happening::PodEvicted { pod, .. } if pod.target));
     // kube-reserved kept the kubelet alive.
     assert_eq!(
         count(
             &obs,
-            |e| matches!(e, Event::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
+            |e| matches!(e, Happening::NodeEvent { reason, .. } if reason == "KubeletOOMKilled")
         ),
         0
     );
@@ -233,14 +241,14 @@ async fn without_kube_reserved_a_sudden_leak_kills_the_kubelet_and_the_node_goes
     c.preflight(&p).await.unwrap();
     c.inject(&p).await.unwrap();
     let obs = run_for(&mut c, 400).await;
-    let at = |f: &dyn Fn(&Event) -> bool| obs.iter().find(|o| f(&o.event)).map(|o| o.at);
+    let at = |f: &dyn Fn(&Happening) -> bool| obs.iter().find(|o| f(&o.happening)).map(|o| o.at);
     let killed =
-        at(&|e| matches!(e, Event::NodeEvent { reason, .. } if reason == "KubeletOOMKilled"))
+        at(&|e| matches!(e, Happening::NodeEvent { reason, .. } if reason == "KubeletOOMKilled"))
             .expect("the kubelet was OOM-killed");
     let not_ready = at(&|e| {
         matches!(
             e,
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 condition: NodeConditionKind::Ready,
                 status: false,
                 ..
@@ -258,13 +266,13 @@ async fn without_kube_reserved_a_sudden_leak_kills_the_kubelet_and_the_node_goes
     assert!(
         count(
             &obs,
-            |e| matches!(e, Event::NodeEvent { reason, .. } if reason == "SystemOOM")
+            |e| matches!(e, Happening::NodeEvent { reason, .. } if reason == "SystemOOM")
         ) >= 1
     );
     let deleted = at(&|e| {
         matches!(
             e,
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 cause: DisruptionCause::DeletionByTaintManager,
                 ..
             }
@@ -277,7 +285,7 @@ async fn without_kube_reserved_a_sudden_leak_kills_the_kubelet_and_the_node_goes
         "not-ready toleration"
     );
     // The replacements have nowhere to go: the only node is NotReady.
-    assert!(count(&obs, |e| matches!(e, Event::FailedScheduling { .. })) >= 1);
+    assert!(count(&obs, |e| matches!(e, Happening::FailedScheduling { .. })) >= 1);
 }
 
 #[tokio::test]
@@ -292,8 +300,16 @@ async fn limit_range_default_caps_a_leaker_without_a_limit() {
     c.preflight(&p).await.unwrap();
     c.inject(&p).await.unwrap();
     let obs = run_for(&mut c, 600).await;
-    assert!(count(&obs, |e| matches!(e, Event::OomKilled { leaker: true, .. })) >= 4);
-    assert_eq!(count(&obs, |e| matches!(e, Event::PodEvicted { .. })), 0);
+    assert!(
+        count(&obs, |e| matches!(
+            e,
+            Happening::OomKilled { leaker: true, .. }
+        )) >= 4
+    );
+    assert_eq!(
+        count(&obs, |e| matches!(e, Happening::PodEvicted { .. })),
+        0
+    );
 }
 
 #[tokio::test]
@@ -312,8 +328,8 @@ async fn memory_hpa_scales_out_within_its_bounds() {
     let obs = run_for(&mut c, 120).await;
     let desired: Vec<u32> = obs
         .iter()
-        .filter_map(|o| match o.event {
-            Event::Workload { desired, .. } => Some(desired),
+        .filter_map(|o| match o.happening {
+            Happening::Workload { desired, .. } => Some(desired),
             _ => None,
         })
         .collect();

@@ -32,7 +32,7 @@ use super::model::{
     ObservedPod, PdbModel, QosClass, WorkloadModel, admit, oom_score_adj, qos_class,
 };
 use super::rng::{Rng, hash_str};
-use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Time};
+use crate::observe::{DisruptionCause, Happening, NodeConditionKind, Observation, PodRef, Time};
 
 mod build;
 mod clock;

@@ -2,7 +2,7 @@ use super::*;
 use crate::cli::conclude::summary_line;
 use crate::engine::Tally;
 use crate::engine::testing::ScriptedCluster;
-use crate::observe::{DisruptionCause, Event, Observation, PodRef};
+use crate::observe::{DisruptionCause, Happening, Observation, PodRef};
 use crate::report::Format;
 use crate::spec::{LeakExperiment, LeakExperimentSpec, Phase};
 use crate::testkit::t;
@@ -61,17 +61,17 @@ fn pod(name: &str, target: bool) -> PodRef {
 fn status_line_shows_the_figures() {
     let mut tally = Tally::new(t(0));
     for o in [
-        Observation::new(t(1), Event::workload(4, 3)),
+        Observation::new(t(1), Happening::workload(4, 3)),
         Observation::new(
             t(2),
-            Event::LeakerBytes {
+            Happening::LeakerBytes {
                 pod: "checkout-1".into(),
                 bytes: 480 << 20,
             },
         ),
         Observation::new(
             t(3),
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 pod: pod("cart-1", false),
                 cause: DisruptionCause::TerminationByKubelet,
                 message: String::new(),
@@ -79,7 +79,7 @@ fn status_line_shows_the_figures() {
         ),
         Observation::new(
             t(4),
-            Event::Budget {
+            Happening::Budget {
                 name: "checkout".into(),
                 current_healthy: 3,
                 desired_healthy: 3,
@@ -114,7 +114,7 @@ async fn conclude_writes_reports_and_maps_the_outcome() {
     let exp = experiment_ref(&sourced(Some("bf"), Some("shop")), None, "default").unwrap();
     let evicted = Observation::new(
         t(100),
-        Event::PodEvicted {
+        Happening::PodEvicted {
             pod: pod("cart-1", false),
             cause: DisruptionCause::TerminationByKubelet,
             message: String::new(),
@@ -123,10 +123,10 @@ async fn conclude_writes_reports_and_maps_the_outcome() {
     let mut cluster = ScriptedCluster::new(
         t(0),
         vec![
-            Observation::new(t(0), Event::workload(4, 4)),
+            Observation::new(t(0), Happening::workload(4, 4)),
             Observation::new(
                 t(5),
-                Event::LeakerStarted {
+                Happening::LeakerStarted {
                     pod: pod("checkout-1", true),
                 },
             ),

@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::observe::classify::{Object, ObjectKind, TargetRef, relevant_reason};
-use crate::observe::{Delivery, Event, Ingest, Observation, Time};
+use crate::observe::{Delivery, Happening, Ingest, Observation, Time};
 use crate::recording::{Recorder, WatchType, leaker_bytes};
 use crate::spec::TargetKind;
 
@@ -612,7 +612,7 @@ impl Observer {
                     }
                     return vec![Observation::new(
                         now(),
-                        Event::ObservationFailed {
+                        Happening::ObservationFailed {
                             detail: "every watch stopped".into(),
                         },
                     )];

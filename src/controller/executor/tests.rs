@@ -1,6 +1,6 @@
 use super::*;
 use crate::engine::{RunReason, Tally, stop_channel};
-use crate::observe::{DisruptionCause, Event, Observation, PodRef};
+use crate::observe::{DisruptionCause, Happening, Observation, PodRef};
 use crate::spec::TargetKind;
 
 fn target(name: &str) -> super::super::schedule::WorkloadKey {
@@ -57,16 +57,16 @@ fn progress_becomes_phase_changes_and_the_narrators_lines() {
     let new = vec![
         Observation::new(
             t0,
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 pod: pod.clone(),
                 cause: DisruptionCause::TerminationByKubelet,
                 message: "low on memory".into(),
             },
         ),
-        Observation::new(t0, Event::workload(3, 2)),
+        Observation::new(t0, Happening::workload(3, 2)),
         Observation::new(
             t0,
-            Event::Budget {
+            Happening::Budget {
                 name: "checkout".into(),
                 current_healthy: 1,
                 desired_healthy: 2,

@@ -6,7 +6,7 @@ use crate::controller::executor::{Narration, RunUpdate};
 use crate::controller::status::event_for;
 use crate::engine::{ExperimentRef, Progress, RunRecord, Tally};
 use crate::observe::{
-    AlertState, DisruptionCause, Event, NodeConditionKind, Observation, PodRef, Timeline,
+    AlertState, DisruptionCause, Happening, NodeConditionKind, Observation, PodRef, Timeline,
 };
 use crate::report::{Format, Report, render};
 use crate::spec::{AbortCause, Phase, RunReason};
@@ -22,93 +22,93 @@ fn pod(name: &str, target: bool) -> PodRef {
 }
 
 /// One observation of every kind that makes a line.
-fn every_kind() -> Vec<Event> {
+fn every_kind() -> Vec<Happening> {
     vec![
-        Event::RunPhase {
+        Happening::RunPhase {
             phase: Phase::Leaking,
             detail: "leaking".into(),
         },
-        Event::LeakerStarted {
+        Happening::LeakerStarted {
             pod: pod("checkout-1", true),
         },
-        Event::OomKilled {
+        Happening::OomKilled {
             pod: pod("checkout-1", true),
             container: "app".into(),
             leaker: false,
             restart_count: 2,
         },
-        Event::CrashLoopBackOff {
+        Happening::CrashLoopBackOff {
             pod: pod("checkout-1", true),
             container: "app".into(),
         },
-        Event::PodEvicted {
+        Happening::PodEvicted {
             pod: pod("cart-3", false),
             cause: DisruptionCause::TerminationByKubelet,
             message: "The node was low on resource: memory.".into(),
         },
-        Event::Baseline {
+        Happening::Baseline {
             nodes: 500,
             nodes_not_ready: 500,
             nodes_under_pressure: 2,
             pods_crash_looping: 50,
             budgets_breached: 0,
         },
-        Event::AdmissionRejected {
+        Happening::AdmissionRejected {
             pod: pod("checkout-9", true),
             message: "The node had condition: [MemoryPressure].".into(),
         },
-        Event::NodeCondition {
+        Happening::NodeCondition {
             node: "node-7".into(),
             condition: NodeConditionKind::MemoryPressure,
             status: true,
             reason: "KubeletHasInsufficientMemory".into(),
         },
-        Event::NodeEvent {
+        Happening::NodeEvent {
             node: "node-7".into(),
             reason: "SystemOOM".into(),
             message: "System OOM encountered".into(),
         },
-        Event::FailedScheduling {
+        Happening::FailedScheduling {
             pod: "checkout-10".into(),
             insufficient_memory: true,
             message: "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3".into(),
         },
-        Event::workload(4, 1),
-        Event::Budget {
+        Happening::workload(4, 1),
+        Happening::Budget {
             name: "checkout".into(),
             current_healthy: 1,
             desired_healthy: 3,
             disruptions_allowed: 0,
             expected_pods: 4,
         },
-        Event::Probe {
+        Happening::Probe {
             name: "health".into(),
             ok: false,
             detail: "HTTP 503".into(),
         },
-        Event::Alert {
+        Happening::Alert {
             name: "PodMemoryUsageHigh".into(),
             state: AlertState::Firing,
         },
-        Event::AlertCheck {
+        Happening::AlertCheck {
             ok: false,
             detail: "connection refused".into(),
         },
-        Event::Abort {
+        Happening::Abort {
             reason: RunReason::AbortRule,
             rule: Some(AbortCause::Bystanders),
             detail: "2 bystander evictions".into(),
         },
-        Event::SteadyProbe {
+        Happening::SteadyProbe {
             name: "health".into(),
             ok: false,
             detail: "HTTP 503".into(),
         },
-        Event::AbortQuery {
+        Happening::AbortQuery {
             crossed: true,
             detail: "value 0.97, is above 0.9".into(),
         },
-        Event::ObservationFailed {
+        Happening::ObservationFailed {
             detail: "watch pods: 403".into(),
         },
     ]

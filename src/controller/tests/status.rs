@@ -1,6 +1,6 @@
 //! The LeakRun's status timeline keeps what matters.
 
-use crate::observe::{Event, NodeConditionKind, Observation};
+use crate::observe::{Happening, NodeConditionKind, Observation};
 use crate::score::testkit::{leaker_started, pod, record, spec, t};
 use crate::spec::Phase;
 
@@ -11,7 +11,7 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
     let mut events = vec![
         (
             -30,
-            Event::RunPhase {
+            Happening::RunPhase {
                 phase: Phase::Pending,
                 detail: "run started".into(),
             },
@@ -22,7 +22,7 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
     for i in 0..80 {
         events.push((
             i * 10,
-            Event::Probe {
+            Happening::Probe {
                 name: format!("endpoint-{i}"),
                 ok: false,
                 detail: String::new(),
@@ -33,7 +33,7 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
     for i in 0..12 {
         events.push((
             10 + i * 70,
-            Event::OomKilled {
+            Happening::OomKilled {
                 pod: pod("checkout-a", "node-0", true),
                 container: "oomsday-leaker".into(),
                 leaker: true,
@@ -48,7 +48,7 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
     for n in 0..1000 {
         entries.push(Observation::baseline(
             t(-30),
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: format!("node-{n:04}"),
                 condition: NodeConditionKind::Ready,
                 status: false,
@@ -58,7 +58,7 @@ fn a_run_with_a_thousand_baseline_objects_keeps_every_oom_kill() {
     }
     entries.push(Observation::baseline(
         t(-30),
-        Event::Baseline {
+        Happening::Baseline {
             nodes: 1000,
             nodes_not_ready: 1000,
             nodes_under_pressure: 0,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::defences::Defences;
 use crate::engine::state::Stop;
-use crate::observe::{DisruptionCause, Event, NodeConditionKind, Observation, PodRef};
+use crate::observe::{DisruptionCause, Happening, NodeConditionKind, Observation, PodRef};
 use crate::spec::{AbortCause, Injected, InjectionMode, TargetKind};
 use serde_json::json;
 
@@ -89,13 +89,13 @@ fn pod(name: &str, target: bool) -> PodRef {
 }
 
 fn workload(at: i64, desired: u32, ready: u32) -> Observation {
-    Observation::new(t(at), Event::workload(desired, ready))
+    Observation::new(t(at), Happening::workload(desired, ready))
 }
 
 fn budget(at: i64, current: u32, desired: u32) -> Observation {
     Observation::new(
         t(at),
-        Event::Budget {
+        Happening::Budget {
             name: "checkout".into(),
             current_healthy: current,
             desired_healthy: desired,
@@ -108,7 +108,7 @@ fn budget(at: i64, current: u32, desired: u32) -> Observation {
 fn node(at: i64, name: &str, condition: NodeConditionKind, status: bool) -> Observation {
     Observation::new(
         t(at),
-        Event::NodeCondition {
+        Happening::NodeCondition {
             node: name.into(),
             condition,
             status,
@@ -120,7 +120,7 @@ fn node(at: i64, name: &str, condition: NodeConditionKind, status: bool) -> Obse
 fn evicted(at: i64, name: &str, target: bool, cause: DisruptionCause) -> Observation {
     Observation::new(
         t(at),
-        Event::PodEvicted {
+        Happening::PodEvicted {
             pod: pod(name, target),
             cause,
             message: String::new(),
@@ -131,7 +131,7 @@ fn evicted(at: i64, name: &str, target: bool, cause: DisruptionCause) -> Observa
 fn oom(at: i64, name: &str, target: bool, restart: u32) -> Observation {
     Observation::new(
         t(at),
-        Event::OomKilled {
+        Happening::OomKilled {
             pod: pod(name, target),
             container: "app".into(),
             leaker: false,
@@ -375,7 +375,7 @@ fn observation_failure_reverts() {
     // Reported by the cluster itself as an observation.
     let st = leaking(&[Observation::new(
         t(15),
-        Event::ObservationFailed {
+        Happening::ObservationFailed {
             detail: "watch nodes ended".into(),
         },
     )]);
@@ -466,7 +466,7 @@ fn observation_failure_while_recovering_finishes() {
         &[workload(100, 4, 1)],
         &[Observation::new(
             t(1820),
-            Event::ObservationFailed {
+            Happening::ObservationFailed {
                 detail: "gone".into(),
             },
         )],
@@ -494,8 +494,8 @@ fn final_phases() {
     assert!(!RunReason::Signal.watch_recovery());
 }
 
-fn template(leaker: bool) -> Event {
-    Event::Workload {
+fn template(leaker: bool) -> Happening {
+    Happening::Workload {
         desired: 3,
         ready: 3,
         updated: 3,
@@ -510,7 +510,7 @@ fn a_leaker_taken_out_by_someone_else_ends_the_run_and_is_not_injected_again() {
     let writer = |at: i64, m: &str| {
         Observation::new(
             t(at),
-            Event::WorkloadWriter {
+            Happening::WorkloadWriter {
                 manager: m.into(),
                 written: Some(t(at)),
             },
@@ -575,7 +575,7 @@ fn a_template_that_never_had_the_leaker_is_not_a_removal() {
 fn gap(at: i64, open: bool) -> Observation {
     Observation::new(
         t(at),
-        Event::ObservationGap {
+        Happening::ObservationGap {
             open,
             detail: "watching pods failed: connection refused".into(),
         },
@@ -694,7 +694,7 @@ fn each_condition_of_the_target_is_checked_and_can_be_turned_off() {
         (
             &[Observation::new(
                 t(1),
-                Event::Workload {
+                Happening::Workload {
                     desired: 3,
                     ready: 3,
                     updated: 2,
@@ -768,7 +768,7 @@ fn steady_state_probes_must_succeed_when_they_can_be_polled() {
     let probe = |at: i64, ok: bool| {
         Observation::new(
             t(at),
-            Event::SteadyProbe {
+            Happening::SteadyProbe {
                 name: "health".into(),
                 ok,
                 detail: if ok { "HTTP 200" } else { "HTTP 503" }.into(),
@@ -808,7 +808,7 @@ fn a_stop_or_a_failed_watch_while_waiting_ends_the_run_without_injecting() {
         workload(1, 3, 2),
         Observation::new(
             t(2),
-            Event::ObservationFailed {
+            Happening::ObservationFailed {
                 detail: "403".into(),
             },
         ),
@@ -821,7 +821,7 @@ fn a_stop_or_a_failed_watch_while_waiting_ends_the_run_without_injecting() {
 fn alert(at: i64, name: &str, state: crate::observe::AlertState) -> Observation {
     Observation::new(
         t(at),
-        Event::Alert {
+        Happening::Alert {
             name: name.into(),
             state,
         },
@@ -831,7 +831,7 @@ fn alert(at: i64, name: &str, state: crate::observe::AlertState) -> Observation 
 fn crossed(at: i64, crossed: bool) -> Observation {
     Observation::new(
         t(at),
-        Event::AbortQuery {
+        Happening::AbortQuery {
             crossed,
             detail: format!("value {}", if crossed { 0.97 } else { 0.5 }),
         },

@@ -31,14 +31,14 @@ fn opts() -> RunOptions {
     }
 }
 
-fn obs(at: i64, event: Event) -> Observation {
+fn obs(at: i64, event: Happening) -> Observation {
     Observation::new(t(at), event)
 }
 
 fn bytes(at: i64, b: u64) -> Observation {
     obs(
         at,
-        Event::LeakerBytes {
+        Happening::LeakerBytes {
             pod: "checkout-1".into(),
             bytes: b,
         },
@@ -46,13 +46,13 @@ fn bytes(at: i64, b: u64) -> Observation {
 }
 
 fn workload(at: i64, ready: u32) -> Observation {
-    obs(at, Event::workload(4, ready))
+    obs(at, Happening::workload(4, ready))
 }
 
 fn bystander(at: i64, name: &str) -> Observation {
     obs(
         at,
-        Event::PodEvicted {
+        Happening::PodEvicted {
             pod: PodRef {
                 name: name.into(),
                 node: Some("n1".into()),
@@ -71,7 +71,7 @@ fn story() -> Vec<Observation> {
         workload(0, 4),
         obs(
             5,
-            Event::LeakerStarted {
+            Happening::LeakerStarted {
                 pod: PodRef {
                     name: "checkout-1".into(),
                     node: Some("n1".into()),
@@ -143,12 +143,12 @@ async fn duration_elapses_then_recovery_is_measured() {
     let n_bytes = r
         .timeline
         .iter()
-        .filter(|o| matches!(o.event, Event::LeakerBytes { .. }))
+        .filter(|o| matches!(o.happening, Happening::LeakerBytes { .. }))
         .count();
     assert_eq!(n_bytes, 1);
     assert!(r.timeline.iter().any(|o| matches!(
-        o.event,
-        Event::RunPhase {
+        o.happening,
+        Happening::RunPhase {
             phase: Phase::Reverting,
             ..
         }
@@ -203,7 +203,7 @@ impl Probes for EveryFive {
         let ok = now < t(500) || now >= t(1890);
         vec![obs(
             now.as_second() - START,
-            Event::Probe {
+            Happening::Probe {
                 name: "health".into(),
                 ok,
                 detail: String::new(),
@@ -236,7 +236,7 @@ async fn probes_are_polled_while_leaking_and_recovering() {
     let failed = r
         .timeline
         .iter()
-        .filter(|o| matches!(o.event, Event::Probe { ok: false, .. }))
+        .filter(|o| matches!(o.happening, Happening::Probe { ok: false, .. }))
         .count();
     assert_eq!(failed, 5, "t(600)..t(1800)");
     assert_eq!(r.recovered, Some(t(1890)));
@@ -261,8 +261,8 @@ async fn abort_rule_reverts_at_once_and_still_watches_recovery() {
     assert_eq!(r.finished, t(1300));
     reverted_once(&c);
     assert!(r.timeline.iter().any(|o| matches!(
-        &o.event,
-        Event::Abort {
+        &o.happening,
+        Happening::Abort {
             reason: RunReason::AbortRule,
             rule: Some(AbortCause::Bystanders),
             ..
@@ -360,7 +360,7 @@ async fn observe_error_reverts_and_fails() {
     assert!(
         r.timeline
             .iter()
-            .any(|o| matches!(o.event, Event::ObservationFailed { .. }))
+            .any(|o| matches!(o.happening, Happening::ObservationFailed { .. }))
     );
     reverted_once(&c);
 }
@@ -430,8 +430,8 @@ async fn leaker_that_never_started_leaves_the_facts() {
     assert_eq!(r.phase, Phase::Completed);
     assert!(r.injected.is_some());
     assert!(!r.timeline.iter().any(|o| matches!(
-        o.event,
-        Event::LeakerStarted { .. } | Event::LeakerBytes { .. }
+        o.happening,
+        Happening::LeakerStarted { .. } | Happening::LeakerBytes { .. }
     )));
     assert_eq!(r.recovered, Some(t(1800)));
 }
@@ -478,7 +478,7 @@ mod prop {
             1 => bystander(at, &format!("b{n}")),
             2 => obs(
                 at,
-                Event::NodeCondition {
+                Happening::NodeCondition {
                     node: format!("n{n}"),
                     condition: crate::observe::NodeConditionKind::Ready,
                     status: n.is_multiple_of(2),
@@ -594,7 +594,7 @@ impl Probes for FailingGate {
         self.polled.push((now, stage));
         vec![obs(
             now.as_second() - START,
-            Event::SteadyProbe {
+            Happening::SteadyProbe {
                 name: "payments".into(),
                 ok: false,
                 detail: "HTTP 503".into(),
@@ -628,11 +628,10 @@ async fn a_target_that_is_not_steady_is_never_injected() {
     assert_eq!(r.finished, t(300));
     let message = r.message.unwrap();
     assert!(message.contains("replicasReady: 3/4 ready"), "{message}");
-    assert!(
-        r.timeline
-            .iter()
-            .all(|o| !matches!(o.event, Event::Abort { .. } | Event::LeakerStarted { .. }))
-    );
+    assert!(r.timeline.iter().all(|o| !matches!(
+        o.happening,
+        Happening::Abort { .. } | Happening::LeakerStarted { .. }
+    )));
 }
 
 #[tokio::test]

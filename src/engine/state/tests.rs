@@ -17,7 +17,7 @@ fn bystanders_counted_once_per_pod_and_only_since_start() {
     let oom = |at, name: &str, restart| {
         Observation::new(
             t(at),
-            Event::OomKilled {
+            Happening::OomKilled {
                 pod: pod(name, false),
                 container: "app".into(),
                 leaker: false,
@@ -30,7 +30,7 @@ fn bystanders_counted_once_per_pod_and_only_since_start() {
     tally.record(&oom(120, "b", 2));
     tally.record(&Observation::new(
         t(130),
-        Event::PodEvicted {
+        Happening::PodEvicted {
             pod: pod("c", false),
             cause: DisruptionCause::TerminationByKubelet,
             message: String::new(),
@@ -38,7 +38,7 @@ fn bystanders_counted_once_per_pod_and_only_since_start() {
     ));
     tally.record(&Observation::new(
         t(130),
-        Event::PodEvicted {
+        Happening::PodEvicted {
             pod: pod("d", false),
             cause: DisruptionCause::Deleted,
             message: String::new(),
@@ -55,7 +55,7 @@ fn latest_state_wins_by_object_time() {
     let ready = |at, node: &str, status| {
         Observation::new(
             t(at),
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: node.into(),
                 condition: NodeConditionKind::Ready,
                 status,
@@ -77,7 +77,7 @@ fn leaked_bytes_sum_latest_per_pod() {
     let bytes = |at, p: &str, b| {
         Observation::new(
             t(at),
-            Event::LeakerBytes {
+            Happening::LeakerBytes {
                 pod: p.into(),
                 bytes: b,
             },
@@ -92,7 +92,7 @@ fn leaked_bytes_sum_latest_per_pod() {
     assert_eq!(tally.peak_leak_bytes(), 300);
     tally.record(&Observation::new(
         t(4),
-        Event::OomKilled {
+        Happening::OomKilled {
             pod: pod("a", true),
             container: "oomsday-leaker".into(),
             leaker: true,

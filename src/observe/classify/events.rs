@@ -6,7 +6,7 @@ use k8s_openapi::api::events::v1::Event as EventV1;
 use kube::ResourceExt;
 
 use super::{Classifier, Seen, time};
-use crate::observe::{Event, Observation, Time};
+use crate::observe::{Happening, Observation, Time};
 
 /// Reasons oomsday reports as node events.
 const NODE_REASONS: &[&str] = &[
@@ -137,7 +137,7 @@ impl Classifier {
             }
             ("FailedScheduling", "Pod") => out.push(Observation::new(
                 v.at,
-                Event::FailedScheduling {
+                Happening::FailedScheduling {
                     pod: v.name,
                     insufficient_memory: v.message.contains("Insufficient memory"),
                     message: v.message,
@@ -153,7 +153,7 @@ impl Classifier {
                 if let Some(node) = node {
                     out.push(Observation::new(
                         v.at,
-                        Event::NodeEvent {
+                        Happening::NodeEvent {
                             node,
                             reason: v.reason,
                             message: v.message,

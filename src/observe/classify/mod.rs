@@ -25,7 +25,7 @@ use k8s_openapi::api::events::v1::Event as EventV1;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::Selector;
 
-use super::{Event, Observation, Time};
+use super::{Happening, Observation, Time};
 use crate::spec::TargetKind;
 
 pub use events::{EventView, relevant_reason};
@@ -186,8 +186,8 @@ pub struct Classifier {
     nodes: HashMap<Box<str>, node::NodeState>,
     /// Relevant Events by uid → the last occurrence reported.
     events: HashMap<Box<str>, Seen<Time>>,
-    budgets: HashMap<Box<str>, Seen<Event>>,
-    workload: Option<Event>,
+    budgets: HashMap<Box<str>, Seen<Happening>>,
+    workload: Option<Happening>,
     /// The workload's last spec writer reported.
     writer: Option<(String, Option<Time>)>,
     /// Per watch stream, its id and the generation of its current (re-)list; entries it
@@ -413,11 +413,11 @@ impl Classifier {
     }
 
     /// A state sample; one delivered by its watch's first list is the baseline.
-    fn push_state(&self, out: &mut Vec<Observation>, at: Time, event: Event) {
+    fn push_state(&self, out: &mut Vec<Observation>, at: Time, event: Happening) {
         let kind = match &event {
-            Event::NodeCondition { .. } => ObjectKind::Node,
-            Event::Budget { .. } => ObjectKind::Budget,
-            Event::Workload { .. } | Event::WorkloadWriter { .. } => ObjectKind::Workload,
+            Happening::NodeCondition { .. } => ObjectKind::Node,
+            Happening::Budget { .. } => ObjectKind::Budget,
+            Happening::Workload { .. } | Happening::WorkloadWriter { .. } => ObjectKind::Workload,
             _ => ObjectKind::Pod,
         };
         let at = at.max(self.since);
@@ -448,7 +448,7 @@ impl Classifier {
         let nodes = self.nodes.values();
         out.push(Observation::baseline(
             now.max(self.since),
-            Event::Baseline {
+            Happening::Baseline {
                 nodes: count(self.nodes.len()),
                 nodes_not_ready: count(nodes.clone().filter(|n| n.not_ready()).count()),
                 nodes_under_pressure: count(nodes.filter(|n| n.under_pressure()).count()),
@@ -457,7 +457,7 @@ impl Classifier {
                     self.budgets
                         .values()
                         .filter(|b| {
-                            matches!(b.value, Event::Budget { current_healthy, desired_healthy, .. }
+                            matches!(b.value, Happening::Budget { current_healthy, desired_healthy, .. }
                                 if current_healthy < desired_healthy)
                         })
                         .count(),

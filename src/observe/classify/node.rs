@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
 
 use super::{Classifier, time};
-use crate::observe::{Event, NodeConditionKind, Observation};
+use crate::observe::{Happening, NodeConditionKind, Observation};
 
 /// The two conditions oomsday follows, as last reported.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +54,7 @@ impl Classifier {
             }
             *slot = Some((status, reason.as_str().into()));
             let at = time(c.last_transition_time.as_ref()).unwrap_or(self.since);
-            let event = Event::NodeCondition {
+            let event = Happening::NodeCondition {
                 node: name.clone(),
                 condition: kind,
                 status,

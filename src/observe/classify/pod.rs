@@ -7,7 +7,7 @@ use kube::core::SelectorExt;
 
 use super::{Classifier, time};
 use crate::keys::is_leaker;
-use crate::observe::{DisruptionCause, Event, Observation, PodRef, Time};
+use crate::observe::{DisruptionCause, Happening, Observation, PodRef, Time};
 
 /// What the index keeps per pod: where it runs, whether it is the target's, and the facts its
 /// last status implied (to report only what is new).
@@ -34,7 +34,7 @@ impl PodState {
     pub(super) fn crash_looping(&self) -> bool {
         self.facts
             .iter()
-            .any(|f| matches!(f.event, Event::CrashLoopBackOff { .. }))
+            .any(|f| matches!(f.happening, Happening::CrashLoopBackOff { .. }))
     }
 }
 
@@ -67,13 +67,14 @@ fn condition<'a>(p: &'a Pod, type_: &str) -> Option<&'a PodCondition> {
 /// first as the current state and then as `lastState` after the restart differs only in the
 /// restart count.
 fn same_fact(a: &Observation, b: &Observation) -> bool {
-    match (&a.event, &b.event) {
-        (Event::OomKilled { container: ca, .. }, Event::OomKilled { container: cb, .. }) => {
-            a.at == b.at && ca == cb
-        }
+    match (&a.happening, &b.happening) {
+        (
+            Happening::OomKilled { container: ca, .. },
+            Happening::OomKilled { container: cb, .. },
+        ) => a.at == b.at && ca == cb,
         // A rejection's time is when it was first seen: the same rejection seen again later is
         // not a new one.
-        (Event::AdmissionRejected { .. }, Event::AdmissionRejected { .. }) => true,
+        (Happening::AdmissionRejected { .. }, Happening::AdmissionRejected { .. }) => true,
         _ => a == b,
     }
 }
@@ -202,7 +203,7 @@ impl Classifier {
         if disruption.is_none() && evicted && !ever_ran(p) {
             facts.push(Observation::new(
                 now,
-                Event::AdmissionRejected {
+                Happening::AdmissionRejected {
                     pod: pod.clone(),
                     message: message(None),
                 },
@@ -222,7 +223,7 @@ impl Classifier {
                 .unwrap_or(now);
             facts.push(Observation::new(
                 at,
-                Event::PodEvicted {
+                Happening::PodEvicted {
                     pod: pod.clone(),
                     cause,
                     message: message(disruption),
@@ -241,8 +242,8 @@ impl Classifier {
         // The pod's status now tells what an Evicted Event about it was.
         if facts.iter().any(|f| {
             matches!(
-                f.event,
-                Event::PodEvicted { .. } | Event::AdmissionRejected { .. }
+                f.happening,
+                Happening::PodEvicted { .. } | Happening::AdmissionRejected { .. }
             )
         }) {
             self.pending_evictions.remove(key.as_str());
@@ -271,7 +272,7 @@ impl Classifier {
                     out,
                     Observation::new(
                         now,
-                        Event::RestartsUnseen {
+                        Happening::RestartsUnseen {
                             pod: pod.clone(),
                             container,
                             leaker,
@@ -317,13 +318,13 @@ impl Classifier {
     }
 
     fn report_pod_fact(&mut self, key: &str, f: Observation, out: &mut Vec<Observation>) {
-        match &f.event {
-            Event::PodEvicted { .. } | Event::AdmissionRejected { .. } => {
+        match &f.happening {
+            Happening::PodEvicted { .. } | Happening::AdmissionRejected { .. } => {
                 if self.evicted.insert(key.into()) {
                     self.push_fact(out, f);
                 }
             }
-            Event::CrashLoopBackOff { .. } => self.push_state(out, f.at, f.event),
+            Happening::CrashLoopBackOff { .. } => self.push_state(out, f.at, f.happening),
             _ => self.push_fact(out, f),
         }
     }
@@ -334,7 +335,7 @@ impl Classifier {
         let live = u32::try_from(live).unwrap_or(u32::MAX);
         if self.leaker_pods != live {
             self.leaker_pods = live;
-            self.push_state(out, now, Event::LeakerPods { live });
+            self.push_state(out, now, Happening::LeakerPods { live });
         }
     }
 
@@ -402,9 +403,9 @@ impl Classifier {
         };
         let message = v.message.trim_end().to_string();
         let event = if is_admission_refusal(&message) {
-            Event::AdmissionRejected { pod, message }
+            Happening::AdmissionRejected { pod, message }
         } else {
-            Event::PodEvicted {
+            Happening::PodEvicted {
                 pod,
                 cause: DisruptionCause::TerminationByKubelet,
                 message,
@@ -532,7 +533,7 @@ fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<
         if let Some(at) = oom(terminated) {
             out.push(Observation::new(
                 at,
-                Event::OomKilled {
+                Happening::OomKilled {
                     pod: pod.clone(),
                     container: cs.name.clone(),
                     leaker,
@@ -543,7 +544,7 @@ fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<
         if leaker && let Some(at) = time(terminated.started_at.as_ref()) {
             out.push(Observation::new(
                 at,
-                Event::LeakerStarted { pod: pod.clone() },
+                Happening::LeakerStarted { pod: pod.clone() },
             ));
         }
     }
@@ -556,7 +557,7 @@ fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<
             .unwrap_or(now);
         out.push(Observation::new(
             at,
-            Event::CrashLoopBackOff {
+            Happening::CrashLoopBackOff {
                 pod: pod.clone(),
                 container: cs.name.clone(),
             },
@@ -569,7 +570,7 @@ fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<
     {
         out.push(Observation::new(
             at,
-            Event::LeakerStarted { pod: pod.clone() },
+            Happening::LeakerStarted { pod: pod.clone() },
         ));
     }
 }
@@ -583,8 +584,8 @@ fn fresh_facts(
     old: Option<&PodState>,
     facts: &[Observation],
 ) -> (Vec<Observation>, Vec<(Time, String)>) {
-    let told_oom = |f: &Observation| match &f.event {
-        Event::OomKilled { container, .. } => {
+    let told_oom = |f: &Observation| match &f.happening {
+        Happening::OomKilled { container, .. } => {
             old.is_some_and(|o| o.ooms.iter().any(|(at, c)| *at == f.at && c == container))
         }
         _ => false,
@@ -597,7 +598,7 @@ fn fresh_facts(
         .collect();
     let mut ooms = old.map(|o| o.ooms.clone()).unwrap_or_default();
     for f in facts {
-        if let Event::OomKilled { container, .. } = &f.event
+        if let Happening::OomKilled { container, .. } = &f.happening
             && !ooms.iter().any(|(at, c)| *at == f.at && c == container)
         {
             ooms.push((f.at, container.clone()));

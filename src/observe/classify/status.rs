@@ -10,7 +10,7 @@ use kube::core::{Selector, SelectorExt};
 use super::{Classifier, Seen};
 use crate::keys::is_leaker;
 use crate::objects::PodController;
-use crate::observe::{Event, Observation, Time};
+use crate::observe::{Happening, Observation, Time};
 
 /// Whether a pod template carries the sidecar leaker.
 fn template_has_leaker(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> bool {
@@ -47,7 +47,7 @@ impl Classifier {
         let Some(st) = pdb.status.as_ref() else {
             return;
         };
-        let event = Event::Budget {
+        let event = Happening::Budget {
             name: pdb.name_any(),
             current_healthy: count(Some(st.current_healthy)),
             desired_healthy: count(Some(st.desired_healthy)),
@@ -86,11 +86,11 @@ impl Classifier {
             && self.writer.as_ref() != Some(&(manager.clone(), written))
         {
             self.writer = Some((manager.clone(), written));
-            self.push_state(out, now, Event::WorkloadWriter { manager, written });
+            self.push_state(out, now, Happening::WorkloadWriter { manager, written });
         }
         let rollout = w.rollout();
         // A workload without spec.replicas has one (the API's default).
-        let event = Event::Workload {
+        let event = Happening::Workload {
             desired: w.replicas().map_or(1, |d| count(Some(d))),
             ready: count(rollout.ready),
             updated: count(rollout.updated),

@@ -9,8 +9,8 @@ fn ingest() -> Ingest {
 
 fn gaps(obs: &[Observation]) -> Vec<(String, bool)> {
     obs.iter()
-        .filter_map(|o| match &o.event {
-            Event::ObservationGap { open, .. } => Some((o.at.to_string(), *open)),
+        .filter_map(|o| match &o.happening {
+            Happening::ObservationGap { open, .. } => Some((o.at.to_string(), *open)),
             _ => None,
         })
         .collect()
@@ -52,7 +52,7 @@ fn failing_watches_open_one_gap_that_closes_when_every_one_is_back() {
     assert!(
         !seen
             .iter()
-            .any(|o| matches!(o.event, Event::ObservationFailed { .. })),
+            .any(|o| matches!(o.happening, Happening::ObservationFailed { .. })),
         "failed attempts are never a failure of the run: {seen:#?}"
     );
 }

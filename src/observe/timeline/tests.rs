@@ -6,7 +6,7 @@ use crate::testkit::t;
 fn oom(at: i64, pod: &str) -> Observation {
     Observation::new(
         t(at),
-        Event::OomKilled {
+        Happening::OomKilled {
             pod: PodRef {
                 name: pod.into(),
                 node: Some("n1".into()),
@@ -31,7 +31,7 @@ fn relisted_facts_are_not_duplicated() {
 #[test]
 fn unchanged_state_samples_are_dropped() {
     let mut tl = Timeline::new();
-    let w = |at, ready| Observation::new(t(at), Event::workload(3, ready));
+    let w = |at, ready| Observation::new(t(at), Happening::workload(3, ready));
     assert!(tl.push(w(0, 3)));
     assert!(!tl.push(w(5, 3)));
     assert!(tl.push(w(6, 2)));
@@ -39,7 +39,7 @@ fn unchanged_state_samples_are_dropped() {
     let p = |at, status| {
         Observation::new(
             t(at),
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: "n1".into(),
                 condition: NodeConditionKind::MemoryPressure,
                 status,
@@ -67,7 +67,7 @@ fn late_arrivals_are_ordered_by_their_own_time() {
 fn serde_round_trip() {
     let mut tl = Timeline::new();
     tl.push(oom(1, "a"));
-    tl.push(Observation::new(t(2), Event::workload(3, 2)));
+    tl.push(Observation::new(t(2), Happening::workload(3, 2)));
     let json = serde_json::to_string(&tl).unwrap();
     assert!(json.contains("\"type\":\"oomKilled\""), "{json}");
     let back: Timeline = serde_json::from_str(&json).unwrap();

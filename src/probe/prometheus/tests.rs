@@ -105,7 +105,7 @@ fn alert_watch_dates_changes_by_the_alerts_own_times() {
         obs,
         vec![Observation::new(
             t(20),
-            Event::Alert {
+            Happening::Alert {
                 name: "MemHigh".into(),
                 state: AlertState::Pending
             }
@@ -140,7 +140,7 @@ fn alert_watch_dates_changes_by_the_alerts_own_times() {
         obs,
         vec![Observation::new(
             t(80),
-            Event::Alert {
+            Happening::Alert {
                 name: "MemHigh".into(),
                 state: AlertState::Firing
             }
@@ -152,7 +152,7 @@ fn alert_watch_dates_changes_by_the_alerts_own_times() {
         obs,
         vec![Observation::new(
             t(200),
-            Event::Alert {
+            Happening::Alert {
                 name: "MemHigh".into(),
                 state: AlertState::Resolved
             }

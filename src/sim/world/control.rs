@@ -43,7 +43,7 @@ impl World {
             let pod = self.pod_ref(p);
             self.emit(
                 t,
-                Event::PodEvicted {
+                Happening::PodEvicted {
                     pod,
                     cause,
                     message,
@@ -386,7 +386,7 @@ impl World {
                     let pod = self.pods[p].name.clone();
                     self.emit(
                         t,
-                        Event::FailedScheduling {
+                        Happening::FailedScheduling {
                             pod,
                             insufficient_memory: false,
                             message: format!(
@@ -502,7 +502,7 @@ impl World {
         let name = self.pods[p].name.clone();
         self.emit(
             t,
-            Event::FailedScheduling {
+            Happening::FailedScheduling {
                 pod: name,
                 insufficient_memory: reasons[UNFIT_MEMORY] > 0,
                 message: format!("0/{node_count} nodes are available: {}.", detail.join(", ")),
@@ -526,7 +526,7 @@ impl World {
             let pod = self.pod_ref(p);
             self.emit(
                 t,
-                Event::AdmissionRejected {
+                Happening::AdmissionRejected {
                     pod,
                     message: "The node had condition: [MemoryPressure]. ".into(),
                 },

@@ -127,7 +127,7 @@ impl World {
             let name = self.nodes[n].name.clone();
             self.emit(
                 t,
-                Event::NodeEvent {
+                Happening::NodeEvent {
                     node: name,
                     reason: "EvictionThresholdMet".into(),
                     message: "Attempting to reclaim memory".into(),
@@ -228,7 +228,7 @@ impl World {
         let node = self.nodes[n].name.clone();
         self.emit(
             t,
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node,
                 condition: NodeConditionKind::MemoryPressure,
                 status: on,

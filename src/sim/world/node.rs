@@ -18,7 +18,7 @@ impl World {
         // new `startedAt`.
         if self.pods[p].ctrs[c].leaker {
             let pod = self.pod_ref(p);
-            self.emit(t, Event::LeakerStarted { pod });
+            self.emit(t, Happening::LeakerStarted { pod });
         }
     }
 
@@ -139,7 +139,7 @@ impl World {
             let node = self.nodes[n].name.clone();
             self.emit(
                 t,
-                Event::NodeEvent {
+                Happening::NodeEvent {
                     node,
                     reason: "SystemOOM".into(),
                     message: format!(
@@ -151,7 +151,7 @@ impl World {
         }
         self.emit(
             t,
-            Event::OomKilled {
+            Happening::OomKilled {
                 pod: pod.clone(),
                 container: name.clone(),
                 leaker,
@@ -163,7 +163,7 @@ impl World {
             if backing_off {
                 self.emit(
                     t,
-                    Event::CrashLoopBackOff {
+                    Happening::CrashLoopBackOff {
                         pod,
                         container: name,
                     },
@@ -272,7 +272,7 @@ impl World {
         self.update_watch(n);
         self.emit(
             t,
-            Event::NodeEvent {
+            Happening::NodeEvent {
                 node: name,
                 reason: "KubeletOOMKilled".into(),
                 message: "kubelet OOM-killed: node memory exhausted and no kube-reserved headroom"
@@ -315,7 +315,7 @@ impl World {
         self.mark_dirty(n);
         self.emit(
             t,
-            Event::NodeEvent {
+            Happening::NodeEvent {
                 node: name.clone(),
                 reason: "Starting".into(),
                 message: "Starting kubelet.".into(),
@@ -324,7 +324,7 @@ impl World {
         if was_not_ready {
             self.emit(
                 t,
-                Event::NodeCondition {
+                Happening::NodeCondition {
                     node: name,
                     condition: NodeConditionKind::Ready,
                     status: true,
@@ -375,7 +375,7 @@ impl World {
         let inc = self.nodes[n].incarnation;
         self.emit(
             t,
-            Event::NodeCondition {
+            Happening::NodeCondition {
                 node: name.clone(),
                 condition: NodeConditionKind::Ready,
                 status: false,
@@ -384,7 +384,7 @@ impl World {
         );
         self.emit(
             t,
-            Event::NodeEvent {
+            Happening::NodeEvent {
                 node: name,
                 reason: "NodeNotReady".into(),
                 message: "Kubelet stopped posting node status: kubelet OOM-killed".into(),
@@ -408,7 +408,7 @@ impl World {
             let pod = self.pod_ref(p);
             self.emit(
                 t,
-                Event::PodEvicted {
+                Happening::PodEvicted {
                     pod,
                     cause: DisruptionCause::DeletionByTaintManager,
                     message: "Taint manager: deleting due to NoExecute taint \

@@ -79,8 +79,8 @@ fn container_over_its_limit_is_oom_killed_and_backs_off() {
     }
     let kills: Vec<_> = all
         .iter()
-        .filter_map(|o| match &o.event {
-            Event::OomKilled {
+        .filter_map(|o| match &o.happening {
+            Happening::OomKilled {
                 leaker,
                 restart_count,
                 ..
@@ -93,7 +93,7 @@ fn container_over_its_limit_is_oom_killed_and_backs_off() {
     assert!(kills.iter().any(|(_, r)| *r >= 3), "it keeps restarting");
     assert!(
         !all.iter()
-            .any(|o| matches!(o.event, Event::PodEvicted { .. })),
+            .any(|o| matches!(o.happening, Happening::PodEvicted { .. })),
         "contained: no evictions"
     );
 }
@@ -206,25 +206,25 @@ fn secs_of(w: &World, o: &Observation) -> u64 {
     w.second_of(o.at)
 }
 
-fn times(w: &World, obs: &[Observation], f: impl Fn(&Event) -> bool) -> Vec<u64> {
+fn times(w: &World, obs: &[Observation], f: impl Fn(&Happening) -> bool) -> Vec<u64> {
     obs.iter()
-        .filter(|o| f(&o.event))
+        .filter(|o| f(&o.happening))
         .map(|o| secs_of(w, o))
         .collect()
 }
 
-fn evicted(e: &Event) -> bool {
+fn evicted(e: &Happening) -> bool {
     matches!(
         e,
-        Event::PodEvicted {
+        Happening::PodEvicted {
             cause: DisruptionCause::TerminationByKubelet,
             ..
         }
     )
 }
 
-fn pressure(on: bool) -> impl Fn(&Event) -> bool {
-    move |e| matches!(e, Event::NodeCondition { condition: NodeConditionKind::MemoryPressure, status, .. } if *status == on)
+fn pressure(on: bool) -> impl Fn(&Happening) -> bool {
+    move |e| matches!(e, Happening::NodeCondition { condition: NodeConditionKind::MemoryPressure, status, .. } if *status == on)
 }
 
 #[test]
@@ -389,7 +389,10 @@ fn memory_pressure_reaches_the_api_with_the_next_status_post_and_clears_after_th
         assert!((cleared + status_phase).is_multiple_of(10), "seed {seed}");
         // Burstable pods are never refused by the kubelet itself.
         assert_eq!(
-            times(&w, &obs, |e| matches!(e, Event::AdmissionRejected { .. })),
+            times(&w, &obs, |e| matches!(
+                e,
+                Happening::AdmissionRejected { .. }
+            )),
             Vec::<u64>::new()
         );
     }
@@ -409,7 +412,7 @@ fn the_memory_pressure_taint_refuses_burstable_pods_until_it_is_lifted() {
         });
         let api_at = |t: u64| state.iter().find(|s| s.0 == t).map(|s| s.1);
         for o in &obs {
-            if let Event::FailedScheduling { message, .. } = &o.event {
+            if let Happening::FailedScheduling { message, .. } = &o.happening {
                 assert!(
                     message.contains("untolerated taint {node.kubernetes.io/memory-pressure: }"),
                     "{message}"
@@ -457,7 +460,7 @@ fn best_effort_pods_sent_before_the_taint_are_rejected_at_admission() {
             ))
         });
         for o in &obs {
-            if let Event::AdmissionRejected { message, pod } = &o.event {
+            if let Happening::AdmissionRejected { message, pod } = &o.happening {
                 assert_eq!(message, "The node had condition: [MemoryPressure]. ");
                 assert!(pod.target);
                 // The kubelet sees pressure, the API (and so the scheduler) does not yet.
@@ -495,14 +498,19 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
     // Per pod: kill → restart gaps of 1 s, then 11–16 s, then 21–31 s.
     let pod = w.workloads[wl_id(0)].pods[0];
     let name = w.pods[pod].name.clone();
-    let mine = |e: &Event| match e {
-        Event::LeakerStarted { pod } | Event::OomKilled { pod, .. } => pod.name == name,
+    let mine = |e: &Happening| match e {
+        Happening::LeakerStarted { pod } | Happening::OomKilled { pod, .. } => pod.name == name,
         _ => false,
     };
     let seq: Vec<(bool, u64)> = obs
         .iter()
-        .filter(|o| mine(&o.event))
-        .map(|o| (matches!(o.event, Event::OomKilled { .. }), secs_of(&w, o)))
+        .filter(|o| mine(&o.happening))
+        .map(|o| {
+            (
+                matches!(o.happening, Happening::OomKilled { .. }),
+                secs_of(&w, o),
+            )
+        })
         .collect();
     let gaps: Vec<u64> = seq
         .windows(2)
@@ -556,7 +564,7 @@ fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
     );
     assert!(
         !obs.iter()
-            .any(|o| matches!(o.event, Event::LeakerStarted { .. }))
+            .any(|o| matches!(o.happening, Happening::LeakerStarted { .. }))
     );
 }
 
@@ -568,8 +576,8 @@ fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
     let obs = run(&mut w, 12, |_, _| {});
     let starts: Vec<(String, u64)> = obs
         .iter()
-        .filter_map(|o| match &o.event {
-            Event::LeakerStarted { pod } => Some((pod.name.clone(), secs_of(&w, o))),
+        .filter_map(|o| match &o.happening {
+            Happening::LeakerStarted { pod } => Some((pod.name.clone(), secs_of(&w, o))),
             _ => None,
         })
         .collect();
@@ -579,7 +587,7 @@ fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
     );
     for (pod, start) in &starts {
         for o in &obs {
-            if let Event::LeakerBytes { pod: p, bytes } = &o.event
+            if let Happening::LeakerBytes { pod: p, bytes } = &o.happening
                 && p == pod
             {
                 let k = secs_of(&w, o) - start;
@@ -597,15 +605,20 @@ fn workload_samples_and_leaker_pods_follow_the_rollouts() {
     let t = w.clock;
     revert(&mut w);
     obs.extend(run(&mut w, 6, |_, _| {}));
-    let samples: Vec<(u64, &Event)> = obs
+    let samples: Vec<(u64, &Happening)> = obs
         .iter()
-        .filter(|o| matches!(o.event, Event::Workload { .. } | Event::LeakerPods { .. }))
-        .map(|o| (secs_of(&w, o), &o.event))
+        .filter(|o| {
+            matches!(
+                o.happening,
+                Happening::Workload { .. } | Happening::LeakerPods { .. }
+            )
+        })
+        .map(|o| (secs_of(&w, o), &o.happening))
         .collect();
     // The template change is seen before the controller acts on it.
     assert!(samples.iter().any(|(_, e)| matches!(
         e,
-        Event::Workload {
+        Happening::Workload {
             observed: false,
             leaker: true,
             ..
@@ -614,7 +627,7 @@ fn workload_samples_and_leaker_pods_follow_the_rollouts() {
     let lives: Vec<u32> = samples
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::LeakerPods { live } => Some(*live),
+            Happening::LeakerPods { live } => Some(*live),
             _ => None,
         })
         .collect();
@@ -628,7 +641,7 @@ fn workload_samples_and_leaker_pods_follow_the_rollouts() {
         .expect("rolled out clean");
     let gone = samples
         .iter()
-        .find(|(s, e)| *s >= t && matches!(e, Event::LeakerPods { live: 0 }))
+        .find(|(s, e)| *s >= t && matches!(e, Happening::LeakerPods { live: 0 }))
         .map(|(s, _)| *s)
         .expect("no leaker left");
     assert_eq!((clean - t, gone - t), (3, 3));
@@ -779,16 +792,16 @@ fn a_status_post_in_the_second_of_an_eviction_comes_before_or_after_it_by_its_ow
     // Now the first post is due in the second of the second eviction.
     let phase = (10 - t2 % 10) % 10;
     let refused = |obs: &[Observation], w: &World| {
-        times(w, obs, |e| matches!(e, Event::FailedScheduling { .. })).contains(&t2)
+        times(w, obs, |e| matches!(e, Happening::FailedScheduling { .. })).contains(&t2)
     };
     // Whether the post is seen before the second eviction.
     let post_first = |obs: &[Observation]| {
         let second = obs
             .iter()
             .enumerate()
-            .filter(|(_, o)| evicted(&o.event))
+            .filter(|(_, o)| evicted(&o.happening))
             .nth(1);
-        let post = obs.iter().position(|o| pressure(true)(&o.event));
+        let post = obs.iter().position(|o| pressure(true)(&o.happening));
         second.zip(post).map(|((e, _), p)| p < e)
     };
     // Early in the second: the taint is there before the eviction; its replacement waits.

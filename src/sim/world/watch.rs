@@ -49,7 +49,7 @@ impl World {
                     let reason = "as the run began".to_string();
                     self.emit(
                         t,
-                        Event::NodeCondition {
+                        Happening::NodeCondition {
                             node,
                             condition,
                             status,
@@ -83,7 +83,7 @@ impl World {
             } = sample;
             self.emit(
                 t,
-                Event::Workload {
+                Happening::Workload {
                     desired,
                     ready,
                     updated,
@@ -96,7 +96,7 @@ impl World {
         let live = self.leaker_pods(wl);
         if self.last_leaker_pods != Some(live) {
             self.last_leaker_pods = Some(live);
-            self.emit(t, Event::LeakerPods { live });
+            self.emit(t, Happening::LeakerPods { live });
         }
         if self.last_budget.len() != target.pdbs.len() {
             self.last_budget = vec![None; target.pdbs.len()];
@@ -109,7 +109,7 @@ impl World {
                 let name = self.pdbs[b].name.clone();
                 self.emit(
                     t,
-                    Event::Budget {
+                    Happening::Budget {
                         name,
                         current_healthy,
                         desired_healthy,
@@ -185,7 +185,7 @@ impl World {
         if bytes != self.pods[p].last_leak_sample {
             self.pods[p].last_leak_sample = bytes;
             let pod = self.pods[p].name.clone();
-            self.emit(t, Event::LeakerBytes { pod, bytes });
+            self.emit(t, Happening::LeakerBytes { pod, bytes });
         }
     }
 

@@ -37,8 +37,8 @@ fn evictions_and_node_events_from_real_events() {
     let got = run(&mut c, &core_events());
     let summary: Vec<(String, String)> = got
         .iter()
-        .map(|o| match &o.event {
-            Event::NodeEvent { reason, .. } => (o.at.to_string(), reason.clone()),
+        .map(|o| match &o.happening {
+            Happening::NodeEvent { reason, .. } => (o.at.to_string(), reason.clone()),
             other => (o.at.to_string(), format!("{other:?}")),
         })
         .collect();
@@ -70,12 +70,12 @@ fn evicted_event_alone_reports_the_eviction() {
     let got = run(&mut c, &core_events());
     let evictions: Vec<_> = got
         .iter()
-        .filter(|o| matches!(o.event, Event::PodEvicted { .. }))
+        .filter(|o| matches!(o.happening, Happening::PodEvicted { .. }))
         .collect();
     assert_eq!(evictions.len(), 2, "{got:?}");
     assert_eq!(
-        evictions[0].event,
-        Event::PodEvicted {
+        evictions[0].happening,
+        Happening::PodEvicted {
             pod: PodRef {
                 name: "evict-demo-75c65956f8-b7kp5".into(),
                 node: Some("node-1".into()),
@@ -126,7 +126,7 @@ fn a_relist_adds_nothing_and_a_repeat_is_a_new_occurrence() {
     )));
     let got = run(&mut c, &[Object::Event(again)]);
     assert!(matches!(&got[..], [o] if o.at == ts("2026-11-24T13:34:02Z")
-                && matches!(&o.event, Event::NodeEvent { node, reason, .. } if node == "node-1" && reason == "EvictionThresholdMet")));
+                && matches!(&o.happening, Happening::NodeEvent { node, reason, .. } if node == "node-1" && reason == "EvictionThresholdMet")));
 }
 
 #[test]
@@ -144,6 +144,6 @@ fn failed_scheduling_for_memory() {
     );
     let got = run(&mut c, &[Object::Event(e)]);
     assert!(
-        matches!(&got[..], [o] if matches!(&o.event, Event::FailedScheduling { insufficient_memory: true, pod, .. } if pod == "evict-demo-75c65956f8-b7kp5"))
+        matches!(&got[..], [o] if matches!(&o.happening, Happening::FailedScheduling { insufficient_memory: true, pod, .. } if pod == "evict-demo-75c65956f8-b7kp5"))
     );
 }

@@ -3,8 +3,8 @@ use super::super::{Object, ObjectKind};
 use super::*;
 use pretty_assertions::assert_eq;
 
-fn cond(node: &str, c: NodeConditionKind, status: bool, reason: &str) -> Event {
-    Event::NodeCondition {
+fn cond(node: &str, c: NodeConditionKind, status: bool, reason: &str) -> Happening {
+    Happening::NodeCondition {
         node: node.into(),
         condition: c,
         status,

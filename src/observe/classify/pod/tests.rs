@@ -40,8 +40,8 @@ fn the_first_lists_are_the_baseline_told_once() {
         .iter()
         .filter(|o| {
             matches!(
-                o.event,
-                Event::NodeCondition { .. } | Event::CrashLoopBackOff { .. }
+                o.happening,
+                Happening::NodeCondition { .. } | Happening::CrashLoopBackOff { .. }
             )
         })
         .collect();
@@ -61,7 +61,7 @@ fn the_first_lists_are_the_baseline_told_once() {
         told,
         vec![Observation::baseline(
             now,
-            Event::Baseline {
+            Happening::Baseline {
                 nodes: 1,
                 nodes_not_ready: 0,
                 nodes_under_pressure: 1,
@@ -78,7 +78,7 @@ fn the_first_lists_are_the_baseline_told_once() {
     assert!(
         later
             .iter()
-            .any(|o| !o.baseline && matches!(o.event, Event::NodeCondition { .. })),
+            .any(|o| !o.baseline && matches!(o.happening, Happening::NodeCondition { .. })),
         "{later:#?}"
     );
 }
@@ -101,7 +101,7 @@ fn oom_killed_container_with_finished_at_and_restarts() {
         got,
         vec![Observation::new(
             ts("2026-11-24T13:31:55Z"),
-            Event::OomKilled {
+            Happening::OomKilled {
                 pod,
                 container: "leak".into(),
                 leaker: false,
@@ -131,9 +131,9 @@ fn oom_seen_as_current_state_then_as_last_state_is_one_fact() {
     let first = c.apply(&Object::Pod(p), ts("2026-11-24T13:31:56Z"));
     // The pod still carries the leaker: it restarts (a sidecar in a running pod).
     assert!(
-        matches!(&first[..], [o, s, l] if matches!(&o.event, Event::OomKilled { leaker: true, restart_count: 1, .. })
-                && matches!(s.event, Event::LeakerStarted { .. })
-                && l.event == Event::LeakerPods { live: 1 }),
+        matches!(&first[..], [o, s, l] if matches!(&o.happening, Happening::OomKilled { leaker: true, restart_count: 1, .. })
+                && matches!(s.happening, Happening::LeakerStarted { .. })
+                && l.happening == Happening::LeakerPods { live: 1 }),
         "{first:?}"
     );
     assert!(c.leaker_pods().is_empty(), "the leaker is not running yet");
@@ -151,7 +151,10 @@ fn oom_seen_as_current_state_then_as_last_state_is_one_fact() {
     // Only the restarted leaker's start is new.
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0].at, ts("2026-11-24T13:32:10Z"));
-    assert!(matches!(second[0].event, Event::LeakerStarted { .. }));
+    assert!(matches!(
+        second[0].happening,
+        Happening::LeakerStarted { .. }
+    ));
 }
 
 #[test]
@@ -163,11 +166,11 @@ fn kubelet_eviction_with_its_message_and_cause() {
         got.extend(c.apply(&Object::Pod(p.clone()), ts("2026-11-24T13:34:00Z")));
     }
     assert_eq!(got.len(), 2, "{got:?}");
-    let Event::PodEvicted {
+    let Happening::PodEvicted {
         pod,
         cause,
         message,
-    } = &got[0].event
+    } = &got[0].happening
     else {
         panic!("{got:?}")
     };
@@ -194,7 +197,7 @@ fn succeeded_race_is_still_an_eviction_from_the_condition() {
     st.message = None;
     let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:34:00Z"));
     assert!(
-        matches!(&got[..], [o] if matches!(&o.event, Event::PodEvicted { cause: DisruptionCause::TerminationByKubelet, message, .. } if message.starts_with("The node was low on resource: memory")))
+        matches!(&got[..], [o] if matches!(&o.happening, Happening::PodEvicted { cause: DisruptionCause::TerminationByKubelet, message, .. } if message.starts_with("The node was low on resource: memory")))
     );
 }
 
@@ -225,7 +228,7 @@ fn container_status_unknown_exit_137_is_not_an_oom_kill() {
     });
     let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:34:00Z"));
     assert!(
-        matches!(&got[..], [o] if matches!(o.event, Event::PodEvicted { .. })),
+        matches!(&got[..], [o] if matches!(o.happening, Happening::PodEvicted { .. })),
         "{got:?}"
     );
 }
@@ -265,7 +268,7 @@ fn other_disruption_causes_come_from_the_condition() {
         });
         let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:36:00Z"));
         assert!(
-            matches!(&got[..], [o] if o.at == ts("2026-11-24T13:35:00Z") && matches!(&o.event, Event::PodEvicted { cause, message, .. } if *cause == want && message == "drained")),
+            matches!(&got[..], [o] if o.at == ts("2026-11-24T13:35:00Z") && matches!(&o.happening, Happening::PodEvicted { cause, message, .. } if *cause == want && message == "drained")),
             "{reason}: {got:?}"
         );
     }
@@ -284,8 +287,8 @@ fn bystanders_count_only_on_nodes_the_target_runs_on() {
     let got = c.apply(&Object::Pod(target), now);
     let bystander: Vec<_> = got
         .iter()
-        .filter_map(|o| match &o.event {
-            Event::PodEvicted { pod, .. } => Some(pod.clone()),
+        .filter_map(|o| match &o.happening {
+            Happening::PodEvicted { pod, .. } => Some(pod.clone()),
             _ => None,
         })
         .collect();
@@ -300,7 +303,7 @@ fn bystanders_count_only_on_nodes_the_target_runs_on() {
     // A bystander evicted afterwards on the same node is reported at once.
     let got = c.apply(&Object::Pod(evicted[1].clone()), now);
     assert!(
-        matches!(&got[..], [o] if matches!(&o.event, Event::PodEvicted { pod, .. } if !pod.target))
+        matches!(&got[..], [o] if matches!(&o.happening, Happening::PodEvicted { pod, .. } if !pod.target))
     );
     // A pod on another node is not blast radius.
     let mut elsewhere = evicted[1].clone();
@@ -360,7 +363,7 @@ fn admission_rejections_are_not_evictions() {
         got,
         vec![Observation::new(
             now,
-            Event::AdmissionRejected {
+            Happening::AdmissionRejected {
                 pod: PodRef {
                     name: "evict-demo-75c65956f8-r1".into(),
                     node: Some("node-1".into()),
@@ -406,7 +409,7 @@ fn an_evicted_event_waits_for_the_pods_status_and_its_time() {
     assert!(
         !c.apply(&Object::Pod(running), t0)
             .iter()
-            .any(|o| matches!(o.event, Event::PodEvicted { .. }))
+            .any(|o| matches!(o.happening, Happening::PodEvicted { .. }))
     );
     // The Event comes first, stamped a second before the condition: nothing yet.
     let mut out = Vec::new();
@@ -422,7 +425,7 @@ fn an_evicted_event_waits_for_the_pods_status_and_its_time() {
     let got = c.apply(&Object::Pod(all[0].clone()), ts("2026-11-24T13:33:16.4Z"));
     let evictions: Vec<_> = got
         .iter()
-        .filter(|o| matches!(o.event, Event::PodEvicted { .. }))
+        .filter(|o| matches!(o.happening, Happening::PodEvicted { .. }))
         .collect();
     assert_eq!(evictions.len(), 1, "{got:?}");
     assert_eq!(evictions[0].at, ts("2026-11-24T13:33:16Z"));
@@ -453,7 +456,7 @@ fn an_evicted_event_whose_pod_never_tells_is_reported_after_a_grace() {
     c.tick(ts("2026-11-24T13:33:25Z"), &mut out);
     assert!(
         matches!(&out[..], [o] if o.at == ts("2026-11-24T13:33:15Z")
-                && matches!(&o.event, Event::PodEvicted { pod, .. } if pod.target)),
+                && matches!(&o.happening, Happening::PodEvicted { pod, .. } if pod.target)),
         "{out:?}"
     );
     // A pod that is gone sends no status: its Event is reported at once.
@@ -471,7 +474,7 @@ fn an_evicted_event_whose_pod_never_tells_is_reported_after_a_grace() {
         &mut gone,
     );
     assert!(
-        matches!(&gone[..], [o] if matches!(&o.event, Event::AdmissionRejected { pod, .. } if pod.target)),
+        matches!(&gone[..], [o] if matches!(&o.happening, Happening::AdmissionRejected { pod, .. } if pod.target)),
         "{gone:?}"
     );
 }
@@ -490,7 +493,7 @@ fn pods_carrying_a_live_leaker_are_counted() {
         .name = "oomsday-leaker".into();
     let got = c.apply(&Object::Pod(p.clone()), now);
     assert!(
-        got.contains(&Observation::new(now, Event::LeakerPods { live: 1 })),
+        got.contains(&Observation::new(now, Happening::LeakerPods { live: 1 })),
         "{got:?}"
     );
     // Terminated (its containers stopped): no longer carries a live leaker.
@@ -500,9 +503,9 @@ fn pods_carrying_a_live_leaker_are_counted() {
     assert_eq!(
         c.apply(&Object::Pod(done), later)
             .into_iter()
-            .filter(|o| matches!(o.event, Event::LeakerPods { .. }))
+            .filter(|o| matches!(o.happening, Happening::LeakerPods { .. }))
             .collect::<Vec<_>>(),
-        vec![Observation::new(later, Event::LeakerPods { live: 0 })]
+        vec![Observation::new(later, Happening::LeakerPods { live: 0 })]
     );
     // An ephemeral leaker counts while it has not exited.
     let mut eph = pods(fixture!("pods-oomkilled.json")).remove(0);
@@ -514,7 +517,8 @@ fn pods_carrying_a_live_leaker_are_counted() {
         }]);
     let got = c.apply(&Object::Pod(eph.clone()), later);
     assert!(
-        got.iter().any(|o| o.event == Event::LeakerPods { live: 1 }),
+        got.iter()
+            .any(|o| o.happening == Happening::LeakerPods { live: 1 }),
         "{got:?}"
     );
     eph.status.as_mut().unwrap().ephemeral_container_statuses = Some(vec![ContainerStatus {
@@ -531,7 +535,8 @@ fn pods_carrying_a_live_leaker_are_counted() {
     }]);
     let got = c.apply(&Object::Pod(eph), ts("2026-11-24T13:40:09Z"));
     assert!(
-        got.iter().any(|o| o.event == Event::LeakerPods { live: 0 }),
+        got.iter()
+            .any(|o| o.happening == Happening::LeakerPods { live: 0 }),
         "{got:?}"
     );
 }
@@ -554,7 +559,7 @@ fn a_leaker_started_in_the_runs_first_second_is_the_runs() {
     let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:40:00Z"));
     assert!(
         got.iter().any(|o| o.at == ts("2026-11-24T13:31:51Z")
-            && matches!(o.event, Event::LeakerStarted { .. })),
+            && matches!(o.happening, Happening::LeakerStarted { .. })),
         "{got:?}"
     );
 }
@@ -580,7 +585,7 @@ fn crash_loop_back_off_is_reported() {
     let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:40:00Z"));
     assert!(
             got.iter().any(|o| o.at == ts("2026-11-24T13:31:55Z")
-                && matches!(&o.event, Event::CrashLoopBackOff { container, .. } if container == "leak")),
+                && matches!(&o.happening, Happening::CrashLoopBackOff { container, .. } if container == "leak")),
             "{got:?}"
         );
 }
@@ -594,8 +599,8 @@ fn restarts_no_delivery_showed_are_told_as_unseen_once() {
         .expect("three deliveries");
     let unseen = |obs: Vec<Observation>| -> Vec<(u32, Option<String>)> {
         obs.into_iter()
-            .filter_map(|o| match o.event {
-                Event::RestartsUnseen {
+            .filter_map(|o| match o.happening {
+                Happening::RestartsUnseen {
                     count,
                     reason,
                     leaker: true,
@@ -613,7 +618,7 @@ fn restarts_no_delivery_showed_are_told_as_unseen_once() {
     // The 4th death is shown (its own time), the 3rd only counted.
     assert!(
         got.iter().any(|o| o.at == ts("2026-12-06T13:40:36Z")
-            && matches!(o.event, Event::OomKilled { leaker: true, .. })),
+            && matches!(o.happening, Happening::OomKilled { leaker: true, .. })),
         "{got:#?}"
     );
     assert_eq!(unseen(got), vec![(1, Some("OOMKilled".to_string()))]);
@@ -632,7 +637,7 @@ fn one_kill_delivered_again_by_the_other_watch_out_of_order_is_told_once() {
     let mut kills = Vec::new();
     for p in deliveries {
         for o in c.apply(&Object::Pod(p), ts("2026-12-06T14:28:46Z")) {
-            if let Event::OomKilled { restart_count, .. } = o.event {
+            if let Happening::OomKilled { restart_count, .. } = o.happening {
                 kills.push((o.at, restart_count));
             }
         }

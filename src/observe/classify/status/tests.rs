@@ -19,7 +19,7 @@ fn budget_status_over_time() {
         a[0],
         Observation::new(
             t1,
-            Event::Budget {
+            Happening::Budget {
                 name: "evict-demo".into(),
                 current_healthy: count(Some(st.current_healthy)),
                 desired_healthy: 1,
@@ -33,7 +33,7 @@ fn budget_status_over_time() {
             b,
             vec![Observation::new(
                 t2,
-                Event::Budget {
+                Happening::Budget {
                     name: "evict-demo".into(),
                     current_healthy: 1,
                     desired_healthy: 1,
@@ -75,7 +75,7 @@ fn workload_ready_replicas() {
         c.apply(&Object::Deployment(d.clone()), now),
         vec![Observation::new(
             now,
-            Event::Workload {
+            Happening::Workload {
                 desired: 3,
                 ready: 2,
                 updated: 1,
@@ -112,31 +112,31 @@ fn a_rewritten_workload_says_who_wrote_it_when_the_api_names_them() {
         &deployment(fixture!("deployment-replaced-with-change.json")),
         ts("2026-12-06T13:19:39Z"),
     );
-    let events = |obs: &[crate::observe::Observation]| -> Vec<Event> {
-        obs.iter().map(|o| o.event.clone()).collect()
+    let events = |obs: &[crate::observe::Observation]| -> Vec<Happening> {
+        obs.iter().map(|o| o.happening.clone()).collect()
     };
     // The writer is told before the sample it explains.
     assert_eq!(
         events(&injected)[0],
-        Event::WorkloadWriter {
+        Happening::WorkloadWriter {
             manager: "oomsday".into(),
             written: Some(ts("2026-12-06T13:19:30Z")),
         }
     );
     assert!(matches!(
         events(&injected)[1],
-        Event::Workload { leaker: true, .. }
+        Happening::Workload { leaker: true, .. }
     ));
     assert_eq!(
         events(&replaced)[0],
-        Event::WorkloadWriter {
+        Happening::WorkloadWriter {
             manager: "kubectl-replace".into(),
             written: Some(ts("2026-12-06T13:19:38Z")),
         }
     );
     assert!(matches!(
         events(&replaced)[1],
-        Event::Workload { leaker: false, .. }
+        Happening::Workload { leaker: false, .. }
     ));
 
     // The engine's tally names the writer of the template that lost the leaker.
@@ -159,7 +159,7 @@ fn a_rewrite_that_only_removed_the_leaker_names_nobody() {
     let mut tally = crate::engine::Tally::new(ts("2026-12-06T13:19:00Z"));
     tally.record(&crate::observe::Observation::new(
         ts("2026-12-06T13:19:48Z"),
-        Event::Workload {
+        Happening::Workload {
             desired: 1,
             ready: 1,
             updated: 1,
