@@ -121,9 +121,11 @@ fn main() {
     let now: Time = "2026-11-24T14:30:00Z".parse().expect("time");
     let since: Time = "2026-11-24T14:00:00Z".parse().expect("time");
     let target = TargetRef {
-        namespace: "shop".into(),
-        kind: TargetKind::Deployment,
-        name: "checkout".into(),
+        workload: oomsday::spec::WorkloadRef {
+            namespace: "shop".into(),
+            kind: TargetKind::Deployment,
+            name: "checkout".into(),
+        },
         selector: [("app".to_string(), "checkout".to_string())]
             .into_iter()
             .collect(),

@@ -281,7 +281,7 @@ pub struct Registry {
 
 struct Running {
     stop: StopHandle,
-    target: super::schedule::WorkloadKey,
+    target: crate::spec::WorkloadRef,
     done: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -302,7 +302,7 @@ impl Registry {
     }
 
     /// Whether a run on `target` executes here (never two leaks on one workload).
-    pub fn target_busy(&self, target: &super::schedule::WorkloadKey) -> Option<String> {
+    pub fn target_busy(&self, target: &crate::spec::WorkloadRef) -> Option<String> {
         self.lock()
             .iter()
             .find(|(_, r)| r.target == *target)
@@ -314,7 +314,7 @@ impl Registry {
         &self,
         key: String,
         stop: StopHandle,
-        target: super::schedule::WorkloadKey,
+        target: crate::spec::WorkloadRef,
     ) -> tokio::sync::watch::Sender<bool> {
         let (tx, done) = tokio::sync::watch::channel(false);
         self.lock().insert(key, Running { stop, target, done });

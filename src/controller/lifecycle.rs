@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use crate::observe::Time;
 use crate::spec::{Injected, LeakRun, LeakRunStatus, Phase, RunReason};
 
-use super::schedule::{ActiveRun, WorkloadKey};
+use super::schedule::ActiveRun;
+use crate::spec::WorkloadRef;
 
 /// Namespaces never targeted unless both the experiment and the controller allow it (the
 /// same list the kube cluster's preflight refuses).
@@ -256,7 +257,7 @@ pub fn active_run(run: &LeakRun) -> Option<ActiveRun> {
     Some(ActiveRun {
         name: run.metadata.name.clone()?,
         experiment: run.spec.experiment.clone(),
-        target: WorkloadKey {
+        target: WorkloadRef {
             namespace: run.metadata.namespace.clone()?,
             kind: run.spec.experiment_spec.target.kind,
             name: run.spec.experiment_spec.target.name.clone(),

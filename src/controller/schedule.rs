@@ -35,7 +35,7 @@ use croner::Cron;
 use jiff::civil::Date;
 
 use crate::observe::Time;
-use crate::spec::{ConcurrencyPolicy, LeakExperimentStatus, Schedule, SkippedRun, TargetKind};
+use crate::spec::{ConcurrencyPolicy, LeakExperimentStatus, Schedule, SkippedRun, WorkloadRef};
 
 /// Deadline for a late start when the spec sets none.
 pub const DEFAULT_STARTING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -60,14 +60,6 @@ pub enum ScheduleError {
     NoNextTime(String, Time),
 }
 
-/// A workload a run leaks into.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct WorkloadKey {
-    pub namespace: String,
-    pub kind: TargetKind,
-    pub name: String,
-}
-
 /// A run that is not finished, as the scheduler needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveRun {
@@ -75,7 +67,7 @@ pub struct ActiveRun {
     pub name: String,
     /// The experiment it belongs to (same namespace as the target).
     pub experiment: String,
-    pub target: WorkloadKey,
+    pub target: WorkloadRef,
 }
 
 /// A parsed, checked schedule.
@@ -236,7 +228,7 @@ impl ScheduleDecision {
 pub fn decide_schedule(
     schedule: Option<&Schedule>,
     name: &str,
-    target: &WorkloadKey,
+    target: &WorkloadRef,
     status: &LeakExperimentStatus,
     active: &[ActiveRun],
     now: Time,
@@ -294,7 +286,7 @@ fn due_action(
     s: &CompiledSchedule,
     latest: Time,
     name: &str,
-    target: &WorkloadKey,
+    target: &WorkloadRef,
     active: &[ActiveRun],
     now: Time,
 ) -> (ScheduleAction, Option<SkipReason>) {
@@ -344,7 +336,7 @@ fn concurrency_action(
 
 /// Whether a manual trigger (`oomsday.dev/run-now`) may start now: `Err(reason)` when a run on
 /// the same workload is active (whatever the experiment).
-pub fn decide_manual(target: &WorkloadKey, active: &[ActiveRun]) -> Result<(), SkipReason> {
+pub fn decide_manual(target: &WorkloadRef, active: &[ActiveRun]) -> Result<(), SkipReason> {
     if active.iter().any(|r| r.target == *target) {
         Err(SkipReason::TargetBusy)
     } else {

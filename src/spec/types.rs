@@ -168,6 +168,16 @@ pub struct Target {
     pub name: String,
 }
 
+/// A workload in the cluster by namespace, kind and name: what the scheduler allows one run
+/// on at a time, and the workload of the classifier's target. (The spec's [`Target`] has no
+/// namespace: it is the experiment's.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkloadRef {
+    pub namespace: String,
+    pub kind: TargetKind,
+    pub name: String,
+}
+
 /// Kinds of workload oomsday can inject into.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum TargetKind {

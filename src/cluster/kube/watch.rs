@@ -267,7 +267,7 @@ impl Observer {
         recorder: Option<Arc<Recorder>>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let ns = target.namespace.clone();
+        let ns = target.workload.namespace.clone();
         let mut observer = Observer {
             client: client.clone(),
             tx: tx.downgrade(),
@@ -295,14 +295,14 @@ impl Observer {
 
     /// The watches a run on `target` needs (see the module's docs for why these and no more).
     fn watch_target(&mut self, target: &TargetRef) {
-        let ns = target.namespace.clone();
-        let by_name = config().fields(&format!("metadata.name={}", target.name));
+        let ns = target.workload.namespace.clone();
+        let by_name = config().fields(&format!("metadata.name={}", target.workload.name));
         let all = config;
         let selected = all().labels(&target.selector.to_string());
         let node_events = all().fields("involvedObject.kind=Node");
         let client = self.client.clone();
         let c = || client.clone();
-        let workload = match target.kind {
+        let workload = match target.workload.kind {
             TargetKind::Deployment => "deployments",
             TargetKind::StatefulSet => "statefulsets",
         };
@@ -349,7 +349,7 @@ impl Observer {
             config: all(),
             wrap: |b| Some(Object::Budget(b)),
         });
-        match target.kind {
+        match target.workload.kind {
             TargetKind::Deployment => self.watch(Watch {
                 stream: workload.into(),
                 resource: workload,

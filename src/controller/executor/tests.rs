@@ -3,8 +3,8 @@ use crate::engine::{RunReason, Tally, stop_channel};
 use crate::observe::{DisruptionCause, Happening, Observation, PodRef};
 use crate::spec::TargetKind;
 
-fn target(name: &str) -> super::super::schedule::WorkloadKey {
-    super::super::schedule::WorkloadKey {
+fn target(name: &str) -> crate::spec::WorkloadRef {
+    crate::spec::WorkloadRef {
         namespace: "shop".into(),
         kind: TargetKind::Deployment,
         name: name.into(),

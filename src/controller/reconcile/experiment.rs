@@ -18,11 +18,10 @@ use super::super::lease::RENEW_PERIOD;
 use super::super::lifecycle::{
     ABORT_ANNOTATION, LEGACY_EXPERIMENT_FINALIZER, RUN_NOW_ANNOTATION, active_run, decide_history,
 };
-use super::super::schedule::{
-    ActiveRun, ScheduleAction, WorkloadKey, decide_manual, decide_schedule,
-};
+use super::super::schedule::{ActiveRun, ScheduleAction, decide_manual, decide_schedule};
 use super::super::status::{ScheduleOutcome, experiment_status, new_run, status_patch};
 use super::{Context, Error, call, duration_until, is_status, remove_finalizer, ssa};
+use crate::spec::WorkloadRef;
 
 /// Requeue of an experiment without a schedule (status stays fresh).
 const IDLE_REQUEUE: StdDuration = StdDuration::from_secs(300);
@@ -61,7 +60,7 @@ async fn apply_experiment(exp: &LeakExperiment, ctx: &Context, ns: &str) -> Resu
     let mut runs = call("list LeakRuns", runs_api.list(&ListParams::default()))
         .await?
         .items;
-    let target = WorkloadKey {
+    let target = WorkloadRef {
         namespace: ns.to_string(),
         kind: exp.spec.target.kind,
         name: exp.spec.target.name.clone(),
@@ -128,7 +127,7 @@ async fn manual_trigger(
     exp: &LeakExperiment,
     ctx: &Context,
     runs_api: &Api<LeakRun>,
-    target: &WorkloadKey,
+    target: &WorkloadRef,
     runs: &mut Vec<LeakRun>,
     now: Time,
 ) -> Result<(), Error> {
@@ -155,7 +154,7 @@ async fn schedule(
     exp: &LeakExperiment,
     ctx: &Context,
     runs_api: &Api<LeakRun>,
-    target: &WorkloadKey,
+    target: &WorkloadRef,
     runs: &mut Vec<LeakRun>,
     now: Time,
 ) -> Result<(ScheduleOutcome, bool), Error> {

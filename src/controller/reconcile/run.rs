@@ -22,9 +22,9 @@ use super::super::lease::RENEW_PERIOD;
 use super::super::lifecycle::{
     RUN_FINALIZER, RunAction, decide_run, decide_target_allowed, revert_owed,
 };
-use super::super::schedule::WorkloadKey;
 use super::super::status::{apply_update, event_for, final_status};
 use super::{Context, Error, add_finalizer, call, remove_finalizer, write_run_status};
+use crate::spec::WorkloadRef;
 
 /// How long a revert of an orphaned injection may take before it counts as failed.
 const REVERT_TIMEOUT: StdDuration = StdDuration::from_secs(120);
@@ -145,7 +145,7 @@ async fn refusal(
     ctx: &Context,
     ns: &str,
     run: &LeakRun,
-    target: &WorkloadKey,
+    target: &WorkloadRef,
 ) -> Result<Option<(RunReason, String)>, Error> {
     let spec = &run.spec.experiment_spec;
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
@@ -177,7 +177,7 @@ async fn start_run(
         .ok_or(Error::Missing("metadata.namespace"))?;
     let name = run.name_any();
     let spec = &run.spec.experiment_spec;
-    let target = WorkloadKey {
+    let target = WorkloadRef {
         namespace: ns.clone(),
         kind: spec.target.kind,
         name: spec.target.name.clone(),

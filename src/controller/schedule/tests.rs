@@ -1,4 +1,5 @@
 use super::*;
+use crate::spec::TargetKind;
 use crate::testkit::ts;
 use oomsday_core::Duration;
 
@@ -14,8 +15,8 @@ fn sched(cron: &str, tz: &str) -> Schedule {
     }
 }
 
-fn target(name: &str) -> WorkloadKey {
-    WorkloadKey {
+fn target(name: &str) -> WorkloadRef {
+    WorkloadRef {
         namespace: "shop".into(),
         kind: TargetKind::Deployment,
         name: name.into(),

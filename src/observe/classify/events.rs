@@ -130,7 +130,7 @@ impl Classifier {
         match (v.reason.as_str(), v.kind.as_str()) {
             ("Evicted", "Pod") => {
                 let name = match v.namespace.as_deref() {
-                    Some(ns) if ns != self.target.namespace => format!("{ns}/{}", v.name),
+                    Some(ns) if ns != self.target.workload.namespace => format!("{ns}/{}", v.name),
                     _ => v.name.clone(),
                 };
                 self.pod_evicted_by_event(v, name, now, out);

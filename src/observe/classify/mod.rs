@@ -33,10 +33,8 @@ pub use events::{EventView, relevant_reason};
 /// The workload whose pods are the target; every other pod is a bystander.
 #[derive(Debug, Clone)]
 pub struct TargetRef {
-    pub namespace: String,
-    pub kind: TargetKind,
-    pub name: String,
-    /// The workload's pod selector; pods it matches in `namespace` are the target's.
+    pub workload: crate::spec::WorkloadRef,
+    /// The workload's pod selector; pods it matches in its namespace are the target's.
     pub selector: Selector,
     /// The pod template's labels: a PodDisruptionBudget guards the target when its selector
     /// matches them.
@@ -61,9 +59,11 @@ impl TargetRef {
             ))
         })?;
         Ok(TargetRef {
-            namespace: namespace.to_string(),
-            kind,
-            name: name.to_string(),
+            workload: crate::spec::WorkloadRef {
+                namespace: namespace.to_string(),
+                kind,
+                name: name.to_string(),
+            },
             selector,
             template_labels: template
                 .and_then(|t| t.metadata.as_ref())

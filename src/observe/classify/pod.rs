@@ -137,7 +137,7 @@ fn carries_live_leaker(p: &Pod) -> bool {
 impl Classifier {
     fn pod_ref(&self, p: &Pod, node: Option<&str>, target: bool) -> PodRef {
         let ns = p.namespace().unwrap_or_default();
-        let name = if ns == self.target.namespace {
+        let name = if ns == self.target.workload.namespace {
             p.name_any()
         } else {
             format!("{ns}/{}", p.name_any())
@@ -161,7 +161,7 @@ impl Classifier {
     }
 
     pub(super) fn is_target(&self, p: &Pod) -> bool {
-        p.namespace().as_deref() == Some(self.target.namespace.as_str())
+        p.namespace().as_deref() == Some(self.target.workload.namespace.as_str())
             && !self.target.selector.selects_all()
             && self.target.selector.matches(p.labels())
     }
@@ -383,9 +383,9 @@ impl Classifier {
             // Deployment's or StatefulSet's controller made it for the target.
             None => (
                 v.host.clone(),
-                v.namespace.as_deref() == Some(self.target.namespace.as_str())
+                v.namespace.as_deref() == Some(self.target.workload.namespace.as_str())
                     && v.name
-                        .strip_prefix(self.target.name.as_str())
+                        .strip_prefix(self.target.workload.name.as_str())
                         .is_some_and(|rest| rest.starts_with('-')),
             ),
         };

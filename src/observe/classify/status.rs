@@ -25,7 +25,7 @@ fn count(n: Option<i32>) -> u32 {
 impl Classifier {
     /// Whether a PDB's selector matches the target's pod template.
     pub fn guards_target(&self, pdb: &PodDisruptionBudget) -> bool {
-        if pdb.namespace().as_deref() != Some(self.target.namespace.as_str()) {
+        if pdb.namespace().as_deref() != Some(self.target.workload.namespace.as_str()) {
             return false;
         }
         let Some(sel) = pdb.spec.as_ref().and_then(|s| s.selector.clone()) else {
@@ -74,9 +74,9 @@ impl Classifier {
         now: Time,
         out: &mut Vec<Observation>,
     ) {
-        if W::KIND != self.target.kind
-            || w.name_any() != self.target.name
-            || w.namespace().as_deref() != Some(self.target.namespace.as_str())
+        if W::KIND != self.target.workload.kind
+            || w.name_any() != self.target.workload.name
+            || w.namespace().as_deref() != Some(self.target.workload.namespace.as_str())
         {
             return;
         }

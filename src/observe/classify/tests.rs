@@ -37,9 +37,11 @@ pub(crate) fn classifier(app: &str) -> Classifier {
 /// since `since`, past its first lists.
 pub(crate) fn classifier_in(namespace: &str, app: &str, since: crate::observe::Time) -> Classifier {
     let target = TargetRef {
-        namespace: namespace.into(),
-        kind: TargetKind::Deployment,
-        name: app.into(),
+        workload: crate::spec::WorkloadRef {
+            namespace: namespace.into(),
+            kind: TargetKind::Deployment,
+            name: app.into(),
+        },
         selector: [("app".to_string(), app.to_string())].into_iter().collect(),
         template_labels: [("app".to_string(), app.to_string())].into(),
     };

@@ -8,9 +8,11 @@ use pretty_assertions::assert_eq;
 #[test]
 fn the_first_lists_are_the_baseline_told_once() {
     let target = TargetRef {
-        namespace: "default".into(),
-        kind: TargetKind::Deployment,
-        name: "oom-demo".into(),
+        workload: crate::spec::WorkloadRef {
+            namespace: "default".into(),
+            kind: TargetKind::Deployment,
+            name: "oom-demo".into(),
+        },
         selector: [("app".to_string(), "oom-demo".to_string())]
             .into_iter()
             .collect(),
