@@ -108,7 +108,7 @@ pub async fn exec(args: Args) -> anyhow::Result<u8> {
 
 /// Which cluster and namespace the client commands talk to.
 #[derive(Debug, clap::Args)]
-pub struct Target {
+pub struct Scope {
     #[command(flatten)]
     pub cluster: super::cluster::ClusterArgs,
     /// The namespace (default: the context's).
@@ -116,7 +116,7 @@ pub struct Target {
     pub namespace: Option<String>,
 }
 
-async fn connect(t: &Target) -> anyhow::Result<(Client, String)> {
+async fn connect(t: &Scope) -> anyhow::Result<(Client, String)> {
     let cluster = t.cluster.connect(t.namespace.as_deref()).await?;
     Ok((
         cluster.client().clone(),
@@ -130,11 +130,11 @@ pub struct TriggerArgs {
     /// The LeakExperiment's name.
     pub name: String,
     #[command(flatten)]
-    pub target: Target,
+    pub scope: Scope,
 }
 
 pub async fn exec_trigger(args: TriggerArgs) -> anyhow::Result<u8> {
-    let (client, ns) = connect(&args.target).await?;
+    let (client, ns) = connect(&args.scope).await?;
     let api: Api<LeakExperiment> = Api::namespaced(client, &ns);
     let stamp = jiff::Timestamp::now().to_string();
     let patch = serde_json::json!({"metadata": {"annotations": {RUN_NOW_ANNOTATION: stamp}}});
@@ -158,11 +158,11 @@ pub struct AbortArgs {
     #[arg(long, default_value = "oomsday abort")]
     pub reason: String,
     #[command(flatten)]
-    pub target: Target,
+    pub scope: Scope,
 }
 
 pub async fn exec_abort(args: AbortArgs) -> anyhow::Result<u8> {
-    let (client, ns) = connect(&args.target).await?;
+    let (client, ns) = connect(&args.scope).await?;
     let api: Api<LeakRun> = Api::namespaced(client, &ns);
     let patch = serde_json::json!({"metadata": {"annotations": {ABORT_ANNOTATION: args.reason}}});
     api.patch(&args.run, &PatchParams::default(), &Patch::Merge(&patch))
@@ -181,11 +181,11 @@ pub struct HistoryArgs {
     /// The LeakExperiment's name.
     pub experiment: String,
     #[command(flatten)]
-    pub target: Target,
+    pub scope: Scope,
 }
 
 pub async fn exec_history(args: HistoryArgs) -> anyhow::Result<u8> {
-    let (client, ns) = connect(&args.target).await?;
+    let (client, ns) = connect(&args.scope).await?;
     let api: Api<LeakRun> = Api::namespaced(client, &ns);
     let runs = api
         .list(&ListParams::default())
