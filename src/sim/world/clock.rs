@@ -22,7 +22,7 @@ impl World {
         self.time_of(self.clock)
     }
 
-    pub(super) fn emit(&mut self, t: u64, event: Event) {
+    pub(super) fn emit(&mut self, t: u64, event: Happening) {
         if !self.quiet {
             let at = self.time_of(t);
             self.observations.push(Observation::new(at, event));
