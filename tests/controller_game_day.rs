@@ -202,8 +202,9 @@ fn experiment(server: &ApiServer, probe_url: &str, prometheus_url: &str) -> Time
     )
 }
 
-/// Runs the controller with `executor` until the experiment's scheduled run has finished;
-/// returns the run.
+/// Runs the controller with `executor` until the experiment's scheduled run has finished and
+/// the experiment has caught up with it (its `lastVerdict` is the run's: on a virtual clock the
+/// run can finish before the experiment's next reconcile); returns the run.
 async fn finished_run<F, C>(server: &ApiServer, executor: EngineExecutor<F>) -> Value
 where
     F: Fn(Option<ForRun<'_>>) -> oomsday::Result<C> + Send + Sync + 'static,
@@ -223,13 +224,19 @@ where
                     .any(|c| c["type"] == "Finished" && c["status"] == "True")
             })
         });
-        if let Some(r) = finished {
+        let caught_up = |r: &Value| {
+            server
+                .get("leakexperiments", "shop", "checkout-game-day")
+                .is_some_and(|e| e["status"]["lastVerdict"] == r["status"]["verdict"])
+        };
+        if let Some(r) = finished.filter(caught_up) {
             break r;
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "no finished run: {:?}",
-            server.list("leakruns", "shop")
+            "no finished run that the experiment has caught up with: {:?}\nexperiment: {:?}",
+            server.list("leakruns", "shop"),
+            server.get("leakexperiments", "shop", "checkout-game-day")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
