@@ -382,8 +382,9 @@ fn ident(code: &str, mut at: usize) -> (String, usize) {
 }
 
 /// The edges between modules: for each file, the nodes it names. A node is a top-level module
-/// (`engine`), and within one top-level module each of its files' modules, for the circles
-/// among siblings (`report::html` ↔ `report::prediction`).
+/// (`engine`), and within any module each of its child modules, for the circles among siblings
+/// at every depth (`report::html` ↔ `report::prediction`, `sim::world::node` ↔
+/// `sim::world::eviction`).
 fn module_graphs(src: &Path) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
     let files = shipped_files(src);
     let top: BTreeSet<String> = files
@@ -404,30 +405,33 @@ fn module_graphs(src: &Path) -> BTreeMap<String, BTreeMap<String, BTreeSet<Strin
             if !top.contains(first) {
                 continue; // the crate root's items, or a name that is not a module
             }
-            if *first != module[0] {
-                graphs
-                    .entry("crate".into())
-                    .or_default()
-                    .entry(module[0].clone())
-                    .or_default()
-                    .insert(first.clone());
+            // Where the file and the module it names part: below their common parent, each is
+            // one of that parent's children, and those children are the nodes of the parent's
+            // graph ("crate" for the top level). A module naming its own ancestor is not an edge.
+            let common = module
+                .iter()
+                .zip(&target)
+                .take_while(|(a, b)| a == b)
+                .count();
+            if common >= module.len() || common >= target.len() {
                 continue;
             }
-            // Within one top-level module: siblings of its direct children only (a child's
-            // use of its parent's own items is not a circle).
-            if module.len() >= 2 && target.len() >= 2 && target[1] != module[1] {
-                let child_of = |p: &Vec<String>| p[..2].join("::");
-                let is_module = files
-                    .iter()
-                    .any(|(_, p, _)| p.len() >= 2 && p[..2] == target[..2]);
-                if is_module {
-                    graphs
-                        .entry(module[0].clone())
-                        .or_default()
-                        .entry(child_of(module))
-                        .or_default()
-                        .insert(child_of(&target));
-                }
+            let child = |p: &[String]| p[..=common].join("::");
+            let is_module = files
+                .iter()
+                .any(|(_, p, _)| p.len() > common && p[..=common] == target[..=common]);
+            if is_module {
+                let parent = if common == 0 {
+                    "crate".to_string()
+                } else {
+                    module[..common].join("::")
+                };
+                graphs
+                    .entry(parent)
+                    .or_default()
+                    .entry(child(module))
+                    .or_default()
+                    .insert(child(&target));
             }
         }
     }
@@ -500,6 +504,42 @@ fn no_module_imports_itself_round_a_circle() {
         problems.is_empty(),
         "module circles (data must flow one way; see ARCHITECTURE.md):\n  {}",
         problems.join("\n  ")
+    );
+}
+
+/// The check itself: on a small crate written for it, a circle between two modules at the third
+/// level is named in their parent's graph, and a child's use of its parent is not a circle.
+#[test]
+fn a_circle_below_the_second_level_is_found() {
+    let dir = std::env::temp_dir().join(format!("oomsday-architecture-{}", std::process::id()));
+    let files = [
+        ("lib.rs", "mod a;\n"),
+        ("a.rs", "mod b;\npub struct Top;\n"),
+        ("a/b.rs", "mod x;\nmod y;\nuse super::Top;\n"),
+        (
+            "a/b/x.rs",
+            "use crate::a::b::y::Y;\nuse super::*;\npub struct X;\n",
+        ),
+        ("a/b/y.rs", "use super::x::X;\npub struct Y;\n"),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("the crate's folders");
+        std::fs::write(&path, text).expect("a file of the crate");
+    }
+    let graphs = module_graphs(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let found: Vec<(String, Vec<Vec<String>>)> = graphs
+        .iter()
+        .map(|(scope, g)| (scope.clone(), circles(g)))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    assert_eq!(
+        found,
+        vec![(
+            "a::b".to_string(),
+            vec![vec!["a::b::x".to_string(), "a::b::y".to_string()]]
+        )]
     );
 }
 
