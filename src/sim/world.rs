@@ -320,17 +320,6 @@ pub(crate) struct ReplicaSet {
     hash: String,
 }
 
-/// The target workload as its Deployment status reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct WorkloadSample {
-    desired: u32,
-    ready: u32,
-    updated: u32,
-    current: u32,
-    observed: bool,
-    leaker: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     CtrStart {
@@ -401,7 +390,7 @@ pub(crate) struct World {
     target: Option<TargetInfo>,
     /// What happened since the caller last took them.
     observations: Vec<Observation>,
-    last_workload: Option<WorkloadSample>,
+    last_workload: Option<Happening>,
     last_leaker_pods: Option<u32>,
     /// How often the leaker's bytes are sampled, and from when: see [`World::sample_leaks_every`].
     leak_every: u64,

@@ -541,8 +541,16 @@ fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
             .count();
         assert!(pods <= 4, "maxSurge 25% of 3 = 1: {pods} pods");
         assert!(ready >= 3, "maxUnavailable 0: {ready} ready");
-        let s = w.workload_sample(wl_id(0), w.clock);
-        if done.is_none() && s.updated == 3 && s.current == 3 && s.ready == 3 {
+        let rolled = matches!(
+            w.workload_sample(wl_id(0), w.clock),
+            Happening::Workload {
+                updated: 3,
+                current: 3,
+                ready: 3,
+                ..
+            }
+        );
+        if done.is_none() && rolled {
             *done = Some(w.clock);
         }
     };

@@ -71,27 +71,9 @@ impl World {
         };
         let wl = target.wl;
         let sample = self.workload_sample(wl, t);
-        if self.last_workload != Some(sample) {
-            self.last_workload = Some(sample);
-            let WorkloadSample {
-                desired,
-                ready,
-                updated,
-                current,
-                observed,
-                leaker,
-            } = sample;
-            self.emit(
-                t,
-                Happening::Workload {
-                    desired,
-                    ready,
-                    updated,
-                    current,
-                    observed,
-                    leaker,
-                },
-            );
+        if self.last_workload.as_ref() != Some(&sample) {
+            self.last_workload = Some(sample.clone());
+            self.emit(t, sample);
         }
         let live = self.leaker_pods(wl);
         if self.last_leaker_pods != Some(live) {
@@ -129,8 +111,9 @@ impl World {
 
     /// The target's Deployment status: `spec.replicas`, `readyReplicas`, `updatedReplicas` (pods
     /// of the current template), `replicas` (every pod not terminating), whether the controller
-    /// has seen the latest template, and whether that template carries the leaker.
-    pub(super) fn workload_sample(&self, wl: WorkloadId, t: u64) -> WorkloadSample {
+    /// has seen the latest template, and whether that template carries the leaker: a
+    /// `Happening::Workload`.
+    pub(super) fn workload_sample(&self, wl: WorkloadId, t: u64) -> Happening {
         let w = &self.workloads[wl];
         let ready = w.pods.iter().filter(|&&p| self.pod_ready(p, t)).count() as u32;
         let updated = w
@@ -138,7 +121,7 @@ impl World {
             .iter()
             .filter(|&&p| self.pods[p].revision == w.revision)
             .count() as u32;
-        WorkloadSample {
+        Happening::Workload {
             desired: w.replicas,
             ready,
             updated,
