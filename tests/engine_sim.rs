@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use oomsday::cli::experiments::experiment_ref;
 use oomsday::engine::{self, Cluster, ExperimentRef, RunOptions, stop_channel};
 use oomsday::observe::Happening;
 use oomsday::sim::{ClusterModel, SimCluster};
@@ -12,23 +13,13 @@ fn black_friday(abort: bool) -> (ExperimentRef, ClusterModel) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday");
     let (exps, _) = load_experiments(&dir.join("checkout-leak.yaml")).expect("valid experiment");
     let sourced = exps.into_iter().next().expect("one experiment");
-    let mut spec = sourced.experiment.spec.clone();
+    let mut exp = experiment_ref(&sourced, None, "default").expect("named");
     if abort {
-        spec.abort = Some(oomsday::spec::AbortRules {
+        exp.spec.abort = Some(oomsday::spec::AbortRules {
             nodes_under_pressure: Some(1),
             ..Default::default()
         });
     }
-    let exp = ExperimentRef {
-        name: sourced.experiment.metadata.name.clone().expect("named"),
-        namespace: sourced
-            .experiment
-            .metadata
-            .namespace
-            .clone()
-            .expect("namespaced"),
-        spec,
-    };
     // The cluster past the edge: the one that cascades (experiments/black-friday/cluster.yaml
     // holds and contains the leak).
     let model = ClusterModel::load(&dir.join("past-the-edge/cluster.yaml")).expect("valid model");

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use oomsday::cli::experiments::experiment_ref;
 use oomsday::engine::{self, Cluster as _, ExperimentRef, RunOptions, RunRecord};
 use oomsday::observe::{AlertState, Happening, Observation, PodRef, Time, Timeline};
 use oomsday::probe::{Prober, Prometheus};
@@ -391,19 +392,11 @@ fn aborting(url: &str, abort: serde_json::Value) -> (ExperimentRef, ClusterModel
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/black-friday");
     let (exps, _) = load_experiments(&dir.join("checkout-leak.yaml")).expect("valid experiment");
     let sourced = exps.into_iter().next().expect("one experiment");
-    let mut spec = sourced.experiment.spec.clone();
-    spec.prometheus = Some(serde_json::from_value(serde_json::json!({"url": url})).expect("url"));
-    spec.abort = Some(serde_json::from_value(abort).expect("abort rules"));
-    let exp = ExperimentRef {
-        name: "promql-abort".into(),
-        namespace: sourced
-            .experiment
-            .metadata
-            .namespace
-            .clone()
-            .expect("namespaced"),
-        spec,
-    };
+    let mut exp = experiment_ref(&sourced, None, "default").expect("named");
+    exp.name = "promql-abort".into();
+    exp.spec.prometheus =
+        Some(serde_json::from_value(serde_json::json!({"url": url})).expect("url"));
+    exp.spec.abort = Some(serde_json::from_value(abort).expect("abort rules"));
     let model = ClusterModel::load(&dir.join("fixed/cluster.yaml")).expect("valid model");
     (exp, model)
 }
