@@ -17,14 +17,14 @@ use oomsday_testkit::{ApiServer, Listening};
 use serde_json::{Value, json};
 use support::bed::{self, NODE, initial_lists};
 
-/// The spill experiment, faster: the pods' 3 GiB threshold is crossed within the 6 s leak.
+/// The spill experiment, faster: the pods' 3 GiB threshold is crossed within the 8 s leak.
 const SPILL_FAST: &str = "apiVersion: oomsday.dev/v1alpha1
 kind: LeakExperiment
 metadata: {name: spill-fast, namespace: bf}
 spec:
   target: {kind: Deployment, name: checkout}
   leak: {pattern: linear, rate: 512Mi/s, start: 8Mi, max: 3Gi, limit: none}
-  duration: 6s
+  duration: 8s
   recovery: 2s
   hypothesis: {pdbHolds: true}
 ";

@@ -129,8 +129,10 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
     ));
 
     // ...checkout pods rescheduled onto nodes that were already full: the scheduler, going by
-    // requests, places them on nodes that report MemoryPressure soon after (the memory-pressure
-    // taint keeps new pods off a node only once its condition has reached the API).
+    // requests, places them on nodes that run out of memory soon after — they report
+    // MemoryPressure, or the kernel's OOM killer runs there before the kubelet could (the
+    // memory-pressure taint keeps new pods off a node only once its condition has reached the
+    // API).
     let pressure_at: Vec<(&str, jiff::Timestamp)> = story
         .timeline
         .iter()
@@ -141,6 +143,9 @@ async fn past_the_edge_it_cascades_and_the_fixes_contain_it() {
                 status: true,
                 ..
             } => Some((node.as_str(), o.at)),
+            Happening::NodeEvent { node, reason, .. } if reason == "SystemOOM" => {
+                Some((node.as_str(), o.at))
+            }
             _ => None,
         })
         .collect();

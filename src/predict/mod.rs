@@ -82,36 +82,46 @@ pub fn history_of(groups: &[Group], m: Measure, v: f64) -> Option<u32> {
     })
 }
 
-/// The runs' values of measure `m` as two groups, when they split: the widest gap between
-/// neighbouring values, with two runs or more on each side, is wider than twice the measure's
-/// tolerance (two predictions that far apart cannot both be right) and than one unit. Empty
-/// when the values do not split, or the measure has no tolerance.
+/// The runs' values of measure `m` as two groups, when they split: the gap between
+/// neighbouring values, with two runs or more on each side, that is widest against the
+/// measure's tolerance there is wider than twice that tolerance (two predictions that far
+/// apart cannot both be right) and than one unit. Measured in tolerances, since a tolerance
+/// that grows with the value makes a wide gap among large values no more telling than a
+/// narrow one among small values. Empty when the values do not split, or the measure has no
+/// tolerance.
 pub fn groups(m: Measure, values: &[f64]) -> Vec<Group> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    let Some(i) = (1..v.len().saturating_sub(2)).max_by(|&a, &b| {
-        (v[a + 1] - v[a])
-            .total_cmp(&(v[b + 1] - v[b]))
-            .then(b.cmp(&a))
-    }) else {
+    let widest = (1..v.len().saturating_sub(2))
+        .filter_map(|i| {
+            let (gap, tol) = (v[i + 1] - v[i], m.tolerance(v[i])?);
+            // Any gap is wide against no tolerance at all (none OOM-killed vs some).
+            let wide = match (tol > 0.0, gap > 0.0) {
+                (true, _) => gap / tol,
+                (false, true) => f64::INFINITY,
+                (false, false) => 0.0,
+            };
+            Some((i, wide))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    let Some((i, in_tolerances)) = widest else {
         return Vec::new();
     };
-    let gap = v[i + 1] - v[i];
-    match m.tolerance(v[i]) {
-        Some(tol) if gap > 2.0 * tol && gap >= 1.0 => vec![
-            Group {
-                lo: v[0],
-                hi: v[i],
-                runs: i as u32 + 1,
-            },
-            Group {
-                lo: v[i + 1],
-                hi: v[v.len() - 1],
-                runs: (v.len() - i - 1) as u32,
-            },
-        ],
-        _ => Vec::new(),
+    if in_tolerances <= 2.0 || v[i + 1] - v[i] < 1.0 {
+        return Vec::new();
     }
+    vec![
+        Group {
+            lo: v[0],
+            hi: v[i],
+            runs: i as u32 + 1,
+        },
+        Group {
+            lo: v[i + 1],
+            hi: v[v.len() - 1],
+            runs: (v.len() - i - 1) as u32,
+        },
+    ]
 }
 
 /// An experiment simulated on a model of the cluster it is about to run on.

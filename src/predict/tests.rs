@@ -311,6 +311,18 @@ fn runs_that_split_into_two_histories_are_shown_as_two() {
     let even: Vec<f64> = (25..=34).map(f64::from).collect();
     assert!(groups(Measure::FirstMemoryPressure, &even).is_empty());
     assert!(groups(Measure::TargetEvictions, &[4.0, 4.0, 5.0, 6.0, 6.0]).is_empty());
+    // The gap that counts is the widest in tolerances: 4 → 7 s (2.5 of ±30% at 4 s), not the
+    // wider 14 → 18 s (one tolerance at 14 s).
+    let v = [
+        3.0, 3.0, 3.0, 3.0, 3.0, 4.0, 7.0, 7.0, 7.0, 8.0, 10.0, 10.0, 11.0, 14.0, 18.0, 19.0, 22.0,
+    ];
+    assert_eq!(
+        groups(Measure::Recovery, &v)
+            .iter()
+            .map(|g| g.runs)
+            .collect::<Vec<_>>(),
+        [6, 11]
+    );
     // One run far away is an outlier, not a history.
     assert!(groups(Measure::Recovery, &[3.0, 3.0, 3.0, 3.0, 30.0]).is_empty());
     // No tolerance, no judgement of what is far.

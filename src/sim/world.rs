@@ -78,7 +78,8 @@ pub(crate) struct Settings {
     system_mem: u64,
     kubelet_restart: u64,
     max_pods: u32,
-    container_start: u64,
+    /// A new pod's creation to its containers' start, in ms (each start varies around it).
+    container_start_ms: u64,
     /// `nodeStatusUpdateFrequency` in seconds.
     status_every: u64,
     /// `enforceNodeAllocatable: [pods]`: the hard threshold also applies to the pods' cgroup
@@ -123,6 +124,13 @@ pub(crate) struct Node {
     /// second happen in this order, as a real kubelet's loops do, not always the post first.
     status_ms: u64,
     hk_ms: u64,
+    /// The PLEG relist's phase: ms within each second at which this kubelet relists.
+    relist_ms: u64,
+    /// How long this node takes from a pod's creation to its first container's start (ms):
+    /// the model's container start, slower or faster by how busy the node is during the run
+    /// (the same for every pod of one run, as the recordings show: a run's rollout steps were
+    /// all 1 s or all 2 s apart, with few mixed).
+    start_ms: u64,
     /// The pods' working set when this step first changed it: a memcg crossing is placed
     /// between this and the new figure.
     usage_before: u64,
@@ -162,13 +170,11 @@ impl Node {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum CState {
-    /// Created or restarting; starts at `until` (if its kubelet is alive).
-    Waiting {
-        until: u64,
-    },
-    Running {
-        since: u64,
-    },
+    /// Created or restarting; starts at `until_ms` (if its kubelet is alive).
+    Waiting { until_ms: u64 },
+    /// Running since the instant `since_ms` (internal ms: second × 1000 + ms): containers start
+    /// within a second, and how far apart leakers started decides what their sum reaches.
+    Running { since_ms: u64 },
     /// Exited for good (ephemeral containers are never restarted).
     Done,
 }
@@ -194,37 +200,69 @@ pub(crate) struct Ctr {
     backoff: Backoff,
     oom_adj: i64,
     epoch: u32,
+    /// Since its last exit: when it had been seen ready, and when the kubelet saw it exit (the
+    /// pod is Ready in between, though the container is gone: the API lags the runtime).
+    last_ready: Option<(u64, u64)>,
 }
 
 impl Ctr {
     fn usage_at(&self, t: u64) -> u64 {
-        let CState::Running { since } = self.state else {
-            return 0;
-        };
-        let el = t.saturating_sub(since);
-        let base = if el >= self.warmup {
-            self.working_set
-        } else {
-            (u128::from(self.working_set) * u128::from(el) / u128::from(self.warmup.max(1))) as u64
-        };
-        base.saturating_add(self.leak_bytes(t))
+        self.usage_at_ms(t * 1000)
     }
 
-    /// What the leak holds at `t`: the leaker's curve from its own start, nothing after its
-    /// deadline (the leaker frees its memory by itself then).
+    /// The working set at instant `ms`: warming up linearly to its figure, plus the leak.
+    fn usage_at_ms(&self, ms: u64) -> u64 {
+        let CState::Running { since_ms } = self.state else {
+            return 0;
+        };
+        let el = ms.saturating_sub(since_ms);
+        let warmup = self.warmup * 1000;
+        let base = if el >= warmup {
+            self.working_set
+        } else {
+            (u128::from(self.working_set) * u128::from(el) / u128::from(warmup.max(1))) as u64
+        };
+        base.saturating_add(self.leak_bytes_ms(ms))
+    }
+
+    /// What the leak holds at second `t`.
     pub fn leak_bytes(&self, t: u64) -> u64 {
+        self.leak_bytes_ms(t * 1000)
+    }
+
+    /// What the leak holds at instant `ms`: the leaker's curve from its own start, nothing after
+    /// its deadline (the leaker frees its memory by itself then).
+    fn leak_bytes_ms(&self, ms: u64) -> u64 {
         match (&self.leak, self.state) {
-            (Some(l), CState::Running { since }) if t < l.deadline => l
+            (Some(l), CState::Running { since_ms }) if ms < l.deadline * 1000 => l
                 .curve
-                .bytes_at(StdDuration::from_secs(t.saturating_sub(since))),
+                .bytes_at(StdDuration::from_millis(ms.saturating_sub(since_ms))),
             _ => 0,
         }
     }
 
+    /// The instant in `(from, to]` at which the container reaches `limit`, if it does: its
+    /// working set only grows while it runs, so a bisection finds the first millisecond.
+    fn reaches(&self, limit: u64, from: u64, to: u64) -> Option<u64> {
+        if self.usage_at_ms(to) < limit {
+            return None;
+        }
+        let (mut lo, mut hi) = (from, to);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.usage_at_ms(mid) >= limit {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(hi)
+    }
+
     fn is_dynamic(&self, t: u64) -> bool {
         match self.state {
-            CState::Running { since } => {
-                t.saturating_sub(since) < self.warmup
+            CState::Running { since_ms } => {
+                (t * 1000).saturating_sub(since_ms) < self.warmup * 1000
                     || self.leak.as_ref().is_some_and(|l| t <= l.deadline)
             }
             _ => false,
@@ -253,6 +291,8 @@ pub(crate) struct Pod {
     priority: i32,
     ready_after: u64,
     seq: u64,
+    /// The instant (internal ms) its ReplicaSet created it.
+    created_ms: u64,
     next_try: u64,
     unschedulable_reported: bool,
     in_dynamic: bool,

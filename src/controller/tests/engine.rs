@@ -45,7 +45,8 @@ async fn a_run_is_protected_only_while_it_may_leak_and_ends_waitable() {
     let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let recorder = Recorder::start(handle, &run, json!({"oomsday.dev/allow": "true"}));
     let (_leader_tx, leader_rx) = watch::channel(true);
-    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| SimCluster::new(&model, 7));
+    // Seed 1: a history in which the kubelet evicts a checkout pod (a third of the seeds do).
+    let executor = EngineExecutor::new(move |_: Option<ForRun<'_>>| SimCluster::new(&model, 1));
     let ctx = Arc::new(context(
         Client::new(svc, "default"),
         leader_rx,

@@ -42,7 +42,7 @@ pub(crate) fn oom_badness(usage: u64, capacity: u64, oom_score_adj: i64) -> i64 
 
 /// The kubelet's restart back-off for one container: client-go's `flowcontrol.Backoff` as the
 /// kubelet configures it (`NewBackOff(10s, MaxContainerBackOff = 300s)`, no jitter). `window` is
-/// the current back-off (0: no entry yet), `updated` when it was last raised.
+/// the current back-off in ms (0: no entry yet), `updated` the instant (ms) it was last raised.
 /// <https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts>
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Backoff {
@@ -50,49 +50,74 @@ pub(crate) struct Backoff {
     pub updated: u64,
 }
 
-const BACKOFF_INITIAL: u64 = 10;
-const BACKOFF_MAX: u64 = 300;
+const BACKOFF_INITIAL_MS: u64 = 10_000;
+const BACKOFF_MAX_MS: u64 = 300_000;
+
+/// The pod lifecycle event generator relists the runtime every second (`plegRelistPeriod`), on
+/// the node's own phase (`phase`, ms within the second): the first relist at or after `ms`.
+pub(crate) fn next_relist(ms: u64, phase: u64) -> u64 {
+    let rem = (ms + 1000 - phase % 1000) % 1000;
+    if rem == 0 { ms } else { ms + 1000 - rem }
+}
+
+/// How long after a container's exit the runtime reports it to a relist, and how long the sync
+/// that follows takes to have the new container running: measured on the bed (the
+/// oom-or-evict campaign's first restarts came 0.38–1.53 s after the kill, on each node's
+/// one-second grid), 0.3 s and 0.1 s put every one of them on the right relist.
+const EXIT_NOTICED_MS: u64 = 300;
+const RESTART_MS: u64 = 100;
+
+/// When the kubelet sees a container that exited at `finished` (ms) gone: at the first relist
+/// after the runtime reports the exit. Until then the pod's status still says it is running.
+pub(crate) fn exit_seen(finished: u64, relist_phase: u64) -> u64 {
+    next_relist(finished + EXIT_NOTICED_MS, relist_phase)
+}
 
 /// The pod worker's delay before it syncs a pod again after a sync failed (the container is in
 /// back-off): `wait.Jitter(backOffPeriod = 10s, workerBackOffPeriodJitterFactor = 0.5)`, 10–15 s
-/// (pkg/kubelet/pod_workers.go). `r` in 0..=5 comes from the simulator's seeded RNG.
+/// (pkg/kubelet/pod_workers.go). `r` in 0..=5000 (ms) comes from the simulator's seeded RNG.
 pub(crate) fn pod_worker_requeue(r: u64) -> u64 {
-    10 + r.min(5)
+    10_000 + r.min(5_000)
 }
 
-/// When the kubelet restarts a container that exited at `finished`, and the back-off after.
+/// When the kubelet has restarted a container that exited at `finished` (ms), the back-off
+/// after, and whether the restart waited out a back-off (CrashLoopBackOff).
 ///
-/// The exit is noticed by the PLEG relist (every second), which syncs the pod at `finished + 1`.
-/// A sync restarts the container unless it is still within the back-off window counted from
-/// the exit (`IsInBackOffSince(finished)`); if it is, the sync fails with CrashLoopBackOff and
-/// the pod worker tries again after [`pod_worker_requeue`]. The restart raises the back-off:
+/// The exit is noticed by the next PLEG relist (`relist_phase`: the node's), which syncs the
+/// pod. A sync restarts the container unless it is still within the back-off window counted
+/// from the exit (`IsInBackOffSince(finished)`); if it is, the sync fails with CrashLoopBackOff
+/// and the pod worker tries again after [`pod_worker_requeue`]. The restart raises the back-off:
 /// 10 s the first time, then doubling to 300 s; an entry last raised more than 2 × 300 s before
 /// the exit is forgotten, so a container that ran 10 minutes starts over at 10 s.
 ///
-/// So the first crash restarts at once (about a second), the second after 10–15 s, the third
-/// after 20–30 s: the recordings' "about 1 s, then 14 s, then 23 s".
+/// So the first crash restarts at once (on the relist grid, 0.4–1.4 s), the second after
+/// 10–15 s, the third after 20–30 s: the recordings' "about 1 s, then 14 s, then 23 s".
 pub(crate) fn restart_at(
     b: Backoff,
     finished: u64,
+    relist_phase: u64,
     mut requeue: impl FnMut() -> u64,
-) -> (u64, Backoff) {
-    let expired = b.window == 0 || finished.saturating_sub(b.updated) > 2 * BACKOFF_MAX;
+) -> (u64, Backoff, bool) {
+    let expired = b.window == 0 || finished.saturating_sub(b.updated) > 2 * BACKOFF_MAX_MS;
     let window = if expired { 0 } else { b.window };
-    let mut sync = finished + 1;
+    let mut sync = exit_seen(finished, relist_phase);
+    let mut waited = false;
     while sync - finished < window {
         sync += requeue();
+        waited = true;
     }
     let next = if expired {
-        BACKOFF_INITIAL
+        BACKOFF_INITIAL_MS
     } else {
-        (b.window * 2).min(BACKOFF_MAX)
+        (b.window * 2).min(BACKOFF_MAX_MS)
     };
     (
-        sync,
+        sync + RESTART_MS,
         Backoff {
             window: next,
             updated: sync,
         },
+        waited,
     )
 }
 

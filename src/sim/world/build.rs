@@ -18,7 +18,7 @@ impl Settings {
             system_mem: k.system_memory.bytes(),
             kubelet_restart: s(k.kubelet_restart_delay).max(1),
             max_pods: k.max_pods,
-            container_start: s(k.container_start),
+            container_start_ms: k.container_start.std().as_millis() as u64,
             status_every: s(k.node_status_update_frequency).max(1),
             allocatable_signal: k.enforce_node_allocatable,
         }
@@ -110,6 +110,9 @@ fn fresh_node(
         // Derived, not drawn: the seeds' other draws (and so their histories) stay as they were.
         status_ms: rng.derive(0x5747) % 1000,
         hk_ms: rng.derive(0x686b) % 1000,
+        relist_ms: rng.derive(0x706c_6567) % 1000,
+        // 0.75–1.25 × the model's start, drawn once per node and seed.
+        start_ms: s.container_start_ms * (750 + rng.derive(0x7374_6d73) % 501) / 1000,
         usage_before: other.working_set.bytes(),
         memcg: false,
         watched: false,
@@ -329,7 +332,7 @@ impl World {
                 continue;
             }
             for c in 0..self.pods[p].ctrs.len() {
-                self.start_container(p, c, 0);
+                self.start_container(p, c, 0, 0);
             }
         }
     }

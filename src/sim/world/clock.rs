@@ -23,8 +23,18 @@ impl World {
     }
 
     pub(super) fn emit(&mut self, t: u64, event: Happening) {
+        self.emit_ms(t * 1000, event);
+    }
+
+    /// Emits at instant `ms` of the current step (no later than its end); the step's
+    /// observations are put in time order when it ends.
+    pub(super) fn emit_ms(&mut self, ms: u64, event: Happening) {
         if !self.quiet {
-            let at = self.time_of(t);
+            let secs = ms / 1000;
+            let at = self
+                .time_of(secs)
+                .checked_add(jiff::SignedDuration::from_millis((ms % 1000) as i64))
+                .unwrap_or_else(|_| self.time_of(secs));
             self.observations.push(Observation::new(at, event));
         }
     }
@@ -79,6 +89,9 @@ impl World {
             self.post_node_status(n, t);
         }
         self.report_status();
+        // Within the step, what came earlier in the second is observed first (stable: the
+        // same instant keeps the order it was emitted in).
+        self.observations.sort_by_key(|o| o.at);
     }
 
     pub(super) fn drain_timers(&mut self, t: u64) {
@@ -92,10 +105,11 @@ impl World {
                     let p = &self.pods[pod];
                     let ok = p.phase == PodPhase::Bound
                         && p.ctrs[ctr].epoch == epoch
-                        && matches!(p.ctrs[ctr].state, CState::Waiting { .. })
                         && p.node.is_some_and(|n| self.nodes[n].kubelet_alive);
-                    if ok {
-                        self.start_container(pod, ctr, at);
+                    if let (true, CState::Waiting { until_ms }) = (ok, p.ctrs[ctr].state) {
+                        // A start the kubelet could not make on time (it was away) is now.
+                        let at_ms = until_ms.clamp((at - 1) * 1000 + 1, at * 1000);
+                        self.start_container(pod, ctr, at, at_ms);
                     }
                 }
                 Timer::KubeletRestart { node, inc } => {

@@ -65,10 +65,11 @@ impl World {
             leak: Some(leak),
             leaker: true,
             ephemeral: true,
-            state: CState::Waiting { until: t },
+            state: CState::Waiting { until_ms: t * 1000 },
             usage: 0,
             restarts: 0,
             backoff: Backoff::default(),
+            last_ready: None,
             oom_adj: 0,
             epoch: 0,
         };
@@ -81,7 +82,7 @@ impl World {
             ..ctr
         });
         let c = self.pods[p].ctrs.len() - 1;
-        self.start_container(p, c, t);
+        self.start_container(p, c, t, t * 1000);
         self.report_status();
     }
 

@@ -6,9 +6,11 @@
 use super::*;
 
 impl World {
-    pub(super) fn start_container(&mut self, p: PodId, c: usize, t: u64) {
+    /// Container `c` of pod `p` starts at instant `at_ms`, within second `t`.
+    pub(super) fn start_container(&mut self, p: PodId, c: usize, t: u64, at_ms: u64) {
         let ctr = &mut self.pods[p].ctrs[c];
-        ctr.state = CState::Running { since: t };
+        ctr.state = CState::Running { since_ms: at_ms };
+        ctr.last_ready = None;
         ctr.epoch += 1;
         if !self.pods[p].in_dynamic {
             self.pods[p].in_dynamic = true;
@@ -45,11 +47,13 @@ impl World {
         }
     }
 
-    /// Recomputes the memory of containers that are still changing; kills those at their limit.
+    /// Recomputes the memory of containers that are still changing; kills those that reached
+    /// their limit during the step, in the order they reached it.
     pub(super) fn update_dynamic(&mut self) {
         let t = self.clock;
         let list = std::mem::take(&mut self.dynamic);
         let mut keep = Vec::with_capacity(list.len());
+        let mut at_limit: Vec<(u64, PodId, usize)> = Vec::new();
         for p in list {
             if self.pods[p].phase == PodPhase::Gone {
                 self.pods[p].in_dynamic = false;
@@ -58,9 +62,9 @@ impl World {
             let mut still = false;
             for c in 0..self.pods[p].ctrs.len() {
                 let ctr = &self.pods[p].ctrs[c];
-                if !matches!(ctr.state, CState::Running { .. }) {
+                let CState::Running { since_ms } = ctr.state else {
                     continue;
-                }
+                };
                 // An ephemeral leaker exits by itself at its deadline (exit 0, `Completed`, and
                 // never restarted); a sidecar one frees its memory and idles until reverted.
                 if ctr.ephemeral && ctr.leak.as_ref().is_some_and(|l| t >= l.deadline) {
@@ -70,16 +74,15 @@ impl World {
                     ctr.epoch += 1;
                     continue;
                 }
-                let u = ctr.usage_at(t);
                 // The cgroup limit: a container that reaches it is OOM-killed by the kernel.
                 // https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#memory-limits
-                if let Some(limit) = ctr.mem.limit
-                    && u >= limit
-                {
-                    self.set_usage(p, c, limit);
-                    self.oom_kill(p, c, t, false);
+                let from = since_ms.max((t - 1) * 1000);
+                if let Some(kill_ms) = ctr.mem.limit.and_then(|l| ctr.reaches(l, from, t * 1000)) {
+                    at_limit.push((kill_ms, p, c));
+                    still = true;
                     continue;
                 }
+                let u = ctr.usage_at(t);
                 self.set_usage(p, c, u);
                 still |= self.pods[p].ctrs[c].is_dynamic(t);
             }
@@ -90,9 +93,92 @@ impl World {
                 self.sample_leak(p, t);
             }
         }
+        at_limit.sort_unstable();
+        for (kill_ms, p, c) in at_limit {
+            self.kill_at_limit(p, c, kill_ms);
+        }
         // Containers started during this pass were pushed onto the (now empty) list.
         keep.append(&mut self.dynamic);
         self.dynamic = keep;
+    }
+
+    /// The kernel kills container `c` of pod `p`, which reached its limit at instant `kill_ms`
+    /// of this step. On a node whose kubelet is woken by the kernel's memory threshold
+    /// notification, the pods' working set just before the kill (the container at its limit,
+    /// the others where they were then) may cross the eviction threshold: the eviction manager
+    /// synchronizes at that crossing and sees the container still holding its memory, so it
+    /// may evict its pod (the recordings' "OOM-killed and evicted" status) or another one.
+    fn kill_at_limit(&mut self, p: PodId, c: usize, kill_ms: u64) {
+        let t = self.clock;
+        let ctr = &self.pods[p].ctrs[c];
+        let (Some(limit), CState::Running { .. }) = (ctr.mem.limit, ctr.state) else {
+            return;
+        };
+        if self.pods[p].phase != PodPhase::Bound {
+            return;
+        }
+        let Some(n) = self.pods[p].node else {
+            return;
+        };
+        if !(self.nodes[n].memcg && self.nodes[n].kubelet_alive) {
+            self.set_usage(p, c, limit);
+            self.oom_kill(p, c, kill_ms, false);
+            return;
+        }
+        self.node_at(n, kill_ms);
+        self.set_usage(p, c, limit);
+        if self.memcg_fires(n) {
+            self.synchronize(n, t, false, kill_ms % 1000);
+        }
+        self.nodes[n].below = self.threshold_met(n);
+        if self.pods[p].phase == PodPhase::Gone {
+            // Evicted at the crossing: the kernel's kill still comes, and the pod's last status
+            // shows both; it is not restarted.
+            let ctr = &self.pods[p].ctrs[c];
+            let (container, leaker, restart_count) = (ctr.name.clone(), ctr.leaker, ctr.restarts);
+            let pod = self.pod_ref(p);
+            self.emit(
+                t,
+                Happening::OomKilled {
+                    pod,
+                    container,
+                    leaker,
+                    restart_count,
+                },
+            );
+        } else {
+            self.oom_kill(p, c, kill_ms, false);
+        }
+        // Back to the end of the step for everything else on the node.
+        self.node_at(n, t * 1000);
+    }
+
+    /// Sets every running container on node `n` below its limit to its working set at `ms`.
+    fn node_at(&mut self, n: NodeId, ms: u64) {
+        for i in 0..self.nodes[n].pods.len() {
+            let q = self.nodes[n].pods[i];
+            for k in 0..self.pods[q].ctrs.len() {
+                let ctr = &self.pods[q].ctrs[k];
+                if !matches!(ctr.state, CState::Running { .. }) {
+                    continue;
+                }
+                let u = ctr.usage_at_ms(ms);
+                let u = ctr.mem.limit.map_or(u, |l| u.min(l));
+                self.set_usage(q, k, u);
+            }
+        }
+    }
+
+    /// While container `c` of pod `p`, exiting at `at_ms`, still counts as ready: from when it
+    /// was seen ready until the kubelet's relist sees the exit (the API lags the runtime).
+    fn ready_until_seen(&self, p: PodId, c: usize, at_ms: u64) -> Option<(u64, u64)> {
+        let CState::Running { since_ms } = self.pods[p].ctrs[c].state else {
+            return None;
+        };
+        let relist = self.pods[p].node.map_or(0, |n| self.nodes[n].relist_ms);
+        let from = self.ready_from(p, &self.pods[p].ctrs[c], since_ms);
+        let until = crate::sim::kubelet::exit_seen(at_ms, relist);
+        (from < until).then_some((from, until))
     }
 
     /// The kernel killed container `c` of pod `p`: at its own limit, or as the node's (or the
@@ -106,8 +192,11 @@ impl World {
     /// which is the whole container for a single-process one such as the leaker; the model has no
     /// processes, so a multi-process container on v1 is where it is wrong (one worker would die
     /// and the container live on).
-    pub(super) fn oom_kill(&mut self, p: PodId, c: usize, t: u64, system: bool) {
+    pub(super) fn oom_kill(&mut self, p: PodId, c: usize, at_ms: u64, system: bool) {
+        let t = at_ms.div_ceil(1000);
         self.set_usage(p, c, 0);
+        let relist = self.pods[p].node.map_or(0, |n| self.nodes[n].relist_ms);
+        self.pods[p].ctrs[c].last_ready = self.ready_until_seen(p, c, at_ms);
         let (name, leaker, restarts, ephemeral, backing_off) = {
             let rng = &mut self.rng;
             let ctr = &mut self.pods[p].ctrs[c];
@@ -119,12 +208,13 @@ impl World {
                 ctr.state = CState::Done;
             } else {
                 ctr.restarts += 1;
-                let (at, b) = crate::sim::kubelet::restart_at(ctr.backoff, t, || {
-                    crate::sim::kubelet::pod_worker_requeue(rng.below(6))
-                });
-                backing_off = at > t + 1;
+                let (at, b, waited) =
+                    crate::sim::kubelet::restart_at(ctr.backoff, at_ms, relist, || {
+                        crate::sim::kubelet::pod_worker_requeue(rng.below(5_001))
+                    });
+                backing_off = waited;
                 ctr.backoff = b;
-                ctr.state = CState::Waiting { until: at };
+                ctr.state = CState::Waiting { until_ms: at };
             }
             (
                 ctr.name.clone(),
@@ -169,10 +259,10 @@ impl World {
                     },
                 );
             }
-            if let CState::Waiting { until } = self.pods[p].ctrs[c].state {
+            if let CState::Waiting { until_ms } = self.pods[p].ctrs[c].state {
                 let epoch = self.pods[p].ctrs[c].epoch;
                 self.timer(
-                    until,
+                    until_ms.div_ceil(1000),
                     Timer::CtrStart {
                         pod: p,
                         ctr: c,
@@ -217,7 +307,7 @@ impl World {
             let Some((p, c)) = self.oom_victim(n) else {
                 break;
             };
-            self.oom_kill(p, c, t, false);
+            self.oom_kill(p, c, t * 1000, false);
         }
     }
 
@@ -234,7 +324,7 @@ impl World {
             let Some((p, c)) = self.oom_victim(n) else {
                 break;
             };
-            self.oom_kill(p, c, t, true);
+            self.oom_kill(p, c, t * 1000, true);
         }
     }
 
@@ -305,7 +395,7 @@ impl World {
                 self.timer(t + 10, Timer::KubeletRestart { node: n, inc });
                 return;
             };
-            self.oom_kill(p, c, t, true);
+            self.oom_kill(p, c, t * 1000, true);
         }
         let node = &mut self.nodes[n];
         node.kubelet_alive = true;
@@ -348,10 +438,10 @@ impl World {
         for i in 0..self.nodes[n].pods.len() {
             let p = self.nodes[n].pods[i];
             for c in 0..self.pods[p].ctrs.len() {
-                if let CState::Waiting { until } = self.pods[p].ctrs[c].state {
+                if let CState::Waiting { until_ms } = self.pods[p].ctrs[c].state {
                     let epoch = self.pods[p].ctrs[c].epoch;
                     self.timer(
-                        until.max(t),
+                        until_ms.div_ceil(1000).max(t),
                         Timer::CtrStart {
                             pod: p,
                             ctr: c,

@@ -464,9 +464,15 @@ fn best_effort_pods_sent_before_the_taint_are_rejected_at_admission() {
                 assert_eq!(message, "The node had condition: [MemoryPressure]. ");
                 assert!(pod.target);
                 // The kubelet sees pressure, the API (and so the scheduler) does not yet.
+                // (The API may have it by the end of that second: the status post can come
+                // later in the second than the rejection.)
                 let t = secs_of(&w, o);
                 let s = state.iter().find(|s| s.0 == t).unwrap();
-                assert!(s.1 && !s.2, "seed {seed}: rejected at {t}: {s:?}");
+                let before = state.iter().find(|s| s.0 == t - 1).unwrap();
+                assert!(
+                    s.1 && !before.2,
+                    "seed {seed}: rejected at {t}: {s:?} {before:?}"
+                );
                 any = true;
             }
         }
@@ -484,10 +490,13 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
     let obs = run(&mut w, 90, |w, _| {
         fewest = fewest.min(w.budget_status(pdb_id(0), w.clock).0);
         for &p in &w.workloads[wl_id(0)].pods {
-            let waiting = w.pods[p]
-                .ctrs
-                .iter()
-                .any(|c| c.leaker && matches!(c.state, CState::Waiting { .. }));
+            // Once the kubelet's relist has seen the exit: until then the API still says
+            // Ready.
+            let waiting = w.pods[p].ctrs.iter().any(|c| {
+                c.leaker
+                    && matches!(c.state, CState::Waiting { .. })
+                    && c.last_ready.is_none_or(|(_, seen)| seen <= w.clock * 1000)
+            });
             if waiting && w.pod_ready(p, w.clock) {
                 waiting_ready += 1;
             }
@@ -517,13 +526,14 @@ fn crash_loop_restarts_after_a_second_then_backs_off_and_the_pod_is_not_ready_me
         .filter(|p| p[0].0 && !p[1].0)
         .map(|p| p[1].1 - p[0].1)
         .collect();
+    // The happenings carry whole seconds; the restart comes 0.4–1.4 s after the kill.
     assert!(gaps.len() >= 3, "{seq:?}");
-    assert_eq!(gaps[0], 1, "{gaps:?}");
-    assert!((11..=16).contains(&gaps[1]), "{gaps:?}");
-    assert!((21..=31).contains(&gaps[2]), "{gaps:?}");
-    // Killed at the limit 3–4 s after each start (8 + 16 t + the leaker's own footprint).
+    assert!((0..=2).contains(&gaps[0]), "{gaps:?}");
+    assert!((10..=17).contains(&gaps[1]), "{gaps:?}");
+    assert!((20..=32).contains(&gaps[2]), "{gaps:?}");
+    // Killed at the limit 3.4 s after each start (8 + 16 t + the leaker's own footprint).
     for p in seq.windows(2).filter(|p| !p[0].0 && p[1].0) {
-        assert_eq!(p[1].1 - p[0].1, 4, "{seq:?}");
+        assert!((3..=4).contains(&(p[1].1 - p[0].1)), "{seq:?}");
     }
 }
 
@@ -556,12 +566,20 @@ fn a_rollout_surges_one_pod_at_a_time_and_keeps_every_replica_available() {
     };
     let mut done = None;
     run(&mut w, 10, |w, _| check(w, &mut done));
-    assert_eq!(done, Some(t0 + 3), "one pod a second");
+    // Each step of the rollout: the new pod's start (0.7–1.3 s), the kubelet seeing it at its
+    // next relist, the controllers' reaction: 3.1–5.6 s for three pods on the bed.
+    assert!(
+        done.is_some_and(|d| (t0 + 3..=t0 + 8).contains(&d)),
+        "{done:?}"
+    );
     let t1 = w.clock;
     revert(&mut w);
     let mut back = None;
     let obs = run(&mut w, 10, |w, _| check(w, &mut back));
-    assert_eq!(back, Some(t1 + 3));
+    assert!(
+        back.is_some_and(|d| (t1 + 3..=t1 + 8).contains(&d)),
+        "{back:?}"
+    );
     // The revert reuses the first ReplicaSet: its pods carry its hash again.
     let hash = &w.workloads[wl_id(0)].rs[&0].hash;
     assert!(
@@ -589,18 +607,33 @@ fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        starts.iter().map(|s| s.1).collect::<Vec<_>>(),
-        [t0 + 1, t0 + 2, t0 + 3]
-    );
+    // One pod after another: each starts 0.7–1.3 s after its creation, which follows the one
+    // before it becoming Ready at the kubelet's next relist.
+    let at: Vec<u64> = starts.iter().map(|s| s.1).collect();
+    assert_eq!(at.len(), 3, "{at:?}");
+    assert!((t0 + 1..=t0 + 2).contains(&at[0]), "{at:?}");
+    for step in at.windows(2) {
+        assert!((1..=3).contains(&(step[1] - step[0])), "{at:?}");
+    }
     for (pod, start) in &starts {
-        for o in &obs {
-            if let Happening::LeakerBytes { pod: p, bytes } = &o.happening
-                && p == pod
-            {
-                let k = secs_of(&w, o) - start;
-                assert_eq!(*bytes, (8 + 48 * k) * MI, "{pod} at +{k}s");
-            }
+        let samples: Vec<(u64, u64)> = obs
+            .iter()
+            .filter_map(|o| match &o.happening {
+                Happening::LeakerBytes { pod: p, bytes } if p == pod => {
+                    Some((secs_of(&w, o), *bytes))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(samples.len() > 3, "{pod}: {samples:?}");
+        // Started within the second before its first look: 8 MiB plus under a second's leak.
+        assert_eq!(samples[0].0, *start);
+        assert!((8 * MI..=56 * MI).contains(&samples[0].1), "{samples:?}");
+        // Then 48 MiB a second, on the curve from its own start.
+        for pair in samples.windows(2) {
+            let grown = (pair[1].1 - pair[0].1) as i64;
+            let want = (48 * MI * (pair[1].0 - pair[0].0)) as i64;
+            assert!((grown - want).abs() <= 2, "{pod}: {samples:?}");
         }
     }
 }
@@ -652,7 +685,9 @@ fn workload_samples_and_leaker_pods_follow_the_rollouts() {
         .find(|(s, e)| *s >= t && matches!(e, Happening::LeakerPods { live: 0 }))
         .map(|(s, _)| *s)
         .expect("no leaker left");
-    assert_eq!((clean - t, gone - t), (3, 3));
+    // Three steps of the rollout (see `a_rollout_surges_one_pod_at_a_time…`).
+    assert_eq!(clean, gone);
+    assert!((3..=8).contains(&(clean - t)), "{}", clean - t);
 }
 
 /// A snapshot's model: named nodes (one cordoned, one loaded by pods the model does not model),

@@ -46,7 +46,7 @@ fn the_real_node_is_derived_from_its_api_objects() {
     assert_eq!(k.housekeeping_interval, Duration::from_secs(10));
     assert_eq!(k.max_pods, 110);
     // The leaker's image is on the node: no pull.
-    assert_eq!(k.container_start, Duration::from_secs(1));
+    assert_eq!(k.container_start, Duration(StdDuration::from_millis(600)));
     // Outside the pods: the node's working set minus the pods' (no kubelet/runtime system
     // containers in this Summary, so the model's kubelet figure stays).
     assert_eq!(k.kubelet_memory, KubeletSettings::default().kubelet_memory);
