@@ -136,24 +136,27 @@ impl World {
             .max()
     }
 
-    /// When the ReplicaSet controller creates a pod this step: up to 0.3 s (the controllers'
-    /// queues; 0.0–0.38 s, 0.15 s on average, over 26 rollout steps on the bed) after what made it, which is a pod of
-    /// the workload becoming Ready within the step when one did (a rollout's next step), else
-    /// the step's own instant (a template change, an eviction, a deletion).
-    fn creation_ms(&self, wl: WorkloadId, salt: u64) -> u64 {
+    /// The latest instant within this step at which a pod of workload `wl` became Ready, if
+    /// one did: what the controllers react to, and when the run sees it.
+    pub(super) fn readied_this_step(&self, wl: WorkloadId) -> Option<u64> {
         let now = self.clock * 1000;
-        let ready = self.workloads[wl]
+        self.workloads[wl]
             .pods
             .iter()
             .filter_map(|&p| self.ready_since(p))
             .filter(|&ms| ms <= now && ms + 1000 > now)
-            .max();
-        let cause = ready.unwrap_or(now);
+            .max()
+    }
+
+    /// When the ReplicaSet controller creates a pod this step, after `cause`: up to 0.3 s (the
+    /// controllers' queues; 0.0–0.38 s, 0.15 s on average, over 26 rollout steps on the bed).
+    fn creation_ms(&self, cause: u64, salt: u64) -> u64 {
         cause + self.rng.derive(salt ^ 0x7265_6163) % 301
     }
 
     /// A new pod of revision `rev`'s ReplicaSet.
-    pub(super) fn create_pod(&mut self, wl: WorkloadId, rev: u32) {
+    /// `cause`: the instant it reacts to (see [`Self::replica_set_sync`]).
+    pub(super) fn create_pod(&mut self, wl: WorkloadId, rev: u32, cause: u64) {
         let t = self.clock;
         let ns = self.workloads[wl].namespace.clone();
         let ranges: Vec<&LimitRangeModel> = self
@@ -177,7 +180,7 @@ impl World {
         let name = unused_pod_name(&self.names, &mut self.rng, &w.name, &rs.hash);
         self.names.insert(name.clone());
         self.pod_seq += 1;
-        let created_ms = self.creation_ms(wl, self.pod_seq);
+        let created_ms = self.creation_ms(cause, self.pod_seq);
         let w = &self.workloads[wl];
         let pod = Pod {
             name,
@@ -325,8 +328,12 @@ impl World {
                 .collect();
             let want = want as usize;
             if have.len() < want {
+                // What made the pods: a pod of the workload becoming Ready within the step (a
+                // rollout's next step), else the step's own instant (a template change, an
+                // eviction, a deletion). Once per sync: the new pods are not Ready.
+                let cause = self.readied_this_step(wl).unwrap_or(t * 1000);
                 for _ in have.len()..want {
-                    self.create_pod(wl, rev);
+                    self.create_pod(wl, rev, cause);
                 }
             } else if have.len() > want {
                 let mut v: Vec<(u8, Reverse<u64>, PodId)> = have

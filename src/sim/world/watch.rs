@@ -72,23 +72,20 @@ impl World {
         let wl = target.wl;
         // A pod that became Ready within the second is seen when it did (the kubelet's relist),
         // not at the second's end, and so is what the controllers did about it (an old pod
-        // deleted).
-        let ms = self.workloads[wl]
-            .pods
-            .iter()
-            .filter_map(|&p| self.ready_since(p))
-            .filter(|&ms| ms + 1000 > t * 1000 && ms <= t * 1000)
-            .max()
-            .unwrap_or(t * 1000);
+        // deleted). Looked up only when there is something to emit.
+        let at = |w: &Self| w.readied_this_step(wl).unwrap_or(t * 1000);
         let sample = self.workload_sample(wl, t);
+        let mut ms = None;
         if self.last_workload.as_ref() != Some(&sample) {
             self.last_workload = Some(sample.clone());
-            self.emit_ms(ms, sample);
+            let m = *ms.get_or_insert_with(|| at(self));
+            self.emit_ms(m, sample);
         }
         let live = self.leaker_pods(wl);
         if self.last_leaker_pods != Some(live) {
             self.last_leaker_pods = Some(live);
-            self.emit_ms(ms, Happening::LeakerPods { live });
+            let m = *ms.get_or_insert_with(|| at(self));
+            self.emit_ms(m, Happening::LeakerPods { live });
         }
         if self.last_budget.len() != target.pdbs.len() {
             self.last_budget = vec![None; target.pdbs.len()];
