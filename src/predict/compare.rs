@@ -24,7 +24,8 @@ pub struct Row {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
     /// When they split: how many runs took the history the observed value belongs to (0: it
-    /// is in neither).
+    /// is in neither). Whether it happened at all is such a split when the runs disagree on
+    /// it: an outcome without it is in the history of the runs without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_in: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,13 +144,21 @@ impl Row {
             _ => measure.tolerance_text().map(|_| false),
         };
         let groups = f.map(|f| f.groups.clone()).unwrap_or_default();
-        let observed_in = observed.and_then(|o| super::history_of(&groups, measure, o));
+        let (runs, of) = (f.map_or(0, |f| f.runs), p.seeds.len() as u32);
+        let observed_in = match observed {
+            Some(o) if !groups.is_empty() => super::history_of(&groups, measure, o),
+            // Where the runs split on whether it happened at all (an eviction in 12 of 21
+            // runs), that is a history too, and the outcome took one side of it.
+            Some(_) if predicted.is_none() && runs > 0 => Some(runs),
+            None if predicted.is_some() && runs < of => Some(of - runs),
+            _ => None,
+        };
         Row {
             measure,
             predicted,
             range: f.and_then(|f| f.range),
-            runs: f.map_or(0, |f| f.runs),
-            of: p.seeds.len() as u32,
+            runs,
+            of,
             groups,
             observed_in,
             observed,
@@ -210,7 +219,8 @@ impl Row {
 }
 
 /// A prediction as a table shows it: the median and the range, or how few runs had it; when
-/// the runs split, each history with its runs: `8.0 s (3.0 s in 8 runs, 8.0–23.0 s in 13)`.
+/// the runs split, each history with its runs: `8.0 s (3.0 s in 8 runs, 8.0–23.0 s in 13)`,
+/// and those without it: `T+82.0 s (T+24.0 s in 6, T+82.0 s in 6 runs, none in 9)`.
 pub(super) fn predicted_text(
     m: Measure,
     (median, range): (Option<f64>, Option<(f64, f64)>),
@@ -232,6 +242,10 @@ pub(super) fn predicted_text(
         .collect::<Vec<_>>()
         .join(", ");
     match (median, range) {
+        // The runs without it are a history too: say how many.
+        (Some(v), _) if !groups.is_empty() && runs < of => {
+            format!("{} ({split} runs, none in {})", value(k, v), of - runs)
+        }
         (Some(v), _) if !groups.is_empty() => format!("{} ({split} runs)", value(k, v)),
         (None, _) if !groups.is_empty() => format!("none ({runs} of {of} runs: {split})"),
         (Some(v), Some(r)) if (r.1 - r.0).abs() > 1e-9 => format!("{} ({})", value(k, v), span(r)),

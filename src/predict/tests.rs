@@ -210,6 +210,59 @@ fn a_comparison_judges_each_measure_by_the_calibrations_tolerance() {
     assert!(c.within < c.judged);
 }
 
+#[test]
+fn an_outcome_without_it_is_in_the_history_of_the_runs_without_it() {
+    // Four of seven runs evict (two early, two late); three do not.
+    let firsts = [
+        Some(22.0),
+        Some(22.0),
+        Some(80.0),
+        Some(80.0),
+        None,
+        None,
+        None,
+    ];
+    let runs: Vec<_> = (1..)
+        .zip(firsts)
+        .map(|(s, f)| {
+            let m = measures(f, u32::from(f.is_some()), Verdict::Failed);
+            (s, m, Series::default())
+        })
+        .collect();
+    let p = Prediction::of_runs(&model(), &runs).unwrap();
+    let row_of = |r: &crate::engine::RunRecord, m: Measure| {
+        let c = Comparison::new(&p, r, Measures::of(r));
+        c.rows.into_iter().find(|r| r.measure == m).unwrap()
+    };
+    let quiet = record(spec(json!({})), vec![(0, Happening::workload(3, 3))]);
+    let first = row_of(&quiet, Measure::FirstEviction);
+    assert_eq!(
+        first.predicted_text(),
+        "T+80.0 s (T+22.0 s in 2, T+80.0 s in 2 runs, none in 3)"
+    );
+    assert_eq!((first.within, first.observed_in), (Some(false), Some(3)));
+    assert_eq!(first.within_text(), "no (the history of 3 of 7 runs)");
+    // An eviction at T+22 is in the early history, as before.
+    let evicted = record(
+        spec(json!({})),
+        vec![
+            (0, Happening::workload(3, 3)),
+            (
+                22,
+                Happening::PodEvicted {
+                    pod: pod("a", "n1", true),
+                    cause: DisruptionCause::TerminationByKubelet,
+                    message: String::new(),
+                },
+            ),
+        ],
+    );
+    assert_eq!(
+        row_of(&evicted, Measure::FirstEviction).observed_in,
+        Some(2)
+    );
+}
+
 /// An experiment on shop/checkout: a linear leak with no limit, `rate` and `max` as written.
 fn checkout_leak(name: &str, rate: &str, max: &str, minutes: u32) -> crate::engine::ExperimentRef {
     crate::engine::ExperimentRef {

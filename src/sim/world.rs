@@ -111,6 +111,9 @@ pub(crate) struct Node {
     api_pressure: bool,
     /// A status post is scheduled.
     status_pending: bool,
+    /// When (internal ms) the last status post cleared MemoryPressure, and the node lifecycle
+    /// controller took the taint off: a pod that waited for it is bound only then.
+    untainted_ms: u64,
     /// When a threshold was last seen met (`nodeConditionsLastObservedAt`).
     last_observed: Option<u64>,
     soft_since: Option<u64>,

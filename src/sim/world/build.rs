@@ -102,6 +102,7 @@ fn fresh_node(
         pressure: false,
         api_pressure: false,
         status_pending: false,
+        untainted_ms: 0,
         last_observed: None,
         soft_since: None,
         below: false,

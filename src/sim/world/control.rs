@@ -645,13 +645,22 @@ impl World {
 /// (see `from_kube::START_WITHOUT_PULL`).
 const NEXT_CONTAINER_MS: u64 = 250;
 
+/// From the status post that clears a node's MemoryPressure to the binding of a pod that waited
+/// for its taint to go: the node lifecycle controller removes the taint, the scheduler requeues
+/// the pod on that node update and binds it. 9–10 ms on the bed (spill-06: condition 31.571,
+/// taint gone 31.576, `Scheduled` 31.580); its container started 0.55 s later, Ready at the next
+/// relist, 1.39 s after the post.
+const UNTAINTED_TO_BOUND_MS: u64 = 10;
+
 impl World {
     /// When pod `p`, bound on node `n` now, has its first container running: the node's
-    /// container start after the pod's creation (or after now, for a pod that waited for room),
-    /// ±50 ms from pod to pod.
+    /// container start after the pod's creation (or after now, for a pod that waited for room,
+    /// or after the node's taint went, for one that waited for that), ±50 ms from pod to pod.
     fn start_ms(&self, p: PodId, n: NodeId) -> u64 {
         let pod = &self.pods[p];
-        let from = pod.created_ms.max((self.clock * 1000).saturating_sub(999));
+        let from = (pod.created_ms)
+            .max((self.clock * 1000).saturating_sub(999))
+            .max(self.nodes[n].untainted_ms + UNTAINTED_TO_BOUND_MS);
         let jitter = self.rng.derive(pod.seq ^ 0x7374_6172) % 101;
         (from + self.nodes[n].start_ms + jitter).saturating_sub(50)
     }

@@ -240,6 +240,7 @@ impl World {
             },
         );
         if !on {
+            self.nodes[n].untainted_ms = t * 1000;
             // The scheduler retries unschedulable pods when a node changes (the taint is gone).
             for &(_, _, p) in &self.pending {
                 let pod = &mut self.pods[p];
