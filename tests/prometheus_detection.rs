@@ -134,7 +134,6 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
     let leaker = leaker_binary();
     let dir = TempDir::new("prometheus");
     let leaker_port = free_port();
-    let prom_port = free_port();
 
     // The leak starts now: 8 MiB at once, 8 MiB/s, past 32 MiB after about 3 s.
     let leak_start = Time::now();
@@ -165,10 +164,8 @@ async fn a_real_prometheus_sees_the_leak_alert_fire_before_the_damage() {
     wait_http_ok(&format!("http://127.0.0.1:{leaker_port}/healthz")).await;
 
     let rules = "groups:\n  - name: oomsday-test\n    interval: 1s\n    rules:\n      - alert: LeakerBytesHigh\n        expr: oomsday_leaker_allocated_bytes > 32*1024*1024\n        for: 0s\n        labels:\n          severity: test\n";
-    let scrape = ("leaker", format!("127.0.0.1:{leaker_port}"));
-    let _prom = prometheus_in(&prometheus, &dir, prom_port, rules, scrape);
-    let prom_url = format!("http://127.0.0.1:{prom_port}");
-    wait_http_ok(&format!("{prom_url}/-/ready")).await;
+    let scrape = |_| ("leaker", format!("127.0.0.1:{leaker_port}"));
+    let (_prom, prom_url) = start_prometheus(&prometheus, &dir, rules, scrape).await;
 
     // Poll as the engine would: probes and alert checks when due, every observation into the
     // timeline, until the expected alert fires.
@@ -315,40 +312,78 @@ fn shipped_rules_pass_promtool() {
     }
 }
 
-/// Debian's `prometheus` on loopback at `port`, evaluating `rules` every second and scraping
-/// one job `(name, target)` every second, its configuration and data kept in `dir`.
-fn prometheus_in(
+/// Debian's `prometheus` on a free loopback port, evaluating `rules` every second and scraping
+/// one job `scrape(port)` = `(name, target)` every second, its configuration, data and log kept
+/// in `dir`; returned once `/-/ready` answers, with its URL. The port is free when chosen, not
+/// when Prometheus binds it (another test's process may take it in between): a Prometheus that
+/// exits because its address is in use is started again on another port, and one that fails
+/// otherwise fails the test with its log.
+async fn start_prometheus(
     prometheus: &Path,
     dir: &TempDir,
-    port: u16,
     rules: &str,
-    (job, target): (&str, String),
-) -> Guard {
+    scrape: impl Fn(u16) -> (&'static str, String),
+) -> (Guard, String) {
+    const ATTEMPTS: u32 = 5;
     std::fs::write(dir.0.join("rules.yml"), rules).expect("rules file");
-    std::fs::write(
-        dir.0.join("prometheus.yml"),
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n",
-            dir.0.join("rules.yml").display()
-        ),
-    )
-    .expect("config file");
-    Guard(
-        Command::new(prometheus)
-            .arg(format!(
-                "--config.file={}",
-                dir.0.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus"),
+    let log_path = dir.0.join("prometheus.log");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    for _ in 0..ATTEMPTS {
+        let port = free_port();
+        let (job, target) = scrape(port);
+        std::fs::write(
+            dir.0.join("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n",
+                dir.0.join("rules.yml").display()
+            ),
+        )
+        .expect("config file");
+        let mut guard = Guard(
+            Command::new(prometheus)
+                .arg(format!(
+                    "--config.file={}",
+                    dir.0.join("prometheus.yml").display()
+                ))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.0.join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--log.level=warn")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log_path).expect("prometheus log file"))
+                .spawn()
+                .expect("starting prometheus"),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = oomsday::probe::http::Url::parse(&format!("{url}/-/ready")).expect("url");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = oomsday::probe::http::get(&ready, Duration::from_secs(2)).await
+                && r.is_success()
+            {
+                return (guard, url);
+            }
+            if let Some(status) = guard.0.try_wait().expect("waiting for prometheus") {
+                let log = log();
+                assert!(
+                    log.contains("address already in use"),
+                    "prometheus exited ({status}) before it was ready:\n{log}"
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "prometheus on port {port} not ready within {WAIT:?}; its log:\n{}",
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    panic!(
+        "prometheus found its port taken {ATTEMPTS} times; its last log:\n{}",
+        log()
     )
 }
 
@@ -356,12 +391,9 @@ fn prometheus_in(
 /// its guard, its URL and the scratch directory it lives in.
 async fn self_scraping_prometheus(prometheus: &Path) -> (Guard, String, TempDir) {
     let dir = TempDir::new("prometheus-abort");
-    let port = free_port();
     let rules = "groups:\n  - name: oomsday-abort\n    interval: 1s\n    rules:\n      - alert: ClusterOnFire\n        expr: vector(1)\n        for: 0s\n";
-    let scrape = ("self", format!("127.0.0.1:{port}"));
-    let guard = prometheus_in(prometheus, &dir, port, rules, scrape);
-    let url = format!("http://127.0.0.1:{port}");
-    wait_http_ok(&format!("{url}/-/ready")).await;
+    let scrape = |port| ("self", format!("127.0.0.1:{port}"));
+    let (guard, url) = start_prometheus(prometheus, &dir, rules, scrape).await;
     // Wait until it has scraped itself and its alert fires: the rules below read both.
     let p = Prometheus::new(&url, Duration::from_secs(5)).expect("client");
     let deadline = tokio::time::Instant::now() + WAIT;
