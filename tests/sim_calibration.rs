@@ -328,9 +328,9 @@ const KNOWN_MISSES: &[(&str, &str)] = &[
     // (7.6 s after the first; the post lands 0–10 s after it) decides the rest: after it, as
     // for real (by 0.15 s), the replacement is placed before the taint, and the revert comes in
     // a quiet moment: 3 s. Before it, the replacement waits, the node is under pressure again
-    // at the revert, and the reverted pods wait for the taint to go: 7–26 s. About 1 run in 4
+    // at the revert, and the reverted pods wait for the taint to go: 7–23 s. About 1 run in 4
     // takes the recorded history (`spill_runs_that_took_the_recorded_history_recover_as_it_did`),
-    // and the seeds' recoveries split there (2.9–4.0 s in 6, 7.3–25.6 s in 15).
+    // and the seeds' recoveries split there (2.9–4.0 s in 6, 7.3–23.2 s in 15).
     ("spill", "recovery (±30%)"),
 ];
 

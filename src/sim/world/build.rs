@@ -333,7 +333,7 @@ impl World {
                 continue;
             }
             for c in 0..self.pods[p].ctrs.len() {
-                self.start_container(p, c, 0, 0);
+                self.start_container(p, c, 0);
             }
         }
     }

@@ -26,6 +26,15 @@ impl World {
         self.emit_ms(t * 1000, event);
     }
 
+    /// Emits a fact at instant `ms` of the current step as a real watch reports it: at the time
+    /// its object carries, which Kubernetes writes in whole seconds, truncated (a container's
+    /// `startedAt` and `finishedAt`, a condition's `lastTransitionTime`, an eviction's
+    /// `DisruptionTarget`). Samples of status without a time (the workload's Ready count, a
+    /// PDB's) are stamped when received: [`Self::emit_ms`].
+    pub(super) fn emit_stamped(&mut self, ms: u64, event: Happening) {
+        self.emit_ms(ms / 1000 * 1000, event);
+    }
+
     /// Emits at instant `ms` of the current step (no later than its end); the step's
     /// observations are put in time order when it ends.
     pub(super) fn emit_ms(&mut self, ms: u64, event: Happening) {
@@ -109,7 +118,7 @@ impl World {
                     if let (true, CState::Waiting { until_ms }) = (ok, p.ctrs[ctr].state) {
                         // A start the kubelet could not make on time (it was away) is now.
                         let at_ms = until_ms.clamp((at - 1) * 1000 + 1, at * 1000);
-                        self.start_container(pod, ctr, at, at_ms);
+                        self.start_container(pod, ctr, at_ms);
                     }
                 }
                 Timer::KubeletRestart { node, inc } => {

@@ -33,22 +33,10 @@ impl World {
 
     // ----- pods and controllers --------------------------------------------------------------
 
-    /// Takes a pod off its node and out of its workload; `why` is reported when it was a
-    /// disruption (kubelet eviction, taint manager), not for a rollout's routine deletions.
-    pub(super) fn remove_pod(&mut self, p: PodId, t: u64, why: Option<(DisruptionCause, String)>) {
+    /// Takes a pod off its node and out of its workload.
+    pub(super) fn remove_pod(&mut self, p: PodId) {
         if self.pods[p].phase == PodPhase::Gone {
             return;
-        }
-        if let Some((cause, message)) = why {
-            let pod = self.pod_ref(p);
-            self.emit(
-                t,
-                Happening::PodEvicted {
-                    pod,
-                    cause,
-                    message,
-                },
-            );
         }
         for c in 0..self.pods[p].ctrs.len() {
             self.set_usage(p, c, 0);
@@ -351,7 +339,7 @@ impl World {
                     .collect();
                 v.sort();
                 for &(_, _, p) in v.iter().take(have.len() - want) {
-                    self.remove_pod(p, t, None);
+                    self.remove_pod(p);
                 }
             }
         }

@@ -124,16 +124,18 @@ impl World {
             None => None,
         };
         if let Some((threshold, avail)) = act {
+            // `ms` is where in second `t` — the step that ends at `t` — this synchronize runs.
+            let at_ms = t.saturating_sub(1) * 1000 + ms;
             let name = self.nodes[n].name.clone();
-            self.emit(
-                t,
+            self.emit_stamped(
+                at_ms,
                 Happening::NodeEvent {
                     node: name,
                     reason: "EvictionThresholdMet".into(),
                     message: "Attempting to reclaim memory".into(),
                 },
             );
-            if self.evict_one(n, t, threshold, avail) && from_loop {
+            if self.evict_one(n, at_ms, threshold, avail) && from_loop {
                 // `waitForPodsCleanup` polls every second, then the loop synchronizes again at
                 // once and sleeps its period from there.
                 let hk = self.settings.housekeeping;
@@ -226,8 +228,9 @@ impl World {
         let on = self.nodes[n].pressure;
         self.nodes[n].api_pressure = on;
         let node = self.nodes[n].name.clone();
-        self.emit(
-            t,
+        let at_ms = t.saturating_sub(1) * 1000 + self.nodes[n].status_ms;
+        self.emit_stamped(
+            at_ms,
             Happening::NodeCondition {
                 node,
                 condition: NodeConditionKind::MemoryPressure,
@@ -240,7 +243,7 @@ impl World {
             },
         );
         if !on {
-            self.nodes[n].untainted_ms = t * 1000;
+            self.nodes[n].untainted_ms = at_ms;
             // The scheduler retries unschedulable pods when a node changes (the taint is gone).
             for &(_, _, p) in &self.pending {
                 let pod = &mut self.pods[p];
@@ -250,7 +253,8 @@ impl World {
     }
 
     /// Evicts the first pod of the kubelet's ranking; false when there was none.
-    pub(super) fn evict_one(&mut self, n: NodeId, t: u64, threshold: u64, avail: u64) -> bool {
+    /// `at_ms`: the instant of the synchronize that evicts.
+    pub(super) fn evict_one(&mut self, n: NodeId, at_ms: u64, threshold: u64, avail: u64) -> bool {
         let mut cands: Vec<(EvictionCandidate, PodId)> = self.nodes[n]
             .pods
             .iter()
@@ -288,7 +292,16 @@ impl World {
                 human_bytes(req)
             ));
         }
-        self.remove_pod(p, t, Some((DisruptionCause::TerminationByKubelet, message)));
+        let pod = self.pod_ref(p);
+        self.emit_stamped(
+            at_ms,
+            Happening::PodEvicted {
+                pod,
+                cause: DisruptionCause::TerminationByKubelet,
+                message,
+            },
+        );
+        self.remove_pod(p);
         true
     }
 }

@@ -82,7 +82,7 @@ impl World {
             ..ctr
         });
         let c = self.pods[p].ctrs.len() - 1;
-        self.start_container(p, c, t, t * 1000);
+        self.start_container(p, c, t * 1000);
         self.report_status();
     }
 

@@ -7,7 +7,7 @@ use super::*;
 
 impl World {
     /// Container `c` of pod `p` starts at instant `at_ms`, within second `t`.
-    pub(super) fn start_container(&mut self, p: PodId, c: usize, t: u64, at_ms: u64) {
+    pub(super) fn start_container(&mut self, p: PodId, c: usize, at_ms: u64) {
         let ctr = &mut self.pods[p].ctrs[c];
         ctr.state = CState::Running { since_ms: at_ms };
         ctr.last_ready = None;
@@ -20,7 +20,7 @@ impl World {
         // new `startedAt`.
         if self.pods[p].ctrs[c].leaker {
             let pod = self.pod_ref(p);
-            self.emit(t, Happening::LeakerStarted { pod });
+            self.emit_stamped(at_ms, Happening::LeakerStarted { pod });
         }
     }
 
@@ -137,8 +137,8 @@ impl World {
             let ctr = &self.pods[p].ctrs[c];
             let (container, leaker, restart_count) = (ctr.name.clone(), ctr.leaker, ctr.restarts);
             let pod = self.pod_ref(p);
-            self.emit(
-                t,
+            self.emit_stamped(
+                kill_ms,
                 Happening::OomKilled {
                     pod,
                     container,
@@ -239,8 +239,8 @@ impl World {
                 },
             );
         }
-        self.emit(
-            t,
+        self.emit_stamped(
+            at_ms,
             Happening::OomKilled {
                 pod: pod.clone(),
                 container: name.clone(),
@@ -432,7 +432,7 @@ impl World {
             .filter(|&p| self.pods[p].deleting)
             .collect();
         for p in deleted {
-            self.remove_pod(p, t, None);
+            self.remove_pod(p);
         }
         // ...and starts the containers that died or were waiting while it was away.
         for i in 0..self.nodes[n].pods.len() {

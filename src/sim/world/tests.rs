@@ -213,6 +213,13 @@ fn times(w: &World, obs: &[Observation], f: impl Fn(&Happening) -> bool) -> Vec<
         .collect()
 }
 
+/// The steps in which facts of the kubelet's loops (an eviction, a status post) happened: each
+/// happens within its step, after the second before it ends, and its object's time is that
+/// instant truncated to the whole second (`World::emit_stamped`), the step's second minus one.
+fn stepped(w: &World, obs: &[Observation], f: impl Fn(&Happening) -> bool) -> Vec<u64> {
+    times(w, obs, f).into_iter().map(|t| t + 1).collect()
+}
+
 fn evicted(e: &Happening) -> bool {
     matches!(
         e,
@@ -236,7 +243,7 @@ fn memcg_notification_evicts_in_the_second_the_threshold_is_crossed() {
         let obs = run(&mut w, 60, |w, _| {
             met_before.push((w.clock, w.threshold_met(node_id(0))))
         });
-        let first = *times(&w, &obs, evicted).first().expect("an eviction");
+        let first = *stepped(&w, &obs, evicted).first().expect("an eviction");
         // Not met at the end of the second before: the notification acted at the crossing.
         let prev = met_before.iter().find(|(t, _)| *t == first - 1).unwrap();
         assert!(!prev.1, "seed {seed}: the threshold was met before {first}");
@@ -254,7 +261,7 @@ fn without_memcg_the_ten_second_monitoring_tick_finds_the_crossing() {
         let obs = run(&mut w, 60, |w, _| {
             met_at.push((w.clock, w.threshold_met(node_id(0))))
         });
-        let first = *times(&w, &obs, evicted).first().expect("an eviction");
+        let first = *stepped(&w, &obs, evicted).first().expect("an eviction");
         assert!(
             (first + phase).is_multiple_of(10),
             "seed {seed}: not on a tick"
@@ -283,7 +290,7 @@ fn first_eviction_on(cgroup: Option<CgroupVersion>, seed: u64) -> (u64, u64, Vec
     let phase = w.nodes[node_id(0)].hk_phase;
     inject(&mut w, leak(48, 8, T0 + 600), None);
     let obs = run(&mut w, 60, |_, _| {});
-    let first = *times(&w, &obs, evicted).first().expect("an eviction");
+    let first = *stepped(&w, &obs, evicted).first().expect("an eviction");
     (first, phase, obs)
 }
 
@@ -324,7 +331,7 @@ fn the_allocatable_signal_evicts_when_the_pods_cgroup_fills_not_the_node() {
         let mut w = World::new(&bed(extra), 1).unwrap();
         inject(&mut w, leak(100, 8, T0 + 600), None);
         let obs = run(&mut w, 40, |_, _| {});
-        times(&w, &obs, evicted)
+        stepped(&w, &obs, evicted)
     };
     let enforced = evictions(", kernelMemcgNotification: true");
     assert!(
@@ -347,7 +354,7 @@ fn one_eviction_per_cycle_and_the_loop_waits_for_the_cleanup() {
         w.attach_ephemeral(p, "oomsday-leaker-x", leak(0, 1638, T0 + 600));
     }
     let obs = run(&mut w, 30, |_, _| {});
-    let ev = times(&w, &obs, evicted);
+    let ev = stepped(&w, &obs, evicted);
     assert_eq!(ev.len(), 2, "{ev:?}");
     // The second comes from the synchronize right after the first pod's cleanup, a second
     // later; never two in one synchronize.
@@ -367,9 +374,9 @@ fn memory_pressure_reaches_the_api_with_the_next_status_post_and_clears_after_th
                 last_seen = lo;
             }
         });
-        let first = *times(&w, &obs, evicted).first().expect("an eviction");
-        let on = times(&w, &obs, pressure(true));
-        let off = times(&w, &obs, pressure(false));
+        let first = *stepped(&w, &obs, evicted).first().expect("an eviction");
+        let on = stepped(&w, &obs, pressure(true));
+        let off = stepped(&w, &obs, pressure(false));
         // With the next post: in the eviction's own second when the status loop comes later in
         // it, else at the loop's next tick.
         let same_second = (first + status_phase).is_multiple_of(10);
@@ -611,7 +618,8 @@ fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
     // before it becoming Ready at the kubelet's next relist.
     let at: Vec<u64> = starts.iter().map(|s| s.1).collect();
     assert_eq!(at.len(), 3, "{at:?}");
-    assert!((t0 + 1..=t0 + 2).contains(&at[0]), "{at:?}");
+    // `startedAt`: the second it started in, truncated.
+    assert!((t0..=t0 + 1).contains(&at[0]), "{at:?}");
     for step in at.windows(2) {
         assert!((1..=3).contains(&(step[1] - step[0])), "{at:?}");
     }
@@ -626,8 +634,9 @@ fn the_leaker_starts_a_container_start_after_its_pod_and_grows_on_its_curve() {
             })
             .collect();
         assert!(samples.len() > 3, "{pod}: {samples:?}");
-        // Started within the second before its first look: 8 MiB plus under a second's leak.
-        assert_eq!(samples[0].0, *start);
+        // Started within the second before its first look (the end of that second): 8 MiB
+        // plus under a second's leak.
+        assert_eq!(samples[0].0, *start + 1);
         assert!((8 * MI..=56 * MI).contains(&samples[0].1), "{samples:?}");
         // Then 48 MiB a second, on the curve from its own start.
         for pair in samples.windows(2) {
@@ -765,7 +774,7 @@ fn pods_created_later_take_the_measured_working_sets_in_turn_and_avoid_cordoned_
     let mut fresh = Vec::new();
     for _ in 0..3 {
         let p = w.workloads[wl].pods[0];
-        w.remove_pod(p, w.clock, None);
+        w.remove_pod(p);
         w.reconcile_workloads();
         w.schedule();
         let newest = *w.workloads[wl].pods.last().unwrap();
@@ -824,7 +833,7 @@ fn spill_on_bed(
 fn a_status_post_in_the_second_of_an_eviction_comes_before_or_after_it_by_its_own_moment() {
     let spill = |phase: Option<u64>, status_ms: u64| {
         let (w, obs) = spill_on_bed(3, phase, status_ms, 60);
-        (times(&w, &obs, evicted), obs, w)
+        (stepped(&w, &obs, evicted), obs, w)
     };
     // Where the first two evictions fall when the first post comes as late as it can.
     let (ev, _, _) = spill(None, 0);
@@ -849,12 +858,12 @@ fn a_status_post_in_the_second_of_an_eviction_comes_before_or_after_it_by_its_ow
     };
     // Early in the second: the taint is there before the eviction; its replacement waits.
     let (ev, obs, w) = spill(Some(phase), 0);
-    assert_eq!((ev[1], times(&w, &obs, pressure(true))[0]), (t2, t2));
+    assert_eq!((ev[1], stepped(&w, &obs, pressure(true))[0]), (t2, t2));
     assert_eq!(post_first(&obs), Some(true));
     assert!(refused(&obs, &w), "the replacement is refused by the taint");
     // Late in it: the eviction, its replacement placed, then the post.
     let (ev, obs, w) = spill(Some(phase), 999);
-    assert_eq!((ev[1], times(&w, &obs, pressure(true))[0]), (t2, t2));
+    assert_eq!((ev[1], stepped(&w, &obs, pressure(true))[0]), (t2, t2));
     assert_eq!(post_first(&obs), Some(false));
     assert!(
         !refused(&obs, &w),
@@ -866,8 +875,8 @@ fn a_status_post_in_the_second_of_an_eviction_comes_before_or_after_it_by_its_ow
 fn a_post_later_in_the_second_of_the_first_eviction_carries_it() {
     let first_post = |phase: Option<u64>, status_ms: u64| {
         let (w, obs) = spill_on_bed(4, phase, status_ms, 40);
-        let first = times(&w, &obs, evicted)[0];
-        (first, times(&w, &obs, pressure(true))[0])
+        let first = stepped(&w, &obs, evicted)[0];
+        (first, stepped(&w, &obs, pressure(true))[0])
     };
     let (t1, _) = first_post(None, 0);
     // The status loop ticks in the eviction's second: early in it, the post is a period later;
