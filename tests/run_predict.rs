@@ -182,21 +182,29 @@ async fn run_predict_writes_the_prediction_beside_the_outcome() {
     );
     assert!(md.contains("| first eviction (±5 s) | T+"), "{md}");
     // What reached the target first: predicted over the seeds, and what the run had (the fake
-    // has no kubelet: neither), in the table and in words.
+    // has no kubelet: neither), in the table and in words. Which one the seeds expect depends
+    // on what cAdvisor last saw of the pods when the kubelet ranks them: a leak this fast is
+    // ahead of its figures, so the kubelet evicts a bystander and the kernel OOM-kills the
+    // leaker in most seeds.
+    let first = &c.target_first;
+    let odds = first.predicted;
+    assert_eq!(odds.oom_kill + odds.eviction + odds.neither, 21, "{odds:?}");
     assert!(
-        md.contains(
-            "| what reached the target first | the kubelet's eviction first (21 of 21 runs) | \
-             neither | — | no (0 of 21 runs had it) |"
-        ),
+        odds.expected().is_some() && odds.neither < odds.runs() / 2,
+        "{odds:?}"
+    );
+    assert_eq!((first.observed, first.within), (None, Some(false)));
+    assert!(
+        md.contains(&format!(
+            "| what reached the target first | {} | neither | — | no ({} of 21 runs had it) |",
+            first.predicted_text(),
+            odds.neither
+        )),
         "{md}"
     );
-    assert!(
-        md.contains(
-            "The simulator expected the kubelet's eviction to reach the target first (21 of 21 \
-             runs); in the run, neither came."
-        ),
-        "{md}"
-    );
+    let said = first.sentence().expect("a sentence");
+    assert!(said.ends_with("in the run, neither came."), "{said}");
+    assert!(md.contains(&said), "{md}");
     let section = html
         .split("<h2>Predicted vs observed</h2>")
         .nth(1)
@@ -292,10 +300,10 @@ async fn a_recording_made_with_predict_carries_its_model_for_calibrate() {
         "{}",
         one.model
     );
-    // The fake has no kubelet: nothing was evicted, where every seed evicts.
+    // The fake has no kubelet: nothing reached the target, where most seeds expect something.
     let first = &one.comparison.target_first;
     assert_eq!(first.observed, None);
-    assert_eq!(first.predicted.eviction, 21);
+    assert!(first.predicted.neither < 10, "{:?}", first.predicted);
     assert_eq!(first.within, Some(false));
     assert!(calibration.judged > 0 && calibration.within < calibration.judged);
 }

@@ -206,6 +206,9 @@ pub(crate) struct Ctr {
     /// Since its last exit: when it had been seen ready, and when the kubelet saw it exit (the
     /// pod is Ready in between, though the container is gone: the API lags the runtime).
     last_ready: Option<(u64, u64)>,
+    /// Its working set at the pod's last cAdvisor housekeeping: what the eviction manager ranks
+    /// by and its message reports.
+    seen: u64,
 }
 
 impl Ctr {
@@ -302,6 +305,10 @@ pub(crate) struct Pod {
     last_leak_sample: u64,
     /// Deleted by the control plane while its kubelet was away: still running on its node.
     deleting: bool,
+    /// cAdvisor's next housekeeping of the pod's cgroup (internal ms), whose figures the
+    /// eviction manager ranks pods by (see [`World::housekeep_stats`]), and how many came before.
+    stats_next_ms: u64,
+    stats_k: u64,
 }
 
 impl Pod {

@@ -342,6 +342,14 @@ impl World {
     pub(super) fn start_clock(&mut self) {
         self.timers.clear();
         self.clock = T0;
+        // The pods running before the clock starts: cAdvisor's housekeeping of each is
+        // somewhere in its 10–20 s interval.
+        for p in self.pods.ids() {
+            if self.pods[p].phase == PodPhase::Bound {
+                let phase = self.rng.derive(self.pods[p].seq ^ 0x6864_7068) % 20_001;
+                self.pods[p].stats_next_ms = (T0 * 1000).saturating_sub(phase);
+            }
+        }
         self.update_dynamic();
         self.past_edge = self
             .nodes

@@ -189,6 +189,8 @@ impl World {
             in_dynamic: false,
             last_leak_sample: 0,
             deleting: false,
+            stats_next_ms: u64::MAX,
+            stats_k: 0,
         };
         let (priority, seq) = (pod.priority, pod.seq);
         let p = self.pods.push(pod);
@@ -595,6 +597,8 @@ impl World {
             let pod = &mut self.pods[p];
             pod.node = Some(n);
             pod.phase = PodPhase::Bound;
+            pod.stats_next_ms = start_ms;
+            pod.stats_k = 0;
             let qos = pod.qos;
             // The kubelet starts a pod's containers one after another (`SyncPod`), the
             // injected sidecar last.
@@ -724,6 +728,7 @@ fn new_ctr(
         restarts: 0,
         backoff: Backoff::default(),
         last_ready: None,
+        seen: 0,
         oom_adj: 0,
         epoch: 0,
     }

@@ -70,6 +70,7 @@ impl World {
             restarts: 0,
             backoff: Backoff::default(),
             last_ready: None,
+            seen: 0,
             oom_adj: 0,
             epoch: 0,
         };

@@ -59,6 +59,9 @@ impl World {
                 self.pods[p].in_dynamic = false;
                 continue;
             }
+            // What cAdvisor records of a changing pod must be taken when it does, before a
+            // kill or a restart changes the container under it.
+            self.housekeep_stats(p, t * 1000);
             let mut still = false;
             for c in 0..self.pods[p].ctrs.len() {
                 let ctr = &self.pods[p].ctrs[c];

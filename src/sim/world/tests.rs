@@ -355,10 +355,69 @@ fn one_eviction_per_cycle_and_the_loop_waits_for_the_cleanup() {
     }
     let obs = run(&mut w, 30, |_, _| {});
     let ev = stepped(&w, &obs, evicted);
-    assert_eq!(ev.len(), 2, "{ev:?}");
-    // The second comes from the synchronize right after the first pod's cleanup, a second
+    // Which pods go, and so how many it takes, depends on what cAdvisor last saw of each (the
+    // leakers came after some pods' last housekeeping): at least two.
+    assert!(ev.len() >= 2, "{ev:?}");
+    // Each comes from the synchronize right after the pod before it was cleaned up, a second
     // later; never two in one synchronize.
-    assert_eq!(ev[1], ev[0] + 1, "{ev:?}");
+    assert!(ev.windows(2).all(|e| e[1] == e[0] + 1), "{ev:?}");
+}
+
+#[test]
+fn the_eviction_manager_ranks_pods_by_what_cadvisor_last_saw_of_them() {
+    let mut not_the_biggest = 0;
+    for seed in 1..=12 {
+        let mut w = World::new(&bed(", kernelMemcgNotification: true"), seed).unwrap();
+        inject(&mut w, leak(48, 8, T0 + 600), None);
+        // The leaker pods at the end of each second: what each holds, and what cAdvisor last
+        // recorded of it — at its last housekeeping, 0–20 s before, on the curve it leaks on.
+        let mut before: Vec<(String, u64)> = Vec::new();
+        let mut first: Option<(String, Vec<(String, u64)>)> = None;
+        run(&mut w, 40, |w, obs| {
+            if first.is_some() {
+                return;
+            }
+            if let Some(pod) = obs.iter().find_map(|o| match &o.happening {
+                Happening::PodEvicted { pod, .. } => Some(pod.name.clone()),
+                _ => None,
+            }) {
+                first = Some((pod, std::mem::take(&mut before)));
+                return;
+            }
+            let now = w.clock * 1000;
+            let leaking = |p: &PodId| {
+                (w.pods[*p].ctrs.iter())
+                    .any(|c| c.leaker && matches!(c.state, CState::Running { .. }))
+            };
+            before = (w.running_pods(wl_id(0)).into_iter())
+                .filter(leaking)
+                .map(|p| {
+                    let pod = &w.pods[p];
+                    let seen: u64 = pod.ctrs.iter().map(|c| c.seen).sum();
+                    let then: u64 = (pod.ctrs.iter())
+                        .map(|c| match c.state {
+                            CState::Running { since_ms } if since_ms <= now - 20_000 => {
+                                c.usage_at_ms(now - 20_000)
+                            }
+                            _ => 0,
+                        })
+                        .sum();
+                    assert!(seen >= then, "seed {seed}: {} seen {seen}", pod.name);
+                    (pod.name.clone(), pod.usage())
+                })
+                .collect();
+        });
+        let (evicted_pod, held) = first.expect("an eviction");
+        let biggest = held.iter().max_by_key(|h| h.1).map(|h| h.0.clone());
+        not_the_biggest += u32::from(biggest != Some(evicted_pod));
+    }
+    // Not always the pod that held the most a second before, as for real (spill-06's first
+    // eviction took the second leaker, by figures 8 s old); not never either.
+    println!("first eviction not of the biggest pod in {not_the_biggest} of 12 seeds");
+    assert!(
+        (1..12).contains(&not_the_biggest),
+        "{not_the_biggest} of 12"
+    );
 }
 
 #[test]
