@@ -384,7 +384,8 @@ fn the_eviction_manager_ranks_pods_by_what_cadvisor_last_saw_of_them() {
                 first = Some((pod, std::mem::take(&mut before)));
                 return;
             }
-            let now = w.clock * 1000;
+            // Caught up to the step's start (the eviction manager catches up to its instant).
+            let now = (w.clock - 1) * 1000;
             let leaking = |p: &PodId| {
                 (w.pods[*p].ctrs.iter())
                     .any(|c| c.leaker && matches!(c.state, CState::Running { .. }))
