@@ -63,7 +63,9 @@ impl World {
             // kill or a restart changes the container under it: each step catches up to the
             // step's start (the eviction manager, ranking within the step, catches up to its
             // own instant, and sees no housekeeping after it).
-            self.housekeep_stats(p, (t - 1) * 1000);
+            if self.pods[p].stats_next_ms <= (t - 1) * 1000 {
+                self.housekeep_stats(p, (t - 1) * 1000);
+            }
             let mut still = false;
             for c in 0..self.pods[p].ctrs.len() {
                 let ctr = &self.pods[p].ctrs[c];
