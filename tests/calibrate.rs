@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::oomsday;
-use support::truth::{CAMPAIGN, OOM_OR_EVICT, RUNS};
+use support::truth::{CAMPAIGN, HELD_OUT, OOM_OR_EVICT, RUNS};
 
 const MODEL: &str = "tests/fixtures/real-bed/model.yaml";
 const DOC: &str = "docs/simulator.md";
@@ -27,6 +27,7 @@ fn recordings() -> Vec<String> {
     RUNS.iter()
         .chain(&CAMPAIGN)
         .chain(&OOM_OR_EVICT)
+        .chain(&HELD_OUT)
         .map(|r| format!("tests/fixtures/real-runs/{r}"))
         .collect()
 }
@@ -50,7 +51,12 @@ fn the_docs_calibration_table_is_what_calibrate_prints_over_the_real_recordings(
     let (code, table, stderr) = calibrate("markdown");
     assert_eq!(code, 0, "{stderr}");
     // Every recording is in it, and the spill campaign as a distribution.
-    for r in RUNS.iter().chain(&CAMPAIGN).chain(&OOM_OR_EVICT) {
+    for r in RUNS
+        .iter()
+        .chain(&CAMPAIGN)
+        .chain(&OOM_OR_EVICT)
+        .chain(&HELD_OUT)
+    {
         assert!(
             table.contains(&format!("| {r} | verdict |")),
             "{r} is missing:\n{table}"
@@ -90,7 +96,7 @@ fn calibrate_as_json_counts_what_the_table_shows() {
     let recordings = v["recordings"].as_array().expect("recordings");
     assert_eq!(
         recordings.len(),
-        RUNS.len() + CAMPAIGN.len() + OOM_OR_EVICT.len()
+        RUNS.len() + CAMPAIGN.len() + OOM_OR_EVICT.len() + HELD_OUT.len()
     );
     let sum = |k: &str| -> u64 {
         recordings

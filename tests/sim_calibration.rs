@@ -27,7 +27,7 @@ use oomsday::sim::model::ModelMeta;
 use oomsday::sim::model::from_kube::{Configz, Summary, apply_usage, node_from_kube};
 use oomsday::sim::{ClusterModel, run_experiment};
 use oomsday::spec::Verdict;
-use support::truth::{CAMPAIGN, RUNS, Truth, recorded_experiment, runs_dir};
+use support::truth::{CAMPAIGN, HELD_OUT, RUNS, Truth, recorded_experiment, runs_dir};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -932,4 +932,48 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
             s.of_sim
         );
     }
+}
+
+/// `spill-fast` was recorded after the simulator predicted it (`HELD_OUT`): a 512 Mi/s leak,
+/// faster than cAdvisor's 10–20 s housekeeping. The kubelet ranks pods by what cAdvisor last
+/// saw of them, which for the new leaker pods is their start, so it evicts a BestEffort
+/// bystander first, and the kernel OOM-kills a leaker in the pods' cgroup. Ranked by what they
+/// held then, as the simulator did before, the leakers would have been evicted in every seed.
+#[tokio::test]
+async fn a_leak_faster_than_cadvisor_evicts_a_bystander_first_as_on_the_bed() {
+    let [name] = HELD_OUT;
+    let truth = Truth::load(name);
+    let evicted = truth.evictions();
+    assert!(
+        !evicted.is_empty() && evicted.iter().all(|e| !e.target),
+        "the recording: bystanders evicted, no target pod {evicted:?}"
+    );
+    let leaker_killed = truth.oom_kills().iter().any(|k| k.target);
+    assert!(
+        leaker_killed,
+        "the recording: the kernel OOM-killed a leaker"
+    );
+
+    let exp = recorded_experiment(name);
+    let p = oomsday::predict::predict(&model(), &exp, SEEDS)
+        .await
+        .expect("the prediction");
+    let median = |m: Measure| p.figure(m).and_then(|f| f.median);
+    assert_eq!(
+        median(Measure::TargetEvictions),
+        Some(0.0),
+        "{:?}",
+        p.figures
+    );
+    assert!(
+        median(Measure::BystanderEvictions).is_some_and(|n| n >= 1.0),
+        "{:?}",
+        p.figures
+    );
+    assert_eq!(
+        p.target_first.expected(),
+        Some(oomsday::predict::TargetFirst::OomKill),
+        "{:?}",
+        p.target_first
+    );
 }
