@@ -95,19 +95,28 @@ fn leaker_binary() -> PathBuf {
 }
 
 async fn wait_http_ok(url: &str) {
+    if let Some(why) = wait_http_ok_while(url, || None).await {
+        panic!("{url}: {why}");
+    }
+}
+
+/// Polls `url` until it answers with success: None. Some(why) when `gone` says the server is
+/// gone first (its process exited), or when it is not ready within [`WAIT`].
+async fn wait_http_ok_while(url: &str, mut gone: impl FnMut() -> Option<String>) -> Option<String> {
     let url = oomsday::probe::http::Url::parse(url).expect("url");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if let Ok(r) = oomsday::probe::http::get(&url, Duration::from_secs(2)).await
             && r.is_success()
         {
-            return;
+            return None;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} not ready within {WAIT:?}",
-            url.target
-        );
+        if let Some(why) = gone() {
+            return Some(why);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Some(format!("not ready within {WAIT:?}"));
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -357,28 +366,17 @@ async fn start_prometheus(
                 .expect("starting prometheus"),
         );
         let url = format!("http://127.0.0.1:{port}");
-        let ready = oomsday::probe::http::Url::parse(&format!("{url}/-/ready")).expect("url");
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = oomsday::probe::http::get(&ready, Duration::from_secs(2)).await
-                && r.is_success()
-            {
-                return (guard, url);
-            }
-            if let Some(status) = guard.0.try_wait().expect("waiting for prometheus") {
-                let log = log();
-                assert!(
-                    log.contains("address already in use"),
-                    "prometheus exited ({status}) before it was ready:\n{log}"
-                );
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "prometheus on port {port} not ready within {WAIT:?}; its log:\n{}",
-                log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let exited = || {
+            (guard.0.try_wait().expect("waiting for prometheus"))
+                .map(|status| format!("prometheus exited ({status}) before it was ready"))
+        };
+        match wait_http_ok_while(&format!("{url}/-/ready"), exited).await {
+            None => return (guard, url),
+            // Taken between `free_port` and Prometheus's bind: another port.
+            Some(why)
+                if why.starts_with("prometheus exited")
+                    && log().contains("address already in use") => {}
+            Some(why) => panic!("prometheus on port {port}: {why}; its log:\n{}", log()),
         }
     }
     panic!(
