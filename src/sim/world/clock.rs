@@ -26,6 +26,12 @@ impl World {
         self.emit_ms(t * 1000, event);
     }
 
+    /// The instant `ms` into step `t`, the step that ends at second `t` (internal ms): where a
+    /// kubelet loop's moment within the second falls.
+    pub(super) fn in_step(t: u64, ms: u64) -> u64 {
+        t.saturating_sub(1) * 1000 + ms
+    }
+
     /// Emits a fact at instant `ms` of the current step as a real watch reports it: at the time
     /// its object carries, which Kubernetes writes in whole seconds, truncated (a container's
     /// `startedAt` and `finishedAt`, a condition's `lastTransitionTime`, an eviction's

@@ -127,8 +127,7 @@ impl World {
             None => None,
         };
         if let Some((threshold, avail)) = act {
-            // `ms` is where in second `t` — the step that ends at `t` — this synchronize runs.
-            let at_ms = t.saturating_sub(1) * 1000 + ms;
+            let at_ms = World::in_step(t, ms);
             let name = self.nodes[n].name.clone();
             self.emit_stamped(
                 at_ms,
@@ -231,7 +230,7 @@ impl World {
         let on = self.nodes[n].pressure;
         self.nodes[n].api_pressure = on;
         let node = self.nodes[n].name.clone();
-        let at_ms = t.saturating_sub(1) * 1000 + self.nodes[n].status_ms;
+        let at_ms = World::in_step(t, self.nodes[n].status_ms);
         self.emit_stamped(
             at_ms,
             Happening::NodeCondition {
