@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::oomsday;
-use support::truth::{CAMPAIGN, HELD_OUT, OOM_OR_EVICT, RUNS};
+use support::truth::{CAMPAIGN, CAMPAIGN_RANDOM, every_recording};
 
 const MODEL: &str = "tests/fixtures/real-bed/model.yaml";
 const DOC: &str = "docs/simulator.md";
@@ -24,10 +24,7 @@ fn repo(path: &str) -> PathBuf {
 
 /// Every real recording, as paths from the repository's root.
 fn recordings() -> Vec<String> {
-    RUNS.iter()
-        .chain(&CAMPAIGN)
-        .chain(&OOM_OR_EVICT)
-        .chain(&HELD_OUT)
+    every_recording()
         .map(|r| format!("tests/fixtures/real-runs/{r}"))
         .collect()
 }
@@ -51,18 +48,17 @@ fn the_docs_calibration_table_is_what_calibrate_prints_over_the_real_recordings(
     let (code, table, stderr) = calibrate("markdown");
     assert_eq!(code, 0, "{stderr}");
     // Every recording is in it, and the spill campaign as a distribution.
-    for r in RUNS
-        .iter()
-        .chain(&CAMPAIGN)
-        .chain(&OOM_OR_EVICT)
-        .chain(&HELD_OUT)
-    {
+    for r in every_recording() {
         assert!(
             table.contains(&format!("| {r} | verdict |")),
             "{r} is missing:\n{table}"
         );
     }
-    assert!(table.contains("**16 recordings of bf/spill**"), "{table}");
+    let spills = 1 + CAMPAIGN.len() + CAMPAIGN_RANDOM.len();
+    assert!(
+        table.contains(&format!("**{spills} recordings of bf/spill**")),
+        "{table}"
+    );
     assert!(
         table.contains("**8 recordings of bf/oom-or-evict**"),
         "{table}"
@@ -94,10 +90,7 @@ fn calibrate_as_json_counts_what_the_table_shows() {
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     let recordings = v["recordings"].as_array().expect("recordings");
-    assert_eq!(
-        recordings.len(),
-        RUNS.len() + CAMPAIGN.len() + OOM_OR_EVICT.len() + HELD_OUT.len()
-    );
+    assert_eq!(recordings.len(), every_recording().count());
     let sum = |k: &str| -> u64 {
         recordings
             .iter()
@@ -120,7 +113,7 @@ fn calibrate_as_json_counts_what_the_table_shows() {
     assert_eq!(campaigns.len(), 2);
     assert_eq!(
         campaigns[0]["recordings"].as_array().map(Vec::len),
-        Some(16)
+        Some(1 + CAMPAIGN.len() + CAMPAIGN_RANDOM.len())
     );
     assert_eq!(campaigns[0]["seeds"], 21);
     assert_eq!(campaigns[1]["recordings"].as_array().map(Vec::len), Some(8));

@@ -114,7 +114,7 @@ pub(crate) struct Node {
     /// When (internal ms) the last status post cleared MemoryPressure, and the node lifecycle
     /// controller took the taint off: a pod that waited for it is bound only then.
     untainted_ms: u64,
-    /// When a threshold was last seen met (`nodeConditionsLastObservedAt`).
+    /// When (internal ms) a threshold was last seen met (`nodeConditionsLastObservedAt`).
     last_observed: Option<u64>,
     soft_since: Option<u64>,
     /// A threshold was met at the last look: a new crossing wakes a memcg-notified kubelet.

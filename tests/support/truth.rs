@@ -96,6 +96,47 @@ pub const CAMPAIGN: [&str; 15] = [
     "campaign-spill/spill-15",
 ];
 
+/// Twenty-four more recordings of `spill`'s experiment on the same node, each started at a random
+/// point of the kubelet's 10-s loops (`campaign-spill-random/README.md`): the first campaign's
+/// runs, three minutes apart, drew the eviction manager's and the status loop's phases together,
+/// run after run; these draw them independently.
+pub const CAMPAIGN_RANDOM: [&str; 24] = [
+    "campaign-spill-random/spill-r01",
+    "campaign-spill-random/spill-r02",
+    "campaign-spill-random/spill-r03",
+    "campaign-spill-random/spill-r04",
+    "campaign-spill-random/spill-r05",
+    "campaign-spill-random/spill-r06",
+    "campaign-spill-random/spill-r07",
+    "campaign-spill-random/spill-r08",
+    "campaign-spill-random/spill-r09",
+    "campaign-spill-random/spill-r10",
+    "campaign-spill-random/spill-r11",
+    "campaign-spill-random/spill-r12",
+    "campaign-spill-random/spill-r13",
+    "campaign-spill-random/spill-r14",
+    "campaign-spill-random/spill-r15",
+    "campaign-spill-random/spill-r16",
+    "campaign-spill-random/spill-r17",
+    "campaign-spill-random/spill-r18",
+    "campaign-spill-random/spill-r19",
+    "campaign-spill-random/spill-r20",
+    "campaign-spill-random/spill-r21",
+    "campaign-spill-random/spill-r22",
+    "campaign-spill-random/spill-r23",
+    "campaign-spill-random/spill-r24",
+];
+
+/// Every recording the calibration table lists, in its order.
+pub fn every_recording() -> impl Iterator<Item = &'static str> {
+    (RUNS.iter())
+        .chain(&CAMPAIGN)
+        .chain(&CAMPAIGN_RANDOM)
+        .chain(&OOM_OR_EVICT)
+        .chain(&HELD_OUT)
+        .copied()
+}
+
 /// One table: its rows as header → cell.
 pub type Table = Vec<BTreeMap<String, String>>;
 

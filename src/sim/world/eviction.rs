@@ -106,14 +106,18 @@ impl World {
         let soft_due = self.nodes[n]
             .soft_since
             .is_some_and(|s| t.saturating_sub(s) >= self.settings.soft_grace);
+        // Instants, not seconds: the period runs from one synchronize's clock reading to
+        // another's, each within its second (a memcg synchronize handled before a loop tick
+        // earlier in the same second counts as now).
+        let now_ms = World::in_step(t, ms);
         if hard.is_some() || soft {
-            self.nodes[n].last_observed = Some(t);
+            self.nodes[n].last_observed = Some(now_ms);
         }
         // The condition holds while its last observation is younger than the transition period
         // (`nodeConditionsObservedSince`).
         let pressure = self.nodes[n]
             .last_observed
-            .is_some_and(|lo| t - lo < self.settings.transition.max(1));
+            .is_some_and(|lo| now_ms.saturating_sub(lo) < self.settings.transition.max(1) * 1000);
         if pressure != self.nodes[n].pressure {
             self.nodes[n].pressure = pressure;
             self.schedule_status(n, t, Some(ms));
@@ -127,7 +131,7 @@ impl World {
             None => None,
         };
         if let Some((threshold, avail)) = act {
-            let at_ms = World::in_step(t, ms);
+            let at_ms = now_ms;
             let name = self.nodes[n].name.clone();
             self.emit_stamped(
                 at_ms,

@@ -430,8 +430,9 @@ fn memory_pressure_reaches_the_api_with_the_next_status_post_and_clears_after_th
         inject(&mut w, leak(48, 8, T0 + 45), None);
         let mut last_seen = 0;
         let obs = run(&mut w, 120, |w, _| {
+            // The step of the instant it was last seen in.
             if let Some(lo) = w.nodes[node_id(0)].last_observed {
-                last_seen = lo;
+                last_seen = lo / 1000 + 1;
             }
         });
         let first = *stepped(&w, &obs, evicted).first().expect("an eviction");
@@ -944,4 +945,79 @@ fn a_post_later_in_the_second_of_the_first_eviction_carries_it() {
     let phase = (10 - t1 % 10) % 10;
     assert_eq!(first_post(Some(phase), 0), (t1, t1 + 10));
     assert_eq!(first_post(Some(phase), 999), (t1, t1));
+}
+
+/// The bed's kubelet at `-v=3` (stop 32, `docs/simulator.md`): the eviction manager's loop
+/// synchronized every 10.06 s on its own phase (T+6.15, 16.22, 26.27, 36.35, …) while the memcg
+/// notification's synchronizes evicted in between (T+22.83, 29.85, 44.75) without moving it.
+/// MemoryPressure went False only at the loop's first synchronize 10 s after the threshold was
+/// last met, and reached the API with the next status post: so after spill's third eviction,
+/// whether the condition is lifted before the leak crosses again (and the pod waiting for the
+/// taint gets in, the history of 6 evictions and no time below the budget) is decided by where
+/// the loop ticks between the end of the transition period and that post.
+#[test]
+fn pressure_ends_between_two_crossings_only_when_the_loop_ticks_before_the_next_post() {
+    let spill = |status_phase: u64, hk_phase: u64| {
+        let mut w = World::new(&bed(", kernelMemcgNotification: true"), 3).unwrap();
+        let n = &mut w.nodes[node_id(0)];
+        (n.status_phase, n.status_ms) = (status_phase, 999);
+        (n.hk_phase, n.hk_ms) = (hk_phase, 0);
+        inject(&mut w, leak(48, 8, T0 + 600), None);
+        let mut loop_ticks = Vec::new();
+        let mut seen = Vec::new();
+        let obs = run(&mut w, 90, |w, _| {
+            // The loop's phase as it stands after this second (an eviction from the loop
+            // itself would move it; the memcg notification's do not).
+            let t = w.clock;
+            if (t + w.nodes[node_id(0)].hk_phase).is_multiple_of(10) {
+                loop_ticks.push(t);
+            }
+            seen.push((t, w.nodes[node_id(0)].last_observed));
+        });
+        let ev = stepped(&w, &obs, evicted);
+        let on = stepped(&w, &obs, pressure(true));
+        let off = stepped(&w, &obs, pressure(false));
+        // The instant (ms) the threshold was last seen met, as of the end of each step.
+        let last_seen = move |t: u64| seen.iter().find(|s| s.0 == t).and_then(|s| s.1);
+        (ev, on, off, loop_ticks, last_seen)
+    };
+    // A status phase under which the condition is first posted after the second eviction (the
+    // recordings' "after" history), the third eviction then coming while it holds.
+    let status_phase = (0..10)
+        .find(|&p| {
+            let (ev, on, ..) = spill(p, 0);
+            ev.len() >= 3 && on.first().is_some_and(|&t| t > ev[1] && t < ev[2])
+        })
+        .expect("a status phase with the pressure posted after the second eviction");
+    let mut lifted_between = 0;
+    for hk_phase in 0..10 {
+        let (ev, _, off, loop_ticks, last_seen) = spill(status_phase, hk_phase);
+        assert!(ev.len() >= 4, "phase {hk_phase}: {ev:?}");
+        // The loop's first tick (at the start of its second: `hk_ms` 0) once the last
+        // observation, the third eviction's crossing, is 10 s old; then the status post at or
+        // after it (later in the same second: `status_ms` 999): it carries False, if it comes
+        // before the fourth crossing.
+        let seen_ms = last_seen(ev[2]).expect("the third crossing seen");
+        let tick = *loop_ticks
+            .iter()
+            .find(|&&t| World::in_step(t, 0) >= seen_ms + 10_000)
+            .expect("a tick");
+        let post = crate::sim::kubelet::next_tick(tick - 1, status_phase, 10);
+        let expected = post < ev[3];
+        let lifted = off.iter().any(|&t| t > ev[2] && t < ev[3]);
+        assert_eq!(
+            lifted, expected,
+            "loop phase {hk_phase}: evictions {ev:?}, lifted {off:?}, loop tick {tick}, post {post}"
+        );
+        if lifted {
+            assert_eq!(off.iter().find(|&&t| t > ev[2]), Some(&post));
+            lifted_between += 1;
+        }
+    }
+    println!("lifted between the third and fourth crossings in {lifted_between} of 10 loop phases");
+    // Both histories, by the loop's phase alone.
+    assert!(
+        (1..10).contains(&lifted_between),
+        "lifted between in {lifted_between} of 10 loop phases"
+    );
 }
