@@ -131,17 +131,16 @@ impl World {
             None => None,
         };
         if let Some((threshold, avail)) = act {
-            let at_ms = now_ms;
             let name = self.nodes[n].name.clone();
             self.emit_stamped(
-                at_ms,
+                now_ms,
                 Happening::NodeEvent {
                     node: name,
                     reason: "EvictionThresholdMet".into(),
                     message: "Attempting to reclaim memory".into(),
                 },
             );
-            if self.evict_one(n, at_ms, threshold, avail) && from_loop {
+            if self.evict_one(n, now_ms, threshold, avail) && from_loop {
                 // `waitForPodsCleanup` polls every second, then the loop synchronizes again at
                 // once and sleeps its period from there.
                 let hk = self.settings.housekeeping;

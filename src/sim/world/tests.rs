@@ -947,9 +947,10 @@ fn a_post_later_in_the_second_of_the_first_eviction_carries_it() {
     assert_eq!(first_post(Some(phase), 999), (t1, t1));
 }
 
-/// The bed's kubelet at `-v=3` (stop 32, `docs/simulator.md`): the eviction manager's loop
-/// synchronized every 10.06 s on its own phase (T+6.15, 16.22, 26.27, 36.35, …) while the memcg
-/// notification's synchronizes evicted in between (T+22.83, 29.85, 44.75) without moving it.
+/// The bed's kubelet at `-v=3` (`campaign-spill-random/spill-r01/kubelet-eviction.log`): the
+/// eviction manager's loop synchronized every 10.06 s on its own phase (T+9.70, 19.77, 29.84,
+/// 39.90, 49.95) while the memcg notification's synchronizes evicted in between (T+23.87, 30.86,
+/// 46.58) without moving it.
 /// MemoryPressure went False only at the loop's first synchronize 10 s after the threshold was
 /// last met, and reached the API with the next status post: so after spill's third eviction,
 /// whether the condition is lifted before the leak crosses again (and the pod waiting for the
