@@ -820,19 +820,21 @@ const KNOWN_SHARE_MISSES: &[(&str, &str)] = &[
 ];
 
 /// Shares that miss by more than [`SHARE_POINTS`] where the runs are no plausible draw of the
-/// seeds' share: the recordings have settled it against the simulator. Each with what is known of
-/// why. The test fails if one of these is met (remove it).
-const SETTLED_SHARE_MISSES: &[(&str, &str)] = &[
+/// 21 seeds' share ([`Share::plausible`]): what the recordings say against the prediction as it
+/// ships. Each with what is known of why. The test fails if one of these is met (remove it).
+const IMPLAUSIBLE_SHARE_MISSES: &[(&str, &str)] = &[
     // Whether the node's first MemoryPressure post comes after the second eviction: 7 of 40
-    // real runs against 7 of 21 seeds (30% over seeds 1–400). The first campaign's sixteen runs,
-    // three minutes apart, took it 5 times; the 24 of `campaign-spill-random`, each started at
-    // a random point of the kubelet's loops, twice. Both the simulator and the bed decide it by
-    // the status post's delay after the first eviction (the status loop's phase: uniform over
-    // its 10.2-s period in the 24 runs, Kolmogorov–Smirnov distance 0.15) against the
-    // 7–8 s to the second eviction; four of the 24 posts came within 0.3 s of the first
-    // crossing, where 0.8 were expected, and no mechanism in the kubelet's source ties the two.
-    // Not found; the share of the history that decides the verdict (Passed: 3 of 40 against 2 of
-    // 21) is right.
+    // real runs against 7 of 21 seeds, two-sided p = 0.04. Against the simulator's share over
+    // seeds 1–400 (30%) the runs are still a plausible draw (p = 0.11): more recordings would
+    // tell whether the simulator, or only its first 21 seeds, overstate it. The first
+    // campaign's sixteen runs, three minutes apart, took it 5 times; the 24 of
+    // `campaign-spill-random`, each started at a random point of the kubelet's loops, twice.
+    // Both the simulator and the bed decide it by the status post's delay after the first
+    // eviction (the status loop's phase: uniform over its 10.2-s period in the 24 runs,
+    // Kolmogorov–Smirnov distance 0.15) against the 7–8 s to the second eviction; four of the
+    // 24 posts came within 0.3 s of the first crossing, where 0.8 were expected, and no
+    // mechanism in the kubelet's source ties the two. Not found; the share of the history that
+    // decides the verdict (Passed: 3 of 40 against 2 of 21) is right.
     ("MemoryPressure after the 2nd eviction", "share"),
 ];
 
@@ -939,7 +941,7 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
             "{m:?}: a known median miss must have the odds of its histories right\n\n{table}"
         );
     }
-    let known: Vec<(&str, &str)> = (SETTLED_SHARE_MISSES.iter())
+    let known: Vec<(&str, &str)> = (IMPLAUSIBLE_SHARE_MISSES.iter())
         .chain(KNOWN_SHARE_MISSES)
         .copied()
         .collect();
@@ -948,7 +950,7 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
         "shares off by more than {SHARE_POINTS} points (left) vs the known ones (right)\n\n{table}"
     );
     for s in share_misses {
-        if SETTLED_SHARE_MISSES.iter().any(|m| m.0 == s.what) {
+        if IMPLAUSIBLE_SHARE_MISSES.iter().any(|m| m.0 == s.what) {
             continue;
         }
         assert!(
