@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::oomsday;
-use support::truth::{CAMPAIGN, CAMPAIGN_RANDOM, every_recording};
+use support::truth::{every_recording, spill_campaign};
 
 const MODEL: &str = "tests/fixtures/real-bed/model.yaml";
 const DOC: &str = "docs/simulator.md";
@@ -54,7 +54,7 @@ fn the_docs_calibration_table_is_what_calibrate_prints_over_the_real_recordings(
             "{r} is missing:\n{table}"
         );
     }
-    let spills = 1 + CAMPAIGN.len() + CAMPAIGN_RANDOM.len();
+    let spills = spill_campaign().count();
     assert!(
         table.contains(&format!("**{spills} recordings of bf/spill**")),
         "{table}"
@@ -113,7 +113,7 @@ fn calibrate_as_json_counts_what_the_table_shows() {
     assert_eq!(campaigns.len(), 2);
     assert_eq!(
         campaigns[0]["recordings"].as_array().map(Vec::len),
-        Some(1 + CAMPAIGN.len() + CAMPAIGN_RANDOM.len())
+        Some(spill_campaign().count())
     );
     assert_eq!(campaigns[0]["seeds"], 21);
     assert_eq!(campaigns[1]["recordings"].as_array().map(Vec::len), Some(8));

@@ -95,27 +95,38 @@ fn leaker_binary() -> PathBuf {
 }
 
 async fn wait_http_ok(url: &str) {
-    if let Some(why) = wait_http_ok_while(url, || None).await {
-        panic!("{url}: {why}");
+    match wait_http_ok_while(url, || None).await {
+        Waited::Ready => {}
+        Waited::Gone(why) => panic!("{url}: {why}"),
+        Waited::TimedOut => panic!("{url}: not ready within {WAIT:?}"),
     }
 }
 
-/// Polls `url` until it answers with success: None. Some(why) when `gone` says the server is
-/// gone first (its process exited), or when it is not ready within [`WAIT`].
-async fn wait_http_ok_while(url: &str, mut gone: impl FnMut() -> Option<String>) -> Option<String> {
+/// How a wait for a server's readiness ended.
+enum Waited {
+    Ready,
+    /// Its process exited first: how, as `gone` said.
+    Gone(String),
+    /// Not ready within [`WAIT`].
+    TimedOut,
+}
+
+/// Polls `url` until it answers with success, `gone` says the server is gone (its process
+/// exited), or [`WAIT`] is up.
+async fn wait_http_ok_while(url: &str, mut gone: impl FnMut() -> Option<String>) -> Waited {
     let url = oomsday::probe::http::Url::parse(url).expect("url");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if let Ok(r) = oomsday::probe::http::get(&url, Duration::from_secs(2)).await
             && r.is_success()
         {
-            return None;
+            return Waited::Ready;
         }
         if let Some(why) = gone() {
-            return Some(why);
+            return Waited::Gone(why);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Some(format!("not ready within {WAIT:?}"));
+            return Waited::TimedOut;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -368,15 +379,17 @@ async fn start_prometheus(
         let url = format!("http://127.0.0.1:{port}");
         let exited = || {
             (guard.0.try_wait().expect("waiting for prometheus"))
-                .map(|status| format!("prometheus exited ({status}) before it was ready"))
+                .map(|status| format!("exited ({status}) before it was ready"))
         };
         match wait_http_ok_while(&format!("{url}/-/ready"), exited).await {
-            None => return (guard, url),
+            Waited::Ready => return (guard, url),
             // Taken between `free_port` and Prometheus's bind: another port.
-            Some(why)
-                if why.starts_with("prometheus exited")
-                    && log().contains("address already in use") => {}
-            Some(why) => panic!("prometheus on port {port}: {why}; its log:\n{}", log()),
+            Waited::Gone(_) if log().contains("address already in use") => {}
+            Waited::Gone(why) => panic!("prometheus on port {port} {why}; its log:\n{}", log()),
+            Waited::TimedOut => panic!(
+                "prometheus on port {port} not ready within {WAIT:?}; its log:\n{}",
+                log()
+            ),
         }
     }
     panic!(

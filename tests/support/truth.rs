@@ -127,6 +127,14 @@ pub const CAMPAIGN_RANDOM: [&str; 24] = [
     "campaign-spill-random/spill-r24",
 ];
 
+/// Every run of `spill`'s experiment on the bed (`spill`, `campaign-spill/*`,
+/// `campaign-spill-random/*`): the campaign the calibration compares as a distribution.
+pub fn spill_campaign() -> impl Iterator<Item = &'static str> {
+    std::iter::once("spill")
+        .chain(CAMPAIGN)
+        .chain(CAMPAIGN_RANDOM)
+}
+
 /// Every recording the calibration table lists, in its order.
 pub fn every_recording() -> impl Iterator<Item = &'static str> {
     (RUNS.iter())

@@ -257,7 +257,6 @@ impl World {
         }
     }
 
-    /// Evicts the first pod of the kubelet's ranking; false when there was none.
     /// cAdvisor's housekeeping of pod `p`'s cgroup up to instant `now_ms`: each records the
     /// containers' working set then. It comes when the cgroup does, then after
     /// `jitter(housekeepingInterval, 1.0)` each time, 10–20 s with the kubelet's 10 s
@@ -288,7 +287,8 @@ impl World {
         }
     }
 
-    /// `at_ms`: the instant of the synchronize that evicts.
+    /// Evicts the first pod of the kubelet's ranking; false when there was none. `at_ms`: the
+    /// instant of the synchronize that evicts.
     pub(super) fn evict_one(&mut self, n: NodeId, at_ms: u64, threshold: u64, avail: u64) -> bool {
         for i in 0..self.nodes[n].pods.len() {
             let p = self.nodes[n].pods[i];
