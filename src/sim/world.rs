@@ -26,7 +26,7 @@ use std::time::Duration as StdDuration;
 
 use oomsday_core::{CountOrPercent, LeakCurve, human_bytes};
 
-use super::kubelet::{Backoff, EvictionCandidate, eviction_order, oom_badness};
+use super::kubelet::{self, Backoff, EvictionCandidate, eviction_order, oom_badness};
 use super::model::{
     ClusterModel, HpaModel, KubeletSettings, LimitRangeModel, MemorySpec, NodeGroup, NodeModel,
     ObservedPod, PdbModel, QosClass, WorkloadModel, admit, oom_score_adj, qos_class,
@@ -299,6 +299,10 @@ pub(crate) struct Pod {
     seq: u64,
     /// The instant (internal ms) its ReplicaSet created it.
     created_ms: u64,
+    /// A replacement for a pod the kubelet evicted: the instant its ReplicaSet created it, when
+    /// the kill had ended, before which the scheduler cannot place it. 0 for the others, which
+    /// the scheduler places in the step that made them.
+    not_before_ms: u64,
     next_try: u64,
     unschedulable_reported: bool,
     in_dynamic: bool,
@@ -360,6 +364,9 @@ pub(crate) struct Workload {
     measured: Vec<BTreeMap<String, u64>>,
     /// Pods created so far.
     created: usize,
+    /// When this step's evictions of its pods ended (the last kill's end, internal ms): the
+    /// instant its ReplicaSet replaces them.
+    evicted_ms: Option<u64>,
 }
 
 /// A ReplicaSet of a workload: its `spec.replicas`, its pod template and pod-template-hash.
@@ -432,6 +439,13 @@ pub(crate) struct World {
     /// Status posts due this second, and those that come after the step's synchronize.
     status_due: Vec<NodeId>,
     status_late: Vec<NodeId>,
+    /// Evictions whose kill has not ended (internal ms, the fact): seen in the step it ends in.
+    kills: Vec<(u64, Happening)>,
+    /// Where this step's observations begin, and the instant each of them happened (a stamped
+    /// one's before its truncation): the step puts facts of the same stamp in the order they
+    /// happened.
+    step_from: usize,
+    instants: Vec<u64>,
     /// Where the scheduler's last search for a node stopped.
     next_start: usize,
     pod_seq: u64,

@@ -121,6 +121,28 @@ pub(crate) fn restart_at(
     )
 }
 
+/// From an eviction manager's synchronize to its "Evicting pod": the ranking before the kill,
+/// 15–51 ms (median 25) over 102 evictions on the bed.
+pub(crate) const SYNC_TO_KILL_MS: u64 = 25;
+
+/// How long the eviction manager's kill of a pod takes: `evictPod` blocks in `killPodNow`
+/// until the pod worker has killed the containers and set the pod's terminal status (with its
+/// `DisruptionTarget` condition, whose time is this instant's second). Deciles of 102 evictions
+/// on the bed, "Evicting pod" to "pod is evicted successfully"
+/// (`campaign-spill-random/*/kubelet-eviction.log`): 0.28–1.39 s, median 0.40 s.
+const EVICTION_KILL_DECILES_MS: [u64; 11] =
+    [276, 321, 348, 371, 394, 402, 422, 465, 515, 616, 1393];
+
+/// The kill's duration at quantile `permille` (0–1000) of the recorded ones, linear between
+/// their deciles.
+pub(crate) fn eviction_kill_ms(permille: u64) -> u64 {
+    let p = permille.min(1000);
+    let i = (p / 100) as usize;
+    let lo = EVICTION_KILL_DECILES_MS[i];
+    let hi = EVICTION_KILL_DECILES_MS[(i + 1).min(10)];
+    lo + (hi - lo) * (p % 100) / 100
+}
+
 /// Whether the kubelet admits a pod while its eviction manager sees MemoryPressure: every pod
 /// but a BestEffort one (which is rejected, "The node had condition: [MemoryPressure]. ") —
 /// eviction manager `Admit`. Critical pods and tolerations are not modelled.

@@ -176,6 +176,7 @@ fn fresh_workload(w: &WorkloadModel, n_nodes: usize) -> Workload {
         dirty: true,
         measured: measured_working_sets(observed_pods(w)),
         created: 0,
+        evicted_ms: None,
     }
 }
 
@@ -274,6 +275,9 @@ impl World {
             dirty_nodes: Vec::new(),
             status_due: Vec::new(),
             status_late: Vec::new(),
+            kills: Vec::new(),
+            step_from: 0,
+            instants: Vec::new(),
             next_start: 0,
             pod_seq: 0,
             names: BTreeSet::new(),

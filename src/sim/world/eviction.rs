@@ -151,11 +151,20 @@ impl World {
     }
 
     /// This second's status posts that come before the node's synchronize go now; the others
-    /// after the step's scheduling.
+    /// later in the step ([`World::step`]): those after its synchronize, and, in a second
+    /// without one, those after an evicted pod's replacement reaches the scheduler.
     pub(super) fn post_statuses_due(&mut self, t: u64) {
+        if self.status_due.is_empty() {
+            return;
+        }
+        let replacement = self.first_replacement_ms(t);
         for n in std::mem::take(&mut self.status_due) {
+            let status_ms = self.nodes[n].status_ms;
             match self.first_sync_ms(n, t) {
-                Some(ms) if ms < self.nodes[n].status_ms => self.status_late.push(n),
+                Some(ms) if ms < status_ms => self.status_late.push(n),
+                None if replacement.is_some_and(|r| r < World::in_step(t, status_ms)) => {
+                    self.status_late.push(n)
+                }
                 _ => self.post_node_status(n, t),
             }
         }
@@ -331,15 +340,25 @@ impl World {
                 human_bytes(req)
             ));
         }
+        // The kill blocks the eviction manager until the pod worker has killed the containers
+        // and set the pod's terminal status: that instant is the `DisruptionTarget`'s, and the
+        // ReplicaSet replaces the pod from it. The containers' memory goes with the SIGKILL,
+        // at once (grace period 0).
+        let draw = self.rng.derive(self.pods[p].seq ^ 0x6b69_6c6c) % 1001;
+        let killed_ms = at_ms + kubelet::SYNC_TO_KILL_MS + kubelet::eviction_kill_ms(draw);
         let pod = self.pod_ref(p);
-        self.emit_stamped(
-            at_ms,
+        self.kills.push((
+            killed_ms,
             Happening::PodEvicted {
                 pod,
                 cause: DisruptionCause::TerminationByKubelet,
                 message,
             },
-        );
+        ));
+        let wl = self.pods[p].wl;
+        let replace = killed_ms + control::KILLED_TO_BOUND_MS;
+        let w = &mut self.workloads[wl];
+        w.evicted_ms = Some(w.evicted_ms.map_or(replace, |ms| ms.max(replace)));
         self.remove_pod(p);
         true
     }
