@@ -419,11 +419,6 @@ impl World {
         }
     }
 
-    /// kube-scheduler: filter by taints, pod count and requests against allocatable; score by
-    /// least-allocated requests and spreading; among the best, pick at random (seeded). Large
-    /// clusters only look at a share of nodes (`percentageOfNodesToScore`, adaptive).
-    /// <https://kubernetes.io/docs/concepts/scheduling-eviction/kube-scheduler/>
-    /// <https://kubernetes.io/docs/concepts/scheduling-eviction/scheduler-perf-tuning/>
     /// The earliest instant in step `t` at which a replacement for an evicted pod comes to the
     /// scheduler ([`Pod::not_before_ms`]), if one does: status posts before it reach the API
     /// first.
@@ -437,6 +432,11 @@ impl World {
             .min()
     }
 
+    /// kube-scheduler: filter by taints, pod count and requests against allocatable; score by
+    /// least-allocated requests and spreading; among the best, pick at random (seeded). Large
+    /// clusters only look at a share of nodes (`percentageOfNodesToScore`, adaptive).
+    /// <https://kubernetes.io/docs/concepts/scheduling-eviction/kube-scheduler/>
+    /// <https://kubernetes.io/docs/concepts/scheduling-eviction/scheduler-perf-tuning/>
     pub(super) fn schedule(&mut self) {
         let t = self.clock;
         if self.pending.is_empty() {
