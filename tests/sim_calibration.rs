@@ -821,6 +821,14 @@ fn recorded_first_replacement_turned_away(t: &Truth) -> bool {
     )
 }
 
+/// One run of the campaign, real or simulated: its figures and the two histories the truth
+/// names beside them.
+struct CampaignRun {
+    figures: Figures,
+    pressure_after_second_eviction: bool,
+    first_replacement_turned_away: bool,
+}
+
 /// The spill campaigns: the same experiment recorded 40 times on the same node (`spill`,
 /// `campaign-spill/*` and `campaign-spill-random/*`), against the simulator's 21 seeds of it.
 fn campaign() -> Vec<&'static str> {
@@ -876,15 +884,15 @@ const KNOWN_MEDIAN_MISSES: &[Measure] = &[
 async fn the_spill_campaign_is_predicted_as_a_distribution() {
     let exp = recorded_experiment("spill");
     let names = campaign();
-    let real_runs: Vec<(Figures, bool, bool)> = names
+    let real_runs: Vec<CampaignRun> = names
         .iter()
         .map(|n| {
             let t = Truth::load(n);
-            (
-                real(&t, &exp),
-                recorded_pressure_after_second_eviction(&t),
-                recorded_first_replacement_turned_away(&t),
-            )
+            CampaignRun {
+                figures: real(&t, &exp),
+                pressure_after_second_eviction: recorded_pressure_after_second_eviction(&t),
+                first_replacement_turned_away: recorded_first_replacement_turned_away(&t),
+            }
         })
         .collect();
     let mut sims = Vec::new();
@@ -892,11 +900,11 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
         let r = run_experiment(&model(), &exp, seed)
             .await
             .expect("the simulation completes");
-        sims.push((
-            predicted(&r),
-            pressure_after_second_eviction(&r),
-            first_replacement_turned_away(&r),
-        ));
+        sims.push(CampaignRun {
+            figures: predicted(&r),
+            pressure_after_second_eviction: pressure_after_second_eviction(&r),
+            first_replacement_turned_away: first_replacement_turned_away(&r),
+        });
     }
     let (nr, ns) = (real_runs.len() as u32, sims.len() as u32);
     type Get = fn(&Figures) -> Option<f64>;
@@ -910,13 +918,13 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
     let values: Vec<(Measure, Vec<f64>, Vec<f64>)> = measures
         .iter()
         .map(|(m, get)| {
-            let of = |v: &[(Figures, bool, bool)]| v.iter().filter_map(|r| get(&r.0)).collect();
+            let of = |v: &[CampaignRun]| v.iter().filter_map(|r| get(&r.figures)).collect();
             (*m, of(&real_runs), of(&sims))
         })
         .collect();
-    let verdicts = |v: &[(Figures, bool, bool)]| {
+    let verdicts = |v: &[CampaignRun]| {
         v.iter()
-            .map(|r| r.0.verdict.expect("a verdict"))
+            .map(|r| r.figures.verdict.expect("a verdict"))
             .collect::<Vec<_>>()
     };
     // The distribution as `oomsday calibrate` sets it out, with two more histories the truth
@@ -924,7 +932,7 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
     // whether it came during the first eviction's kill, turning that eviction's replacement away.
     let mut distribution =
         Distribution::of_values(&values, (&verdicts(&real_runs), &verdicts(&sims)));
-    let share = |what: &str, f: fn(&(Figures, bool, bool)) -> bool| Share {
+    let share = |what: &str, f: fn(&CampaignRun) -> bool| Share {
         what: what.into(),
         real: real_runs.iter().filter(|r| f(r)).count() as u32,
         of_real: nr,
@@ -934,8 +942,12 @@ async fn the_spill_campaign_is_predicted_as_a_distribution() {
     distribution.shares.splice(
         0..0,
         [
-            share("MemoryPressure after the 2nd eviction", |r| r.1),
-            share("the 1st eviction's replacement turned away", |r| r.2),
+            share("MemoryPressure after the 2nd eviction", |r| {
+                r.pressure_after_second_eviction
+            }),
+            share("the 1st eviction's replacement turned away", |r| {
+                r.first_replacement_turned_away
+            }),
         ],
     );
     let medians_off: Vec<Measure> = distribution

@@ -299,10 +299,10 @@ pub(crate) struct Pod {
     seq: u64,
     /// The instant (internal ms) its ReplicaSet created it.
     created_ms: u64,
-    /// A replacement for a pod the kubelet evicted: the instant its ReplicaSet created it, when
-    /// the kill had ended, before which the scheduler cannot place it. 0 for the others, which
-    /// the scheduler places in the step that made them.
-    not_before_ms: u64,
+    /// A replacement for a pod the kubelet evicted, created when the kill had ended: the
+    /// scheduler cannot place it before `created_ms`. The others it places in the step that
+    /// made them.
+    replaces_evicted: bool,
     next_try: u64,
     unschedulable_reported: bool,
     in_dynamic: bool,

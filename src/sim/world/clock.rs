@@ -126,7 +126,11 @@ impl World {
         // pods reach the scheduler: their kills take 0.3–1.4 s, and the taint it brings turns
         // them away (`campaign-spill-random`'s spill-r10, r11, r20 and r22).
         let late = std::mem::take(&mut self.status_late);
-        let replacement = self.first_replacement_ms(t);
+        let replacement = if late.is_empty() {
+            None
+        } else {
+            self.first_replacement_ms(t)
+        };
         let (before, after): (Vec<NodeId>, Vec<NodeId>) = late.into_iter().partition(|&n| {
             replacement.is_some_and(|r| World::in_step(t, self.nodes[n].status_ms) < r)
         });
@@ -142,8 +146,7 @@ impl World {
         // (stable: the same instant keeps the order it was emitted in).
         let from = self.step_from.min(self.observations.len());
         debug_assert_eq!(self.instants.len(), self.observations.len() - from);
-        let mut this: Vec<(u64, Observation)> = std::mem::take(&mut self.instants)
-            .into_iter()
+        let mut this: Vec<(u64, Observation)> = (self.instants.drain(..))
             .zip(self.observations.drain(from..))
             .collect();
         this.sort_by_key(|(ms, o)| (o.at, *ms));

@@ -169,10 +169,10 @@ impl World {
         let name = unused_pod_name(&self.names, &mut self.rng, &w.name, &rs.hash);
         self.names.insert(name.clone());
         self.pod_seq += 1;
-        let (created_ms, not_before_ms) = if replaces {
-            (cause, cause)
+        let created_ms = if replaces {
+            cause
         } else {
-            (self.creation_ms(cause, self.pod_seq), 0)
+            self.creation_ms(cause, self.pod_seq)
         };
         let w = &self.workloads[wl];
         let pod = Pod {
@@ -196,7 +196,7 @@ impl World {
             deleting: false,
             stats_next_ms: u64::MAX,
             stats_k: 0,
-            not_before_ms,
+            replaces_evicted: replaces,
         };
         let (priority, seq) = (pod.priority, pod.seq);
         let p = self.pods.push(pod);
@@ -420,15 +420,15 @@ impl World {
     }
 
     /// The earliest instant in step `t` at which a replacement for an evicted pod comes to the
-    /// scheduler ([`Pod::not_before_ms`]), if one does: status posts before it reach the API
+    /// scheduler ([`Pod::replaces_evicted`]), if one does: status posts before it reach the API
     /// first.
     pub(super) fn first_replacement_ms(&self, t: u64) -> Option<u64> {
         let step = World::in_step(t, 0)..t * 1000;
         self.pending
             .iter()
             .map(|&(_, _, p)| &self.pods[p])
-            .filter(|p| p.next_try <= t && step.contains(&p.not_before_ms))
-            .map(|p| p.not_before_ms)
+            .filter(|p| p.replaces_evicted && p.next_try <= t && step.contains(&p.created_ms))
+            .map(|p| p.created_ms)
             .min()
     }
 
@@ -446,7 +446,10 @@ impl World {
             .pending
             .iter()
             .map(|&(_, _, p)| p)
-            .filter(|&p| self.pods[p].next_try <= t && self.pods[p].not_before_ms < t * 1000)
+            .filter(|&p| {
+                let pod = &self.pods[p];
+                pod.next_try <= t && !(pod.replaces_evicted && pod.created_ms >= t * 1000)
+            })
             .collect();
         if queue.is_empty() {
             return;
