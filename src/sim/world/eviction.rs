@@ -157,15 +157,19 @@ impl World {
         if self.status_due.is_empty() {
             return;
         }
-        let replacement = self.first_replacement_ms(t);
+        // Looked up once, and only for a node without a synchronize this second.
+        let mut replacement: Option<Option<u64>> = None;
         for n in std::mem::take(&mut self.status_due) {
             let status_ms = self.nodes[n].status_ms;
-            match self.first_sync_ms(n, t) {
-                Some(ms) if ms < status_ms => self.status_late.push(n),
-                None if replacement.is_some_and(|r| r < World::in_step(t, status_ms)) => {
-                    self.status_late.push(n)
-                }
-                _ => self.post_node_status(n, t),
+            let late = match self.first_sync_ms(n, t) {
+                Some(ms) => ms < status_ms,
+                None => (*replacement.get_or_insert_with(|| self.first_replacement_ms(t)))
+                    .is_some_and(|r| r < World::in_step(t, status_ms)),
+            };
+            if late {
+                self.status_late.push(n);
+            } else {
+                self.post_node_status(n, t);
             }
         }
     }
@@ -342,8 +346,9 @@ impl World {
         }
         // The kill blocks the eviction manager until the pod worker has killed the containers
         // and set the pod's terminal status: that instant is the `DisruptionTarget`'s, and the
-        // ReplicaSet replaces the pod from it. The containers' memory goes with the SIGKILL,
-        // at once (grace period 0).
+        // ReplicaSet replaces the pod from it. The containers' memory goes at once: the kubelet
+        // raises the grace period 0 to its 2-s minimum (`minimumGracePeriodInSeconds`), and a
+        // leaker exits on the SIGTERM, well inside it (no recorded kill took 2 s).
         let draw = self.rng.derive(self.pods[p].seq ^ 0x6b69_6c6c) % 1001;
         let killed_ms = at_ms + kubelet::SYNC_TO_KILL_MS + kubelet::eviction_kill_ms(draw);
         let pod = self.pod_ref(p);
