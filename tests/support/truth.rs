@@ -248,10 +248,15 @@ impl Truth {
             .collect()
     }
 
-    /// Every OOM kill (distinct finishedAt with reason OOMKilled).
+    /// Every OOM kill by the kernel: the truth's "OOM kills" (distinct finishedAt with reason
+    /// OOMKilled) that ended on the SIGKILL, exit 137. The truth also lists containers that
+    /// stopped otherwise with that reason (exit 0): on cgroup v1, containerd keeps OOMKilled for
+    /// every container below a cgroup that ran out (`spill-fast`'s evicted bystander; see
+    /// `kubernetes-v1.32/pod-evicted-flagged-oomkilled.json`), and oomsday counts only the kills.
     pub fn oom_kills(&self) -> Vec<PodFact> {
         self.table("OOM kills")
             .iter()
+            .filter(|r| r.get("exitCode").map(String::as_str) == Some("137"))
             .map(|r| PodFact {
                 pod: r["pod"].clone(),
                 container: r["container"].clone(),

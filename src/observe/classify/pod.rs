@@ -513,13 +513,24 @@ fn unseen_restarts(p: &Pod, before: &[Terminations]) -> Vec<(String, bool, u32, 
     out
 }
 
+/// Whether a terminated container was killed by the kernel's OOM killer: reason `OOMKilled`
+/// and the SIGKILL's exit code, 137. The reason alone is not enough on cgroup v1: the kernel's OOM
+/// notification reaches every cgroup below the one that ran out (`mem_cgroup_oom_notify` walks
+/// the subtree), and containerd keeps `OOMKilled` for every container that got one, however it
+/// later ends. An evicted bystander that stopped on its SIGTERM read `OOMKilled`, exit 0, on the
+/// bed (`pod-evicted-flagged-oomkilled.json`): an eviction, not a second fault.
+fn killed_by_the_kernel(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> bool {
+    const SIGKILL_EXIT: i32 = 128 + 9;
+    t.reason.as_deref() == Some("OOMKilled") && t.exit_code == SIGKILL_EXIT
+}
+
 fn container_facts(cs: &ContainerStatus, pod: &PodRef, now: Time, out: &mut Vec<Observation>) {
     let leaker = is_leaker(&cs.name);
     let restart_count = u32::try_from(cs.restart_count).unwrap_or(0);
     let current = cs.state.as_ref();
     let last = cs.last_state.as_ref();
     let oom = |t: &k8s_openapi::api::core::v1::ContainerStateTerminated| {
-        (t.reason.as_deref() == Some("OOMKilled"))
+        killed_by_the_kernel(t)
             .then(|| time(t.finished_at.as_ref()))
             .flatten()
     };

@@ -1,4 +1,4 @@
-use super::super::tests::{classifier, fixture, items, ts};
+use super::super::tests::{classifier, classifier_in, fixture, items, ts};
 use super::super::{Classifier, Object, ObjectKind, TargetRef};
 use super::*;
 use crate::spec::TargetKind;
@@ -231,6 +231,44 @@ fn container_status_unknown_exit_137_is_not_an_oom_kill() {
     let got = c.apply(&Object::Pod(p), ts("2026-11-24T13:34:00Z"));
     assert!(
         matches!(&got[..], [o] if matches!(o.happening, Happening::PodEvicted { .. })),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn an_evicted_container_reported_oomkilled_with_exit_0_is_an_eviction_not_an_oom_kill() {
+    // On the bed, the kernel OOM-killed a leaker in the pods' cgroup; the kubelet then evicted
+    // this bystander, whose container stopped on the SIGTERM (exit 0) and still read OOMKilled:
+    // cgroup v1 told it of the OOM above it, and containerd kept the reason.
+    let since = ts("2026-12-07T05:25:06Z");
+    let mut c = classifier_in("bystand", "cache", since);
+    let p = pods(fixture!("pod-evicted-flagged-oomkilled.json")).remove(0);
+    let got = c.apply(&Object::Pod(p.clone()), ts("2026-12-07T05:25:14Z"));
+    assert!(
+        matches!(&got[..], [o] if matches!(o.happening, Happening::PodEvicted { .. })),
+        "{got:?}"
+    );
+    // The same status with the SIGKILL's exit code is the kernel's kill.
+    let mut killed = p;
+    let cs = &mut killed
+        .status
+        .as_mut()
+        .unwrap()
+        .container_statuses
+        .as_mut()
+        .unwrap()[0];
+    cs.state
+        .as_mut()
+        .unwrap()
+        .terminated
+        .as_mut()
+        .unwrap()
+        .exit_code = 137;
+    let mut c = classifier_in("bystand", "cache", since);
+    let got = c.apply(&Object::Pod(killed), ts("2026-12-07T05:25:14Z"));
+    assert!(
+        got.iter()
+            .any(|o| matches!(&o.happening, Happening::OomKilled { container, .. } if container == "cache")),
         "{got:?}"
     );
 }
@@ -595,7 +633,7 @@ fn crash_loop_back_off_is_reported() {
 #[test]
 fn restarts_no_delivery_showed_are_told_as_unseen_once() {
     // A real leaker pod across the bed's API server outage: its 3rd death was never shown.
-    let mut c = super::super::tests::classifier_in("bf", "checkout", ts("2026-12-06T13:39:41Z"));
+    let mut c = classifier_in("bf", "checkout", ts("2026-12-06T13:39:41Z"));
     let [before, after, running]: [Pod; 3] = pods(fixture!("pods-across-apiserver-outage.json"))
         .try_into()
         .expect("three deliveries");
@@ -633,7 +671,7 @@ fn restarts_no_delivery_showed_are_told_as_unseen_once() {
 
 #[test]
 fn one_kill_delivered_again_by_the_other_watch_out_of_order_is_told_once() {
-    let mut c = super::super::tests::classifier_in("bf", "checkout", ts("2026-12-06T14:28:25Z"));
+    let mut c = classifier_in("bf", "checkout", ts("2026-12-06T14:28:25Z"));
     let deliveries = pods(fixture!("pod-two-watches-out-of-order.json"));
     assert_eq!(deliveries.len(), 4);
     let mut kills = Vec::new();
