@@ -308,14 +308,67 @@ impl World {
         // Kills above may have dirtied nodes again; they are looked at next step.
     }
 
-    /// The pods' cgroup is over its limit: the kernel OOM killer picks inside it.
+    /// The pods' cgroup is over its limit: the kernel OOM killer picks inside it, at the instant
+    /// the pods reached the limit (a charge past it reclaims, then kills), among the containers
+    /// as they were then. Later kills in the same step, if the first did not free enough, come
+    /// at its end.
     pub(super) fn cgroup_oom(&mut self, n: NodeId, t: u64) {
-        while self.nodes[n].pod_usage > self.nodes[n].pods_limit {
+        let limit = self.nodes[n].pods_limit;
+        if self.nodes[n].pod_usage <= limit {
+            return;
+        }
+        let at = self.pods_reach_ms(n, limit);
+        if at < t * 1000 {
+            self.node_at(n, at);
+            if let Some((p, c)) = self.oom_victim(n) {
+                self.oom_kill(p, c, at, false);
+            }
+            self.node_at(n, t * 1000);
+        }
+        while self.nodes[n].pod_usage > limit {
             let Some((p, c)) = self.oom_victim(n) else {
                 break;
             };
             self.oom_kill(p, c, t * 1000, false);
         }
+    }
+
+    /// The first instant of this step at which the pods on node `n` used `level` bytes: each
+    /// running container's usage is known at any instant (`Ctr::usage_at_ms`, held to its
+    /// limit), the rest of the pods' usage stays as it is; found by bisection, as
+    /// `Ctr::reaches` finds a container's own limit.
+    fn pods_reach_ms(&self, n: NodeId, level: u64) -> u64 {
+        let end = self.clock * 1000;
+        let running = |ms: Option<u64>| -> u64 {
+            self.nodes[n]
+                .pods
+                .iter()
+                .flat_map(|&q| self.pods[q].ctrs.iter())
+                .filter(|c| matches!(c.state, CState::Running { .. }))
+                .map(|c| match ms {
+                    Some(ms) => {
+                        let u = c.usage_at_ms(ms);
+                        c.mem.limit.map_or(u, |l| u.min(l))
+                    }
+                    None => c.usage,
+                })
+                .sum()
+        };
+        let fixed = self.nodes[n].pod_usage.saturating_sub(running(None));
+        let at = |ms: u64| fixed + running(Some(ms));
+        let (mut lo, mut hi) = (end.saturating_sub(1000), end);
+        if at(lo) >= level {
+            return lo;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid) >= level {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
     }
 
     /// The node is out of memory: the kubelet dies if nothing was reserved for it, and the

@@ -1078,3 +1078,63 @@ fn a_status_post_during_the_kill_of_an_evicted_pod_turns_its_replacement_away() 
         to - from
     );
 }
+
+#[test]
+fn the_pods_cgroup_oom_kills_in_the_second_the_pods_reach_its_limit() {
+    // Leaks too fast for the eviction manager (spill-fast's, doubled): the pods' cgroup (6 GiB)
+    // fills between two steps, and the kernel kills when it does, not at the step's end. The
+    // instant is found here from the containers' own curves, as they were before the step.
+    let mut checked = 0;
+    for seed in 1..=6 {
+        let mut w = World::new(&bed(""), seed).unwrap();
+        w.target = Some(TargetInfo {
+            wl: wl_id(0),
+            pdbs: vec![pdb_id(0)],
+        });
+        for p in w.running_pods(wl_id(0)) {
+            w.attach_ephemeral(p, "oomsday-leaker-x", leak(1024, 8, T0 + 600));
+        }
+        let n = node_id(0);
+        for _ in 0..20 {
+            let before: Vec<Ctr> = w.nodes[n]
+                .pods
+                .iter()
+                .flat_map(|&q| w.pods[q].ctrs.iter())
+                .filter(|c| matches!(c.state, CState::Running { .. }))
+                .cloned()
+                .collect();
+            let fixed = w.nodes[n].pod_usage - before.iter().map(|c| c.usage).sum::<u64>();
+            let (limit, end) = (w.nodes[n].pods_limit, (w.clock + 1) * 1000);
+            let obs = step(&mut w);
+            let Some(kill) = obs
+                .iter()
+                .find(|o| matches!(o.happening, Happening::OomKilled { .. }))
+            else {
+                continue;
+            };
+            if obs.iter().any(|o| evicted(&o.happening)) {
+                // An eviction's kill in the same step frees memory the curves above still count.
+                break;
+            }
+            let reached = (end - 1000..=end)
+                .find(|&ms| fixed + before.iter().map(|c| c.usage_at_ms(ms)).sum::<u64>() >= limit)
+                .expect("the pods reached the limit in the step of the kill");
+            assert!(
+                reached < end,
+                "seed {seed}: reached at {reached}, the step's end"
+            );
+            assert_eq!(
+                secs_of(&w, kill),
+                reached / 1000,
+                "seed {seed}: the kill is stamped in the second the pods reached {limit} B \
+                 (at {reached} ms), not at the step's end {end}"
+            );
+            checked += 1;
+            break;
+        }
+    }
+    assert!(
+        checked >= 3,
+        "only {checked} of 6 seeds killed in a step of their own"
+    );
+}
