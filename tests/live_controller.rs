@@ -1020,14 +1020,16 @@ fn truth(live: &Live, dir: &Path, run: &Value) -> Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).expect("truth.json"))
             .expect("truth JSON");
     // truth.json counts OOM kills over the whole recording; the run can only have seen those
-    // up to its end. Split them by the truth's own reading (its `Truth` class, as data).
+    // up to its end. Split them by the truth's own reading (its `Truth` class, as data), the
+    // kernel's kills only (exit 137; see `Truth::oom_kills`).
     let script = r#"
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import truth as T
 t = T.Truth(sys.argv[2]); t.analyse(); t.derive()
-after = [x for x in t.oom_list if x["ns"] > t.t_exit]
-print(json.dumps({"in_run": len(t.oom_list) - len(after),
+kills = [x for x in t.oom_list if x.get("exitCode") == 137]
+after = [x for x in kills if x["ns"] > t.t_exit]
+print(json.dumps({"in_run": len(kills) - len(after),
                   "after_run": ["%s/%s received T+%.3fs" % (x["pod"], x["container"], (x["ns"] - t.t0) / 1e9)
                                 for x in after]}))
 "#;

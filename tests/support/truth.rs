@@ -180,7 +180,15 @@ fn ts(s: &str) -> Timestamp {
 
 impl Truth {
     pub fn load(name: &str) -> Truth {
-        let dir = runs_dir().join(name);
+        Truth::load_dir(&runs_dir().join(name))
+    }
+
+    /// The truth of the recording in `dir` (a fixture's, or one the live suite just made).
+    pub fn load_dir(dir: &std::path::Path) -> Truth {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let md = std::fs::read_to_string(dir.join("TRUTH.md")).expect("TRUTH.md");
         let meta: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("run-meta.json")).expect("run-meta.json"),
@@ -205,7 +213,7 @@ impl Truth {
             })
             .collect();
         Truth {
-            name: name.to_string(),
+            name,
             run_started,
             run_exited,
             date,
@@ -246,6 +254,12 @@ impl Truth {
                 target: true,
             })
             .collect()
+    }
+
+    /// The truth's "OOM kills" that are not the kernel's: containers that ended otherwise (not
+    /// exit 137) with reason OOMKilled. See [`Truth::oom_kills`].
+    pub fn oom_reasons_without_a_kill(&self) -> usize {
+        self.table("OOM kills").len() - self.oom_kills().len()
     }
 
     /// Every OOM kill by the kernel: the truth's "OOM kills" (distinct finishedAt with reason
