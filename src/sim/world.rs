@@ -250,19 +250,7 @@ impl Ctr {
     /// The instant in `(from, to]` at which the container reaches `limit`, if it does: its
     /// working set only grows while it runs, so a bisection finds the first millisecond.
     fn reaches(&self, limit: u64, from: u64, to: u64) -> Option<u64> {
-        if self.usage_at_ms(to) < limit {
-            return None;
-        }
-        let (mut lo, mut hi) = (from, to);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if self.usage_at_ms(mid) >= limit {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        Some(hi)
+        first_ms(from, to, |ms| self.usage_at_ms(ms) >= limit)
     }
 
     fn is_dynamic(&self, t: u64) -> bool {
@@ -573,6 +561,24 @@ impl Leak {
     pub fn deadline(&self) -> u64 {
         self.deadline
     }
+}
+
+/// The first millisecond in `(from, to]` at which `reached` holds, for a `reached` that, once
+/// true, stays true (memory that only grows): by bisection. `None` if it does not hold at `to`.
+fn first_ms(from: u64, to: u64, reached: impl Fn(u64) -> bool) -> Option<u64> {
+    if !reached(to) {
+        return None;
+    }
+    let (mut lo, mut hi) = (from, to);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if reached(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
 }
 
 impl TplCtr {

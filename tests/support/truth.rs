@@ -180,7 +180,10 @@ fn ts(s: &str) -> Timestamp {
 
 impl Truth {
     pub fn load(name: &str) -> Truth {
-        Truth::load_dir(&runs_dir().join(name))
+        Truth {
+            name: name.to_string(),
+            ..Truth::load_dir(&runs_dir().join(name))
+        }
     }
 
     /// The truth of the recording in `dir` (a fixture's, or one the live suite just made).

@@ -317,8 +317,7 @@ impl World {
         if self.nodes[n].pod_usage <= limit {
             return;
         }
-        let at = self.pods_reach_ms(n, limit);
-        if at < t * 1000 {
+        if let Some(at) = self.pods_reach_ms(n, limit).filter(|&at| at < t * 1000) {
             self.node_at(n, at);
             if let Some((p, c)) = self.oom_victim(n) {
                 self.oom_kill(p, c, at, false);
@@ -333,42 +332,30 @@ impl World {
         }
     }
 
-    /// The first instant of this step at which the pods on node `n` used `level` bytes: each
-    /// running container's usage is known at any instant (`Ctr::usage_at_ms`, held to its
-    /// limit), the rest of the pods' usage stays as it is; found by bisection, as
-    /// `Ctr::reaches` finds a container's own limit.
-    fn pods_reach_ms(&self, n: NodeId, level: u64) -> u64 {
-        let end = self.clock * 1000;
-        let running = |ms: Option<u64>| -> u64 {
+    /// The first instant of this step at which the pods on node `n` used `limit` bytes, if they
+    /// do by its end: each running container's usage is known at any instant
+    /// (`Ctr::usage_at_ms`, held to its own limit), the rest of the pods' usage stays as it is.
+    fn pods_reach_ms(&self, n: NodeId, limit: u64) -> Option<u64> {
+        let running = || {
             self.nodes[n]
                 .pods
                 .iter()
                 .flat_map(|&q| self.pods[q].ctrs.iter())
                 .filter(|c| matches!(c.state, CState::Running { .. }))
-                .map(|c| match ms {
-                    Some(ms) => {
-                        let u = c.usage_at_ms(ms);
-                        c.mem.limit.map_or(u, |l| u.min(l))
-                    }
-                    None => c.usage,
-                })
-                .sum()
         };
-        let fixed = self.nodes[n].pod_usage.saturating_sub(running(None));
-        let at = |ms: u64| fixed + running(Some(ms));
-        let (mut lo, mut hi) = (end.saturating_sub(1000), end);
-        if at(lo) >= level {
-            return lo;
-        }
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if at(mid) >= level {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        hi
+        let fixed = self.nodes[n]
+            .pod_usage
+            .saturating_sub(running().map(|c| c.usage).sum());
+        let end = self.clock * 1000;
+        first_ms(end.saturating_sub(1000), end, |ms| {
+            let usage: u64 = running()
+                .map(|c| {
+                    let u = c.usage_at_ms(ms);
+                    c.mem.limit.map_or(u, |l| u.min(l))
+                })
+                .sum();
+            fixed + usage >= limit
+        })
     }
 
     /// The node is out of memory: the kubelet dies if nothing was reserved for it, and the
