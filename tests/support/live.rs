@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::truth::Truth;
+
 /// One live run at a time, across test processes too: they share the namespaces and the node.
 /// Held until dropped (`flock` on `target/live/.bed.lock`).
 pub struct BedLock {
@@ -390,19 +392,20 @@ print(json.dumps({"truth": F["truth"], "live": F["live"], "replay_rc": F["replay
                 d[1].as_str().and_then(|s| s.parse::<i64>().ok()),
                 d[2].as_str().and_then(|s| s.parse::<i64>().ok()),
             );
-            let told = matches!(what, "OOM kills" | "leaker starts")
-                && t.zip(o).is_some_and(|(t, o)| t - o == unseen);
-            if told {
-                continue;
-            }
-            // The truth counts every container that ended with reason OOMKilled; oomsday the
-            // kernel's kills (exit 137). On cgroup v1 containerd gives that reason to every
-            // container below a cgroup that ran out, however it later ends.
-            let not_kills = || {
-                i64::try_from(super::truth::Truth::load_dir(&self.dir).oom_reasons_without_a_kill())
-                    .unwrap_or(i64::MAX)
+            // What the report may lack and why: restarts the cluster hid from every watch (the
+            // report names them); for OOM kills also the truth's containers that ended with
+            // reason OOMKilled but not on the kernel's kill (exit 137), which containerd gives to
+            // every container below a cgroup v1 that ran out, however it later ends.
+            let hidden = match what {
+                "leaker starts" => Some(unseen),
+                "OOM kills" => Some(
+                    unseen
+                        + i64::try_from(Truth::load_dir(&self.dir).oom_reasons_without_a_kill())
+                            .unwrap_or(i64::MAX),
+                ),
+                _ => None,
             };
-            if what == "OOM kills" && t.zip(o).is_some_and(|(t, o)| t - o == unseen + not_kills()) {
+            if hidden.is_some_and(|h| t.zip(o).is_some_and(|(t, o)| t - o == h)) {
                 continue;
             }
             if what == "peak leaked bytes" {

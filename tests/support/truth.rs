@@ -179,19 +179,21 @@ fn ts(s: &str) -> Timestamp {
 }
 
 impl Truth {
+    /// The truth of the fixture recording `name` (its path under the real runs).
     pub fn load(name: &str) -> Truth {
-        Truth {
-            name: name.to_string(),
-            ..Truth::load_dir(&runs_dir().join(name))
-        }
+        Truth::read(&runs_dir().join(name), name.to_string())
     }
 
-    /// The truth of the recording in `dir` (a fixture's, or one the live suite just made).
+    /// The truth of the recording in `dir`, one the live suite just made, named by its folder.
     pub fn load_dir(dir: &std::path::Path) -> Truth {
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        Truth::read(dir, name)
+    }
+
+    fn read(dir: &std::path::Path, name: String) -> Truth {
         let md = std::fs::read_to_string(dir.join("TRUTH.md")).expect("TRUTH.md");
         let meta: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("run-meta.json")).expect("run-meta.json"),
